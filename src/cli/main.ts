@@ -1,0 +1,298 @@
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError, Option } from 'commander';
+import { BatonError } from '../core/errors.js';
+import type { Ctx } from '../commands/context.js';
+import { detectColor, type OutputMode, printFailure, printSuccess } from './output.js';
+
+const VERSION = '0.1.0';
+const argv = process.argv.slice(2);
+const mode: OutputMode = { json: argv.includes('--json'), color: detectColor(argv, process.env, Boolean(process.stdout.isTTY)) };
+let exitCode = 0;
+
+// dist/main.js → the package root, where templates/ lives.
+const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+type Result = Record<string, unknown> & { revision: number };
+
+function globals(cmd: Command): Ctx {
+  const o = cmd.optsWithGlobals() as { dir?: string; lockTimeout?: string; expectedRevision?: string };
+  const lockTimeout = o.lockTimeout === undefined ? 10 : Number(o.lockTimeout);
+  if (!Number.isFinite(lockTimeout) || lockTimeout < 0) throw new BatonError('USAGE', `Invalid --lock-timeout '${o.lockTimeout}': give seconds, e.g. 10.`);
+  let expectedRevision: number | undefined;
+  if (o.expectedRevision !== undefined) {
+    expectedRevision = Number(o.expectedRevision);
+    if (!Number.isInteger(expectedRevision) || expectedRevision < 0) {
+      throw new BatonError('USAGE', `Invalid --expected-revision '${o.expectedRevision}': give the board revision, a whole number.`);
+    }
+  }
+  return { cwd: process.cwd(), env: process.env, dir: o.dir, lockTimeoutMs: lockTimeout * 1000, expectedRevision, packageRoot };
+}
+
+/** Wraps a command body: runs it, prints the result (JSON or text), records the exit code. */
+function action<A extends unknown[]>(body: (ctx: Ctx, ...args: A) => Promise<{ result: Result; text: () => string | null }>) {
+  return async (...args: unknown[]) => {
+    const cmd = args[args.length - 1] as Command;
+    const positional = args.slice(0, -1) as A;
+    try {
+      const ctx = globals(cmd);
+      const { result, text } = await body(ctx, ...positional);
+      printSuccess(result, mode, mode.json ? null : text());
+    } catch (e) {
+      exitCode = printFailure(e, mode, process.env);
+    }
+  };
+}
+
+/** Repeatable flag that also accepts commas: --label a --label b,c */
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+function build(): Command {
+  const program = new Command('baton');
+  program
+    .description('A coordination board for teams of coding agents: project-plan/ with no server.')
+    .version(VERSION, '-V, --version')
+    .option('--json', 'print exactly one JSON document on stdout')
+    .option('--dir <path>', 'the board directory (default: BATON_DIR, then the nearest project-plan/)')
+    .option('--no-color', 'no colours in human output')
+    .option('--lock-timeout <seconds>', 'how long to wait for the board lock', '10')
+    .option('--expected-revision <n>', 'refuse (REVISION_CONFLICT) unless the board is at this revision')
+    .showSuggestionAfterError(true)
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => process.stdout.write(s),
+      writeErr: () => {
+        /* commander's errors are reported by our own handler below */
+      },
+    });
+
+  program
+    .command('init')
+    .description('create a board in ./project-plan (or --dir)')
+    .option('--name <name>', 'project name shown on the board')
+    .option('--profile <profile>', 'safe | balanced | throughput', 'balanced')
+    .action(
+      action(async (ctx, o: { name?: string; profile?: string }) => {
+        const m = await import('../commands/init.js');
+        const r = await m.run(o, ctx);
+        return { result: r as unknown as Result, text: () => m.renderText(r) };
+      }),
+    );
+
+  program
+    .command('status')
+    .description('the board at a glance')
+    .action(
+      action(async (ctx) => {
+        const m = await import('../commands/board.js');
+        const r = await m.status(ctx);
+        return { result: r as unknown as Result, text: () => m.renderStatus(r) };
+      }),
+    );
+
+  program
+    .command('render')
+    .description('regenerate STATUS.md and the other generated files')
+    .action(
+      action(async (ctx) => {
+        const m = await import('../commands/board.js');
+        const r = await m.render(ctx);
+        return { result: r as unknown as Result, text: () => m.renderRender(r) };
+      }),
+    );
+
+  program
+    .command('doctor')
+    .description('check the board; --repair fixes what a crash left behind')
+    .option('--repair', 'truncate a crashed writer\'s events, remove temp files and dead locks, regenerate files')
+    .action(
+      action(async (ctx, o: { repair?: boolean }) => {
+        const m = await import('../commands/board.js');
+        const r = await m.doctor(o, ctx);
+        return { result: r as unknown as Result, text: () => m.renderDoctor(r) };
+      }),
+    );
+
+  program
+    .command('add')
+    .description('add a task')
+    .argument('<title>', 'short title')
+    .option('--id <id>', 'your own id (default: a short random one)')
+    .option('--priority <P>', 'P0 (most urgent) .. P3', 'P2')
+    .option('--specialty <name>', 'which kind of agent should take it')
+    .option('--depends-on <ids>', 'comma-separated task ids that must be done first')
+    .option('--paths <globs>', 'comma-separated paths/globs this task owns')
+    .option('--estimate <n>', 'relative size (default 1)')
+    .option('--parent <id>', 'parent goal')
+    .option('--kind <kind>', 'task | goal | gate')
+    .option('--gate-type <type>', 'for --kind gate: the signal type it waits for (ci, review, human_approval, …)')
+    .option('--match <k=v,...>', 'for --kind gate: fields a signal must carry')
+    .option('--review', 'require review before done')
+    .option('--no-review', 'no review needed')
+    .option('--description <text>', 'longer description')
+    .option('--label <label>', 'label (repeatable, or comma-separated)', collect)
+    .action(
+      action(async (ctx, title: string, o) => {
+        const m = await import('../commands/tasks.js');
+        const r = await m.add(title, o as never, ctx);
+        return { result: r as unknown as Result, text: () => m.renderTask(r) };
+      }),
+    );
+
+  program
+    .command('import')
+    .description('create or update tasks from a YAML or JSON plan (idempotent; - reads stdin)')
+    .argument('<file>', 'plan file: a list of tasks, or {tasks: [...]}')
+    .action(
+      action(async (ctx, file: string) => {
+        const m = await import('../commands/import.js');
+        const r = await m.run(file, ctx);
+        return { result: r as unknown as Result, text: () => m.renderText(r) };
+      }),
+    );
+
+  program
+    .command('list')
+    .description('list tasks')
+    .option('--status <list>', 'only these statuses (comma-separated)')
+    .option('--specialty <name>', 'only this specialty')
+    .option('--assignee <agent>', 'only tasks held by this agent')
+    .option('--kind <list>', 'only these kinds')
+    .option('--label <label>', 'only tasks with this label')
+    .option('--ready', 'only ready tasks, best first')
+    .action(
+      action(async (ctx, o) => {
+        const m = await import('../commands/tasks.js');
+        const r = await m.list(o as never, ctx);
+        return { result: r as unknown as Result, text: () => m.renderList(r) };
+      }),
+    );
+
+  program
+    .command('show')
+    .description('one task with its history')
+    .argument('<id>')
+    .action(
+      action(async (ctx, id: string) => {
+        const m = await import('../commands/tasks.js');
+        const r = await m.show(id, ctx);
+        return { result: r as unknown as Result, text: () => m.renderShow(r) };
+      }),
+    );
+
+  program
+    .command('edit')
+    .description('change a task\'s fields')
+    .argument('<id>')
+    .option('--title <text>')
+    .option('--description <text>', '"" clears it')
+    .option('--priority <P>')
+    .option('--specialty <name>', '"" clears it')
+    .option('--depends-on <ids>', 'replace the dependencies ("" clears them)')
+    .option('--paths <globs>', 'replace the owned paths')
+    .option('--estimate <n>')
+    .option('--parent <id>', '"" clears it')
+    .option('--label <label>', 'replace the labels (repeatable or comma-separated)', collect)
+    .option('--add-label <label>', 'add a label (repeatable)', collect)
+    .option('--rm-label <label>', 'remove a label (repeatable)', collect)
+    .option('--review', 'require review')
+    .option('--no-review', 'no review needed')
+    .option('--confirm-paths', 'turn candidate_owned_paths into owned_paths')
+    .option('--confirm-deps', 'turn candidate_depends_on into depends_on')
+    .action(
+      action(async (ctx, id: string, o) => {
+        const m = await import('../commands/tasks.js');
+        const r = await m.edit(id, o as never, ctx);
+        return { result: r as unknown as Result, text: () => m.renderEdit(r) };
+      }),
+    );
+
+  const dep = program.command('dep').description('add or remove a dependency');
+  for (const act of ['add', 'rm'] as const) {
+    dep
+      .command(act)
+      .description(act === 'add' ? 'ID waits for DEP' : 'ID no longer waits for DEP')
+      .argument('<id>')
+      .argument('<dep>')
+      .action(
+        action(async (ctx, id: string, d: string) => {
+          const m = await import('../commands/tasks.js');
+          const r = await m.dep(act, id, d, ctx);
+          return { result: r as unknown as Result, text: () => m.renderTask(r) };
+        }),
+      );
+  }
+
+  program
+    .command('block')
+    .description('mark a task blocked, with the reason')
+    .argument('<id>')
+    .requiredOption('--reason <text>', 'why it is blocked')
+    .action(
+      action(async (ctx, id: string, o: { reason?: string }) => {
+        const m = await import('../commands/tasks.js');
+        const r = await m.block(id, o.reason, ctx);
+        return { result: r as unknown as Result, text: () => m.renderTask(r) };
+      }),
+    );
+
+  program
+    .command('unblock')
+    .description('put a blocked task back where it was')
+    .argument('<id>')
+    .action(
+      action(async (ctx, id: string) => {
+        const m = await import('../commands/tasks.js');
+        const r = await m.unblock(id, ctx);
+        return { result: r as unknown as Result, text: () => m.renderTask(r) };
+      }),
+    );
+
+  program
+    .command('cancel')
+    .description('cancel a task (its dependents stop waiting for it)')
+    .argument('<id>')
+    .option('--reason <text>')
+    .action(
+      action(async (ctx, id: string, o: { reason?: string }) => {
+        const m = await import('../commands/tasks.js');
+        const r = await m.cancel(id, o.reason, ctx);
+        return { result: r as unknown as Result, text: () => m.renderTask(r) };
+      }),
+    );
+
+  return program;
+}
+
+function usageError(e: CommanderError): BatonError {
+  const message = e.message.replace(/^error:\s*/, '').split('\n')[0]!;
+  const suggestion = /\(Did you mean ([^)?]+)\?\)/.exec(e.message)?.[1] ?? null;
+  const msg = message.charAt(0).toUpperCase() + message.slice(1);
+  return new BatonError('USAGE', `${msg}${suggestion ? ` Did you mean ${suggestion}?` : ''}`, {
+    hint: suggestion ? `baton ${suggestion.replace(/^--/, '… --')}` : 'baton --help',
+    details: { suggestion },
+  });
+}
+
+async function main(): Promise<void> {
+  const program = build();
+  if (argv.length === 0) {
+    program.outputHelp();
+    return;
+  }
+  try {
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return;
+      exitCode = printFailure(usageError(e), mode, process.env);
+      return;
+    }
+    exitCode = printFailure(e, mode, process.env);
+  }
+}
+
+void Option;
+await main();
+process.exitCode = exitCode;

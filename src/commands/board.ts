@@ -1,0 +1,252 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BatonError } from '../core/errors.js';
+import { LOCK_DIR, lockHealth, readLockOwner } from '../core/lock.js';
+import type { Config, State } from '../core/schema.js';
+import {
+  checkEvents,
+  FILES,
+  inspectLogTail,
+  leftoverTempFiles,
+  readConfig,
+  readEvents,
+  readState,
+  writeProjections,
+} from '../core/store.js';
+import { summarize } from '../core/summary.js';
+import { findCycles, type TaskJson, toTaskJson } from '../core/tasks.js';
+import { repairBoard, withLock } from '../core/tx.js';
+import { renderProjections } from '../render/projections.js';
+import { boardDir, type Ctx, load } from './context.js';
+
+// ---------------------------------------------------------------- status
+
+export interface StatusResult {
+  revision: number;
+  project: string;
+  board: string;
+  profile: Config['profile'];
+  total: number;
+  counts: Record<string, number>;
+  ready_count: number;
+  in_progress: TaskJson[];
+  review_queue: TaskJson[];
+  ready: TaskJson[];
+  blocked: TaskJson[];
+  recently_done: TaskJson[];
+}
+
+export async function status(ctx: Ctx): Promise<StatusResult> {
+  const { dir, state, config } = await load(ctx);
+  const s = summarize(state, config);
+  return {
+    revision: s.revision,
+    project: s.project,
+    board: dir,
+    profile: s.profile,
+    total: s.total,
+    counts: s.counts,
+    ready_count: s.ready_count,
+    in_progress: s.in_progress.map(toTaskJson),
+    review_queue: s.review_queue.map(toTaskJson),
+    ready: s.ready.map(toTaskJson),
+    blocked: s.blocked.map(toTaskJson),
+    recently_done: s.recently_done.map(toTaskJson),
+  };
+}
+
+export function renderStatus(r: StatusResult): string {
+  const nonzero = Object.entries(r.counts)
+    .filter(([, n]) => n > 0)
+    .map(([s, n]) => `${s} ${n}`)
+    .join(' · ');
+  const out = [`${r.project} · revision ${r.revision} · profile ${r.profile} · ${r.total} tasks${nonzero ? ` (${nonzero})` : ''}`];
+  const section = (title: string, tasks: TaskJson[], fmt: (t: TaskJson) => string) => {
+    if (tasks.length) out.push('', `${title}:`, ...tasks.map((t) => `  ${t.id.padEnd(12)} ${fmt(t)}`));
+  };
+  const title = (t: TaskJson) => t.title.replace(/\s+/g, ' ').slice(0, 70);
+  section('In progress', r.in_progress, (t) => `${title(t)}${t.assignee ? `  @${t.assignee}` : ''}${t.lease ? `  lease until ${t.lease.expires_at}` : ''}`);
+  section('Review queue', r.review_queue, (t) => `${t.status.padEnd(10)} ${title(t)}`);
+  section(`Ready next (${r.ready_count})`, r.ready, (t) => `P${t.priority}  ${title(t)}`);
+  section('Blocked', r.blocked, (t) => `${title(t)}  — ${t.blocked?.reason ?? ''}`);
+  if (r.total === 0) out.push('', 'The board is empty: baton add "First task"');
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------- render
+
+export interface RenderResult {
+  revision: number;
+  written: string[];
+}
+
+export async function render(ctx: Ctx): Promise<RenderResult> {
+  const dir = boardDir(ctx);
+  const config = await readConfig(dir);
+  // Under the lock, so a concurrent transaction's projections can't interleave with ours.
+  return withLock(dir, ctx.lockTimeoutMs, () => {
+    const state = readState(dir);
+    return { revision: state.revision, written: writeProjections(dir, renderProjections(state, config)) };
+  });
+}
+
+export const renderRender = (r: RenderResult) =>
+  r.written.length ? `Regenerated ${r.written.join(', ')} (revision ${r.revision}).` : `All generated files are up to date (revision ${r.revision}).`;
+
+// ---------------------------------------------------------------- doctor
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  /** error: the board is wrong; warn: it works but needs a tidy-up. */
+  level: 'error' | 'warn';
+  message: string;
+  /** A concrete next step shown when the check does not pass. */
+  fix: string | null;
+}
+
+export interface DoctorResult {
+  revision: number;
+  healthy: boolean;
+  profile: string | null;
+  checks: Check[];
+  repaired: string[];
+}
+
+const pass = (name: string, message: string): Check => ({ name, ok: true, level: 'warn', message, fix: null });
+const fail = (name: string, level: Check['level'], message: string, fix: string): Check => ({ name, ok: false, level, message, fix });
+
+function checkState(state: State, dir: string, config: Config | null, now: number): Check[] {
+  const checks: Check[] = [];
+  const dangling: string[] = [];
+  for (const t of Object.values(state.tasks)) {
+    for (const d of t.depends_on) if (!state.tasks[d]) dangling.push(`${t.id} → ${d}`);
+    if (t.parent && !state.tasks[t.parent]) dangling.push(`${t.id} parent ${t.parent}`);
+    if (state.tasks[t.id] !== t) dangling.push(`${t.id} is stored under another key`);
+  }
+  checks.push(
+    dangling.length
+      ? fail('references', 'error', `references to missing tasks: ${dangling.slice(0, 5).join(', ')}${dangling.length > 5 ? ` and ${dangling.length - 5} more` : ''}`, 'baton dep rm TASK DEP (or baton edit TASK --parent "")')
+      : pass('references', 'every dependency and parent exists'),
+  );
+  const cycles = findCycles(state);
+  checks.push(
+    cycles.length
+      ? fail('cycles', 'error', `dependency cycle: ${cycles[0]!.join(' → ')}`, `baton dep rm ${cycles[0]![0]} ${cycles[0]![1]}`)
+      : pass('cycles', 'the dependency graph has no cycle'),
+  );
+  const expired = Object.values(state.tasks).filter((t) => t.lease && Date.parse(t.lease.expires_at) < now);
+  checks.push(
+    expired.length
+      ? fail('leases', 'warn', `${expired.length} expired lease(s): ${expired.slice(0, 5).map((t) => t.id).join(', ')}`, 'baton reap (any claim also takes them back)')
+      : pass('leases', 'no expired lease'),
+  );
+  if (config) {
+    const projections = renderProjections(state, config);
+    const stale = [...projections].filter(([name, content]) => {
+      try {
+        return readFileSync(join(dir, name), 'utf8') !== content;
+      } catch {
+        return true;
+      }
+    });
+    checks.push(
+      stale.length
+        ? fail('projections', 'warn', `out of date: ${stale.map(([n]) => n).join(', ')}`, 'baton render')
+        : pass('projections', 'generated files match the state'),
+    );
+  }
+  return checks;
+}
+
+function checkLog(dir: string, state: State): Check[] {
+  try {
+    const tail = inspectLogTail(dir, state.seq);
+    const events = readEvents(dir, state.seq);
+    const problem = checkEvents(events);
+    if (problem) return [fail('log', 'error', `events.jsonl: ${problem}`, 'restore events.jsonl from git')];
+    const last = events[events.length - 1];
+    if (state.seq > 0 && (!last || last.seq !== state.seq || last.revision !== state.revision)) {
+      return [fail('log', 'error', `the last event (seq ${last?.seq}, revision ${last?.revision}) does not match the state (seq ${state.seq}, revision ${state.revision})`, 'restore events.jsonl from git')];
+    }
+    if (tail.size > tail.committedBytes) {
+      return [fail('log', 'warn', `${tail.size - tail.committedBytes} bytes of events past the committed state (a writer was killed mid-transaction)`, 'baton doctor --repair (or any change to the board)')];
+    }
+    return [pass('log', `events 1..${state.seq} agree with revision ${state.revision}`)];
+  } catch (e) {
+    if (e instanceof BatonError) return [fail('log', 'error', e.message, e.hint ?? 'restore events.jsonl from git')];
+    throw e;
+  }
+}
+
+export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorResult> {
+  const dir = boardDir(ctx);
+  const repaired: string[] = [];
+  if (o.repair) {
+    try {
+      repaired.push(...(await repairBoard(dir, ctx.lockTimeoutMs)));
+    } catch (e) {
+      if (!(e instanceof BatonError) || e.code !== 'BOARD_CORRUPT') throw e;
+      // Can't repair a state we can't read; the checks below say what is wrong.
+    }
+  }
+  const checks: Check[] = [];
+  let config: Config | null = null;
+  try {
+    config = await readConfig(dir);
+    checks.push(pass('config', `${FILES.config} is valid (profile ${config.profile})`));
+  } catch (e) {
+    if (!(e instanceof BatonError)) throw e;
+    checks.push(fail('config', 'error', e.message, e.hint ?? `fix ${FILES.config}`));
+  }
+  let state: State | null = null;
+  try {
+    state = readState(dir);
+    checks.push(pass('state', `${FILES.state} matches the schema (revision ${state.revision}, ${Object.keys(state.tasks).length} tasks)`));
+  } catch (e) {
+    if (!(e instanceof BatonError)) throw e;
+    checks.push(fail('state', 'error', e.message, e.hint ?? 'restore state.json from git'));
+  }
+  if (state) checks.push(...checkState(state, dir, config, Date.now()), ...checkLog(dir, state));
+
+  const lock = lockHealth(dir);
+  const owner = readLockOwner(dir);
+  checks.push(
+    lock === 'stale'
+      ? fail('lock', 'warn', `a lock left by a dead writer${owner ? ` (pid ${owner.pid} on ${owner.host})` : ''}`, 'baton doctor --repair (the next command also breaks it)')
+      : pass('lock', lock === 'held' ? 'held by a live writer' : 'free'),
+  );
+  const temps = leftoverTempFiles(dir);
+  checks.push(
+    temps.length
+      ? fail('temp-files', 'warn', `${temps.length} temp file(s) of interrupted writes`, 'baton doctor --repair')
+      : pass('temp-files', 'no leftover temp files'),
+  );
+  void existsSync(join(dir, LOCK_DIR));
+
+  const errors = checks.filter((c) => !c.ok && c.level === 'error');
+  const result: DoctorResult = {
+    revision: state?.revision ?? 0,
+    healthy: checks.every((c) => c.ok),
+    profile: config?.profile ?? null,
+    checks,
+    repaired,
+  };
+  if (errors.length) {
+    throw new BatonError('BOARD_CORRUPT', `${errors.length} problem(s): ${errors[0]!.message}`, {
+      hint: errors[0]!.fix ?? 'baton doctor',
+      details: { checks, repaired },
+    });
+  }
+  return result;
+}
+
+export function renderDoctor(r: DoctorResult): string {
+  const out = r.repaired.map((x) => `repaired: ${x}`);
+  for (const c of r.checks) {
+    out.push(`${c.ok ? '✓' : c.level === 'error' ? '✗' : '!'} ${c.name.padEnd(12)} ${c.message}`);
+    if (!c.ok && c.fix) out.push(`  fix: ${c.fix}`);
+  }
+  out.push(r.healthy ? `Board is healthy (revision ${r.revision}, profile ${r.profile}).` : 'Board works but needs the fixes above.');
+  return out.join('\n');
+}

@@ -1,0 +1,37 @@
+import { locateBoard } from '../core/board.js';
+import type { Config, State } from '../core/schema.js';
+import { readConfig, readState } from '../core/store.js';
+import type { Tx, TxResult } from '../core/tx.js';
+
+/** What every command gets from the wiring besides its own options. */
+export interface Ctx {
+  cwd: string;
+  env: Record<string, string | undefined>;
+  /** --dir */
+  dir?: string | undefined;
+  lockTimeoutMs: number;
+  expectedRevision?: number | undefined;
+  /** The installed package's root (templates/ lives there). */
+  packageRoot: string;
+}
+
+export interface Loaded {
+  dir: string;
+  state: State;
+  config: Config;
+}
+
+export const boardDir = (ctx: Ctx): string => locateBoard({ cwd: ctx.cwd, dir: ctx.dir, env: ctx.env });
+
+/** A lock-free read of the board. */
+export async function load(ctx: Ctx): Promise<Loaded> {
+  const dir = boardDir(ctx);
+  const state = readState(dir);
+  return { dir, state, config: await readConfig(dir) };
+}
+
+export async function mutate<R>(ctx: Ctx, apply: (tx: Tx) => R, who: { actor?: string | null; session?: string | null } = {}): Promise<TxResult<R>> {
+  // Loaded on demand: the lock machinery (proper-lockfile, graceful-fs) costs start-up that reads never need.
+  const { transact } = await import('../core/tx.js');
+  return transact(boardDir(ctx), { lockTimeoutMs: ctx.lockTimeoutMs, expectedRevision: ctx.expectedRevision, ...who }, apply);
+}

@@ -1,0 +1,217 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import * as z from 'zod/mini';
+import { BatonError, invalidInput } from '../core/errors.js';
+import { parseYamlDocument } from '../core/yaml.js';
+import { checkId } from '../core/ids.js';
+import type { Task } from '../core/schema.js';
+import {
+  checkDepsExist,
+  checkDescription,
+  checkLabels,
+  checkParent,
+  checkPaths,
+  checkSpecialty,
+  checkTitle,
+  checkTransition,
+  createTask,
+  findCycles,
+  parseEstimate,
+  parseKind,
+  parsePriority,
+  parseStatus,
+} from '../core/tasks.js';
+import { type Ctx, mutate } from './context.js';
+
+/** One plan entry. Either spelling of a field is accepted (YAML plans are written by hand). */
+const list = z.union([z.array(z.string()), z.pipe(z.string(), z.transform((s: string) => s.split(',').map((x) => x.trim()).filter(Boolean)))]);
+const opt = z.optional;
+const EntrySchema = z.strictObject({
+  id: opt(z.string()),
+  title: z.string(),
+  description: opt(z.nullable(z.string())),
+  kind: opt(z.string()),
+  status: opt(z.string()),
+  priority: opt(z.union([z.string(), z.number()])),
+  specialty: opt(z.nullable(z.string())),
+  depends_on: opt(list),
+  owned_paths: opt(list),
+  paths: opt(list),
+  estimate: opt(z.union([z.string(), z.number()])),
+  labels: opt(list),
+  parent: opt(z.nullable(z.string())),
+  review: opt(z.boolean()),
+  review_required: opt(z.nullable(z.boolean())),
+  gate: opt(z.nullable(z.object({ type: z.string(), match: opt(z.record(z.string(), z.union([z.string(), z.number()]))) }))),
+});
+type Entry = z.infer<typeof EntrySchema>;
+
+const PlanSchema = z.union([z.array(z.unknown()), z.looseObject({ tasks: z.array(z.unknown()) })]);
+
+export interface ImportResult {
+  revision: number;
+  created: string[];
+  updated: string[];
+  unchanged: string[];
+}
+
+/** An id for an entry without one, derived from its title so re-importing the file is idempotent. */
+export function idFromTitle(title: string): string {
+  const slug = title
+    .normalize('NFKD')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 48)
+    .replace(/-+$/, '');
+  return slug || `t-${createHash('sha256').update(title).digest('hex').slice(0, 8)}`;
+}
+
+function readPlan(file: string, ctx: Ctx): { text: string; name: string } {
+  if (file === '-') return { text: readFileSync(0, 'utf8'), name: 'stdin' };
+  const path = resolve(ctx.cwd, file);
+  try {
+    return { text: readFileSync(path, 'utf8'), name: file };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new BatonError(code === 'ENOENT' ? 'NOT_FOUND' : 'INVALID_INPUT', `Can't read ${file}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}.`, {
+      details: { kind: 'file', id: file },
+    });
+  }
+}
+
+async function parsePlan(text: string, name: string): Promise<unknown[]> {
+  let raw: unknown;
+  if (/\.json$/i.test(name) || /^\s*[[{]/.test(text)) {
+    try {
+      raw = JSON.parse(text);
+    } catch (e) {
+      throw invalidInput(`${name} is not valid JSON: ${(e as Error).message}.`);
+    }
+  } else {
+        const doc = await parseYamlDocument(text);
+    if (doc.errors.length) throw invalidInput(`${name} is not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}.`);
+    raw = doc.toJS();
+  }
+  const plan = PlanSchema.safeParse(raw);
+  if (!plan.success) throw invalidInput(`${name}: expected a list of tasks, or an object with a 'tasks' list.`);
+  return Array.isArray(plan.data) ? plan.data : plan.data.tasks;
+}
+
+interface CheckedEntry {
+  id: string;
+  fields: Partial<Task>;
+  status: Task['status'] | undefined;
+  depends_on: string[] | undefined;
+  parent: string | null | undefined;
+}
+
+function checkEntry(raw: unknown, index: number): CheckedEntry {
+  const label = (id?: string) => `entry ${index + 1}${id ? ` (${id})` : ''}`;
+  const parsed = EntrySchema.safeParse(raw);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]!;
+    const id = typeof (raw as Entry | null)?.id === 'string' ? (raw as Entry).id : undefined;
+    throw invalidInput(`${label(id)}: ${i.path.join('.') || 'entry'}: ${i.message}.`, undefined, { entry: index + 1 });
+  }
+  const e = parsed.data;
+  try {
+    const id = e.id !== undefined ? checkId(e.id, 'task id') : idFromTitle(checkTitle(e.title));
+    const kind = e.kind === undefined ? undefined : parseKind(e.kind);
+    const status = e.status === undefined ? undefined : parseStatus(e.status);
+    if (status && !['todo', 'done', 'cancelled', 'waiting'].includes(status)) {
+      throw invalidInput(`status '${status}' can't be imported: a plan sets todo, done or cancelled; agents' commands set the rest.`);
+    }
+    const paths = e.owned_paths ?? e.paths;
+    const fields: Partial<Task> = {
+      title: checkTitle(e.title),
+      description: e.description === undefined ? undefined : e.description === null ? null : checkDescription(e.description),
+      kind,
+      priority: e.priority === undefined ? undefined : parsePriority(e.priority),
+      specialty: e.specialty === undefined ? undefined : checkSpecialty(e.specialty),
+      owned_paths: paths === undefined ? undefined : checkPaths(paths),
+      estimate: e.estimate === undefined ? undefined : parseEstimate(e.estimate),
+      labels: e.labels === undefined ? undefined : checkLabels(e.labels),
+      review_required: e.review_required !== undefined ? e.review_required : e.review,
+      gate:
+        e.gate === undefined
+          ? undefined
+          : e.gate === null
+            ? null
+            : { type: checkId(e.gate.type, 'gate type'), match: Object.fromEntries(Object.entries(e.gate.match ?? {}).map(([k, v]) => [k, String(v)])) },
+    };
+    return {
+      id,
+      fields,
+      status,
+      depends_on: e.depends_on?.map((d) => checkId(d, 'dependency id')),
+      parent: e.parent === undefined ? undefined : e.parent === null ? null : checkId(e.parent, 'parent id'),
+    };
+  } catch (err) {
+    if (err instanceof BatonError) {
+      throw new BatonError(err.code, `${label(e.id)}: ${err.message}`, { hint: err.hint ?? undefined, details: { ...err.details, entry: index + 1 } });
+    }
+    throw err;
+  }
+}
+
+export async function run(file: string, ctx: Ctx): Promise<ImportResult> {
+  const { text, name } = readPlan(file, ctx);
+  const entries = (await parsePlan(text, name)).map(checkEntry);
+  const ids = new Set<string>();
+  for (const [i, e] of entries.entries()) {
+    if (ids.has(e.id)) throw invalidInput(`entry ${i + 1} (${e.id}): the id appears twice in ${name}.`, undefined, { entry: i + 1 });
+    ids.add(e.id);
+  }
+  const r = await mutate(ctx, (tx) => {
+    const out: Omit<ImportResult, 'revision'> = { created: [], updated: [], unchanged: [] };
+    for (const [i, e] of entries.entries()) {
+      const where = (msg: string) => `entry ${i + 1} (${e.id}): ${msg}`;
+      try {
+        const depends_on = e.depends_on && checkDepsExist(tx.state, e.id, e.depends_on, ids);
+        const parent = e.parent === undefined ? undefined : checkParent(tx.state, e.id, e.parent, ids);
+        const existing = tx.state.tasks[e.id];
+        if (!existing) {
+          const t = createTask(tx, { ...(e.fields as Parameters<typeof createTask>[1]), title: e.fields.title!, id: e.id, depends_on, parent, status: e.status });
+          tx.emit({ type: 'task.created', task: t.id, data: { title: t.title, source: 'import' } });
+          out.created.push(e.id);
+          continue;
+        }
+        const patch: Partial<Task> = { ...e.fields, depends_on, parent };
+        const changes: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(patch) as [keyof Task, unknown][]) {
+          if (v === undefined || JSON.stringify(existing[k]) === JSON.stringify(v)) continue;
+          changes[k] = v;
+        }
+        if (e.status && e.status !== existing.status) {
+          checkTransition(existing, e.status);
+          changes.status = e.status;
+        }
+        if (Object.keys(changes).length === 0) {
+          out.unchanged.push(e.id);
+          continue;
+        }
+        Object.assign(existing, changes);
+        tx.touch(existing);
+        tx.emit({ type: 'task.updated', task: e.id, data: { fields: Object.keys(changes).sort(), source: 'import' } });
+        out.updated.push(e.id);
+      } catch (err) {
+        if (err instanceof BatonError) {
+          throw new BatonError(err.code, where(err.message), { hint: err.hint ?? undefined, details: { ...err.details, entry: i + 1 } });
+        }
+        throw err;
+      }
+    }
+    const cycle = findCycles(tx.state)[0];
+    if (cycle) {
+      throw new BatonError('DEPENDENCY_CYCLE', `${name} makes a dependency cycle: ${cycle.join(' → ')}.`, { details: { cycle } });
+    }
+    return out;
+  });
+  return { revision: r.revision, ...r.value };
+}
+
+export function renderText(r: ImportResult): string {
+  return `Imported: ${r.created.length} created, ${r.updated.length} updated, ${r.unchanged.length} unchanged (revision ${r.revision}).`;
+}

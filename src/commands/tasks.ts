@@ -1,0 +1,370 @@
+import { BatonError, invalidInput } from '../core/errors.js';
+import { checkId } from '../core/ids.js';
+import type { BatonEvent, State, Status, Task } from '../core/schema.js';
+import { readEvents } from '../core/store.js';
+import {
+  checkDepsExist,
+  checkDescription,
+  checkLabels,
+  checkNoCycle,
+  checkParent,
+  checkPaths,
+  checkSpecialty,
+  checkTitle,
+  checkTransition,
+  createTask,
+  getTask,
+  isFinished,
+  isReady,
+  mintTaskId,
+  parseEstimate,
+  parseKind,
+  parsePriority,
+  parseStatus,
+  rankReady,
+  splitList,
+  type TaskJson,
+  toTaskJson,
+} from '../core/tasks.js';
+import type { Tx } from '../core/tx.js';
+import { type Ctx, load, mutate } from './context.js';
+
+export interface TaskResult {
+  revision: number;
+  task: TaskJson;
+}
+
+/** `k=v,k2=v2` into a record; values may not be empty. */
+export function parseMatch(raw: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of splitList(raw)) {
+    const eq = part.indexOf('=');
+    const k = part.slice(0, eq).trim();
+    const v = part.slice(eq + 1).trim();
+    if (eq <= 0 || !k || !v) throw invalidInput(`Invalid match '${part}': use key=value pairs separated by commas (repo=web,pr=42).`);
+    out[k] = v;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- add
+
+export interface AddOptions {
+  id?: string;
+  priority?: string;
+  specialty?: string;
+  dependsOn?: string;
+  paths?: string;
+  estimate?: string;
+  parent?: string;
+  kind?: string;
+  gateType?: string;
+  match?: string;
+  review?: boolean;
+  description?: string;
+  label?: string[];
+}
+
+export async function add(title: string, o: AddOptions, ctx: Ctx): Promise<TaskResult> {
+  const checked = {
+    title: checkTitle(title),
+    description: o.description === undefined ? null : checkDescription(o.description),
+    priority: o.priority === undefined ? undefined : parsePriority(o.priority),
+    specialty: o.specialty === undefined ? null : checkSpecialty(o.specialty),
+    estimate: o.estimate === undefined ? undefined : parseEstimate(o.estimate),
+    kind: o.kind === undefined ? undefined : parseKind(o.kind),
+    owned_paths: checkPaths(splitList(o.paths)),
+    labels: checkLabels(splitList(o.label)),
+    review_required: o.review ?? null,
+    gate: o.gateType ? { type: checkId(o.gateType, 'gate type'), match: parseMatch(o.match) } : o.match ? (() => { throw invalidInput('--match needs --gate-type.'); })() : null,
+  };
+  const id = o.id === undefined ? undefined : checkId(o.id, 'task id');
+  const deps = splitList(o.dependsOn);
+  const r = await mutate(ctx, (tx) => {
+    const taskId = id ?? mintTaskId(tx.state);
+    if (tx.state.tasks[taskId]) {
+      throw new BatonError('INVALID_INPUT', `A task with id '${taskId}' already exists.`, { hint: `baton edit ${taskId} …, or pick another --id` });
+    }
+    const depends_on = checkDepsExist(tx.state, taskId, deps);
+    const parent = checkParent(tx.state, taskId, o.parent);
+    const task = createTask(tx, { ...checked, id: taskId, depends_on, parent });
+    tx.emit({ type: 'task.created', task: task.id, data: { title: task.title } });
+    return toTaskJson(task);
+  });
+  return { revision: r.revision, task: r.value };
+}
+
+// ---------------------------------------------------------------- edit
+
+export interface EditOptions {
+  title?: string;
+  description?: string;
+  priority?: string;
+  specialty?: string;
+  dependsOn?: string;
+  paths?: string;
+  estimate?: string;
+  parent?: string;
+  label?: string[];
+  addLabel?: string[];
+  rmLabel?: string[];
+  review?: boolean;
+  confirmPaths?: boolean;
+  confirmDeps?: boolean;
+}
+
+export interface EditResult extends TaskResult {
+  changed: string[];
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/** Sets fields that differ, records from/to for the event; returns the changed field names. */
+function applyChanges(task: Task, patch: Partial<Task>): Record<string, { from: unknown; to: unknown }> {
+  const changes: Record<string, { from: unknown; to: unknown }> = {};
+  for (const [k, v] of Object.entries(patch) as [keyof Task, unknown][]) {
+    if (v === undefined || same(task[k], v)) continue;
+    changes[k] = { from: task[k], to: v };
+    (task as Record<string, unknown>)[k] = v;
+  }
+  return changes;
+}
+
+/** Short values go into the event whole; long text only by length, to keep the log lean. */
+function eventChanges(changes: Record<string, { from: unknown; to: unknown }>) {
+  const clip = (v: unknown) => (typeof v === 'string' && v.length > 200 ? `(${v.length} characters)` : v);
+  return Object.fromEntries(Object.entries(changes).map(([k, c]) => [k, { from: clip(c.from), to: clip(c.to) }]));
+}
+
+export async function edit(rawId: string, o: EditOptions, ctx: Ctx): Promise<EditResult> {
+  const id = checkId(rawId, 'task id');
+  const patch: Partial<Task> = {
+    title: o.title === undefined ? undefined : checkTitle(o.title),
+    description: o.description === undefined ? undefined : o.description === '' ? null : checkDescription(o.description),
+    priority: o.priority === undefined ? undefined : parsePriority(o.priority),
+    specialty: o.specialty === undefined ? undefined : checkSpecialty(o.specialty),
+    estimate: o.estimate === undefined ? undefined : parseEstimate(o.estimate),
+    owned_paths: o.paths === undefined ? undefined : checkPaths(splitList(o.paths)),
+    labels: o.label === undefined ? undefined : checkLabels(splitList(o.label)),
+    review_required: o.review,
+  };
+  const addLabels = checkLabels(splitList(o.addLabel));
+  const rmLabels = splitList(o.rmLabel);
+  const r = await mutate(ctx, (tx) => {
+    const task = getTask(tx.state, id);
+    const p: Partial<Task> = { ...patch };
+    if (o.dependsOn !== undefined) p.depends_on = checkDepsExist(tx.state, id, splitList(o.dependsOn));
+    if (o.parent !== undefined) p.parent = checkParent(tx.state, id, o.parent);
+    if (addLabels.length || rmLabels.length) {
+      const base = p.labels ?? task.labels;
+      p.labels = checkLabels([...base.filter((l) => !rmLabels.includes(l)), ...addLabels]);
+    }
+    if (o.confirmPaths) {
+      p.owned_paths = checkPaths([...(p.owned_paths ?? task.owned_paths), ...task.candidate_owned_paths]);
+      p.candidate_owned_paths = [];
+    }
+    if (o.confirmDeps) {
+      p.depends_on = checkDepsExist(tx.state, id, [...(p.depends_on ?? task.depends_on), ...task.candidate_depends_on]);
+      p.candidate_depends_on = [];
+    }
+    if (p.depends_on) checkNoCycle(tx.state, id, p.depends_on);
+    const changes = applyChanges(task, p);
+    const changed = Object.keys(changes);
+    if (changed.length) {
+      tx.touch(task);
+      tx.emit({ type: 'task.updated', task: id, data: { changes: eventChanges(changes) } });
+    }
+    return { task: toTaskJson(task), changed };
+  });
+  return { revision: r.revision, ...r.value };
+}
+
+// ---------------------------------------------------------------- dep add|rm
+
+export async function dep(action: 'add' | 'rm', rawId: string, rawDep: string, ctx: Ctx): Promise<TaskResult> {
+  const id = checkId(rawId, 'task id');
+  const depId = checkId(rawDep, 'dependency id');
+  const r = await mutate(ctx, (tx) => {
+    const task = getTask(tx.state, id);
+    if (action === 'add') {
+      checkDepsExist(tx.state, id, [depId]);
+      if (!task.depends_on.includes(depId)) {
+        checkNoCycle(tx.state, id, [...task.depends_on, depId]);
+        task.depends_on = [...task.depends_on, depId];
+        tx.touch(task);
+        tx.emit({ type: 'task.dependency_added', task: id, data: { depends_on: depId } });
+      }
+    } else if (task.depends_on.includes(depId)) {
+      task.depends_on = task.depends_on.filter((d) => d !== depId);
+      tx.touch(task);
+      tx.emit({ type: 'task.dependency_removed', task: id, data: { depends_on: depId } });
+    } else {
+      throw new BatonError('NOT_FOUND', `Task ${id} does not depend on ${depId}.`, { hint: `baton show ${id}`, details: { kind: 'dependency', id: depId } });
+    }
+    return toTaskJson(task);
+  });
+  return { revision: r.revision, task: r.value };
+}
+
+// ---------------------------------------------------------------- block / unblock / cancel
+
+function setStatus(tx: Tx, task: Task, to: Status): void {
+  checkTransition(task, to);
+  task.status = to;
+  tx.touch(task);
+}
+
+export async function block(rawId: string, reason: string | undefined, ctx: Ctx): Promise<TaskResult> {
+  const id = checkId(rawId, 'task id');
+  const why = (reason ?? '').trim();
+  if (!why) throw invalidInput('Say why the task is blocked: --reason "…".');
+  checkDescription(why);
+  const r = await mutate(ctx, (tx) => {
+    const task = getTask(tx.state, id);
+    const previous = task.status;
+    setStatus(tx, task, 'blocked');
+    task.blocked = { reason: why, previous, at: tx.now };
+    // A blocked task can't be worked on: its lease ends, the assignee is kept for the record.
+    task.lease = null;
+    tx.emit({
+      type: 'task.blocked',
+      task: id,
+      data: { reason: why, previous },
+      notify: { targets: task.assignee ? [`agent:${task.assignee}`, 'orchestrator'] : ['orchestrator'], kind: 'blocker', priority: 'high' },
+    });
+    return toTaskJson(task);
+  });
+  return { revision: r.revision, task: r.value };
+}
+
+/** Where an unblocked task goes: back where it was, unless that needed a lease it lost. */
+function unblockTarget(previous: Status): Status {
+  if (previous === 'review' || previous === 'changes_requested' || previous === 'waiting') return previous;
+  if (previous === 'in_review') return 'review';
+  return 'todo';
+}
+
+export async function unblock(rawId: string, ctx: Ctx): Promise<TaskResult> {
+  const id = checkId(rawId, 'task id');
+  const r = await mutate(ctx, (tx) => {
+    const task = getTask(tx.state, id);
+    if (task.status !== 'blocked') {
+      throw new BatonError('INVALID_TRANSITION', `Task ${id} is ${task.status}, not blocked.`, { hint: `baton show ${id}`, details: { task: id, from: task.status, to: 'todo' } });
+    }
+    const to = unblockTarget(task.blocked?.previous ?? 'todo');
+    setStatus(tx, task, to);
+    if (to === 'todo') task.assignee = null;
+    if (to === 'review') task.reviewer = null;
+    task.blocked = null;
+    tx.emit({ type: 'task.unblocked', task: id, data: { status: to } });
+    return toTaskJson(task);
+  });
+  return { revision: r.revision, task: r.value };
+}
+
+export async function cancel(rawId: string, reason: string | undefined, ctx: Ctx): Promise<TaskResult> {
+  const id = checkId(rawId, 'task id');
+  const r = await mutate(ctx, (tx) => {
+    const task = getTask(tx.state, id);
+    setStatus(tx, task, 'cancelled');
+    task.lease = null;
+    task.blocked = null;
+    tx.emit({ type: 'task.cancelled', task: id, data: { reason: reason ?? null } });
+    return toTaskJson(task);
+  });
+  return { revision: r.revision, task: r.value };
+}
+
+// ---------------------------------------------------------------- list / show
+
+export interface ListOptions {
+  status?: string;
+  specialty?: string;
+  assignee?: string;
+  kind?: string;
+  label?: string;
+  ready?: boolean;
+}
+
+export interface ListResult {
+  revision: number;
+  tasks: TaskJson[];
+}
+
+export async function list(o: ListOptions, ctx: Ctx): Promise<ListResult> {
+  const statuses = splitList(o.status).map(parseStatus);
+  const kinds = splitList(o.kind).map(parseKind);
+  const specialty = o.specialty === undefined ? undefined : checkSpecialty(o.specialty);
+  const assignee = o.assignee === undefined ? undefined : checkId(o.assignee, 'assignee');
+  const { state } = await load(ctx);
+  let tasks = o.ready
+    ? rankReady(state)
+    : Object.values(state.tasks).sort((a, b) => a.priority - b.priority || a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
+  tasks = tasks.filter(
+    (t) =>
+      (statuses.length === 0 || statuses.includes(t.status)) &&
+      (kinds.length === 0 || kinds.includes(t.kind)) &&
+      (specialty === undefined || t.specialty === specialty) &&
+      (assignee === undefined || t.assignee === assignee) &&
+      (o.label === undefined || t.labels.includes(o.label)),
+  );
+  return { revision: state.revision, tasks: tasks.map(toTaskJson) };
+}
+
+export interface ShowResult {
+  revision: number;
+  task: TaskJson;
+  ready: boolean;
+  dependents: string[];
+  history: BatonEvent[];
+}
+
+export async function show(rawId: string, ctx: Ctx): Promise<ShowResult> {
+  const id = checkId(rawId, 'task id');
+  const { dir, state } = await load(ctx);
+  const task = getTask(state, id);
+  const dependents = Object.values(state.tasks)
+    .filter((t) => t.depends_on.includes(id))
+    .map((t) => t.id)
+    .sort();
+  const history = readEvents(dir, state.seq).filter((e) => e.task === id);
+  return { revision: state.revision, task: toTaskJson(task), ready: isReady(state, task), dependents, history };
+}
+
+// ---------------------------------------------------------------- text
+
+const line = (t: TaskJson) =>
+  `${t.id.padEnd(12)} ${t.status.padEnd(17)} P${t.priority}  ${t.title.replace(/\s+/g, ' ').slice(0, 80)}${t.assignee ? `  @${t.assignee}` : ''}`;
+
+export const renderTask = (r: TaskResult) => line(r.task);
+
+export function renderEdit(r: EditResult): string {
+  return r.changed.length ? `${line(r.task)}\nchanged: ${r.changed.join(', ')}` : `${line(r.task)}\nnothing changed`;
+}
+
+export function renderList(r: ListResult): string {
+  return r.tasks.length ? r.tasks.map(line).join('\n') : 'No tasks match.';
+}
+
+export function renderShow(r: ShowResult): string {
+  const t = r.task;
+  const out = [
+    `${t.id} · ${t.title}`,
+    `status ${t.status}${r.ready ? ' (ready)' : ''} · P${t.priority} · ${t.kind} · estimate ${t.estimate}${t.specialty ? ` · specialty ${t.specialty}` : ''}`,
+  ];
+  if (t.assignee) out.push(`assignee ${t.assignee}${t.lease ? ` · lease until ${t.lease.expires_at}` : ''}`);
+  if (t.blocked) out.push(`blocked: ${t.blocked.reason}`);
+  if (t.depends_on.length) out.push(`depends on ${t.depends_on.join(', ')}`);
+  if (r.dependents.length) out.push(`needed by ${r.dependents.join(', ')}`);
+  if (t.owned_paths.length) out.push(`paths ${t.owned_paths.join(', ')}`);
+  if (t.labels.length) out.push(`labels ${t.labels.join(', ')}`);
+  if (t.description) out.push('', t.description);
+  if (r.history.length) {
+    out.push('', 'history:');
+    for (const e of r.history.slice(-20)) out.push(`  #${e.seq} ${e.ts} ${e.type}${e.actor ? ` by ${e.actor}` : ''}`);
+  }
+  return out.join('\n');
+}
+
+export { isFinished };
+export type { State };

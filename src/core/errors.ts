@@ -1,0 +1,73 @@
+/** Stable error codes of SPEC §3; agents branch on these, so they never change meaning. */
+export type ErrorCode =
+  | 'INTERNAL'
+  | 'USAGE'
+  | 'INVALID_INPUT'
+  | 'DEPENDENCY_CYCLE'
+  | 'REVISION_CONFLICT'
+  | 'LEASE_CONFLICT'
+  | 'PATH_CONFLICT'
+  | 'INVALID_TRANSITION'
+  | 'NOT_FOUND'
+  | 'NO_BOARD'
+  | 'BOARD_BUSY'
+  | 'NO_WORK'
+  | 'BOARD_CORRUPT'
+  | 'AUTH_REQUIRED'
+  | 'AUTH_FAILED'
+  | 'SESSION_ENDED';
+
+export const EXIT_CODES: Record<ErrorCode, number> = {
+  INTERNAL: 1,
+  USAGE: 2,
+  INVALID_INPUT: 2,
+  DEPENDENCY_CYCLE: 2,
+  REVISION_CONFLICT: 3,
+  LEASE_CONFLICT: 3,
+  PATH_CONFLICT: 3,
+  INVALID_TRANSITION: 3,
+  NOT_FOUND: 4,
+  NO_BOARD: 4,
+  BOARD_BUSY: 5,
+  NO_WORK: 6,
+  BOARD_CORRUPT: 7,
+  AUTH_REQUIRED: 8,
+  AUTH_FAILED: 8,
+  SESSION_ENDED: 8,
+};
+
+export class BatonError extends Error {
+  readonly code: ErrorCode;
+  /** A concrete next step, usually the exact command to run. */
+  readonly hint: string | null;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, opts: { hint?: string; details?: Record<string, unknown> } = {}) {
+    super(message);
+    this.name = 'BatonError';
+    this.code = code;
+    this.hint = opts.hint ?? null;
+    this.details = opts.details ?? {};
+  }
+
+  get exitCode(): number {
+    return EXIT_CODES[this.code];
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message, hint: this.hint, ...this.details };
+  }
+}
+
+export const isBatonError = (e: unknown): e is BatonError => e instanceof BatonError;
+
+export function invalidInput(message: string, hint?: string, details?: Record<string, unknown>): BatonError {
+  return new BatonError('INVALID_INPUT', message, { hint, details });
+}
+
+export function notFound(kind: string, id: string, hint?: string): BatonError {
+  return new BatonError('NOT_FOUND', `No ${kind} '${id}' on this board.`, {
+    hint: hint ?? (kind === 'task' ? 'baton list' : undefined),
+    details: { kind, id },
+  });
+}

@@ -1,0 +1,164 @@
+import { KINDS, STATUSES, type State, type Task } from './schema.js';
+
+/**
+ * state.json stores tasks sparsely: a field holding its empty value (null, []) is left out,
+ * which halves the file and its parse time on big boards. Everything past `expandTask` sees
+ * whole tasks; `compactTask` is applied only when writing.
+ */
+export const TASK_EMPTY = {
+  description: null,
+  specialty: null,
+  depends_on: [],
+  candidate_depends_on: [],
+  owned_paths: [],
+  candidate_owned_paths: [],
+  labels: [],
+  parent: null,
+  assignee: null,
+  reviewer: null,
+  lease: null,
+  review_required: null,
+  gate: null,
+  blocked: null,
+  notes: [],
+} as const satisfies Partial<Task>;
+
+const EMPTY_KEYS = Object.keys(TASK_EMPTY) as (keyof typeof TASK_EMPTY)[];
+
+export function expandTask(raw: Record<string, unknown>): void {
+  for (const k of EMPTY_KEYS) {
+    if (!(k in raw)) {
+      const v = TASK_EMPTY[k];
+      raw[k] = Array.isArray(v) ? [] : v;
+    }
+  }
+}
+
+/** A task with its keys sorted and empty fields dropped, ready for stable serialisation. */
+export function compactTask(t: Task): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(t).sort()) {
+    const v = (t as Record<string, unknown>)[k];
+    if (k in TASK_EMPTY && (v === null || (Array.isArray(v) && v.length === 0))) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- fast shape check
+// Checking 10,000 tasks with zod costs more than a whole command may take, so reads check
+// each task with the plain function below and fall back to zod (for its precise message)
+// only when it fails. test/unit.test.ts fuzzes both and requires that this check never
+// accepts what the zod schema rejects.
+
+const REF = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const statusSet = new Set<string>(STATUSES);
+const kindSet = new Set<string>(KINDS);
+const isStr = (v: unknown): v is string => typeof v === 'string';
+const isNullStr = (v: unknown) => v === null || typeof v === 'string';
+const isIso = (v: unknown) => typeof v === 'string' && v.length > 0;
+const isInt = (v: unknown, min: number) => typeof v === 'number' && Number.isInteger(v) && v >= min;
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function strArray(v: unknown, re?: RegExp): boolean {
+  if (!Array.isArray(v)) return false;
+  for (const x of v) if (typeof x !== 'string' || (re && !re.test(x))) return false;
+  return true;
+}
+
+function stringRecord(v: unknown): boolean {
+  if (!isObj(v)) return false;
+  for (const k in v) if (typeof v[k] !== 'string') return false;
+  return true;
+}
+
+export function taskLooksValid(t: unknown): boolean {
+  if (!isObj(t)) return false;
+  const priority = t.priority;
+  const lease = t.lease;
+  const gate = t.gate;
+  const blocked = t.blocked;
+  const notes = t.notes;
+  if (
+    !(
+      isStr(t.id) && REF.test(t.id) &&
+      isStr(t.title) && t.title.length > 0 &&
+      isNullStr(t.description) &&
+      isStr(t.kind) && kindSet.has(t.kind) &&
+      isStr(t.status) && statusSet.has(t.status) &&
+      isInt(priority, 0) && (priority as number) <= 3 &&
+      isNullStr(t.specialty) &&
+      strArray(t.depends_on, REF) &&
+      strArray(t.candidate_depends_on, REF) &&
+      strArray(t.owned_paths) &&
+      strArray(t.candidate_owned_paths) &&
+      typeof t.estimate === 'number' && t.estimate > 0 &&
+      strArray(t.labels) &&
+      (t.parent === null || (isStr(t.parent) && REF.test(t.parent))) &&
+      isNullStr(t.assignee) &&
+      isNullStr(t.reviewer) &&
+      (t.review_required === null || typeof t.review_required === 'boolean') &&
+      isIso(t.created_at) &&
+      isIso(t.updated_at) &&
+      isInt(t.rev, 0)
+    )
+  ) {
+    return false;
+  }
+  if (lease !== null && !(isObj(lease) && isStr(lease.session) && isIso(lease.expires_at) && isIso(lease.heartbeat_at) && isStr(lease.token_hash))) return false;
+  if (gate !== null && !(isObj(gate) && isStr(gate.type) && stringRecord(gate.match))) return false;
+  if (blocked !== null && !(isObj(blocked) && isStr(blocked.reason) && isStr(blocked.previous) && statusSet.has(blocked.previous) && isIso(blocked.at))) return false;
+  if (!Array.isArray(notes)) return false;
+  for (const n of notes) if (!(isObj(n) && isIso(n.at) && isNullStr(n.author) && isStr(n.text))) return false;
+  return true;
+}
+
+function recordOfIds(v: unknown, idKey: string): boolean {
+  if (!isObj(v)) return false;
+  for (const k in v) if (!isObj(v[k]) || !isStr((v[k] as Record<string, unknown>)[idKey])) return false;
+  return true;
+}
+
+/** True when `raw` (tasks already expanded) surely matches StateSchema. */
+export function stateLooksValid(raw: unknown): raw is State {
+  if (!isObj(raw)) return false;
+  const board = raw.board;
+  if (
+    !(
+      raw.schema === 1 &&
+      isObj(board) && isStr(board.name) && isIso(board.created_at) &&
+      isInt(raw.revision, 0) &&
+      isInt(raw.seq, 0) &&
+      isObj(raw.tasks) &&
+      recordOfIds(raw.agents, 'id') &&
+      recordOfIds(raw.sessions, 'id') &&
+      recordOfIds(raw.handoffs, 'task')
+    )
+  ) {
+    return false;
+  }
+  const tasks = raw.tasks as Record<string, unknown>;
+  for (const k in tasks) if (!taskLooksValid(tasks[k])) return false;
+  return true;
+}
+
+/** The state with every object's keys sorted and tasks compacted: what state.json holds. */
+export function toStoredState(state: State): Record<string, unknown> {
+  const tasks: Record<string, unknown> = {};
+  for (const id of Object.keys(state.tasks).sort()) tasks[id] = compactTask(state.tasks[id]!);
+  return sortDeep({ ...state, tasks: {} }, tasks);
+}
+
+function sortDeep(obj: Record<string, unknown>, tasks: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(obj).sort()) out[k] = k === 'tasks' ? tasks : sortValue(obj[k]);
+  return out;
+}
+
+function sortValue(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortValue);
+  if (!isObj(v)) return v;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v).sort()) out[k] = sortValue(v[k]);
+  return out;
+}

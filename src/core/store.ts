@@ -1,0 +1,334 @@
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { parseYamlDocument } from './yaml.js';
+import { BatonError } from './errors.js';
+import { conflictMarkerLine, jsonErrorLine, lineOf } from './json.js';
+import { expandTask, stateLooksValid, toStoredState } from './shape.js';
+import {
+  type BatonEvent,
+  type Config,
+  ConfigSchema,
+  EventSchema,
+  type State,
+  StateSchema,
+} from './schema.js';
+
+/**
+ * The only module that touches the board's files. Every mutation is one `transact()`:
+ * lock → read → check revision → repair a crashed writer's leftovers → apply → append
+ * events (fsync) → write state.json (temp, fsync, rename: the commit point) → projections →
+ * unlock. Events are appended before the state that refers to them, so a crash between the
+ * two leaves events past `state.seq`, which readers ignore and the next writer truncates.
+ */
+
+export const FILES = {
+  state: 'state.json',
+  events: 'events.jsonl',
+  config: 'config.yaml',
+} as const;
+
+const TMP_MARK = '.tmp-';
+
+export function corrupt(file: string, line: number | null, what: string, hint?: string): BatonError {
+  const where = line ? `${file}:${line}` : file;
+  return new BatonError('BOARD_CORRUPT', `${where}: ${what}`, {
+    hint: hint ?? 'baton doctor --repair',
+    details: { file, line },
+  });
+}
+
+function zodIssues(err: { issues: { path: PropertyKey[]; message: string }[] }): string[] {
+  return err.issues.slice(0, 3).map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`);
+}
+
+export function parseState(text: string, file = 'state.json'): State {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    // Conflict markers always break the JSON, so they are looked for only then.
+    const marker = conflictMarkerLine(text);
+    if (marker) {
+      throw corrupt(
+        file,
+        marker,
+        'git merge-conflict markers in the board state.',
+        'resolve the conflict by hand (keep one side), or run `baton git install` so the merge driver merges boards',
+      );
+    }
+    throw corrupt(file, jsonErrorLine(text, e), `not valid JSON (${(e as Error).message.split('\n')[0]}).`, `fix the JSON at that line by hand or restore it from git (\`git checkout -- ${file}\`), then \`baton doctor\``);
+  }
+  if (isPlainObject(raw) && isPlainObject(raw.tasks)) {
+    for (const t of Object.values(raw.tasks)) if (isPlainObject(t)) expandTask(t);
+  }
+  if (stateLooksValid(raw)) return raw;
+  const parsed = StateSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const first = parsed.error.issues[0]!;
+  // Point at the task (or section) the first problem is in: the nearest key we can find.
+  let line: number | null = null;
+  for (let i = Math.min(first.path.length, 2); i > 0 && line === null; i--) {
+    const key = String(first.path[i - 1]);
+    const at = text.indexOf(`"${key}":`);
+    if (at >= 0) line = lineOf(text, at).line;
+  }
+  throw corrupt(file, line, `does not match the board schema: ${zodIssues(parsed.error).join('; ')}.`, 'fix the field by hand or restore it from git, then `baton doctor`');
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function readState(dir: string): State {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, FILES.state), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw corrupt(join(dir, FILES.state), null, 'missing.', 'restore it from git, or `baton init` a new board elsewhere');
+    }
+    throw e;
+  }
+  return parseState(text, join(dir, FILES.state));
+}
+
+export async function readConfig(dir: string): Promise<Config> {
+  const file = join(dir, FILES.config);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return ConfigSchema.parse({});
+    throw e;
+  }
+    const doc = await parseYamlDocument(text);
+  if (doc.errors.length > 0) {
+    const err = doc.errors[0]!;
+    throw corrupt(file, err.linePos?.[0]?.line ?? null, `not valid YAML (${err.message.split('\n')[0]}).`, `fix ${FILES.config} by hand`);
+  }
+  const parsed = ConfigSchema.safeParse(doc.toJS() ?? {});
+  if (!parsed.success) {
+    throw new BatonError('INVALID_INPUT', `${file}: ${zodIssues(parsed.error).join('; ')}.`, {
+      hint: `fix ${FILES.config} by hand (see the comments in it)`,
+      details: { file },
+    });
+  }
+  return parsed.data;
+}
+
+/** Parses events.jsonl up to `maxSeq` (events past it belong to a writer that crashed). */
+export function readEvents(dir: string, maxSeq: number): BatonEvent[] {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, FILES.events), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const out: BatonEvent[] = [];
+  let start = 0;
+  let lineNo = 0;
+  while (start < text.length) {
+    const nl = text.indexOf('\n', start);
+    if (nl < 0) break; // a torn tail: never committed
+    lineNo++;
+    const line = text.slice(start, nl);
+    start = nl + 1;
+    if (line.trim() === '') continue;
+    let ev: BatonEvent;
+    try {
+      ev = JSON.parse(line) as BatonEvent;
+    } catch {
+      throw corrupt(join(dir, FILES.events), lineNo, 'an event line is not valid JSON.');
+    }
+    if (typeof ev.seq !== 'number') throw corrupt(join(dir, FILES.events), lineNo, 'an event has no seq.');
+    if (ev.seq > maxSeq) break;
+    out.push(ev);
+  }
+  return out;
+}
+
+/** Strict check of a whole log, for doctor: every line an event, seq 1..n with no gap. */
+export function checkEvents(events: BatonEvent[]): string | null {
+  for (let i = 0; i < events.length; i++) {
+    const r = EventSchema.safeParse(events[i]);
+    if (!r.success) return `event seq ${events[i]!.seq}: ${zodIssues(r.error).join('; ')}`;
+    const expected = (events[0]?.seq ?? 1) + i;
+    if (events[i]!.seq !== expected) return `seq ${events[i]!.seq} where ${expected} was expected`;
+  }
+  return null;
+}
+
+export interface LogTail {
+  /** Bytes of committed events (up to and including seq = state.seq). */
+  committedBytes: number;
+  size: number;
+}
+
+/** Finds where the committed part of events.jsonl ends, reading only its tail. */
+export function inspectLogTail(dir: string, seq: number): LogTail {
+  const file = join(dir, FILES.events);
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      if (seq > 0) throw corrupt(file, null, `missing, but the state says ${seq} events were written.`);
+      return { committedBytes: 0, size: 0 };
+    }
+    throw e;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (seq === 0) return { committedBytes: 0, size };
+    for (let chunk = 16384; ; chunk *= 4) {
+      const len = Math.min(size, chunk);
+      const buf = Buffer.alloc(len);
+      readSync(fd, buf, 0, len, size - len);
+      const text = buf.toString('utf8');
+      // Walk complete lines from the end.
+      let end = text.lastIndexOf('\n');
+      while (end >= 0) {
+        const prev = text.lastIndexOf('\n', end - 1);
+        if (prev < 0 && len < size) break; // line may start before this chunk
+        const line = text.slice(prev + 1, end);
+        let lineSeq: number | null = null;
+        try {
+          lineSeq = (JSON.parse(line) as { seq: number }).seq;
+        } catch {
+          lineSeq = null;
+        }
+        if (lineSeq !== null && lineSeq <= seq) {
+          if (lineSeq < seq) {
+            throw corrupt(file, null, `ends at event ${lineSeq} but the state says ${seq}: committed events are missing.`, 'restore events.jsonl from git, then `baton doctor`');
+          }
+          const committedBytes = size - Buffer.byteLength(text.slice(end + 1), 'utf8');
+          return { committedBytes, size };
+        }
+        end = prev;
+      }
+      if (len >= size) {
+        throw corrupt(file, null, `event ${seq}, the last the state refers to, is not in the log.`, 'restore events.jsonl from git, then `baton doctor`');
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Truncates events a crashed writer appended past the committed state; true if it did. */
+export function repairLog(dir: string, seq: number): boolean {
+  const tail = inspectLogTail(dir, seq);
+  if (tail.size === tail.committedBytes) return false;
+  const fd = openSync(join(dir, FILES.events), 'r+');
+  try {
+    ftruncateSync(fd, tail.committedBytes);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
+}
+
+/** Temp files left by writers that died mid-write (only safe to remove under the lock). */
+export function leftoverTempFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const sub of ['', 'handoffs']) {
+    let names: string[];
+    try {
+      names = readdirSync(join(dir, sub));
+    } catch {
+      continue;
+    }
+    for (const n of names) if (n.includes(TMP_MARK)) out.push(join(dir, sub, n));
+  }
+  return out;
+}
+
+export function writeFileAtomic(path: string, data: string, durable: boolean): void {
+  const slash = path.lastIndexOf('/');
+  const tmp = `${path.slice(0, slash + 1)}.${path.slice(slash + 1)}${TMP_MARK}${process.pid}-${randomBytes(3).toString('hex')}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, data);
+    if (durable) fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* nothing to clean */
+    }
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+}
+
+function fsyncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    /* some file systems refuse to fsync a directory; the rename is still atomic */
+  }
+}
+
+export function appendEvents(dir: string, events: BatonEvent[]): void {
+  if (events.length === 0) return;
+  const fd = openSync(join(dir, FILES.events), 'a');
+  try {
+    writeSync(fd, events.map((e) => `${JSON.stringify(e)}\n`).join(''));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** state.json's text: sorted keys, sparse tasks, two-space indent. */
+export function serializeState(state: State): string {
+  return `${JSON.stringify(toStoredState(state), null, 2)}\n`;
+}
+
+export function writeState(dir: string, state: State): void {
+  writeFileAtomic(join(dir, FILES.state), serializeState(state), true);
+  fsyncDir(dir);
+}
+
+/** Writes generated files that differ from what is on disk; returns the names written. */
+export function writeProjections(dir: string, files: Map<string, string>): string[] {
+  const written: string[] = [];
+  for (const [name, content] of files) {
+    const path = join(dir, name);
+    let current: string | null = null;
+    try {
+      current = readFileSync(path, 'utf8');
+    } catch {
+      current = null;
+    }
+    if (current === content) continue;
+    writeFileAtomic(path, content, false);
+    written.push(name);
+  }
+  return written;
+}
+
+export function boardFileExists(dir: string, name: string): boolean {
+  return existsSync(join(dir, name));
+}

@@ -1,0 +1,59 @@
+import type { Config, State, Status, Task } from './schema.js';
+import { STATUSES } from './schema.js';
+import { isFinished, rankReady } from './tasks.js';
+
+export interface BoardSummary {
+  project: string;
+  revision: number;
+  profile: Config['profile'];
+  total: number;
+  counts: Record<Status, number>;
+  in_progress: Task[];
+  review_queue: Task[];
+  ready: Task[];
+  ready_count: number;
+  blocked: Task[];
+  recently_done: Task[];
+}
+
+const byUpdatedDesc = (a: Task, b: Task) => b.updated_at.localeCompare(a.updated_at) || a.id.localeCompare(b.id);
+const byPriority = (a: Task, b: Task) => a.priority - b.priority || a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id);
+
+/** The board at a glance; `limit` caps each list (the counts are always whole). */
+export function summarize(state: State, config: Config, limit = 10): BoardSummary {
+  const counts = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<Status, number>;
+  const inProgress: Task[] = [];
+  const review: Task[] = [];
+  const blocked: Task[] = [];
+  const done: Task[] = [];
+  const tasks = Object.values(state.tasks);
+  for (const t of tasks) {
+    counts[t.status]++;
+    if (t.status === 'in_progress' || t.status === 'handoff' || t.status === 'changes_requested') inProgress.push(t);
+    else if (t.status === 'review' || t.status === 'in_review') review.push(t);
+    else if (t.status === 'blocked') blocked.push(t);
+    else if (t.status === 'done') done.push(t);
+  }
+  const ready = rankReady(state);
+  return {
+    project: config.name || state.board.name,
+    revision: state.revision,
+    profile: config.profile,
+    total: tasks.length,
+    counts,
+    in_progress: inProgress.sort(byPriority).slice(0, limit * 5),
+    review_queue: review.sort(byPriority).slice(0, limit * 5),
+    ready: ready.slice(0, limit),
+    ready_count: ready.length,
+    blocked: blocked.sort(byPriority).slice(0, limit * 5),
+    recently_done: done.sort(byUpdatedDesc).slice(0, limit),
+  };
+}
+
+/** Unfinished tasks for the dependency graph, most relevant first, capped. */
+export function graphTasks(state: State, cap: number): { tasks: Task[]; total: number } {
+  const rank: Partial<Record<Status, number>> = { in_progress: 0, review: 1, in_review: 1, changes_requested: 1, handoff: 1, blocked: 2, waiting: 2, todo: 3 };
+  const open = Object.values(state.tasks).filter((t) => !isFinished(t.status));
+  open.sort((a, b) => (rank[a.status] ?? 4) - (rank[b.status] ?? 4) || byPriority(a, b));
+  return { tasks: open.slice(0, cap), total: open.length };
+}

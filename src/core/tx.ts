@@ -1,0 +1,153 @@
+import { unlinkSync } from 'node:fs';
+import { BatonError } from './errors.js';
+import { randomSuffix } from './ids.js';
+import { acquireLock, breakStaleLock, lockHealth } from './lock.js';
+import type { BatonEvent, Config, State, Task } from './schema.js';
+import {
+  appendEvents,
+  leftoverTempFiles,
+  readConfig,
+  readState,
+  repairLog,
+  writeProjections,
+  writeState,
+} from './store.js';
+import { renderProjections } from '../render/projections.js';
+
+export interface TxOptions {
+  lockTimeoutMs: number;
+  expectedRevision?: number | undefined;
+  actor?: string | null;
+  session?: string | null;
+}
+
+export interface EmitInput {
+  type: string;
+  task?: string | null;
+  data?: Record<string, unknown>;
+  notify?: BatonEvent['notify'];
+  actor?: string | null;
+  session?: string | null;
+}
+
+/** What a mutation's apply function gets: a private copy of the state to change in place. */
+export interface Tx {
+  state: State;
+  config: Config;
+  /** The one timestamp of this transaction. */
+  now: string;
+  /** The revision the board will have if this transaction commits. */
+  revision: number;
+  emit(e: EmitInput): void;
+  /** Marks a task changed in this transaction (updated_at, rev). */
+  touch(task: Task): void;
+}
+
+export interface TxResult<R> {
+  value: R;
+  revision: number;
+  /** False when the apply function emitted nothing: nothing was written. */
+  changed: boolean;
+}
+
+export function checkExpectedRevision(state: State, expected: number | undefined): void {
+  if (expected !== undefined && expected !== state.revision) {
+    throw new BatonError(
+      'REVISION_CONFLICT',
+      `The board is at revision ${state.revision}, not ${expected}: someone changed it since you read it.`,
+      { hint: 're-read the board (baton status --json) and retry', details: { expected, actual: state.revision } },
+    );
+  }
+}
+
+/** Undoes what a writer killed mid-transaction left behind; call only under the lock. */
+export function repairLeftovers(dir: string, state: State): { truncatedLog: boolean; removedTemps: number } {
+  const temps = leftoverTempFiles(dir);
+  for (const t of temps) {
+    try {
+      unlinkSync(t);
+    } catch {
+      /* already gone */
+    }
+  }
+  return { truncatedLog: repairLog(dir, state.seq), removedTemps: temps.length };
+}
+
+export async function withLock<R>(dir: string, timeoutMs: number, fn: () => Promise<R> | R): Promise<R> {
+  const lock = await acquireLock(dir, timeoutMs);
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}
+
+export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) => R): Promise<TxResult<R>> {
+  const config = await readConfig(dir);
+  const lock = await acquireLock(dir, opts.lockTimeoutMs);
+  try {
+    const state = readState(dir);
+    checkExpectedRevision(state, opts.expectedRevision);
+    repairLeftovers(dir, state);
+
+    const now = new Date().toISOString();
+    const revision = state.revision + 1;
+    const events: BatonEvent[] = [];
+    const tx: Tx = {
+      state,
+      config,
+      now,
+      revision,
+      emit(e) {
+        events.push({
+          id: `e-${randomSuffix(10)}`,
+          seq: state.seq + events.length + 1,
+          ts: now,
+          revision,
+          type: e.type,
+          actor: e.actor !== undefined ? e.actor : (opts.actor ?? null),
+          session: e.session !== undefined ? e.session : (opts.session ?? null),
+          task: e.task ?? null,
+          data: e.data ?? {},
+          notify: e.notify ?? null,
+        });
+      },
+      touch(task) {
+        task.updated_at = now;
+        task.rev = revision;
+      },
+    };
+    const value = apply(tx);
+    if (events.length === 0) return { value, revision: state.revision, changed: false };
+
+    state.revision = revision;
+    state.seq += events.length;
+    if (lock.compromised()) {
+      throw new BatonError('BOARD_BUSY', 'Lost the board lock mid-write (another process judged it stale); nothing was written.', {
+        hint: 'retry the command',
+      });
+    }
+    appendEvents(dir, events);
+    writeState(dir, state);
+    writeProjections(dir, renderProjections(state, config));
+    return { value, revision, changed: true };
+  } finally {
+    await lock.release();
+  }
+}
+
+/** doctor --repair's half of crash recovery: leftovers, a dead writer's lock, projections. */
+export async function repairBoard(dir: string, lockTimeoutMs: number): Promise<string[]> {
+  const done: string[] = [];
+  if (lockHealth(dir) === 'stale' && breakStaleLock(dir)) done.push('removed a lock left by a dead writer');
+  const config = await readConfig(dir);
+  await withLock(dir, lockTimeoutMs, () => {
+    const state = readState(dir);
+    const r = repairLeftovers(dir, state);
+    if (r.truncatedLog) done.push('truncated events a crashed writer appended past the committed state');
+    if (r.removedTemps) done.push(`removed ${r.removedTemps} temp file(s) of interrupted writes`);
+    const written = writeProjections(dir, renderProjections(state, config));
+    if (written.length) done.push(`regenerated ${written.join(', ')}`);
+  });
+  return done;
+}

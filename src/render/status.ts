@@ -1,0 +1,115 @@
+import type { Config, State, Task } from '../core/schema.js';
+import { STATUSES } from '../core/schema.js';
+import { graphTasks, summarize } from '../core/summary.js';
+import { GENERATED_NOTE, mdCode, mdTable, mdText, mermaidLabel } from './markdown.js';
+
+export const GRAPH_CAP = 60;
+
+const P = (t: Task) => `P${t.priority}`;
+const who = (s: string | null) => (s ? mdCode(s) : '—');
+
+/** STATUS.md: a pure function of state and config, byte-identical for identical input. */
+export function renderStatusMd(state: State, config: Config): string {
+  const s = summarize(state, config);
+  const out: string[] = [GENERATED_NOTE, '', `# ${mdText(s.project)} — board status`, ''];
+  out.push(`Revision ${s.revision} · profile **${s.profile}** · ${s.total} task${s.total === 1 ? '' : 's'} · ${s.ready_count} ready`, '');
+
+  out.push('## Counts', '');
+  out.push(mdTable(['status', 'tasks'], STATUSES.map((st) => [st, String(s.counts[st])])), '');
+
+  out.push('## In progress', '');
+  out.push(
+    s.in_progress.length
+      ? mdTable(
+          ['task', 'title', 'status', 'assignee', 'lease expires'],
+          s.in_progress.map((t) => [mdCode(t.id), mdText(t.title), t.status, who(t.assignee), t.lease ? t.lease.expires_at : '—']),
+        )
+      : '_Nothing in progress._',
+    '',
+  );
+
+  out.push('## Review queue', '');
+  out.push(
+    s.review_queue.length
+      ? mdTable(
+          ['task', 'title', 'status', 'author', 'reviewer'],
+          s.review_queue.map((t) => [mdCode(t.id), mdText(t.title), t.status, who(t.assignee), who(t.reviewer)]),
+        )
+      : '_Nothing waiting for review._',
+    '',
+  );
+
+  out.push('## Ready next', '');
+  out.push(
+    s.ready.length
+      ? mdTable(
+          ['#', 'task', 'title', 'priority', 'specialty'],
+          s.ready.map((t, i) => [String(i + 1), mdCode(t.id), mdText(t.title), P(t), t.specialty ? mdCode(t.specialty) : '—']),
+        )
+      : '_Nothing ready._',
+    '',
+  );
+  if (s.ready_count > s.ready.length) out.push(`…and ${s.ready_count - s.ready.length} more ready.`, '');
+
+  out.push('## Blocked', '');
+  out.push(
+    s.blocked.length
+      ? mdTable(['task', 'title', 'reason', 'since'], s.blocked.map((t) => [mdCode(t.id), mdText(t.title), mdText(t.blocked?.reason ?? ''), t.blocked?.at ?? '—']))
+      : '_Nothing blocked._',
+    '',
+  );
+
+  out.push('## Recently done', '');
+  out.push(
+    s.recently_done.length
+      ? mdTable(['task', 'title', 'done at'], s.recently_done.map((t) => [mdCode(t.id), mdText(t.title), t.updated_at]))
+      : '_Nothing done yet._',
+    '',
+  );
+
+  out.push('## Dependency graph', '');
+  out.push(...renderGraph(state));
+  return `${out.join('\n')}\n`;
+}
+
+const CLASS_STYLE: Record<string, string> = {
+  todo: 'fill:#eeeeee,stroke:#999999',
+  ready: 'fill:#dff0d8,stroke:#3c763d',
+  in_progress: 'fill:#d9edf7,stroke:#31708f',
+  review: 'fill:#fcf8e3,stroke:#8a6d3b',
+  blocked: 'fill:#f2dede,stroke:#a94442',
+  waiting: 'fill:#ede7f6,stroke:#5e35b1',
+};
+
+function graphClass(state: State, t: Task): string {
+  switch (t.status) {
+    case 'in_progress':
+    case 'handoff':
+    case 'changes_requested':
+      return 'in_progress';
+    case 'review':
+    case 'in_review':
+      return 'review';
+    case 'blocked':
+      return 'blocked';
+    case 'waiting':
+      return 'waiting';
+    default:
+      return t.depends_on.every((d) => !state.tasks[d] || ['done', 'cancelled'].includes(state.tasks[d]!.status)) ? 'ready' : 'todo';
+  }
+}
+
+function renderGraph(state: State): string[] {
+  const { tasks, total } = graphTasks(state, GRAPH_CAP);
+  if (total === 0) return ['_No unfinished tasks._'];
+  const node = new Map(tasks.map((t, i) => [t.id, `n${i}`]));
+  const lines = ['```mermaid', 'graph TD'];
+  for (const t of tasks) lines.push(`  ${node.get(t.id)}["${t.id}: ${mermaidLabel(t.title)}"]:::${graphClass(state, t)}`);
+  for (const t of tasks) {
+    for (const d of t.depends_on) if (node.has(d)) lines.push(`  ${node.get(d)} --> ${node.get(t.id)}`);
+  }
+  for (const [cls, style] of Object.entries(CLASS_STYLE)) lines.push(`  classDef ${cls} ${style}`);
+  lines.push('```');
+  if (total > tasks.length) lines.push('', `Showing ${tasks.length} of ${total} unfinished tasks (in flight first, then by priority). \`baton list\` has them all.`);
+  return lines;
+}
