@@ -1,0 +1,150 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BIN, batonAsync, makeBoard, readJsonl, type TestBoard } from './helpers.js';
+
+/** Every claim about concurrency and crash safety, proved with real processes. */
+
+function checkLog(board: TestBoard, revision: number) {
+  const events = readJsonl(join(board.dir, 'events.jsonl'));
+  expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+  expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
+  expect(events.at(-1)?.revision ?? 0).toBe(revision);
+  return events;
+}
+
+describe('concurrent writers', () => {
+  it('8 processes × (25 add + 25 edit) lose nothing and keep the log gapless', async () => {
+    const board = makeBoard();
+    const shared = Array.from({ length: 8 }, (_, i) => ({ id: `s${i}`, title: `shared ${i}` }));
+    writeFileSync(join(board.root, 'plan.json'), JSON.stringify(shared));
+    expect(board.run('import', 'plan.json').code).toBe(0);
+
+    const worker = async (p: number) => {
+      const results: { ok: boolean; out: string }[] = [];
+      for (let i = 0; i < 25; i++) {
+        const a = await batonAsync(['add', `w${p} task ${i}`, '--id', `w${p}-${i}`, '--json', '--lock-timeout', '60'], { cwd: board.root });
+        results.push({ ok: a.code === 0 && a.json?.ok === true, out: a.stdout + a.stderr });
+        const e = await batonAsync(['edit', `s${(p + i) % 8}`, '--add-label', `w${p}e${i}`, '--json', '--lock-timeout', '60'], { cwd: board.root });
+        results.push({ ok: e.code === 0 && e.json?.ok === true, out: e.stdout + e.stderr });
+      }
+      return results;
+    };
+    const all = (await Promise.all(Array.from({ length: 8 }, (_, p) => worker(p)))).flat();
+    expect(all.filter((r) => !r.ok).map((r) => r.out)).toEqual([]);
+
+    const list = board.json('list');
+    const ids = new Set(list.tasks.map((t: { id: string }) => t.id));
+    for (let p = 0; p < 8; p++) for (let i = 0; i < 25; i++) expect(ids.has(`w${p}-${i}`)).toBe(true);
+    const labels = new Map(list.tasks.map((t: { id: string; labels: string[] }) => [t.id, t.labels]));
+    for (let p = 0; p < 8; p++) {
+      for (let i = 0; i < 25; i++) expect(labels.get(`s${(p + i) % 8}`)).toContain(`w${p}e${i}`);
+    }
+    // 1 import + 400 mutations, each exactly one revision and one event.
+    expect(list.revision).toBe(1 + all.length);
+    expect(checkLog(board, list.revision)).toHaveLength(8 + all.length);
+    const doctor = board.json('doctor');
+    expect(doctor._code).toBe(0);
+    expect(doctor.healthy).toBe(true);
+  }, 300_000);
+});
+
+/** Starts a mutation and SIGKILLs it after `delayMs`; resolves with its exit code (0 if it finished first). */
+function killAfter(args: string[], cwd: string, delayMs: number): Promise<{ code: number | null; killed: boolean; stdout: string }> {
+  return new Promise((res) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      res({ code, killed: signal === 'SIGKILL', stdout });
+    });
+  });
+}
+
+describe('crash safety', () => {
+  it('SIGKILL at random moments never loses a committed mutation nor breaks the board', async () => {
+    const board = makeBoard();
+    expect(board.run('add', 'target', '--id', 'target').code).toBe(0);
+    const committed: string[] = [];
+    const labelled: string[] = [];
+    let kills = 0;
+    // Random delays over the whole life of a process (start-up, lock, write, projections).
+    for (let i = 0; kills < 50 || i < 60; i++) {
+      if (i > 400) throw new Error(`only ${kills} kills landed in 400 rounds`);
+      const delay = Math.floor(Math.random() * 260);
+      const [a, e] = await Promise.all([
+        killAfter(['add', `crash ${i}`, '--id', `c-${i}`, '--json'], board.root, delay),
+        killAfter(['edit', 'target', '--add-label', `l${i % 40}-${i}`, '--rm-label', `l${i % 40}-${i - 40}`, '--json'], board.root, 260 - delay),
+      ]);
+      for (const [r, list, id] of [[a, committed, `c-${i}`], [e, labelled, `l${i % 40}-${i}`]] as const) {
+        if (r.killed) kills++;
+        else {
+          expect(r.code, r.stdout).toBe(0);
+          list.push(id);
+        }
+      }
+      // The board always loads, whatever instant the writer died at.
+      const status = await batonAsync(['status', '--json'], { cwd: board.root });
+      expect(status.code, status.stdout).toBe(0);
+    }
+    expect(kills).toBeGreaterThanOrEqual(50);
+
+    // The next mutation repairs what a killed writer left (log tail, temp files, projections).
+    expect(board.run('add', 'after the storm', '--id', 'after').code).toBe(0);
+    const doctor = board.json('doctor');
+    expect(doctor.checks.filter((c: { ok: boolean }) => !c.ok)).toEqual([]);
+    const list = board.json('list');
+    const ids = new Set(list.tasks.map((t: { id: string }) => t.id));
+    for (const id of committed) expect(ids.has(id)).toBe(true);
+    const target = list.tasks.find((t: { id: string }) => t.id === 'target');
+    // Only the last 40 labels may be present (older ones were removed by later edits).
+    for (const l of labelled.slice(-20)) expect(target.labels).toContain(l);
+    checkLog(board, list.revision);
+  }, 300_000);
+
+  it('a lock left by a SIGKILLed holder on this host is broken at once', async () => {
+    const board = makeBoard();
+    const lockDir = join(board.dir, '.baton.lock');
+    // A real process takes the lock the way baton does, says so, and is killed holding it.
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const fs=require('fs');fs.mkdirSync(${JSON.stringify(lockDir)});` +
+          `fs.writeFileSync(${JSON.stringify(join(lockDir, 'owner'))},JSON.stringify({pid:process.pid,host:require('os').hostname(),at:new Date().toISOString()}));` +
+          `console.log('locked');setInterval(()=>{},1000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise<void>((res) => holder.stdout.once('data', () => res()));
+    const busy = await batonAsync(['add', 'while held', '--lock-timeout', '0.3', '--json'], { cwd: board.root });
+    expect(busy.code).toBe(5);
+    expect(busy.json.error.code).toBe('BOARD_BUSY');
+    const dead = new Promise((res) => holder.on('close', res));
+    holder.kill('SIGKILL');
+    await dead;
+    const after = await batonAsync(['add', 'after the holder died', '--lock-timeout', '2', '--json'], { cwd: board.root });
+    expect(after.code, after.stdout).toBe(0);
+  });
+
+  it('a lock from another machine blocks until its mtime is older than the stale window', () => {
+    const board = makeBoard();
+    const lockDir = join(board.dir, '.baton.lock');
+    mkdirSync(lockDir);
+    writeFileSync(join(lockDir, 'owner'), JSON.stringify({ pid: 1, host: `not-${hostname()}`, at: new Date().toISOString() }));
+    const busy = board.json('add', 'x', '--lock-timeout', '0.5');
+    expect(busy._code).toBe(5);
+    expect(busy.error.holder.host).toBe(`not-${hostname()}`);
+    expect(board.json('doctor').checks.find((c: { name: string }) => c.name === 'lock').ok).toBe(true);
+    const old = new Date(Date.now() - 11_000);
+    utimesSync(lockDir, old, old);
+    const doctor = board.json('doctor');
+    expect(doctor.checks.find((c: { name: string }) => c.name === 'lock').ok).toBe(false);
+    expect(board.json('add', 'x', '--lock-timeout', '0.5')._code).toBe(0);
+    expect(readFileSync(join(board.dir, 'state.json'), 'utf8')).toContain('"title": "x"');
+  });
+});

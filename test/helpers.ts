@@ -1,0 +1,116 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { onTestFinished } from 'vitest';
+
+export const BIN = resolve(import.meta.dirname, '..', 'bin', 'baton.js');
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** stdout parsed as JSON when it is one document, else null. */
+  json: any;
+}
+
+const baseEnv = () => {
+  const env: Record<string, string> = { ...(process.env as Record<string, string>), NO_COLOR: '1' };
+  for (const k of ['BATON_DIR', 'BATON_SESSION', 'BATON_TOKEN', 'BATON_AGENT', 'BATON_DEBUG', 'FORCE_COLOR']) delete env[k];
+  return env;
+};
+
+function toRun(code: number | null, stdout: string, stderr: string): Run {
+  let json: any = null;
+  try {
+    json = JSON.parse(stdout);
+  } catch {
+    json = null;
+  }
+  return { code: code ?? -1, stdout, stderr, json };
+}
+
+/** Runs the built binary synchronously. */
+export function baton(args: string[], opts: { cwd: string; env?: Record<string, string>; input?: string }): Run {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd,
+    env: { ...baseEnv(), ...opts.env },
+    input: opts.input ?? '',
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return toRun(r.status, r.stdout, r.stderr);
+}
+
+/** Runs the built binary as a child process and resolves when it exits. */
+export function batonAsync(args: string[], opts: { cwd: string; env?: Record<string, string> }): Promise<Run> {
+  return new Promise((res, rej) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: { ...baseEnv(), ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', rej);
+    child.on('close', (code) => res(toRun(code, out, err)));
+  });
+}
+
+export function tempDir(prefix = 'baton-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface TestBoard {
+  /** The project directory (holds project-plan/). */
+  root: string;
+  /** The board directory. */
+  dir: string;
+  run(...args: string[]): Run;
+  /** Runs with --json and returns the parsed envelope (fails the test if stdout is not JSON). */
+  json(...args: string[]): any;
+}
+
+/** A fresh board made by the real `baton init` in a temp directory, removed after the test. */
+export function makeBoard(initArgs: string[] = []): TestBoard {
+  const root = tempDir();
+  const init = baton(['init', '--name', 'test', ...initArgs], { cwd: root });
+  if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`);
+  const board: TestBoard = {
+    root,
+    dir: join(root, 'project-plan'),
+    run: (...args) => baton(args, { cwd: root }),
+    json: (...args) => {
+      const r = baton([...args, '--json'], { cwd: root });
+      if (r.json === null) throw new Error(`not JSON (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
+      return { ...r.json, _code: r.code };
+    },
+  };
+  return board;
+}
+
+/** sha256 of every file under dir (relative path → hash), to prove a command wrote nothing. */
+export function hashTree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string, rel: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      const r = rel ? `${rel}/${name}` : name;
+      const st = statSync(p);
+      if (st.isDirectory()) {
+        out[`${r}/`] = 'dir';
+        walk(p, r);
+      } else out[r] = createHash('sha256').update(readFileSync(p)).digest('hex');
+    }
+  };
+  walk(dir, '');
+  return out;
+}
+
+export function readJsonl(path: string): any[] {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l));
+}
