@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { onTestFinished } from 'vitest';
 
-export const BIN = resolve(import.meta.dirname, '..', 'bin', 'baton.js');
+export const BIN = resolve(import.meta.dirname, '..', 'bin', 'baton.cjs');
 
 export interface Run {
   code: number;

@@ -1,6 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { BatonError } from '../core/errors.js';
 import type { Ctx } from '../commands/context.js';
 import { detectColor, type OutputMode, printFailure, printSuccess } from './output.js';
@@ -281,6 +281,10 @@ async function main(): Promise<void> {
     program.outputHelp();
     return;
   }
+  if (mode.json && (argv.includes('--version') || argv.includes('-V'))) {
+    printSuccess({ revision: null, version: VERSION } as never, mode, null);
+    return;
+  }
   try {
     await program.parseAsync(process.argv);
   } catch (e) {
@@ -293,6 +297,6 @@ async function main(): Promise<void> {
   }
 }
 
-void Option;
-await main();
-process.exitCode = exitCode;
+void main().then(() => {
+  process.exitCode = exitCode;
+});

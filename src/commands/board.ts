@@ -1,8 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatonError } from '../core/errors.js';
-import { LOCK_DIR, lockHealth, readLockOwner } from '../core/lock.js';
-import type { Config, State } from '../core/schema.js';
+import { lockHealth, readLockOwner } from '../core/lock.js';
+import type { Config, State } from '../core/types.js';
 import {
   checkEvents,
   FILES,
@@ -15,7 +15,6 @@ import {
 } from '../core/store.js';
 import { summarize } from '../core/summary.js';
 import { findCycles, type TaskJson, toTaskJson } from '../core/tasks.js';
-import { repairBoard, withLock } from '../core/tx.js';
 import { renderProjections } from '../render/projections.js';
 import { boardDir, type Ctx, load } from './context.js';
 
@@ -84,8 +83,9 @@ export async function render(ctx: Ctx): Promise<RenderResult> {
   const dir = boardDir(ctx);
   const config = await readConfig(dir);
   // Under the lock, so a concurrent transaction's projections can't interleave with ours.
-  return withLock(dir, ctx.lockTimeoutMs, () => {
-    const state = readState(dir);
+  const { withLock } = await import('../core/tx.js');
+  return withLock(dir, ctx.lockTimeoutMs, async () => {
+    const state = await readState(dir);
     return { revision: state.revision, written: writeProjections(dir, renderProjections(state, config)) };
   });
 }
@@ -159,11 +159,11 @@ function checkState(state: State, dir: string, config: Config | null, now: numbe
   return checks;
 }
 
-function checkLog(dir: string, state: State): Check[] {
+async function checkLog(dir: string, state: State): Promise<Check[]> {
   try {
     const tail = inspectLogTail(dir, state.seq);
     const events = readEvents(dir, state.seq);
-    const problem = checkEvents(events);
+    const problem = await checkEvents(events);
     if (problem) return [fail('log', 'error', `events.jsonl: ${problem}`, 'restore events.jsonl from git')];
     const last = events[events.length - 1];
     if (state.seq > 0 && (!last || last.seq !== state.seq || last.revision !== state.revision)) {
@@ -184,6 +184,7 @@ export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorR
   const repaired: string[] = [];
   if (o.repair) {
     try {
+      const { repairBoard } = await import('../core/tx.js');
       repaired.push(...(await repairBoard(dir, ctx.lockTimeoutMs)));
     } catch (e) {
       if (!(e instanceof BatonError) || e.code !== 'BOARD_CORRUPT') throw e;
@@ -201,13 +202,13 @@ export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorR
   }
   let state: State | null = null;
   try {
-    state = readState(dir);
+    state = await readState(dir);
     checks.push(pass('state', `${FILES.state} matches the schema (revision ${state.revision}, ${Object.keys(state.tasks).length} tasks)`));
   } catch (e) {
     if (!(e instanceof BatonError)) throw e;
     checks.push(fail('state', 'error', e.message, e.hint ?? 'restore state.json from git'));
   }
-  if (state) checks.push(...checkState(state, dir, config, Date.now()), ...checkLog(dir, state));
+  if (state) checks.push(...checkState(state, dir, config, Date.now()), ...(await checkLog(dir, state)));
 
   const lock = lockHealth(dir);
   const owner = readLockOwner(dir);
@@ -222,7 +223,6 @@ export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorR
       ? fail('temp-files', 'warn', `${temps.length} temp file(s) of interrupted writes`, 'baton doctor --repair')
       : pass('temp-files', 'no leftover temp files'),
   );
-  void existsSync(join(dir, LOCK_DIR));
 
   const errors = checks.filter((c) => !c.ok && c.level === 'error');
   const result: DoctorResult = {

@@ -1,5 +1,5 @@
 import { locateBoard } from '../core/board.js';
-import type { Config, State } from '../core/schema.js';
+import type { Config, State } from '../core/types.js';
 import { readConfig, readState } from '../core/store.js';
 import type { Tx, TxResult } from '../core/tx.js';
 
@@ -26,8 +26,8 @@ export const boardDir = (ctx: Ctx): string => locateBoard({ cwd: ctx.cwd, dir: c
 /** A lock-free read of the board. */
 export async function load(ctx: Ctx): Promise<Loaded> {
   const dir = boardDir(ctx);
-  const state = readState(dir);
-  return { dir, state, config: await readConfig(dir) };
+  const [state, config] = await Promise.all([readState(dir), readConfig(dir)]);
+  return { dir, state, config };
 }
 
 export async function mutate<R>(ctx: Ctx, apply: (tx: Tx) => R, who: { actor?: string | null; session?: string | null } = {}): Promise<TxResult<R>> {

@@ -5,7 +5,7 @@ import * as z from 'zod/mini';
 import { BatonError, invalidInput } from '../core/errors.js';
 import { parseYamlDocument } from '../core/yaml.js';
 import { checkId } from '../core/ids.js';
-import type { Task } from '../core/schema.js';
+import type { Task } from '../core/types.js';
 import {
   checkDepsExist,
   checkDescription,
@@ -29,7 +29,7 @@ const list = z.union([z.array(z.string()), z.pipe(z.string(), z.transform((s: st
 const opt = z.optional;
 const EntrySchema = z.strictObject({
   id: opt(z.string()),
-  title: z.string(),
+  title: opt(z.string()),
   description: opt(z.nullable(z.string())),
   kind: opt(z.string()),
   status: opt(z.string()),
@@ -60,6 +60,7 @@ export interface ImportResult {
 export function idFromTitle(title: string): string {
   const slug = title
     .normalize('NFKD')
+    .replace(/\p{M}+/gu, '')
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-+|-+$/g, '')
@@ -117,7 +118,8 @@ function checkEntry(raw: unknown, index: number): CheckedEntry {
   }
   const e = parsed.data;
   try {
-    const id = e.id !== undefined ? checkId(e.id, 'task id') : idFromTitle(checkTitle(e.title));
+    if (e.id === undefined && e.title === undefined) throw invalidInput('an entry needs an id (to update a task) or a title (to make one).');
+    const id = e.id !== undefined ? checkId(e.id, 'task id') : idFromTitle(checkTitle(e.title!));
     const kind = e.kind === undefined ? undefined : parseKind(e.kind);
     const status = e.status === undefined ? undefined : parseStatus(e.status);
     if (status && !['todo', 'done', 'cancelled', 'waiting'].includes(status)) {
@@ -125,7 +127,7 @@ function checkEntry(raw: unknown, index: number): CheckedEntry {
     }
     const paths = e.owned_paths ?? e.paths;
     const fields: Partial<Task> = {
-      title: checkTitle(e.title),
+      title: e.title === undefined ? undefined : checkTitle(e.title),
       description: e.description === undefined ? undefined : e.description === null ? null : checkDescription(e.description),
       kind,
       priority: e.priority === undefined ? undefined : parsePriority(e.priority),
@@ -173,6 +175,7 @@ export async function run(file: string, ctx: Ctx): Promise<ImportResult> {
         const parent = e.parent === undefined ? undefined : checkParent(tx.state, e.id, e.parent, ids);
         const existing = tx.state.tasks[e.id];
         if (!existing) {
+          if (e.fields.title === undefined) throw invalidInput(`there is no task ${e.id} to update, and a new task needs a title.`);
           const t = createTask(tx, { ...(e.fields as Parameters<typeof createTask>[1]), title: e.fields.title!, id: e.id, depends_on, parent, status: e.status });
           tx.emit({ type: 'task.created', task: t.id, data: { title: t.title, source: 'import' } });
           out.created.push(e.id);

@@ -1,6 +1,7 @@
+import { cmp } from '../core/json.js';
 import { BatonError, invalidInput } from '../core/errors.js';
 import { checkId } from '../core/ids.js';
-import type { BatonEvent, State, Status, Task } from '../core/schema.js';
+import type { BatonEvent, State, Status, Task } from '../core/types.js';
 import { readEvents } from '../core/store.js';
 import {
   checkDepsExist,
@@ -299,7 +300,7 @@ export async function list(o: ListOptions, ctx: Ctx): Promise<ListResult> {
   const { state } = await load(ctx);
   let tasks = o.ready
     ? rankReady(state)
-    : Object.values(state.tasks).sort((a, b) => a.priority - b.priority || a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
+    : Object.values(state.tasks).sort((a, b) => a.priority - b.priority || cmp(a.created_at, b.created_at) || cmp(a.id, b.id));
   tasks = tasks.filter(
     (t) =>
       (statuses.length === 0 || statuses.includes(t.status)) &&

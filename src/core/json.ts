@@ -40,3 +40,6 @@ export function conflictMarkerLine(text: string): number | null {
   const m = /^(<{7}|={7}|>{7})(?: |$)/m.exec(text);
   return m ? lineOf(text, m.index).line : null;
 }
+
+/** Code-unit order: deterministic everywhere and far cheaper than localeCompare (ICU). */
+export const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

@@ -2,7 +2,6 @@ import { mkdirSync, readFileSync, renameSync, rmSync, rmdirSync, statSync, unlin
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import lockfile from 'proper-lockfile';
 import { BatonError } from './errors.js';
 
 /**
@@ -104,6 +103,8 @@ export async function acquireLock(boardDir: string, timeoutMs: number): Promise<
   const deadline = Date.now() + timeoutMs;
   let delay = 2;
   let compromised = false;
+  // Loaded here, not at the top: reads (doctor's lock check included) never need it.
+  const lockfile = (await import('proper-lockfile')).default;
   for (;;) {
     try {
       const release = await lockfile.lock(boardDir, {

@@ -1,25 +1,8 @@
-// zod/mini: the same validation as zod, a fraction of its start-up cost (every command loads it).
+// zod/mini: the same validation as zod at a fraction of its size. This module is loaded
+// lazily (see types.ts): the hot read path checks shapes with shape.ts and needs zod only
+// to explain what is wrong.
 import * as z from 'zod/mini';
-
-export const STATUSES = [
-  'todo',
-  'in_progress',
-  'review',
-  'in_review',
-  'changes_requested',
-  'handoff',
-  'blocked',
-  'waiting',
-  'done',
-  'cancelled',
-] as const;
-export type Status = (typeof STATUSES)[number];
-
-export const KINDS = ['task', 'goal', 'gate'] as const;
-export type Kind = (typeof KINDS)[number];
-
-export const PROFILES = ['safe', 'balanced', 'throughput'] as const;
-export type Profile = (typeof PROFILES)[number];
+import { KINDS, PROFILES, STATUSES } from './types.js';
 
 const iso = z.string().check(z.minLength(1));
 const ref = z.string().check(z.regex(/^[a-z0-9][a-z0-9._-]{0,63}$/));
@@ -126,4 +109,3 @@ export const ConfigSchema = z.object({
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
-export const CONFIG_DEFAULTS: Config = ConfigSchema.parse({});

@@ -1,49 +1,4 @@
-import { KINDS, STATUSES, type State, type Task } from './schema.js';
-
-/**
- * state.json stores tasks sparsely: a field holding its empty value (null, []) is left out,
- * which halves the file and its parse time on big boards. Everything past `expandTask` sees
- * whole tasks; `compactTask` is applied only when writing.
- */
-export const TASK_EMPTY = {
-  description: null,
-  specialty: null,
-  depends_on: [],
-  candidate_depends_on: [],
-  owned_paths: [],
-  candidate_owned_paths: [],
-  labels: [],
-  parent: null,
-  assignee: null,
-  reviewer: null,
-  lease: null,
-  review_required: null,
-  gate: null,
-  blocked: null,
-  notes: [],
-} as const satisfies Partial<Task>;
-
-const EMPTY_KEYS = Object.keys(TASK_EMPTY) as (keyof typeof TASK_EMPTY)[];
-
-export function expandTask(raw: Record<string, unknown>): void {
-  for (const k of EMPTY_KEYS) {
-    if (!(k in raw)) {
-      const v = TASK_EMPTY[k];
-      raw[k] = Array.isArray(v) ? [] : v;
-    }
-  }
-}
-
-/** A task with its keys sorted and empty fields dropped, ready for stable serialisation. */
-export function compactTask(t: Task): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(t).sort()) {
-    const v = (t as Record<string, unknown>)[k];
-    if (k in TASK_EMPTY && (v === null || (Array.isArray(v) && v.length === 0))) continue;
-    out[k] = v;
-  }
-  return out;
-}
+import { KINDS, STATUSES, type State, type Task } from './types.js';
 
 // ---------------------------------------------------------------- fast shape check
 // Checking 10,000 tasks with zod costs more than a whole command may take, so reads check
@@ -119,7 +74,7 @@ function recordOfIds(v: unknown, idKey: string): boolean {
   return true;
 }
 
-/** True when `raw` (tasks already expanded) surely matches StateSchema. */
+/** True when `raw` surely matches StateSchema. */
 export function stateLooksValid(raw: unknown): raw is State {
   if (!isObj(raw)) return false;
   const board = raw.board;
@@ -142,20 +97,28 @@ export function stateLooksValid(raw: unknown): raw is State {
   return true;
 }
 
-/** The state with every object's keys sorted and tasks compacted: what state.json holds. */
-export function toStoredState(state: State): Record<string, unknown> {
-  const tasks: Record<string, unknown> = {};
-  for (const id of Object.keys(state.tasks).sort()) tasks[id] = compactTask(state.tasks[id]!);
-  return sortDeep({ ...state, tasks: {} }, tasks);
-}
-
-function sortDeep(obj: Record<string, unknown>, tasks: Record<string, unknown>): Record<string, unknown> {
+/**
+ * The state ready for JSON.stringify with sorted keys. JSON.parse keeps the file's (sorted)
+ * key order, so only what this transaction touched is re-sorted: re-sorting 10,000 untouched
+ * tasks would cost more than the rest of the write.
+ */
+export function toStoredState(state: State, touched: ReadonlySet<string>, created: boolean): Record<string, unknown> {
+  for (const id of touched) {
+    const t = state.tasks[id];
+    if (t) state.tasks[id] = sortValue(t) as Task;
+  }
+  let tasks: Record<string, unknown> = state.tasks;
+  if (created) {
+    tasks = {};
+    for (const id of Object.keys(state.tasks).sort()) tasks[id] = state.tasks[id];
+  }
   const out: Record<string, unknown> = {};
-  for (const k of Object.keys(obj).sort()) out[k] = k === 'tasks' ? tasks : sortValue(obj[k]);
+  for (const k of Object.keys(state).sort()) out[k] = k === 'tasks' ? tasks : sortValue((state as Record<string, unknown>)[k]);
   return out;
 }
 
-function sortValue(v: unknown): unknown {
+/** A deep copy with every object's keys in code-unit order. */
+export function sortValue(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortValue);
   if (!isObj(v)) return v;
   const out: Record<string, unknown> = {};

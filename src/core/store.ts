@@ -17,15 +17,11 @@ import { join } from 'node:path';
 import { parseYamlDocument } from './yaml.js';
 import { BatonError } from './errors.js';
 import { conflictMarkerLine, jsonErrorLine, lineOf } from './json.js';
-import { expandTask, stateLooksValid, toStoredState } from './shape.js';
-import {
-  type BatonEvent,
-  type Config,
-  ConfigSchema,
-  EventSchema,
-  type State,
-  StateSchema,
-} from './schema.js';
+import { stateLooksValid, toStoredState } from './shape.js';
+import type { BatonEvent, Config, State } from './types.js';
+
+/** zod schemas, loaded only when a fast check fails or YAML must be validated. */
+const loadSchemas = () => import('./schema.js');
 
 /**
  * The only module that touches the board's files. Every mutation is one `transact()`:
@@ -55,7 +51,7 @@ function zodIssues(err: { issues: { path: PropertyKey[]; message: string }[] }):
   return err.issues.slice(0, 3).map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`);
 }
 
-export function parseState(text: string, file = 'state.json'): State {
+export async function parseState(text: string, file = 'state.json'): Promise<State> {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -67,15 +63,13 @@ export function parseState(text: string, file = 'state.json'): State {
         file,
         marker,
         'git merge-conflict markers in the board state.',
-        'resolve the conflict by hand (keep one side), or run `baton git install` so the merge driver merges boards',
+        'resolve the conflict by hand (keep one side), then `baton doctor --repair`',
       );
     }
-    throw corrupt(file, jsonErrorLine(text, e), `not valid JSON (${(e as Error).message.split('\n')[0]}).`, `fix the JSON at that line by hand or restore it from git (\`git checkout -- ${file}\`), then \`baton doctor\``);
-  }
-  if (isPlainObject(raw) && isPlainObject(raw.tasks)) {
-    for (const t of Object.values(raw.tasks)) if (isPlainObject(t)) expandTask(t);
+    throw corrupt(file, jsonErrorLine(text, e), `not valid JSON (${(e as Error).message.split('\n')[0]}).`, `fix the JSON at that line by hand or restore it from git (\`git checkout -- ${file}\`), then \`baton doctor --repair\``);
   }
   if (stateLooksValid(raw)) return raw;
+  const { StateSchema } = await loadSchemas();
   const parsed = StateSchema.safeParse(raw);
   if (parsed.success) return parsed.data;
   const first = parsed.error.issues[0]!;
@@ -86,12 +80,10 @@ export function parseState(text: string, file = 'state.json'): State {
     const at = text.indexOf(`"${key}":`);
     if (at >= 0) line = lineOf(text, at).line;
   }
-  throw corrupt(file, line, `does not match the board schema: ${zodIssues(parsed.error).join('; ')}.`, 'fix the field by hand or restore it from git, then `baton doctor`');
+  throw corrupt(file, line, `does not match the board schema: ${zodIssues(parsed.error).join('; ')}.`, 'fix the field by hand or restore it from git, then `baton doctor --repair`');
 }
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-export function readState(dir: string): State {
+export async function readState(dir: string): Promise<State> {
   let text: string;
   try {
     text = readFileSync(join(dir, FILES.state), 'utf8');
@@ -101,19 +93,42 @@ export function readState(dir: string): State {
     }
     throw e;
   }
-  return parseState(text, join(dir, FILES.state));
+  return await parseState(text, join(dir, FILES.state));
 }
 
-export async function readConfig(dir: string): Promise<Config> {
+export const CONFIG_CACHE = '.config-cache.json';
+
+export interface LoadedConfig {
+  config: Config;
+  /** False when config.yaml was parsed now (a writer then refreshes the cache). */
+  cached: boolean;
+  text: string | null;
+}
+
+/**
+ * config.yaml, validated. Parsing YAML and loading zod on every command costs more start-up
+ * than the rest of a read, so writers keep `.config-cache.json` (git-ignored): the validated
+ * config beside the exact text it came from. A read uses it only while config.yaml's text
+ * is still that text; a hand edit is therefore seen at once.
+ */
+export async function loadConfig(dir: string): Promise<LoadedConfig> {
   const file = join(dir, FILES.config);
-  let text: string;
+  let text: string | null;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return ConfigSchema.parse({});
-    throw e;
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    text = null;
   }
-    const doc = await parseYamlDocument(text);
+  try {
+    const cache = JSON.parse(readFileSync(join(dir, CONFIG_CACHE), 'utf8')) as { text: string | null; config: Config };
+    if (cache.text === text && cache.config) return { config: cache.config, cached: true, text };
+  } catch {
+    /* no cache or a broken one: parse */
+  }
+  const { ConfigSchema } = await loadSchemas();
+  if (text === null) return { config: ConfigSchema.parse({}), cached: false, text };
+  const doc = await parseYamlDocument(text);
   if (doc.errors.length > 0) {
     const err = doc.errors[0]!;
     throw corrupt(file, err.linePos?.[0]?.line ?? null, `not valid YAML (${err.message.split('\n')[0]}).`, `fix ${FILES.config} by hand`);
@@ -125,7 +140,17 @@ export async function readConfig(dir: string): Promise<Config> {
       details: { file },
     });
   }
-  return parsed.data;
+  return { config: parsed.data, cached: false, text };
+}
+
+export async function readConfig(dir: string): Promise<Config> {
+  return (await loadConfig(dir)).config;
+}
+
+/** Records the validated config for later reads (writers only). */
+export function writeConfigCache(dir: string, loaded: LoadedConfig): void {
+  if (loaded.cached) return;
+  writeFileAtomic(join(dir, CONFIG_CACHE), `${JSON.stringify({ text: loaded.text, config: loaded.config })}\n`, false);
 }
 
 /** Parses events.jsonl up to `maxSeq` (events past it belong to a writer that crashed). */
@@ -161,7 +186,8 @@ export function readEvents(dir: string, maxSeq: number): BatonEvent[] {
 }
 
 /** Strict check of a whole log, for doctor: every line an event, seq 1..n with no gap. */
-export function checkEvents(events: BatonEvent[]): string | null {
+export async function checkEvents(events: BatonEvent[]): Promise<string | null> {
+  const { EventSchema } = await loadSchemas();
   for (let i = 0; i < events.length; i++) {
     const r = EventSchema.safeParse(events[i]);
     if (!r.success) return `event seq ${events[i]!.seq}: ${zodIssues(r.error).join('; ')}`;
@@ -301,13 +327,17 @@ export function appendEvents(dir: string, events: BatonEvent[]): void {
   }
 }
 
-/** state.json's text: sorted keys, sparse tasks, two-space indent. */
-export function serializeState(state: State): string {
-  return `${JSON.stringify(toStoredState(state), null, 2)}\n`;
+/**
+ * state.json's text: sorted keys, tasks keyed by id, two-space indent. `touched` names the
+ * tasks changed since the file was read (their keys are re-sorted); `created` says whether
+ * ids were added (the task map is re-sorted). Omit both to sort everything.
+ */
+export function serializeState(state: State, touched?: ReadonlySet<string>, created = true): string {
+  return `${JSON.stringify(toStoredState(state, touched ?? new Set(Object.keys(state.tasks)), created), null, 2)}\n`;
 }
 
-export function writeState(dir: string, state: State): void {
-  writeFileAtomic(join(dir, FILES.state), serializeState(state), true);
+export function writeState(dir: string, state: State, touched: ReadonlySet<string>, created: boolean): void {
+  writeFileAtomic(join(dir, FILES.state), serializeState(state, touched, created), true);
   fsyncDir(dir);
 }
 

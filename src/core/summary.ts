@@ -1,5 +1,6 @@
-import type { Config, State, Status, Task } from './schema.js';
-import { STATUSES } from './schema.js';
+import { cmp } from './json.js';
+import type { Config, State, Status, Task } from './types.js';
+import { STATUSES } from './types.js';
 import { isFinished, rankReady } from './tasks.js';
 
 export interface BoardSummary {
@@ -16,8 +17,8 @@ export interface BoardSummary {
   recently_done: Task[];
 }
 
-const byUpdatedDesc = (a: Task, b: Task) => b.updated_at.localeCompare(a.updated_at) || a.id.localeCompare(b.id);
-const byPriority = (a: Task, b: Task) => a.priority - b.priority || a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id);
+const byUpdatedDesc = (a: Task, b: Task) => cmp(b.updated_at, a.updated_at) || cmp(a.id, b.id);
+const byPriority = (a: Task, b: Task) => a.priority - b.priority || cmp(a.created_at, b.created_at) || cmp(a.id, b.id);
 
 /** The board at a glance; `limit` caps each list (the counts are always whole). */
 export function summarize(state: State, config: Config, limit = 10): BoardSummary {

@@ -1,6 +1,7 @@
+import { cmp } from './json.js';
 import { BatonError, invalidInput, notFound } from './errors.js';
 import { checkId, mintId } from './ids.js';
-import { type Kind, KINDS, type State, type Status, STATUSES, type Task } from './schema.js';
+import { type Kind, KINDS, type State, type Status, STATUSES, type Task } from './types.js';
 import type { Tx } from './tx.js';
 
 /** Limits that keep one task from swamping the board files and every table they render in. */
@@ -224,6 +225,7 @@ export function createTask(tx: Tx, input: TaskInput & { id: string }): Task {
     rev: tx.revision,
   };
   tx.state.tasks[task.id] = task;
+  tx.created(task);
   return task;
 }
 
@@ -298,7 +300,7 @@ export function isReady(state: State, t: Task): boolean {
 export function rankReady(state: State): Task[] {
   return Object.values(state.tasks)
     .filter((t) => isReady(state, t))
-    .sort((a, b) => a.priority - b.priority || a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
+    .sort((a, b) => a.priority - b.priority || cmp(a.created_at, b.created_at) || cmp(a.id, b.id));
 }
 
 /** Cycles anywhere in the graph, each spelled as a path (for doctor). */

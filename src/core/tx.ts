@@ -2,13 +2,16 @@ import { unlinkSync } from 'node:fs';
 import { BatonError } from './errors.js';
 import { randomSuffix } from './ids.js';
 import { acquireLock, breakStaleLock, lockHealth } from './lock.js';
-import type { BatonEvent, Config, State, Task } from './schema.js';
+import { taskLooksValid } from './shape.js';
+import type { BatonEvent, Config, State, Task } from './types.js';
 import {
   appendEvents,
   leftoverTempFiles,
+  loadConfig,
   readConfig,
   readState,
   repairLog,
+  writeConfigCache,
   writeProjections,
   writeState,
 } from './store.js';
@@ -41,6 +44,8 @@ export interface Tx {
   emit(e: EmitInput): void;
   /** Marks a task changed in this transaction (updated_at, rev). */
   touch(task: Task): void;
+  /** Marks a task added in this transaction. */
+  created(task: Task): void;
 }
 
 export interface TxResult<R> {
@@ -83,16 +88,19 @@ export async function withLock<R>(dir: string, timeoutMs: number, fn: () => Prom
 }
 
 export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) => R): Promise<TxResult<R>> {
-  const config = await readConfig(dir);
+  const loaded = await loadConfig(dir);
+  const config = loaded.config;
   const lock = await acquireLock(dir, opts.lockTimeoutMs);
   try {
-    const state = readState(dir);
+    const state = await readState(dir);
     checkExpectedRevision(state, opts.expectedRevision);
     repairLeftovers(dir, state);
 
     const now = new Date().toISOString();
     const revision = state.revision + 1;
     const events: BatonEvent[] = [];
+    const touched = new Set<string>();
+    let created = false;
     const tx: Tx = {
       state,
       config,
@@ -115,11 +123,20 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
       touch(task) {
         task.updated_at = now;
         task.rev = revision;
+        touched.add(task.id);
+      },
+      created(task) {
+        touched.add(task.id);
+        created = true;
       },
     };
     const value = apply(tx);
     if (events.length === 0) return { value, revision: state.revision, changed: false };
 
+    for (const id of touched) {
+      const t = state.tasks[id];
+      if (t && !taskLooksValid(t)) throw new BatonError('INTERNAL', `Refusing to write task ${id}: it does not match the board schema (a bug in baton).`, { hint: 'rerun with BATON_DEBUG=1 and report the command' });
+    }
     state.revision = revision;
     state.seq += events.length;
     if (lock.compromised()) {
@@ -128,8 +145,9 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
       });
     }
     appendEvents(dir, events);
-    writeState(dir, state);
+    writeState(dir, state, touched, created);
     writeProjections(dir, renderProjections(state, config));
+    writeConfigCache(dir, loaded);
     return { value, revision, changed: true };
   } finally {
     await lock.release();
@@ -141,8 +159,8 @@ export async function repairBoard(dir: string, lockTimeoutMs: number): Promise<s
   const done: string[] = [];
   if (lockHealth(dir) === 'stale' && breakStaleLock(dir)) done.push('removed a lock left by a dead writer');
   const config = await readConfig(dir);
-  await withLock(dir, lockTimeoutMs, () => {
-    const state = readState(dir);
+  await withLock(dir, lockTimeoutMs, async () => {
+    const state = await readState(dir);
     const r = repairLeftovers(dir, state);
     if (r.truncatedLog) done.push('truncated events a crashed writer appended past the committed state');
     if (r.removedTemps) done.push(`removed ${r.removedTemps} temp file(s) of interrupted writes`);

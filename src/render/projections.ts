@@ -1,5 +1,5 @@
-import type { Config, State } from '../core/schema.js';
-import { stableStringify } from '../core/json.js';
+import type { Config, State } from '../core/types.js';
+import { stableStringify, cmp } from '../core/json.js';
 import { GENERATED_NOTE, mdCode, mdTable, mdText } from './markdown.js';
 import { renderStatusMd } from './status.js';
 
@@ -18,7 +18,7 @@ function renderAgentsMd(state: State): string {
       mdTable(
         ['agent', 'name', 'role', 'specialties', 'holds'],
         agents
-          .sort((a, b) => str(a.id).localeCompare(str(b.id)))
+          .sort((a, b) => cmp(str(a.id), str(b.id)))
           .map((a) => [
             mdCode(str(a.id)),
             mdText(str(a.name)),
@@ -41,7 +41,7 @@ function renderSessionsMd(state: State): string {
       mdTable(
         ['session', 'agent', 'host', 'window', 'parent', 'started', 'ended'],
         sessions
-          .sort((a, b) => str(a.id).localeCompare(str(b.id)))
+          .sort((a, b) => cmp(str(a.id), str(b.id)))
           .map((s) => [mdCode(str(s.id)), mdText(str(s.agent)), mdText(str(s.host)), mdText(str(s.window)), s.parent ? mdCode(str(s.parent)) : '—', str(s.started_at), str(s.ended_at) || '—']),
       ),
     );
@@ -58,7 +58,7 @@ function renderHandoffsMd(state: State): string {
       mdTable(
         ['task', 'from', 'to', 'at', 'bundle'],
         open
-          .sort((a, b) => str(a.task).localeCompare(str(b.task)))
+          .sort((a, b) => cmp(str(a.task), str(b.task)))
           .map((h) => [mdCode(str(h.task)), mdText(str(h.from)), mdText(str(h.to)), str(h.at), `[bundle](handoffs/${str(h.task)}.handoff.md)`]),
       ),
     );

@@ -1,5 +1,5 @@
-import type { Config, State, Task } from '../core/schema.js';
-import { STATUSES } from '../core/schema.js';
+import type { Config, State, Task } from '../core/types.js';
+import { STATUSES } from '../core/types.js';
 import { graphTasks, summarize } from '../core/summary.js';
 import { GENERATED_NOTE, mdCode, mdTable, mdText, mermaidLabel } from './markdown.js';
 

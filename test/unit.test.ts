@@ -1,0 +1,265 @@
+import { describe, expect, it } from 'vitest';
+import { idFromTitle } from '../src/commands/import.js';
+import { checkId, idLength, mintId } from '../src/core/ids.js';
+import { conflictMarkerLine, jsonErrorLine, lineOf, stableStringify } from '../src/core/json.js';
+import { StateSchema, TaskSchema } from '../src/core/schema.js';
+import { stateLooksValid, taskLooksValid, toStoredState } from '../src/core/shape.js';
+import { checkNoCycle, checkPaths, checkTitle, findCycles, parsePriority, parseStatus, rankReady, TRANSITIONS } from '../src/core/tasks.js';
+import type { State, Task } from '../src/core/types.js';
+import { mdTable, mdText, mermaidLabel } from '../src/render/markdown.js';
+import { renderStatusMd } from '../src/render/status.js';
+
+const T0 = '2026-01-01T00:00:00.000Z';
+
+function task(id: string, over: Partial<Task> = {}): Task {
+  return {
+    assignee: null,
+    blocked: null,
+    candidate_depends_on: [],
+    candidate_owned_paths: [],
+    created_at: T0,
+    depends_on: [],
+    description: null,
+    estimate: 1,
+    gate: null,
+    id,
+    kind: 'task',
+    labels: [],
+    lease: null,
+    notes: [],
+    owned_paths: [],
+    parent: null,
+    priority: 2,
+    rev: 1,
+    review_required: null,
+    reviewer: null,
+    specialty: null,
+    status: 'todo',
+    title: `title of ${id}`,
+    updated_at: T0,
+    ...over,
+  };
+}
+
+function state(tasks: Task[]): State {
+  return {
+    schema: 1,
+    board: { name: 'unit', created_at: T0 },
+    revision: 1,
+    seq: 1,
+    tasks: Object.fromEntries(tasks.map((t) => [t.id, t])),
+    agents: {},
+    sessions: {},
+    handoffs: {},
+  };
+}
+
+describe('ids', () => {
+  it.each([
+    ['core-auth', 'core-auth'],
+    ['Core-Auth', 'core-auth'],
+    ['a', 'a'],
+    ['t-7f3k', 't-7f3k'],
+    ['v1.2_x', 'v1.2_x'],
+    ['a'.repeat(64), 'a'.repeat(64)],
+  ])('accepts %s as %s', (raw, id) => expect(checkId(raw)).toBe(id));
+
+  it.each(['', '..', '../x', 'a/b', '-a', '.hidden', 'a b', 'a'.repeat(65), 'ä', 'a\nb', 'a\u0000'])('refuses %j', (raw) => {
+    expect(() => checkId(raw)).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
+  });
+
+  it.each([
+    [0, 4],
+    [1, 5],
+    [100, 7],
+    [1000, 8],
+    [10_000, 9],
+  ])('idLength(%i) = %i', (n, len) => expect(idLength(n)).toBe(len));
+
+  it('mints ids that match the id pattern and skip taken ones', () => {
+    const taken = new Set<string>();
+    for (let i = 0; i < 2000; i++) {
+      const id = mintId('t', (x) => taken.has(x), taken.size);
+      expect(checkId(id)).toBe(id);
+      expect(taken.has(id)).toBe(false);
+      taken.add(id);
+    }
+  });
+
+  it.each([
+    ['Fix the login bug!', 'fix-the-login-bug'],
+    ['  Ünïcödé  title ', 'unicode-title'],
+    ['a'.repeat(80), 'a'.repeat(48)],
+  ])('derives a stable id from the title %j', (title, id) => expect(idFromTitle(title)).toBe(id));
+
+  it('derives a hash id from a title with no latin letters', () => expect(idFromTitle('日本語のタイトル')).toMatch(/^t-[0-9a-f]{8}$/));
+});
+
+describe('parsing', () => {
+  it.each([['P0', 0], ['p3', 3], ['2', 2], [1, 1]] as const)('priority %j → %i', (raw, p) => expect(parsePriority(raw)).toBe(p));
+  it.each(['P4', 'high', '-1', '1.5', ''])('priority %j is refused', (raw) => expect(() => parsePriority(raw)).toThrow(/P0, P1, P2 or P3/));
+  it.each([['in-progress', 'in_progress'], ['DONE', 'done']])('status %j → %s', (raw, s) => expect(parseStatus(raw)).toBe(s));
+  it('unknown status is refused with the list', () => expect(() => parseStatus('doing')).toThrow(/todo, in_progress/));
+  it('a huge title is refused with its length', () => expect(() => checkTitle('x'.repeat(100_000))).toThrow(/100000 characters; the limit is 300/));
+  it.each(['../x', '/etc/passwd', 'a/../../b', 'C:/x'])('owned path %j is refused', (p) => expect(() => checkPaths([p])).toThrow(/relative/));
+  it('owned paths are normalised', () => expect(checkPaths(['./src/**', 'a\\b'])).toEqual(['src/**', 'a/b']));
+});
+
+describe('json helpers', () => {
+  it('stableStringify sorts keys at every level', () =>
+    expect(stableStringify({ b: 1, a: { d: [{ z: 1, y: 2 }], c: null } })).toBe(
+      '{\n  "a": {\n    "c": null,\n    "d": [\n      {\n        "y": 2,\n        "z": 1\n      }\n    ]\n  },\n  "b": 1\n}\n',
+    ));
+  it('lineOf counts lines and columns', () => expect(lineOf('ab\ncd\nef', 4)).toEqual({ line: 2, column: 2 }));
+  it.each([
+    ['{\n"a": 1,\n}', 3],
+    ['{\n"a": 1\n"b": 2}', 3],
+    ['{\n"a": ', 2],
+  ])('jsonErrorLine finds the line of %j', (text, line) => {
+    let err: unknown;
+    try {
+      JSON.parse(text);
+    } catch (e) {
+      err = e;
+    }
+    expect(jsonErrorLine(text, err)).toBe(line);
+  });
+  it('conflictMarkerLine finds the first marker', () => {
+    expect(conflictMarkerLine('{\n<<<<<<< HEAD\n"a": 1\n=======\n"a": 2\n>>>>>>> other\n}')).toBe(2);
+    expect(conflictMarkerLine('{"a": "<<<<<<< not at line start"}')).toBeNull();
+  });
+  it('the stored state has sorted keys everywhere', () => {
+    const s = state([task('b'), task('a', { blocked: { reason: 'r', previous: 'todo', at: T0 } })]);
+    const text = JSON.stringify(toStoredState(s, new Set(['a', 'b']), true), null, 2);
+    expect(text).toBe(stableStringify(s).trimEnd());
+  });
+});
+
+describe('transitions', () => {
+  it('finished tasks go nowhere', () => {
+    expect(TRANSITIONS.done).toEqual([]);
+    expect(TRANSITIONS.cancelled).toEqual([]);
+  });
+  it('every target is a status', () => {
+    for (const targets of Object.values(TRANSITIONS)) for (const t of targets) expect(TRANSITIONS).toHaveProperty(t);
+  });
+});
+
+describe('dependency graph', () => {
+  const s = state([task('a', { depends_on: ['b'] }), task('b', { depends_on: ['c'] }), task('c')]);
+  it('refuses an edge that closes a cycle and spells it out', () => {
+    expect(() => checkNoCycle(s, 'c', ['a'])).toThrow('That would make a dependency cycle: c → a → b → c.');
+  });
+  it('accepts an edge that closes no cycle', () => expect(() => checkNoCycle(s, 'a', ['b', 'c'])).not.toThrow());
+  it('findCycles reports an existing cycle', () => {
+    const cyclic = state([task('a', { depends_on: ['b'] }), task('b', { depends_on: ['a'] })]);
+    expect(findCycles(cyclic)).toEqual([['a', 'b', 'a']]);
+    expect(findCycles(s)).toEqual([]);
+  });
+  it('ranks ready tasks by priority, then age, then id; finished deps count as met', () => {
+    const r = state([
+      task('late', { priority: 1, created_at: '2026-01-02T00:00:00.000Z' }),
+      task('early', { priority: 1 }),
+      task('urgent', { priority: 0, depends_on: ['gone'] }),
+      task('gone', { status: 'cancelled' }),
+      task('waits', { priority: 0, depends_on: ['late'] }),
+      task('goal', { kind: 'goal', priority: 0 }),
+      task('b-tie', { priority: 3 }),
+      task('a-tie', { priority: 3 }),
+    ]);
+    expect(rankReady(r).map((t) => t.id)).toEqual(['urgent', 'early', 'late', 'a-tie', 'b-tie']);
+  });
+});
+
+describe('markdown escaping', () => {
+  it.each([
+    ['a | b', 'a \\| b'],
+    ['line\nbreak', 'line break'],
+    ['<script>x</script>', '&lt;script&gt;x&lt;/script&gt;'],
+    ['`code` [l](x)', '\\`code\\` \\[l\\]\\(x\\)'],
+    ['*bold* _it_', '\\*bold\\* \\_it\\_'],
+    ['café 🚀 עברית', 'café 🚀 עברית'],
+  ])('mdText(%j) = %j', (raw, out) => expect(mdText(raw)).toBe(out));
+
+  it('keeps a table rectangular whatever the cell text', () => {
+    const table = mdTable(['a', 'b'], [[mdText('x | y\n| z'), mdText('`|`')]]);
+    for (const line of table.split('\n')) expect(line.match(/(?<!\\)\|/g)).toHaveLength(3);
+  });
+
+  it('mermaid labels carry no quote, bracket or angle bracket', () => {
+    expect(mermaidLabel('a "b" <c> [d] (e) {f} |g| `h` #i')).not.toMatch(/["<>[\](){}|`]/);
+  });
+
+  it('STATUS.md is a pure function of the state', () => {
+    const s = state([task('a', { title: 'x | <y>' }), task('b', { depends_on: ['a'] })]);
+    const config = { name: 'unit', profile: 'balanced' } as never;
+    expect(renderStatusMd(s, config)).toBe(renderStatusMd(structuredClone(s), config));
+    expect(renderStatusMd(s, config)).toContain('x \\| &lt;y&gt;');
+  });
+});
+
+describe('fast shape check agrees with the zod schema', () => {
+  const base = task('fuzz', {
+    lease: { session: 's-1', expires_at: T0, heartbeat_at: T0, token_hash: 'h' },
+    gate: { type: 'ci', match: { pr: '42' } },
+    blocked: { reason: 'r', previous: 'todo', at: T0 },
+    notes: [{ at: T0, author: null, text: 'n' }],
+    depends_on: ['x'],
+    labels: ['l'],
+  });
+  const wrong: unknown[] = [undefined, null, 0, -1, 1.5, 4, '', 'BAD ID', 'x', [], ['BAD ID'], [1], {}, { a: 1 }, true];
+
+  it('a valid task passes both', () => {
+    expect(taskLooksValid(base)).toBe(true);
+    expect(TaskSchema.safeParse(base).success).toBe(true);
+  });
+
+  it('never accepts a task zod rejects (each field, each wrong value, and nested fields)', () => {
+    let rejected = 0;
+    const variants: unknown[] = [];
+    for (const key of Object.keys(base)) {
+      for (const v of wrong) {
+        const t: Record<string, unknown> = structuredClone(base);
+        if (v === undefined) delete t[key];
+        else t[key] = v;
+        variants.push(t);
+      }
+    }
+    for (const nested of ['lease', 'gate', 'blocked'] as const) {
+      for (const key of Object.keys(base[nested]!)) {
+        for (const v of wrong) {
+          const t = structuredClone(base) as Record<string, any>;
+          if (v === undefined) delete t[nested][key];
+          else t[nested][key] = v;
+          variants.push(t);
+        }
+      }
+    }
+    for (const key of ['at', 'author', 'text']) {
+      for (const v of wrong) {
+        const t = structuredClone(base) as Record<string, any>;
+        t.notes[0][key] = v;
+        variants.push(t);
+      }
+    }
+    for (const t of variants) {
+      const zodOk = TaskSchema.safeParse(t).success;
+      if (!zodOk) rejected++;
+      if (taskLooksValid(t)) expect(zodOk, JSON.stringify(t)).toBe(true);
+    }
+    expect(rejected).toBeGreaterThan(300);
+  });
+
+  it('never accepts a state zod rejects', () => {
+    const good = state([base]);
+    expect(stateLooksValid(structuredClone(good))).toBe(true);
+    for (const key of Object.keys(good)) {
+      for (const v of wrong) {
+        const s: Record<string, unknown> = structuredClone(good);
+        if (v === undefined) delete s[key];
+        else s[key] = v;
+        if (stateLooksValid(s)) expect(StateSchema.safeParse(s).success, `${key}=${JSON.stringify(v)}`).toBe(true);
+      }
+    }
+  });
+});
