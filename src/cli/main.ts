@@ -37,7 +37,7 @@ function action<A extends unknown[]>(body: (ctx: Ctx, ...args: A) => Promise<{ r
     try {
       const ctx = globals(cmd);
       const { result, text } = await body(ctx, ...positional);
-      printSuccess(result, mode, mode.json ? null : text());
+      await printSuccess(result, mode, mode.json ? null : text());
     } catch (e) {
       exitCode = printFailure(e, mode, process.env);
     }
@@ -282,7 +282,7 @@ async function main(): Promise<void> {
     return;
   }
   if (mode.json && (argv.includes('--version') || argv.includes('-V'))) {
-    printSuccess({ revision: null, version: VERSION } as never, mode, null);
+    await printSuccess({ revision: null, version: VERSION } as never, mode, null);
     return;
   }
   try {

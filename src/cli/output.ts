@@ -13,12 +13,32 @@ export function detectColor(argv: string[], env: Record<string, string | undefin
   return isTTY;
 }
 
-export function printSuccess(result: Record<string, unknown> & { revision: number }, mode: OutputMode, text: string | null): void {
+/**
+ * Colours human text on a TTY: section headings (a line ending in ':') bold, ✓ green, ✗ red,
+ * `next:` hints dim. Commands return plain text; colour is the terminal's business only.
+ */
+async function decorate(text: string): Promise<string> {
+  const { default: chalk } = await import('chalk');
+  chalk.level = chalk.level || 1;
+  return text
+    .split('\n')
+    .map((l) => {
+      if (/^\S.*:$/.test(l)) return chalk.bold(l);
+      if (l.startsWith('✓')) return chalk.green(l);
+      if (l.startsWith('✗')) return chalk.red(l);
+      if (l.startsWith('!')) return chalk.yellow(l);
+      if (/^\s+(next|fix):/.test(l)) return chalk.dim(l);
+      return l;
+    })
+    .join('\n');
+}
+
+export async function printSuccess(result: Record<string, unknown> & { revision: number }, mode: OutputMode, text: string | null): Promise<void> {
   if (mode.json) {
     const { revision, ...rest } = result;
     process.stdout.write(`${JSON.stringify({ ok: true, revision, ...rest })}\n`);
   } else if (text) {
-    process.stdout.write(`${text}\n`);
+    process.stdout.write(`${mode.color ? await decorate(text) : text}\n`);
   }
 }
 
@@ -41,8 +61,7 @@ export function printFailure(e: unknown, mode: OutputMode, env: Record<string, s
   if (mode.json) {
     process.stdout.write(`${JSON.stringify({ ok: false, error: err.toJSON() })}\n`);
   } else {
-    const prefix = mode.color ? '\u001b[31merror\u001b[39m' : 'error';
-    process.stderr.write(`${prefix}: ${err.message}${err.hint ? `\n  next: ${err.hint}` : ''}\n`);
+    process.stderr.write(`${mode.color ? '\u001b[31merror\u001b[39m' : 'error'}: ${err.message}${err.hint ? `\n  next: ${err.hint}` : ''}\n`);
   }
   return EXIT_CODES[err.code];
 }

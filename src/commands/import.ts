@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as z from 'zod/mini';
 import { BatonError, invalidInput } from '../core/errors.js';
-import { parseYamlDocument } from '../core/yaml.js';
 import { checkId } from '../core/ids.js';
 import type { Task } from '../core/types.js';
 import {
@@ -91,7 +90,7 @@ async function parsePlan(text: string, name: string): Promise<unknown[]> {
       throw invalidInput(`${name} is not valid JSON: ${(e as Error).message}.`);
     }
   } else {
-        const doc = await parseYamlDocument(text);
+        const doc = (await import('../core/yaml.js')).parseYamlDocument(text);
     if (doc.errors.length) throw invalidInput(`${name} is not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}.`);
     raw = doc.toJS();
   }

@@ -1,8 +1,7 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { BatonError } from './errors.js';
 
 /**
  * The board lock: a directory made atomically by proper-lockfile (works on network file
@@ -17,7 +16,7 @@ import { BatonError } from './errors.js';
 export const LOCK_DIR = '.baton.lock';
 const BREAK_DIR = '.baton.lock.break';
 export const STALE_MS = 10_000;
-const UPDATE_MS = 1_000;
+export const UPDATE_MS = 1_000;
 
 export interface LockOwner {
   pid: number;
@@ -30,8 +29,6 @@ export interface HeldLock {
   /** True once proper-lockfile noticed the lock was taken from under us. */
   compromised(): boolean;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function readLockOwner(boardDir: string): LockOwner | null {
   try {
@@ -99,61 +96,3 @@ export function breakStaleLock(boardDir: string): boolean {
   }
 }
 
-export async function acquireLock(boardDir: string, timeoutMs: number): Promise<HeldLock> {
-  const deadline = Date.now() + timeoutMs;
-  let delay = 2;
-  let compromised = false;
-  // Loaded here, not at the top: reads (doctor's lock check included) never need it.
-  const lockfile = (await import('proper-lockfile')).default;
-  for (;;) {
-    try {
-      const release = await lockfile.lock(boardDir, {
-        lockfilePath: join(boardDir, LOCK_DIR),
-        realpath: false,
-        stale: Infinity,
-        update: UPDATE_MS,
-        retries: 0,
-        onCompromised: () => {
-          compromised = true;
-        },
-      });
-      const ownerPath = join(boardDir, LOCK_DIR, 'owner');
-      writeFileSync(ownerPath, JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString() }));
-      return {
-        compromised: () => compromised,
-        async release() {
-          try {
-            unlinkSync(ownerPath);
-          } catch {
-            /* a breaker removed it */
-          }
-          try {
-            await release();
-          } catch {
-            /* released or compromised already: nothing left to undo */
-          }
-        },
-      };
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') {
-        throw new BatonError('NO_BOARD', `The board directory ${boardDir} disappeared.`, { hint: 'baton init' });
-      }
-      if (code !== 'ELOCKED') throw e;
-    }
-    if (lockHealth(boardDir) === 'stale' && breakStaleLock(boardDir)) continue;
-    if (Date.now() >= deadline) {
-      const owner = readLockOwner(boardDir);
-      throw new BatonError(
-        'BOARD_BUSY',
-        `The board is locked by another writer${owner ? ` (pid ${owner.pid} on ${owner.host})` : ''}; gave up after ${Math.round(timeoutMs / 100) / 10}s.`,
-        {
-          hint: 'retry, or raise --lock-timeout; `baton doctor` shows a stale lock',
-          details: { holder: owner },
-        },
-      );
-    }
-    await sleep(Math.min(delay + Math.random() * delay, Math.max(1, deadline - Date.now())));
-    delay = Math.min(delay * 1.5, 50);
-  }
-}

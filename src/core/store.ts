@@ -14,7 +14,6 @@ import {
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { parseYamlDocument } from './yaml.js';
 import { BatonError } from './errors.js';
 import { conflictMarkerLine, jsonErrorLine, lineOf } from './json.js';
 import { stateLooksValid, toStoredState } from './shape.js';
@@ -73,12 +72,15 @@ export async function parseState(text: string, file = 'state.json'): Promise<Sta
   const parsed = StateSchema.safeParse(raw);
   if (parsed.success) return parsed.data;
   const first = parsed.error.issues[0]!;
-  // Point at the task (or section) the first problem is in: the nearest key we can find.
+  // Point at the line of the offending field: follow its path through the text key by key.
   let line: number | null = null;
-  for (let i = Math.min(first.path.length, 2); i > 0 && line === null; i--) {
-    const key = String(first.path[i - 1]);
-    const at = text.indexOf(`"${key}":`);
-    if (at >= 0) line = lineOf(text, at).line;
+  let pos = 0;
+  for (const key of first.path) {
+    if (typeof key !== 'string') continue;
+    const at = text.indexOf(`"${key}":`, pos);
+    if (at < 0) break;
+    pos = at;
+    line = lineOf(text, at).line;
   }
   throw corrupt(file, line, `does not match the board schema: ${zodIssues(parsed.error).join('; ')}.`, 'fix the field by hand or restore it from git, then `baton doctor --repair`');
 }
@@ -128,7 +130,7 @@ export async function loadConfig(dir: string): Promise<LoadedConfig> {
   }
   const { ConfigSchema } = await loadSchemas();
   if (text === null) return { config: ConfigSchema.parse({}), cached: false, text };
-  const doc = await parseYamlDocument(text);
+  const doc = (await import('./yaml.js')).parseYamlDocument(text);
   if (doc.errors.length > 0) {
     const err = doc.errors[0]!;
     throw corrupt(file, err.linePos?.[0]?.line ?? null, `not valid YAML (${err.message.split('\n')[0]}).`, `fix ${FILES.config} by hand`);

@@ -1,7 +1,8 @@
 import { unlinkSync } from 'node:fs';
 import { BatonError } from './errors.js';
 import { randomSuffix } from './ids.js';
-import { acquireLock, breakStaleLock, lockHealth } from './lock.js';
+import { acquireLock } from './acquire.js';
+import { breakStaleLock, lockHealth } from './lock.js';
 import { taskLooksValid } from './shape.js';
 import type { BatonEvent, Config, State, Task } from './types.js';
 import {

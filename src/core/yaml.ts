@@ -1,7 +1,7 @@
-/** Loads the yaml package on demand (most commands never parse YAML besides config.yaml). */
-export async function parseYamlDocument(text: string) {
-  const m = (await import('yaml')) as typeof import('yaml') & { default?: typeof import('yaml') };
-  // Bundled, yaml's CommonJS build arrives as a default export.
-  const parseDocument = m.parseDocument ?? m.default!.parseDocument;
+// Its own module, imported with `await import('./yaml.js')`: most commands parse no YAML, and
+// the bundle loads the yaml package only when this module is first used.
+import { parseDocument } from 'yaml';
+
+export function parseYamlDocument(text: string) {
   return parseDocument(text);
 }
