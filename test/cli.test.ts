@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { baton, hashTree, makeBoard, readJsonl, tempDir, type Run, type TestBoard } from './helpers.js';
+import { BIN, baton, hashTree, makeBoard, readJsonl, tempDir, type Run, type TestBoard } from './helpers.js';
 
 /** End-to-end tests of the built binary: the board, task and import commands (SPEC §2, §3, §6, §7). */
 
@@ -657,5 +657,23 @@ describe('help and version', () => {
     expect(v.code).toBe(0);
     expect(v.stdout.trim()).toMatch(/^\d+\.\d+\.\d+(-[\w.]+)?$/);
     expect(readdirSync(cwd)).toEqual([]);
+  });
+});
+
+describe('colour', () => {
+  const underTty = (b: TestBoard, env: Record<string, string>) =>
+    execFileSync('script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} doctor`, '/dev/null'], {
+      cwd: b.root,
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+    });
+
+  it('colours human output on a TTY only, never with NO_COLOR, --no-color or --json', () => {
+    const b = makeBoard();
+    const env = { NO_COLOR: '', FORCE_COLOR: '' };
+    expect(underTty(b, env)).toMatch(/\u001b\[\d+m/);
+    expect(underTty(b, { ...env, NO_COLOR: '1' })).not.toMatch(/\u001b\[/);
+    expect(b.run('doctor').stdout).not.toMatch(/\u001b\[/);
+    expect(b.run('doctor', '--json').stdout).not.toMatch(/\u001b\[/);
   });
 });

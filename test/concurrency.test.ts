@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -105,6 +105,31 @@ describe('crash safety', () => {
     for (const l of labelled.slice(-20)) expect(target.labels).toContain(l);
     checkLog(board, list.revision);
   }, 300_000);
+
+  it('what a writer killed mid-transaction leaves is ignored by reads and undone by the next write', () => {
+    const board = makeBoard();
+    expect(board.run('add', 'one', '--id', 'one').code).toBe(0);
+    const committed = readFileSync(join(board.dir, 'state.json'), 'utf8');
+    // Exactly what a writer leaves when killed after appending its events and before its rename:
+    // an event past state.seq, a torn half line, a temp file, and projections of the old state.
+    const ghost = { id: 'e-ghost', seq: 2, ts: new Date().toISOString(), revision: 2, type: 'task.created', actor: null, session: null, task: 'ghost', data: {}, notify: null };
+    appendFileSync(join(board.dir, 'events.jsonl'), `${JSON.stringify(ghost)}\n{"id":"e-torn","seq":3,"ts`);
+    writeFileSync(join(board.dir, '.state.json.tmp-99999-abc'), '{"half": ');
+
+    const show = board.json('show', 'one');
+    expect(show.history.map((e: { seq: number }) => e.seq)).toEqual([1]);
+    const doctor = board.json('doctor');
+    expect(doctor._code).toBe(0);
+    const failing = doctor.checks.filter((c: { ok: boolean }) => !c.ok).map((c: { name: string }) => c.name);
+    expect(failing.sort()).toEqual(['log', 'temp-files']);
+    expect(readFileSync(join(board.dir, 'state.json'), 'utf8')).toBe(committed);
+
+    expect(board.run('add', 'two', '--id', 'two').code).toBe(0);
+    const events = checkLog(board, 2);
+    expect(events.map((e) => e.task)).toEqual(['one', 'two']);
+    expect(existsSync(join(board.dir, '.state.json.tmp-99999-abc'))).toBe(false);
+    expect(board.json('doctor').healthy).toBe(true);
+  });
 
   it('a lock left by a SIGKILLed holder on this host is broken at once', async () => {
     const board = makeBoard();
