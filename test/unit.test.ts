@@ -4,7 +4,9 @@ import { checkId, idLength, mintId } from '../src/core/ids.js';
 import { conflictMarkerLine, jsonErrorLine, lineOf, stableStringify } from '../src/core/json.js';
 import { StateSchema, TaskSchema } from '../src/core/schema.js';
 import { stateLooksValid, taskLooksValid, toStoredState } from '../src/core/shape.js';
-import { checkNoCycle, checkPaths, checkTitle, findCycles, parsePriority, parseStatus, rankReady, TRANSITIONS } from '../src/core/tasks.js';
+import { checkNoCycle, checkPaths, checkTitle, findCycles, parsePriority, parseStatus, TRANSITIONS } from '../src/core/tasks.js';
+import { rankTasks } from '../src/core/rank.js';
+import { pathsOverlap } from '../src/core/paths.js';
 import type { State, Task } from '../src/core/types.js';
 import { mdTable, mdText, mermaidLabel } from '../src/render/markdown.js';
 import { renderStatusMd } from '../src/render/status.js';
@@ -156,18 +158,105 @@ describe('dependency graph', () => {
     expect(findCycles(cyclic)).toEqual([['a', 'b', 'a']]);
     expect(findCycles(s)).toEqual([]);
   });
-  it('ranks ready tasks by priority, then age, then id; finished deps count as met', () => {
-    const r = state([
-      task('late', { priority: 1, created_at: '2026-01-02T00:00:00.000Z' }),
-      task('early', { priority: 1 }),
+});
+
+const CONFIG = { name: 'unit', profile: 'balanced', ranking: { priority: 100, critical_path: 10, downstream: 5, age_per_day: 1 } } as never;
+const agent = (specialties: string[] = [], id = 'me') => ({ id, name: id, host: 'h', role: 'worker' as const, specialties, created_at: T0, last_seen_at: T0 });
+const order = (s: State, opts: Partial<Parameters<typeof rankTasks>[2]> = {}) =>
+  rankTasks(s, CONFIG, { agent: null, now: Date.parse(T0), pathsRefuse: true, ...opts }).ranked.map((c) => c.task.id);
+
+describe('ranking', () => {
+  it('priority first: P0 before P3', () => expect(order(state([task('low', { priority: 3 }), task('high', { priority: 0 })]))).toEqual(['high', 'low']));
+
+  it('critical path weighted by estimate beats a longer list of small tasks', () => {
+    const s = state([
+      task('a'), task('b'),
+      task('a1', { depends_on: ['a'], estimate: 8 }),
+      task('b1', { depends_on: ['b'] }), task('b2', { depends_on: ['b1'] }),
+    ]);
+    // a: critical path 8, downstream 1 → 80 + 5; b: critical path 2, downstream 2 → 20 + 10
+    const r = rankTasks(s, CONFIG, { agent: null, now: Date.parse(T0), pathsRefuse: true });
+    expect(r.ranked.map((c) => [c.task.id, c.terms.critical_path, c.terms.downstream])).toEqual([['a', 80, 5], ['b', 20, 10]]);
+  });
+
+  it('downstream pressure: the task more work waits on goes first', () => {
+    const s = state([task('x'), task('y'), task('x1', { depends_on: ['x'] }), task('y1', { depends_on: ['y'] }), task('y2', { depends_on: ['y'] })]);
+    expect(order(s)).toEqual(['y', 'x']);
+  });
+
+  it('finished work no longer counts downstream', () => {
+    const s = state([task('x'), task('y'), task('x1', { depends_on: ['x'], status: 'cancelled' }), task('y1', { depends_on: ['y'] })]);
+    expect(order(s)).toEqual(['y', 'x']);
+  });
+
+  it('specialty: a task with one goes only to agents that list it', () => {
+    const s = state([task('docs', { specialty: 'docs', priority: 0 }), task('any', { priority: 3 })]);
+    expect(order(s, { agent: agent() })).toEqual(['any']);
+    expect(order(s, { agent: agent(['docs']) })).toEqual(['docs', 'any']);
+    expect(order(s, { agent: agent(['docs']), specialty: 'docs' })).toEqual(['docs']);
+  });
+
+  it('path conflicts with work in flight skip a task (or not, when the profile only warns)', () => {
+    const s = state([
+      task('held', { status: 'in_progress', assignee: 'other', owned_paths: ['src/api/**'] }),
+      task('clash', { owned_paths: ['src/api/users.ts'], priority: 0 }),
+      task('free', { owned_paths: ['docs/**'], priority: 3 }),
+    ]);
+    const r = rankTasks(s, CONFIG, { agent: agent(), now: Date.parse(T0), pathsRefuse: true });
+    expect(r.ranked.map((c) => c.task.id)).toEqual(['free']);
+    expect(r.skipped.find((x) => x.task === 'clash')?.reason).toMatch(/overlap src\/api\/\*\* of held/);
+    expect(order(s, { agent: agent(), pathsRefuse: false })).toEqual(['clash', 'free']);
+    // My own work in flight never blocks me.
+    expect(order(s, { agent: agent([], 'other') })).toEqual(['clash', 'free']);
+  });
+
+  it('age counts up by the day', () => {
+    const s = state([task('new', { created_at: '2026-01-10T00:00:00.000Z' }), task('old')]);
+    const r = rankTasks(s, CONFIG, { agent: null, now: Date.parse('2026-01-11T00:00:00.000Z'), pathsRefuse: true });
+    expect(r.ranked.map((c) => [c.task.id, c.terms.age])).toEqual([['old', 10], ['new', 1]]);
+  });
+
+  it('ties go by creation order, then id; unready tasks are skipped with a reason', () => {
+    const s = state([
+      task('late', { created_at: '2026-01-02T00:00:00.000Z' }),
+      task('b-tie'),
+      task('a-tie'),
       task('urgent', { priority: 0, depends_on: ['gone'] }),
       task('gone', { status: 'cancelled' }),
       task('waits', { priority: 0, depends_on: ['late'] }),
       task('goal', { kind: 'goal', priority: 0 }),
-      task('b-tie', { priority: 3 }),
-      task('a-tie', { priority: 3 }),
     ]);
-    expect(rankReady(r).map((t) => t.id)).toEqual(['urgent', 'early', 'late', 'a-tie', 'b-tie']);
+    const r = rankTasks(s, CONFIG, { agent: null, now: Date.parse('2026-01-02T00:00:00.000Z'), pathsRefuse: true });
+    expect(r.ranked.map((c) => c.task.id)).toEqual(['urgent', 'late', 'a-tie', 'b-tie']);
+    expect(r.skipped).toEqual([
+      { task: 'goal', reason: 'a goal, never claimed' },
+      { task: 'waits', reason: 'waits for late (todo)' },
+    ]);
+  });
+
+  it('a 10,000-task dependency chain ranks without overflowing the stack', () => {
+    const chain = Array.from({ length: 10_000 }, (_, i) => task(`c${i}`, { depends_on: i ? [`c${i - 1}`] : [] }));
+    const r = rankTasks(state(chain), CONFIG, { agent: null, now: Date.parse(T0), pathsRefuse: true });
+    expect(r.ranked[0]?.terms.critical_path).toBe(10 * 9_999);
+  });
+});
+
+describe('path overlap', () => {
+  it.each([
+    ['src/api/**', 'src/api/users.ts', true],
+    ['src/api/**', 'src/**/*.ts', true],
+    ['src/api', 'src/api/users.ts', true],
+    ['src/api/users.ts', 'src/api/users.ts', true],
+    ['src/*.ts', 'src/lib/**', true],
+    ['**', 'anything/at/all', true],
+    ['src/api/**', 'src/web/**', false],
+    ['docs/**', 'src/api/users.ts', false],
+    ['src/api/users.ts', 'src/api/orders.ts', false],
+    ['src/api/*.ts', 'src/api/readme.md', false],
+    ['src/apiary/**', 'src/api/**', false],
+  ])('%s vs %s → %s', (a, b, hit) => {
+    expect(pathsOverlap(a, b)).toBe(hit);
+    expect(pathsOverlap(b, a)).toBe(hit);
   });
 });
 
@@ -192,7 +281,7 @@ describe('markdown escaping', () => {
 
   it('STATUS.md is a pure function of the state', () => {
     const s = state([task('a', { title: 'x | <y>' }), task('b', { depends_on: ['a'] })]);
-    const config = { name: 'unit', profile: 'balanced' } as never;
+    const config = CONFIG;
     expect(renderStatusMd(s, config)).toBe(renderStatusMd(structuredClone(s), config));
     expect(renderStatusMd(s, config)).toContain('x \\| &lt;y&gt;');
   });

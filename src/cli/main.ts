@@ -16,7 +16,7 @@ const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 type Result = Record<string, unknown> & { revision: number };
 
 function globals(cmd: Command): Ctx {
-  const o = cmd.optsWithGlobals() as { dir?: string; lockTimeout?: string; expectedRevision?: string };
+  const o = cmd.optsWithGlobals() as { dir?: string; lockTimeout?: string; expectedRevision?: string; session?: string; token?: string };
   const lockTimeout = o.lockTimeout === undefined ? 10 : Number(o.lockTimeout);
   if (!Number.isFinite(lockTimeout) || lockTimeout < 0) throw new BatonError('USAGE', `Invalid --lock-timeout '${o.lockTimeout}': give seconds, e.g. 10.`);
   let expectedRevision: number | undefined;
@@ -26,23 +26,45 @@ function globals(cmd: Command): Ctx {
       throw new BatonError('USAGE', `Invalid --expected-revision '${o.expectedRevision}': give the board revision, a whole number.`);
     }
   }
-  return { cwd: process.cwd(), env: process.env, dir: o.dir, lockTimeoutMs: lockTimeout * 1000, expectedRevision, packageRoot };
+  return {
+    cwd: process.cwd(),
+    env: process.env,
+    dir: o.dir,
+    lockTimeoutMs: lockTimeout * 1000,
+    expectedRevision,
+    packageRoot,
+    creds: { session: o.session ?? process.env.BATON_SESSION, token: o.token ?? process.env.BATON_TOKEN },
+  };
 }
 
 /** Wraps a command body: runs it, prints the result (JSON or text), records the exit code. */
-function action<A extends unknown[]>(body: (ctx: Ctx, ...args: A) => Promise<{ result: Result; text: () => string | null }>) {
+function action<A extends unknown[]>(body: (ctx: Ctx, ...args: A) => Promise<{ result: Result; text: () => string | null; printed?: boolean }>) {
   return async (...args: unknown[]) => {
     const cmd = args[args.length - 1] as Command;
     const positional = args.slice(0, -1) as A;
     try {
       const ctx = globals(cmd);
-      const { result, text } = await body(ctx, ...positional);
-      await printSuccess(result, mode, mode.json ? null : text());
+      const { result, text, printed } = await body(ctx, ...positional);
+      if (!printed) await printSuccess(result, mode, mode.json ? null : text());
     } catch (e) {
       exitCode = printFailure(e, mode, process.env);
     }
   };
 }
+
+/** The common shape of a command: lazily load its module, run, and say how to render it. */
+function wire<M, R extends object>(loadModule: () => Promise<M>, call: (m: M, ctx: Ctx, ...args: any[]) => Promise<R>, text: (m: M, r: R) => string) {
+  return action(async (ctx, ...args: unknown[]) => {
+    const m = await loadModule();
+    const r = await call(m, ctx, ...args);
+    return { result: r as unknown as Result, text: () => text(m, r) };
+  });
+}
+
+const agentsModule = () => import('../commands/agents.js');
+const workModule = () => import('../commands/work.js');
+const reviewModule = () => import('../commands/review.js');
+const pathsModule = () => import('../commands/paths.js');
 
 /** Repeatable flag that also accepts commas: --label a --label b,c */
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -57,6 +79,8 @@ function build(): Command {
     .option('--no-color', 'no colours in human output')
     .option('--lock-timeout <seconds>', 'how long to wait for the board lock', '10')
     .option('--expected-revision <n>', 'refuse (REVISION_CONFLICT) unless the board is at this revision')
+    .option('--session <id>', 'act as this session (default: BATON_SESSION)')
+    .option('--token <token>', "the session's token (default: BATON_TOKEN)")
     .showSuggestionAfterError(true)
     .showHelpAfterError(false)
     .exitOverride()
@@ -261,6 +285,123 @@ function build(): Command {
         return { result: r as unknown as Result, text: () => m.renderTask(r) };
       }),
     );
+
+  // ---------------------------------------------------------------- working
+  program
+    .command('join')
+    .description('join the board as an agent: a new session and its token')
+    .requiredOption('--name <name>', 'agent name (the same name on the same host is the same agent)')
+    .requiredOption('--role <role>', 'worker | reviewer | orchestrator')
+    .option('--specialty <list>', 'comma-separated specialties (backend,docs,…)')
+    .option('--host <host>', 'host name (default: this machine)')
+    .option('--window <window>', 'terminal window or pane (default: BATON_WINDOW, TMUX_PANE)')
+    .option('--parent <session>', 'the session that spawned this one')
+    .option('--export', 'print export lines for eval "$(baton join … --export)"')
+    .action(
+      action(async (ctx, o: import("../commands/agents.js").JoinOptions & { export?: boolean }) => {
+        const m = await agentsModule();
+        const r = await m.join(o, ctx);
+        if (o.export) {
+          process.stdout.write(`${m.renderJoinExport(r, m.joinBoardDir(ctx))}\n`);
+          return { result: r as unknown as Result, text: () => null, printed: true };
+        }
+        return { result: r as unknown as Result, text: () => m.renderJoin(r) };
+      }),
+    );
+
+  program.command('leave').description('end your session; your tasks go back to the queue').action(wire(agentsModule, (m, ctx) => m.leave(ctx), (m, r) => m.renderLeave(r)));
+
+  program
+    .command('heartbeat')
+    .description('say you are alive; renews your leases')
+    .option('--task <id>', 'renew only this task\'s lease')
+    .option('--lease-token <token>', 'refuse unless this is still the current lease')
+    .action(wire(agentsModule, (m, ctx, o) => m.heartbeat(o, ctx), (m, r) => m.renderHeartbeat(r)));
+
+  program.command('agents').description('agents, roles, specialties, what each holds').action(wire(agentsModule, (m, ctx) => m.agents(ctx), (m, r) => m.renderAgents(r)));
+
+  program
+    .command('sessions')
+    .description('sessions: host/window, lease state, parent session')
+    .option('--all', 'include ended sessions')
+    .action(wire(agentsModule, (m, ctx, o) => m.sessions(o, ctx), (m, r) => m.renderSessions(r)));
+
+  program.command('reap').description('take back expired leases and end stale sessions').action(wire(agentsModule, (m, ctx) => m.reap(ctx), (m, r) => m.renderReap(r)));
+
+  program
+    .command('next')
+    .description('the single best thing for you to do now (read-only)')
+    .option('--watch <seconds>', 'wait up to this long for "wait" to turn into something else')
+    .option('--explain', 'show the ranking terms and why tasks were skipped')
+    .action(wire(workModule, (m, ctx, o) => m.next(o, ctx), (m, r) => m.renderNext(r)));
+
+  program
+    .command('claim')
+    .description('claim a task: in progress, yours, with a lease')
+    .argument('<id>')
+    .action(wire(workModule, (m, ctx, id: string) => m.claim(id, ctx), (m, r) => m.renderClaim(r)));
+
+  program
+    .command('claim-next')
+    .description('claim the best-ranked ready task for you (NO_WORK, exit 6, when none)')
+    .option('--specialty <name>', 'only tasks of this specialty')
+    .option('--watch <seconds>', 'wait up to this long for a task to become ready')
+    .option('--explain', 'include the ranking terms')
+    .action(wire(workModule, (m, ctx, o) => m.claimNext(o, ctx), (m, r) => m.renderClaim(r)));
+
+  program
+    .command('done')
+    .description('finish your task (to review when the profile requires it)')
+    .argument('<id>')
+    .option('--notes <text>', 'what you did')
+    .option('--lease-token <token>', 'refuse unless this is still the current lease')
+    .action(wire(workModule, (m, ctx, id: string, o) => m.done(id, o, ctx), (_m, r) => `${r.task.id} is ${r.task.status}.`));
+
+  program
+    .command('release')
+    .description('give a task back to the queue')
+    .argument('<id>')
+    .option('--reason <text>')
+    .option('--lease-token <token>', 'refuse unless this is still the current lease')
+    .action(wire(workModule, (m, ctx, id: string, o) => m.release(id, o, ctx), (_m, r) => `${r.task.id} is back in the queue (${r.task.status}).`));
+
+  const review = program.command('review').description('review work: next, start, approve, reject');
+  review
+    .command('next')
+    .description('start reviewing the next task waiting for you (NO_WORK, exit 6, when none)')
+    .option('--watch <seconds>', 'wait up to this long for one')
+    .action(wire(reviewModule, (m, ctx, o) => m.next(o, ctx), (m, r) => m.renderReview(r)));
+  review
+    .command('start')
+    .description('start reviewing a task')
+    .argument('<id>')
+    .action(wire(reviewModule, (m, ctx, id: string) => m.start(id, ctx), (m, r) => m.renderReview(r)));
+  review
+    .command('approve')
+    .description('approve: the task is done')
+    .argument('<id>')
+    .option('--notes <text>')
+    .option('--lease-token <token>')
+    .action(wire(reviewModule, (m, ctx, id: string, o) => m.verdict('approve', id, o, ctx), (_m, r) => `${r.task.id} approved: done.`));
+  review
+    .command('reject')
+    .description('send it back to its author with what must change')
+    .argument('<id>')
+    .requiredOption('--notes <text>', 'what must change')
+    .option('--lease-token <token>')
+    .action(wire(reviewModule, (m, ctx, id: string, o) => m.verdict('reject', id, o, ctx), (_m, r) => `${r.task.id} sent back to ${r.task.assignee ?? 'its author'}.`));
+
+  const paths = program.command('paths').description('who holds which paths');
+  paths
+    .command('check')
+    .description('which tasks in flight hold these paths')
+    .argument('<paths...>')
+    .action(wire(pathsModule, (m, ctx, p: string[]) => m.check(p, ctx), (m, r) => m.renderCheck(r)));
+  paths
+    .command('infer')
+    .description('candidate owned paths from this branch\'s git changes')
+    .argument('<id>')
+    .action(wire(pathsModule, (m, ctx, id: string) => m.infer(id, ctx), (m, r) => m.renderInfer(r)));
 
   return program;
 }

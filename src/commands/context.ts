@@ -1,3 +1,4 @@
+import type { Credentials } from '../core/agents.js';
 import { locateBoard } from '../core/board.js';
 import type { Config, State } from '../core/types.js';
 import { readConfig, readState } from '../core/store.js';
@@ -13,6 +14,8 @@ export interface Ctx {
   expectedRevision?: number | undefined;
   /** The installed package's root (templates/ lives there). */
   packageRoot: string;
+  /** --session / BATON_SESSION and --token / BATON_TOKEN. */
+  creds: Credentials;
 }
 
 export interface Loaded {

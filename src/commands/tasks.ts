@@ -22,12 +22,13 @@ import {
   parseKind,
   parsePriority,
   parseStatus,
-  rankReady,
   splitList,
   type TaskJson,
   toTaskJson,
 } from '../core/tasks.js';
 import type { Tx } from '../core/tx.js';
+import { PROFILE_LIMITS } from '../core/agents.js';
+import { rankTasks } from '../core/rank.js';
 import { type Ctx, load, mutate } from './context.js';
 
 export interface TaskResult {
@@ -297,9 +298,9 @@ export async function list(o: ListOptions, ctx: Ctx): Promise<ListResult> {
   const kinds = splitList(o.kind).map(parseKind);
   const specialty = o.specialty === undefined ? undefined : checkSpecialty(o.specialty);
   const assignee = o.assignee === undefined ? undefined : checkId(o.assignee, 'assignee');
-  const { state } = await load(ctx);
+  const { state, config } = await load(ctx);
   let tasks = o.ready
-    ? rankReady(state)
+    ? rankTasks(state, config, { agent: null, now: Date.now(), pathsRefuse: PROFILE_LIMITS[config.profile].pathsRefuse }).ranked.map((c) => c.task)
     : Object.values(state.tasks).sort((a, b) => a.priority - b.priority || cmp(a.created_at, b.created_at) || cmp(a.id, b.id));
   tasks = tasks.filter(
     (t) =>

@@ -2,7 +2,7 @@
 // lazily (see types.ts): the hot read path checks shapes with shape.ts and needs zod only
 // to explain what is wrong.
 import * as z from 'zod/mini';
-import { KINDS, PROFILES, STATUSES } from './types.js';
+import { KINDS, PROFILES, ROLES, STATUSES } from './types.js';
 
 const iso = z.string().check(z.minLength(1));
 const ref = z.string().check(z.regex(/^[a-z0-9][a-z0-9._-]{0,63}$/));
@@ -49,6 +49,34 @@ export const TaskSchema = z.object({
 });
 export type Task = z.infer<typeof TaskSchema>;
 
+export const AgentSchema = z.object({
+  id: ref,
+  name: z.string().check(z.minLength(1)),
+  host: z.string(),
+  role: z.enum(ROLES),
+  specialties: z.array(ref),
+  created_at: iso,
+  last_seen_at: iso,
+});
+export type Agent = z.infer<typeof AgentSchema>;
+
+export const SessionSchema = z.object({
+  id: ref,
+  agent: ref,
+  role: z.enum(ROLES),
+  host: z.string(),
+  window: z.nullable(z.string()),
+  parent: z.nullable(z.string()),
+  depth: z.int().check(z.gte(0)),
+  started_at: iso,
+  heartbeat_at: iso,
+  ended_at: z.nullable(iso),
+  end_reason: z.nullable(z.string()),
+  /** sha256 of the session token; internal, never printed. */
+  token_hash: z.string(),
+});
+export type Session = z.infer<typeof SessionSchema>;
+
 export const StateSchema = z.object({
   schema: z.literal(1),
   board: z.object({ name: z.string(), created_at: iso }),
@@ -56,8 +84,8 @@ export const StateSchema = z.object({
   /** seq of the last committed event; events past it in the log are from a crashed writer. */
   seq: z.int().check(z.gte(0)),
   tasks: z.record(z.string(), TaskSchema),
-  agents: z.record(z.string(), z.looseObject({ id: z.string() })),
-  sessions: z.record(z.string(), z.looseObject({ id: z.string() })),
+  agents: z.record(z.string(), AgentSchema),
+  sessions: z.record(z.string(), SessionSchema),
   handoffs: z.record(z.string(), z.looseObject({ task: z.string() })),
 });
 export type State = z.infer<typeof StateSchema>;

@@ -1,4 +1,4 @@
-import { KINDS, STATUSES, type State, type Task } from './types.js';
+import { KINDS, ROLES, STATUSES, type State, type Task } from './types.js';
 
 // ---------------------------------------------------------------- fast shape check
 // Checking 10,000 tasks with zod costs more than a whole command may take, so reads check
@@ -68,6 +68,26 @@ export function taskLooksValid(t: unknown): boolean {
   return true;
 }
 
+const roleSet = new Set<string>(ROLES);
+
+function agentLooksValid(a: unknown): boolean {
+  return isObj(a) && isStr(a.id) && REF.test(a.id) && isStr(a.name) && a.name.length > 0 && isStr(a.host) && isStr(a.role) && roleSet.has(a.role) && strArray(a.specialties, REF) && isIso(a.created_at) && isIso(a.last_seen_at);
+}
+
+function sessionLooksValid(s: unknown): boolean {
+  return (
+    isObj(s) && isStr(s.id) && REF.test(s.id) && isStr(s.agent) && REF.test(s.agent) && isStr(s.role) && roleSet.has(s.role) &&
+    isStr(s.host) && isNullStr(s.window) && isNullStr(s.parent) && isInt(s.depth, 0) && isIso(s.started_at) && isIso(s.heartbeat_at) &&
+    (s.ended_at === null || isIso(s.ended_at)) && isNullStr(s.end_reason) && isStr(s.token_hash)
+  );
+}
+
+function recordOf(v: unknown, check: (x: unknown) => boolean): boolean {
+  if (!isObj(v)) return false;
+  for (const k in v) if (!check(v[k])) return false;
+  return true;
+}
+
 function recordOfIds(v: unknown, idKey: string): boolean {
   if (!isObj(v)) return false;
   for (const k in v) if (!isObj(v[k]) || !isStr((v[k] as Record<string, unknown>)[idKey])) return false;
@@ -85,8 +105,8 @@ export function stateLooksValid(raw: unknown): raw is State {
       isInt(raw.revision, 0) &&
       isInt(raw.seq, 0) &&
       isObj(raw.tasks) &&
-      recordOfIds(raw.agents, 'id') &&
-      recordOfIds(raw.sessions, 'id') &&
+      recordOf(raw.agents, agentLooksValid) &&
+      recordOf(raw.sessions, sessionLooksValid) &&
       recordOfIds(raw.handoffs, 'task')
     )
   ) {

@@ -1,7 +1,9 @@
 import { cmp } from './json.js';
 import type { Config, State, Status, Task } from './types.js';
 import { STATUSES } from './types.js';
-import { isFinished, rankReady } from './tasks.js';
+import { PROFILE_LIMITS } from './agents.js';
+import { rankTasks, stateClock } from './rank.js';
+import { isFinished } from './tasks.js';
 
 export interface BoardSummary {
   project: string;
@@ -35,7 +37,7 @@ export function summarize(state: State, config: Config, limit = 10): BoardSummar
     else if (t.status === 'blocked') blocked.push(t);
     else if (t.status === 'done') done.push(t);
   }
-  const ready = rankReady(state);
+  const ready = rankTasks(state, config, { agent: null, now: stateClock(state), pathsRefuse: PROFILE_LIMITS[config.profile].pathsRefuse }).ranked.map((c) => c.task);
   return {
     project: config.name || state.board.name,
     revision: state.revision,

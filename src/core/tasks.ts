@@ -1,4 +1,3 @@
-import { cmp } from './json.js';
 import { BatonError, invalidInput, notFound } from './errors.js';
 import { checkId, mintId } from './ids.js';
 import { type Kind, KINDS, type State, type Status, STATUSES, type Task } from './types.js';
@@ -294,13 +293,6 @@ export function isReady(state: State, t: Task): boolean {
     if (dep && !isFinished(dep.status)) return false;
   }
   return true;
-}
-
-/** Provisional order until the full ranking: priority, then age, then id. */
-export function rankReady(state: State): Task[] {
-  return Object.values(state.tasks)
-    .filter((t) => isReady(state, t))
-    .sort((a, b) => a.priority - b.priority || cmp(a.created_at, b.created_at) || cmp(a.id, b.id));
 }
 
 /** Cycles anywhere in the graph, each spelled as a path (for doctor). */

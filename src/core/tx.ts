@@ -47,6 +47,8 @@ export interface Tx {
   touch(task: Task): void;
   /** Marks a task added in this transaction. */
   created(task: Task): void;
+  /** Sets who the following events are by (an authenticated command, once it knows). */
+  actAs(actor: string, session: string): void;
 }
 
 export interface TxResult<R> {
@@ -101,6 +103,8 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
     const revision = state.revision + 1;
     const events: BatonEvent[] = [];
     const touched = new Set<string>();
+    let actor = opts.actor ?? null;
+    let sessionId = opts.session ?? null;
     let created = false;
     const tx: Tx = {
       state,
@@ -114,8 +118,8 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
           ts: now,
           revision,
           type: e.type,
-          actor: e.actor !== undefined ? e.actor : (opts.actor ?? null),
-          session: e.session !== undefined ? e.session : (opts.session ?? null),
+          actor: e.actor !== undefined ? e.actor : actor,
+          session: e.session !== undefined ? e.session : sessionId,
           task: e.task ?? null,
           data: e.data ?? {},
           notify: e.notify ?? null,
@@ -129,6 +133,10 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
       created(task) {
         touched.add(task.id);
         created = true;
+      },
+      actAs(a, s) {
+        actor = a;
+        sessionId = s;
       },
     };
     const value = apply(tx);

@@ -22,4 +22,7 @@ export type Kind = (typeof KINDS)[number];
 export const PROFILES = ['safe', 'balanced', 'throughput'] as const;
 export type Profile = (typeof PROFILES)[number];
 
-export type { BatonEvent, Config, Lease, Note, State, Task } from './schema.js';
+export const ROLES = ['worker', 'reviewer', 'orchestrator'] as const;
+export type Role = (typeof ROLES)[number];
+
+export type { Agent, BatonEvent, Config, Lease, Note, Session, State, Task } from './schema.js';

@@ -1,31 +1,48 @@
 import type { Config, State } from '../core/types.js';
 import { stableStringify, cmp } from '../core/json.js';
+import { IN_FLIGHT } from '../core/rank.js';
 import { GENERATED_NOTE, mdCode, mdTable, mdText } from './markdown.js';
 import { renderStatusMd } from './status.js';
 
 type Rec = Record<string, unknown>;
 const str = (v: unknown): string => (typeof v === 'string' ? v : v === null || v === undefined ? '' : String(v));
 
+/** What each agent holds, and each session's leases: work in flight, with absolute expiry times. */
+function holdings(state: State) {
+  const byAgent = new Map<string, string[]>();
+  const bySession = new Map<string, string[]>();
+  for (const t of Object.values(state.tasks).sort((a, b) => cmp(a.id, b.id))) {
+    if (!IN_FLIGHT.has(t.status)) continue;
+    const who = t.status === 'in_review' ? t.reviewer : t.assignee;
+    const label = `${mdCode(t.id)} ${t.status}${t.lease ? ` until ${t.lease.expires_at}` : ''}`;
+    if (who) byAgent.set(who, [...(byAgent.get(who) ?? []), label]);
+    if (t.lease) bySession.set(t.lease.session, [...(bySession.get(t.lease.session) ?? []), `${mdCode(t.id)} until ${t.lease.expires_at}`]);
+  }
+  return { byAgent, bySession };
+}
+
 function renderAgentsMd(state: State): string {
-  const agents = Object.values(state.agents) as Rec[];
+  const agents = Object.values(state.agents).sort((a, b) => cmp(a.id, b.id));
   const out = [GENERATED_NOTE, '', '# Agents', ''];
   if (agents.length === 0) {
     out.push('_No agent has joined yet. Start with `baton join --name NAME --role worker`._');
   } else {
-    const held = new Map<string, string[]>();
-    for (const t of Object.values(state.tasks)) if (t.assignee && !['done', 'cancelled'].includes(t.status)) held.set(t.assignee, [...(held.get(t.assignee) ?? []), t.id]);
+    const { byAgent } = holdings(state);
+    const sessions = new Map<string, number>();
+    for (const s of Object.values(state.sessions)) if (!s.ended_at) sessions.set(s.agent, (sessions.get(s.agent) ?? 0) + 1);
     out.push(
       mdTable(
-        ['agent', 'name', 'role', 'specialties', 'holds'],
-        agents
-          .sort((a, b) => cmp(str(a.id), str(b.id)))
-          .map((a) => [
-            mdCode(str(a.id)),
-            mdText(str(a.name)),
-            mdText(str(a.role)),
-            mdText(Array.isArray(a.specialties) ? a.specialties.join(', ') : ''),
-            (held.get(str(a.id)) ?? []).sort().map(mdCode).join(', ') || '—',
-          ]),
+        ['agent', 'name', 'role', 'specialties', 'host', 'open sessions', 'holds', 'last seen'],
+        agents.map((a) => [
+          mdCode(a.id),
+          mdText(a.name),
+          a.role,
+          a.specialties.map(mdCode).join(', ') || '—',
+          mdText(a.host),
+          String(sessions.get(a.id) ?? 0),
+          (byAgent.get(a.id) ?? []).join('<br>') || '—',
+          a.last_seen_at,
+        ]),
       ),
     );
   }
@@ -33,16 +50,27 @@ function renderAgentsMd(state: State): string {
 }
 
 function renderSessionsMd(state: State): string {
-  const sessions = Object.values(state.sessions) as Rec[];
+  const sessions = Object.values(state.sessions).sort((a, b) => cmp(a.started_at, b.started_at) || cmp(a.id, b.id));
   const out = [GENERATED_NOTE, '', '# Sessions', ''];
   if (sessions.length === 0) out.push('_No sessions yet._');
   else {
+    const { bySession } = holdings(state);
     out.push(
+      'Open sessions first. A session with no heartbeat for `session_ttl_seconds` is stale and `baton reap` ends it.',
+      '',
       mdTable(
-        ['session', 'agent', 'host', 'window', 'parent', 'started', 'ended'],
-        sessions
-          .sort((a, b) => cmp(str(a.id), str(b.id)))
-          .map((s) => [mdCode(str(s.id)), mdText(str(s.agent)), mdText(str(s.host)), mdText(str(s.window)), s.parent ? mdCode(str(s.parent)) : '—', str(s.started_at), str(s.ended_at) || '—']),
+        ['session', 'agent', 'role', 'host / window', 'parent', 'started', 'last heartbeat', 'leases', 'ended'],
+        [...sessions.filter((s) => !s.ended_at), ...sessions.filter((s) => s.ended_at)].map((s) => [
+          mdCode(s.id),
+          mdCode(s.agent),
+          s.role,
+          `${mdText(s.host)}${s.window ? ` / ${mdText(s.window)}` : ''}`,
+          s.parent ? mdCode(s.parent) : '—',
+          s.started_at,
+          s.heartbeat_at,
+          (bySession.get(s.id) ?? []).join('<br>') || '—',
+          s.ended_at ? `${s.ended_at} (${mdText(s.end_reason ?? '')})` : '—',
+        ]),
       ),
     );
   }

@@ -1,0 +1,300 @@
+import { hostname } from 'node:os';
+import {
+  type AgentJson,
+  addSeconds,
+  authenticate,
+  endSession,
+  findOrMakeAgent,
+  hashToken,
+  leaseLive,
+  mintSessionId,
+  newToken,
+  type SessionJson,
+  sessionState,
+  sweepExpiredLeases,
+  toAgentJson,
+  toSessionJson,
+} from '../core/agents.js';
+import { invalidInput, notFound } from '../core/errors.js';
+import { checkId } from '../core/ids.js';
+import { cmp } from '../core/json.js';
+import { IN_FLIGHT } from '../core/rank.js';
+import { checkSpecialty, getTask, splitList } from '../core/tasks.js';
+import type { Tx } from '../core/tx.js';
+import { type Role, ROLES, type Session, type Task } from '../core/types.js';
+import { boardDir, type Ctx, load, mutate } from './context.js';
+import { leaseConflict } from './leases.js';
+
+export interface Me {
+  session: Session;
+  agentId: string;
+}
+
+/** A mutation on behalf of the calling session: authenticated inside the transaction. */
+export async function mutateAs<R>(ctx: Ctx, apply: (tx: Tx, me: Me) => R) {
+  return mutate(ctx, (tx) => {
+    const { session, agent } = authenticate(tx.state, ctx.creds);
+    tx.actAs(agent.id, session.id);
+    const value = apply(tx, { session, agentId: agent.id });
+    // Every authenticated write counts as a sign of life for the session.
+    session.heartbeat_at = tx.now;
+    agent.last_seen_at = tx.now;
+    return value;
+  });
+}
+
+// ---------------------------------------------------------------- join
+
+export interface JoinOptions {
+  name?: string;
+  role?: string;
+  specialty?: string;
+  host?: string;
+  window?: string;
+  parent?: string;
+}
+
+export interface JoinResult {
+  revision: number;
+  agent: AgentJson;
+  session: SessionJson;
+  /** Shown once; only its hash is stored. */
+  token: string;
+}
+
+export async function join(o: JoinOptions, ctx: Ctx): Promise<JoinResult> {
+  if (!o.name?.trim()) throw invalidInput('Give the agent a name: --name NAME.', 'baton join --name NAME --role worker');
+  const role = (o.role ?? '').toLowerCase() as Role;
+  if (!ROLES.includes(role)) throw invalidInput(`--role must be worker, reviewer or orchestrator${o.role ? `, not '${o.role}'` : ''}.`);
+  const name = o.name.trim();
+  checkId(name, 'agent name');
+  const specialties = o.specialty === undefined ? undefined : splitList(o.specialty).map((s) => checkSpecialty(s)!);
+  const host = (o.host ?? hostname()).trim() || 'localhost';
+  if (host.length > 200 || /[\u0000-\u001f]/.test(host)) throw invalidInput('--host must be one short line.');
+  const window = o.window ?? ctx.env.BATON_WINDOW ?? ctx.env.TMUX_PANE ?? null;
+  if (window !== null && (window.length > 200 || /[\u0000-\u001f]/.test(window))) throw invalidInput('--window must be one short line.');
+  const token = newToken();
+  const r = await mutate(ctx, (tx) => {
+    let parent: Session | null = null;
+    if (o.parent) {
+      parent = tx.state.sessions[o.parent.toLowerCase()] ?? null;
+      if (!parent) throw notFound('session', o.parent, 'baton sessions');
+    }
+    const { agent, created } = findOrMakeAgent(tx.state, name, host, tx.now);
+    agent.role = role;
+    if (specialties) agent.specialties = specialties;
+    agent.last_seen_at = tx.now;
+    tx.state.agents[agent.id] = agent;
+    const session: Session = {
+      agent: agent.id,
+      depth: parent ? parent.depth + 1 : 0,
+      end_reason: null,
+      ended_at: null,
+      heartbeat_at: tx.now,
+      host,
+      id: mintSessionId(tx.state),
+      parent: parent?.id ?? null,
+      role,
+      started_at: tx.now,
+      token_hash: hashToken(token),
+      window,
+    };
+    tx.state.sessions[session.id] = session;
+    tx.emit({
+      type: 'session.joined',
+      actor: agent.id,
+      session: session.id,
+      data: { agent: agent.id, role, specialties: agent.specialties, host, parent: session.parent, new_agent: created },
+    });
+    return { agent: toAgentJson(agent), session: toSessionJson(session, tx.config, Date.parse(tx.now)) };
+  });
+  return { revision: r.revision, ...r.value, token };
+}
+
+const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+export function renderJoinExport(r: JoinResult, dir: string): string {
+  return [
+    `export BATON_DIR=${shellQuote(dir)}`,
+    `export BATON_AGENT=${shellQuote(r.agent.id)}`,
+    `export BATON_SESSION=${shellQuote(r.session.id)}`,
+    `export BATON_TOKEN=${shellQuote(r.token)}`,
+  ].join('\n');
+}
+
+export function renderJoin(r: JoinResult): string {
+  return [
+    `Joined as ${r.agent.id} (${r.agent.role}${r.agent.specialties.length ? `: ${r.agent.specialties.join(', ')}` : ''}), session ${r.session.id}.`,
+    `export BATON_SESSION=${r.session.id} BATON_TOKEN=${r.token}`,
+    'The token is shown once. Next: baton next',
+  ].join('\n');
+}
+
+export const joinBoardDir = (ctx: Ctx) => boardDir(ctx);
+
+// ---------------------------------------------------------------- leave
+
+export interface LeaveResult {
+  revision: number;
+  session: string;
+  released: string[];
+}
+
+export async function leave(ctx: Ctx): Promise<LeaveResult> {
+  const r = await mutateAs(ctx, (tx, me) => ({ session: me.session.id, released: endSession(tx, me.session, 'left') }));
+  return { revision: r.revision, ...r.value };
+}
+
+export const renderLeave = (r: LeaveResult) =>
+  `Session ${r.session} ended.${r.released.length ? ` Released ${r.released.join(', ')} (back to the queue).` : ''}`;
+
+// ---------------------------------------------------------------- heartbeat
+
+export interface HeartbeatResult {
+  revision: number;
+  session: string;
+  leases: { task: string; expires_at: string }[];
+  /** Leases this session held that had already lapsed: the work is no longer yours. */
+  lost: string[];
+}
+
+export async function heartbeat(o: { task?: string; leaseToken?: string }, ctx: Ctx): Promise<HeartbeatResult> {
+  const only = o.task === undefined ? null : checkId(o.task, 'task id');
+  const dir = boardDir(ctx);
+  const r = await mutateAs(ctx, (tx, me) => {
+    const nowMs = Date.parse(tx.now);
+    const ttl = tx.config.lease_ttl_seconds;
+    const leases: HeartbeatResult['leases'] = [];
+    const lost: string[] = [];
+    const renew = (t: Task) => {
+      t.lease!.expires_at = addSeconds(tx.now, ttl);
+      t.lease!.heartbeat_at = tx.now;
+      tx.touch(t);
+      leases.push({ task: t.id, expires_at: t.lease!.expires_at });
+    };
+    if (only) {
+      const t = getTask(tx.state, only);
+      leaseConflict(dir, tx.state, t, me, o.leaseToken, nowMs);
+      renew(t);
+    } else {
+      for (const t of Object.values(tx.state.tasks)) {
+        if (t.lease?.session !== me.session.id) continue;
+        if (leaseLive(t, nowMs)) renew(t);
+        else lost.push(t.id);
+      }
+    }
+    tx.emit({ type: 'session.heartbeat', data: { leases: leases.map((l) => l.task), lost } });
+    return { session: me.session.id, leases, lost };
+  });
+  return { revision: r.revision, ...r.value };
+}
+
+export function renderHeartbeat(r: HeartbeatResult): string {
+  const out = [`Session ${r.session} is alive.`];
+  for (const l of r.leases) out.push(`  ${l.task} lease until ${l.expires_at}`);
+  if (r.lost.length) out.push(`Lost (lease lapsed): ${r.lost.join(', ')}: claim again if nobody else has.`);
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------- agents / sessions
+
+export interface AgentsResult {
+  revision: number;
+  agents: (AgentJson & { sessions: number; holds: string[] })[];
+}
+
+export async function agents(ctx: Ctx): Promise<AgentsResult> {
+  const { state, config } = await load(ctx);
+  const nowMs = Date.now();
+  const holds = new Map<string, string[]>();
+  for (const t of Object.values(state.tasks)) {
+    const who = t.status === 'in_review' ? t.reviewer : t.assignee;
+    if (who && IN_FLIGHT.has(t.status)) holds.set(who, [...(holds.get(who) ?? []), t.id]);
+  }
+  const live = new Map<string, number>();
+  for (const s of Object.values(state.sessions)) if (sessionState(s, config, nowMs) === 'live') live.set(s.agent, (live.get(s.agent) ?? 0) + 1);
+  return {
+    revision: state.revision,
+    agents: Object.values(state.agents)
+      .sort((a, b) => cmp(a.id, b.id))
+      .map((a) => ({ ...toAgentJson(a), sessions: live.get(a.id) ?? 0, holds: (holds.get(a.id) ?? []).sort() })),
+  };
+}
+
+export function renderAgents(r: AgentsResult): string {
+  if (!r.agents.length) return 'No agents yet: baton join --name NAME --role worker';
+  return r.agents
+    .map((a) => `${a.id.padEnd(16)} ${a.role.padEnd(12)} ${(a.specialties.join(',') || '-').padEnd(16)} ${a.sessions} live session(s)${a.holds.length ? `  holds ${a.holds.join(', ')}` : ''}`)
+    .join('\n');
+}
+
+export interface SessionsResult {
+  revision: number;
+  sessions: (SessionJson & { holds: { task: string; status: string; expires_at: string }[] })[];
+}
+
+export async function sessions(o: { all?: boolean }, ctx: Ctx): Promise<SessionsResult> {
+  const { state, config } = await load(ctx);
+  const nowMs = Date.now();
+  const holds = new Map<string, SessionsResult['sessions'][number]['holds']>();
+  for (const t of Object.values(state.tasks)) {
+    if (!t.lease) continue;
+    holds.set(t.lease.session, [...(holds.get(t.lease.session) ?? []), { task: t.id, status: t.status, expires_at: t.lease.expires_at }]);
+  }
+  return {
+    revision: state.revision,
+    sessions: Object.values(state.sessions)
+      .map((s) => ({ ...toSessionJson(s, config, nowMs), holds: holds.get(s.id) ?? [] }))
+      .filter((s) => o.all || s.state !== 'ended')
+      .sort((a, b) => cmp(a.started_at, b.started_at) || cmp(a.id, b.id)),
+  };
+}
+
+export function renderSessions(r: SessionsResult): string {
+  if (!r.sessions.length) return 'No live sessions.';
+  return r.sessions
+    .map(
+      (s) =>
+        `${s.id.padEnd(14)} ${s.agent.padEnd(16)} ${s.role.padEnd(12)} ${s.state.padEnd(6)} ${s.host}${s.window ? `/${s.window}` : ''}${s.parent ? `  parent ${s.parent}` : ''}${
+          s.holds.length ? `  holds ${s.holds.map((h) => `${h.task} until ${h.expires_at}`).join(', ')}` : ''
+        }`,
+    )
+    .join('\n');
+}
+
+// ---------------------------------------------------------------- reap
+
+export interface ReapResult {
+  revision: number;
+  expired_leases: string[];
+  ended_sessions: string[];
+  released: string[];
+}
+
+export async function reap(ctx: Ctx): Promise<ReapResult> {
+  const r = await mutate(ctx, (tx) => {
+    const expired = sweepExpiredLeases(tx);
+    const nowMs = Date.parse(tx.now);
+    const ended: string[] = [];
+    const released: string[] = [];
+    for (const s of Object.values(tx.state.sessions)) {
+      if (sessionState(s, tx.config, nowMs) !== 'stale') continue;
+      released.push(...endSession(tx, s, 'reaped: no heartbeat'));
+      ended.push(s.id);
+    }
+    return { expired_leases: expired, ended_sessions: ended, released };
+  });
+  return { revision: r.revision, ...r.value };
+}
+
+export function renderReap(r: ReapResult): string {
+  if (!r.expired_leases.length && !r.ended_sessions.length) return 'Nothing to reap.';
+  return [
+    r.expired_leases.length ? `Took back expired leases: ${r.expired_leases.join(', ')}` : '',
+    r.ended_sessions.length ? `Ended stale sessions: ${r.ended_sessions.join(', ')}` : '',
+    r.released.length ? `Released: ${r.released.join(', ')}` : '',
+  ]
+    .filter(Boolean)
+    .join('\n');
+}
+

@@ -1,0 +1,46 @@
+import { hashToken } from '../core/agents.js';
+import { BatonError } from '../core/errors.js';
+import { readEvents } from '../core/store.js';
+import type { State, Task } from '../core/types.js';
+import type { Me } from './agents.js';
+
+/** What became of a lease this session once held on a task, told from the event log. */
+function whatHappened(dir: string, state: State, task: Task, me: Me): string | null {
+  const events = readEvents(dir, state.seq);
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i]!;
+    if (e.task !== task.id) continue;
+    if ((e.type === 'lease.expired' || e.type === 'session.released') && e.data.previous_session === me.session.id) {
+      const how = e.type === 'lease.expired' ? `your lease expired at ${String(e.data.expired_at)} and was taken back at ${e.ts}` : `it was released at ${e.ts} when your session ended`;
+      const now = task.lease ? state.sessions[task.lease.session] : undefined;
+      return `${how}; ${now ? `it is now held by ${now.agent} (session ${now.id}) since ${task.lease!.heartbeat_at}` : `it is now ${task.status}`}`;
+    }
+  }
+  return null;
+}
+
+/**
+ * Refuses (LEASE_CONFLICT) unless the calling session holds a live lease on the task, and,
+ * when a lease token is given, unless it is the current lease's token: so a stale holder
+ * can't heartbeat, finish or release work that was taken back or re-claimed since.
+ */
+export function leaseConflict(dir: string, state: State, task: Task, me: Me, leaseToken: string | undefined, nowMs: number): void {
+  const lease = task.lease;
+  const fail = (message: string, details: Record<string, unknown> = {}) =>
+    new BatonError('LEASE_CONFLICT', message, { hint: `baton show ${task.id}`, details: { task: task.id, status: task.status, holder: lease ? (state.sessions[lease.session]?.agent ?? null) : null, ...details } });
+  if (!lease || lease.session !== me.session.id) {
+    const story = whatHappened(dir, state, task, me);
+    if (story) throw fail(`You no longer hold ${task.id}: ${story}.`);
+    const holder = lease ? state.sessions[lease.session] : undefined;
+    throw fail(holder ? `Task ${task.id} is held by ${holder.agent} (session ${holder.id}), not by you.` : `You don't hold ${task.id} (it is ${task.status}).`);
+  }
+  if (leaseToken !== undefined && hashToken(leaseToken) !== lease.token_hash) {
+    throw fail(`That lease token is not the current one for ${task.id}: it was re-claimed since you got it.`);
+  }
+  if (Date.parse(lease.expires_at) <= nowMs) {
+    throw new BatonError('LEASE_CONFLICT', `Your lease on ${task.id} expired at ${lease.expires_at}; nobody has taken it yet, so claim it again.`, {
+      hint: `baton claim ${task.id}`,
+      details: { task: task.id, expired_at: lease.expires_at },
+    });
+  }
+}

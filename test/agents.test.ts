@@ -1,0 +1,350 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { batonAsync, makeBoard, readJsonl, type Run, type TestBoard } from './helpers.js';
+
+/** Agents at work: identity, sessions, leases, ranked claims and review, through real processes. */
+
+interface Joined {
+  agent: string;
+  session: string;
+  token: string;
+  env: Record<string, string>;
+}
+
+function joinAs(board: TestBoard, name: string, role = 'worker', extra: string[] = []): Joined {
+  const r = board.json('join', '--name', name, '--role', role, ...extra);
+  expect(r._code, JSON.stringify(r)).toBe(0);
+  return { agent: r.agent.id, session: r.session.id, token: r.token, env: { BATON_SESSION: r.session.id, BATON_TOKEN: r.token } };
+}
+
+/** Runs as an agent (its session and token in the environment), --json. */
+const as = (board: TestBoard, who: Joined, ...args: string[]): Promise<Run> => batonAsync([...args, '--json'], { cwd: board.root, env: who.env });
+
+function setConfig(board: TestBoard, key: string, value: string) {
+  const path = join(board.dir, 'config.yaml');
+  writeFileSync(path, readFileSync(path, 'utf8').replace(new RegExp(`^${key}: .*$`, 'm'), `${key}: ${value}`));
+}
+
+/** Waits until a wall-clock instant has passed: the thing under test is a deadline. */
+async function until(iso: string) {
+  const ms = Date.parse(iso) - Date.now() + 50;
+  if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+}
+
+describe('eight agents finish a 200-task board', () => {
+  it('every task claimed once at a time, done once, never before its dependencies, never two overlapping paths in flight', async () => {
+    const board = makeBoard();
+    // 20 modules × 10 tasks: each task waits for the previous one of its module, and a few cross over.
+    const tasks = Array.from({ length: 200 }, (_, i) => {
+      const mod = i % 20;
+      const deps = i >= 20 ? [`t${i - 20}`] : [];
+      if (i % 13 === 0 && i >= 40) deps.push(`t${i - 39}`);
+      return { id: `t${i}`, title: `task ${i}`, depends_on: deps, paths: [`mod${mod}/**`], priority: i % 4, review: false };
+    });
+    writeFileSync(join(board.root, 'plan.json'), JSON.stringify(tasks));
+    expect(board.run('import', 'plan.json').code).toBe(0);
+    const agents = Array.from({ length: 8 }, (_, i) => joinAs(board, `agent${i}`));
+
+    const loop = async (me: Joined) => {
+      const problems: string[] = [];
+      for (let rounds = 0; rounds < 400; rounds++) {
+        const c = await as(board, me, 'claim-next', '--watch', '5', '--lock-timeout', '60');
+        if (c.code === 0) {
+          const d = await as(board, me, 'done', c.json.task.id, '--lease-token', c.json.lease_token, '--lock-timeout', '60');
+          if (d.code !== 0) problems.push(`done ${c.json.task.id}: ${d.stdout}`);
+          continue;
+        }
+        if (c.code !== 6) {
+          problems.push(`claim-next: ${c.code} ${c.stdout}`);
+          continue;
+        }
+        const n = await as(board, me, 'next');
+        if (n.json?.action === 'idle') return problems;
+      }
+      problems.push('gave up after 400 rounds');
+      return problems;
+    };
+    const problems = (await Promise.all(agents.map(loop))).flat();
+    expect(problems).toEqual([]);
+
+    const list = board.json('list');
+    expect(list.tasks.every((t: { status: string }) => t.status === 'done')).toBe(true);
+
+    // Replay the log: claims, completions, dependencies and paths in flight at every instant.
+    const events = readJsonl(join(board.dir, 'events.jsonl'));
+    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+    const deps = new Map(tasks.map((t) => [t.id, t.depends_on]));
+    const done = new Set<string>();
+    const inFlight = new Map<string, string>(); // task → module path
+    const claims = new Map<string, number>();
+    for (const e of events) {
+      if (e.type === 'task.claimed') {
+        claims.set(e.task, (claims.get(e.task) ?? 0) + 1);
+        expect(inFlight.has(e.task), `${e.task} claimed while in flight`).toBe(false);
+        for (const d of deps.get(e.task)!) expect(done.has(d), `${e.task} started before ${d} was done`).toBe(true);
+        const path = `mod${Number(e.task.slice(1)) % 20}/**`;
+        expect([...inFlight.values()], `${e.task} overlaps work in flight`).not.toContain(path);
+        inFlight.set(e.task, path);
+      }
+      if (e.type === 'task.done') {
+        expect(done.has(e.task), `${e.task} done twice`).toBe(false);
+        expect(inFlight.has(e.task)).toBe(true);
+        inFlight.delete(e.task);
+        done.add(e.task);
+      }
+    }
+    expect(done.size).toBe(200);
+    expect([...claims.values()].every((n) => n === 1)).toBe(true);
+    // Work was shared: more than one agent finished something.
+    const finishers = new Set(events.filter((e) => e.type === 'task.done').map((e) => e.actor));
+    expect(finishers.size).toBeGreaterThan(1);
+    const doctor = board.json('doctor');
+    expect(doctor.checks.filter((c: { ok: boolean }) => !c.ok)).toEqual([]);
+  }, 400_000);
+});
+
+describe('leases', () => {
+  it('a silent holder loses the task to another agent, is told, and its late done is refused', async () => {
+    const board = makeBoard();
+    setConfig(board, 'lease_ttl_seconds', '2');
+    board.run('add', 'the work', '--id', 'work', '--no-review');
+    const a = joinAs(board, 'silent');
+    const b = joinAs(board, 'busy');
+    const claimed = await as(board, a, 'claim', 'work');
+    expect(claimed.code).toBe(0);
+    const token = claimed.json.lease_token;
+    // Before expiry, nobody else can have it.
+    expect((await as(board, b, 'claim', 'work')).json.error.code).toBe('LEASE_CONFLICT');
+    await until(claimed.json.lease.expires_at);
+
+    const taken = await as(board, b, 'claim-next');
+    expect(taken.code, taken.stdout).toBe(0);
+    expect(taken.json.task.id).toBe('work');
+    expect(taken.json.task.assignee).toBe(b.agent);
+
+    const late = await as(board, a, 'done', 'work', '--lease-token', token);
+    expect(late.code).toBe(3);
+    expect(late.json.error.code).toBe('LEASE_CONFLICT');
+    expect(late.json.error.message).toMatch(new RegExp(`expired at .*now held by ${b.agent}`));
+    expect((await as(board, a, 'heartbeat', '--task', 'work')).json.error.code).toBe('LEASE_CONFLICT');
+    expect((await as(board, a, 'release', 'work')).json.error.code).toBe('LEASE_CONFLICT');
+
+    const events = readJsonl(join(board.dir, 'events.jsonl'));
+    const expired = events.find((e) => e.type === 'lease.expired');
+    expect(expired.notify).toEqual({ targets: [`agent:${a.agent}`], kind: 'lease-expired', priority: 'high' });
+    expect(expired.data.previous_session).toBe(a.session);
+
+    expect((await as(board, b, 'done', 'work', '--lease-token', taken.json.lease_token)).code).toBe(0);
+  });
+
+  it('an old lease token is refused after a re-claim, even by the same agent', async () => {
+    const board = makeBoard();
+    board.run('add', 'x', '--id', 'x');
+    const a = joinAs(board, 'a');
+    const first = await as(board, a, 'claim', 'x');
+    expect((await as(board, a, 'release', 'x')).code).toBe(0);
+    const second = await as(board, a, 'claim', 'x');
+    expect(second.code).toBe(0);
+    const stale = await as(board, a, 'heartbeat', '--task', 'x', '--lease-token', first.json.lease_token);
+    expect(stale.json.error.code).toBe('LEASE_CONFLICT');
+    expect((await as(board, a, 'heartbeat', '--task', 'x', '--lease-token', second.json.lease_token)).code).toBe(0);
+  });
+
+  it('a stale session is reaped and its work released; one that keeps heartbeating never is', async () => {
+    const board = makeBoard();
+    setConfig(board, 'session_ttl_seconds', '3');
+    setConfig(board, 'lease_ttl_seconds', '3');
+    board.run('add', 'one', '--id', 'one');
+    board.run('add', 'two', '--id', 'two');
+    const quiet = joinAs(board, 'quiet');
+    const alive = joinAs(board, 'alive');
+    expect((await as(board, quiet, 'claim', 'one')).code).toBe(0);
+    const held = await as(board, alive, 'claim', 'two');
+    expect(held.code).toBe(0);
+    const deadline = new Date(Date.now() + 3_500).toISOString();
+    // The live agent heartbeats (and reap runs) until the quiet one is past its TTL.
+    while (Date.now() < Date.parse(deadline)) {
+      const hb = await as(board, alive, 'heartbeat');
+      expect(hb.json.lost).toEqual([]);
+      expect((await as(board, alive, 'reap')).code).toBe(0);
+    }
+    await until(deadline);
+    const hb = await as(board, alive, 'heartbeat');
+    expect(hb.code).toBe(0);
+    const reap = await as(board, alive, 'reap');
+    expect(reap.json.ended_sessions).toEqual([quiet.session]);
+    expect(reap.json.released.concat(reap.json.expired_leases)).toContain('one');
+
+    const sessions = board.json('sessions', '--all').sessions;
+    expect(sessions.find((s: { id: string }) => s.id === quiet.session).state).toBe('ended');
+    expect(sessions.find((s: { id: string }) => s.id === alive.session).state).toBe('live');
+    const tasks = board.json('list').tasks;
+    expect(tasks.find((t: { id: string }) => t.id === 'one')).toMatchObject({ status: 'todo', assignee: null, lease: null });
+    expect(tasks.find((t: { id: string }) => t.id === 'two')).toMatchObject({ status: 'in_progress', assignee: alive.agent });
+    const ended = await as(board, quiet, 'next');
+    expect(ended.code).toBe(8);
+    expect(ended.json.error.code).toBe('SESSION_ENDED');
+  });
+});
+
+describe('identity and refusals', () => {
+  it('join: stable agent per name and host, a new session each time, token only hashed, --export for eval', async () => {
+    const board = makeBoard();
+    const one = joinAs(board, 'Alice', 'worker', ['--specialty', 'backend,docs', '--host', 'box1']);
+    const two = joinAs(board, 'Alice', 'reviewer', ['--host', 'box1']);
+    const other = joinAs(board, 'Alice', 'worker', ['--host', 'box2']);
+    expect(two.agent).toBe(one.agent);
+    expect(two.session).not.toBe(one.session);
+    expect(other.agent).not.toBe(one.agent);
+    const state = readFileSync(join(board.dir, 'state.json'), 'utf8');
+    expect(state).not.toContain(one.token);
+    expect(state).toContain('token_hash');
+    const agents = board.json('agents');
+    expect(JSON.stringify(agents)).not.toContain('token_hash');
+    expect(agents.agents.find((a: { id: string }) => a.id === one.agent)).toMatchObject({ role: 'reviewer', specialties: ['backend', 'docs'] });
+
+    const exp = board.run('join', '--name', 'bob', '--role', 'worker', '--export');
+    expect(exp.code).toBe(0);
+    expect(exp.stdout).toMatch(/^export BATON_DIR='.+'\nexport BATON_AGENT='bob'\nexport BATON_SESSION='s-[a-z0-9]+'\nexport BATON_TOKEN='[\w-]+'\n$/);
+    const child = joinAs(board, 'kid', 'worker', ['--parent', one.session]);
+    expect(board.json('sessions').sessions.find((s: { id: string }) => s.id === child.session)).toMatchObject({ parent: one.session, depth: 1 });
+    expect(readFileSync(join(board.dir, 'SESSIONS.md'), 'utf8')).toContain(`\`${child.session}\``);
+    expect(readFileSync(join(board.dir, 'AGENTS.md'), 'utf8')).toContain('`alice`');
+  });
+
+  it('missing, wrong and ended credentials, someone else\'s task and self-review are each refused with their code', async () => {
+    const board = makeBoard();
+    board.run('add', 'x', '--id', 'x');
+    const a = joinAs(board, 'author');
+    const r = joinAs(board, 'checker', 'reviewer');
+    const none = await batonAsync(['next', '--json'], { cwd: board.root });
+    expect([none.code, none.json.error.code]).toEqual([8, 'AUTH_REQUIRED']);
+    expect(none.json.error.hint).toContain('baton join');
+    const wrong = await batonAsync(['next', '--json'], { cwd: board.root, env: { BATON_SESSION: a.session, BATON_TOKEN: 'nope' } });
+    expect([wrong.code, wrong.json.error.code]).toEqual([8, 'AUTH_FAILED']);
+    const flags = await batonAsync(['next', '--json', '--session', a.session, '--token', a.token], { cwd: board.root });
+    expect(flags.code).toBe(0);
+
+    expect((await as(board, a, 'claim', 'x')).code).toBe(0);
+    const theirs = await as(board, r, 'done', 'x');
+    expect([theirs.code, theirs.json.error.code]).toEqual([3, 'LEASE_CONFLICT']);
+    expect((await as(board, a, 'done', 'x')).json.task.status).toBe('review');
+
+    const self = await as(board, a, 'review', 'start', 'x');
+    expect([self.code, self.json.error.code]).toEqual([3, 'INVALID_TRANSITION']);
+    expect(self.json.error.message).toMatch(/another agent must review/);
+
+    expect((await as(board, a, 'leave')).code).toBe(0);
+    const gone = await as(board, a, 'next');
+    expect([gone.code, gone.json.error.code]).toEqual([8, 'SESSION_ENDED']);
+    // Nothing above that failed wrote anything: one event per successful mutation.
+    const events = readJsonl(join(board.dir, 'events.jsonl'));
+    expect(events.at(-1).revision).toBe(board.json('status').revision);
+  });
+});
+
+describe('review and next', () => {
+  it('done goes to review; a rejection returns to its author through next; approval finishes it', async () => {
+    const board = makeBoard();
+    board.run('add', 'feature', '--id', 'f', '--specialty', 'web', '--priority', 'P1');
+    board.run('add', 'after', '--id', 'after', '--depends-on', 'f');
+    const w = joinAs(board, 'writer', 'worker', ['--specialty', 'web']);
+    const rv = joinAs(board, 'reader', 'reviewer', ['--specialty', 'web']);
+    const other = joinAs(board, 'other', 'reviewer', ['--specialty', 'db']);
+
+    let n = (await as(board, w, 'next')).json;
+    expect([n.action, n.task.id, n.command]).toEqual(['claim', 'f', 'baton claim f --json']);
+    expect((await as(board, w, 'claim', 'f')).code).toBe(0);
+    n = (await as(board, w, 'next')).json;
+    expect([n.action, n.task.id]).toEqual(['continue', 'f']);
+    expect((await as(board, w, 'done', 'f', '--notes', 'first try')).json.task.status).toBe('review');
+    expect((await as(board, rv, 'next')).json).toMatchObject({ action: 'review', command: 'baton review start f --json' });
+    expect((await as(board, other, 'review', 'next')).code).toBe(6);
+    expect((await as(board, rv, 'review', 'next')).json.task).toMatchObject({ id: 'f', status: 'in_review', reviewer: rv.agent });
+    expect((await as(board, rv, 'review', 'reject', 'f')).code).toBe(2);
+    const rejected = await as(board, rv, 'review', 'reject', 'f', '--notes', 'needs tests');
+    expect(rejected.json.task).toMatchObject({ status: 'changes_requested', assignee: w.agent });
+
+    n = (await as(board, w, 'next')).json;
+    expect([n.action, n.task.id, n.command]).toEqual(['address-review', 'f', 'baton claim f --json']);
+    expect((await as(board, rv, 'claim', 'f')).json.error.code).toBe('INVALID_TRANSITION');
+    expect((await as(board, w, 'claim', 'f')).json.task.status).toBe('in_progress');
+    expect((await as(board, w, 'done', 'f')).code).toBe(0);
+    expect((await as(board, rv, 'review', 'start', 'f')).code).toBe(0);
+    const approved = await as(board, rv, 'review', 'approve', 'f', '--notes', 'good');
+    expect(approved.json.task.status).toBe('done');
+    expect(approved.json.task.notes.map((x: { text: string }) => x.text)).toEqual(['first try', 'needs tests', 'good']);
+
+    const events = readJsonl(join(board.dir, 'events.jsonl'));
+    const kinds = events.filter((e) => e.notify).map((e) => [e.type, e.notify.kind, e.notify.targets.join(',')]);
+    expect(kinds).toEqual([
+      ['task.submitted', 'review-ready', 'reviewers:web'],
+      ['review.rejected', 'changes-requested', `agent:${w.agent}`],
+      ['task.submitted', 'review-ready', 'reviewers:web'],
+      ['review.approved', 'approved', `agent:${w.agent}`],
+      ['task.ready', 'unblocked', 'workers'],
+    ]);
+    n = (await as(board, w, 'next')).json;
+    expect([n.action, n.task?.id]).toEqual(['claim', 'after']);
+  });
+
+  it('next --explain shows the terms, and claim-next takes exactly its first candidate', async () => {
+    const board = makeBoard();
+    board.run('add', 'root', '--id', 'root', '--priority', 'P2', '--estimate', '3');
+    board.run('add', 'leaf', '--id', 'leaf', '--priority', 'P2');
+    board.run('add', 'urgent', '--id', 'urgent', '--priority', 'P1');
+    board.run('add', 'child', '--id', 'child', '--depends-on', 'root', '--estimate', '5');
+    board.run('add', 'docs', '--id', 'docs', '--specialty', 'docs', '--priority', 'P0');
+    const w = joinAs(board, 'w');
+    const n = (await as(board, w, 'next', '--explain')).json;
+    expect(n.explain.candidates.map((c: { task: string }) => c.task)).toEqual(['urgent', 'root', 'leaf']);
+    expect(n.explain.candidates[1].terms).toEqual({ priority: 100, critical_path: 50, downstream: 5, age: expect.any(Number) });
+    expect(n.explain.skipped).toEqual([
+      { task: 'child', reason: 'waits for root (todo)' },
+      { task: 'docs', reason: 'needs specialty docs' },
+    ]);
+    const c = await as(board, w, 'claim-next', '--explain');
+    expect(c.json.task.id).toBe(n.explain.candidates[0].task);
+    expect(c.json.explain.candidates[0].task).toBe('urgent');
+  });
+
+  it('claim-next --watch wakes when work becomes ready, and ends with NO_WORK (exit 6) when none does', async () => {
+    const board = makeBoard();
+    board.run('add', 'blocker', '--id', 'blocker', '--no-review');
+    board.run('add', 'later', '--id', 'later', '--depends-on', 'blocker');
+    const a = joinAs(board, 'a');
+    const b = joinAs(board, 'b');
+    expect((await as(board, a, 'claim', 'blocker')).code).toBe(0);
+    const started = Date.now();
+    const none = await as(board, b, 'claim-next', '--watch', '1');
+    expect([none.code, none.json.error.code]).toEqual([6, 'NO_WORK']);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    const waiting = as(board, b, 'claim-next', '--watch', '30');
+    const finish = await as(board, a, 'done', 'blocker');
+    expect(finish.code).toBe(0);
+    const woke = await waiting;
+    expect(woke.code, woke.stdout).toBe(0);
+    expect(woke.json.task.id).toBe('later');
+    expect(Date.now() - started).toBeLessThan(25_000);
+  });
+});
+
+describe('paths', () => {
+  it('paths check names the holder; overlapping claims are refused (PATH_CONFLICT) under balanced', async () => {
+    const board = makeBoard();
+    board.run('add', 'api', '--id', 'api', '--paths', 'src/api/**');
+    board.run('add', 'users', '--id', 'users', '--paths', 'src/api/users.ts');
+    const a = joinAs(board, 'a');
+    const b = joinAs(board, 'b');
+    expect((await as(board, a, 'claim', 'api')).code).toBe(0);
+    const check = board.json('paths', 'check', 'src/api/users.ts', 'docs/readme.md');
+    expect(check.paths).toEqual([
+      { path: 'src/api/users.ts', held_by: [{ task: 'api', status: 'in_progress', agent: a.agent, owned: 'src/api/**' }] },
+      { path: 'docs/readme.md', held_by: [] },
+    ]);
+    const clash = await as(board, b, 'claim', 'users');
+    expect([clash.code, clash.json.error.code]).toEqual([3, 'PATH_CONFLICT']);
+    expect((await as(board, b, 'claim-next')).code).toBe(6);
+  });
+});
