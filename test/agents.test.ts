@@ -1,4 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { batonAsync, makeBoard, readJsonl, type Run, type TestBoard } from './helpers.js';
@@ -351,5 +352,51 @@ describe('paths', () => {
     const clash = await as(board, b, 'claim', 'users');
     expect([clash.code, clash.json.error.code]).toEqual([3, 'PATH_CONFLICT']);
     expect((await as(board, b, 'claim-next')).code).toBe(6);
+  });
+});
+
+describe('profiles and inferred paths', () => {
+  it('the safe profile allows one task in flight per agent; throughput four, with path overlaps only warned', async () => {
+    const safe = makeBoard(['--profile', 'safe']);
+    for (const id of ['a', 'b']) safe.run('add', id, '--id', id);
+    const s = joinAs(safe, 's');
+    expect((await as(safe, s, 'claim', 'a')).code).toBe(0);
+    const second = await as(safe, s, 'claim', 'b');
+    expect([second.code, second.json.error.code]).toEqual([3, 'INVALID_TRANSITION']);
+    expect(second.json.error.message).toMatch(/safe profile allows 1/);
+    expect((await as(safe, s, 'next')).json).toMatchObject({ action: 'continue', task: { id: 'a' } });
+
+    const fast = makeBoard(['--profile', 'throughput']);
+    for (const id of ['a', 'b', 'c', 'd', 'e']) fast.run('add', id, '--id', id, '--paths', 'src/**');
+    const f = joinAs(fast, 'f');
+    const g = joinAs(fast, 'g');
+    for (const id of ['a', 'b', 'c', 'd']) expect((await as(fast, f, 'claim', id)).code).toBe(0);
+    expect((await as(fast, f, 'claim', 'e')).json.error.code).toBe('INVALID_TRANSITION');
+    const overlap = await as(fast, g, 'claim', 'e');
+    expect(overlap.code).toBe(0);
+    expect(overlap.json.warnings[0]).toMatch(/overlap src\/\*\* of a/);
+    // Throughput needs no review: done is done.
+    expect((await as(fast, f, 'done', 'a')).json.task.status).toBe('done');
+  });
+
+  it('paths infer turns this branch\'s git changes into candidate paths that confirm into owned paths', () => {
+    const board = makeBoard();
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: board.root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    git('init', '-q', '-b', 'main');
+    git('-c', 'user.email=t@example.com', '-c', 'user.name=t', 'commit', '-q', '--allow-empty', '-m', 'base');
+    git('checkout', '-q', '-b', 'feature');
+    mkdirSync(join(board.root, 'src', 'api'), { recursive: true });
+    writeFileSync(join(board.root, 'src', 'api', 'users.ts'), 'x');
+    git('add', 'src');
+    git('-c', 'user.email=t@example.com', '-c', 'user.name=t', 'commit', '-q', '-m', 'users');
+    writeFileSync(join(board.root, 'src', 'api', 'orders.ts'), 'y');
+    board.run('add', 'api work', '--id', 'api');
+    const inferred = board.json('paths', 'infer', 'api');
+    expect(inferred.inferred).toEqual(['src/api/orders.ts', 'src/api/users.ts']);
+    expect(inferred.task.candidate_owned_paths).toEqual(['src/api/orders.ts', 'src/api/users.ts']);
+    expect(inferred.task.owned_paths).toEqual([]);
+    const confirmed = board.json('edit', 'api', '--confirm-paths');
+    expect(confirmed.task.owned_paths).toEqual(['src/api/orders.ts', 'src/api/users.ts']);
+    expect(confirmed.task.candidate_owned_paths).toEqual([]);
   });
 });
