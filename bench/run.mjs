@@ -27,13 +27,15 @@ const TARGET = { 1000: { read: 1.5, write: 2 }, 10000: { read: 3, write: 4 } };
 const env = { ...process.env, NO_COLOR: '1' };
 for (const k of ['BATON_DIR', 'BATON_SESSION', 'BATON_TOKEN']) delete env[k];
 
-function time(argv, cwd) {
+function run(argv, cwd, extraEnv = {}) {
   const t = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, argv, { cwd, env, stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 28 });
+  const r = spawnSync(process.execPath, argv, { cwd, env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 28 });
   const ms = Number(process.hrtime.bigint() - t) / 1e6;
   if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}: ${r.stderr}${String(r.stdout).slice(0, 2000)}`);
-  return ms;
+  return { ms, stdout: String(r.stdout) };
 }
+
+const time = (argv, cwd, extraEnv) => run(argv, cwd, extraEnv).ms;
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -70,11 +72,27 @@ function seedBoard(n) {
   return dir;
 }
 
+/** An agent session on the bench board (its env), made with the real `baton join`. */
+function joinAgent(dir, name) {
+  const out = JSON.parse(run([BIN, 'join', '--name', name, '--role', 'worker', '--json'], dir).stdout);
+  return { BATON_SESSION: out.session.id, BATON_TOKEN: out.token };
+}
+
+// Each command: argv for run i; `after` undoes its effect untimed (claim-next → release) so
+// every run measures the same thing on the same board.
 const COMMANDS = [
   { name: 'status', kind: 'read', argv: () => ['status', '--json'] },
   { name: 'list --ready', kind: 'read', argv: () => ['list', '--ready', '--json'] },
+  { name: 'next', kind: 'read', agent: true, argv: () => ['next', '--json'] },
   { name: 'add', kind: 'write', argv: (i) => ['add', `bench add ${i}`, '--json'] },
   { name: 'edit', kind: 'write', argv: (i) => ['edit', 'task-5000', '--title', `edited ${i}`, '--json'] },
+  {
+    name: 'claim-next',
+    kind: 'write',
+    agent: true,
+    argv: () => ['claim-next', '--json'],
+    after: (stdout, dir, agentEnv) => run([BIN, 'release', JSON.parse(stdout).task.id, '--json'], dir, agentEnv),
+  },
 ];
 
 const results = { at: new Date().toISOString(), node: process.version, runs: RUNS, sizes: {} };
@@ -84,12 +102,19 @@ for (const n of SIZES) {
   try {
     const cmds = COMMANDS.filter((c) => !ONLY || ONLY.includes(c.name.split(' ')[0]));
     const samples = Object.fromEntries([['node -e 0', []], ...cmds.map((c) => [c.name, []])]);
+    const agentEnv = joinAgent(dir, 'bench');
+    const once = (c, i) => {
+      const argv = [BIN, ...c.argv(i).map((a) => a.replace('task-5000', `task-${Math.floor(n / 2)}`))];
+      const r = run(argv, dir, c.agent ? agentEnv : {});
+      c.after?.(r.stdout, dir, agentEnv);
+      return r.ms;
+    };
     // Warm the file cache, then interleave so drift hits every command alike.
     time(['-e', '0'], dir);
-    for (const c of cmds) time([BIN, ...c.argv(-1).map((a) => a.replace('task-5000', `task-${Math.floor(n / 2)}`))], dir);
+    for (const c of cmds) once(c, -1);
     for (let i = 0; i < RUNS; i++) {
       samples['node -e 0'].push(time(['-e', '0'], dir));
-      for (const c of cmds) samples[c.name].push(time([BIN, ...c.argv(i).map((a) => a.replace('task-5000', `task-${Math.floor(n / 2)}`))], dir));
+      for (const c of cmds) samples[c.name].push(once(c, i));
     }
     const base = median(samples['node -e 0']);
     const size = { node_ms: base, commands: {} };
@@ -105,6 +130,66 @@ for (const n of SIZES) {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * 8 agent processes looping claim-next / done on one board: claims per second, the lock
+ * wait each claim reported (BATON_TIMINGS=1), and the event log replayed for double claims.
+ */
+async function contention(tasks, agents) {
+  const { spawn } = await import('node:child_process');
+  const { readFileSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'baton-bench-contention-'));
+  try {
+    time([BIN, 'init', '--name', 'contention', '--profile', 'throughput'], dir);
+    writeFileSync(join(dir, 'plan.json'), JSON.stringify({ tasks: Array.from({ length: tasks }, (_, i) => ({ id: `c${i}`, title: `contended ${i}`, priority: i % 4 })) }));
+    time([BIN, 'import', 'plan.json'], dir);
+    const envs = Array.from({ length: agents }, (_, i) => joinAgent(dir, `agent${i}`));
+    const call = (args, agentEnv) =>
+      new Promise((res) => {
+        const p = spawn(process.execPath, [BIN, ...args, '--json', '--lock-timeout', '120'], { cwd: dir, env: { ...env, ...agentEnv, BATON_TIMINGS: '1' } });
+        let out = '';
+        let err = '';
+        p.stdout.on('data', (d) => (out += d));
+        p.stderr.on('data', (d) => (err += d));
+        p.on('close', (code) => res({ code, out, err }));
+      });
+    const waits = [];
+    let claims = 0;
+    const started = process.hrtime.bigint();
+    await Promise.all(
+      envs.map(async (agentEnv) => {
+        for (;;) {
+          const c = await call(['claim-next'], agentEnv);
+          for (const m of c.err.matchAll(/baton-timing (\{.*\})/g)) waits.push(JSON.parse(m[1]).lock_wait_ms);
+          if (c.code === 6) return;
+          if (c.code !== 0) throw new Error(`claim-next: ${c.out}${c.err}`);
+          claims++;
+          const d = await call(['done', JSON.parse(c.out).task.id], agentEnv);
+          if (d.code !== 0) throw new Error(`done: ${d.out}${d.err}`);
+        }
+      }),
+    );
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const events = readFileSync(join(dir, 'project-plan', 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const claimed = new Map();
+    for (const e of events) if (e.type === 'task.claimed') claimed.set(e.task, (claimed.get(e.task) ?? 0) + 1);
+    const doubles = [...claimed.values()].filter((k) => k > 1).length;
+    const sorted = [...waits].sort((a, b) => a - b);
+    const pct = (p) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))];
+    return { agents, tasks, claims, seconds, claims_per_second: claims / seconds, ops_per_second: (2 * claims) / seconds, lock_wait_p50_ms: pct(0.5), lock_wait_p99_ms: pct(0.99), double_claims: doubles, unclaimed: tasks - claimed.size };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (!args.includes('--no-contention')) {
+  const c = await contention(Number(opt('contention-tasks', '200')), 8);
+  results.contention = c;
+  rows.push(['contention', '8 agents', `${c.claims} claims in ${c.seconds.toFixed(1)} s`, '', '', '']);
+  rows.push(['', 'claims/s', c.claims_per_second.toFixed(1), '', '', '']);
+  rows.push(['', 'lock wait p50 / p99', `${c.lock_wait_p50_ms.toFixed(1)} / ${c.lock_wait_p99_ms.toFixed(1)} ms`, '', '', '']);
+  rows.push(['', 'double claims', String(c.double_claims), '', '= 0', c.double_claims === 0 && c.unclaimed === 0 ? 'ok' : 'FAIL']);
 }
 
 const outDir = join(root, 'bench', 'results');

@@ -34,6 +34,7 @@ function globals(cmd: Command): Ctx {
     expectedRevision,
     packageRoot,
     creds: { session: o.session ?? process.env.BATON_SESSION, token: o.token ?? process.env.BATON_TOKEN },
+    onTiming: process.env.BATON_TIMINGS === '1' ? (t) => process.stderr.write(`baton-timing ${JSON.stringify(t)}\n`) : undefined,
   };
 }
 

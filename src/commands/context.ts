@@ -16,6 +16,8 @@ export interface Ctx {
   packageRoot: string;
   /** --session / BATON_SESSION and --token / BATON_TOKEN. */
   creds: Credentials;
+  /** Set by the wiring under BATON_TIMINGS=1 (the bench reads lock waits from it). */
+  onTiming?: ((t: { lock_wait_ms: number; locked_ms: number }) => void) | undefined;
 }
 
 export interface Loaded {
@@ -36,5 +38,5 @@ export async function load(ctx: Ctx): Promise<Loaded> {
 export async function mutate<R>(ctx: Ctx, apply: (tx: Tx) => R, who: { actor?: string | null; session?: string | null } = {}): Promise<TxResult<R>> {
   // Loaded on demand: the lock machinery (proper-lockfile, graceful-fs) costs start-up that reads never need.
   const { transact } = await import('../core/tx.js');
-  return transact(boardDir(ctx), { lockTimeoutMs: ctx.lockTimeoutMs, expectedRevision: ctx.expectedRevision, ...who }, apply);
+  return transact(boardDir(ctx), { lockTimeoutMs: ctx.lockTimeoutMs, expectedRevision: ctx.expectedRevision, onTiming: ctx.onTiming, ...who }, apply);
 }

@@ -20,6 +20,8 @@ import { renderProjections } from '../render/projections.js';
 
 export interface TxOptions {
   lockTimeoutMs: number;
+  /** Told how long the lock took and how long the whole transaction held it (bench). */
+  onTiming?: ((t: { lock_wait_ms: number; locked_ms: number }) => void) | undefined;
   expectedRevision?: number | undefined;
   actor?: string | null;
   session?: string | null;
@@ -93,7 +95,9 @@ export async function withLock<R>(dir: string, timeoutMs: number, fn: () => Prom
 export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) => R): Promise<TxResult<R>> {
   const loaded = await loadConfig(dir);
   const config = loaded.config;
+  const asked = performance.now();
   const lock = await acquireLock(dir, opts.lockTimeoutMs);
+  const got = performance.now();
   try {
     const state = await readState(dir);
     checkExpectedRevision(state, opts.expectedRevision);
@@ -160,6 +164,7 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
     return { value, revision, changed: true };
   } finally {
     await lock.release();
+    opts.onTiming?.({ lock_wait_ms: got - asked, locked_ms: performance.now() - got });
   }
 }
 
