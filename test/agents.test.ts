@@ -302,7 +302,7 @@ describe('review and next', () => {
     board.run('add', 'urgent', '--id', 'urgent', '--priority', 'P1');
     board.run('add', 'child', '--id', 'child', '--depends-on', 'root', '--estimate', '5');
     board.run('add', 'docs', '--id', 'docs', '--specialty', 'docs', '--priority', 'P0');
-    const w = joinAs(board, 'w');
+    const w = joinAs(board, 'w', 'worker', ['--specialty', 'web']);
     const n = (await as(board, w, 'next', '--explain')).json;
     expect(n.explain.candidates.map((c: { task: string }) => c.task)).toEqual(['urgent', 'root', 'leaf']);
     expect(n.explain.candidates[1].terms).toEqual({ priority: 100, critical_path: 50, downstream: 5, age: expect.any(Number) });

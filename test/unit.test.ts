@@ -189,9 +189,10 @@ describe('ranking', () => {
     expect(order(s)).toEqual(['y', 'x']);
   });
 
-  it('specialty: a task with one goes only to agents that list it', () => {
+  it('specialty: a specialist takes its own and unspecialised tasks; a generalist takes all', () => {
     const s = state([task('docs', { specialty: 'docs', priority: 0 }), task('any', { priority: 3 })]);
-    expect(order(s, { agent: agent() })).toEqual(['any']);
+    expect(order(s, { agent: agent(['web']) })).toEqual(['any']);
+    expect(order(s, { agent: agent() })).toEqual(['docs', 'any']);
     expect(order(s, { agent: agent(['docs']) })).toEqual(['docs', 'any']);
     expect(order(s, { agent: agent(['docs']), specialty: 'docs' })).toEqual(['docs']);
   });

@@ -43,6 +43,10 @@ function action<A extends unknown[]>(body: (ctx: Ctx, ...args: A) => Promise<{ r
   return async (...args: unknown[]) => {
     const cmd = args[args.length - 1] as Command;
     const positional = args.slice(0, -1) as A;
+    // A parent's option of the same name (events --cursor vs events ack --cursor) is parsed by
+    // the parent: hand the command its own options merged over its parents'.
+    const own = positional[positional.length - 1];
+    if (own && typeof own === 'object' && !Array.isArray(own)) positional[positional.length - 1] = { ...cmd.optsWithGlobals(), ...own };
     try {
       const ctx = globals(cmd);
       const { result, text, printed } = await body(ctx, ...positional);
@@ -66,6 +70,7 @@ const agentsModule = () => import('../commands/agents.js');
 const workModule = () => import('../commands/work.js');
 const reviewModule = () => import('../commands/review.js');
 const pathsModule = () => import('../commands/paths.js');
+const eventsModule = () => import('../commands/events.js');
 
 /** Repeatable flag that also accepts commas: --label a --label b,c */
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -356,7 +361,7 @@ function build(): Command {
     .argument('<id>')
     .option('--notes <text>', 'what you did')
     .option('--lease-token <token>', 'refuse unless this is still the current lease')
-    .action(wire(workModule, (m, ctx, id: string, o) => m.done(id, o, ctx), (_m, r) => `${r.task.id} is ${r.task.status}.`));
+    .action(wire(workModule, (m, ctx, id: string, o) => m.done(id, o, ctx), (_m, r) => (r.task.status === 'review' ? `${r.task.id} is done and waits for review.` : `${r.task.id} is done.`)));
 
   program
     .command('release')
@@ -403,6 +408,44 @@ function build(): Command {
     .description('candidate owned paths from this branch\'s git changes')
     .argument('<id>')
     .action(wire(pathsModule, (m, ctx, id: string) => m.infer(id, ctx), (m, r) => m.renderInfer(r)));
+
+  // ---------------------------------------------------------------- signals
+  const events = program
+    .command('events')
+    .description('the event log: read, follow, ack cursors, prune, archives')
+    .option('--since <seq>', 'events after this seq')
+    .option('--limit <n>', 'at most this many (default 1000)')
+    .option('--type <type>', 'only this type (a trailing dot matches a family: task.)')
+    .option('--task <id>', 'only this task\'s events')
+    .option('--cursor <name>', 'start after this named cursor (see events ack)')
+    .option('--watch <seconds>', 'wait up to this long for an event when there is none')
+    .option('--follow', 'stream events, one a line, until interrupted')
+    .action(
+      action(async (ctx, o: import('../commands/events.js').EventsOptions) => {
+        const m = await eventsModule();
+        if (o.follow) {
+          const stop = () => process.exit(0);
+          process.on('SIGINT', stop);
+          process.on('SIGTERM', stop);
+          await m.list(o, ctx, (e) => process.stdout.write(`${mode.json ? JSON.stringify(e) : m.renderEvent(e)}\n`));
+        }
+        const r = await m.list(o, ctx);
+        return { result: r as unknown as Result, text: () => m.renderList(r) };
+      }),
+    );
+  events
+    .command('ack')
+    .description('move a named cursor (the board revision does not change)')
+    .option('--cursor <name>', 'the cursor to move (required)')
+    .option('--to <seq>', 'up to this seq (default: the last event)')
+    .action(wire(eventsModule, (m, ctx, o) => m.ack(o, ctx), (m, r) => m.renderAck(r)));
+  events
+    .command('prune')
+    .description('move old events to archive/events/ (never deletes)')
+    .option('--max-rows <n>', 'keep at most this many in events.jsonl')
+    .option('--max-age-days <d>', 'move events older than this')
+    .action(wire(eventsModule, (m, ctx, o) => m.prune(o, ctx), (m, r) => m.renderPrune(r)));
+  events.command('archives').description('list archived event files').action(wire(eventsModule, (m, ctx) => m.archives(ctx), (m, r) => m.renderArchives(r)));
 
   return program;
 }

@@ -35,9 +35,12 @@ export interface RankOptions {
   pathsRefuse: boolean;
 }
 
-/** Does a task's specialty fit an agent? A task with one goes only to agents that list it. */
+/**
+ * Does a task's specialty fit an agent? An agent that lists specialties takes tasks of those
+ * and tasks without one; an agent that lists none is a generalist and fits every task.
+ */
 export function specialtyFits(task: Task, agent: Agent | null): boolean {
-  if (task.specialty === null || agent === null) return true;
+  if (task.specialty === null || agent === null || agent.specialties.length === 0) return true;
   return agent.specialties.includes(task.specialty);
 }
 

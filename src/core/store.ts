@@ -205,6 +205,20 @@ export interface LogTail {
   size: number;
 }
 
+/** The highest seq moved to archive/events/ (0 when nothing was archived). */
+export function archivedThrough(dir: string): number {
+  let last = 0;
+  try {
+    for (const n of readdirSync(join(dir, 'archive', 'events'))) {
+      const m = /^\d+-(\d+)\.jsonl$/.exec(n);
+      if (m) last = Math.max(last, Number(m[1]));
+    }
+  } catch {
+    /* no archive yet */
+  }
+  return last;
+}
+
 /** Finds where the committed part of events.jsonl ends, reading only its tail. */
 export function inspectLogTail(dir: string, seq: number): LogTail {
   const file = join(dir, FILES.events);
@@ -213,7 +227,7 @@ export function inspectLogTail(dir: string, seq: number): LogTail {
     fd = openSync(file, 'r');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      if (seq > 0) throw corrupt(file, null, `missing, but the state says ${seq} events were written.`);
+      if (seq > 0 && archivedThrough(dir) < seq) throw corrupt(file, null, `missing, but the state says ${seq} events were written.`);
       return { committedBytes: 0, size: 0 };
     }
     throw e;
@@ -248,6 +262,8 @@ export function inspectLogTail(dir: string, seq: number): LogTail {
         end = prev;
       }
       if (len >= size) {
+        // Everything committed was archived by retention: whatever is left is uncommitted.
+        if (archivedThrough(dir) >= seq) return { committedBytes: 0, size };
         throw corrupt(file, null, `event ${seq}, the last the state refers to, is not in the log.`, 'restore events.jsonl from git, then `baton doctor`');
       }
     }

@@ -3,6 +3,7 @@ import { BatonError } from './errors.js';
 import { randomSuffix } from './ids.js';
 import { acquireLock } from './acquire.js';
 import { breakStaleLock, lockHealth } from './lock.js';
+import { pruneEvents } from './retention.js';
 import { taskLooksValid } from './shape.js';
 import type { BatonEvent, Config, State, Task } from './types.js';
 import {
@@ -161,6 +162,9 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
     writeState(dir, state, touched, created);
     writeProjections(dir, renderProjections(state, config));
     writeConfigCache(dir, loaded);
+    // Retention from config.yaml, applied every 25 revisions so its cost is spread thin.
+    const { max_rows: maxRows, max_age_days: maxAgeDays } = config.events;
+    if ((maxRows || maxAgeDays) && revision % 25 === 0) pruneEvents(dir, state, { maxRows, maxAgeDays }, Date.parse(now));
     return { value, revision, changed: true };
   } finally {
     await lock.release();

@@ -1,0 +1,146 @@
+import { relative } from 'node:path';
+import { BatonError, invalidInput } from '../core/errors.js';
+import { checkCursorName, listArchives, readCursors, readEventsSince, writeCursors } from '../core/events.js';
+import { checkId } from '../core/ids.js';
+import { pruneEvents } from '../core/retention.js';
+import { readConfig, readState } from '../core/store.js';
+import type { BatonEvent } from '../core/types.js';
+import { stateStamp, waitForChange } from '../core/watch.js';
+import { boardDir, type Ctx } from './context.js';
+
+export interface EventsOptions {
+  since?: string;
+  limit?: string;
+  type?: string;
+  task?: string;
+  cursor?: string;
+  watch?: string;
+  follow?: boolean;
+}
+
+export interface EventsResult {
+  revision: number;
+  events: BatonEvent[];
+  /** Pass as --since to read on from here. */
+  next_since: number;
+  /** True when --limit cut the answer short. */
+  more: boolean;
+}
+
+const DEFAULT_LIMIT = 1000;
+
+function whole(raw: string | undefined, flag: string, dflt: number): number {
+  if (raw === undefined) return dflt;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw invalidInput(`Invalid ${flag} '${raw}': give a whole number.`);
+  return n;
+}
+
+/** `--type task.claimed` matches exactly; `--type task.` (a trailing dot) matches the family. */
+const typeMatches = (pattern: string | undefined, type: string) => !pattern || (pattern.endsWith('.') ? type.startsWith(pattern) : type === pattern);
+
+export async function list(o: EventsOptions, ctx: Ctx, onEvent?: (e: BatonEvent) => void): Promise<EventsResult> {
+  const dir = boardDir(ctx);
+  const cursor = o.cursor === undefined ? null : checkCursorName(o.cursor);
+  const task = o.task === undefined ? null : checkId(o.task, 'task id');
+  const limit = whole(o.limit, '--limit', DEFAULT_LIMIT);
+  const watch = o.watch === undefined ? null : whole(o.watch, '--watch', 0);
+  let since = o.since !== undefined ? whole(o.since, '--since', 0) : cursor ? (readCursors(dir)[cursor] ?? 0) : 0;
+  const deadline = Date.now() + (watch ?? 0) * 1000;
+  for (;;) {
+    const stamp = stateStamp(dir);
+    const state = await readState(dir);
+    const all = readEventsSince(dir, since, state.seq).filter((e) => typeMatches(o.type, e.type) && (!task || e.task === task));
+    const events = all.slice(0, limit || undefined);
+    const nextSince = events.length ? events[events.length - 1]!.seq : Math.max(since, o.type || task ? state.seq : since);
+    if (o.follow && onEvent) {
+      for (const e of events) onEvent(e);
+      since = Math.max(nextSince, state.seq);
+      await waitForChange(dir, stamp, Number.MAX_SAFE_INTEGER);
+      continue;
+    }
+    if (events.length || watch === null || Date.now() >= deadline || !(await waitForChange(dir, stamp, deadline))) {
+      return { revision: state.revision, events, next_since: nextSince, more: all.length > events.length };
+    }
+  }
+}
+
+export const renderEvent = (e: BatonEvent) =>
+  `#${e.seq} ${e.ts} ${e.type}${e.task ? ` ${e.task}` : ''}${e.actor ? ` by ${e.actor}` : ''}${e.notify ? ` → ${e.notify.targets.join(',')} (${e.notify.kind})` : ''}${
+    typeof e.data.text === 'string' ? `: ${e.data.text.replace(/\s+/g, ' ').slice(0, 100)}` : ''
+  }`;
+
+export function renderList(r: EventsResult): string {
+  if (!r.events.length) return 'No events.';
+  return [...r.events.map(renderEvent), ...(r.more ? [`… more: baton events --since ${r.next_since}`] : [])].join('\n');
+}
+
+// ---------------------------------------------------------------- ack
+
+export interface AckResult {
+  revision: number;
+  cursor: string;
+  seq: number;
+}
+
+/** Moves a named cursor (cursors.json; the board revision does not change). */
+export async function ack(o: { cursor?: string; to?: string }, ctx: Ctx): Promise<AckResult> {
+  if (!o.cursor) throw invalidInput('Name the cursor: --cursor NAME.');
+  const name = checkCursorName(o.cursor);
+  const dir = boardDir(ctx);
+  const { withLock } = await import('../core/tx.js');
+  return withLock(dir, ctx.lockTimeoutMs, async () => {
+    const state = await readState(dir);
+    const to = o.to === undefined ? state.seq : whole(o.to, '--to', 0);
+    if (to > state.seq) throw invalidInput(`--to ${to} is past the last event (${state.seq}).`);
+    const cursors = readCursors(dir);
+    cursors[name] = to;
+    writeCursors(dir, cursors);
+    return { revision: state.revision, cursor: name, seq: to };
+  });
+}
+
+export const renderAck = (r: AckResult) => `Cursor ${r.cursor} at ${r.seq}.`;
+
+// ---------------------------------------------------------------- prune / archives
+
+export interface PruneCommandResult {
+  revision: number;
+  moved: number;
+  kept: number;
+  archive: string | null;
+}
+
+export async function prune(o: { maxRows?: string; maxAgeDays?: string }, ctx: Ctx): Promise<PruneCommandResult> {
+  const dir = boardDir(ctx);
+  const config = await readConfig(dir);
+  const maxRows = whole(o.maxRows, '--max-rows', config.events.max_rows);
+  const maxAgeDays = o.maxAgeDays === undefined ? config.events.max_age_days : Number(o.maxAgeDays);
+  if (!Number.isFinite(maxAgeDays) || maxAgeDays < 0) throw invalidInput(`Invalid --max-age-days '${o.maxAgeDays}'.`);
+  if (!maxRows && !maxAgeDays) {
+    throw new BatonError('USAGE', 'Nothing to prune by: give --max-rows N or --max-age-days D (or set events.max_rows / max_age_days in config.yaml).', { hint: 'baton events prune --max-rows 10000' });
+  }
+  const { withLock, repairLeftovers } = await import('../core/tx.js');
+  return withLock(dir, ctx.lockTimeoutMs, async () => {
+    const state = await readState(dir);
+    repairLeftovers(dir, state);
+    const r = pruneEvents(dir, state, { maxRows, maxAgeDays }, Date.now());
+    return { revision: state.revision, moved: r.moved, kept: r.kept, archive: r.archive ? relative(dir, r.archive) : null };
+  });
+}
+
+export const renderPrune = (r: PruneCommandResult) => (r.moved ? `Moved ${r.moved} event(s) to ${r.archive}; ${r.kept} stay in events.jsonl.` : `Nothing to move; ${r.kept} event(s) in events.jsonl.`);
+
+export interface ArchivesResult {
+  revision: number;
+  archives: { file: string; first: number; last: number; events: number; bytes: number }[];
+}
+
+export async function archives(ctx: Ctx): Promise<ArchivesResult> {
+  const dir = boardDir(ctx);
+  const state = await readState(dir);
+  return { revision: state.revision, archives: listArchives(dir).map((a) => ({ file: a.file, first: a.first, last: a.last, events: a.last - a.first + 1, bytes: a.bytes })) };
+}
+
+export const renderArchives = (r: ArchivesResult) =>
+  r.archives.length ? r.archives.map((a) => `${a.file}  seq ${a.first}..${a.last}  ${a.bytes} bytes`).join('\n') : 'No archived events.';

@@ -1,0 +1,160 @@
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { BatonError } from './errors.js';
+import { checkId } from './ids.js';
+import { FILES, readEvents, writeFileAtomic } from './store.js';
+import type { BatonEvent } from './types.js';
+
+/**
+ * The event log beyond the live file: archives (events moved out by retention, never deleted)
+ * and cursors (read positions, kept in cursors.json apart from the revision).
+ */
+
+export const ARCHIVE_DIR = join('archive', 'events');
+const ARCHIVE_RE = /^(\d+)-(\d+)\.jsonl$/;
+
+export interface ArchiveFile {
+  file: string;
+  first: number;
+  last: number;
+  bytes: number;
+}
+
+export function listArchives(dir: string): ArchiveFile[] {
+  let names: string[];
+  try {
+    names = readdirSync(join(dir, ARCHIVE_DIR));
+  } catch {
+    return [];
+  }
+  const out: ArchiveFile[] = [];
+  for (const n of names) {
+    const m = ARCHIVE_RE.exec(n);
+    if (!m) continue;
+    out.push({ file: join(ARCHIVE_DIR, n), first: Number(m[1]), last: Number(m[2]), bytes: statSync(join(dir, ARCHIVE_DIR, n)).size });
+  }
+  return out.sort((a, b) => a.first - b.first);
+}
+
+export const lastArchivedSeq = (dir: string): number => listArchives(dir).at(-1)?.last ?? 0;
+
+function parseLines(text: string, file: string): BatonEvent[] {
+  const out: BatonEvent[] = [];
+  let n = 0;
+  for (const line of text.split('\n')) {
+    n++;
+    if (!line.trim()) continue;
+    try {
+      out.push(JSON.parse(line) as BatonEvent);
+    } catch {
+      throw new BatonError('BOARD_CORRUPT', `${file}:${n}: an event line is not valid JSON.`, { hint: 'restore it from git, then `baton doctor`', details: { file, line: n } });
+    }
+  }
+  return out;
+}
+
+/**
+ * Events with since < seq ≤ maxSeq, across archives and the live log, in seq order. A crash
+ * between writing an archive and rewriting the live log leaves an event in both: each seq is
+ * taken once.
+ */
+export function readEventsSince(dir: string, since: number, maxSeq: number): BatonEvent[] {
+  const out: BatonEvent[] = [];
+  let next = since + 1;
+  for (const a of listArchives(dir)) {
+    if (a.last < next) continue;
+    for (const e of parseLines(readFileSync(join(dir, a.file), 'utf8'), a.file)) {
+      if (e.seq >= next && e.seq <= maxSeq) {
+        out.push(e);
+        next = e.seq + 1;
+      }
+    }
+  }
+  for (const e of readEvents(dir, maxSeq)) {
+    if (e.seq >= next) {
+      out.push(e);
+      next = e.seq + 1;
+    }
+  }
+  return out;
+}
+
+/**
+ * The newest events of the live log, newest last, reading backwards from the end in chunks
+ * and stopping at `stopSeq` (exclusive) or once `keep` has accepted `limit` events. Lines a
+ * cheap text test rules out are never parsed: an inbox on a 50,000-event log reads its tail.
+ */
+export function readLiveTail(dir: string, maxSeq: number, stopSeq: number, keep: (line: string) => boolean, limit = Infinity): BatonEvent[] {
+  let fd: number;
+  try {
+    fd = openSync(join(dir, FILES.events), 'r');
+  } catch {
+    return [];
+  }
+  const picked: BatonEvent[] = [];
+  try {
+    let end = fstatSync(fd).size;
+    let carry = '';
+    while (end > 0 && picked.length < limit) {
+      const len = Math.min(end, 1 << 18);
+      const buf = Buffer.alloc(len);
+      readSync(fd, buf, 0, len, end - len);
+      end -= len;
+      const text = buf.toString('utf8') + carry;
+      const lines = text.split('\n');
+      carry = end > 0 ? lines.shift()! : '';
+      for (let i = lines.length - 1; i >= 0; i--) {
+        const line = lines[i]!;
+        if (!line) continue;
+        const m = /"seq":(\d+)/.exec(line);
+        if (!m) continue;
+        const seq = Number(m[1]);
+        if (seq > maxSeq) continue;
+        if (seq <= stopSeq) return picked.reverse();
+        if (!keep(line)) continue;
+        try {
+          picked.push(JSON.parse(line) as BatonEvent);
+        } catch {
+          continue; // a torn line past the committed state
+        }
+        if (picked.length >= limit) break;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return picked.reverse();
+}
+
+// ---------------------------------------------------------------- cursors
+
+export const CURSORS_FILE = 'cursors.json';
+
+export type Cursors = Record<string, number>;
+
+export function readCursors(dir: string): Cursors {
+  try {
+    const raw = JSON.parse(readFileSync(join(dir, CURSORS_FILE), 'utf8')) as unknown;
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return {};
+    const out: Cursors = {};
+    for (const [k, v] of Object.entries(raw)) if (typeof v === 'number' && Number.isInteger(v) && v >= 0) out[k] = v;
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+/** Writes cursors.json (call under the board lock: acks of two cursors must not lose each other). */
+export function writeCursors(dir: string, cursors: Cursors): void {
+  const sorted: Cursors = {};
+  for (const k of Object.keys(cursors).sort()) sorted[k] = cursors[k]!;
+  writeFileAtomic(join(dir, CURSORS_FILE), `${JSON.stringify(sorted, null, 2)}\n`, true);
+}
+
+export const checkCursorName = (raw: string) => checkId(raw, 'cursor name');
+
+export function ensureArchiveDir(dir: string): string {
+  const p = join(dir, ARCHIVE_DIR);
+  mkdirSync(p, { recursive: true });
+  return p;
+}
