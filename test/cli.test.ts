@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, baton, hashTree, makeBoard, readJsonl, tempDir, type Run, type TestBoard } from './helpers.js';
+import { BIN, baseEnv, baton, hashTree, makeBoard, readJsonl, tempDir, type Run, type TestBoard } from './helpers.js';
 
 /** End-to-end tests of the built binary: the board, task and import commands (SPEC §2, §3, §6, §7). */
 
@@ -664,7 +664,7 @@ describe('colour', () => {
   const underTty = (b: TestBoard, env: Record<string, string>) =>
     execFileSync('script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} doctor`, '/dev/null'], {
       cwd: b.root,
-      env: { ...process.env, ...env },
+      env: { ...baseEnv(), ...env },
       encoding: 'utf8',
     });
 

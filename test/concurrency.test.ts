@@ -3,7 +3,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, utimesSync, writeF
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, batonAsync, makeBoard, readJsonl, type TestBoard } from './helpers.js';
+import { BIN, baseEnv, batonAsync, makeBoard, readJsonl, type TestBoard } from './helpers.js';
 
 /** Every claim about concurrency and crash safety, proved with real processes. */
 
@@ -54,7 +54,7 @@ describe('concurrent writers', () => {
 /** Starts a mutation and SIGKILLs it after `delayMs`; resolves with its exit code (0 if it finished first). */
 function killAfter(args: string[], cwd: string, delayMs: number): Promise<{ code: number | null; killed: boolean; stdout: string }> {
   return new Promise((res) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: baseEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     child.stdout.on('data', (d) => (stdout += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), delayMs);

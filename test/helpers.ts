@@ -15,7 +15,7 @@ export interface Run {
   json: any;
 }
 
-const baseEnv = () => {
+export const baseEnv = () => {
   const env: Record<string, string> = { ...(process.env as Record<string, string>), NO_COLOR: '1' };
   for (const k of ['BATON_DIR', 'BATON_SESSION', 'BATON_TOKEN', 'BATON_AGENT', 'BATON_DEBUG', 'FORCE_COLOR']) delete env[k];
   return env;
