@@ -6,7 +6,8 @@
 //    files under dist/vendor/, required only when used, so a read compiles ~100 KB, not 260 KB.
 // The source stays ESM TypeScript; `await import()` of a command becomes a lazily initialised
 // section of the bundle.
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { build } from 'esbuild';
 
 rmSync('dist', { recursive: true, force: true });
@@ -52,6 +53,9 @@ await build({
       name: 'vendor',
       setup(b) {
         b.onResolve({ filter: new RegExp(`^(${Object.keys(VENDOR).join('|')})$`) }, (a) => ({ path: `./${vendorFile(a.path)}`, external: true }));
+        // `import text from './x.md?raw'` (vitest's spelling) compiles the file in as a string.
+        b.onResolve({ filter: /\?raw$/ }, (a) => ({ path: join(a.resolveDir, a.path.replace(/\?raw$/, '')), namespace: 'raw' }));
+        b.onLoad({ filter: /.*/, namespace: 'raw' }, (a) => ({ contents: readFileSync(a.path, 'utf8'), loader: 'text' }));
       },
     },
   ],

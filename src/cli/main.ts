@@ -71,6 +71,8 @@ const workModule = () => import('../commands/work.js');
 const reviewModule = () => import('../commands/review.js');
 const pathsModule = () => import('../commands/paths.js');
 const eventsModule = () => import('../commands/events.js');
+const inboxModule = () => import('../commands/inbox.js');
+const handoffsModule = () => import('../commands/handoffs.js');
 
 /** Repeatable flag that also accepts commas: --label a --label b,c */
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -446,6 +448,57 @@ function build(): Command {
     .option('--max-age-days <d>', 'move events older than this')
     .action(wire(eventsModule, (m, ctx, o) => m.prune(o, ctx), (m, r) => m.renderPrune(r)));
   events.command('archives').description('list archived event files').action(wire(eventsModule, (m, ctx) => m.archives(ctx), (m, r) => m.renderArchives(r)));
+
+  const inbox = program
+    .command('inbox')
+    .description('your unacked notifications (reading never consumes them)')
+    .option('--watch <seconds>', 'wait up to this long for one when there is none')
+    .option('--kind <kind>', 'only this kind (message, review-ready, handoff-ready, …)')
+    .option('--all', 'include acked ones')
+    .action(wire(inboxModule, (m, ctx, o) => m.inbox(o, ctx), (m, r) => m.renderInbox(r)));
+  inbox
+    .command('ack')
+    .description('hide notifications up to a seq (default: all so far); the revision stays')
+    .option('--to <seq>')
+    .action(wire(inboxModule, (m, ctx, o) => m.inboxAck(o, ctx), (_m, r) => `Inbox of ${r.agent} acked up to ${r.acked}.`));
+
+  program
+    .command('send')
+    .description('message an agent, a role, role:specialty, the orchestrator or all')
+    .requiredOption('--to <target>', 'agent:ID | workers | reviewers | orchestrator | all | workers:SPEC | reviewers:SPEC')
+    .option('--priority <p>', 'low | normal | high', 'normal')
+    .argument('<message...>')
+    .action(wire(inboxModule, (m, ctx, words: string[], o) => m.send(o, words.join(' '), ctx), (m, r) => m.renderSend(r)));
+
+  const handoff = program
+    .command('handoff')
+    .description('hand your task to another agent with a bundle of what they need')
+    .argument('<id>')
+    .option('--to <target>', 'agent:ID | role | role:specialty (default: workers of the task\'s specialty)')
+    .option('--notes <text>', 'what is done, what is left (required)')
+    .option('--lease-token <token>')
+    .action(wire(handoffsModule, (m, ctx, id: string, o) => m.handoff(id, o, ctx), (m, r) => m.renderHandoff(r)));
+  handoff
+    .command('next')
+    .description('take the oldest handoff addressed to you (NO_WORK, exit 6, when none)')
+    .option('--watch <seconds>')
+    .action(wire(handoffsModule, (m, ctx, o) => m.next(o, ctx), (m, r) => m.renderTake(r)));
+  handoff
+    .command('take')
+    .description('take a handed-off task: yours, with a lease')
+    .argument('<id>')
+    .action(wire(handoffsModule, (m, ctx, id: string) => m.takeCommand(id, ctx), (m, r) => m.renderTake(r)));
+  handoff
+    .command('ack')
+    .description('mark a handoff read (without taking it)')
+    .argument('<id>')
+    .action(wire(handoffsModule, (m, ctx, id: string) => m.ack(id, ctx), (_m, r) => `Marked the handoff of ${r.handoff.task} read.`));
+  program
+    .command('handoffs')
+    .description('open handoffs (--mine: those addressed to you)')
+    .option('--mine')
+    .option('--all', 'include taken ones')
+    .action(wire(handoffsModule, (m, ctx, o) => m.list(o, ctx), (m, r) => m.renderList(r)));
 
   return program;
 }

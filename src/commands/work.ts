@@ -11,6 +11,7 @@ import {
 import { BatonError, invalidInput } from '../core/errors.js';
 import { checkId } from '../core/ids.js';
 import { cmp } from '../core/json.js';
+import { handoffsFor } from '../core/notify.js';
 import { setsOverlap } from '../core/paths.js';
 import { type Candidate, IN_FLIGHT, rankTasks, type Skipped, specialtyFits } from '../core/rank.js';
 import { checkNote, checkSpecialty, getTask, isFinished, type TaskJson, toTaskJson } from '../core/tasks.js';
@@ -265,6 +266,10 @@ export function decideNext(state: State, config: import('../core/types.js').Conf
     .filter((t) => t.status === 'changes_requested' && t.assignee === agent.id)
     .sort((a, b) => a.priority - b.priority || cmp(a.updated_at, b.updated_at))[0];
   if (sentBack) return act('address-review', sentBack, `baton claim ${sentBack.id} --json`, `A reviewer sent ${sentBack.id} back to you: see its notes (baton show ${sentBack.id}).`);
+  const handed = handoffsFor(state, agent)[0];
+  if (handed && state.tasks[handed.task]) {
+    return act('take-handoff', state.tasks[handed.task]!, `baton handoff take ${handed.task} --json`, `${handed.from} handed ${handed.task} to ${handed.to}: read project-plan/handoffs/${handed.task}.handoff.md.`);
+  }
   if (agent.role === 'reviewer') {
     const queue = reviewQueue(state, agent, config.review.allow_self_review);
     if (queue[0]) return act('review', queue[0], `baton review start ${queue[0].id} --json`, `${queue.length} task(s) wait for review; ${queue[0].id} first.`);

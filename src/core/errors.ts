@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'REVISION_CONFLICT'
   | 'LEASE_CONFLICT'
   | 'PATH_CONFLICT'
+  | 'RATE_LIMITED'
   | 'INVALID_TRANSITION'
   | 'NOT_FOUND'
   | 'NO_BOARD'
@@ -25,6 +26,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   REVISION_CONFLICT: 3,
   LEASE_CONFLICT: 3,
   PATH_CONFLICT: 3,
+  RATE_LIMITED: 3,
   INVALID_TRANSITION: 3,
   NOT_FOUND: 4,
   NO_BOARD: 4,

@@ -77,6 +77,26 @@ export const SessionSchema = z.object({
 });
 export type Session = z.infer<typeof SessionSchema>;
 
+export const HandoffSchema = z.object({
+  task: ref,
+  /** open: waiting for a taker; taken: someone claimed it. */
+  state: z.enum(['open', 'taken']),
+  from: ref,
+  from_session: z.string(),
+  /** agent:<id>, a role, or role:specialty. */
+  to: z.string(),
+  notes: z.string(),
+  at: iso,
+  branch: z.nullable(z.string()),
+  diff_stat: z.nullable(z.string()),
+  /** The task's latest events at handoff time, for the bundle. */
+  recent: z.array(z.object({ seq: z.int(), ts: iso, type: z.string(), actor: z.nullable(z.string()) })),
+  acked_by: z.array(ref),
+  taken_by: z.nullable(ref),
+  taken_at: z.nullable(iso),
+});
+export type Handoff = z.infer<typeof HandoffSchema>;
+
 export const StateSchema = z.object({
   schema: z.literal(1),
   board: z.object({ name: z.string(), created_at: iso }),
@@ -86,7 +106,7 @@ export const StateSchema = z.object({
   tasks: z.record(z.string(), TaskSchema),
   agents: z.record(z.string(), AgentSchema),
   sessions: z.record(z.string(), SessionSchema),
-  handoffs: z.record(z.string(), z.looseObject({ task: z.string() })),
+  handoffs: z.record(z.string(), HandoffSchema),
 });
 export type State = z.infer<typeof StateSchema>;
 

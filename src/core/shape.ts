@@ -88,9 +88,12 @@ function recordOf(v: unknown, check: (x: unknown) => boolean): boolean {
   return true;
 }
 
-function recordOfIds(v: unknown, idKey: string): boolean {
-  if (!isObj(v)) return false;
-  for (const k in v) if (!isObj(v[k]) || !isStr((v[k] as Record<string, unknown>)[idKey])) return false;
+function handoffLooksValid(h: unknown): boolean {
+  if (!isObj(h)) return false;
+  if (!(isStr(h.task) && REF.test(h.task) && (h.state === 'open' || h.state === 'taken') && isStr(h.from) && REF.test(h.from) && isStr(h.from_session) && isStr(h.to) && isStr(h.notes) && isIso(h.at))) return false;
+  if (!(isNullStr(h.branch) && isNullStr(h.diff_stat) && strArray(h.acked_by, REF) && (h.taken_by === null || (isStr(h.taken_by) && REF.test(h.taken_by))) && (h.taken_at === null || isIso(h.taken_at)))) return false;
+  if (!Array.isArray(h.recent)) return false;
+  for (const r of h.recent) if (!(isObj(r) && isInt(r.seq, -Infinity) && isIso(r.ts) && isStr(r.type) && isNullStr(r.actor))) return false;
   return true;
 }
 
@@ -107,7 +110,7 @@ export function stateLooksValid(raw: unknown): raw is State {
       isObj(raw.tasks) &&
       recordOf(raw.agents, agentLooksValid) &&
       recordOf(raw.sessions, sessionLooksValid) &&
-      recordOfIds(raw.handoffs, 'task')
+      recordOf(raw.handoffs, handoffLooksValid)
     )
   ) {
     return false;

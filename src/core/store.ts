@@ -4,6 +4,7 @@ import {
   fstatSync,
   fsyncSync,
   ftruncateSync,
+  mkdirSync,
   openSync,
   readFileSync,
   readSync,
@@ -371,6 +372,7 @@ export function writeProjections(dir: string, files: Map<string, string>): strin
       current = null;
     }
     if (current === content) continue;
+    if (name.includes('/')) mkdirSync(join(dir, name.slice(0, name.lastIndexOf('/'))), { recursive: true });
     writeFileAtomic(path, content, false);
     written.push(name);
   }

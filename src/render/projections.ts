@@ -2,10 +2,9 @@ import type { Config, State } from '../core/types.js';
 import { stableStringify, cmp } from '../core/json.js';
 import { IN_FLIGHT } from '../core/rank.js';
 import { GENERATED_NOTE, mdCode, mdTable, mdText } from './markdown.js';
+import { renderHandoffBundle } from './handoff.js';
 import { renderStatusMd } from './status.js';
 
-type Rec = Record<string, unknown>;
-const str = (v: unknown): string => (typeof v === 'string' ? v : v === null || v === undefined ? '' : String(v));
 
 /** What each agent holds, and each session's leases: work in flight, with absolute expiry times. */
 function holdings(state: State) {
@@ -78,19 +77,26 @@ function renderSessionsMd(state: State): string {
 }
 
 function renderHandoffsMd(state: State): string {
-  const open = Object.values(state.handoffs) as Rec[];
+  const all = Object.values(state.handoffs).sort((a, b) => cmp(a.at, b.at) || cmp(a.task, b.task));
+  const open = all.filter((h) => h.state === 'open');
+  const taken = all.filter((h) => h.state === 'taken').slice(-20).reverse();
   const out = [GENERATED_NOTE, '', '# Handoffs', ''];
-  if (open.length === 0) out.push('_No handoffs waiting._');
-  else {
-    out.push(
-      mdTable(
-        ['task', 'from', 'to', 'at', 'bundle'],
-        open
-          .sort((a, b) => cmp(str(a.task), str(b.task)))
-          .map((h) => [mdCode(str(h.task)), mdText(str(h.from)), mdText(str(h.to)), str(h.at), `[bundle](handoffs/${str(h.task)}.handoff.md)`]),
-      ),
-    );
-  }
+  out.push('## Waiting for a taker', '');
+  out.push(
+    open.length
+      ? mdTable(
+          ['task', 'title', 'from', 'to', 'at', 'read by', 'bundle'],
+          open.map((h) => [mdCode(h.task), mdText(state.tasks[h.task]?.title ?? ''), mdCode(h.from), mdCode(h.to), h.at, h.acked_by.map(mdCode).join(', ') || '—', `[bundle](handoffs/${h.task}.handoff.md)`]),
+        )
+      : '_No handoffs waiting._',
+    '',
+  );
+  out.push('## Recently taken', '');
+  out.push(
+    taken.length
+      ? mdTable(['task', 'from', 'taken by', 'at'], taken.map((h) => [mdCode(h.task), mdCode(h.from), h.taken_by ? mdCode(h.taken_by) : '—', h.taken_at ?? '—']))
+      : '_None._',
+  );
   return `${out.join('\n')}\n`;
 }
 
@@ -106,6 +112,7 @@ export function renderProjections(state: State, config: Config): Map<string, str
     ['SESSIONS.md', renderSessionsMd(state)],
     ['HANDOFFS.md', renderHandoffsMd(state)],
     ['NOTIFICATIONS.md', renderNotificationsMd()],
-    ['handoff-index.json', stableStringify({ generated_by: 'baton render', handoffs: Object.values(state.handoffs) })],
+    ['handoff-index.json', stableStringify({ generated_by: 'baton render', handoffs: Object.values(state.handoffs).sort((a, b) => cmp(a.task, b.task)) })],
+    ...Object.values(state.handoffs).map((h): [string, string] => [`handoffs/${h.task}.handoff.md`, renderHandoffBundle(h, state.tasks[h.task])]),
   ]);
 }

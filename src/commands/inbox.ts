@@ -1,0 +1,148 @@
+import { authenticate } from '../core/agents.js';
+import { BatonError, invalidInput } from '../core/errors.js';
+import { readCursors, readLiveTail, writeCursors } from '../core/events.js';
+import { checkTargetKnown, eventReaches, inboxCursor, parseTarget } from '../core/notify.js';
+import { readState } from '../core/store.js';
+import { checkNote } from '../core/tasks.js';
+import type { BatonEvent } from '../core/types.js';
+import { stateStamp, waitForChange } from '../core/watch.js';
+import { mutateAs } from './agents.js';
+import { boardDir, type Ctx } from './context.js';
+
+export interface Notification {
+  /** The newest seq folded into this one: ack up to it to hide them all. */
+  seq: number;
+  first_seq: number;
+  /** How many identical notifications within a minute were folded into this one. */
+  count: number;
+  ts: string;
+  kind: string;
+  priority: string;
+  targets: string[];
+  type: string;
+  task: string | null;
+  actor: string | null;
+  text: string | null;
+}
+
+export interface InboxResult {
+  revision: number;
+  agent: string;
+  notifications: Notification[];
+  /** The seq the inbox is acked up to (cursors.json). */
+  acked: number;
+  /** `baton inbox ack --to N` hides exactly what this answer showed. */
+  ack_command: string | null;
+}
+
+const FOLD_MS = 60_000;
+const INBOX_LIMIT = 500;
+
+/** Folds identical notifications (same kind, task, sender, text, targets) that come within a minute of the first. */
+export function fold(events: BatonEvent[]): Notification[] {
+  const out: Notification[] = [];
+  const open = new Map<string, Notification>();
+  for (const e of events) {
+    const text = typeof e.data.text === 'string' ? e.data.text : null;
+    const key = JSON.stringify([e.notify!.kind, e.task, e.actor, text, e.notify!.targets, e.type]);
+    const prev = open.get(key);
+    if (prev && Date.parse(e.ts) - Date.parse(prev.ts) < FOLD_MS) {
+      prev.count++;
+      prev.seq = e.seq;
+      continue;
+    }
+    const n: Notification = { seq: e.seq, first_seq: e.seq, count: 1, ts: e.ts, kind: e.notify!.kind, priority: e.notify!.priority, targets: e.notify!.targets, type: e.type, task: e.task, actor: e.actor, text };
+    open.set(key, n);
+    out.push(n);
+  }
+  return out;
+}
+
+export async function inbox(o: { watch?: string; kind?: string; all?: boolean }, ctx: Ctx): Promise<InboxResult> {
+  const watch = o.watch === undefined ? null : Number(o.watch);
+  if (watch !== null && (!Number.isFinite(watch) || watch < 0)) throw invalidInput(`Invalid --watch '${o.watch}': give seconds to wait, e.g. 30.`);
+  const dir = boardDir(ctx);
+  const deadline = Date.now() + (watch ?? 0) * 1000;
+  for (;;) {
+    const stamp = stateStamp(dir);
+    const state = await readState(dir);
+    const { agent } = authenticate(state, ctx.creds);
+    const acked = readCursors(dir)[inboxCursor(agent.id)] ?? 0;
+    const events = readLiveTail(dir, state.seq, o.all ? 0 : acked, (line) => !line.includes('"notify":null') && (!o.kind || line.includes(`"kind":"${o.kind}"`)), INBOX_LIMIT * 4).filter(
+      (e) => eventReaches(e, agent) && (!o.kind || e.notify!.kind === o.kind),
+    );
+    const notifications = fold(events).slice(-INBOX_LIMIT);
+    if (notifications.length || watch === null || Date.now() >= deadline || !(await waitForChange(dir, stamp, deadline))) {
+      const last = notifications.at(-1)?.seq;
+      return { revision: state.revision, agent: agent.id, notifications, acked, ack_command: last ? `baton inbox ack --to ${last}` : null };
+    }
+  }
+}
+
+export function renderInbox(r: InboxResult): string {
+  if (!r.notifications.length) return `Inbox of ${r.agent} is empty.`;
+  const lines = r.notifications.map(
+    (n) => `#${n.seq} ${n.ts} ${n.kind}${n.count > 1 ? ` ×${n.count}` : ''}${n.task ? ` ${n.task}` : ''}${n.text ? `: ${n.text.replace(/\s+/g, ' ').slice(0, 120)}` : ''}${n.priority === 'high' ? ' (high)' : ''}`,
+  );
+  return [...lines, `next: ${r.ack_command}`].join('\n');
+}
+
+export interface InboxAckResult {
+  revision: number;
+  agent: string;
+  acked: number;
+}
+
+/** Acks the calling agent's inbox up to a seq (default: everything so far); the revision stays. */
+export async function inboxAck(o: { to?: string }, ctx: Ctx): Promise<InboxAckResult> {
+  const dir = boardDir(ctx);
+  const { withLock } = await import('../core/tx.js');
+  return withLock(dir, ctx.lockTimeoutMs, async () => {
+    const state = await readState(dir);
+    const { agent } = authenticate(state, ctx.creds);
+    const to = o.to === undefined ? state.seq : Number(o.to);
+    if (!Number.isInteger(to) || to < 0 || to > state.seq) throw invalidInput(`Invalid --to '${o.to}': a seq between 0 and ${state.seq}.`);
+    const cursors = readCursors(dir);
+    cursors[inboxCursor(agent.id)] = to;
+    writeCursors(dir, cursors);
+    return { revision: state.revision, agent: agent.id, acked: to };
+  });
+}
+
+// ---------------------------------------------------------------- send
+
+export interface SendResult {
+  revision: number;
+  to: string;
+  text: string;
+  seq: number;
+}
+
+export async function send(o: { to?: string; priority?: string }, message: string, ctx: Ctx): Promise<SendResult> {
+  if (!o.to) throw invalidInput('Say who to: --to agent:ID, workers, reviewers, orchestrator, all, or role:specialty.');
+  const to = parseTarget(o.to);
+  const body = checkNote(message ?? '').trim();
+  if (!body) throw invalidInput('The message is empty.');
+  const priority = (o.priority ?? 'normal').toLowerCase();
+  if (!['low', 'normal', 'high'].includes(priority)) throw invalidInput(`Invalid --priority '${o.priority}': low, normal or high.`);
+  const dir = boardDir(ctx);
+  const r = await mutateAs(ctx, (tx, me) => {
+    checkTargetKnown(tx.state, to);
+    const limit = tx.config.notifications.rate_limit_per_minute;
+    const since = Date.parse(tx.now) - 60_000;
+    const mine = readLiveTail(dir, tx.state.seq, 0, (l) => l.includes('"type":"message.sent"') && l.includes(`"actor":"${me.agentId}"`), limit).filter((e) => Date.parse(e.ts) > since);
+    if (mine.length >= limit) {
+      throw new BatonError('RATE_LIMITED', `${me.agentId} sent ${mine.length} messages in the last minute; the limit is ${limit} (notifications.rate_limit_per_minute).`, {
+        hint: 'wait a minute, or send one message to a wider target',
+        details: { limit, retry_after_seconds: Math.max(1, Math.ceil((Date.parse(mine[0]!.ts) + 60_000 - Date.parse(tx.now)) / 1000)) },
+      });
+    }
+    const text = `[from ${me.agentId}] ${body}`;
+    tx.emit({ type: 'message.sent', data: { to, text }, notify: { targets: [to], kind: 'message', priority: priority as 'low' | 'normal' | 'high' } });
+    return { to, text, seq: tx.state.seq + 1 };
+  });
+  return { revision: r.revision, ...r.value };
+}
+
+export const renderSend = (r: SendResult) => `Sent to ${r.to} (#${r.seq}).`;
+
