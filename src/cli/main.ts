@@ -494,6 +494,36 @@ function build(): Command {
     .argument('<id>')
     .action(wire(handoffsModule, (m, ctx, id: string) => m.ack(id, ctx), (_m, r) => `Marked the handoff of ${r.handoff.task} read.`));
   program
+    .command('watch')
+    .description('the live board in the terminal (q or Ctrl-C quits; plain scrolling output when not a TTY)')
+    .option('--agent <id>', 'also show this agent\'s inbox')
+    .option('--timeout <seconds>', 'stop after this long')
+    .action(
+      action(async (ctx, o: { agent?: string; timeout?: string }) => {
+        const m = await import('../commands/watch.js');
+        const tty = Boolean(process.stdout.isTTY) && !mode.json;
+        const quit = new Promise<void>((resolve) => {
+          process.once('SIGINT', () => resolve());
+          process.once('SIGTERM', () => resolve());
+          if (tty && process.stdin.isTTY) {
+            process.stdin.setRawMode(true);
+            process.stdin.resume();
+            process.stdin.on('data', (d) => {
+              const k = d.toString();
+              if (k === 'q' || k === 'Q' || k === '\u0003') resolve();
+            });
+          }
+        });
+        const r = await m.run(o, ctx, { tty, json: mode.json, width: () => process.stdout.columns ?? 100, write: (s) => process.stdout.write(s), quit });
+        if (process.stdin.isTTY) {
+          process.stdin.setRawMode(false);
+          process.stdin.pause();
+        }
+        return { result: r as unknown as Result, text: () => null, printed: true };
+      }),
+    );
+
+  program
     .command('handoffs')
     .description('open handoffs (--mine: those addressed to you)')
     .option('--mine')
