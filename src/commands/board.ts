@@ -25,6 +25,7 @@ export interface StatusResult {
   project: string;
   board: string;
   profile: Config['profile'];
+  retention: { max_rows: number; max_age_days: number };
   total: number;
   counts: Record<string, number>;
   ready_count: number;
@@ -43,6 +44,7 @@ export async function status(ctx: Ctx): Promise<StatusResult> {
     project: s.project,
     board: dir,
     profile: s.profile,
+    retention: { max_rows: config.events.max_rows, max_age_days: config.events.max_age_days },
     total: s.total,
     counts: s.counts,
     ready_count: s.ready_count,
@@ -195,7 +197,7 @@ export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorR
   let config: Config | null = null;
   try {
     config = await readConfig(dir);
-    checks.push(pass('config', `${FILES.config} is valid (profile ${config.profile})`));
+    checks.push(pass('config', `${FILES.config} is valid (profile ${config.profile}; event retention ${config.events.max_rows || config.events.max_age_days ? `max_rows ${config.events.max_rows}, max_age_days ${config.events.max_age_days}` : 'off'})`));
   } catch (e) {
     if (!(e instanceof BatonError)) throw e;
     checks.push(fail('config', 'error', e.message, e.hint ?? `fix ${FILES.config}`));

@@ -13,6 +13,8 @@ export function renderStatusMd(state: State, config: Config): string {
   const s = summarize(state, config);
   const out: string[] = [GENERATED_NOTE, '', `# ${mdText(s.project)} — board status`, ''];
   out.push(`Revision ${s.revision} · profile **${s.profile}** · ${s.total} task${s.total === 1 ? '' : 's'} · ${s.ready_count} ready`, '');
+  const r = config.events;
+  out.push(`Event retention: ${r.max_rows || r.max_age_days ? `max_rows ${r.max_rows}, max_age_days ${r.max_age_days} (older events move to archive/events/)` : 'keep everything (events.max_rows and max_age_days are 0)'}`, '');
 
   out.push('## Counts', '');
   out.push(mdTable(['status', 'tasks'], STATUSES.map((st) => [st, String(s.counts[st])])), '');
