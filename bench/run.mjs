@@ -183,6 +183,77 @@ async function contention(tasks, agents) {
   }
 }
 
+/**
+ * Signals: how fast a waiting `inbox --watch` wakes after another process's `send` commits
+ * (p50/p99 over `trials`), and `inbox --json` on a board whose log holds 50,000 events.
+ */
+async function signals(trials) {
+  const { spawn } = await import('node:child_process');
+  const { readFileSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'baton-bench-signals-'));
+  try {
+    time([BIN, 'init', '--name', 'signals'], dir);
+    const a = joinAgent(dir, 'sender');
+    const b = joinAgent(dir, 'reader');
+    const latencies = [];
+    for (let i = 0; i < trials; i++) {
+      const waiter = spawn(process.execPath, [BIN, 'inbox', '--watch', '30', '--json'], { cwd: dir, env: { ...env, ...b } });
+      let woke = 0;
+      const out = new Promise((res) => waiter.stdout.on('data', () => res((woke = performance.now()))));
+      // Let the waiter reach its watch (it has to start, read and find nothing first).
+      await new Promise((r) => setTimeout(r, 400));
+      run([BIN, 'send', '--to', 'agent:reader', `ping ${i}`, '--json'], dir, a);
+      const sent = performance.now();
+      await out;
+      await new Promise((r) => waiter.on('close', r));
+      latencies.push(woke - sent);
+      run([BIN, 'inbox', 'ack', '--json'], dir, b);
+    }
+    const sorted = [...latencies].sort((x, y) => x - y);
+    const pct = (p) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))];
+
+    // A board whose log holds 50,000 events (one in ten a notification for the reader).
+    const big = mkdtempSync(join(tmpdir(), 'baton-bench-50k-'));
+    time([BIN, 'init', '--name', 'events-50k'], big);
+    const reader = joinAgent(big, 'reader');
+    const stateFile = join(big, 'project-plan', 'state.json');
+    const state = JSON.parse(readFileSync(stateFile, 'utf8'));
+    const N = 50_000;
+    const lines = [];
+    for (let seq = 1; seq <= N; seq++) {
+      const notify = seq % 10 === 0 ? { targets: ['agent:reader'], kind: 'message', priority: 'normal' } : null;
+      lines.push(JSON.stringify({ id: `e-${seq.toString(36)}`, seq, ts: new Date(Date.UTC(2026, 0, 1) + seq * 1000).toISOString(), revision: seq, type: notify ? 'message.sent' : 'task.updated', actor: 'sender', session: null, task: null, data: notify ? { to: 'agent:reader', text: `[from sender] message ${seq}` } : { changes: {} }, notify }));
+    }
+    writeFileSync(join(big, 'project-plan', 'events.jsonl'), `${lines.join('\n')}\n`);
+    state.seq = N;
+    state.revision = N;
+    writeFileSync(stateFile, `${JSON.stringify(state, null, 2)}\n`);
+    // The reader has acked all but the last 100 events.
+    writeFileSync(join(big, 'project-plan', 'cursors.json'), JSON.stringify({ 'inbox.reader': N - 100 }));
+    const inboxMs = [];
+    const nodeMs = [];
+    for (let i = 0; i < RUNS; i++) {
+      nodeMs.push(time(['-e', '0'], big));
+      inboxMs.push(time([BIN, 'inbox', '--json'], big, reader));
+    }
+    const inboxAll = median(Array.from({ length: Math.max(3, Math.floor(RUNS / 3)) }, () => time([BIN, 'inbox', '--all', '--json'], big, reader)));
+    rmSync(big, { recursive: true, force: true });
+    const base = median(nodeMs);
+    return { trials, wake_p50_ms: pct(0.5), wake_p99_ms: pct(0.99), events: N, node_ms: base, inbox_ms: median(inboxMs), inbox_ratio: median(inboxMs) / base, inbox_all_ms: inboxAll, inbox_all_ratio: inboxAll / base };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (!args.includes('--no-signals')) {
+  const s = await signals(Number(opt('trials', '50')));
+  results.signals = s;
+  rows.push(['signals', 'inbox --watch wake p50 / p99', `${s.wake_p50_ms.toFixed(1)} / ${s.wake_p99_ms.toFixed(1)} ms`, '', '', '']);
+  rows.push(['50,000 events', 'node -e 0', s.node_ms.toFixed(1), '1.00', '', '']);
+  rows.push(['', 'inbox', s.inbox_ms.toFixed(1), s.inbox_ratio.toFixed(2), '≤ 1.5', s.inbox_ratio <= 1.5 ? 'ok' : 'OVER']);
+  rows.push(['', 'inbox --all', s.inbox_all_ms.toFixed(1), s.inbox_all_ratio.toFixed(2), '', '']);
+}
+
 if (!args.includes('--no-contention')) {
   const c = await contention(Number(opt('contention-tasks', '200')), 8);
   results.contention = c;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { idFromTitle } from '../src/commands/import.js';
 import { checkId, idLength, mintId } from '../src/core/ids.js';
 import { conflictMarkerLine, jsonErrorLine, lineOf, stableStringify } from '../src/core/json.js';
-import { StateSchema, TaskSchema } from '../src/core/schema.js';
+import { ConfigSchema, StateSchema, TaskSchema } from '../src/core/schema.js';
 import { stateLooksValid, taskLooksValid, toStoredState } from '../src/core/shape.js';
 import { checkNoCycle, checkPaths, checkTitle, findCycles, parsePriority, parseStatus, TRANSITIONS } from '../src/core/tasks.js';
 import { rankTasks } from '../src/core/rank.js';
@@ -160,7 +160,7 @@ describe('dependency graph', () => {
   });
 });
 
-const CONFIG = { name: 'unit', profile: 'balanced', ranking: { priority: 100, critical_path: 10, downstream: 5, age_per_day: 1 } } as never;
+const CONFIG = ConfigSchema.parse({ name: 'unit', profile: 'balanced', ranking: { priority: 100, critical_path: 10, downstream: 5, age_per_day: 1 } });
 const agent = (specialties: string[] = [], id = 'me') => ({ id, name: id, host: 'h', role: 'worker' as const, specialties, created_at: T0, last_seen_at: T0 });
 const order = (s: State, opts: Partial<Parameters<typeof rankTasks>[2]> = {}) =>
   rankTasks(s, CONFIG, { agent: null, now: Date.parse(T0), pathsRefuse: true, ...opts }).ranked.map((c) => c.task.id);

@@ -13,6 +13,7 @@ import {
   readState,
   writeProjections,
 } from '../core/store.js';
+import { recentNotifications } from '../core/events.js';
 import { summarize } from '../core/summary.js';
 import { findCycles, type TaskJson, toTaskJson } from '../core/tasks.js';
 import { renderProjections } from '../render/projections.js';
@@ -88,7 +89,7 @@ export async function render(ctx: Ctx): Promise<RenderResult> {
   const { withLock } = await import('../core/tx.js');
   return withLock(dir, ctx.lockTimeoutMs, async () => {
     const state = await readState(dir);
-    return { revision: state.revision, written: writeProjections(dir, renderProjections(state, config)) };
+    return { revision: state.revision, written: writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq))) };
   });
 }
 
@@ -144,7 +145,7 @@ function checkState(state: State, dir: string, config: Config | null, now: numbe
       : pass('leases', 'no expired lease'),
   );
   if (config) {
-    const projections = renderProjections(state, config);
+    const projections = renderProjections(state, config, recentNotifications(dir, state.seq));
     const stale = [...projections].filter(([name, content]) => {
       try {
         return readFileSync(join(dir, name), 'utf8') !== content;

@@ -158,3 +158,8 @@ export function ensureArchiveDir(dir: string): string {
   mkdirSync(p, { recursive: true });
   return p;
 }
+
+/** The newest notifications for NOTIFICATIONS.md: at most 50, from the last 2,000 events. */
+export function recentNotifications(dir: string, seq: number): BatonEvent[] {
+  return readLiveTail(dir, seq, Math.max(0, seq - 2000), (l) => !l.includes('"notify":null'), 50);
+}

@@ -3,6 +3,7 @@ import { BatonError } from './errors.js';
 import { randomSuffix } from './ids.js';
 import { acquireLock } from './acquire.js';
 import { breakStaleLock, lockHealth } from './lock.js';
+import { recentNotifications } from './events.js';
 import { pruneEvents } from './retention.js';
 import { taskLooksValid } from './shape.js';
 import type { BatonEvent, Config, State, Task } from './types.js';
@@ -160,7 +161,7 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
     }
     appendEvents(dir, events);
     writeState(dir, state, touched, created);
-    writeProjections(dir, renderProjections(state, config));
+    writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq)));
     writeConfigCache(dir, loaded);
     // Retention from config.yaml, applied every 25 revisions so its cost is spread thin.
     const { max_rows: maxRows, max_age_days: maxAgeDays } = config.events;
@@ -182,7 +183,7 @@ export async function repairBoard(dir: string, lockTimeoutMs: number): Promise<s
     const r = repairLeftovers(dir, state);
     if (r.truncatedLog) done.push('truncated events a crashed writer appended past the committed state');
     if (r.removedTemps) done.push(`removed ${r.removedTemps} temp file(s) of interrupted writes`);
-    const written = writeProjections(dir, renderProjections(state, config));
+    const written = writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq)));
     if (written.length) done.push(`regenerated ${written.join(', ')}`);
   });
   return done;

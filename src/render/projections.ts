@@ -1,4 +1,4 @@
-import type { Config, State } from '../core/types.js';
+import type { BatonEvent, Config, State } from '../core/types.js';
 import { stableStringify, cmp } from '../core/json.js';
 import { IN_FLIGHT } from '../core/rank.js';
 import { GENERATED_NOTE, mdCode, mdTable, mdText } from './markdown.js';
@@ -100,18 +100,41 @@ function renderHandoffsMd(state: State): string {
   return `${out.join('\n')}\n`;
 }
 
-function renderNotificationsMd(): string {
-  return `${[GENERATED_NOTE, '', '# Notifications', '', '_No notifications._'].join('\n')}\n`;
+/** The newest actionable notifications (events carrying `notify`), grouped by target. */
+function renderNotificationsMd(recent: BatonEvent[]): string {
+  const out = [GENERATED_NOTE, '', '# Notifications', ''];
+  if (!recent.length) return `${[...out, '_No notifications._'].join('\n')}\n`;
+  out.push(`The ${recent.length} most recent, newest first, by target. Agents read theirs with \`baton inbox\`.`, '');
+  const byTarget = new Map<string, BatonEvent[]>();
+  for (const e of recent) for (const t of e.notify!.targets) byTarget.set(t, [...(byTarget.get(t) ?? []), e]);
+  for (const target of [...byTarget.keys()].sort(cmp)) {
+    out.push(`## ${mdCode(target)}`, '');
+    out.push(
+      mdTable(
+        ['seq', 'at', 'kind', 'task', 'from', 'text'],
+        byTarget
+          .get(target)!
+          .slice()
+          .reverse()
+          .map((e) => [String(e.seq), e.ts, e.notify!.kind + (e.notify!.priority === 'high' ? ' (high)' : ''), e.task ? mdCode(e.task) : '—', e.actor ? mdCode(e.actor) : '—', mdText(typeof e.data.text === 'string' ? e.data.text : '')]),
+      ),
+      '',
+    );
+  }
+  return `${out.join('\n').trimEnd()}\n`;
 }
 
-/** Every generated file of the board, by name relative to the board directory. */
-export function renderProjections(state: State, config: Config): Map<string, string> {
+/**
+ * Every generated file of the board, by name relative to the board directory: a pure function
+ * of the state, the config and the newest notifications of the log (see recentNotifications).
+ */
+export function renderProjections(state: State, config: Config, recent: BatonEvent[] = []): Map<string, string> {
   return new Map([
     ['STATUS.md', renderStatusMd(state, config)],
     ['AGENTS.md', renderAgentsMd(state)],
     ['SESSIONS.md', renderSessionsMd(state)],
     ['HANDOFFS.md', renderHandoffsMd(state)],
-    ['NOTIFICATIONS.md', renderNotificationsMd()],
+    ['NOTIFICATIONS.md', renderNotificationsMd(recent)],
     ['handoff-index.json', stableStringify({ generated_by: 'baton render', handoffs: Object.values(state.handoffs).sort((a, b) => cmp(a.task, b.task)) })],
     ...Object.values(state.handoffs).map((h): [string, string] => [`handoffs/${h.task}.handoff.md`, renderHandoffBundle(h, state.tasks[h.task])]),
   ]);
