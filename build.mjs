@@ -35,6 +35,9 @@ const VENDOR = {
   // zod/mini ships no messages by default ("Invalid input"); English ones name what was expected.
   import { config } from 'zod/mini'; import en from 'zod/v4/locales/en.js'; config(en());`,
   'proper-lockfile': "module.exports = require('proper-lockfile');",
+  // Only for --watch and colour on a TTY; loaded with import(), so only those pay for them.
+  chokidar: "export { watch } from 'chokidar';",
+  chalk: "export { default } from 'chalk';",
 };
 const vendorFile = (name) => `vendor/${name.replace(/\W+/g, '-')}.cjs`;
 

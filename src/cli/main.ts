@@ -104,8 +104,9 @@ function build(): Command {
     .description('create a board in ./project-plan (or --dir)')
     .option('--name <name>', 'project name shown on the board')
     .option('--profile <profile>', 'safe | balanced | throughput', 'balanced')
+    .option('--agents-md', 'add (or refresh) the baton section of AGENTS.md, and CLAUDE.md if present')
     .action(
-      action(async (ctx, o: { name?: string; profile?: string }) => {
+      action(async (ctx, o: { name?: string; profile?: string; agentsMd?: boolean }) => {
         const m = await import('../commands/init.js');
         const r = await m.run(o, ctx);
         return { result: r as unknown as Result, text: () => m.renderText(r) };
@@ -493,6 +494,42 @@ function build(): Command {
     .description('mark a handoff read (without taking it)')
     .argument('<id>')
     .action(wire(handoffsModule, (m, ctx, id: string) => m.ack(id, ctx), (_m, r) => `Marked the handoff of ${r.handoff.task} read.`));
+  const orchestrator = program.command('orchestrator').description('the one canonical orchestrator session');
+  orchestrator
+    .command('start')
+    .description('make or reuse the canonical <project>-orchestrator session')
+    .option('--relaunch', 'end the old one (its leases released) and start fresh')
+    .option('--export', 'print export lines for eval')
+    .action(
+      action(async (ctx, o: { relaunch?: boolean; export?: boolean }) => {
+        const m = await import('../commands/orchestrate.js');
+        const r = await m.start(o, ctx);
+        if (o.export && r.token) {
+          const a = await agentsModule();
+          process.stdout.write(`${a.renderJoinExport({ ...r, token: r.token }, a.joinBoardDir(ctx))}\n`);
+          return { result: r as unknown as Result, text: () => null, printed: true };
+        }
+        return { result: r as unknown as Result, text: () => m.renderStart(r) };
+      }),
+    );
+
+  program
+    .command('prompt')
+    .description('the full primer for a role, ready to give an agent')
+    .argument('<role>', 'worker | reviewer | orchestrator')
+    .option('--task <id>', 'include this task')
+    .action(wire(() => import('../commands/orchestrate.js'), (m, ctx, role: string, o) => m.prompt(role, o, ctx), (_m, r) => r.prompt.trimEnd()));
+
+  program
+    .command('signal')
+    .description('resolve waiting gates: every gate of --type whose --match fields all agree (or one gate by id)')
+    .argument('[id]', 'one gate, instead of matching by type')
+    .option('--type <type>', 'ci | review | human_approval | any word')
+    .option('--match <k=v,...>', 'the fields the signal carries (repo=web,pr=42)')
+    .option('--outcome <outcome>', 'success (gates done, dependents unblocked) | failure (gates blocked, notified)')
+    .option('--notes <text>')
+    .action(wire(() => import('../commands/gates.js'), (m, ctx, id: string | undefined, o) => m.signal(id, o, ctx), (m, r) => m.renderSignal(r)));
+
   program
     .command('watch')
     .description('the live board in the terminal (q or Ctrl-C quits; plain scrolling output when not a TTY)')

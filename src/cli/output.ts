@@ -18,7 +18,9 @@ export function detectColor(argv: string[], env: Record<string, string | undefin
  * `next:` hints dim. Commands return plain text; colour is the terminal's business only.
  */
 async function decorate(text: string): Promise<string> {
-  const { default: chalk } = await import('chalk');
+  const m = (await import('chalk')) as unknown as { default: typeof import('chalk').default & { default?: typeof import('chalk').default } };
+  // From the bundle's vendor file the ES module arrives wrapped once more.
+  const chalk = m.default.default ?? m.default;
   chalk.level = chalk.level || 1;
   return text
     .split('\n')

@@ -9,7 +9,8 @@ import { stateStamp, waitForChange } from '../core/watch.js';
 import { type Me, mutateAs } from './agents.js';
 import { boardDir, type Ctx } from './context.js';
 import { leaseConflict } from './leases.js';
-import { announceUnblocked, type ClaimResult, reviewQueue } from './work.js';
+import { onFinished } from '../core/lifecycle.js';
+import { type ClaimResult, reviewQueue } from './work.js';
 
 export type ReviewResult = Omit<ClaimResult, 'warnings'>;
 
@@ -85,7 +86,7 @@ export async function verdict(kind: 'approve' | 'reject', rawId: string, o: { no
     if (kind === 'approve') {
       task.status = 'done';
       tx.emit({ type: 'review.approved', task: id, data: { notes }, notify: author ? { targets: [`agent:${author}`], kind: 'approved', priority: 'normal' } : null });
-      announceUnblocked(tx, task);
+      onFinished(tx, task);
     } else {
       task.status = 'changes_requested';
       tx.emit({ type: 'review.rejected', task: id, data: { notes }, notify: author ? { targets: [`agent:${author}`], kind: 'changes-requested', priority: 'high' } : null });

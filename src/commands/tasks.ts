@@ -2,7 +2,7 @@ import { cmp } from '../core/json.js';
 import { BatonError, invalidInput } from '../core/errors.js';
 import { checkId } from '../core/ids.js';
 import type { BatonEvent, State, Status, Task } from '../core/types.js';
-import { readEvents } from '../core/store.js';
+import { readEventsSince } from '../core/events.js';
 import {
   checkDepsExist,
   checkDescription,
@@ -27,6 +27,7 @@ import {
   toTaskJson,
 } from '../core/tasks.js';
 import type { Tx } from '../core/tx.js';
+import { onFinished } from '../core/lifecycle.js';
 import { PROFILE_LIMITS } from '../core/agents.js';
 import { rankTasks } from '../core/rank.js';
 import { type Ctx, load, mutate } from './context.js';
@@ -272,6 +273,7 @@ export async function cancel(rawId: string, reason: string | undefined, ctx: Ctx
     task.lease = null;
     task.blocked = null;
     tx.emit({ type: 'task.cancelled', task: id, data: { reason: reason ?? null } });
+    onFinished(tx, task);
     return toTaskJson(task);
   });
   return { revision: r.revision, task: r.value };
@@ -313,12 +315,33 @@ export async function list(o: ListOptions, ctx: Ctx): Promise<ListResult> {
   return { revision: state.revision, tasks: tasks.map(toTaskJson) };
 }
 
+export interface TreeNode {
+  id: string;
+  title: string;
+  kind: string;
+  status: Status;
+  children: TreeNode[];
+}
+
 export interface ShowResult {
   revision: number;
   task: TaskJson;
   ready: boolean;
   dependents: string[];
+  /** Children (by --parent), recursively; empty for a task without any. */
+  children: TreeNode[];
+  /** Finished children over all descendants (null when there are none). */
+  progress: { done: number; cancelled: number; total: number } | null;
   history: BatonEvent[];
+}
+
+function treeOf(state: State, id: string, seen: Set<string>): TreeNode[] {
+  if (seen.has(id)) return [];
+  seen.add(id);
+  return Object.values(state.tasks)
+    .filter((t) => t.parent === id)
+    .sort((a, b) => cmp(a.created_at, b.created_at) || cmp(a.id, b.id))
+    .map((t) => ({ id: t.id, title: t.title, kind: t.kind, status: t.status, children: treeOf(state, t.id, seen) }));
 }
 
 export async function show(rawId: string, ctx: Ctx): Promise<ShowResult> {
@@ -329,8 +352,15 @@ export async function show(rawId: string, ctx: Ctx): Promise<ShowResult> {
     .filter((t) => t.depends_on.includes(id))
     .map((t) => t.id)
     .sort();
-  const history = readEvents(dir, state.seq).filter((e) => e.task === id);
-  return { revision: state.revision, task: toTaskJson(task), ready: isReady(state, task), dependents, history };
+  const history = readEventsSince(dir, 0, state.seq).filter((e) => e.task === id);
+  const children = treeOf(state, id, new Set());
+  const flat: TreeNode[] = [];
+  const walk = (nodes: TreeNode[]) => nodes.forEach((n) => (flat.push(n), walk(n.children)));
+  walk(children);
+  const progress = flat.length
+    ? { done: flat.filter((n) => n.status === 'done').length, cancelled: flat.filter((n) => n.status === 'cancelled').length, total: flat.length }
+    : null;
+  return { revision: state.revision, task: toTaskJson(task), ready: isReady(state, task), dependents, children, progress, history };
 }
 
 // ---------------------------------------------------------------- text
@@ -360,6 +390,11 @@ export function renderShow(r: ShowResult): string {
   if (r.dependents.length) out.push(`needed by ${r.dependents.join(', ')}`);
   if (t.owned_paths.length) out.push(`paths ${t.owned_paths.join(', ')}`);
   if (t.labels.length) out.push(`labels ${t.labels.join(', ')}`);
+  if (r.progress) {
+    out.push('', `progress: ${r.progress.done} of ${r.progress.total} done${r.progress.cancelled ? `, ${r.progress.cancelled} cancelled` : ''}`);
+    const draw = (nodes: TreeNode[], indent: string) => nodes.forEach((n) => (out.push(`${indent}${n.status === 'done' ? '✓' : n.status === 'cancelled' ? '✗' : '·'} ${n.id} ${n.status} ${n.title.replace(/\s+/g, ' ').slice(0, 60)}`), draw(n.children, `${indent}  `)));
+    draw(r.children, '  ');
+  }
   if (t.description) out.push('', t.description);
   if (r.history.length) {
     out.push('', 'history:');

@@ -11,6 +11,7 @@ import {
 import { BatonError, invalidInput } from '../core/errors.js';
 import { checkId } from '../core/ids.js';
 import { cmp } from '../core/json.js';
+import { onFinished } from '../core/lifecycle.js';
 import { handoffsFor } from '../core/notify.js';
 import { setsOverlap } from '../core/paths.js';
 import { type Candidate, IN_FLIGHT, rankTasks, type Skipped, specialtyFits } from '../core/rank.js';
@@ -182,21 +183,11 @@ export async function done(rawId: string, o: { notes?: string; leaseToken?: stri
     } else {
       task.status = 'done';
       tx.emit({ type: 'task.done', task: id, data: { notes } });
-      announceUnblocked(tx, task);
+      onFinished(tx, task);
     }
     return toTaskJson(task);
   });
   return { revision: r.revision, task: r.value };
-}
-
-/** A task that became ready because this one finished gets an `unblocked` notification. */
-export function announceUnblocked(tx: Tx, finished: Task): void {
-  for (const t of Object.values(tx.state.tasks)) {
-    if (t.status !== 'todo' || !t.depends_on.includes(finished.id)) continue;
-    if (t.depends_on.every((d) => !tx.state.tasks[d] || isFinished(tx.state.tasks[d]!.status))) {
-      tx.emit({ type: 'task.ready', task: t.id, data: { after: finished.id }, notify: { targets: [t.specialty ? `workers:${t.specialty}` : 'workers'], kind: 'unblocked', priority: 'normal' } });
-    }
-  }
 }
 
 export async function release(rawId: string, o: { reason?: string; leaseToken?: string }, ctx: Ctx): Promise<{ revision: number; task: TaskJson }> {

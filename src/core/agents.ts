@@ -166,6 +166,8 @@ export interface SessionJson {
   ended_at: string | null;
   end_reason: string | null;
   state: 'live' | 'stale' | 'ended';
+  /** True for the canonical orchestrator session. */
+  canonical: boolean;
 }
 
 export const toSessionJson = (s: Session, config: Config, nowMs: number): SessionJson => ({
@@ -181,4 +183,5 @@ export const toSessionJson = (s: Session, config: Config, nowMs: number): Sessio
   ended_at: s.ended_at,
   end_reason: s.end_reason,
   state: sessionState(s, config, nowMs),
+  canonical: s.canonical === true,
 });

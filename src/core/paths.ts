@@ -1,4 +1,9 @@
-import picomatch from 'picomatch';
+import { createRequire } from 'node:module';
+import type Picomatch from 'picomatch';
+
+// Loaded on first use: most commands never compare owned paths, and start-up is the product.
+let pm: typeof Picomatch | null = null;
+const picomatch = (): typeof Picomatch => (pm ??= createRequire(import.meta.url)('picomatch') as typeof Picomatch);
 
 /**
  * Whether two owned-path globs can name a common file. Deciding that exactly for arbitrary
@@ -9,8 +14,8 @@ import picomatch from 'picomatch';
  * tasks; a false "no" would let two agents edit one file.
  */
 export function pathsOverlap(a: string, b: string): boolean {
-  const A = picomatch.scan(a);
-  const B = picomatch.scan(b);
+  const A = picomatch().scan(a);
+  const B = picomatch().scan(b);
   if (!A.isGlob && !B.isGlob) return a === b || within(a, b) || within(b, a);
   if (!A.isGlob) return literalMeetsGlob(a, b, B.base);
   if (!B.isGlob) return literalMeetsGlob(b, a, A.base);
@@ -27,7 +32,7 @@ function literalMeetsGlob(literal: string, glob: string, base: string): boolean 
   // The literal is a directory holding the glob's matches, or the glob matches it (or
   // something under it, when it is a directory).
   if (within(base, literal)) return true;
-  const m = picomatch(glob, { dot: true });
+  const m = picomatch()(glob, { dot: true });
   return m(literal) || m(`${literal}/x`) || m(`${literal}/x/y`);
 }
 
@@ -38,7 +43,7 @@ export function setsOverlap(a: readonly string[], b: readonly string[]): [string
 
 /** Does the owned glob (or literal directory) cover this concrete path? */
 export function ownsPath(owned: string, path: string): boolean {
-  const s = picomatch.scan(owned);
+  const s = picomatch().scan(owned);
   if (!s.isGlob) return path === owned || within(path, owned);
-  return picomatch(owned, { dot: true })(path);
+  return picomatch()(owned, { dot: true })(path);
 }

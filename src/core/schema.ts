@@ -74,6 +74,8 @@ export const SessionSchema = z.object({
   end_reason: z.nullable(z.string()),
   /** sha256 of the session token; internal, never printed. */
   token_hash: z.string(),
+  /** The one canonical orchestrator session (`baton orchestrator start`). */
+  canonical: z.optional(z.boolean()),
 });
 export type Session = z.infer<typeof SessionSchema>;
 

@@ -78,7 +78,7 @@ function sessionLooksValid(s: unknown): boolean {
   return (
     isObj(s) && isStr(s.id) && REF.test(s.id) && isStr(s.agent) && REF.test(s.agent) && isStr(s.role) && roleSet.has(s.role) &&
     isStr(s.host) && isNullStr(s.window) && isNullStr(s.parent) && isInt(s.depth, 0) && isIso(s.started_at) && isIso(s.heartbeat_at) &&
-    (s.ended_at === null || isIso(s.ended_at)) && isNullStr(s.end_reason) && isStr(s.token_hash)
+    (s.ended_at === null || isIso(s.ended_at)) && isNullStr(s.end_reason) && isStr(s.token_hash) && (s.canonical === undefined || typeof s.canonical === 'boolean')
   );
 }
 

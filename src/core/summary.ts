@@ -49,14 +49,30 @@ export function summarize(state: State, config: Config, limit = 10): BoardSummar
     ready: ready.slice(0, limit),
     ready_count: ready.length,
     blocked: blocked.sort(byPriority).slice(0, limit * 5),
-    recently_done: done.sort(byUpdatedDesc).slice(0, limit),
+    recently_done: topK(done, limit, byUpdatedDesc),
   };
+}
+
+/**
+ * The first `k` items in `compare` order without sorting them all (boards of 10,000 tasks
+ * render STATUS.md on every write): one pass keeping a sorted window of k.
+ */
+export function topK<T>(items: T[], k: number, compare: (a: T, b: T) => number): T[] {
+  const out: T[] = [];
+  for (const x of items) {
+    if (out.length === k && compare(x, out[k - 1]!) >= 0) continue;
+    let i = out.length;
+    while (i > 0 && compare(x, out[i - 1]!) < 0) i--;
+    out.splice(i, 0, x);
+    if (out.length > k) out.pop();
+  }
+  return out;
 }
 
 /** Unfinished tasks for the dependency graph, most relevant first, capped. */
 export function graphTasks(state: State, cap: number): { tasks: Task[]; total: number } {
   const rank: Partial<Record<Status, number>> = { in_progress: 0, review: 1, in_review: 1, changes_requested: 1, handoff: 1, blocked: 2, waiting: 2, todo: 3 };
   const open = Object.values(state.tasks).filter((t) => !isFinished(t.status));
-  open.sort((a, b) => (rank[a.status] ?? 4) - (rank[b.status] ?? 4) || byPriority(a, b));
-  return { tasks: open.slice(0, cap), total: open.length };
+  const order = (a: Task, b: Task) => (rank[a.status] ?? 4) - (rank[b.status] ?? 4) || byPriority(a, b);
+  return { tasks: topK(open, cap, order), total: open.length };
 }

@@ -10,8 +10,7 @@ import { renderStatusMd } from './status.js';
 function holdings(state: State) {
   const byAgent = new Map<string, string[]>();
   const bySession = new Map<string, string[]>();
-  for (const t of Object.values(state.tasks).sort((a, b) => cmp(a.id, b.id))) {
-    if (!IN_FLIGHT.has(t.status)) continue;
+  for (const t of Object.values(state.tasks).filter((x) => IN_FLIGHT.has(x.status)).sort((a, b) => cmp(a.id, b.id))) {
     const who = t.status === 'in_review' ? t.reviewer : t.assignee;
     const label = `${mdCode(t.id)} ${t.status}${t.lease ? ` until ${t.lease.expires_at}` : ''}`;
     if (who) byAgent.set(who, [...(byAgent.get(who) ?? []), label]);
