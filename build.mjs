@@ -6,6 +6,7 @@
 //    files under dist/vendor/, required only when used, so a read compiles ~100 KB, not 260 KB.
 // The source stays ESM TypeScript; `await import()` of a command becomes a lazily initialised
 // section of the bundle.
+import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
@@ -37,7 +38,7 @@ const VENDOR = {
   'proper-lockfile': "module.exports = require('proper-lockfile');",
   // Only for --watch and colour on a TTY; loaded with import(), so only those pay for them.
   chokidar: "export { watch } from 'chokidar';",
-  chalk: "export { default } from 'chalk';",
+  chalk: "module.exports = require('chalk').default;",
 };
 const vendorFile = (name) => `vendor/${name.replace(/\W+/g, '-')}.cjs`;
 
@@ -65,3 +66,10 @@ await build({
   define: { 'import.meta.url': '__baton_url' },
   banner: { js: "var __baton_url=require('url').pathToFileURL(__filename).href;" },
 });
+
+// The V8 code cache the bin loads the bundle with (see bin/baton.cjs).
+try {
+  execFileSync(process.execPath, ['build-cache.cjs'], { stdio: 'inherit' });
+} catch {
+  console.warn('build: no code cache (baton still works, only starts slower)');
+}

@@ -16,7 +16,8 @@ export interface Run {
 }
 
 export const baseEnv = () => {
-  const env: Record<string, string> = { ...(process.env as Record<string, string>), NO_COLOR: '1' };
+  // BATON_VERIFY_WRITES: every write checks its spliced state.json against a full serialisation.
+  const env: Record<string, string> = { ...(process.env as Record<string, string>), NO_COLOR: '1', BATON_VERIFY_WRITES: '1' };
   for (const k of ['BATON_DIR', 'BATON_SESSION', 'BATON_TOKEN', 'BATON_AGENT', 'BATON_DEBUG', 'FORCE_COLOR']) delete env[k];
   return env;
 };

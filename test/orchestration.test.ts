@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { batonAsync, makeBoard, type Run, type TestBoard } from './helpers.js';
+import { BIN, batonAsync, makeBoard, type Run, type TestBoard } from './helpers.js';
 
 /** Orchestration: goals, gates and signals (more of it as the orchestration work lands). */
 
@@ -152,4 +153,125 @@ describe('the canonical orchestrator, prompts and AGENTS.md', () => {
     expect(claude.match(/baton:start/g)).toHaveLength(1);
     expect(board.json('init')._code).toBe(2);
   });
+});
+
+const FAKE = join(import.meta.dirname, 'fixtures', 'fake-agent.mjs');
+
+/** Adds spawn settings to config.yaml: agents running the fake agent in the given modes. */
+function configureSpawn(board: TestBoard, extra = '') {
+  const path = join(board.dir, 'config.yaml');
+  const agent = (mode: string) => JSON.stringify([process.execPath, FAKE, mode, BIN]);
+  writeFileSync(
+    path,
+    readFileSync(path, 'utf8').replace(
+      /^ {2}agents: \{\}$/m,
+      `  agents:\n    fake:\n      command: ${agent('loop')}\n    hang:\n      command: ${agent('hang')}\n    broken:\n      command: ["/nonexistent/agent-binary", "{prompt_file}"]${extra}`,
+    ),
+  );
+}
+
+function orchestrator(board: TestBoard): Joined {
+  const o = board.json('orchestrator', 'start');
+  expect(o._code).toBe(0);
+  return { agent: o.agent.id, env: { BATON_SESSION: o.session.id, BATON_TOKEN: o.token } };
+}
+
+describe('spawn', () => {
+  it('three spawned children finish a 20-task board: each task done once, reviewed by another agent, parents recorded, ps and wait report them', async () => {
+    const board = makeBoard();
+    configureSpawn(board);
+    const tasks = Array.from({ length: 20 }, (_, i) => ({ id: `s${i}`, title: `spawned task ${i}`, depends_on: i >= 5 ? [`s${i - 5}`] : [] }));
+    writeFileSync(join(board.root, 'plan.json'), JSON.stringify(tasks));
+    expect(board.run('import', 'plan.json').code).toBe(0);
+    const lead = orchestrator(board);
+    const children = [];
+    for (const args of [['--next'], ['--next'], ['--role', 'reviewer']]) {
+      const r = await as(board, lead, 'spawn', ...args, '--agent', 'fake');
+      expect(r.code, r.stdout).toBe(0);
+      expect(r.json.child).toMatchObject({ parent: board.json('sessions').sessions.find((s: { canonical: boolean }) => s.canonical).id, depth: 1, state: 'running' });
+      children.push(r.json.child);
+    }
+    expect(children[0].task).not.toBe(children[1].task);
+    const ps = (await as(board, lead, 'ps')).json.children;
+    expect(ps.map((c: { session: string }) => c.session).sort()).toEqual(children.map((c) => c.session).sort());
+    for (const c of children) {
+      const w = await as(board, lead, 'wait', c.session, '--timeout', '240');
+      expect(w.json, readFileSync(c.log, 'utf8')).toMatchObject({ finished: true, child: { exit_code: 0, state: 'exited' } });
+    }
+    const list = board.json('list').tasks;
+    expect(list.map((t: { status: string }) => t.status)).toEqual(Array(20).fill('done'));
+    const events = board.json('events', '--limit', '0').events;
+    for (const t of list) {
+      const approvals = events.filter((e: { type: string; task: string }) => e.type === 'review.approved' && e.task === t.id);
+      expect(approvals).toHaveLength(1);
+      expect(approvals[0].actor).not.toBe(t.assignee);
+      expect(t.reviewer).toBe(approvals[0].actor);
+    }
+    expect(readFileSync(children[0].prompt_file, 'utf8')).toContain(`## Your task: ${children[0].task}`);
+    expect(readFileSync(children[0].log, 'utf8')).toContain(`(parent ${children[0].parent}, depth 1)`);
+    expect(board.json('doctor').healthy).toBe(true);
+  }, 300_000);
+
+  it('a failure at any step leaves nothing behind and the task todo: bad command, worktree failure, limits', async () => {
+    const board = makeBoard();
+    configureSpawn(board);
+    board.run('add', 'work', '--id', 'work');
+    const lead = orchestrator(board);
+    const sessionsBefore = () => board.json('sessions').sessions.length;
+    const live = sessionsBefore();
+
+    const bad = await as(board, lead, 'spawn', 'work', '--agent', 'broken');
+    expect(bad.code, bad.stdout).toBe(2);
+    expect(bad.json.error.message).toMatch(/Spawn failed, nothing was left behind: .*ENOENT/);
+    expect(board.json('show', 'work').task).toMatchObject({ status: 'todo', assignee: null, lease: null });
+    expect(sessionsBefore()).toBe(live);
+    expect(readdirSync(join(board.dir, 'runs')).filter((f) => f.endsWith('.prompt.md'))).toEqual([]);
+
+    // Worktree failure: the worktree root lies under a regular file.
+    execFileSync('git', ['init', '-q', '-b', 'main'], { cwd: board.root });
+    execFileSync('git', ['-c', 'user.email=t@example.com', '-c', 'user.name=t', 'commit', '-q', '--allow-empty', '-m', 'base'], { cwd: board.root });
+    writeFileSync(join(board.root, 'not-a-dir'), 'x');
+    const cfg = join(board.dir, 'config.yaml');
+    writeFileSync(cfg, readFileSync(cfg, 'utf8').replace('worktree_root: null', 'worktree_root: not-a-dir/trees'));
+    const wt = await as(board, lead, 'spawn', 'work', '--agent', 'fake', '--worktree');
+    expect(wt.code, wt.stdout).toBe(2);
+    expect(wt.json.error.message).toMatch(/worktree/);
+    expect(board.json('show', 'work').task.status).toBe('todo');
+    expect(execFileSync('git', ['worktree', 'list'], { cwd: board.root, encoding: 'utf8' }).trim().split('\n')).toHaveLength(1);
+    expect(execFileSync('git', ['branch', '--list', 'worker/*'], { cwd: board.root, encoding: 'utf8' }).trim()).toBe('');
+
+    // Limits: max_parallel 1 with one child running; and depth.
+    writeFileSync(cfg, readFileSync(cfg, 'utf8').replace('max_parallel: 4', 'max_parallel: 1').replace('max_depth: 2', 'max_depth: 1'));
+    board.run('add', 'other', '--id', 'other');
+    const first = await as(board, lead, 'spawn', 'work', '--agent', 'hang');
+    expect(first.code, first.stdout).toBe(0);
+    const again = await as(board, lead, 'spawn', 'work', '--agent', 'hang');
+    expect(again.json).toMatchObject({ reused: true, child: { session: first.json.child.session } });
+    const over = await as(board, lead, 'spawn', 'other', '--agent', 'hang');
+    expect([over.code, over.json.error.code]).toEqual([3, 'INVALID_TRANSITION']);
+    expect(board.json('show', 'other').task.status).toBe('todo');
+    const deep = await batonAsync(['spawn', 'other', '--agent', 'hang', '--json'], { cwd: board.root, env: { ...lead.env, BATON_DEPTH: '1' } });
+    expect(deep.json.error.message).toMatch(/max_depth is 1/);
+    expect((await as(board, lead, 'kill', first.json.child.session)).json.signalled).toBe(true);
+    expect((await as(board, lead, 'wait', 'work', '--timeout', '30')).json.finished).toBe(true);
+  }, 120_000);
+
+  it('a child killed mid-task: its lease is released and its parent notified with the exit signal and the log tail', async () => {
+    const board = makeBoard();
+    configureSpawn(board);
+    board.run('add', 'long job', '--id', 'job');
+    const lead = orchestrator(board);
+    const r = await as(board, lead, 'spawn', 'job', '--agent', 'hang');
+    expect(r.code, r.stdout).toBe(0);
+    expect(board.json('show', 'job').task).toMatchObject({ status: 'in_progress', assignee: r.json.child.agent });
+    process.kill(r.json.child.pid, 'SIGKILL');
+    const w = (await as(board, lead, 'wait', r.json.child.session, '--timeout', '30')).json;
+    expect(w).toMatchObject({ finished: true, child: { state: 'exited', signal: 'SIGKILL' }, task: { id: 'job', status: 'todo', lease: null } });
+    const inbox = (await as(board, lead, 'inbox', '--kind', 'child-exited')).json.notifications;
+    expect(inbox).toHaveLength(1);
+    expect(inbox[0]).toMatchObject({ task: 'job', priority: 'high' });
+    const exited = board.json('events', '--type', 'spawn.exited').events[0];
+    expect(exited.data).toMatchObject({ signal: 'SIGKILL', unfinished: true });
+    expect(exited.data.log_tail).toContain(`hanging on ${r.json.child.session}`);
+  }, 120_000);
 });

@@ -520,6 +520,44 @@ function build(): Command {
     .option('--task <id>', 'include this task')
     .action(wire(() => import('../commands/orchestrate.js'), (m, ctx, role: string, o) => m.prompt(role, o, ctx), (_m, r) => r.prompt.trimEnd()));
 
+  const spawnModule = () => import('../commands/spawn.js');
+  program
+    .command('spawn')
+    .description('start a sub-agent on a task (claimed for its new child session) with a ready prompt')
+    .argument('[id]', 'the task to give it')
+    .option('--next', 'the best-ranked ready task')
+    .option('--agent <name>', 'which command from config.yaml spawn.agents')
+    .option('--role <role>', 'worker (default) or reviewer (no task claimed)')
+    .option('--worktree', 'a git worktree of its own, on branch worker/<session>')
+    .option('--no-worktree', 'work in the main checkout')
+    .action(wire(spawnModule, (m, ctx, id: string | undefined, o) => m.spawn(id, o, ctx), (m, r) => m.renderSpawn(r)));
+  program
+    .command('ps')
+    .description('spawned agents: state, pid, task, exit, log')
+    .option('--all', 'include those that ended over an hour ago')
+    .action(wire(spawnModule, (m, ctx, o) => m.ps(o, ctx), (m, r) => m.renderPs(r)));
+  program
+    .command('wait')
+    .description('wait until a spawned agent (by session or task) exits')
+    .argument('<session-or-task>')
+    .option('--timeout <seconds>', 'give up after this long (finished: false)')
+    .action(wire(spawnModule, (m, ctx, ref: string, o) => m.wait(ref, o, ctx), (_m, r) => `${r.child.session} ${r.finished ? `exited (${r.child.signal ?? r.child.exit_code})` : 'still running'}${r.task ? `; ${r.task.id} is ${r.task.status}` : ''}`));
+  program
+    .command('kill')
+    .description('stop a spawned agent (SIGTERM to its process group)')
+    .argument('<session-or-task>')
+    .action(wire(spawnModule, (m, ctx, ref: string) => m.kill(ref, ctx), (_m, r) => `Sent SIGTERM to ${r.child.session} (pid ${r.child.pid}).`));
+  program
+    .command('__supervise', { hidden: true })
+    .argument('<session>')
+    .action(
+      action(async (ctx, session: string) => {
+        const m = await spawnModule();
+        await m.supervise(session, ctx);
+        return { result: { revision: 0 } as Result, text: () => null, printed: true };
+      }),
+    );
+
   program
     .command('signal')
     .description('resolve waiting gates: every gate of --type whose --match fields all agree (or one gate by id)')

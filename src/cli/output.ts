@@ -13,34 +13,12 @@ export function detectColor(argv: string[], env: Record<string, string | undefin
   return isTTY;
 }
 
-/**
- * Colours human text on a TTY: section headings (a line ending in ':') bold, ✓ green, ✗ red,
- * `next:` hints dim. Commands return plain text; colour is the terminal's business only.
- */
-async function decorate(text: string): Promise<string> {
-  const m = (await import('chalk')) as unknown as { default: typeof import('chalk').default & { default?: typeof import('chalk').default } };
-  // From the bundle's vendor file the ES module arrives wrapped once more.
-  const chalk = m.default.default ?? m.default;
-  chalk.level = chalk.level || 1;
-  return text
-    .split('\n')
-    .map((l) => {
-      if (/^\S.*:$/.test(l)) return chalk.bold(l);
-      if (l.startsWith('✓')) return chalk.green(l);
-      if (l.startsWith('✗')) return chalk.red(l);
-      if (l.startsWith('!')) return chalk.yellow(l);
-      if (/^\s+(next|fix):/.test(l)) return chalk.dim(l);
-      return l;
-    })
-    .join('\n');
-}
-
 export async function printSuccess(result: Record<string, unknown> & { revision: number }, mode: OutputMode, text: string | null): Promise<void> {
   if (mode.json) {
     const { revision, ...rest } = result;
     process.stdout.write(`${JSON.stringify({ ok: true, revision, ...rest })}\n`);
   } else if (text) {
-    process.stdout.write(`${mode.color ? await decorate(text) : text}\n`);
+    process.stdout.write(`${mode.color ? (await import('./colour.js')).decorate(text) : text}\n`);
   }
 }
 

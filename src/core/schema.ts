@@ -76,6 +76,26 @@ export const SessionSchema = z.object({
   token_hash: z.string(),
   /** The one canonical orchestrator session (`baton orchestrator start`). */
   canonical: z.optional(z.boolean()),
+  /** Set on sessions started by `baton spawn`: the child process and what became of it. */
+  spawn: z.optional(
+    z.object({
+      agent: z.string(),
+      command: z.array(z.string()),
+      cwd: z.string(),
+      task: z.nullable(z.string()),
+      state: z.enum(['starting', 'running', 'exited', 'failed']),
+      pid: z.nullable(z.int()),
+      supervisor_pid: z.nullable(z.int()),
+      log: z.string(),
+      prompt_file: z.nullable(z.string()),
+      worktree: z.nullable(z.string()),
+      branch: z.nullable(z.string()),
+      exit_code: z.nullable(z.int()),
+      signal: z.nullable(z.string()),
+      error: z.nullable(z.string()),
+      exited_at: z.nullable(iso),
+    }),
+  ),
 });
 export type Session = z.infer<typeof SessionSchema>;
 
@@ -154,6 +174,16 @@ export const ConfigSchema = z.object({
     z.object({
       max_rows: z._default(z.int().check(z.gte(0)), 0),
       max_age_days: num(0),
+    }),
+  ),
+  spawn: section(
+    z.object({
+      max_parallel: z._default(z.int().check(z.gte(1)), 4),
+      max_depth: z._default(z.int().check(z.gte(0)), 2),
+      worktree: z._default(z.boolean(), false),
+      worktree_root: z._default(z.nullable(z.string()), null),
+      default_agent: z._default(z.nullable(z.string()), null),
+      agents: z._default(z.record(z.string(), z.object({ command: z.array(z.string()).check(z.minLength(1)) })), {}),
     }),
   ),
 });

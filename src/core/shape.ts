@@ -74,11 +74,22 @@ function agentLooksValid(a: unknown): boolean {
   return isObj(a) && isStr(a.id) && REF.test(a.id) && isStr(a.name) && a.name.length > 0 && isStr(a.host) && isStr(a.role) && roleSet.has(a.role) && strArray(a.specialties, REF) && isIso(a.created_at) && isIso(a.last_seen_at);
 }
 
+const SPAWN_STATES = new Set(['starting', 'running', 'exited', 'failed']);
+const isNullInt = (v: unknown) => v === null || isInt(v, -Infinity);
+
+function spawnLooksValid(x: unknown): boolean {
+  return (
+    isObj(x) && isStr(x.agent) && strArray(x.command) && (x.command as string[]).length > 0 && isStr(x.cwd) && isNullStr(x.task) && isStr(x.state) && SPAWN_STATES.has(x.state) &&
+    isNullInt(x.pid) && isNullInt(x.supervisor_pid) && isStr(x.log) && isNullStr(x.prompt_file) && isNullStr(x.worktree) && isNullStr(x.branch) && isNullInt(x.exit_code) &&
+    isNullStr(x.signal) && isNullStr(x.error) && (x.exited_at === null || isIso(x.exited_at))
+  );
+}
+
 function sessionLooksValid(s: unknown): boolean {
   return (
     isObj(s) && isStr(s.id) && REF.test(s.id) && isStr(s.agent) && REF.test(s.agent) && isStr(s.role) && roleSet.has(s.role) &&
     isStr(s.host) && isNullStr(s.window) && isNullStr(s.parent) && isInt(s.depth, 0) && isIso(s.started_at) && isIso(s.heartbeat_at) &&
-    (s.ended_at === null || isIso(s.ended_at)) && isNullStr(s.end_reason) && isStr(s.token_hash) && (s.canonical === undefined || typeof s.canonical === 'boolean')
+    (s.ended_at === null || isIso(s.ended_at)) && isNullStr(s.end_reason) && isStr(s.token_hash) && (s.canonical === undefined || typeof s.canonical === 'boolean') && (s.spawn === undefined || spawnLooksValid(s.spawn))
   );
 }
 

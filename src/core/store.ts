@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { BatonError } from './errors.js';
 import { conflictMarkerLine, jsonErrorLine, lineOf } from './json.js';
-import { stateLooksValid, toStoredState } from './shape.js';
+import { sortValue, stateLooksValid, toStoredState } from './shape.js';
 import type { BatonEvent, Config, State } from './types.js';
 
 /** zod schemas, loaded only when a fast check fails or YAML must be validated. */
@@ -87,6 +87,11 @@ export async function parseState(text: string, file = 'state.json'): Promise<Sta
 }
 
 export async function readState(dir: string): Promise<State> {
+  return (await readStateText(dir)).state;
+}
+
+/** The state and the exact text it was parsed from (a writer splices its changes into it). */
+export async function readStateText(dir: string): Promise<{ state: State; text: string }> {
   let text: string;
   try {
     text = readFileSync(join(dir, FILES.state), 'utf8');
@@ -96,7 +101,7 @@ export async function readState(dir: string): Promise<State> {
     }
     throw e;
   }
-  return await parseState(text, join(dir, FILES.state));
+  return { state: await parseState(text, join(dir, FILES.state)), text };
 }
 
 export const CONFIG_CACHE = '.config-cache.json';
@@ -355,8 +360,63 @@ export function serializeState(state: State, touched?: ReadonlySet<string>, crea
   return `${JSON.stringify(toStoredState(state, touched ?? new Set(Object.keys(state.tasks)), created), null, 2)}\n`;
 }
 
-export function writeState(dir: string, state: State, touched: ReadonlySet<string>, created: boolean): void {
-  writeFileAtomic(join(dir, FILES.state), serializeState(state, touched, created), true);
+const TASKS_OPEN = '\n  "tasks": {\n';
+const TASKS_CLOSE = '\n  }\n}\n';
+
+/** One task as it stands inside the tasks map of state.json (four-space indent, no newline). */
+const taskEntry = (id: string, task: unknown) => `    "${id}": ${JSON.stringify(sortValue(task), null, 2).replace(/\n/g, '\n    ')}`;
+
+/**
+ * state.json's new text made from the text it was read from: the untouched tasks are kept as
+ * they stand and only the touched ones are serialised again, which on a board of 10,000 tasks
+ * saves most of a write's time. Returns null when the old text is not in the canonical layout
+ * (a hand edit, an empty task map, a big import): the caller then serialises everything.
+ */
+export function spliceState(previous: string, state: State, touched: ReadonlySet<string>): string | null {
+  if (touched.size > 64) return null;
+  const open = previous.indexOf(TASKS_OPEN);
+  if (open < 0 || !previous.endsWith(TASKS_CLOSE)) return null;
+  let body = previous.slice(open + TASKS_OPEN.length, previous.length - TASKS_CLOSE.length);
+  /** Where the entry of `id` starts in the body, or -1. Ids hold no quote or newline. */
+  const find = (id: string): number => {
+    if (body.startsWith(`    "${id}": {\n`)) return 0;
+    const i = body.indexOf(`\n    "${id}": {\n`);
+    return i < 0 ? -1 : i + 1;
+  };
+  let ids: string[] | null = null;
+  for (const id of [...touched].sort()) {
+    const task = state.tasks[id];
+    if (!task) return null;
+    const at = find(id);
+    if (at >= 0) {
+      const end = body.indexOf('\n    }', at);
+      if (end < 0) return null;
+      body = `${body.slice(0, at)}${taskEntry(id, task)}${body.slice(end + 6)}`;
+      continue;
+    }
+    // A new task goes before the first id after it that is already written, or last.
+    ids ??= Object.keys(state.tasks).sort();
+    let before = -1;
+    for (let k = ids.indexOf(id) + 1; k < ids.length && before < 0; k++) before = find(ids[k]!);
+    body = before < 0 ? `${body},\n${taskEntry(id, task)}` : `${body.slice(0, before)}${taskEntry(id, task)},\n${body.slice(before)}`;
+  }
+  const { tasks: _tasks, ...rest } = state;
+  const head = JSON.stringify(sortValue({ ...rest, tasks: {} }), null, 2);
+  const headEnd = head.lastIndexOf('"tasks": {}');
+  if (headEnd < 0) return null;
+  return `${head.slice(0, headEnd)}"tasks": {\n${body}${TASKS_CLOSE}`;
+}
+
+export function writeState(dir: string, state: State, touched: ReadonlySet<string>, created: boolean, previous?: string): void {
+  let text = previous === undefined ? null : spliceState(previous, state, touched);
+  // The test suite runs with BATON_VERIFY_WRITES=1: every spliced write is checked against a
+  // full serialisation, so a change that forgot tx.touch() can't go unnoticed.
+  if (text !== null && process.env.BATON_VERIFY_WRITES === '1') {
+    const full = serializeState(state, touched, created);
+    if (full !== text) throw new BatonError('INTERNAL', 'Spliced state.json differs from a full serialisation (a change without tx.touch).');
+  }
+  text ??= serializeState(state, touched, created);
+  writeFileAtomic(join(dir, FILES.state), text, true);
   fsyncDir(dir);
 }
 

@@ -13,6 +13,7 @@ import {
   loadConfig,
   readConfig,
   readState,
+  readStateText,
   repairLog,
   writeConfigCache,
   writeProjections,
@@ -101,7 +102,7 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
   const lock = await acquireLock(dir, opts.lockTimeoutMs);
   const got = performance.now();
   try {
-    const state = await readState(dir);
+    const { state, text: previous } = await readStateText(dir);
     checkExpectedRevision(state, opts.expectedRevision);
     repairLeftovers(dir, state);
 
@@ -160,7 +161,7 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
       });
     }
     appendEvents(dir, events);
-    writeState(dir, state, touched, created);
+    writeState(dir, state, touched, created, previous);
     writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq)));
     writeConfigCache(dir, loaded);
     // Retention from config.yaml, applied every 25 revisions so its cost is spread thin.

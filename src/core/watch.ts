@@ -21,9 +21,8 @@ export async function waitForChange(dir: string, stamp: string, deadlineMs: numb
   if (stateStamp(dir) !== stamp) return true;
   const remaining = deadlineMs - Date.now();
   if (remaining <= 0) return false;
-  const { watch } = await import('chokidar');
-  const poll = process.env.BATON_WATCH_POLL === '1';
-  const watcher = watch(dir, { depth: 0, ignoreInitial: true, usePolling: poll, interval: 100, atomic: false });
+  const { watchBoard } = await import('./watcher.js');
+  const watcher = watchBoard(dir, process.env.BATON_WATCH_POLL === '1');
   try {
     return await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), remaining);

@@ -1,0 +1,449 @@
+import { execFileSync, spawn as spawnProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { authenticate, endSession, findOrMakeAgent, hashToken, mintSessionId, newToken, PROFILE_LIMITS, sweepExpiredLeases } from '../core/agents.js';
+import { BatonError, invalidInput, notFound } from '../core/errors.js';
+import { checkId, randomSuffix } from '../core/ids.js';
+import { rankTasks } from '../core/rank.js';
+import { readState } from '../core/store.js';
+import { getTask, type TaskJson, toTaskJson } from '../core/tasks.js';
+import type { Tx } from '../core/tx.js';
+import type { Role, Session, State } from '../core/types.js';
+import { stateStamp, waitForChange } from '../core/watch.js';
+import { boardDir, type Ctx, mutate } from './context.js';
+import { prompt as renderPrompt } from './orchestrate.js';
+import { claimTask } from './work.js';
+
+type SpawnInfo = NonNullable<Session['spawn']>;
+const LIVE = new Set(['starting', 'running']);
+
+export interface SpawnOptions {
+  next?: boolean;
+  agent?: string;
+  worktree?: boolean;
+  role?: string;
+}
+
+export interface ChildJson {
+  session: string;
+  agent: string;
+  parent: string | null;
+  depth: number;
+  role: Role;
+  task: string | null;
+  state: SpawnInfo['state'];
+  pid: number | null;
+  alive: boolean;
+  exit_code: number | null;
+  signal: string | null;
+  error: string | null;
+  log: string;
+  prompt_file: string | null;
+  worktree: string | null;
+  branch: string | null;
+  started_at: string;
+  exited_at: string | null;
+}
+
+function alive(pid: number | null): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export const toChildJson = (s: Session): ChildJson => ({
+  session: s.id,
+  agent: s.agent,
+  parent: s.parent,
+  depth: s.depth,
+  role: s.role,
+  task: s.spawn!.task,
+  state: s.spawn!.state,
+  pid: s.spawn!.pid,
+  alive: s.spawn!.state === 'running' && alive(s.spawn!.pid),
+  exit_code: s.spawn!.exit_code,
+  signal: s.spawn!.signal,
+  error: s.spawn!.error,
+  log: s.spawn!.log,
+  prompt_file: s.spawn!.prompt_file,
+  worktree: s.spawn!.worktree,
+  branch: s.spawn!.branch,
+  started_at: s.started_at,
+  exited_at: s.spawn!.exited_at,
+});
+
+function git(cwd: string, args: string[]): string {
+  return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+}
+
+/** Undoes a spawn that could not start: the child's session ends, its claim goes back, its worktree goes. */
+export function rollBack(tx: Tx, child: Session, error: string): void {
+  child.spawn!.state = 'failed';
+  child.spawn!.error = error;
+  child.spawn!.exited_at = tx.now;
+  endSession(tx, child, `spawn failed: ${error}`);
+  tx.emit({ type: 'spawn.failed', actor: child.agent, session: child.id, task: child.spawn!.task, data: { error } });
+}
+
+function removeWorktree(repo: string | null, info: Pick<SpawnInfo, 'worktree' | 'branch'>): void {
+  if (!info.worktree) return;
+  try {
+    if (repo) git(repo, ['worktree', 'remove', '--force', info.worktree]);
+  } catch {
+    /* removed below */
+  }
+  rmSync(info.worktree, { recursive: true, force: true });
+  try {
+    if (repo && info.branch) git(repo, ['branch', '-D', info.branch]);
+  } catch {
+    /* never created */
+  }
+}
+
+export interface SpawnResult {
+  revision: number;
+  child: ChildJson;
+  task: TaskJson | null;
+  /** True when a live child already worked on this task: spawning is idempotent per task. */
+  reused: boolean;
+}
+
+/**
+ * Starts a sub-agent: reserve (limits, idempotency) and claim for a new child session in one
+ * transaction → worktree → prompt file → a detached supervisor that starts the configured
+ * command (an argv array, no shell) and records its fate. Any failing step undoes the earlier
+ * ones: no orphan session, claim or worktree is left, and the task is todo again.
+ */
+export async function spawn(rawId: string | undefined, o: SpawnOptions, ctx: Ctx): Promise<SpawnResult> {
+  const dir = boardDir(ctx);
+  const id = rawId === undefined ? null : checkId(rawId, 'task id');
+  const role = (o.role ?? 'worker').toLowerCase() as Role;
+  if (!['worker', 'reviewer'].includes(role)) throw invalidInput('--role must be worker or reviewer.');
+  if (id && o.next) throw invalidInput('Give a task id or --next, not both.');
+  const token = newToken();
+  const repo = (() => {
+    try {
+      return git(dirname(dir), ['rev-parse', '--show-toplevel']);
+    } catch {
+      return null;
+    }
+  })();
+  const envDepth = Number(ctx.env.BATON_DEPTH ?? 0) || 0;
+
+  const reserved = await mutate(ctx, (tx) => {
+    const { session: parent, agent: parentAgent } = authenticate(tx.state, ctx.creds);
+    tx.actAs(parentAgent.id, parent.id);
+    const cfg = tx.config.spawn;
+    const agentName = o.agent ?? cfg.default_agent ?? Object.keys(cfg.agents)[0];
+    const spec = agentName ? cfg.agents[agentName] : undefined;
+    if (!agentName || !spec) {
+      throw invalidInput(
+        agentName ? `No agent '${agentName}' in config.yaml spawn.agents (${Object.keys(cfg.agents).join(', ') || 'none configured'}).` : 'No agent is configured: add one under spawn.agents in config.yaml.',
+        'see the commented examples in project-plan/config.yaml',
+      );
+    }
+    const depth = Math.max(parent.depth, envDepth) + 1;
+    if (depth > cfg.max_depth) {
+      throw new BatonError('INVALID_TRANSITION', `A child here would be ${depth} levels deep; spawn.max_depth is ${cfg.max_depth}.`, { hint: 'raise spawn.max_depth in config.yaml', details: { depth, max_depth: cfg.max_depth } });
+    }
+    sweepExpiredLeases(tx);
+    const live = Object.values(tx.state.sessions).filter((s) => s.spawn && LIVE.has(s.spawn.state) && !s.ended_at);
+    if (id) {
+      const existing = live.find((s) => s.spawn!.task === id);
+      if (existing) return { reused: true, child: existing, task: tx.state.tasks[id] ?? null, useWorktree: false, worktreeRoot: null };
+    }
+    if (live.length >= cfg.max_parallel) {
+      throw new BatonError('INVALID_TRANSITION', `${live.length} children are running; spawn.max_parallel is ${cfg.max_parallel}.`, { hint: 'baton ps, then baton wait SESSION', details: { running: live.map((s) => s.id), max_parallel: cfg.max_parallel } });
+    }
+    const { agent } = findOrMakeAgent(tx.state, `${agentName}-${randomSuffix(4)}`, parent.host, tx.now);
+    agent.role = role;
+    tx.state.agents[agent.id] = agent;
+    const sessionId = mintSessionId(tx.state);
+    const runs = join(dir, 'runs');
+    const child: Session = {
+      agent: agent.id,
+      depth,
+      end_reason: null,
+      ended_at: null,
+      heartbeat_at: tx.now,
+      host: parent.host,
+      id: sessionId,
+      parent: parent.id,
+      role,
+      started_at: tx.now,
+      token_hash: hashToken(token),
+      window: null,
+      spawn: {
+        agent: agentName,
+        branch: null,
+        command: spec.command,
+        cwd: repo ?? dirname(dir),
+        error: null,
+        exit_code: null,
+        exited_at: null,
+        log: join(runs, `${sessionId}.log`),
+        pid: null,
+        prompt_file: join(runs, `${sessionId}.prompt.md`),
+        signal: null,
+        state: 'starting',
+        supervisor_pid: null,
+        task: null,
+        worktree: null,
+      },
+    };
+    tx.state.sessions[sessionId] = child;
+    let taskId: string | null = id;
+    if (!taskId && o.next && role === 'worker') {
+      const best = rankTasks(tx.state, tx.config, { agent, now: Date.parse(tx.now), pathsRefuse: PROFILE_LIMITS[tx.config.profile].pathsRefuse }).ranked[0];
+      if (!best) throw new BatonError('NO_WORK', 'Nothing ready to spawn a worker for.', { hint: 'baton status' });
+      taskId = best.task.id;
+    }
+    if (taskId) {
+      claimTask(tx, { session: child, agentId: agent.id }, getTask(tx.state, taskId));
+      child.spawn!.task = taskId;
+    }
+    tx.emit({ type: 'spawn.started', session: sessionId, actor: parentAgent.id, task: taskId, data: { child: sessionId, agent: agent.id, command: spec.command, depth } });
+    return { reused: false, child, task: taskId ? tx.state.tasks[taskId]! : null, useWorktree: o.worktree ?? cfg.worktree, worktreeRoot: cfg.worktree_root };
+  });
+  const { child } = reserved.value;
+  if (reserved.value.reused) return { revision: reserved.revision, child: toChildJson(child), task: reserved.value.task ? toTaskJson(reserved.value.task) : null, reused: true };
+
+  const fail = async (error: string, info: Pick<SpawnInfo, 'worktree' | 'branch'>) => {
+    removeWorktree(repo, info);
+    rmSync(child.spawn!.prompt_file!, { force: true });
+    await mutate(ctx, (tx) => rollBack(tx, tx.state.sessions[child.id]!, error));
+    throw new BatonError('INVALID_INPUT', `Spawn failed, nothing was left behind: ${error}`, { hint: 'check spawn in config.yaml, then retry', details: { session: child.id } });
+  };
+
+  // Worktree: a branch worker/<session> of its own, beside the repository.
+  let worktree: string | null = null;
+  let branch: string | null = null;
+  if (reserved.value.useWorktree) {
+    if (!repo) await fail('--worktree needs a git repository', { worktree: null, branch: null });
+    const root = resolve(dirname(dir), reserved.value.worktreeRoot ?? join('..', `${basename(repo!)}.worktrees`));
+    worktree = join(root, child.id);
+    branch = `worker/${child.id}`;
+    try {
+      mkdirSync(root, { recursive: true });
+      git(repo!, ['worktree', 'add', '-q', '-b', branch, worktree, 'HEAD']);
+    } catch (e) {
+      const msg = (e as { stderr?: string }).stderr?.toString().trim() || (e as Error).message;
+      await fail(`git worktree add failed: ${msg.split('\n')[0]}`, { worktree: existsSync(worktree) ? worktree : null, branch });
+    }
+  }
+
+  // The prompt, then the supervisor that starts the agent and outlives this command.
+  try {
+    mkdirSync(join(dir, 'runs'), { recursive: true });
+    const p = await renderPrompt(child.role, child.spawn!.task ? { task: child.spawn!.task } : {}, { ...ctx, dir });
+    writeFileSync(child.spawn!.prompt_file!, p.prompt);
+  } catch (e) {
+    await fail(`could not write the prompt: ${(e as Error).message}`, { worktree, branch });
+  }
+  const stamp = stateStamp(dir);
+  const supervisor = spawnProcess(process.execPath, [process.argv[1]!, '__supervise', child.id], {
+    cwd: worktree ?? child.spawn!.cwd,
+    detached: true,
+    stdio: 'ignore',
+    env: {
+      ...ctx.env,
+      BATON_DIR: dir,
+      BATON_AGENT: child.agent,
+      BATON_SESSION: child.id,
+      BATON_TOKEN: token,
+      BATON_PARENT: child.parent ?? '',
+      BATON_DEPTH: String(child.depth),
+      BATON_SPAWN_WORKTREE: worktree ?? '',
+      BATON_SPAWN_BRANCH: branch ?? '',
+    },
+  });
+  supervisor.unref();
+  // Wait for the supervisor to say the agent started (or could not).
+  const deadline = Date.now() + 20_000;
+  let seen = stamp;
+  for (;;) {
+    const state = await readState(dir);
+    const s = state.sessions[child.id]!;
+    if (s.spawn!.state === 'failed') {
+      throw new BatonError('INVALID_INPUT', `Spawn failed, nothing was left behind: ${s.spawn!.error}`, { hint: 'check spawn.agents in config.yaml, then retry', details: { session: child.id } });
+    }
+    if (s.spawn!.state !== 'starting') return { revision: state.revision, child: toChildJson(s), task: s.spawn!.task ? toTaskJson(state.tasks[s.spawn!.task]!) : null, reused: false };
+    if (Date.now() >= deadline) return { revision: state.revision, child: toChildJson(s), task: null, reused: false };
+    await waitForChange(dir, seen, Math.min(deadline, Date.now() + 500));
+    seen = stateStamp(dir);
+  }
+}
+
+export const renderSpawn = (r: SpawnResult) =>
+  `${r.reused ? 'Already running' : 'Spawned'} ${r.child.agent} (session ${r.child.session}, pid ${r.child.pid ?? '?'})${r.child.task ? ` on ${r.child.task}` : ''}; log ${r.child.log}`;
+
+// ---------------------------------------------------------------- the supervisor
+
+function logTail(path: string, lines = 20): string {
+  try {
+    return readFileSync(path, 'utf8').split('\n').slice(-lines - 1).join('\n').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** Substitutes {prompt_file}, {prompt}, {session}, {task} and {board} inside each argv word. */
+export function commandLine(argv: string[], s: Session, dir: string): string[] {
+  const promptText = s.spawn!.prompt_file && existsSync(s.spawn!.prompt_file) ? readFileSync(s.spawn!.prompt_file, 'utf8') : '';
+  const fields: Record<string, string> = { prompt_file: s.spawn!.prompt_file ?? '', prompt: promptText, session: s.id, task: s.spawn!.task ?? '', board: dir };
+  return argv.map((w) => w.replace(/\{(prompt_file|prompt|session|task|board)\}/g, (_m, k: string) => fields[k]!));
+}
+
+/**
+ * `baton __supervise SESSION` (internal): starts the child's command, records its pid, waits,
+ * and records how it ended. A child that exits without finishing its task has its lease
+ * released and its parent notified with the exit code and the log's tail.
+ */
+export async function supervise(sessionId: string, ctx: Ctx): Promise<void> {
+  const dir = boardDir(ctx);
+  const state: State = await readState(dir);
+  const s = state.sessions[sessionId];
+  if (!s?.spawn) throw notFound('session', sessionId);
+  const log = openSync(s.spawn.log, 'a');
+  const [cmd, ...args] = commandLine(s.spawn.command, s, dir);
+  const worktree = ctx.env.BATON_SPAWN_WORKTREE || null;
+  const branch = ctx.env.BATON_SPAWN_BRANCH || null;
+  const child = spawnProcess(cmd!, args, {
+    cwd: worktree ?? s.spawn.cwd,
+    stdio: ['ignore', log, log],
+    detached: true,
+    env: { ...ctx.env, BATON_SPAWN_WORKTREE: undefined, BATON_SPAWN_BRANCH: undefined },
+  });
+  closeSync(log);
+  const outcome = await new Promise<{ started: boolean; code: number | null; signal: string | null; error: string | null }>((res) => {
+    let started = false;
+    child.once('spawn', () => {
+      started = true;
+      void mutate(ctx, (tx) => {
+        const me = tx.state.sessions[sessionId]!;
+        me.spawn!.state = 'running';
+        me.spawn!.pid = child.pid ?? null;
+        me.spawn!.supervisor_pid = process.pid;
+        me.spawn!.worktree = worktree;
+        me.spawn!.branch = branch;
+        tx.emit({ type: 'spawn.running', actor: me.agent, session: me.id, task: me.spawn!.task, data: { pid: child.pid ?? null } });
+      });
+    });
+    child.once('error', (e) => res({ started, code: null, signal: null, error: e.message }));
+    child.once('exit', (code, signal) => res({ started: true, code, signal, error: null }));
+  });
+  if (!outcome.started) {
+    removeWorktree(dirname(dir), { worktree, branch });
+    rmSync(s.spawn.prompt_file ?? '', { force: true });
+    await mutate(ctx, (tx) => rollBack(tx, tx.state.sessions[sessionId]!, outcome.error ?? 'the command did not start'));
+    return;
+  }
+  await mutate(ctx, (tx) => {
+    const me = tx.state.sessions[sessionId]!;
+    const info = me.spawn!;
+    info.state = 'exited';
+    info.exit_code = outcome.code;
+    info.signal = outcome.signal;
+    info.exited_at = tx.now;
+    info.worktree = worktree;
+    info.branch = branch;
+    const task = info.task ? tx.state.tasks[info.task] : undefined;
+    const unfinished = task && task.lease?.session === me.id;
+    const parent = me.parent ? tx.state.sessions[me.parent] : undefined;
+    tx.emit({
+      type: 'spawn.exited',
+      actor: me.agent,
+      session: me.id,
+      task: info.task,
+      data: { exit_code: outcome.code, signal: outcome.signal, unfinished: Boolean(unfinished), log_tail: unfinished || outcome.code ? logTail(info.log) : null },
+      notify: parent ? { targets: [`agent:${parent.agent}`], kind: 'child-exited', priority: unfinished || outcome.code ? 'high' : 'low' } : null,
+    });
+    if (!me.ended_at) endSession(tx, me, unfinished ? `exited (${outcome.signal ?? outcome.code}) without finishing ${info.task}` : 'exited');
+  });
+}
+
+// ---------------------------------------------------------------- ps / wait / kill
+
+export interface PsResult {
+  revision: number;
+  children: ChildJson[];
+}
+
+export async function ps(o: { all?: boolean }, ctx: Ctx): Promise<PsResult> {
+  const state = await readState(boardDir(ctx));
+  const children = Object.values(state.sessions)
+    .filter((s) => s.spawn && (o.all || LIVE.has(s.spawn.state) || !s.spawn.exited_at || Date.now() - Date.parse(s.spawn.exited_at) < 3_600_000))
+    .sort((a, b) => (a.started_at < b.started_at ? -1 : a.started_at > b.started_at ? 1 : a.id < b.id ? -1 : 1))
+    .map(toChildJson);
+  return { revision: state.revision, children };
+}
+
+export const renderPs = (r: PsResult) =>
+  r.children.length
+    ? r.children.map((c) => `${c.session.padEnd(12)} ${c.agent.padEnd(18)} ${c.state.padEnd(8)} ${c.pid ?? '-'}  ${c.task ?? '-'}${c.exit_code !== null || c.signal ? `  exit ${c.signal ?? c.exit_code}` : ''}  ${c.log}`).join('\n')
+    : 'No spawned agents.';
+
+function findChild(state: State, ref: string): Session {
+  const id = ref.toLowerCase();
+  const byId = state.sessions[id];
+  if (byId?.spawn) return byId;
+  const byTask = Object.values(state.sessions)
+    .filter((s) => s.spawn?.task === id)
+    .sort((a, b) => (a.started_at < b.started_at ? 1 : -1))[0];
+  if (byTask) return byTask;
+  throw notFound('spawned session or task', ref, 'baton ps');
+}
+
+export async function wait(ref: string, o: { timeout?: string }, ctx: Ctx): Promise<{ revision: number; child: ChildJson; finished: boolean; task: TaskJson | null }> {
+  const timeout = o.timeout === undefined ? 3600 : Number(o.timeout);
+  if (!Number.isFinite(timeout) || timeout < 0) throw invalidInput(`Invalid --timeout '${o.timeout}'.`);
+  const dir = boardDir(ctx);
+  const deadline = Date.now() + timeout * 1000;
+  for (;;) {
+    const stamp = stateStamp(dir);
+    const state = await readState(dir);
+    const s = findChild(state, ref);
+    const finished = !LIVE.has(s.spawn!.state);
+    const task = s.spawn!.task ? state.tasks[s.spawn!.task] : undefined;
+    if (finished || Date.now() >= deadline) return { revision: state.revision, child: toChildJson(s), finished, task: task ? toTaskJson(task) : null };
+    // A supervisor killed with its child can't report: poll liveness too.
+    if (s.spawn!.state === 'running' && !alive(s.spawn!.pid) && !alive(s.spawn!.supervisor_pid)) {
+      await mutate(ctx, (tx) => {
+        const me = tx.state.sessions[s.id]!;
+        if (!LIVE.has(me.spawn!.state)) return;
+        me.spawn!.state = 'exited';
+        me.spawn!.exited_at = tx.now;
+        tx.emit({ type: 'spawn.exited', session: me.id, task: me.spawn!.task, data: { exit_code: null, signal: null, lost: true }, notify: me.parent ? { targets: [`agent:${tx.state.sessions[me.parent]?.agent}`], kind: 'child-exited', priority: 'high' } : null });
+        if (!me.ended_at) endSession(tx, me, 'lost: its process and supervisor are gone');
+      });
+      continue;
+    }
+    await waitForChange(dir, stamp, Math.min(deadline, Date.now() + 1000));
+  }
+}
+
+export async function kill(ref: string, ctx: Ctx): Promise<{ revision: number; child: ChildJson; signalled: boolean }> {
+  const state = await readState(boardDir(ctx));
+  const s = findChild(state, ref);
+  const pid = s.spawn!.pid;
+  if (s.spawn!.state !== 'running' || !pid) {
+    throw new BatonError('INVALID_TRANSITION', `Session ${s.id} is ${s.spawn!.state}, not running.`, { hint: 'baton ps', details: { session: s.id, state: s.spawn!.state } });
+  }
+  let signalled = false;
+  try {
+    process.kill(-pid, 'SIGTERM');
+    signalled = true;
+  } catch {
+    try {
+      process.kill(pid, 'SIGTERM');
+      signalled = true;
+    } catch {
+      signalled = false;
+    }
+  }
+  return { revision: state.revision, child: toChildJson(s), signalled };
+}
