@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, batonAsync, makeBoard, type Run, type TestBoard } from './helpers.js';
+import { BIN, batonAsync, makeBoard, type Run, tempDir, type TestBoard } from './helpers.js';
 
 /** Orchestration: goals, gates and signals (more of it as the orchestration work lands). */
 
@@ -273,5 +273,21 @@ describe('spawn', () => {
     const exited = board.json('events', '--type', 'spawn.exited').events[0];
     expect(exited.data).toMatchObject({ signal: 'SIGKILL', unfinished: true });
     expect(exited.data.log_tail).toContain(`hanging on ${r.json.child.session}`);
+  }, 120_000);
+});
+
+describe('demo', () => {
+  it('a simulated team finishes the demo project, with a review sent back, a handoff and a CI gate', async () => {
+    const dir = join(tempDir(), 'demo');
+    const started = Date.now();
+    const r = await batonAsync(['demo', '--dir', dir], { cwd: tempDir() });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(r.stdout).toContain(`The board: ${join(dir, 'project-plan', 'STATUS.md')}`);
+    const events = readFileSync(join(dir, 'project-plan', 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const types = new Set(events.map((e) => e.type));
+    for (const t of ['review.rejected', 'task.handed_off', 'handoff.taken', 'gate.resolved', 'goal.completed', 'spawn.exited']) expect(types, t).toContain(t);
+    const state = JSON.parse(readFileSync(join(dir, 'project-plan', 'state.json'), 'utf8'));
+    expect(Object.values<{ status: string }>(state.tasks).every((t) => t.status === 'done')).toBe(true);
   }, 120_000);
 });

@@ -528,6 +528,8 @@ function build(): Command {
     .option('--next', 'the best-ranked ready task')
     .option('--agent <name>', 'which command from config.yaml spawn.agents')
     .option('--role <role>', 'worker (default) or reviewer (no task claimed)')
+    .option('--specialty <list>', 'specialties of the child agent')
+    .option('--name <name>', 'the child agent\'s name (default: <agent>-<random>)')
     .option('--worktree', 'a git worktree of its own, on branch worker/<session>')
     .option('--no-worktree', 'work in the main checkout')
     .action(wire(spawnModule, (m, ctx, id: string | undefined, o) => m.spawn(id, o, ctx), (m, r) => m.renderSpawn(r)));
@@ -554,6 +556,26 @@ function build(): Command {
       action(async (ctx, session: string) => {
         const m = await spawnModule();
         await m.supervise(session, ctx);
+        return { result: { revision: 0 } as Result, text: () => null, printed: true };
+      }),
+    );
+
+  program
+    .command('demo')
+    .description('a simulated team (spawned agents) finishes a small project on a scratch board (--dir: where; default a new temp directory)')
+    .action(
+      action(async (ctx) => {
+        const m = await import('../commands/demo.js');
+        const r = await m.run_({ dir: ctx.dir }, { ...ctx, dir: undefined }, { write: (s) => (mode.json ? undefined : process.stdout.write(s)) });
+        return { result: r as unknown as Result, text: () => null, printed: !mode.json };
+      }),
+    );
+  program
+    .command('__demo-agent', { hidden: true })
+    .action(
+      action(async (ctx) => {
+        const m = await import('../commands/demo.js');
+        await m.agent(ctx);
         return { result: { revision: 0 } as Result, text: () => null, printed: true };
       }),
     );

@@ -6,7 +6,7 @@ import { BatonError, invalidInput, notFound } from '../core/errors.js';
 import { checkId, randomSuffix } from '../core/ids.js';
 import { rankTasks } from '../core/rank.js';
 import { readState } from '../core/store.js';
-import { getTask, type TaskJson, toTaskJson } from '../core/tasks.js';
+import { checkSpecialty, getTask, splitList, type TaskJson, toTaskJson } from '../core/tasks.js';
 import type { Tx } from '../core/tx.js';
 import type { Role, Session, State } from '../core/types.js';
 import { stateStamp, waitForChange } from '../core/watch.js';
@@ -22,6 +22,10 @@ export interface SpawnOptions {
   agent?: string;
   worktree?: boolean;
   role?: string;
+  /** Specialties of the child agent (comma-separated). */
+  specialty?: string;
+  /** The child agent's name (default: <agent>-<random>). */
+  name?: string;
 }
 
 export interface ChildJson {
@@ -159,8 +163,9 @@ export async function spawn(rawId: string | undefined, o: SpawnOptions, ctx: Ctx
     if (live.length >= cfg.max_parallel) {
       throw new BatonError('INVALID_TRANSITION', `${live.length} children are running; spawn.max_parallel is ${cfg.max_parallel}.`, { hint: 'baton ps, then baton wait SESSION', details: { running: live.map((s) => s.id), max_parallel: cfg.max_parallel } });
     }
-    const { agent } = findOrMakeAgent(tx.state, `${agentName}-${randomSuffix(4)}`, parent.host, tx.now);
+    const { agent } = findOrMakeAgent(tx.state, o.name ?? `${agentName}-${randomSuffix(4)}`, parent.host, tx.now);
     agent.role = role;
+    if (o.specialty !== undefined) agent.specialties = splitList(o.specialty).map((x) => checkSpecialty(x)!);
     tx.state.agents[agent.id] = agent;
     const sessionId = mintSessionId(tx.state);
     const runs = join(dir, 'runs');
