@@ -291,3 +291,61 @@ describe('demo', () => {
     expect(Object.values<{ status: string }>(state.tasks).every((t) => t.status === 'done')).toBe(true);
   }, 120_000);
 });
+
+describe('preflight and intake', () => {
+  const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-c', 'user.email=t@example.com', '-c', 'user.name=t', ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+  it('preflight refuses a dirty tree or the default branch without a confirmation, records it, and --while-session reuses it', async () => {
+    const board = makeBoard();
+    git(board.root, 'init', '-q', '-b', 'main');
+    git(board.root, 'commit', '-q', '--allow-empty', '-m', 'base');
+    const onMain = board.json('preflight');
+    expect([onMain._code, onMain.error.code]).toEqual([2, 'INVALID_INPUT']);
+    expect(onMain.error.hint).toContain('--confirm-branch');
+    writeFileSync(join(board.root, 'wip.txt'), 'x');
+    const dirty = board.json('preflight', '--confirm-branch');
+    expect(dirty.error.details ?? dirty.error.changed).toBeTruthy();
+    expect(dirty.error.hint).toContain('--confirm-workspace');
+    expect(existsSync(join(board.dir, 'preflight.json'))).toBe(false);
+
+    const lead = board.json('orchestrator', 'start');
+    const env = { BATON_SESSION: lead.session.id, BATON_TOKEN: lead.token };
+    const ok = await batonAsync(['preflight', '--confirm-branch', '--confirm-workspace', '--profile', 'safe', '--agents', '3', '--json'], { cwd: board.root, env });
+    expect(ok.code, ok.stdout).toBe(0);
+    expect(ok.json.preflight).toMatchObject({ branch: 'main', clean: false, changed: ['wip.txt'], profile: 'safe', agents: 3, confirmed: { workspace: true, branch: true }, session: lead.session.id });
+    expect(board.json('status').profile).toBe('safe');
+    expect(readFileSync(join(board.dir, 'STATUS.md'), 'utf8')).toContain('profile **safe**');
+    // Another agent of the same loop does not need to confirm again while that session lives.
+    const again = board.json('preflight', '--while-session');
+    expect(again).toMatchObject({ _code: 0, reused: true });
+  });
+
+  it('intake suggests packages, their dependencies and TODO markers as candidates that serialise nothing until confirmed', async () => {
+    const board = makeBoard();
+    const root = board.root;
+    mkdirSync(join(root, 'packages', 'core', 'src'), { recursive: true });
+    mkdirSync(join(root, 'packages', 'web'), { recursive: true });
+    writeFileSync(join(root, 'packages', 'core', 'package.json'), JSON.stringify({ name: '@x/core' }));
+    writeFileSync(join(root, 'packages', 'web', 'package.json'), JSON.stringify({ name: '@x/web', dependencies: { '@x/core': '1' } }));
+    writeFileSync(join(root, 'packages', 'core', 'src', 'a.ts'), 'x\n// TODO: handle errors\n');
+    git(root, 'init', '-q', '-b', 'work');
+    git(root, 'add', 'packages');
+    git(root, 'commit', '-q', '-m', 'init');
+    const before = board.json('status').revision;
+    const scan = board.json('intake');
+    expect(board.json('status').revision).toBe(before);
+    expect(scan.candidates.map((c: { id: string; candidate_depends_on: string[] }) => [c.id, c.candidate_depends_on])).toEqual([
+      ['intake-pkg-packages-core', []],
+      ['intake-pkg-packages-web', ['intake-pkg-packages-core']],
+      ['intake-todo-packages-core-src-a-ts-2', ['intake-pkg-packages-core']],
+    ]);
+    expect(board.json('intake', '--seed').seeded).toHaveLength(3);
+    expect(board.json('intake', '--seed').seeded).toEqual([]);
+    // Candidates never serialise: the web package is ready although it "depends" on core.
+    const ready = board.json('list', '--ready').tasks.map((t: { id: string }) => t.id);
+    expect(ready).toContain('intake-pkg-packages-web');
+    const confirmed = board.json('edit', 'intake-pkg-packages-web', '--confirm-deps', '--confirm-paths').task;
+    expect(confirmed).toMatchObject({ depends_on: ['intake-pkg-packages-core'], owned_paths: ['packages/web/**'], candidate_depends_on: [], candidate_owned_paths: [] });
+    expect(board.json('list', '--ready').tasks.map((t: { id: string }) => t.id)).not.toContain('intake-pkg-packages-web');
+  });
+});

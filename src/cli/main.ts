@@ -581,6 +581,22 @@ function build(): Command {
     );
 
   program
+    .command('preflight')
+    .description('check the workspace before a team starts (git, branch, clean tree, board) and record it in preflight.json')
+    .option('--confirm-workspace', 'go ahead with uncommitted changes')
+    .option('--confirm-branch', 'go ahead on main/master')
+    .option('--profile <profile>', 'set the profile the team runs under (config.yaml)')
+    .option('--agents <n>', 'how many agents will run (recorded)')
+    .option('--while-session', 'reuse a confirmation a still-live session made on this branch')
+    .action(wire(() => import('../commands/preflight.js'), (m, ctx, o) => m.run(o, ctx), (m, r) => m.renderPreflight(r)));
+
+  program
+    .command('intake')
+    .description('scan the workspace (packages, folders, TODO/FIXME, recent changes) for candidate tasks')
+    .option('--seed', 'add them to the board (with candidate paths and dependencies only)')
+    .action(wire(() => import('../commands/intake.js'), (m, ctx, o) => m.run(o, ctx), (m, r) => m.renderIntake(r, r.revision >= 0 && process.argv.includes('--seed'))));
+
+  program
     .command('signal')
     .description('resolve waiting gates: every gate of --type whose --match fields all agree (or one gate by id)')
     .argument('[id]', 'one gate, instead of matching by type')

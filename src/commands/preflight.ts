@@ -1,0 +1,122 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { authenticate, sessionState } from '../core/agents.js';
+import { BatonError, invalidInput } from '../core/errors.js';
+import { type Profile, PROFILES } from '../core/types.js';
+import { readConfig, readState, writeFileAtomic } from '../core/store.js';
+import { boardDir, type Ctx } from './context.js';
+
+export interface Preflight {
+  at: string;
+  workspace: string;
+  git: boolean;
+  branch: string | null;
+  head: string | null;
+  clean: boolean | null;
+  changed: string[];
+  profile: Profile;
+  agents: number | null;
+  confirmed: { workspace: boolean; branch: boolean };
+  /** The session that confirmed, for --while-session. */
+  session: string | null;
+}
+
+export interface PreflightResult {
+  revision: number;
+  preflight: Preflight;
+  /** True when an earlier confirmation by a still-live session was reused (--while-session). */
+  reused: boolean;
+  file: string;
+}
+
+function git(cwd: string, args: string[]): string | null {
+  try {
+    return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Checks the workspace before a team starts: a git repository, the branch (working on the
+ * default branch needs --confirm-branch), a clean tree (else --confirm-workspace), a valid
+ * board. Never asks: what needs a decision is refused with the flag that confirms it.
+ * Writes preflight.json. --while-session reuses the confirmation a still-live session made
+ * on the same branch, so a loop of agents doesn't stop on it again.
+ */
+export async function run(o: { confirmWorkspace?: boolean; confirmBranch?: boolean; profile?: string; agents?: string; whileSession?: boolean }, ctx: Ctx): Promise<PreflightResult> {
+  const dir = boardDir(ctx);
+  const state = await readState(dir);
+  const config = await readConfig(dir);
+  const file = join(dir, 'preflight.json');
+  const root = dirname(dir);
+  const branch = git(root, ['rev-parse', '--abbrev-ref', 'HEAD']);
+  const isGit = branch !== null;
+  if (o.whileSession) {
+    try {
+      const prior = JSON.parse(readFileSync(file, 'utf8')) as Preflight;
+      const s = prior.session ? state.sessions[prior.session] : undefined;
+      if (s && sessionState(s, config, Date.now()) === 'live' && prior.branch === branch) return { revision: state.revision, preflight: prior, reused: true, file };
+    } catch {
+      /* no prior confirmation: check afresh */
+    }
+  }
+  let profile = config.profile;
+  if (o.profile !== undefined) {
+    const p = o.profile.toLowerCase() as Profile;
+    if (!PROFILES.includes(p)) throw invalidInput(`Unknown profile '${o.profile}': safe, balanced or throughput.`);
+    profile = p;
+  }
+  const agents = o.agents === undefined ? null : Number(o.agents);
+  if (agents !== null && (!Number.isInteger(agents) || agents < 1)) throw invalidInput(`Invalid --agents '${o.agents}': a whole number of agents.`);
+  const changed = isGit
+    ? (git(root, ['status', '--porcelain', '--untracked-files=normal']) ?? '')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.slice(3))
+        .filter((f) => !f.startsWith(`${relative(root, dir)}/`))
+    : [];
+  const clean = isGit ? changed.length === 0 : null;
+  if (isGit && !clean && !o.confirmWorkspace) {
+    throw new BatonError('INVALID_INPUT', `The working tree has ${changed.length} uncommitted change(s) (${changed.slice(0, 3).join(', ')}${changed.length > 3 ? ', …' : ''}); agents would build on them.`, {
+      hint: 'commit or stash them, or run baton preflight --confirm-workspace',
+      details: { changed },
+    });
+  }
+  if (isGit && (branch === 'main' || branch === 'master') && !o.confirmBranch) {
+    throw new BatonError('INVALID_INPUT', `You are on ${branch}: agents would commit straight to it.`, { hint: 'switch to a work branch, or run baton preflight --confirm-branch', details: { branch } });
+  }
+  if (o.profile !== undefined && profile !== config.profile) {
+    // The one line of config.yaml this command edits: the profile the team will run under.
+    const cfg = join(dir, 'config.yaml');
+    const text = readFileSync(cfg, 'utf8');
+    writeFileSync(cfg, /^profile: .*$/m.test(text) ? text.replace(/^profile: .*$/m, `profile: ${profile}`) : `${text.trimEnd()}\nprofile: ${profile}\n`);
+    // STATUS.md shows the profile: regenerate it now, not at the next write.
+    await (await import('./board.js')).render(ctx);
+  }
+  let session: string | null = null;
+  if (ctx.creds.session && ctx.creds.token) session = authenticate(state, ctx.creds).session.id;
+  const preflight: Preflight = {
+    at: new Date().toISOString(),
+    workspace: root,
+    git: isGit,
+    branch,
+    head: isGit ? git(root, ['rev-parse', 'HEAD']) : null,
+    clean,
+    changed,
+    profile,
+    agents,
+    confirmed: { workspace: Boolean(o.confirmWorkspace), branch: Boolean(o.confirmBranch) },
+    session,
+  };
+  writeFileAtomic(file, `${JSON.stringify(preflight, null, 2)}\n`, true);
+  return { revision: state.revision, preflight, reused: false, file };
+}
+
+export const renderPreflight = (r: PreflightResult) =>
+  [
+    r.reused ? `Reusing the confirmation of session ${r.preflight.session} (${r.preflight.at}).` : 'Preflight passed.',
+    `workspace ${r.preflight.workspace}${r.preflight.git ? ` · branch ${r.preflight.branch} · ${r.preflight.clean ? 'clean' : `${r.preflight.changed.length} change(s) confirmed`}` : ' · not a git repository'}`,
+    `profile ${r.preflight.profile}${r.preflight.agents ? ` · ${r.preflight.agents} agents` : ''} · written to ${r.file}`,
+  ].join('\n');
