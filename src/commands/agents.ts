@@ -252,14 +252,15 @@ export async function sessions(o: { all?: boolean }, ctx: Ctx): Promise<Sessions
 
 export function renderSessions(r: SessionsResult): string {
   if (!r.sessions.length) return 'No live sessions.';
-  return r.sessions
+  const note = r.sessions.some((s) => s.canonical) ? '\n* the canonical orchestrator (baton orchestrator start)' : '';
+  return `${r.sessions
     .map(
       (s) =>
-        `${s.id.padEnd(14)} ${s.agent.padEnd(16)} ${s.role.padEnd(12)} ${s.state.padEnd(6)} ${s.host}${s.window ? `/${s.window}` : ''}${s.parent ? `  parent ${s.parent}` : ''}${
+        `${s.id.padEnd(14)} ${s.agent.padEnd(16)} ${(s.canonical ? `${s.role}*` : s.role).padEnd(12)} ${s.state.padEnd(6)} ${s.host}${s.window ? `/${s.window}` : ''}${s.parent ? `  parent ${s.parent}` : ''}${
           s.holds.length ? `  holds ${s.holds.map((h) => `${h.task} until ${h.expires_at}`).join(', ')}` : ''
         }`,
     )
-    .join('\n');
+    .join('\n')}${note}`;
 }
 
 // ---------------------------------------------------------------- reap
