@@ -201,15 +201,16 @@ async function signals(trials) {
     const latencies = [];
     for (let i = 0; i < trials; i++) {
       const waiter = spawn(process.execPath, [BIN, 'inbox', '--watch', '30', '--json'], { cwd: dir, env: { ...env, ...b } });
-      let woke = 0;
-      const out = new Promise((res) => waiter.stdout.on('data', () => res((woke = performance.now()))));
+      let out = '';
+      const woke = new Promise((res) => waiter.stdout.on('data', (d) => ((out += d), res(Date.now()))));
       // Let the waiter reach its watch (it has to start, read and find nothing first).
       await new Promise((r) => setTimeout(r, 400));
       run([BIN, 'send', '--to', 'agent:reader', `ping ${i}`, '--json'], dir, a);
-      const sent = performance.now();
-      await out;
+      const at = await woke;
       await new Promise((r) => waiter.on('close', r));
-      latencies.push(woke - sent);
+      // From the send's commit (its event's timestamp) to the waiter's answer on stdout.
+      const committed = Date.parse(JSON.parse(out).notifications.at(-1).ts);
+      latencies.push(at - committed);
       run([BIN, 'inbox', 'ack', '--json'], dir, b);
     }
     const sorted = [...latencies].sort((x, y) => x - y);

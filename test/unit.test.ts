@@ -9,6 +9,7 @@ import { rankTasks } from '../src/core/rank.js';
 import { pathsOverlap } from '../src/core/paths.js';
 import type { State, Task } from '../src/core/types.js';
 import { mdTable, mdText, mermaidLabel } from '../src/render/markdown.js';
+import { mergeEvents, mergeStates } from '../src/core/merge.js';
 import { renderStatusMd } from '../src/render/status.js';
 
 const T0 = '2026-01-01T00:00:00.000Z';
@@ -351,5 +352,67 @@ describe('fast shape check agrees with the zod schema', () => {
         if (stateLooksValid(s)) expect(StateSchema.safeParse(s).success, `${key}=${JSON.stringify(v)}`).toBe(true);
       }
     }
+  });
+});
+
+describe('board merge', () => {
+  const base = state([task('a'), task('b'), task('c')]);
+  const ours = structuredClone(base);
+  ours.tasks.a!.title = 'a on ours';
+  ours.tasks.a!.rev = 2;
+  ours.tasks.b!.status = 'blocked';
+  ours.tasks.b!.blocked = { reason: 'r', previous: 'todo', at: T0 };
+  ours.tasks.b!.rev = 3;
+  ours.tasks.n1 = task('n1', { rev: 2 });
+  ours.revision = 3;
+  ours.seq = 3;
+  const theirs = structuredClone(base);
+  theirs.tasks.a!.labels = ['theirs'];
+  theirs.tasks.a!.rev = 2;
+  theirs.tasks.a!.notes = [{ at: T0, author: 'x', text: 'note' }];
+  theirs.tasks.c!.priority = 0;
+  theirs.tasks.c!.rev = 2;
+  theirs.revision = 2;
+  theirs.seq = 2;
+
+  it('combines changes to different tasks and to different field groups of one task, symmetrically', () => {
+    const m = mergeStates(base, ours, theirs);
+    expect(m.conflicts).toEqual([]);
+    expect(m.state.tasks.a).toMatchObject({ title: 'a on ours', labels: ['theirs'], notes: [{ text: 'note' }] });
+    expect(m.state.tasks.b!.status).toBe('blocked');
+    expect(m.state.tasks.c!.priority).toBe(0);
+    expect(m.state.tasks.n1).toBeDefined();
+    expect(m.state.revision).toBe(4);
+    expect(m.state.seq).toBe(1 + 2 + 1 + 1);
+    expect(stableStringify(mergeStates(base, theirs, ours).state)).toBe(stableStringify(m.state));
+  });
+
+  it('refuses to guess when both sides moved one task\'s status', () => {
+    const t2 = structuredClone(theirs);
+    t2.tasks.b!.status = 'cancelled';
+    t2.tasks.b!.rev = 2;
+    expect(mergeStates(base, ours, t2).conflicts).toEqual([{ task: 'b', field: 'status', ours: 'blocked', theirs: 'cancelled' }]);
+  });
+
+  it('unions event logs by id, renumbers the new ones in time order, and closes with board.merged', () => {
+    const ev = (id: string, seq: number, ts: string, revision = seq) => ({ id, seq, ts, revision, type: 't', actor: null, session: null, task: null, data: {}, notify: null });
+    const b0 = [ev('e1', 1, '2026-01-01T00:00:01Z')];
+    const o = [...b0, ev('o1', 2, '2026-01-01T00:00:03Z'), ev('o2', 3, '2026-01-01T00:00:05Z')];
+    const t = [...b0, ev('t1', 2, '2026-01-01T00:00:04Z')];
+    const m = mergeEvents(b0, o, t);
+    expect(m.map((e) => [e.id, e.seq])).toEqual([['e1', 1], ['o1', 2], ['t1', 3], ['o2', 4], [m[4]!.id, 5]]);
+    expect(m[4]).toMatchObject({ type: 'board.merged', revision: 4 });
+    expect(mergeEvents(b0, t, o)).toEqual(m);
+  });
+
+  it('ids minted on two branches of 10,000 tasks each never collide', () => {
+    const side = () => {
+      const taken = new Set<string>();
+      for (let i = 0; i < 10_000; i++) taken.add(mintId('t', (x) => taken.has(x), taken.size));
+      return taken;
+    };
+    const one = side();
+    const two = side();
+    expect([...one].filter((id) => two.has(id))).toEqual([]);
   });
 });

@@ -596,6 +596,25 @@ function build(): Command {
     .option('--seed', 'add them to the board (with candidate paths and dependencies only)')
     .action(wire(() => import('../commands/intake.js'), (m, ctx, o) => m.run(o, ctx), (m, r) => m.renderIntake(r, r.revision >= 0 && process.argv.includes('--seed'))));
 
+  const gitModule = () => import('../commands/git.js');
+  program
+    .command('merge-driver')
+    .description('the git merge driver for state.json and events.jsonl (git runs it; see git install)')
+    .argument('<base>')
+    .argument('<ours>')
+    .argument('<theirs>')
+    .argument('[path]')
+    .action(wire(gitModule, (m, _ctx, base: string, ours: string, theirs: string, path: string | undefined) => m.mergeDriver(base, ours, theirs, path), (_m, r) => `Merged ${r.merged}.`));
+  const gitCmd = program.command('git').description('commit the board to git: install or remove the merge driver');
+  gitCmd
+    .command('install')
+    .description('.gitattributes lines, the merge drivers in .git/config, a post-merge hook (idempotent)')
+    .action(wire(gitModule, (m, ctx) => m.install(ctx), (m, r) => m.renderInstall(r)));
+  gitCmd
+    .command('uninstall')
+    .description('remove what git install added')
+    .action(wire(gitModule, (m, ctx) => m.install(ctx, true), (m, r) => m.renderInstall(r)));
+
   program
     .command('signal')
     .description('resolve waiting gates: every gate of --type whose --match fields all agree (or one gate by id)')

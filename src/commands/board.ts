@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatonError } from '../core/errors.js';
 import { lockHealth, readLockOwner } from '../core/lock.js';
@@ -220,6 +220,9 @@ export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorR
       ? fail('lock', 'warn', `a lock left by a dead writer${owner ? ` (pid ${owner.pid} on ${owner.host})` : ''}`, 'baton doctor --repair (the next command also breaks it)')
       : pass('lock', lock === 'held' ? 'held by a live writer' : 'free'),
   );
+  if (existsSync(join(dir, 'MERGE-CONFLICT.md'))) {
+    checks.push(fail('merge', 'error', 'a git merge stopped on a conflict the merge driver would not guess (see MERGE-CONFLICT.md)', 'follow MERGE-CONFLICT.md, then delete it'));
+  }
   const temps = leftoverTempFiles(dir);
   checks.push(
     temps.length

@@ -1,0 +1,169 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { BatonError, invalidInput } from '../core/errors.js';
+import { type MergeConflict, mergeEvents, mergeStates } from '../core/merge.js';
+import { parseState, serializeState } from '../core/store.js';
+import type { BatonEvent, State } from '../core/types.js';
+import { boardDir, type Ctx } from './context.js';
+
+export const CONFLICT_NOTE = 'MERGE-CONFLICT.md';
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+const parseLog = (text: string): BatonEvent[] =>
+  text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as BatonEvent);
+
+function conflictNote(path: string, conflicts: MergeConflict[]): string {
+  return [
+    '# baton: a merge conflict on the board',
+    '',
+    `Merging \`${path}\`, both sides changed the same task's status or holder; baton did not guess.`,
+    '',
+    '| task | field | ours | theirs |',
+    '| --- | --- | --- | --- |',
+    ...conflicts.map((c) => `| \`${c.task}\` | ${c.field} | ${JSON.stringify(c.ours)} | ${JSON.stringify(c.theirs)} |`),
+    '',
+    'To resolve: keep one side of the file (`git checkout --ours` or `--theirs` ' + `\`${path}\`` + '), then set each task',
+    'above to what it should be (`baton edit`, `baton block`, `baton release` …), `git add` the board,',
+    `delete this note, and finish the merge. \`baton doctor\` reports this note until it is gone.`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * `baton merge-driver BASE OURS THEIRS [PATH]`, run by git (%O %A %B %P): merges state.json
+ * per task, or events.jsonl by event id, into OURS. Exit 1, with a conflict note beside the
+ * board, when both sides changed one task's status or holder.
+ */
+export async function mergeDriver(base: string, ours: string, theirs: string, path: string | undefined): Promise<{ revision: number; merged: string; conflicts: MergeConflict[] }> {
+  const name = path ?? ours;
+  const oursText = readText(ours);
+  if (name.endsWith('events.jsonl') || (!name.endsWith('.json') && !oursText.trimStart().startsWith('{\n'))) {
+    const merged = mergeEvents(parseLog(readText(base)), parseLog(oursText), parseLog(readText(theirs)));
+    writeFileSync(ours, merged.map((e) => `${JSON.stringify(e)}\n`).join(''));
+    return { revision: merged.at(-1)?.revision ?? 0, merged: name, conflicts: [] };
+  }
+  const baseText = readText(base);
+  const b: State | null = baseText.trim() ? await parseState(baseText, `${name} (base)`) : null;
+  const o = await parseState(oursText, `${name} (ours)`);
+  const t = await parseState(readText(theirs), `${name} (theirs)`);
+  const { state, conflicts } = mergeStates(b, o, t);
+  if (conflicts.length) {
+    const note = join(dirname(resolve(name)), CONFLICT_NOTE);
+    writeFileSync(note, conflictNote(name, conflicts));
+    throw new BatonError('INVALID_TRANSITION', `Both sides changed ${conflicts.map((c) => `${c.task} (${c.field}: ${JSON.stringify(c.ours)} vs ${JSON.stringify(c.theirs)})`).join(', ')}; see ${note}.`, {
+      hint: `resolve as ${CONFLICT_NOTE} says`,
+      details: { conflicts, note },
+    });
+  }
+  writeFileSync(ours, serializeState(state));
+  return { revision: state.revision, merged: name, conflicts: [] };
+}
+
+// ---------------------------------------------------------------- git install / uninstall
+
+const START = '# baton:start';
+const END = '# baton:end';
+
+function git(cwd: string, args: string[]): string {
+  return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+}
+
+function replaceBlock(text: string, block: string | null, comment = '#'): string {
+  const s = text.indexOf(START.replace('#', comment));
+  const e = text.indexOf(END.replace('#', comment));
+  const without = s >= 0 && e > s ? `${text.slice(0, s).trimEnd()}${text.slice(e + END.length).replace(/^\n+/, '\n')}` : text;
+  if (block === null) return without.trim() ? `${without.trimEnd()}\n` : '';
+  return `${without.trimEnd() ? `${without.trimEnd()}\n\n` : ''}${block}\n`;
+}
+
+export interface GitInstallResult {
+  revision: number;
+  repo: string;
+  changed: string[];
+}
+
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** .gitattributes lines, the drivers in .git/config and a post-merge hook; idempotent. */
+export async function install(ctx: Ctx, remove = false): Promise<GitInstallResult> {
+  const dir = boardDir(ctx);
+  let repo: string;
+  try {
+    repo = git(dir, ['rev-parse', '--show-toplevel']);
+  } catch {
+    throw invalidInput(`The board ${dir} is not inside a git repository.`, 'git init, then baton git install');
+  }
+  const rel = relative(repo, dir).split('\\').join('/') || '.';
+  const bin = resolve(process.argv[1]!);
+  const changed: string[] = [];
+  const attributes = join(repo, '.gitattributes');
+  const block = [
+    START,
+    `${rel}/state.json merge=baton`,
+    `${rel}/events.jsonl merge=baton`,
+    `${rel}/*.md linguist-generated=true merge=baton-generated`,
+    `${rel}/handoffs/*.md linguist-generated=true merge=baton-generated`,
+    `${rel}/handoff-index.json linguist-generated=true merge=baton-generated`,
+    END,
+  ].join('\n');
+  const before = readText(attributes);
+  const after = replaceBlock(before, remove ? null : block);
+  if (after !== before) {
+    if (after) writeFileSync(attributes, after);
+    else rmSync(attributes, { force: true });
+    changed.push('.gitattributes');
+  }
+  const config: [string, string][] = [
+    ['merge.baton.name', 'baton: merge boards per task and events by id'],
+    ['merge.baton.driver', `${q(process.execPath)} ${q(bin)} merge-driver %O %A %B %P`],
+    ['merge.baton-generated.name', 'baton: generated files are regenerated after a merge'],
+    ['merge.baton-generated.driver', 'true'],
+  ];
+  for (const [k, v] of config) {
+    let current: string | null = null;
+    try {
+      current = git(repo, ['config', '--local', '--get', k]);
+    } catch {
+      current = null;
+    }
+    if (remove) {
+      if (current !== null) {
+        git(repo, ['config', '--local', '--unset', k]);
+        changed.push(`git config ${k}`);
+      }
+    } else if (current !== v) {
+      git(repo, ['config', '--local', k, v]);
+      changed.push(`git config ${k}`);
+    }
+  }
+  const hooks = resolve(repo, git(repo, ['rev-parse', '--git-path', 'hooks']));
+  const hook = join(hooks, 'post-merge');
+  const hookBefore = readText(hook);
+  const hookBlock = [START, `# Regenerates baton's Markdown from the merged state.`, `${q(process.execPath)} ${q(bin)} render --dir ${q(dir)} >/dev/null 2>&1 || true`, END].join('\n');
+  let hookAfter = replaceBlock(hookBefore.startsWith('#!') || remove ? hookBefore : `#!/bin/sh\n${hookBefore}`, remove ? null : hookBlock);
+  if (remove && hookAfter.trim() === '#!/bin/sh') hookAfter = '';
+  if (hookAfter !== hookBefore) {
+    if (hookAfter) {
+      mkdirSync(hooks, { recursive: true });
+      writeFileSync(hook, hookAfter);
+      chmodSync(hook, 0o755);
+    } else rmSync(hook, { force: true });
+    changed.push(relative(repo, hook));
+  }
+  return { revision: 0, repo, changed };
+}
+
+export const renderInstall = (r: GitInstallResult) => (r.changed.length ? `Changed in ${basename(r.repo)}: ${r.changed.join(', ')}.` : 'Already in place; nothing changed.');
+
+export const conflictNoteExists = (dir: string) => existsSync(join(dir, CONFLICT_NOTE));
