@@ -9,7 +9,7 @@ import { checkTargetKnown, handoffsFor, parseTarget, targetReaches } from '../co
 import { checkNote, checkTransition, getTask, type TaskJson, toTaskJson } from '../core/tasks.js';
 import type { Tx } from '../core/tx.js';
 import type { Handoff } from '../core/types.js';
-import { stateStamp, waitForChange } from '../core/watch.js';
+import { parseWatch, untilWork } from '../core/watch.js';
 import { type Me, mutateAs } from './agents.js';
 import { boardDir, type Ctx, load } from './context.js';
 import { leaseConflict } from './leases.js';
@@ -149,24 +149,14 @@ export async function takeCommand(rawId: string, ctx: Ctx): Promise<TakeResult> 
 }
 
 export async function next(o: { watch?: string }, ctx: Ctx): Promise<TakeResult> {
-  const watch = o.watch === undefined ? null : Number(o.watch);
-  if (watch !== null && (!Number.isFinite(watch) || watch < 0)) throw invalidInput(`Invalid --watch '${o.watch}': give seconds to wait, e.g. 30.`);
-  const dir = boardDir(ctx);
-  const deadline = Date.now() + (watch ?? 0) * 1000;
-  for (;;) {
-    const stamp = stateStamp(dir);
-    try {
-      const r = await mutateAs(ctx, (tx, me) => {
-        const first = handoffsFor(tx.state, tx.state.agents[me.agentId]!)[0];
-        if (!first) throw new BatonError('NO_WORK', 'No handoff waits for you.', { hint: 'baton handoff next --watch 60' });
-        return take(tx, me, first.task);
-      });
-      return { revision: r.revision, ...r.value };
-    } catch (e) {
-      if (!(e instanceof BatonError) || e.code !== 'NO_WORK' || watch === null || Date.now() >= deadline) throw e;
-      if (!(await waitForChange(dir, stamp, deadline))) throw e;
-    }
-  }
+  return untilWork(boardDir(ctx), parseWatch(o.watch), async () => {
+    const r = await mutateAs(ctx, (tx, me) => {
+      const first = handoffsFor(tx.state, tx.state.agents[me.agentId]!)[0];
+      if (!first) throw new BatonError('NO_WORK', 'No handoff waits for you.', { hint: 'baton handoff next --watch 60' });
+      return take(tx, me, first.task);
+    });
+    return { revision: r.revision, ...r.value };
+  });
 }
 
 export const renderTake = (r: TakeResult) => `Took ${r.task.id} from ${r.handoff.from} (lease until ${r.lease.expires_at}). Read project-plan/handoffs/${r.task.id}.handoff.md first.`;

@@ -5,7 +5,7 @@ import { checkTargetKnown, eventReaches, inboxCursor, parseTarget } from '../cor
 import { readState } from '../core/store.js';
 import { checkNote } from '../core/tasks.js';
 import type { BatonEvent } from '../core/types.js';
-import { stateStamp, waitForChange } from '../core/watch.js';
+import { parseWatch, untilAnswer } from '../core/watch.js';
 import { mutateAs } from './agents.js';
 import { boardDir, type Ctx } from './context.js';
 
@@ -59,24 +59,23 @@ export function fold(events: BatonEvent[]): Notification[] {
 }
 
 export async function inbox(o: { watch?: string; kind?: string; all?: boolean }, ctx: Ctx): Promise<InboxResult> {
-  const watch = o.watch === undefined ? null : Number(o.watch);
-  if (watch !== null && (!Number.isFinite(watch) || watch < 0)) throw invalidInput(`Invalid --watch '${o.watch}': give seconds to wait, e.g. 30.`);
   const dir = boardDir(ctx);
-  const deadline = Date.now() + (watch ?? 0) * 1000;
-  for (;;) {
-    const stamp = stateStamp(dir);
-    const state = await readState(dir);
-    const { agent } = authenticate(state, ctx.creds);
-    const acked = readCursors(dir)[inboxCursor(agent.id)] ?? 0;
-    const events = readLiveTail(dir, state.seq, o.all ? 0 : acked, (line) => !line.includes('"notify":null') && (!o.kind || line.includes(`"kind":"${o.kind}"`)), INBOX_LIMIT * 4).filter(
-      (e) => eventReaches(e, agent) && (!o.kind || e.notify!.kind === o.kind),
-    );
-    const notifications = fold(events).slice(-INBOX_LIMIT);
-    if (notifications.length || watch === null || Date.now() >= deadline || !(await waitForChange(dir, stamp, deadline))) {
+  return untilAnswer(
+    dir,
+    parseWatch(o.watch),
+    async () => {
+      const state = await readState(dir);
+      const { agent } = authenticate(state, ctx.creds);
+      const acked = readCursors(dir)[inboxCursor(agent.id)] ?? 0;
+      const events = readLiveTail(dir, state.seq, o.all ? 0 : acked, (line) => !line.includes('"notify":null') && (!o.kind || line.includes(`"kind":"${o.kind}"`)), INBOX_LIMIT * 4).filter(
+        (e) => eventReaches(e, agent) && (!o.kind || e.notify!.kind === o.kind),
+      );
+      const notifications = fold(events).slice(-INBOX_LIMIT);
       const last = notifications.at(-1)?.seq;
       return { revision: state.revision, agent: agent.id, notifications, acked, ack_command: last ? `baton inbox ack --to ${last}` : null };
-    }
-  }
+    },
+    (r) => r.notifications.length > 0,
+  );
 }
 
 export function renderInbox(r: InboxResult): string {

@@ -5,7 +5,7 @@ import { checkId } from '../core/ids.js';
 import { checkNote, getTask, type TaskJson, toTaskJson } from '../core/tasks.js';
 import type { Tx } from '../core/tx.js';
 import type { Task } from '../core/types.js';
-import { stateStamp, waitForChange } from '../core/watch.js';
+import { parseWatch, untilWork } from '../core/watch.js';
 import { type Me, mutateAs } from './agents.js';
 import { boardDir, type Ctx } from './context.js';
 import { leaseConflict } from './leases.js';
@@ -46,26 +46,16 @@ export async function start(rawId: string, ctx: Ctx): Promise<ReviewResult> {
 }
 
 export async function next(o: { watch?: string }, ctx: Ctx): Promise<ReviewResult> {
-  const watch = o.watch === undefined ? null : Number(o.watch);
-  if (watch !== null && (!Number.isFinite(watch) || watch < 0)) throw invalidInput(`Invalid --watch '${o.watch}': give seconds to wait, e.g. 30.`);
-  const dir = boardDir(ctx);
-  const deadline = Date.now() + (watch ?? 0) * 1000;
-  for (;;) {
-    const stamp = stateStamp(dir);
-    try {
-      const r = await mutateAs(ctx, (tx, me) => {
-        sweepExpiredLeases(tx);
-        const agent = tx.state.agents[me.agentId]!;
-        const first = reviewQueue(tx.state, agent, tx.config.review.allow_self_review)[0];
-        if (!first) throw new BatonError('NO_WORK', `Nothing waits for a review by ${agent.id}.`, { hint: 'baton review next --watch 60' });
-        return startReview(tx, me, first);
-      });
-      return { revision: r.revision, ...r.value };
-    } catch (e) {
-      if (!(e instanceof BatonError) || e.code !== 'NO_WORK' || watch === null || Date.now() >= deadline) throw e;
-      if (!(await waitForChange(dir, stamp, deadline))) throw e;
-    }
-  }
+  return untilWork(boardDir(ctx), parseWatch(o.watch), async () => {
+    const r = await mutateAs(ctx, (tx, me) => {
+      sweepExpiredLeases(tx);
+      const agent = tx.state.agents[me.agentId]!;
+      const first = reviewQueue(tx.state, agent, tx.config.review.allow_self_review)[0];
+      if (!first) throw new BatonError('NO_WORK', `Nothing waits for a review by ${agent.id}.`, { hint: 'baton review next --watch 60' });
+      return startReview(tx, me, first);
+    });
+    return { revision: r.revision, ...r.value };
+  });
 }
 
 export async function verdict(kind: 'approve' | 'reject', rawId: string, o: { notes?: string; leaseToken?: string }, ctx: Ctx): Promise<{ revision: number; task: TaskJson }> {

@@ -8,7 +8,7 @@ import {
   reviewRequired,
   sweepExpiredLeases,
 } from '../core/agents.js';
-import { BatonError, invalidInput } from '../core/errors.js';
+import { BatonError } from '../core/errors.js';
 import { checkId } from '../core/ids.js';
 import { cmp } from '../core/json.js';
 import { onFinished } from '../core/lifecycle.js';
@@ -18,7 +18,7 @@ import { type Candidate, IN_FLIGHT, rankTasks, type Skipped, specialtyFits } fro
 import { checkNote, checkSpecialty, getTask, isFinished, type TaskJson, toTaskJson } from '../core/tasks.js';
 import type { Tx } from '../core/tx.js';
 import type { Agent, State, Task } from '../core/types.js';
-import { stateStamp, waitForChange } from '../core/watch.js';
+import { parseWatch, untilAnswer, untilWork } from '../core/watch.js';
 import { type Me, mutateAs } from './agents.js';
 import { boardDir, type Ctx, load } from './context.js';
 import { leaseConflict } from './leases.js';
@@ -114,44 +114,29 @@ export interface ClaimNextOptions {
   explain?: boolean;
 }
 
-function parseWatch(raw: string | undefined): number | null {
-  if (raw === undefined) return null;
-  const s = Number(raw);
-  if (!Number.isFinite(s) || s < 0 || s > 86_400) throw invalidInput(`Invalid --watch '${raw}': give seconds to wait, e.g. 30.`);
-  return s;
-}
-
 function noWork(reason: string, skipped: Skipped[]): BatonError {
   return new BatonError('NO_WORK', reason, { hint: 'baton next --watch 60', details: { skipped: skipped.slice(0, 20) } });
 }
 
 export async function claimNext(o: ClaimNextOptions, ctx: Ctx): Promise<ClaimResult & { explain: Explain | null }> {
   const specialty = o.specialty === undefined ? null : checkSpecialty(o.specialty);
-  const watch = parseWatch(o.watch);
   const dir = boardDir(ctx);
-  const deadline = Date.now() + (watch ?? 0) * 1000;
-  for (;;) {
-    const stamp = stateStamp(dir);
-    try {
-      const r = await mutateAs(ctx, (tx, me) => {
-        sweepExpiredLeases(tx);
-        const agent = tx.state.agents[me.agentId]!;
-        const limits = PROFILE_LIMITS[tx.config.profile];
-        const { ranked, skipped } = rankTasks(tx.state, tx.config, { agent, now: Date.parse(tx.now), specialty, pathsRefuse: limits.pathsRefuse });
-        const best = ranked[0];
-        if (!best) {
-          const unfinished = Object.values(tx.state.tasks).some((t) => !isFinished(t.status));
-          throw noWork(unfinished ? `Nothing ready for ${agent.id}${specialty ? ` in ${specialty}` : ''}: ${skipped.length} todo task(s) wait (see details.skipped).` : 'The board is finished: nothing left to claim.', skipped);
-        }
-        const claimed = claimTask(tx, me, best.task);
-        return { ...claimed, explain: o.explain ? explainOf(ranked, skipped) : null };
-      });
-      return { revision: r.revision, ...r.value };
-    } catch (e) {
-      if (!(e instanceof BatonError) || e.code !== 'NO_WORK' || watch === null || Date.now() >= deadline) throw e;
-      if (!(await waitForChange(dir, stamp, deadline))) throw e;
-    }
-  }
+  return untilWork(dir, parseWatch(o.watch), async () => {
+    const r = await mutateAs(ctx, (tx, me) => {
+      sweepExpiredLeases(tx);
+      const agent = tx.state.agents[me.agentId]!;
+      const limits = PROFILE_LIMITS[tx.config.profile];
+      const { ranked, skipped } = rankTasks(tx.state, tx.config, { agent, now: Date.parse(tx.now), specialty, pathsRefuse: limits.pathsRefuse });
+      const best = ranked[0];
+      if (!best) {
+        const unfinished = Object.values(tx.state.tasks).some((t) => !isFinished(t.status));
+        throw noWork(unfinished ? `Nothing ready for ${agent.id}${specialty ? ` in ${specialty}` : ''}: ${skipped.length} todo task(s) wait (see details.skipped).` : 'The board is finished: nothing left to claim.', skipped);
+      }
+      const claimed = claimTask(tx, me, best.task);
+      return { ...claimed, explain: o.explain ? explainOf(ranked, skipped) : null };
+    });
+    return { revision: r.revision, ...r.value };
+  });
 }
 
 export function renderClaim(r: ClaimResult): string {
@@ -284,17 +269,17 @@ export function decideNext(state: State, config: import('../core/types.js').Conf
 }
 
 export async function next(o: { watch?: string; explain?: boolean }, ctx: Ctx): Promise<NextResult> {
-  const watch = parseWatch(o.watch);
-  const deadline = Date.now() + (watch ?? 0) * 1000;
-  for (;;) {
-    const { dir, state, config } = await load(ctx);
-    const stamp = stateStamp(dir);
-    const { session, agent } = authenticate(state, ctx.creds);
-    const result = decideNext(state, config, { session, agentId: agent.id }, Date.now(), Boolean(o.explain));
-    if (result.action !== 'wait' || watch === null || Date.now() >= deadline || !(await waitForChange(dir, stamp, deadline))) {
-      return { revision: state.revision, ...result };
-    }
-  }
+  const dir = boardDir(ctx);
+  return untilAnswer(
+    dir,
+    parseWatch(o.watch),
+    async () => {
+      const { state, config } = await load(ctx);
+      const { session, agent } = authenticate(state, ctx.creds);
+      return { revision: state.revision, ...decideNext(state, config, { session, agentId: agent.id }, Date.now(), Boolean(o.explain)) };
+    },
+    (r) => r.action !== 'wait',
+  );
 }
 
 export function renderNext(r: NextResult): string {

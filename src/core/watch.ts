@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
+import { BatonError, invalidInput } from './errors.js';
 
 /** Identity of state.json's current version: every commit renames a new file into place. */
 export function stateStamp(dir: string): string {
@@ -42,5 +43,44 @@ export async function waitForChange(dir: string, stamp: string, deadlineMs: numb
     });
   } finally {
     await watcher.close();
+  }
+}
+
+/** --watch S: seconds to wait, or null when not given. */
+export function parseWatch(raw: string | undefined): number | null {
+  if (raw === undefined) return null;
+  const s = Number(raw);
+  if (!Number.isFinite(s) || s < 0 || s > 86_400) throw invalidInput(`Invalid --watch '${raw}': give seconds to wait, e.g. 30.`);
+  return s;
+}
+
+/**
+ * Runs `attempt` (a claim of some kind); while it fails with NO_WORK and `watch` seconds have
+ * not passed, waits for the next commit to the board and tries again (claim-next, review next,
+ * handoff next). On timeout the last NO_WORK is thrown: exit 6.
+ */
+export async function untilWork<T>(dir: string, watch: number | null, attempt: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + (watch ?? 0) * 1000;
+  for (;;) {
+    const stamp = stateStamp(dir);
+    try {
+      return await attempt();
+    } catch (e) {
+      if (!(e instanceof BatonError) || e.code !== 'NO_WORK' || watch === null || Date.now() >= deadline) throw e;
+      if (!(await waitForChange(dir, stamp, deadline))) throw e;
+    }
+  }
+}
+
+/**
+ * Reads with `read` until `worth` says the answer is worth returning or `watch` seconds pass,
+ * waking on commits (next, inbox, events --watch): an empty answer on timeout, exit 0.
+ */
+export async function untilAnswer<T>(dir: string, watch: number | null, read: () => Promise<T>, worth: (r: T) => boolean): Promise<T> {
+  const deadline = Date.now() + (watch ?? 0) * 1000;
+  for (;;) {
+    const stamp = stateStamp(dir);
+    const r = await read();
+    if (worth(r) || watch === null || Date.now() >= deadline || !(await waitForChange(dir, stamp, deadline))) return r;
   }
 }
