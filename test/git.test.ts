@@ -123,3 +123,62 @@ describe('merging boards', () => {
     expect(doctor.code === 7 || doctor.json?.error?.code === 'BOARD_CORRUPT').toBe(true);
   });
 });
+
+describe('sync between machines', () => {
+  it('sync commits, merges and pushes, so two machines converge', () => {
+    const { a, c } = twoMachines();
+    b(a, 'add', 'on a', '--id', 'on-a');
+    b(c, 'add', 'on c', '--id', 'on-c');
+    expect(b(a, 'sync')).toMatchObject({ pushed: true, committed: true });
+    const sc = b(c, 'sync');
+    expect(sc).toMatchObject({ pushed: true, merged: true });
+    expect(b(a, 'sync').merged).toBe(true);
+    const ids = (cwd: string) => b(cwd, 'list').tasks.map((t: { id: string }) => t.id).sort();
+    expect(ids(a)).toEqual(ids(c));
+    expect(ids(a)).toEqual(['first', 'on-a', 'on-c', 'second']);
+    expect(readFileSync(join(a, 'project-plan', 'state.json'), 'utf8')).toBe(readFileSync(join(c, 'project-plan', 'state.json'), 'utf8'));
+    expect(b(c, 'doctor').healthy).toBe(true);
+    expect(tryGit(c, 'status', '--porcelain').out.trim()).toBe('');
+  });
+
+  it('two machines race claim --sync for the same task 20 times: exactly one wins each time, the loser gets LEASE_CONFLICT and a clean board', async () => {
+    const { a, c } = twoMachines();
+    const ja = b(a, 'join', '--name', 'on-a', '--role', 'worker');
+    b(a, 'sync');
+    b(c, 'sync');
+    const jc = b(c, 'join', '--name', 'on-c', '--role', 'worker');
+    b(c, 'sync');
+    b(a, 'sync');
+    const envA = { BATON_SESSION: ja.session.id, BATON_TOKEN: ja.token };
+    const envC = { BATON_SESSION: jc.session.id, BATON_TOKEN: jc.token };
+    const { batonAsync } = await import('./helpers.js');
+    for (let i = 0; i < 20; i++) {
+      b(a, 'add', `race ${i}`, '--id', `r${i}`, '--no-review');
+      b(a, 'sync');
+      b(c, 'sync');
+      const [ra, rc] = await Promise.all([
+        batonAsync(['claim', `r${i}`, '--sync', '--json'], { cwd: a, env: envA }),
+        batonAsync(['claim', `r${i}`, '--sync', '--json'], { cwd: c, env: envC }),
+      ]);
+      const codes = [ra.code, rc.code].sort();
+      expect(codes, `${ra.stdout}\n${rc.stdout}`).toEqual([0, 3]);
+      const loser = ra.code === 3 ? ra : rc;
+      expect(loser.json.error.code).toBe('LEASE_CONFLICT');
+      const loserDir = ra.code === 3 ? a : c;
+      expect(tryGit(loserDir, 'status', '--porcelain').out.trim()).toBe('');
+      // Both machines agree on the winner after syncing.
+      b(a, 'sync');
+      b(c, 'sync');
+      const winner = ra.code === 0 ? 'on-a' : 'on-c';
+      expect(b(a, 'show', `r${i}`).task.assignee).toBe(winner);
+      expect(b(c, 'show', `r${i}`).task.assignee).toBe(winner);
+      // Finish it, so the next round's claims are not refused by the in-flight limit.
+      const w = ra.code === 0 ? { cwd: a, env: envA } : { cwd: c, env: envC };
+      expect((await batonAsync(['done', `r${i}`, '--json'], w)).code).toBe(0);
+      b(w.cwd, 'sync');
+      b(w.cwd === a ? c : a, 'sync');
+    }
+    expect(b(a, 'doctor').healthy).toBe(true);
+    expect(b(c, 'doctor').healthy).toBe(true);
+  }, 300_000);
+});

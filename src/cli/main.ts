@@ -348,7 +348,19 @@ function build(): Command {
     .command('claim')
     .description('claim a task: in progress, yours, with a lease')
     .argument('<id>')
-    .action(wire(workModule, (m, ctx, id: string) => m.claim(id, ctx), (m, r) => m.renderClaim(r)));
+    .option('--sync', 'then baton sync: the claim counts only once its push lands (LEASE_CONFLICT if another machine won)')
+    .action(
+      wire(
+        workModule,
+        async (m, ctx, id: string, o: { sync?: boolean }) => {
+          const r = await m.claim(id, ctx);
+          if (!o.sync) return r;
+          const s = await (await import('../commands/git.js')).sync({}, ctx, true);
+          return { ...r, revision: s.revision, synced: s };
+        },
+        (m, r) => m.renderClaim(r),
+      ),
+    );
 
   program
     .command('claim-next')
@@ -605,6 +617,12 @@ function build(): Command {
     .argument('<theirs>')
     .argument('[path]')
     .action(wire(gitModule, (m, _ctx, base: string, ours: string, theirs: string, path: string | undefined) => m.mergeDriver(base, ours, theirs, path), (_m, r) => `Merged ${r.merged}.`));
+  program
+    .command('sync')
+    .description('commit the board, fetch, merge with the driver, push; retried while the remote moves')
+    .option('--remote <name>', 'default origin')
+    .option('--branch <name>', 'default the current branch')
+    .action(wire(gitModule, (m, ctx, o) => m.sync(o, ctx), (m, r) => m.renderSync(r)));
   const gitCmd = program.command('git').description('commit the board to git: install or remove the merge driver');
   gitCmd
     .command('install')

@@ -150,7 +150,7 @@ export async function install(ctx: Ctx, remove = false): Promise<GitInstallResul
   const hooks = resolve(repo, git(repo, ['rev-parse', '--git-path', 'hooks']));
   const hook = join(hooks, 'post-merge');
   const hookBefore = readText(hook);
-  const hookBlock = [START, `# Regenerates baton's Markdown from the merged state.`, `${q(process.execPath)} ${q(bin)} render --dir ${q(dir)} >/dev/null 2>&1 || true`, END].join('\n');
+  const hookBlock = [START, `# Regenerates baton's Markdown from the merged state (baton sync renders itself).`, `[ -n "$BATON_SYNC" ] || ${q(process.execPath)} ${q(bin)} render --dir ${q(dir)} >/dev/null 2>&1 || true`, END].join('\n');
   let hookAfter = replaceBlock(hookBefore.startsWith('#!') || remove ? hookBefore : `#!/bin/sh\n${hookBefore}`, remove ? null : hookBlock);
   if (remove && hookAfter.trim() === '#!/bin/sh') hookAfter = '';
   if (hookAfter !== hookBefore) {
@@ -167,3 +167,90 @@ export async function install(ctx: Ctx, remove = false): Promise<GitInstallResul
 export const renderInstall = (r: GitInstallResult) => (r.changed.length ? `Changed in ${basename(r.repo)}: ${r.changed.join(', ')}.` : 'Already in place; nothing changed.');
 
 export const conflictNoteExists = (dir: string) => existsSync(join(dir, CONFLICT_NOTE));
+
+// ---------------------------------------------------------------- sync
+
+export interface SyncResult {
+  revision: number;
+  committed: boolean;
+  merged: boolean;
+  pushed: boolean;
+  attempts: number;
+}
+
+function gitEnv(cwd: string, args: string[]): { code: number; out: string } {
+  try {
+    // BATON_SYNC tells the post-merge hook not to render: sync holds the board lock and renders itself.
+    const out = execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BATON_SYNC: '1' } });
+    return { code: 0, out };
+  } catch (e) {
+    const err = e as { status?: number; stdout?: string; stderr?: string };
+    return { code: err.status ?? 1, out: `${err.stdout ?? ''}${err.stderr ?? ''}` };
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Commits the board, fetches, merges with the driver, pushes; on a moved remote (push
+ * refused) fetches and merges again, with backoff. Under the board lock, so no local writer
+ * interleaves. A conflict the driver won't guess aborts the merge and is reported; with
+ * `dropLocalOnConflict` (claim --sync) the local board commits are dropped instead, so the
+ * board is the remote's again.
+ */
+export async function sync(o: { remote?: string; branch?: string }, ctx: Ctx, dropLocalOnConflict = false): Promise<SyncResult> {
+  const dir = boardDir(ctx);
+  let repo: string;
+  try {
+    repo = git(dir, ['rev-parse', '--show-toplevel']);
+  } catch {
+    throw invalidInput(`The board ${dir} is not inside a git repository.`, 'git init, then baton git install');
+  }
+  const rel = relative(repo, dir) || '.';
+  const remote = o.remote ?? 'origin';
+  const branch = o.branch ?? git(repo, ['rev-parse', '--abbrev-ref', 'HEAD']);
+  const { withLock } = await import('../core/tx.js');
+  return withLock(dir, ctx.lockTimeoutMs, async () => {
+    const { readState: read, readConfig: config, writeProjections: write } = await import('../core/store.js');
+    const { renderProjections } = await import('../render/projections.js');
+    const { recentNotifications } = await import('../core/events.js');
+    const state = await read(dir);
+    gitEnv(repo, ['add', '-A', '--', rel]);
+    const committed = gitEnv(repo, ['commit', '-q', '-m', `baton: board at revision ${state.revision}`, '--', rel]).code === 0;
+    let merged = false;
+    for (let attempt = 1; attempt <= 6; attempt++) {
+      const fetched = gitEnv(repo, ['fetch', '-q', remote, branch]);
+      if (fetched.code === 0) {
+        const before = gitEnv(repo, ['rev-parse', 'HEAD']).out.trim();
+        const m = gitEnv(repo, ['merge', '-q', '--no-edit', 'FETCH_HEAD']);
+        if (m.code !== 0) {
+          gitEnv(repo, ['merge', '--abort']);
+          if (dropLocalOnConflict) {
+            const unpushed = gitEnv(repo, ['diff', '--name-only', 'FETCH_HEAD', 'HEAD']).out.split('\n').filter(Boolean);
+            if (unpushed.every((f) => f === rel || f.startsWith(`${rel}/`))) gitEnv(repo, ['reset', '-q', '--hard', 'FETCH_HEAD']);
+            rmSync(join(dir, CONFLICT_NOTE), { force: true });
+          }
+          const note = existsSync(join(dir, CONFLICT_NOTE)) ? ` (see ${join(rel, CONFLICT_NOTE)})` : '';
+          throw new BatonError('LEASE_CONFLICT', `The remote board changed the same task's status or holder${note}; nothing was pushed.`, {
+            hint: dropLocalOnConflict ? 'baton next: the board is the remote\'s again' : `resolve as ${CONFLICT_NOTE} says`,
+            details: { remote, branch },
+          });
+        }
+        merged ||= gitEnv(repo, ['rev-parse', 'HEAD']).out.trim() !== before;
+        // Generated files kept our side in the merge: regenerate them from the merged state and commit that too.
+        const after = await read(dir);
+        if (write(dir, renderProjections(after, await config(dir), recentNotifications(dir, after.seq))).length) {
+          gitEnv(repo, ['add', '-A', '--', rel]);
+          gitEnv(repo, ['commit', '-q', '-m', `baton: board files at revision ${after.revision}`, '--', rel]);
+        }
+      }
+      const pushed = gitEnv(repo, ['push', '-q', remote, `HEAD:${branch}`]);
+      if (pushed.code === 0) return { revision: (await read(dir)).revision, committed, merged, pushed: true, attempts: attempt };
+      await sleep(50 * attempt + Math.floor(Math.random() * 100 * attempt));
+    }
+    throw new BatonError('BOARD_BUSY', `Pushing to ${remote}/${branch} kept failing: the remote moves faster than this machine can merge.`, { hint: 'baton sync again' });
+  });
+}
+
+export const renderSync = (r: SyncResult) =>
+  `Synced at revision ${r.revision}: ${[r.committed ? 'committed' : 'nothing new to commit', r.merged ? 'merged the remote' : null, r.pushed ? 'pushed' : null].filter(Boolean).join(', ')}${r.attempts > 1 ? ` (${r.attempts} attempts)` : ''}.`;
