@@ -1,11 +1,14 @@
-import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { BatonError, invalidInput } from '../core/errors.js';
+import { git, gitStatus } from '../core/git.js';
 import { type MergeConflict, mergeEvents, mergeStates } from '../core/merge.js';
 import { parseState, serializeState } from '../core/store.js';
 import type { BatonEvent, State } from '../core/types.js';
 import { boardDir, type Ctx } from './context.js';
+
+// BATON_SYNC tells the post-merge hook not to render: sync holds the board lock and renders itself.
+const gitEnv = (cwd: string, args: string[]) => gitStatus(cwd, args, { ...process.env, BATON_SYNC: '1' });
 
 export const CONFLICT_NOTE = 'MERGE-CONFLICT.md';
 
@@ -74,10 +77,6 @@ export async function mergeDriver(base: string, ours: string, theirs: string, pa
 
 const START = '# baton:start';
 const END = '# baton:end';
-
-function git(cwd: string, args: string[]): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-}
 
 function replaceBlock(text: string, block: string | null, comment = '#'): string {
   const s = text.indexOf(START.replace('#', comment));
@@ -176,17 +175,6 @@ export interface SyncResult {
   merged: boolean;
   pushed: boolean;
   attempts: number;
-}
-
-function gitEnv(cwd: string, args: string[]): { code: number; out: string } {
-  try {
-    // BATON_SYNC tells the post-merge hook not to render: sync holds the board lock and renders itself.
-    const out = execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BATON_SYNC: '1' } });
-    return { code: 0, out };
-  } catch (e) {
-    const err = e as { status?: number; stdout?: string; stderr?: string };
-    return { code: err.status ?? 1, out: `${err.stdout ?? ''}${err.stderr ?? ''}` };
-  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

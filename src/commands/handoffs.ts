@@ -1,6 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { addSeconds, authenticate, hashToken, PROFILE_LIMITS } from '../core/agents.js';
+import { gitOrNull as git } from '../core/git.js';
+import { authenticate, grantLease } from '../core/agents.js';
 import { BatonError, invalidInput } from '../core/errors.js';
 import { readLiveTail } from '../core/events.js';
 import { checkId } from '../core/ids.js';
@@ -13,16 +12,9 @@ import { parseWatch, untilWork } from '../core/watch.js';
 import { type Me, mutateAs } from './agents.js';
 import { boardDir, type Ctx, load } from './context.js';
 import { leaseConflict } from './leases.js';
+import { checkInFlightLimit } from './work.js';
 
 export type HandoffJson = Omit<Handoff, never>;
-
-function git(cwd: string, args: string[]): string | null {
-  try {
-    return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return null;
-  }
-}
 
 /** The branch and `git diff --stat` (against where the branch left the default branch, or HEAD). */
 function gitContext(cwd: string): { branch: string | null; diff_stat: string | null } {
@@ -125,21 +117,16 @@ function take(tx: Tx, me: Me, id: string): Omit<TakeResult, 'revision'> {
   if (!targetReaches(h.to, agent) && h.from !== me.agentId) {
     throw new BatonError('INVALID_TRANSITION', `The handoff of ${id} is addressed to ${h.to}, not to ${agent.id}.`, { hint: 'baton handoffs --mine', details: { task: id, to: h.to } });
   }
-  const limit = PROFILE_LIMITS[tx.config.profile].inFlight;
-  const mine = Object.values(tx.state.tasks).filter((t) => t.status === 'in_progress' && t.assignee === me.agentId);
-  if (mine.length >= limit) {
-    throw new BatonError('INVALID_TRANSITION', `You already have ${mine.length} task(s) in progress; the ${tx.config.profile} profile allows ${limit}.`, { hint: `baton done ${mine[0]!.id}`, details: { task: id, in_flight: mine.map((t) => t.id) } });
-  }
-  const token = randomBytes(18).toString('base64url');
+  checkInFlightLimit(tx, me.agentId, id);
   task.status = 'in_progress';
   task.assignee = me.agentId;
-  task.lease = { expires_at: addSeconds(tx.now, tx.config.lease_ttl_seconds), heartbeat_at: tx.now, session: me.session.id, token_hash: hashToken(token) };
+  const { token, expires_at } = grantLease(tx, task, me.session.id);
   tx.touch(task);
   h.state = 'taken';
   h.taken_by = me.agentId;
   h.taken_at = tx.now;
   tx.emit({ type: 'handoff.taken', task: id, data: { from: h.from }, notify: { targets: [`agent:${h.from}`], kind: 'handoff-taken', priority: 'low' } });
-  return { task: toTaskJson(task), lease_token: token, lease: { expires_at: task.lease.expires_at }, handoff: h };
+  return { task: toTaskJson(task), lease_token: token, lease: { expires_at }, handoff: h };
 }
 
 export async function takeCommand(rawId: string, ctx: Ctx): Promise<TakeResult> {

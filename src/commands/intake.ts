@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { gitOrNull as git } from '../core/git.js';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { checkId } from '../core/ids.js';
@@ -22,14 +22,6 @@ export interface IntakeResult {
 }
 
 const SKIP = new Set(['node_modules', '.git', 'dist', 'build', 'coverage', 'vendor', 'target', '.next', 'project-plan']);
-
-function git(cwd: string, args: string[]): string | null {
-  try {
-    return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 16 << 20 });
-  } catch {
-    return null;
-  }
-}
 
 const slug = (s: string) =>
   s

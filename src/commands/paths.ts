@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { gitOrNull as git } from '../core/git.js';
 import { BatonError, invalidInput } from '../core/errors.js';
 import { checkId } from '../core/ids.js';
 import { ownsPath } from '../core/paths.js';
@@ -32,14 +32,6 @@ export function renderCheck(r: PathsCheckResult): string {
   return r.paths
     .map((p) => (p.held_by.length ? `${p.path}: held by ${p.held_by.map((h) => `${h.task} (${h.agent ?? h.status}, via ${h.owned})`).join(', ')}` : `${p.path}: free`))
     .join('\n');
-}
-
-function git(cwd: string, args: string[]): string | null {
-  try {
-    return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-  } catch {
-    return null;
-  }
 }
 
 /** Files changed on this branch since it left the default branch, plus uncommitted ones. */

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { gitOrNull as git } from '../core/git.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { authenticate, sessionState } from '../core/agents.js';
@@ -28,14 +28,6 @@ export interface PreflightResult {
   /** True when an earlier confirmation by a still-live session was reused (--while-session). */
   reused: boolean;
   file: string;
-}
-
-function git(cwd: string, args: string[]): string | null {
-  try {
-    return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return null;
-  }
 }
 
 /**

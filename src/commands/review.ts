@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { addSeconds, hashToken, sweepExpiredLeases } from '../core/agents.js';
+import { grantLease, sweepExpiredLeases } from '../core/agents.js';
 import { BatonError, invalidInput } from '../core/errors.js';
 import { checkId } from '../core/ids.js';
 import { checkNote, getTask, type TaskJson, toTaskJson } from '../core/tasks.js';
@@ -27,13 +26,12 @@ function startReview(tx: Tx, me: Me, task: Task): Omit<ReviewResult, 'revision'>
       details: { task: task.id, from: task.status, to: 'in_review', reason: 'self-review' },
     });
   }
-  const token = randomBytes(18).toString('base64url');
   task.status = 'in_review';
   task.reviewer = me.agentId;
-  task.lease = { expires_at: addSeconds(tx.now, tx.config.lease_ttl_seconds), heartbeat_at: tx.now, session: me.session.id, token_hash: hashToken(token) };
+  const { token, expires_at } = grantLease(tx, task, me.session.id);
   tx.touch(task);
   tx.emit({ type: 'review.started', task: task.id, data: { reviewer: me.agentId } });
-  return { task: toTaskJson(task), lease_token: token, lease: { expires_at: task.lease.expires_at } };
+  return { task: toTaskJson(task), lease_token: token, lease: { expires_at } };
 }
 
 export async function start(rawId: string, ctx: Ctx): Promise<ReviewResult> {

@@ -1,4 +1,5 @@
-import { execFileSync, spawn as spawnProcess } from 'node:child_process';
+import { git } from '../core/git.js';
+import { spawn as spawnProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { authenticate, endSession, findOrMakeAgent, hashToken, mintSessionId, newToken, PROFILE_LIMITS, sweepExpiredLeases } from '../core/agents.js';
@@ -79,10 +80,6 @@ export const toChildJson = (s: Session): ChildJson => ({
   started_at: s.started_at,
   exited_at: s.spawn!.exited_at,
 });
-
-function git(cwd: string, args: string[]): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-}
 
 /** Undoes a spawn that could not start: the child's session ends, its claim goes back, its worktree goes. */
 export function rollBack(tx: Tx, child: Session, error: string): void {

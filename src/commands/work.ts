@@ -1,9 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import {
-  addSeconds,
   authenticate,
   dropLease,
-  hashToken,
+  grantLease,
   PROFILE_LIMITS,
   reviewRequired,
   sweepExpiredLeases,
@@ -34,6 +32,18 @@ export interface ClaimResult {
 
 /** Tasks an agent has in progress (the profile's in-flight limit counts these). */
 const inFlightOf = (state: State, agentId: string) => Object.values(state.tasks).filter((t) => t.status === 'in_progress' && t.assignee === agentId);
+
+/** Refuses a claim (or handoff take) past the profile's in-flight limit for this agent. */
+export function checkInFlightLimit(tx: Tx, agentId: string, taskId: string): void {
+  const limit = PROFILE_LIMITS[tx.config.profile].inFlight;
+  const mine = inFlightOf(tx.state, agentId);
+  if (mine.length >= limit) {
+    throw new BatonError('INVALID_TRANSITION', `You already have ${mine.length} task(s) in progress (${mine.map((t) => t.id).join(', ')}); the ${tx.config.profile} profile allows ${limit}. Finish or release one first.`, {
+      hint: `baton done ${mine[0]!.id}`,
+      details: { task: taskId, in_flight: mine.map((t) => t.id), limit },
+    });
+  }
+}
 
 function pathHolders(state: State, me: Me, task: Task): { other: Task; hit: [string, string] }[] {
   const out: { other: Task; hit: [string, string] }[] = [];
@@ -74,14 +84,8 @@ export function claimTask(tx: Tx, me: Me, task: Task): Omit<ClaimResult, 'revisi
       }
     }
   }
+  checkInFlightLimit(tx, me.agentId, task.id);
   const limits = PROFILE_LIMITS[tx.config.profile];
-  const mine = inFlightOf(tx.state, me.agentId);
-  if (mine.length >= limits.inFlight) {
-    throw new BatonError('INVALID_TRANSITION', `You already have ${mine.length} task(s) in progress (${mine.map((t) => t.id).join(', ')}); the ${tx.config.profile} profile allows ${limits.inFlight}. Finish or release one first.`, {
-      hint: `baton done ${mine[0]!.id}`,
-      details: { task: task.id, in_flight: mine.map((t) => t.id), limit: limits.inFlight },
-    });
-  }
   const warnings: string[] = [];
   for (const { other, hit } of pathHolders(tx.state, me, task)) {
     const msg = `paths ${hit[0]} of ${task.id} overlap ${hit[1]} of ${other.id}, held by ${other.assignee ?? other.status}`;
@@ -90,13 +94,12 @@ export function claimTask(tx: Tx, me: Me, task: Task): Omit<ClaimResult, 'revisi
     }
     warnings.push(msg);
   }
-  const token = randomBytes(18).toString('base64url');
   task.status = 'in_progress';
   task.assignee = me.agentId;
-  task.lease = { expires_at: addSeconds(tx.now, tx.config.lease_ttl_seconds), heartbeat_at: tx.now, session: me.session.id, token_hash: hashToken(token) };
+  const { token, expires_at } = grantLease(tx, task, me.session.id);
   tx.touch(task);
-  tx.emit({ type: resuming ? 'task.resumed' : 'task.claimed', task: task.id, data: { lease_expires_at: task.lease.expires_at, warnings } });
-  return { task: toTaskJson(task), lease_token: token, lease: { expires_at: task.lease.expires_at }, warnings };
+  tx.emit({ type: resuming ? 'task.resumed' : 'task.claimed', task: task.id, data: { lease_expires_at: expires_at, warnings } });
+  return { task: toTaskJson(task), lease_token: token, lease: { expires_at }, warnings };
 }
 
 export async function claim(rawId: string, ctx: Ctx): Promise<ClaimResult> {

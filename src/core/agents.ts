@@ -75,6 +75,14 @@ export function sessionState(s: Session, config: Config, nowMs: number): 'live' 
 
 export const addSeconds = (iso: string, seconds: number): string => new Date(Date.parse(iso) + seconds * 1000).toISOString();
 
+/** Gives a task a fresh lease for a session (claims, reviews, handoff takes); the token is shown once. */
+export function grantLease(tx: Tx, task: Task, session: string): { token: string; expires_at: string } {
+  const token = randomBytes(18).toString('base64url');
+  const expires_at = addSeconds(tx.now, tx.config.lease_ttl_seconds);
+  task.lease = { expires_at, heartbeat_at: tx.now, session, token_hash: hashToken(token) };
+  return { token, expires_at };
+}
+
 /** Where a task goes when its lease ends without a finish: a worker's back to todo, a review back to the queue. */
 function releaseTarget(task: Task): Task['status'] {
   return task.status === 'in_review' ? 'review' : 'todo';
