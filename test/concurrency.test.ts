@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -95,7 +95,8 @@ describe('crash safety', () => {
     expect(kills).toBeGreaterThanOrEqual(50);
 
     // The next mutation repairs what a killed writer left (log tail, temp files, projections).
-    expect(board.run('add', 'after the storm', '--id', 'after').code).toBe(0);
+    const after = board.run('add', 'after the storm', '--id', 'after');
+    expect(after.code, after.stdout + after.stderr).toBe(0);
     const doctor = board.json('doctor');
     expect(doctor.checks.filter((c: { ok: boolean }) => !c.ok)).toEqual([]);
     const list = board.json('list');
@@ -114,8 +115,10 @@ describe('crash safety', () => {
     expect(board.run('add', 'one', '--id', 'one').code).toBe(0);
     const committed = readFileSync(join(board.dir, 'state.json'), 'utf8');
     // Exactly what a writer leaves when killed after appending its events and before its rename:
-    // an event past state.seq, a torn half line, a temp file, and projections of the old state.
+    // its journal, an event past state.seq, a torn half line, a temp file, projections of the old state.
     const ghost = { id: 'e-ghost', seq: 2, ts: new Date().toISOString(), revision: 2, type: 'task.created', actor: null, session: null, task: 'ghost', data: {}, notify: null };
+    const journal = { revision_before: 1, revision_after: 2, base_seq: 1, log_size: statSync(join(board.dir, 'events.jsonl')).size, ids: ['e-ghost', 'e-torn'], pid: 99999, host: 'elsewhere' };
+    writeFileSync(join(board.dir, '.baton.lock.journal'), JSON.stringify(journal));
     appendFileSync(join(board.dir, 'events.jsonl'), `${JSON.stringify(ghost)}\n{"id":"e-torn","seq":3,"ts`);
     writeFileSync(join(board.dir, '.state.json.tmp-99999-abc'), '{"half": ');
 
@@ -131,6 +134,7 @@ describe('crash safety', () => {
     const events = checkLog(board, 2);
     expect(events.map((e) => e.task)).toEqual(['one', 'two']);
     expect(existsSync(join(board.dir, '.state.json.tmp-99999-abc'))).toBe(false);
+    expect(existsSync(join(board.dir, '.baton.lock.journal'))).toBe(false);
     expect(board.json('doctor').healthy).toBe(true);
   });
 

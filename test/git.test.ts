@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { baton, hashTree, readJsonl, tempDir } from './helpers.js';
 
@@ -51,15 +51,20 @@ const commit = (cwd: string, msg: string) => {
 };
 
 describe('git install', () => {
-  it('adds the attributes, the drivers and the hook once; twice changes nothing; uninstall removes them', () => {
+  it('adds the attributes, the drivers and the board\'s ignore lines once; twice changes nothing; no hook writes the tree; uninstall removes them', () => {
     const root = tempDir();
     git(root, 'init', '-q', '-b', 'main');
     b(root, 'init');
+    // An older install's post-merge render (it left the tree dirty and blocked checkouts) is taken out.
+    writeFileSync(join(root, '.git', 'hooks', 'post-merge'), '#!/bin/sh\n# baton:start\nbaton render\n# baton:end\n');
     const first = b(root, 'git', 'install');
-    expect(first.changed).toEqual(expect.arrayContaining(['.gitattributes', 'git config merge.baton.driver', '.git/hooks/post-merge']));
+    expect(first.changed).toEqual(expect.arrayContaining(['.gitattributes', 'git config merge.baton.driver', 'project-plan/.gitignore', '.git/hooks/post-merge']));
+    expect(existsSync(join(root, '.git', 'hooks', 'post-merge'))).toBe(false);
     const attrs = readFileSync(join(root, '.gitattributes'), 'utf8');
     expect(attrs).toContain('project-plan/state.json merge=baton');
+    expect(attrs).toContain('project-plan/archive/events/*.jsonl merge=baton');
     expect(attrs).toContain('project-plan/*.md linguist-generated=true merge=baton-generated');
+    expect(readFileSync(join(root, 'project-plan', '.gitignore'), 'utf8').split('\n')).toEqual(expect.arrayContaining(['MERGE-CONFLICT.md', 'cursors.json']));
     const before = hashTree(join(root, '.git'));
     const attrsBefore = readFileSync(join(root, '.gitattributes'), 'utf8');
     expect(b(root, 'git', 'install').changed).toEqual([]);
@@ -68,6 +73,22 @@ describe('git install', () => {
     b(root, 'git', 'uninstall');
     expect(existsSync(join(root, '.gitattributes'))).toBe(false);
     expect(tryGit(root, 'config', '--get', 'merge.baton.driver').code).not.toBe(0);
+  });
+
+  it('refuses to follow an exported BATON_DIR into another repository', () => {
+    const root = tempDir();
+    const one = join(root, 'one');
+    const two = join(root, 'two');
+    for (const r of [one, two]) {
+      mkdirSync(r);
+      git(r, 'init', '-q', '-b', 'main');
+    }
+    b(one, 'init');
+    const r = baton(['git', 'install', '--json'], { cwd: two, env: { BATON_DIR: join(one, 'project-plan') } });
+    expect([r.code, r.json.error.code]).toEqual([2, 'INVALID_INPUT']);
+    expect(r.json.error.message).toContain('another repository');
+    expect(existsSync(join(one, '.gitattributes'))).toBe(false);
+    expect(b(one, 'git', 'install').changed).toContain('.gitattributes');
   });
 });
 
@@ -97,8 +118,17 @@ describe('merging boards', () => {
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
     expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
     expect(events.at(-1).type).toBe('board.merged');
+    // No hook rewrites the tree after a merge: the generated files wait for the next baton write,
+    // doctor says so, and nothing blocks a checkout.
+    expect(pull.out).not.toContain('Merged');
+    expect(b(c, 'doctor').checks.filter((x: { ok: boolean }) => !x.ok).map((x: { name: string }) => x.name)).toEqual(['projections']);
+    expect(tryGit(c, 'status', '--porcelain').out.trim()).toBe('');
+    expect(tryGit(c, 'checkout', '-q', '-b', 'elsewhere').code).toBe(0);
+    expect(tryGit(c, 'checkout', '-q', 'main').code).toBe(0);
+    b(c, 'render');
     const doctor = b(c, 'doctor');
     expect(doctor.checks.filter((x: { ok: boolean }) => !x.ok)).toEqual([]);
+    commit(c, 'c: regenerated board files');
 
     // And the other way: a pulls c's merge and sees the same board.
     git(c, 'push', '-q', 'origin', 'HEAD:main');
@@ -107,20 +137,91 @@ describe('merging boards', () => {
     expect(b(a, 'doctor').healthy).toBe(true);
   });
 
-  it('both clones move the same task to different statuses: the merge stops with a conflict note, nothing chosen', () => {
+  it('both clones move the same task to different statuses: the merge stops with a note, the board stays usable, and following the note loses nothing', () => {
     const { a, c } = twoMachines();
     b(a, 'block', 'first', '--reason', 'on a');
+    b(a, 'add', 'only on a', '--id', 'only-a');
     commit(a, 'a blocks');
     git(a, 'push', '-q', 'origin', 'HEAD:main');
     b(c, 'cancel', 'first');
+    b(c, 'add', 'only on c', '--id', 'only-c');
     commit(c, 'c cancels');
     const pull = tryGit(c, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main');
     expect(pull.code).not.toBe(0);
     const note = readFileSync(join(c, 'project-plan', 'MERGE-CONFLICT.md'), 'utf8');
     expect(note).toContain('| `first` | status | "cancelled" | "blocked" |');
+    expect(note).not.toContain('git checkout --theirs');
     expect(tryGit(c, 'diff', '--name-only', '--diff-filter=U').out).toContain('project-plan/state.json');
+    // The board is usable in the middle of the merge: both sides' tasks are there.
+    const ids = b(c, 'list').tasks.map((t: { id: string }) => t.id);
+    expect(ids).toEqual(expect.arrayContaining(['only-a', 'only-c', 'first']));
     const doctor = baton(['doctor', '--json'], { cwd: c });
-    expect(doctor.code === 7 || doctor.json?.error?.code === 'BOARD_CORRUPT').toBe(true);
+    expect([doctor.code, doctor.json.error.code]).toEqual([7, 'BOARD_CORRUPT']);
+    expect(doctor.json.error.hint).toContain('doctor --repair');
+
+    // The note's steps, literally.
+    expect(b(c, 'doctor', '--repair').repaired.join(' ')).toContain('first (status)');
+    if (b(c, 'show', 'first').task.status !== 'cancelled') b(c, 'cancel', 'first');
+    git(c, 'add', 'project-plan');
+    git(c, 'commit', '-q', '--no-edit');
+    expect(tryGit(c, 'status', '--porcelain').out).not.toContain('MERGE-CONFLICT.md');
+    rmSync(join(c, 'project-plan', 'MERGE-CONFLICT.md'));
+    b(c, 'add', 'after the merge', '--id', 'after');
+    const { state } = expectNothingLost(c, [a]);
+    expect(state.tasks.first.status).toBe('cancelled');
+    expect(state.tasks['only-a']).toBeDefined();
+    expect(state.tasks['only-c']).toBeDefined();
+  });
+
+  it('a clone without the driver: doctor says so, and doctor --repair inside the conflicted merge resolves the board in one command', () => {
+    const { a } = twoMachines();
+    const d = join(dirname(a), 'd');
+    git(dirname(a), 'clone', '-q', '-b', 'main', join(dirname(a), 'remote.git'), d);
+    const warned = b(d, 'doctor');
+    expect(warned.checks.find((x: { name: string }) => x.name === 'git-driver')).toMatchObject({ ok: false, fix: 'baton git install' });
+    b(a, 'add', 'from a', '--id', 'from-a');
+    commit(a, 'a adds');
+    git(a, 'push', '-q', 'origin', 'HEAD:main');
+    b(d, 'add', 'from d', '--id', 'from-d');
+    b(d, 'block', 'second', '--reason', 'on d');
+    commit(d, 'd adds');
+    const pull = tryGit(d, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main');
+    expect(pull.code).not.toBe(0);
+    expect(readFileSync(join(d, 'project-plan', 'state.json'), 'utf8')).toContain('<<<<<<<');
+    expect(baton(['list', '--json'], { cwd: d }).code).toBe(7);
+    const repair = b(d, 'doctor', '--repair');
+    expect(repair.repaired.join(' ')).toContain("from git's index");
+    expect(tryGit(d, 'diff', '--name-only', '--diff-filter=U').out.trim()).toBe('');
+    git(d, 'commit', '-q', '--no-edit');
+    b(d, 'add', 'after the merge', '--id', 'after');
+    b(d, 'git', 'install');
+    const { state } = expectNothingLost(d, [a]);
+    expect(state.tasks['from-a']).toBeDefined();
+    expect(state.tasks['from-d']).toBeDefined();
+    expect(state.tasks.second.status).toBe('blocked');
+  });
+
+  it('conflict markers committed by hand: doctor --repair merges both sides, task by task', () => {
+    const { a } = twoMachines();
+    const d = join(dirname(a), 'd');
+    git(dirname(a), 'clone', '-q', '-b', 'main', join(dirname(a), 'remote.git'), d);
+    b(a, 'add', 'from a', '--id', 'from-a');
+    commit(a, 'a adds');
+    git(a, 'push', '-q', 'origin', 'HEAD:main');
+    b(d, 'add', 'from d', '--id', 'from-d');
+    commit(d, 'd adds');
+    expect(tryGit(d, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main').code).not.toBe(0);
+    commit(d, 'a merge with its conflict markers committed');
+    const broken = baton(['list', '--json'], { cwd: d });
+    expect(broken.code).toBe(7);
+    expect(broken.json.error.hint).toContain('doctor --repair');
+    expect(broken.json.error.hint).not.toContain('keep one side');
+    b(d, 'doctor', '--repair');
+    b(d, 'add', 'after', '--id', 'after');
+    b(d, 'git', 'install');
+    const { state } = expectNothingLost(d, [a]);
+    expect(state.tasks['from-a']).toBeDefined();
+    expect(state.tasks['from-d']).toBeDefined();
   });
 });
 
@@ -181,4 +282,272 @@ describe('sync between machines', () => {
     expect(b(a, 'doctor').healthy).toBe(true);
     expect(b(c, 'doctor').healthy).toBe(true);
   }, 300_000);
+});
+
+// ---------------------------------------------------------------- nothing is lost, whatever git operation runs
+
+/** Every event id and task id in any version of the board that git has, on any ref or in the reflog. */
+function everCommitted(repo: string): { events: Set<string>; tasks: Set<string> } {
+  const events = new Set<string>();
+  const tasks = new Set<string>();
+  const commits = new Set(tryGit(repo, 'rev-list', '--all', '--reflog').out.split('\n').filter(Boolean));
+  for (const c of commits) {
+    const files = tryGit(repo, 'ls-tree', '-r', '--name-only', c, '--', 'project-plan').out.split('\n');
+    for (const f of files) {
+      if (f === 'project-plan/events.jsonl' || /^project-plan\/archive\/events\/\d+-\d+\.jsonl$/.test(f)) {
+        for (const line of tryGit(repo, 'show', `${c}:${f}`).out.split('\n')) {
+          try {
+            const e = JSON.parse(line) as { id?: string };
+            if (e.id) events.add(e.id);
+          } catch {
+            /* a conflict marker committed by hand, or an empty line */
+          }
+        }
+      }
+      if (f === 'project-plan/state.json') {
+        try {
+          for (const id of Object.keys(JSON.parse(tryGit(repo, 'show', `${c}:${f}`).out).tasks)) tasks.add(id);
+        } catch {
+          /* conflict markers committed by hand */
+        }
+      }
+    }
+  }
+  return { events, tasks };
+}
+
+/** The whole log as the board holds it now: archives in order, then the live log. */
+function wholeLog(repo: string): any[] {
+  const dir = join(repo, 'project-plan');
+  const archive = join(dir, 'archive', 'events');
+  const files = existsSync(archive) ? readdirSync(archive).filter((n) => n.endsWith('.jsonl')).sort() : [];
+  return [...files.flatMap((f) => readJsonl(join(archive, f))), ...readJsonl(join(dir, 'events.jsonl'))];
+}
+
+/** After any git operation and one baton write: nothing ever committed is missing, seq runs 1..n, doctor is clean. */
+function expectNothingLost(repo: string, also: string[] = []) {
+  const ever = everCommitted(repo);
+  for (const other of also) {
+    const more = everCommitted(other);
+    for (const e of more.events) ever.events.add(e);
+    for (const t of more.tasks) ever.tasks.add(t);
+  }
+  const log = wholeLog(repo);
+  expect(log.map((e) => e.seq)).toEqual(log.map((_, i) => i + 1));
+  expect(new Set(log.map((e) => e.id)).size).toBe(log.length);
+  const have = new Set(log.map((e) => e.id));
+  expect([...ever.events].filter((id) => !have.has(id))).toEqual([]);
+  const state = JSON.parse(readFileSync(join(repo, 'project-plan', 'state.json'), 'utf8'));
+  expect(state.seq).toBe(log.length);
+  expect([...ever.tasks].filter((id) => !state.tasks[id])).toEqual([]);
+  const doctor = baton(['doctor', '--json'], { cwd: repo });
+  expect(doctor.code, doctor.stdout).toBe(0);
+  expect(doctor.json.checks.filter((x: { ok: boolean }) => !x.ok)).toEqual([]);
+  return { log, state };
+}
+
+/** Two clones that each did some work (tasks, a claim, a message) on top of the shared board. */
+function divergedMachines() {
+  const m = twoMachines();
+  const ja = b(m.a, 'join', '--name', 'alice', '--role', 'worker');
+  const envA = { BATON_SESSION: ja.session.id, BATON_TOKEN: ja.token };
+  expect(baton(['claim', 'first', '--json'], { cwd: m.a, env: envA }).code).toBe(0);
+  b(m.a, 'add', 'from a', '--id', 'from-a');
+  commit(m.a, 'a: claim first, add from-a');
+  b(m.a, 'add', 'from a again', '--id', 'from-a2');
+  commit(m.a, 'a: add from-a2');
+  git(m.a, 'push', '-q', 'origin', 'HEAD:main');
+  const jc = b(m.c, 'join', '--name', 'carol', '--role', 'worker');
+  const envC = { BATON_SESSION: jc.session.id, BATON_TOKEN: jc.token };
+  b(m.c, 'add', 'from c', '--id', 'from-c');
+  commit(m.c, 'c: add from-c');
+  expect(baton(['send', '--to', 'all', 'hello from c', '--json'], { cwd: m.c, env: envC }).code).toBe(0);
+  b(m.c, 'block', 'second', '--reason', 'waiting on c');
+  commit(m.c, 'c: message, block second');
+  return { ...m, envA, envC };
+}
+
+describe('nothing committed is lost, whatever git operation a person runs', () => {
+  it('pull --rebase: the replayed board keeps every event once, numbered 1..n, and the next write keeps them all', () => {
+    const { a, c } = divergedMachines();
+    const r = tryGit(c, 'pull', '-q', '--rebase', 'origin', 'main');
+    expect(r.code, r.out).toBe(0);
+    b(c, 'add', 'after the rebase', '--id', 'after');
+    const { state } = expectNothingLost(c, [a]);
+    expect(state.tasks.first.status).toBe('in_progress');
+    expect(state.tasks.second.status).toBe('blocked');
+  });
+
+  it('revert of a board commit: the next write deletes nothing, the claim stays in the history', () => {
+    const { c } = divergedMachines();
+    const r = tryGit(c, 'revert', '--no-edit', 'HEAD~1');
+    expect(r.code, r.out).toBe(0);
+    b(c, 'add', 'after the revert', '--id', 'after');
+    const { log, state } = expectNothingLost(c);
+    expect(state.tasks['from-c']).toBeDefined();
+    expect(log.some((e) => e.type === 'message.sent')).toBe(true);
+  });
+
+  it('cherry-pick of board commits, then a merge of their branch: shared events are counted once', () => {
+    const { a, c } = divergedMachines();
+    git(c, 'fetch', '-q', 'origin');
+    const r = tryGit(c, 'cherry-pick', 'origin/main~1');
+    expect(r.code, r.out).toBe(0);
+    b(c, 'add', 'between', '--id', 'between');
+    commit(c, 'c: between');
+    const m = tryGit(c, 'merge', '-q', '--no-edit', 'origin/main');
+    expect(m.code, m.out).toBe(0);
+    b(c, 'add', 'after the merge', '--id', 'after');
+    expectNothingLost(c, [a]);
+  });
+
+  it('merge --squash, then a merge of the squashed branch: nothing twice, nothing lost', () => {
+    const { a, c } = divergedMachines();
+    git(c, 'fetch', '-q', 'origin');
+    const sq = tryGit(c, 'merge', '--squash', 'origin/main');
+    expect(sq.code, sq.out).toBe(0);
+    git(c, 'commit', '-q', '-m', 'squashed a');
+    const m = tryGit(c, 'merge', '-q', '--no-edit', 'origin/main');
+    expect(m.code, m.out).toBe(0);
+    b(c, 'add', 'after the merge', '--id', 'after');
+    expectNothingLost(c, [a]);
+  });
+
+  it('rebase -i dropping a board commit in the middle: its task and events stay', () => {
+    const { c } = divergedMachines();
+    b(c, 'add', 'third commit', '--id', 'third');
+    commit(c, 'c: third');
+    const r = tryGit(c, '-c', "sequence.editor=sed -i -e '2s/^pick/drop/'", 'rebase', '-q', '-i', 'HEAD~3');
+    expect(r.code, r.out).toBe(0);
+    expect(tryGit(c, 'log', '--format=%s').out).not.toContain('c: message, block second');
+    b(c, 'add', 'after the rebase', '--id', 'after');
+    const { log } = expectNothingLost(c);
+    expect(log.some((e) => e.type === 'message.sent')).toBe(true);
+  });
+
+  it('stash, another write committed, stash pop: both writes survive', () => {
+    const { c } = divergedMachines();
+    b(c, 'add', 'stashed', '--id', 'stashed');
+    git(c, 'stash', '-q');
+    b(c, 'add', 'while stashed', '--id', 'while-stashed');
+    commit(c, 'c: while stashed');
+    const r = tryGit(c, 'stash', 'pop', '-q');
+    expect(r.code, r.out).toBe(0);
+    b(c, 'add', 'after the pop', '--id', 'after');
+    const { state } = expectNothingLost(c);
+    expect(state.tasks.stashed).toBeDefined();
+    expect(state.tasks['while-stashed']).toBeDefined();
+  });
+
+  it('a log that git left longer than the state is reconciled, never truncated, and says so', () => {
+    const { c } = divergedMachines();
+    const dir = join(c, 'project-plan');
+    const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
+    // What a hand resolution leaves: the state of one side, the log of both.
+    state.seq -= 2;
+    writeFileSync(join(dir, 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
+    commit(c, 'a hand-made disagreement');
+    const before = readJsonl(join(dir, 'events.jsonl')).map((e) => e.id);
+    const doctor = b(c, 'doctor');
+    expect(doctor.healthy).toBe(false);
+    expect(doctor.checks.find((x: { name: string }) => x.name === 'log').message).toContain('disagree');
+    b(c, 'add', 'after', '--id', 'after');
+    const { log } = expectNothingLost(c);
+    for (const id of before) expect(log.some((e) => e.id === id)).toBe(true);
+    expect(log.find((e) => e.type === 'board.reconciled')?.data).toMatchObject({ state_seq: state.seq, duplicates: 0 });
+  });
+});
+
+describe('sync says what went wrong, and a lost race resets exactly the task', () => {
+  it('a true conflict, an uncommitted file in the way, a clone without the driver: MERGE_FAILED with the next step, the merge undone, nothing committed by accident', () => {
+    const { a, c } = twoMachines();
+    // A true conflict on one task.
+    b(a, 'block', 'first', '--reason', 'on a');
+    b(a, 'sync');
+    b(c, 'cancel', 'first');
+    const r1 = baton(['sync', '--json'], { cwd: c });
+    expect([r1.code, r1.json.error.code]).toEqual([3, 'MERGE_FAILED']);
+    expect(r1.json.error.message).toContain('first (status: "cancelled" here, "blocked" on origin)');
+    expect(r1.json.error.hint).toContain('MERGE-CONFLICT.md');
+    expect(tryGit(c, 'status', '--porcelain').out.trim()).toBe('');
+    expect(existsSync(join(c, '.git', 'MERGE_HEAD'))).toBe(false);
+    expect(existsSync(join(c, 'project-plan', 'MERGE-CONFLICT.md'))).toBe(false);
+    expect(b(c, 'show', 'first').task.status).toBe('cancelled');
+    expect(tryGit(c, 'log', '--name-only', '--format=').out).not.toContain('MERGE-CONFLICT.md');
+
+    // An uncommitted edit that the remote's commit would overwrite.
+    const { a: a2, c: c2 } = twoMachines();
+    writeFileSync(join(a2, 'README.md'), 'from a\n');
+    commit(a2, 'a: readme');
+    b(a2, 'add', 'on a', '--id', 'on-a');
+    b(a2, 'sync');
+    writeFileSync(join(c2, 'README.md'), 'from c, not committed\n');
+    b(c2, 'add', 'on c', '--id', 'on-c');
+    const r2 = baton(['sync', '--json'], { cwd: c2 });
+    expect([r2.code, r2.json.error.code]).toEqual([3, 'MERGE_FAILED']);
+    expect(r2.json.error.hint).toContain('commit or stash');
+    expect(r2.json.error.git).toContain('README.md');
+    expect(readFileSync(join(c2, 'README.md'), 'utf8')).toBe('from c, not committed\n');
+
+    // A clone without the driver.
+    const d = join(dirname(a2), 'd');
+    git(dirname(a2), 'clone', '-q', '-b', 'main', join(dirname(a2), 'remote.git'), d);
+    b(d, 'add', 'on d', '--id', 'on-d');
+    b(a2, 'add', 'on a again', '--id', 'on-a2');
+    b(a2, 'sync');
+    const r3 = baton(['sync', '--json'], { cwd: d });
+    expect([r3.code, r3.json.error.code]).toEqual([3, 'MERGE_FAILED']);
+    expect(r3.json.error.hint).toBe('baton git install, then baton sync');
+    b(d, 'git', 'install');
+    expect(b(d, 'sync').pushed).toBe(true);
+    expectNothingLost(d, [a2]);
+  });
+
+  it('a lost claim --sync race while the remote also changed code: exactly the task is reset, local board work and the remote code kept', () => {
+    const { a, c } = twoMachines();
+    const ja = b(a, 'join', '--name', 'on-a', '--role', 'worker');
+    b(a, 'add', 'race', '--id', 'race', '--no-review');
+    b(a, 'sync');
+    b(c, 'sync');
+    const jc = b(c, 'join', '--name', 'on-c', '--role', 'worker');
+    const envA = { BATON_SESSION: ja.session.id, BATON_TOKEN: ja.token };
+    const envC = { BATON_SESSION: jc.session.id, BATON_TOKEN: jc.token };
+    writeFileSync(join(a, 'code.txt'), 'written on a\n');
+    commit(a, 'a: code');
+    expect(baton(['claim', 'race', '--sync', '--json'], { cwd: a, env: envA }).code).toBe(0);
+    b(c, 'add', 'local work on c', '--id', 'c-local');
+    const lost = baton(['claim', 'race', '--sync', '--json'], { cwd: c, env: envC });
+    expect([lost.code, lost.json.error.code], lost.stdout).toEqual([3, 'LEASE_CONFLICT']);
+    expect(lost.json.error.message).toContain('race');
+    expect(tryGit(c, 'status', '--porcelain').out.trim()).toBe('');
+    expect(readFileSync(join(c, 'code.txt'), 'utf8')).toBe('written on a\n');
+    expect(b(c, 'show', 'race').task.assignee).toBe(ja.agent.id);
+    expect(b(c, 'show', 'c-local').task.status).toBe('todo');
+    const next = baton(['next', '--json'], { cwd: c, env: envC });
+    expect(next.json.action).not.toBe('continue');
+    // claim-next --sync: the best ready task, claimed and pushed.
+    const won = baton(['claim-next', '--sync', '--json'], { cwd: c, env: envC });
+    expect([won.code, won.json.synced?.pushed], won.stdout).toEqual([0, true]);
+    b(a, 'sync');
+    expect(b(a, 'show', won.json.task.id).task.assignee).toBe(jc.agent.id);
+    expect(b(a, 'show', 'c-local').task.id).toBe('c-local');
+    expect(readFileSync(join(a, 'project-plan', 'state.json'), 'utf8')).toBe(readFileSync(join(c, 'project-plan', 'state.json'), 'utf8'));
+    expectNothingLost(c, [a]);
+    expectNothingLost(a, [c]);
+  });
+
+  it('events prune on one clone and writes on the other converge without exit 7, every event archived or live once', () => {
+    const { a, c } = twoMachines();
+    for (let i = 0; i < 6; i++) b(a, 'add', `a ${i}`, '--id', `a-${i}`);
+    expect(b(a, 'events', 'prune', '--max-rows', '3').moved).toBeGreaterThan(0);
+    b(a, 'sync');
+    for (let i = 0; i < 4; i++) b(c, 'add', `c ${i}`, '--id', `c-${i}`);
+    expect(b(c, 'sync').pushed).toBe(true);
+    expect(b(a, 'sync').pushed).toBe(true);
+    b(c, 'sync');
+    for (const m of [a, c]) expect(baton(['events', '--json'], { cwd: m }).code).toBe(0);
+    expect(readFileSync(join(a, 'project-plan', 'state.json'), 'utf8')).toBe(readFileSync(join(c, 'project-plan', 'state.json'), 'utf8'));
+    expectNothingLost(a, [c]);
+    expectNothingLost(c, [a]);
+  });
 });

@@ -391,18 +391,27 @@ describe('board merge', () => {
     const t2 = structuredClone(theirs);
     t2.tasks.b!.status = 'cancelled';
     t2.tasks.b!.rev = 2;
-    expect(mergeStates(base, ours, t2).conflicts).toEqual([{ task: 'b', field: 'status', ours: 'blocked', theirs: 'cancelled' }]);
+    expect(mergeStates(base, ours, t2).conflicts).toEqual([{ task: 'b', field: 'status', ours: 'blocked', theirs: 'cancelled', kept: 'ours' }]);
   });
 
-  it('unions event logs by id, renumbers the new ones in time order, and closes with board.merged', () => {
+  it('unions event logs by id: ours keep their seq, the other side\'s new ones follow in its order, board.merged closes', () => {
     const ev = (id: string, seq: number, ts: string, revision = seq) => ({ id, seq, ts, revision, type: 't', actor: null, session: null, task: null, data: {}, notify: null });
     const b0 = [ev('e1', 1, '2026-01-01T00:00:01Z')];
     const o = [...b0, ev('o1', 2, '2026-01-01T00:00:03Z'), ev('o2', 3, '2026-01-01T00:00:05Z')];
-    const t = [...b0, ev('t1', 2, '2026-01-01T00:00:04Z')];
+    const t = [...b0, ev('t1', 2, '2026-01-01T00:00:04Z'), ev('t2', 3, '2026-01-01T00:00:02Z')];
     const m = mergeEvents(b0, o, t);
-    expect(m.map((e) => [e.id, e.seq])).toEqual([['e1', 1], ['o1', 2], ['t1', 3], ['o2', 4], [m[4]!.id, 5]]);
-    expect(m[4]).toMatchObject({ type: 'board.merged', revision: 4 });
-    expect(mergeEvents(b0, t, o)).toEqual(m);
+    expect(m.map((e) => [e.id, e.seq])).toEqual([['e1', 1], ['o1', 2], ['o2', 3], ['t1', 4], ['t2', 5], [m[5]!.id, 6]]);
+    expect(m[5]).toMatchObject({ type: 'board.merged', revision: 4 });
+    // The other direction keeps its own order: each working tree's log only ever grows.
+    expect(mergeEvents(b0, t, o).map((e) => e.id).slice(0, 5)).toEqual(['e1', 't1', 't2', 'o1', 'o2']);
+    // A rebase's replay: ours already holds the replayed events under other numbers; none twice.
+    const replay = mergeEvents(t, m, [...t, ev('t3', 4, '2026-01-01T00:00:06Z')]);
+    expect(replay.map((e) => e.seq)).toEqual(replay.map((_, i) => i + 1));
+    expect(new Set(replay.map((e) => e.id)).size).toBe(replay.length);
+    expect(replay.filter((e) => e.id === 't3')).toHaveLength(1);
+    // A revert's merge (the other side lacks events we have) deletes nothing.
+    const revert = mergeEvents(o, o, b0);
+    expect(revert.map((e) => e.id).slice(0, 3)).toEqual(['e1', 'o1', 'o2']);
   });
 
   it('ids minted on two branches of 10,000 tasks each never collide', () => {

@@ -344,23 +344,18 @@ function build(): Command {
     .option('--explain', 'show the ranking terms and why tasks were skipped')
     .action(wire(workModule, (m, ctx, o) => m.next(o, ctx), (m, r) => m.renderNext(r)));
 
+  /** claim --sync and claim-next --sync: the claim counts only once its push lands. */
+  const syncClaim = async <R extends { task: { id: string; assignee: string | null } }>(ctx: Ctx, r: R, sync: boolean | undefined) => {
+    if (!sync) return r;
+    const s = await (await import('../commands/git.js')).sync({}, ctx, { task: r.task.id, agent: r.task.assignee ?? '' });
+    return { ...r, revision: s.revision, synced: s };
+  };
   program
     .command('claim')
     .description('claim a task: in progress, yours, with a lease')
     .argument('<id>')
     .option('--sync', 'then baton sync: the claim counts only once its push lands (LEASE_CONFLICT if another machine won)')
-    .action(
-      wire(
-        workModule,
-        async (m, ctx, id: string, o: { sync?: boolean }) => {
-          const r = await m.claim(id, ctx);
-          if (!o.sync) return r;
-          const s = await (await import('../commands/git.js')).sync({}, ctx, true);
-          return { ...r, revision: s.revision, synced: s };
-        },
-        (m, r) => m.renderClaim(r),
-      ),
-    );
+    .action(wire(workModule, async (m, ctx, id: string, o: { sync?: boolean }) => syncClaim(ctx, await m.claim(id, ctx), o.sync), (m, r) => m.renderClaim(r)));
 
   program
     .command('claim-next')
@@ -368,7 +363,8 @@ function build(): Command {
     .option('--specialty <name>', 'only tasks of this specialty')
     .option('--watch <seconds>', 'wait up to this long for a task to become ready')
     .option('--explain', 'include the ranking terms')
-    .action(wire(workModule, (m, ctx, o) => m.claimNext(o, ctx), (m, r) => m.renderClaim(r)));
+    .option('--sync', 'then baton sync: the claim counts only once its push lands (LEASE_CONFLICT if another machine won)')
+    .action(wire(workModule, async (m, ctx, o) => syncClaim(ctx, await m.claimNext(o, ctx), o.sync), (m, r) => m.renderClaim(r)));
 
   program
     .command('done')
@@ -616,7 +612,7 @@ function build(): Command {
     .argument('<ours>')
     .argument('<theirs>')
     .argument('[path]')
-    .action(wire(gitModule, (m, _ctx, base: string, ours: string, theirs: string, path: string | undefined) => m.mergeDriver(base, ours, theirs, path), (_m, r) => `Merged ${r.merged}.`));
+    .action(wire(gitModule, (m, _ctx, base: string, ours: string, theirs: string, path: string | undefined) => m.mergeDriver(base, ours, theirs, path), () => ''));
   program
     .command('sync')
     .description('commit the board, fetch, merge with the driver, push; retried while the remote moves')
@@ -626,7 +622,7 @@ function build(): Command {
   const gitCmd = program.command('git').description('commit the board to git: install or remove the merge driver');
   gitCmd
     .command('install')
-    .description('.gitattributes lines, the merge drivers in .git/config, a post-merge hook (idempotent)')
+    .description('.gitattributes lines, the merge drivers in .git/config, the board\'s ignore lines (idempotent)')
     .action(wire(gitModule, (m, ctx) => m.install(ctx), (m, r) => m.renderInstall(r)));
   gitCmd
     .command('uninstall')
@@ -716,5 +712,13 @@ async function main(): Promise<void> {
 }
 
 void main().then(() => {
+  // Exit once the output is flushed: a stray handle of a library (a file watcher closed while
+  // it was still scanning) must never keep a finished command, and the agent waiting on it, alive.
   process.exitCode = exitCode;
+  let pending = 2;
+  const done = () => {
+    if (--pending === 0) process.exit(exitCode);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
 });

@@ -6,7 +6,6 @@ import type { Config, State } from '../core/types.js';
 import {
   checkEvents,
   FILES,
-  inspectLogTail,
   leftoverTempFiles,
   readConfig,
   readEvents,
@@ -163,21 +162,21 @@ function checkState(state: State, dir: string, config: Config | null, now: numbe
 }
 
 async function checkLog(dir: string, state: State): Promise<Check[]> {
+  const { JOURNAL } = await import('../core/journal.js');
+  const { logDisagreement, wholeLogProblem } = await import('../core/reconcile.js');
+  if (existsSync(join(dir, JOURNAL)) && lockHealth(dir) !== 'held') {
+    return [fail('log', 'warn', 'a writer was killed mid-transaction; its journal says exactly what to undo', 'baton doctor --repair (or any change to the board)')];
+  }
   try {
-    const tail = inspectLogTail(dir, state.seq);
-    const events = readEvents(dir, state.seq);
-    const problem = await checkEvents(events);
-    if (problem) return [fail('log', 'error', `events.jsonl: ${problem}`, 'restore events.jsonl from git')];
-    const last = events[events.length - 1];
-    if (state.seq > 0 && (!last || last.seq !== state.seq || last.revision !== state.revision)) {
-      return [fail('log', 'error', `the last event (seq ${last?.seq}, revision ${last?.revision}) does not match the state (seq ${state.seq}, revision ${state.revision})`, 'restore events.jsonl from git')];
+    const problem = logDisagreement(dir, state) ?? wholeLogProblem(dir, state);
+    if (problem) {
+      return [fail('log', 'warn', `the log and the state disagree (${problem}); a git operation put them there, and nothing is lost`, 'baton doctor --repair (or any change to the board) reconciles them, keeping every event')];
     }
-    if (tail.size > tail.committedBytes) {
-      return [fail('log', 'warn', `${tail.size - tail.committedBytes} bytes of events past the committed state (a writer was killed mid-transaction)`, 'baton doctor --repair (or any change to the board)')];
-    }
+    const schema = await checkEvents(readEvents(dir, state.seq));
+    if (schema) return [fail('log', 'error', `events.jsonl: ${schema}`, 'fix that line by hand (git show HEAD:project-plan/events.jsonl has the committed version)')];
     return [pass('log', `events 1..${state.seq} agree with revision ${state.revision}`)];
   } catch (e) {
-    if (e instanceof BatonError) return [fail('log', 'error', e.message, e.hint ?? 'restore events.jsonl from git')];
+    if (e instanceof BatonError) return [fail('log', 'error', e.message, e.hint ?? 'fix events.jsonl by hand')];
     throw e;
   }
 }
@@ -185,7 +184,15 @@ async function checkLog(dir: string, state: State): Promise<Check[]> {
 export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorResult> {
   const dir = boardDir(ctx);
   const repaired: string[] = [];
+  const gitMod = await import('./git.js');
   if (o.repair) {
+    // Inside a conflicted git operation, the board files are merged from git's index first.
+    const fromIndex = await gitMod.resolveFromIndex(dir);
+    if (fromIndex.resolved.length) repaired.push(`merged ${fromIndex.resolved.join(', ')} from git's index with baton's merge and marked them resolved`);
+    const markers = fromIndex.resolved.length ? { resolved: false, conflicts: [] } : await gitMod.resolveMarkers(dir);
+    if (markers.resolved) repaired.push('merged both sides of the conflict markers in state.json, task by task');
+    const conflicts = [...fromIndex.conflicts, ...markers.conflicts];
+    if (conflicts.length) repaired.push(`both sides changed ${conflicts.map((c) => `${c.task} (${c.field})`).join(', ')}: each keeps the side that changed it last; ${gitMod.CONFLICT_NOTE} lists both values`);
     try {
       const { repairBoard } = await import('../core/tx.js');
       repaired.push(...(await repairBoard(dir, ctx.lockTimeoutMs)));
@@ -193,6 +200,7 @@ export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorR
       if (!(e instanceof BatonError) || e.code !== 'BOARD_CORRUPT') throw e;
       // Can't repair a state we can't read; the checks below say what is wrong.
     }
+    gitMod.restage(dir, fromIndex.resolved);
   }
   const checks: Check[] = [];
   let config: Config | null = null;
@@ -220,9 +228,14 @@ export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorR
       ? fail('lock', 'warn', `a lock left by a dead writer${owner ? ` (pid ${owner.pid} on ${owner.host})` : ''}`, 'baton doctor --repair (the next command also breaks it)')
       : pass('lock', lock === 'held' ? 'held by a live writer' : 'free'),
   );
-  if (existsSync(join(dir, 'MERGE-CONFLICT.md'))) {
-    checks.push(fail('merge', 'error', 'a git merge stopped on a conflict the merge driver would not guess (see MERGE-CONFLICT.md)', 'follow MERGE-CONFLICT.md, then delete it'));
+  const g = gitMod.gitChecks(dir);
+  if (g.unmerged.length) {
+    checks.push(fail('merge', 'error', `git stopped on a conflict in the board files: ${g.unmerged.join(', ')}`, 'baton doctor --repair (merges them with baton\'s merge and marks them resolved)'));
+  } else if (existsSync(join(dir, gitMod.CONFLICT_NOTE))) {
+    checks.push(fail('merge', 'warn', `${gitMod.CONFLICT_NOTE} lists tasks both sides of a merge changed; each holds the side that changed it last`, `check those tasks, then delete ${gitMod.CONFLICT_NOTE}`));
   }
+  if (g.driverMissing) checks.push(fail('git-driver', 'warn', '.gitattributes names baton\'s merge driver but this clone has not installed it: git would merge the board as text', 'baton git install'));
+  if (g.ignoreMissing.length) checks.push(fail('git-ignore', 'warn', `the board's .gitignore lacks ${g.ignoreMissing.join(', ')}: files local to this clone could be committed`, 'baton git install'));
   const temps = leftoverTempFiles(dir);
   checks.push(
     temps.length

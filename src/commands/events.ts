@@ -120,13 +120,18 @@ export async function prune(o: { maxRows?: string; maxAgeDays?: string }, ctx: C
   if (!maxRows && !maxAgeDays) {
     throw new BatonError('USAGE', 'Nothing to prune by: give --max-rows N or --max-age-days D (or set events.max_rows / max_age_days in config.yaml).', { hint: 'baton events prune --max-rows 10000' });
   }
-  const { withLock, repairLeftovers } = await import('../core/tx.js');
-  return withLock(dir, ctx.lockTimeoutMs, async () => {
-    const state = await readState(dir);
-    repairLeftovers(dir, state);
-    const r = pruneEvents(dir, state, { maxRows, maxAgeDays }, Date.now());
-    return { revision: state.revision, moved: r.moved, kept: r.kept, archive: r.archive ? relative(dir, r.archive) : null };
-  });
+  // A transaction with nothing to apply: it undoes an interrupted write or reconciles a log git
+  // changed before anything is moved, and prunes under the same lock.
+  const { transact } = await import('../core/tx.js');
+  let result: PruneCommandResult | null = null;
+  await transact(dir, {
+    lockTimeoutMs: ctx.lockTimeoutMs,
+    afterCommit: (state) => {
+      const r = pruneEvents(dir, state, { maxRows, maxAgeDays }, Date.now());
+      result = { revision: state.revision, moved: r.moved, kept: r.kept, archive: r.archive ? relative(dir, r.archive) : null };
+    },
+  }, () => undefined);
+  return result!;
 }
 
 export const renderPrune = (r: PruneCommandResult) => (r.moved ? `Moved ${r.moved} event(s) to ${r.archive}; ${r.kept} stay in events.jsonl.` : `Nothing to move; ${r.kept} event(s) in events.jsonl.`);

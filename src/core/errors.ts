@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'LEASE_CONFLICT'
   | 'PATH_CONFLICT'
   | 'RATE_LIMITED'
+  | 'MERGE_FAILED'
   | 'INVALID_TRANSITION'
   | 'NOT_FOUND'
   | 'NO_BOARD'
@@ -27,6 +28,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   LEASE_CONFLICT: 3,
   PATH_CONFLICT: 3,
   RATE_LIMITED: 3,
+  MERGE_FAILED: 3,
   INVALID_TRANSITION: 3,
   NOT_FOUND: 4,
   NO_BOARD: 4,

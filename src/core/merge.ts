@@ -12,6 +12,8 @@ export interface MergeConflict {
   field: string;
   ours: unknown;
   theirs: unknown;
+  /** The side whose value the merged board holds: the one that changed the task last. */
+  kept: 'ours' | 'theirs';
 }
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
@@ -36,7 +38,7 @@ function newer(o: Task, t: Task): Task {
   return larger(o, t);
 }
 
-function mergeTask(b: Task | undefined, o: Task, t: Task, conflicts: MergeConflict[]): Task {
+function mergeTask(b: Task | undefined, o: Task, t: Task, conflicts: MergeConflict[], preferTheirs: ReadonlySet<string>): Task {
   if (same(o, t)) return o;
   if (b && same(o, b)) return t;
   if (b && same(t, b)) return o;
@@ -48,10 +50,16 @@ function mergeTask(b: Task | undefined, o: Task, t: Task, conflicts: MergeConfli
   const oMoved = !bh || !same(oh, bh);
   const tMoved = !bh || !same(th, bh);
   if (oMoved && tMoved && !same(oh, th)) {
-    const field = o.status !== t.status ? 'status' : o.assignee !== t.assignee ? 'assignee' : 'lease';
-    conflicts.push({ task: o.id, field, ours: field === 'status' ? o.status : field === 'assignee' ? o.assignee : o.lease?.session ?? null, theirs: field === 'status' ? t.status : field === 'assignee' ? t.assignee : t.lease?.session ?? null });
-  }
-  Object.assign(out, oMoved && !tMoved ? oh : tMoved && !oMoved ? th : pick(newer(o, t), HOLD));
+    if (preferTheirs.has(o.id)) {
+      // A claim that lost its race (claim --sync): the remote's holder stands, nothing to ask.
+      Object.assign(out, th);
+    } else {
+      const field = o.status !== t.status ? 'status' : o.assignee !== t.assignee ? 'assignee' : 'lease';
+      const value = (x: Task) => (field === 'status' ? x.status : field === 'assignee' ? x.assignee : x.lease?.session ?? null);
+      conflicts.push({ task: o.id, field, ours: value(o), theirs: value(t), kept: newer(o, t) === o ? 'ours' : 'theirs' });
+      Object.assign(out, pick(newer(o, t), HOLD));
+    }
+  } else Object.assign(out, oMoved && !tMoved ? oh : tMoved && !oMoved ? th : pick(newer(o, t), HOLD));
   for (const group of GROUPS) {
     const bg = b ? pick(b, group) : null;
     const og = pick(o, group);
@@ -104,12 +112,13 @@ export interface StateMerge {
 }
 
 /**
- * Merges state.json. The revision becomes max + 1 and seq counts every event of both sides
- * plus the `board.merged` event the log merge adds (see mergeEvents).
+ * Merges state.json. The revision becomes max + 1; seq counts our events, the other side's new
+ * ones and the `board.merged` event the log merge adds (see mergeEvents). Where that count is
+ * off (cherry-picked or archived events), the next write sees it and reconciles.
  */
-export function mergeStates(base: State | null, ours: State, theirs: State): StateMerge {
+export function mergeStates(base: State | null, ours: State, theirs: State, preferTheirs: ReadonlySet<string> = new Set()): StateMerge {
   const conflicts: MergeConflict[] = [];
-  const tasks = mergeRecord(base?.tasks, ours.tasks, theirs.tasks, (b, o, t) => mergeTask(b, o, t, conflicts));
+  const tasks = mergeRecord(base?.tasks, ours.tasks, theirs.tasks, (b, o, t) => mergeTask(b, o, t, conflicts, preferTheirs));
   const agents = mergeRecord(base?.agents, ours.agents, theirs.agents, (b, o, t) => (same(o, t) ? o : b && same(o, b) ? t : b && same(t, b) ? o : o.last_seen_at !== t.last_seen_at ? (o.last_seen_at > t.last_seen_at ? o : t) : larger(o, t)));
   const sessions = mergeRecord(base?.sessions, ours.sessions, theirs.sessions, mergeSession);
   const handoffs = mergeRecord(base?.handoffs, ours.handoffs, theirs.handoffs, mergeHandoff);
@@ -118,7 +127,7 @@ export function mergeStates(base: State | null, ours: State, theirs: State): Sta
     schema: 1,
     board: base?.board ?? (ours.board.created_at <= theirs.board.created_at ? ours.board : theirs.board),
     revision: Math.max(ours.revision, theirs.revision) + 1,
-    seq: baseSeq + (ours.seq - baseSeq) + (theirs.seq - baseSeq) + 1,
+    seq: ours.seq + Math.max(0, theirs.seq - baseSeq) + 1,
     tasks,
     agents,
     sessions,
@@ -128,24 +137,28 @@ export function mergeStates(base: State | null, ours: State, theirs: State): Sta
 }
 
 /**
- * Merges events.jsonl: the union by event id. Events both sides share keep their seq; the
- * events new on either side follow in time order (ts, then id), renumbered from the last
- * shared seq, and a `board.merged` event closes the merge at the merged revision. So `--since`
- * and cursors keep pointing at the same shared history, and both merge directions agree.
+ * Merges events.jsonl: the union by event id, never a deletion. Our events stay exactly where
+ * they are (the log in this working tree only ever grows, which is what a rebase's replay needs
+ * too); the events only the other side has follow in its order, numbered on from our last, and
+ * a `board.merged` event closes the merge. Whatever this cannot see (events the other side
+ * archived, a state counted differently) shows as a disagreement that the next write reconciles.
  */
 export function mergeEvents(base: BatonEvent[], ours: BatonEvent[], theirs: BatonEvent[]): BatonEvent[] {
-  const baseIds = new Set(base.map((e) => e.id));
-  const shared = ours.filter((e) => baseIds.has(e.id));
-  const fresh = new Map<string, BatonEvent>();
-  for (const e of [...ours, ...theirs]) if (!baseIds.has(e.id) && !fresh.has(e.id)) fresh.set(e.id, e);
-  const added = [...fresh.values()].sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : a.id < b.id ? -1 : 1));
-  let seq = shared.length ? shared[shared.length - 1]!.seq : (base.at(-1)?.seq ?? 0);
-  const out = [...shared, ...added.map((e) => ({ ...e, seq: ++seq }))];
+  const have = new Set(ours.map((e) => e.id));
+  const out = [...ours];
+  let seq = ours.at(-1)?.seq ?? base.at(-1)?.seq ?? 0;
+  for (const e of theirs) {
+    if (have.has(e.id)) continue;
+    have.add(e.id);
+    out.push({ ...e, seq: ++seq });
+  }
   const revision = Math.max(0, ...ours.map((e) => e.revision), ...theirs.map((e) => e.revision)) + 1;
   const heads = [ours.at(-1)?.id ?? '', theirs.at(-1)?.id ?? ''].sort().join(':');
   const ts = [ours.at(-1)?.ts ?? '', theirs.at(-1)?.ts ?? ''].sort().at(-1)!;
+  const id = `e-merge-${createHash('sha256').update(heads).digest('hex').slice(0, 10)}`;
+  if (have.has(id)) return out; // these two heads were merged before: once is the record
   out.push({
-    id: `e-merge-${createHash('sha256').update(heads).digest('hex').slice(0, 10)}`,
+    id,
     seq: seq + 1,
     ts,
     revision,

@@ -1,13 +1,10 @@
 import {
   closeSync,
   existsSync,
-  fstatSync,
   fsyncSync,
-  ftruncateSync,
   mkdirSync,
   openSync,
   readFileSync,
-  readSync,
   readdirSync,
   renameSync,
   unlinkSync,
@@ -24,11 +21,12 @@ import type { BatonEvent, Config, State } from './types.js';
 const loadSchemas = () => import('./schema.js');
 
 /**
- * The only module that touches the board's files. Every mutation is one `transact()`:
- * lock → read → check revision → repair a crashed writer's leftovers → apply → append
- * events (fsync) → write state.json (temp, fsync, rename: the commit point) → projections →
+ * Reading and writing the board's files. Every mutation is one `transact()` (tx.ts):
+ * lock → read → check revision → undo this machine's interrupted transaction (journal.ts) or
+ * reconcile a log that git changed (reconcile.ts) → apply → journal → append events (fsync) →
+ * write state.json (temp, fsync, rename: the commit point) → drop the journal → projections →
  * unlock. Events are appended before the state that refers to them, so a crash between the
- * two leaves events past `state.seq`, which readers ignore and the next writer truncates.
+ * two leaves events past `state.seq`, which readers ignore and the next writer undoes.
  */
 
 export const FILES = {
@@ -63,7 +61,7 @@ export async function parseState(text: string, file = 'state.json'): Promise<Sta
         file,
         marker,
         'git merge-conflict markers in the board state.',
-        'resolve the conflict by hand (keep one side), then `baton doctor --repair`',
+        '`baton doctor --repair` merges both sides task by task (keeping just one side would drop the other\'s tasks)',
       );
     }
     throw corrupt(file, jsonErrorLine(text, e), `not valid JSON (${(e as Error).message.split('\n')[0]}).`, `fix the JSON at that line by hand or restore it from git (\`git checkout -- ${file}\`), then \`baton doctor --repair\``);
@@ -203,93 +201,6 @@ export async function checkEvents(events: BatonEvent[]): Promise<string | null> 
     if (events[i]!.seq !== expected) return `seq ${events[i]!.seq} where ${expected} was expected`;
   }
   return null;
-}
-
-export interface LogTail {
-  /** Bytes of committed events (up to and including seq = state.seq). */
-  committedBytes: number;
-  size: number;
-}
-
-/** The highest seq moved to archive/events/ (0 when nothing was archived). */
-export function archivedThrough(dir: string): number {
-  let last = 0;
-  try {
-    for (const n of readdirSync(join(dir, 'archive', 'events'))) {
-      const m = /^\d+-(\d+)\.jsonl$/.exec(n);
-      if (m) last = Math.max(last, Number(m[1]));
-    }
-  } catch {
-    /* no archive yet */
-  }
-  return last;
-}
-
-/** Finds where the committed part of events.jsonl ends, reading only its tail. */
-export function inspectLogTail(dir: string, seq: number): LogTail {
-  const file = join(dir, FILES.events);
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      if (seq > 0 && archivedThrough(dir) < seq) throw corrupt(file, null, `missing, but the state says ${seq} events were written.`);
-      return { committedBytes: 0, size: 0 };
-    }
-    throw e;
-  }
-  try {
-    const size = fstatSync(fd).size;
-    if (seq === 0) return { committedBytes: 0, size };
-    for (let chunk = 16384; ; chunk *= 4) {
-      const len = Math.min(size, chunk);
-      const buf = Buffer.alloc(len);
-      readSync(fd, buf, 0, len, size - len);
-      const text = buf.toString('utf8');
-      // Walk complete lines from the end.
-      let end = text.lastIndexOf('\n');
-      while (end >= 0) {
-        const prev = text.lastIndexOf('\n', end - 1);
-        if (prev < 0 && len < size) break; // line may start before this chunk
-        const line = text.slice(prev + 1, end);
-        let lineSeq: number | null = null;
-        try {
-          lineSeq = (JSON.parse(line) as { seq: number }).seq;
-        } catch {
-          lineSeq = null;
-        }
-        if (lineSeq !== null && lineSeq <= seq) {
-          if (lineSeq < seq) {
-            throw corrupt(file, null, `ends at event ${lineSeq} but the state says ${seq}: committed events are missing.`, 'restore events.jsonl from git, then `baton doctor`');
-          }
-          const committedBytes = size - Buffer.byteLength(text.slice(end + 1), 'utf8');
-          return { committedBytes, size };
-        }
-        end = prev;
-      }
-      if (len >= size) {
-        // Everything committed was archived by retention: whatever is left is uncommitted.
-        if (archivedThrough(dir) >= seq) return { committedBytes: 0, size };
-        throw corrupt(file, null, `event ${seq}, the last the state refers to, is not in the log.`, 'restore events.jsonl from git, then `baton doctor`');
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Truncates events a crashed writer appended past the committed state; true if it did. */
-export function repairLog(dir: string, seq: number): boolean {
-  const tail = inspectLogTail(dir, seq);
-  if (tail.size === tail.committedBytes) return false;
-  const fd = openSync(join(dir, FILES.events), 'r+');
-  try {
-    ftruncateSync(fd, tail.committedBytes);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  return true;
 }
 
 /** Temp files left by writers that died mid-write (only safe to remove under the lock). */

@@ -2,19 +2,20 @@ import { unlinkSync } from 'node:fs';
 import { BatonError } from './errors.js';
 import { randomSuffix } from './ids.js';
 import { acquireLock } from './acquire.js';
-import { breakStaleLock, lockHealth } from './lock.js';
+import { breakStaleLock, type HeldLock, lockHealth } from './lock.js';
 import { recentNotifications } from './events.js';
+import { logSize, removeJournal, rollbackJournal, writeJournal } from './journal.js';
+import { applyReconcile, logDisagreement, planReconcile, type ReconcilePlan, wholeLogProblem } from './reconcile.js';
 import { pruneEvents } from './retention.js';
 import { taskLooksValid } from './shape.js';
+import { createTask } from './tasks.js';
 import type { BatonEvent, Config, State, Task } from './types.js';
 import {
   appendEvents,
   leftoverTempFiles,
+  type LoadedConfig,
   loadConfig,
-  readConfig,
-  readState,
   readStateText,
-  repairLog,
   writeConfigCache,
   writeProjections,
   writeState,
@@ -28,6 +29,12 @@ export interface TxOptions {
   expectedRevision?: number | undefined;
   actor?: string | null;
   session?: string | null;
+  /** Told what the repair before the transaction did (doctor --repair reports it). */
+  onRepaired?: ((done: string[]) => void) | undefined;
+  /** Check the whole log, not only its ends, and reconcile on any problem (doctor --repair). */
+  thorough?: boolean;
+  /** Runs under the lock once the transaction committed, or found nothing to write. */
+  afterCommit?: ((state: State, config: Config) => void) | undefined;
 }
 
 export interface EmitInput {
@@ -73,8 +80,22 @@ export function checkExpectedRevision(state: State, expected: number | undefined
   }
 }
 
-/** Undoes what a writer killed mid-transaction left behind; call only under the lock. */
-export function repairLeftovers(dir: string, state: State): { truncatedLog: boolean; removedTemps: number } {
+export interface Prepared {
+  /** What the repair did, for people. */
+  done: string[];
+  /** Set when the log and the state disagree for a reason other than this machine's crash. */
+  plan: ReconcilePlan | null;
+}
+
+/**
+ * Before a write, under the lock: undo this machine's own interrupted transaction (only what
+ * its journal proves), remove temp files of interrupted writes, and when the log and the state
+ * still disagree, plan a reconciliation that keeps every event (nothing is written here).
+ */
+export function prepareWrite(dir: string, state: State, thorough = false): Prepared {
+  const done: string[] = [];
+  const rolled = rollbackJournal(dir, state);
+  if (rolled) done.push(rolled);
   const temps = leftoverTempFiles(dir);
   for (const t of temps) {
     try {
@@ -83,13 +104,24 @@ export function repairLeftovers(dir: string, state: State): { truncatedLog: bool
       /* already gone */
     }
   }
-  return { truncatedLog: repairLog(dir, state.seq), removedTemps: temps.length };
+  if (temps.length) done.push(`removed ${temps.length} temp file(s) of interrupted writes`);
+  const why = logDisagreement(dir, state) ?? (thorough ? wholeLogProblem(dir, state) : null);
+  return { done, plan: why ? planReconcile(dir, state, why) : null };
 }
 
-export async function withLock<R>(dir: string, timeoutMs: number, fn: () => Promise<R> | R): Promise<R> {
+/** A task the log says was created but the state lacks comes back blocked, for a person to check. */
+function restoreTask(tx: Tx, t: ReconcilePlan['missingTasks'][number]): void {
+  const task = createTask(tx, { id: t.id, title: t.title, status: 'blocked' });
+  task.created_at = t.at < tx.now ? t.at : tx.now;
+  const reason = 'restored from the event log: a git operation had dropped it from state.json; check its fields, then baton unblock';
+  task.blocked = { reason, previous: 'todo', at: tx.now };
+  task.notes.push({ at: tx.now, author: null, text: reason });
+}
+
+export async function withLock<R>(dir: string, timeoutMs: number, fn: (lock: HeldLock) => Promise<R> | R): Promise<R> {
   const lock = await acquireLock(dir, timeoutMs);
   try {
-    return await fn();
+    return await fn(lock);
   } finally {
     await lock.release();
   }
@@ -97,95 +129,120 @@ export async function withLock<R>(dir: string, timeoutMs: number, fn: () => Prom
 
 export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) => R): Promise<TxResult<R>> {
   const loaded = await loadConfig(dir);
-  const config = loaded.config;
   const asked = performance.now();
   const lock = await acquireLock(dir, opts.lockTimeoutMs);
   const got = performance.now();
   try {
-    const { state, text: previous } = await readStateText(dir);
-    checkExpectedRevision(state, opts.expectedRevision);
-    repairLeftovers(dir, state);
-
-    const now = new Date().toISOString();
-    const revision = state.revision + 1;
-    const events: BatonEvent[] = [];
-    const touched = new Set<string>();
-    let actor = opts.actor ?? null;
-    let sessionId = opts.session ?? null;
-    let created = false;
-    const tx: Tx = {
-      state,
-      config,
-      now,
-      revision,
-      emit(e) {
-        events.push({
-          id: `e-${randomSuffix(10)}`,
-          seq: state.seq + events.length + 1,
-          ts: now,
-          revision,
-          type: e.type,
-          actor: e.actor !== undefined ? e.actor : actor,
-          session: e.session !== undefined ? e.session : sessionId,
-          task: e.task ?? null,
-          data: e.data ?? {},
-          notify: e.notify ?? null,
-        });
-      },
-      touch(task) {
-        task.updated_at = now;
-        task.rev = revision;
-        touched.add(task.id);
-      },
-      created(task) {
-        touched.add(task.id);
-        created = true;
-      },
-      actAs(a, s) {
-        actor = a;
-        sessionId = s;
-      },
-    };
-    const value = apply(tx);
-    if (events.length === 0) return { value, revision: state.revision, changed: false };
-
-    for (const id of touched) {
-      const t = state.tasks[id];
-      if (t && !taskLooksValid(t)) throw new BatonError('INTERNAL', `Refusing to write task ${id}: it does not match the board schema (a bug in baton).`, { hint: 'rerun with BATON_DEBUG=1 and report the command' });
-    }
-    state.revision = revision;
-    state.seq += events.length;
-    if (lock.compromised()) {
-      throw new BatonError('BOARD_BUSY', 'Lost the board lock mid-write (another process judged it stale); nothing was written.', {
-        hint: 'retry the command',
-      });
-    }
-    appendEvents(dir, events);
-    writeState(dir, state, touched, created, previous);
-    writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq)));
-    writeConfigCache(dir, loaded);
-    // Retention from config.yaml, applied every 25 revisions so its cost is spread thin.
-    const { max_rows: maxRows, max_age_days: maxAgeDays } = config.events;
-    if ((maxRows || maxAgeDays) && revision % 25 === 0) pruneEvents(dir, state, { maxRows, maxAgeDays }, Date.parse(now));
-    return { value, revision, changed: true };
+    return await transactHeld(dir, lock, loaded, opts, apply);
   } finally {
     await lock.release();
     opts.onTiming?.({ lock_wait_ms: got - asked, locked_ms: performance.now() - got });
   }
 }
 
-/** doctor --repair's half of crash recovery: leftovers, a dead writer's lock, projections. */
+/** A transaction for a caller that already holds the board lock (sync holds it across git). */
+export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: LoadedConfig, opts: TxOptions, apply: (tx: Tx) => R): Promise<TxResult<R>> {
+  const config = loaded.config;
+  const { state, text: previous } = await readStateText(dir);
+  checkExpectedRevision(state, opts.expectedRevision);
+  const prepared = prepareWrite(dir, state, opts.thorough);
+  const plan = prepared.plan;
+  if (plan) state.seq = plan.lastSeq;
+
+  const now = new Date().toISOString();
+  const revision = state.revision + 1;
+  const events: BatonEvent[] = [];
+  const touched = new Set<string>();
+  let actor = opts.actor ?? null;
+  let sessionId = opts.session ?? null;
+  let created = false;
+  const tx: Tx = {
+    state,
+    config,
+    now,
+    revision,
+    emit(e) {
+      events.push({
+        id: `e-${randomSuffix(10)}`,
+        seq: state.seq + events.length + 1,
+        ts: now,
+        revision,
+        type: e.type,
+        actor: e.actor !== undefined ? e.actor : actor,
+        session: e.session !== undefined ? e.session : sessionId,
+        task: e.task ?? null,
+        data: e.data ?? {},
+        notify: e.notify ?? null,
+      });
+    },
+    touch(task) {
+      task.updated_at = now;
+      task.rev = revision;
+      touched.add(task.id);
+    },
+    created(task) {
+      touched.add(task.id);
+      created = true;
+    },
+    actAs(a, s) {
+      actor = a;
+      sessionId = s;
+    },
+  };
+  if (plan) {
+    const { why, ...counts } = plan.summary;
+    tx.emit({ type: 'board.reconciled', actor: null, session: null, data: { why, ...counts } });
+    for (const t of plan.missingTasks) restoreTask(tx, t);
+    prepared.done.push(`reconciled the log with the state (${why}): ${plan.lastSeq} events kept, ${counts.duplicates} duplicate(s) dropped, ${counts.renumbered} renumbered${plan.missingTasks.length ? `, ${plan.missingTasks.length} task(s) restored` : ''}`);
+  }
+  opts.onRepaired?.(prepared.done);
+  const value = apply(tx);
+  if (events.length === 0) {
+    opts.afterCommit?.(state, config);
+    return { value, revision: state.revision, changed: false };
+  }
+
+  for (const id of touched) {
+    const t = state.tasks[id];
+    if (t && !taskLooksValid(t)) throw new BatonError('INTERNAL', `Refusing to write task ${id}: it does not match the board schema (a bug in baton).`, { hint: 'rerun with BATON_DEBUG=1 and report the command' });
+  }
+  state.revision = revision;
+  state.seq += events.length;
+  if (lock.compromised()) {
+    throw new BatonError('BOARD_BUSY', 'Lost the board lock mid-write (another process judged it stale); nothing was written.', {
+      hint: 'retry the command',
+    });
+  }
+  if (plan) applyReconcile(dir, plan);
+  // The journal makes this transaction undoable, and only this one: see journal.ts.
+  writeJournal(dir, { revision_before: revision - 1, revision_after: revision, base_seq: state.seq - events.length, log_size: logSize(dir), ids: events.map((e) => e.id) });
+  appendEvents(dir, events);
+  writeState(dir, state, touched, created, plan ? undefined : previous);
+  removeJournal(dir);
+  writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq)));
+  writeConfigCache(dir, loaded);
+  // Retention from config.yaml, applied every 25 revisions so its cost is spread thin.
+  const { max_rows: maxRows, max_age_days: maxAgeDays } = config.events;
+  if ((maxRows || maxAgeDays) && revision % 25 === 0) pruneEvents(dir, state, { maxRows, maxAgeDays }, Date.parse(now));
+  opts.afterCommit?.(state, config);
+  return { value, revision, changed: true };
+}
+
+/**
+ * doctor --repair's half of recovery: a dead writer's lock, this machine's interrupted
+ * transaction, a log that disagrees with the state (reconciled, keeping everything), projections.
+ */
 export async function repairBoard(dir: string, lockTimeoutMs: number): Promise<string[]> {
   const done: string[] = [];
   if (lockHealth(dir) === 'stale' && breakStaleLock(dir)) done.push('removed a lock left by a dead writer');
-  const config = await readConfig(dir);
-  await withLock(dir, lockTimeoutMs, async () => {
-    const state = await readState(dir);
-    const r = repairLeftovers(dir, state);
-    if (r.truncatedLog) done.push('truncated events a crashed writer appended past the committed state');
-    if (r.removedTemps) done.push(`removed ${r.removedTemps} temp file(s) of interrupted writes`);
-    const written = writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq)));
-    if (written.length) done.push(`regenerated ${written.join(', ')}`);
-  });
+  await transact(dir, {
+    lockTimeoutMs,
+    thorough: true,
+    onRepaired: (d) => done.push(...d),
+    afterCommit: (state, config) => {
+      const written = writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq)));
+      if (written.length) done.push(`regenerated ${written.join(', ')}`);
+    },
+  }, () => undefined);
   return done;
 }

@@ -1,0 +1,150 @@
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { FILES } from './store.js';
+import type { State } from './types.js';
+
+/**
+ * The transaction journal: what a writer is about to append, written (fsync) before the first
+ * byte goes into events.jsonl and removed once state.json is renamed into place. Crash repair
+ * undoes only what a journal proves was this machine's own unfinished transaction; a log and a
+ * state that disagree for any other reason (git, a person, another machine put them there) are
+ * never truncated, but reconciled keeping every event (reconcile.ts).
+ *
+ * The name matches the board's `.baton.lock.*` ignore line, so no board ever commits it.
+ */
+export const JOURNAL = '.baton.lock.journal';
+
+export interface Journal {
+  /** The revision the board had when the transaction began, and the one it would commit. */
+  revision_before: number;
+  revision_after: number;
+  /** state.seq before the transaction: events past it are the transaction's own. */
+  base_seq: number;
+  /** events.jsonl's size before the append: the point to truncate back to. */
+  log_size: number;
+  /** Ids of the events the transaction appends. */
+  ids: string[];
+  pid: number;
+  host: string;
+}
+
+export function writeJournal(dir: string, j: Omit<Journal, 'pid' | 'host'>): void {
+  const fd = openSync(join(dir, JOURNAL), 'w');
+  try {
+    writeSync(fd, JSON.stringify({ ...j, pid: process.pid, host: hostname() }));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function removeJournal(dir: string): void {
+  try {
+    unlinkSync(join(dir, JOURNAL));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
+
+export function logSize(dir: string): number {
+  try {
+    const fd = openSync(join(dir, FILES.events), 'r');
+    try {
+      return fstatSync(fd).size;
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw e;
+  }
+}
+
+/** The events a journal's writer may have appended: the bytes of the log past its mark. */
+function readPast(dir: string, from: number, size: number): string {
+  const fd = openSync(join(dir, FILES.events), 'r');
+  try {
+    const buf = Buffer.alloc(size - from);
+    readSync(fd, buf, 0, buf.length, from);
+    return buf.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Undoes this machine's own interrupted transaction, if a journal proves there was one; call
+ * under the board lock with the state just read. Returns what it did (null: nothing to say).
+ * It truncates only when the state is still the one the transaction started from and every
+ * byte past the journal's mark is one of the transaction's own events (or a torn piece of one).
+ */
+export function rollbackJournal(dir: string, state: State): string | null {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, JOURNAL), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  let j: Journal;
+  try {
+    j = JSON.parse(text) as Journal;
+    if (!Array.isArray(j.ids) || typeof j.log_size !== 'number') throw new Error('not a journal');
+  } catch {
+    removeJournal(dir);
+    return 'removed a torn transaction journal (its writer died before appending anything)';
+  }
+  if (state.revision === j.revision_after) {
+    removeJournal(dir); // the transaction committed; only the clean-up was cut short
+    return null;
+  }
+  if (state.revision !== j.revision_before) {
+    removeJournal(dir);
+    return `dropped the journal of an unfinished transaction (revision ${j.revision_after}) without undoing anything: the board has changed since`;
+  }
+  const size = logSize(dir);
+  if (size <= j.log_size) {
+    removeJournal(dir);
+    return size < j.log_size ? `dropped the journal of an unfinished transaction (revision ${j.revision_after}): the log has been replaced since, so nothing was undone` : null;
+  }
+  const past = readPast(dir, j.log_size, size);
+  const ids = new Set(j.ids);
+  const lines = past.split('\n');
+  const torn = lines.pop() ?? '';
+  let own = 0;
+  for (const line of lines) {
+    let id: unknown;
+    try {
+      id = (JSON.parse(line) as { id?: unknown }).id;
+    } catch {
+      id = null;
+    }
+    if (typeof id !== 'string' || !ids.has(id)) {
+      removeJournal(dir);
+      return `dropped the journal of an unfinished transaction (revision ${j.revision_after}) without undoing anything: the log past its mark holds events that are not its own`;
+    }
+    own++;
+  }
+  if (torn) {
+    // An unterminated last piece is the transaction's own only if it is not a whole foreign event.
+    try {
+      const id = (JSON.parse(torn) as { id?: unknown }).id;
+      if (typeof id !== 'string' || !ids.has(id)) {
+        removeJournal(dir);
+        return `dropped the journal of an unfinished transaction (revision ${j.revision_after}) without undoing anything: the log past its mark holds events that are not its own`;
+      }
+    } catch {
+      /* a torn write of the transaction's own */
+    }
+  }
+  const fd = openSync(join(dir, FILES.events), 'r+');
+  try {
+    ftruncateSync(fd, j.log_size);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  removeJournal(dir);
+  return `undid the unfinished transaction of revision ${j.revision_after} (pid ${j.pid} on ${j.host}): removed ${own} event(s)${torn ? ' and a torn line' : ''} it had appended`;
+}

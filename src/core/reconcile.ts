@@ -1,0 +1,279 @@
+import { closeSync, fstatSync, openSync, readFileSync, readSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { corrupt, FILES, writeFileAtomic } from './store.js';
+import { ensureArchiveDir, listArchives } from './events.js';
+import type { BatonEvent, State } from './types.js';
+
+/**
+ * Reconciling a log and a state that disagree for a reason other than this machine's own
+ * crash (git merged, rebased, cherry-picked, reverted or resolved them by hand). Nothing is
+ * ever dropped: every event of every archive and of the live log is kept once, by id, in the
+ * order the files hold them, and numbered again 1..n. A task the log says was created but the
+ * state lacks is restored. The transaction that applies the plan records a `board.reconciled`
+ * event saying what it did.
+ */
+
+const MARKER = /^(<{7}|={7}|>{7}|\|{7})( |$)/;
+
+export interface LogEnds {
+  /** seq of the first and last lines of events.jsonl (null: empty). */
+  first: number | null;
+  last: number | null;
+  /** False when the first or last line is not an event (a conflict marker, a torn or foreign line). */
+  ok: boolean;
+}
+
+function seqOfLine(line: string): number | null {
+  try {
+    const e = JSON.parse(line) as { seq?: unknown; id?: unknown };
+    return typeof e.seq === 'number' && typeof e.id === 'string' ? e.seq : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The seq of the first and the last line of the live log, reading only its two ends. */
+export function logEnds(dir: string): LogEnds {
+  let fd: number;
+  try {
+    fd = openSync(join(dir, FILES.events), 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { first: null, last: null, ok: true };
+    throw e;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size === 0) return { first: null, last: null, ok: true };
+    const read = (pos: number, len: number) => {
+      const buf = Buffer.alloc(len);
+      readSync(fd, buf, 0, len, pos);
+      return buf.toString('utf8');
+    };
+    let head = '';
+    for (let len = 4096; ; len *= 4) {
+      head = read(0, Math.min(size, len));
+      if (head.includes('\n') || len >= size) break;
+    }
+    let tail = '';
+    for (let len = 4096; ; len *= 4) {
+      tail = read(Math.max(0, size - Math.min(size, len)), Math.min(size, len));
+      if (tail.slice(0, -1).includes('\n') || len >= size) break;
+    }
+    if (!tail.endsWith('\n')) return { first: null, last: null, ok: false };
+    const firstLine = head.slice(0, head.includes('\n') ? head.indexOf('\n') : undefined);
+    const body = tail.slice(0, -1);
+    const lastLine = body.slice(body.lastIndexOf('\n') + 1);
+    const first = seqOfLine(firstLine);
+    const last = seqOfLine(lastLine);
+    return { first, last, ok: first !== null && last !== null };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The highest seq in archive/events/ (0 when nothing was archived). */
+export const archivedThrough = (dir: string): number => Math.max(0, ...listArchives(dir).map((a) => a.last));
+
+/**
+ * Why the log and the state disagree, or null when they agree: the live log runs from just past
+ * the archives to state.seq. Cheap (two ends of one file and a directory listing): every write
+ * checks it.
+ */
+export function logDisagreement(dir: string, state: State): string | null {
+  const ends = logEnds(dir);
+  const archived = archivedThrough(dir);
+  if (!ends.ok) return 'events.jsonl begins or ends with a line that is not an event (a conflict marker or a torn line)';
+  if (ends.last === null) return state.seq === archived ? null : `the state counts ${state.seq} events but the log holds ${archived}`;
+  if (ends.last !== state.seq) return `events.jsonl ends at seq ${ends.last} but the state counts ${state.seq}`;
+  if (ends.first !== archived + 1) return `events.jsonl starts at seq ${ends.first} but the archives end at ${archived}`;
+  return null;
+}
+
+/**
+ * The whole log checked, for doctor (reads every archive and the live log): each event once,
+ * seq 1..n with no gap, n = state.seq. Returns the first problem, or null.
+ */
+export function wholeLogProblem(dir: string, state: State): string | null {
+  const ids = new Set<string>();
+  let n = 0;
+  const files = listArchives(dir).sort((a, b) => a.first - b.first || a.last - b.last);
+  const texts: [string, string, boolean][] = files.map((a) => [a.file, readFileSync(join(dir, a.file), 'utf8'), false]);
+  try {
+    texts.push([FILES.events, readFileSync(join(dir, FILES.events), 'utf8'), true]);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  for (const [file, text, isLive] of texts) {
+    let p: Parsed;
+    try {
+      p = parseLog(text, file, isLive);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    if (p.markers) return `${file} holds git conflict markers`;
+    if (p.tornBytes) return `${file} ends with a torn line`;
+    for (const e of p.events) {
+      if (ids.has(e.id)) return `${file}: event ${e.id} is in the log twice`;
+      ids.add(e.id);
+      n++;
+      if (e.seq !== n) return `${file}: seq ${e.seq} where ${n} was expected`;
+    }
+  }
+  return n === state.seq ? null : `the log holds ${n} events but the state counts ${state.seq}`;
+}
+
+export interface Parsed {
+  events: BatonEvent[];
+  markers: number;
+  tornBytes: number;
+}
+
+/**
+ * Parses one log file: events, with git conflict markers counted and skipped. A line that is
+ * neither is BOARD_CORRUPT (with file and line), except a torn last line of the live log.
+ */
+export function parseLog(text: string, file: string, isLive: boolean): Parsed {
+  const out: Parsed = { events: [], markers: 0, tornBytes: 0 };
+  const lines = text.split('\n');
+  const last = lines.length - 1;
+  lines.forEach((line, i) => {
+    if (!line.trim()) return;
+    if (MARKER.test(line)) {
+      out.markers++;
+      return;
+    }
+    let ev: BatonEvent | null = null;
+    try {
+      ev = JSON.parse(line) as BatonEvent;
+    } catch {
+      ev = null;
+    }
+    if (ev && typeof ev === 'object' && typeof ev.id === 'string' && typeof ev.seq === 'number') {
+      out.events.push(ev);
+      return;
+    }
+    // An unterminated last line of the live log is a torn write that never committed.
+    if (isLive && i === last) {
+      out.tornBytes = Buffer.byteLength(line);
+      return;
+    }
+    throw corrupt(file, i + 1, 'a line that is neither an event nor a git conflict marker; baton will not guess what it was.', `fix or remove that line by hand (git show HEAD:${file} has the committed version), then \`baton doctor --repair\``);
+  });
+  return out;
+}
+
+export interface ReconcilePlan {
+  /** The live log's new text. */
+  live: string;
+  /** A consolidated archive to write, and the archive files it replaces (null: archives stay). */
+  archive: { name: string; text: string; replaces: string[] } | null;
+  /** The seq of the last event kept. */
+  lastSeq: number;
+  /** Tasks whose `task.created` event is in the log but which the state lacks. */
+  missingTasks: { id: string; title: string; at: string }[];
+  /** What the `board.reconciled` event records. */
+  summary: {
+    why: string;
+    state_seq: number;
+    events: number;
+    duplicates: number;
+    renumbered: number;
+    conflict_markers: number;
+    torn_bytes: number;
+    archived_in_live: number;
+    restored_tasks: string[];
+  };
+}
+
+const pad = (n: number) => String(n).padStart(9, '0');
+const lines = (events: BatonEvent[]) => events.map((e) => `${JSON.stringify(e)}\n`).join('');
+
+/** Reads every archive and the live log and plans their reconciliation (writes nothing). */
+export function planReconcile(dir: string, state: State, why: string): ReconcilePlan {
+  const seen = new Set<string>();
+  let duplicates = 0;
+  let markers = 0;
+  let renumbered = 0;
+  let seq = 0;
+  const take = (events: BatonEvent[]): BatonEvent[] => {
+    const kept: BatonEvent[] = [];
+    for (const e of events) {
+      if (seen.has(e.id)) {
+        duplicates++;
+        continue;
+      }
+      seen.add(e.id);
+      seq++;
+      if (e.seq !== seq) renumbered++;
+      kept.push(e.seq === seq ? e : { ...e, seq });
+    }
+    return kept;
+  };
+
+  // Archives first (they hold the oldest events), in the order of their ranges.
+  const files = listArchives(dir).sort((a, b) => a.first - b.first || a.last - b.last || (a.file < b.file ? -1 : 1));
+  const archived: BatonEvent[] = [];
+  let archiveChanged = false;
+  for (const a of files) {
+    const p = parseLog(readFileSync(join(dir, a.file), 'utf8'), a.file, false);
+    markers += p.markers;
+    const before = duplicates + renumbered;
+    const kept = take(p.events);
+    if (duplicates + renumbered !== before || p.markers || kept.length === 0 || kept[0]!.seq !== a.first || kept.at(-1)!.seq !== a.last) archiveChanged = true;
+    archived.push(...kept);
+  }
+  const archivedCount = seq;
+
+  let liveText = '';
+  try {
+    liveText = readFileSync(join(dir, FILES.events), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const live = parseLog(liveText, FILES.events, true);
+  markers += live.markers;
+  const liveIds = new Set(archived.map((e) => e.id));
+  const archivedInLive = live.events.filter((e) => liveIds.has(e.id)).length;
+  const kept = take(live.events);
+
+  const createdAt = new Map<string, { title: string; at: string }>();
+  for (const e of [...archived, ...kept]) {
+    if (e.type === 'task.created' && e.task && !createdAt.has(e.task)) createdAt.set(e.task, { title: typeof e.data?.title === 'string' ? e.data.title : e.task, at: e.ts });
+  }
+  const missingTasks = [...createdAt].filter(([id]) => !state.tasks[id]).map(([id, v]) => ({ id, ...v }));
+
+  return {
+    live: lines(kept),
+    archive: archiveChanged && archived.length ? { name: `${pad(1)}-${pad(archivedCount)}.jsonl`, text: lines(archived), replaces: files.map((a) => a.file) } : null,
+    lastSeq: seq,
+    missingTasks,
+    summary: {
+      why,
+      state_seq: state.seq,
+      events: seq,
+      duplicates,
+      renumbered,
+      conflict_markers: markers,
+      torn_bytes: live.tornBytes,
+      archived_in_live: archivedInLive,
+      restored_tasks: missingTasks.map((t) => t.id).sort(),
+    },
+  };
+}
+
+/** Writes a plan's files: the consolidated archive first (durable), then the live log. */
+export function applyReconcile(dir: string, plan: ReconcilePlan): void {
+  if (plan.archive) {
+    const target = join(ensureArchiveDir(dir), plan.archive.name);
+    writeFileAtomic(target, plan.archive.text, true);
+    for (const old of plan.archive.replaces) {
+      if (join(dir, old) === target) continue;
+      try {
+        unlinkSync(join(dir, old)); // every event of it is in the consolidated archive
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+  writeFileAtomic(join(dir, FILES.events), plan.live, true);
+}
