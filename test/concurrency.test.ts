@@ -179,4 +179,15 @@ describe('crash safety', () => {
     expect(board.json('add', 'x', '--lock-timeout', '0.5')._code).toBe(0);
     expect(readFileSync(join(board.dir, 'state.json'), 'utf8')).toContain('"title": "x"');
   });
+
+  it('a lock whose holder died before writing its owner is broken after a few missed refreshes, not the full stale window', () => {
+    const board = makeBoard();
+    const lockDir = join(board.dir, '.baton.lock');
+    mkdirSync(lockDir);
+    // Fresh: its holder may be writing the owner file right now.
+    expect(board.json('add', 'fresh', '--lock-timeout', '0.5')._code).toBe(5);
+    const old = new Date(Date.now() - 4_000);
+    utimesSync(lockDir, old, old);
+    expect(board.json('add', 'after', '--lock-timeout', '0.5')._code).toBe(0);
+  });
 });

@@ -55,7 +55,9 @@ describe('git install', () => {
     const root = tempDir();
     git(root, 'init', '-q', '-b', 'main');
     b(root, 'init');
-    // An older install's post-merge render (it left the tree dirty and blocked checkouts) is taken out.
+    // An older board and install: its .gitignore lacks the local files, and its post-merge render
+    // (it left the tree dirty and blocked checkouts) is taken out.
+    writeFileSync(join(root, 'project-plan', '.gitignore'), '.baton.lock\n.baton.lock.*\n');
     writeFileSync(join(root, '.git', 'hooks', 'post-merge'), '#!/bin/sh\n# baton:start\nbaton render\n# baton:end\n');
     const first = b(root, 'git', 'install');
     expect(first.changed).toEqual(expect.arrayContaining(['.gitattributes', 'git config merge.baton.driver', 'project-plan/.gitignore', '.git/hooks/post-merge']));
@@ -64,7 +66,7 @@ describe('git install', () => {
     expect(attrs).toContain('project-plan/state.json merge=baton');
     expect(attrs).toContain('project-plan/archive/events/*.jsonl merge=baton');
     expect(attrs).toContain('project-plan/*.md linguist-generated=true merge=baton-generated');
-    expect(readFileSync(join(root, 'project-plan', '.gitignore'), 'utf8').split('\n')).toEqual(expect.arrayContaining(['MERGE-CONFLICT.md', 'cursors.json']));
+    expect(readFileSync(join(root, 'project-plan', '.gitignore'), 'utf8').split('\n')).toEqual(expect.arrayContaining(['MERGE-CONFLICT.md', 'cursors.json', 'cursors.seen']));
     const before = hashTree(join(root, '.git'));
     const attrsBefore = readFileSync(join(root, '.gitattributes'), 'utf8');
     expect(b(root, 'git', 'install').changed).toEqual([]);
@@ -549,5 +551,43 @@ describe('sync says what went wrong, and a lost race resets exactly the task', (
     expect(readFileSync(join(a, 'project-plan', 'state.json'), 'utf8')).toBe(readFileSync(join(c, 'project-plan', 'state.json'), 'utf8'));
     expectNothingLost(a, [c]);
     expectNothingLost(c, [a]);
+  });
+});
+
+describe('acks across git', () => {
+  it('an event that git brings in below a reader\'s ack stays unread, for the inbox and a named cursor; cursors are never committed', () => {
+    const { a, c } = twoMachines();
+    const ja = b(a, 'join', '--name', 'alice', '--role', 'worker');
+    b(a, 'sync');
+    b(c, 'sync');
+    const jc = b(c, 'join', '--name', 'carol', '--role', 'worker');
+    b(c, 'sync');
+    b(a, 'sync');
+    const envA = { BATON_SESSION: ja.session.id, BATON_TOKEN: ja.token };
+    const envC = { BATON_SESSION: jc.session.id, BATON_TOKEN: jc.token };
+    // c's work reaches the remote first.
+    b(c, 'add', 'c one', '--id', 'c1');
+    b(c, 'add', 'c two', '--id', 'c2');
+    b(c, 'sync');
+    // a sends a message, then syncs: its merge keeps a's events where they are, c's follow them.
+    expect(baton(['send', '--to', 'all', 'from alice', '--json'], { cwd: a, env: envA }).code).toBe(0);
+    b(a, 'sync');
+    // c has read all it has, and acks, before it pulls.
+    const acked = baton(['inbox', 'ack', '--json'], { cwd: c, env: envC });
+    expect(acked.code, acked.stdout).toBe(0);
+    b(c, 'events', 'ack', '--cursor', 'watcher');
+    // A fast-forward to a's merge: alice's message now sits at a seq below c's ack.
+    b(c, 'sync');
+    const message = readJsonl(join(c, 'project-plan', 'events.jsonl')).find((e) => e.type === 'message.sent');
+    expect(message.seq).toBeLessThanOrEqual(acked.json.acked);
+    const inbox = baton(['inbox', '--json'], { cwd: c, env: envC });
+    expect(inbox.json.notifications.map((n: { text: string }) => n.text)).toContain('[from alice] from alice');
+    const events = b(c, 'events', '--cursor', 'watcher');
+    expect(events.events.map((e: { id: string }) => e.id)).toContain(message.id);
+    // Acking again covers it, and the inbox is empty.
+    expect(baton(['inbox', 'ack', '--json'], { cwd: c, env: envC }).code).toBe(0);
+    expect(baton(['inbox', '--json'], { cwd: c, env: envC }).json.notifications).toEqual([]);
+    for (const m of [a, c]) expect(tryGit(m, 'ls-files', 'project-plan/cursors.json', 'project-plan/cursors.seen').out.trim()).toBe('');
+    expect(tryGit(c, 'status', '--porcelain').out.trim()).toBe('');
   });
 });

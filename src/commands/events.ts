@@ -1,6 +1,7 @@
 import { relative } from 'node:path';
 import { BatonError, invalidInput } from '../core/errors.js';
-import { checkCursorName, listArchives, readCursors, readEventsSince, writeCursors } from '../core/events.js';
+import { ackCursor, checkCursorName, effectiveCursor, readCursors } from '../core/cursors.js';
+import { listArchives, readEventsSince } from '../core/events.js';
 import { checkId } from '../core/ids.js';
 import { pruneEvents } from '../core/retention.js';
 import { readConfig, readState } from '../core/store.js';
@@ -45,7 +46,7 @@ export async function list(o: EventsOptions, ctx: Ctx, onEvent?: (e: BatonEvent)
   const task = o.task === undefined ? null : checkId(o.task, 'task id');
   const limit = whole(o.limit, '--limit', DEFAULT_LIMIT);
   const watch = o.watch === undefined ? null : whole(o.watch, '--watch', 0);
-  let since = o.since !== undefined ? whole(o.since, '--since', 0) : cursor ? (readCursors(dir)[cursor] ?? 0) : 0;
+  let since = o.since !== undefined ? whole(o.since, '--since', 0) : cursor ? effectiveCursor(dir, readCursors(dir)[cursor] ?? 0) : 0;
   const deadline = Date.now() + (watch ?? 0) * 1000;
   for (;;) {
     const stamp = stateStamp(dir);
@@ -93,9 +94,7 @@ export async function ack(o: { cursor?: string; to?: string }, ctx: Ctx): Promis
     const state = await readState(dir);
     const to = o.to === undefined ? state.seq : whole(o.to, '--to', 0);
     if (to > state.seq) throw invalidInput(`--to ${to} is past the last event (${state.seq}).`);
-    const cursors = readCursors(dir);
-    cursors[name] = to;
-    writeCursors(dir, cursors);
+    ackCursor(dir, name, to);
     return { revision: state.revision, cursor: name, seq: to };
   });
 }

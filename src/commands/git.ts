@@ -14,7 +14,7 @@ const gitEnv = (cwd: string, args: string[], extra: Record<string, string> = {})
 export const CONFLICT_NOTE = 'MERGE-CONFLICT.md';
 
 /** Board files that must never be committed: local read positions and the note of a merge in progress. */
-const LOCAL_FILES = [CONFLICT_NOTE, 'cursors.json'];
+const LOCAL_FILES = [CONFLICT_NOTE, 'cursors.json', 'cursors.seen'];
 
 function readText(path: string): string {
   try {

@@ -1,6 +1,7 @@
 import { authenticate } from '../core/agents.js';
 import { BatonError, invalidInput } from '../core/errors.js';
-import { readCursors, readLiveTail, writeCursors } from '../core/events.js';
+import { ackCursor, effectiveCursor, readCursors } from '../core/cursors.js';
+import { readLiveTail } from '../core/events.js';
 import { checkTargetKnown, eventReaches, inboxCursor, parseTarget } from '../core/notify.js';
 import { readState } from '../core/store.js';
 import { checkNote } from '../core/tasks.js';
@@ -66,7 +67,7 @@ export async function inbox(o: { watch?: string; kind?: string; all?: boolean },
     async () => {
       const state = await readState(dir);
       const { agent } = authenticate(state, ctx.creds);
-      const acked = readCursors(dir)[inboxCursor(agent.id)] ?? 0;
+      const acked = effectiveCursor(dir, readCursors(dir)[inboxCursor(agent.id)] ?? 0);
       const events = readLiveTail(dir, state.seq, o.all ? 0 : acked, (line) => !line.includes('"notify":null') && (!o.kind || line.includes(`"kind":"${o.kind}"`)), INBOX_LIMIT * 4).filter(
         (e) => eventReaches(e, agent) && (!o.kind || e.notify!.kind === o.kind),
       );
@@ -101,9 +102,7 @@ export async function inboxAck(o: { to?: string }, ctx: Ctx): Promise<InboxAckRe
     const { agent } = authenticate(state, ctx.creds);
     const to = o.to === undefined ? state.seq : Number(o.to);
     if (!Number.isInteger(to) || to < 0 || to > state.seq) throw invalidInput(`Invalid --to '${o.to}': a seq between 0 and ${state.seq}.`);
-    const cursors = readCursors(dir);
-    cursors[inboxCursor(agent.id)] = to;
-    writeCursors(dir, cursors);
+    ackCursor(dir, inboxCursor(agent.id), to);
     return { revision: state.revision, agent: agent.id, acked: to };
   });
 }

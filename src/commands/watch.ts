@@ -1,5 +1,6 @@
 import { invalidInput, notFound } from '../core/errors.js';
-import { readCursors, readLiveTail } from '../core/events.js';
+import { effectiveCursor, readCursors } from '../core/cursors.js';
+import { readLiveTail } from '../core/events.js';
 import { checkId } from '../core/ids.js';
 import { eventReaches, inboxCursor } from '../core/notify.js';
 import { readConfig, readState } from '../core/store.js';
@@ -26,7 +27,7 @@ async function snapshot(dir: string, agentId: string | null): Promise<WatchSnaps
   if (agentId) {
     const agent = state.agents[agentId];
     if (!agent) throw notFound('agent', agentId, 'baton agents');
-    const acked = readCursors(dir)[inboxCursor(agentId)] ?? 0;
+    const acked = effectiveCursor(dir, readCursors(dir)[inboxCursor(agentId)] ?? 0);
     inbox = { agent: agentId, notifications: fold(readLiveTail(dir, state.seq, acked, (l) => !l.includes('"notify":null'), 200).filter((e) => eventReaches(e, agent))) };
   }
   return { summary, events, inbox };

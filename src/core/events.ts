@@ -1,13 +1,12 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatonError } from './errors.js';
-import { checkId } from './ids.js';
-import { FILES, readEvents, writeFileAtomic } from './store.js';
+import { FILES, readEvents } from './store.js';
 import type { BatonEvent } from './types.js';
 
 /**
- * The event log beyond the live file: archives (events moved out by retention, never deleted)
- * and cursors (read positions, kept in cursors.json apart from the revision).
+ * The event log beyond the live file: archives (events moved out by retention, never deleted);
+ * cursors (read positions) are in cursors.ts.
  */
 
 export const ARCHIVE_DIR = join('archive', 'events');
@@ -125,33 +124,6 @@ export function readLiveTail(dir: string, maxSeq: number, stopSeq: number, keep:
   }
   return picked.reverse();
 }
-
-// ---------------------------------------------------------------- cursors
-
-export const CURSORS_FILE = 'cursors.json';
-
-export type Cursors = Record<string, number>;
-
-export function readCursors(dir: string): Cursors {
-  try {
-    const raw = JSON.parse(readFileSync(join(dir, CURSORS_FILE), 'utf8')) as unknown;
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return {};
-    const out: Cursors = {};
-    for (const [k, v] of Object.entries(raw)) if (typeof v === 'number' && Number.isInteger(v) && v >= 0) out[k] = v;
-    return out;
-  } catch {
-    return {};
-  }
-}
-
-/** Writes cursors.json (call under the board lock: acks of two cursors must not lose each other). */
-export function writeCursors(dir: string, cursors: Cursors): void {
-  const sorted: Cursors = {};
-  for (const k of Object.keys(cursors).sort()) sorted[k] = cursors[k]!;
-  writeFileAtomic(join(dir, CURSORS_FILE), `${JSON.stringify(sorted, null, 2)}\n`, true);
-}
-
-export const checkCursorName = (raw: string) => checkId(raw, 'cursor name');
 
 export function ensureArchiveDir(dir: string): string {
   const p = join(dir, ARCHIVE_DIR);

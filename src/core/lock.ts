@@ -17,6 +17,7 @@ export const LOCK_DIR = '.baton.lock';
 const BREAK_DIR = '.baton.lock.break';
 export const STALE_MS = 10_000;
 export const UPDATE_MS = 1_000;
+const OWNERLESS_STALE_MS = 3 * UPDATE_MS;
 
 export interface LockOwner {
   pid: number;
@@ -59,6 +60,9 @@ export function lockHealth(boardDir: string, now = Date.now()): LockHealth {
   }
   const owner = readLockOwner(boardDir);
   if (owner && owner.host === hostname() && owner.pid !== process.pid && !pidAlive(owner.pid)) return 'stale';
+  // A holder writes its owner file right after it makes the lock and refreshes the mtime every
+  // second: a lock still without an owner after a few refreshes lost its holder in between.
+  if (!owner && now - mtime > OWNERLESS_STALE_MS) return 'stale';
   return now - mtime > STALE_MS ? 'stale' : 'held';
 }
 

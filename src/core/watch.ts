@@ -42,7 +42,9 @@ export async function waitForChange(dir: string, stamp: string, deadlineMs: numb
       });
     });
   } finally {
-    await watcher.close();
+    // Bounded: a watcher closed while it is still scanning may never settle its close, and a
+    // waiting command must end on time whatever the watcher does (the CLI exits when done).
+    await Promise.race([watcher.close(), new Promise((r) => setTimeout(r, 250).unref())]);
   }
 }
 

@@ -1,0 +1,143 @@
+import { closeSync, fstatSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { checkId } from './ids.js';
+import { readEventsSince, readLiveTail } from './events.js';
+import { writeFileAtomic } from './store.js';
+
+/**
+ * Cursors: read positions (an agent's inbox ack, `events --cursor NAME`), local to this clone
+ * and never committed (cursors.json and cursors.seen are git-ignored), outside the revision.
+ *
+ * A cursor is a seq, and a seq means "every event up to here". Git can renumber a log: a
+ * rebase replays our events after the other side's, a fast-forward brings a log another
+ * machine merged in its own order, a reconciliation numbers it again. So an ack also records
+ * which events it covered: cursors.seen holds the id of every event up to the highest cursor,
+ * as this clone's log had them when it acked (line n = seq n, fixed width, so one record is
+ * one read). While the log still has those ids at those seqs, a cursor means what it says.
+ * Once git has renumbered it, a cursor is read as the longest run from the start of the
+ * current log whose events were all covered: an event merged in below it stays unread (at
+ * worst a seen one shows again, never the other way round).
+ */
+
+export const CURSORS_FILE = 'cursors.json';
+export const SEEN_FILE = 'cursors.seen';
+const WIDTH = 40; // one record: an event id padded with spaces, then a newline
+
+export type Cursors = Record<string, number>;
+
+export function readCursors(dir: string): Cursors {
+  try {
+    const raw = JSON.parse(readFileSync(join(dir, CURSORS_FILE), 'utf8')) as unknown;
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return {};
+    const out: Cursors = {};
+    for (const [k, v] of Object.entries(raw)) if (typeof v === 'number' && Number.isInteger(v) && v >= 0) out[k] = v;
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+function writeCursors(dir: string, cursors: Cursors): void {
+  const sorted: Cursors = {};
+  for (const k of Object.keys(cursors).sort()) sorted[k] = cursors[k]!;
+  writeFileAtomic(join(dir, CURSORS_FILE), `${JSON.stringify(sorted, null, 2)}\n`, true);
+}
+
+export const checkCursorName = (raw: string) => checkId(raw, 'cursor name');
+
+/** The id cursors.seen records at `seq`, or null past its end (or with no file: a board from before it). */
+function seenAt(dir: string, seq: number): string | null {
+  let fd: number;
+  try {
+    fd = openSync(join(dir, SEEN_FILE), 'r');
+  } catch {
+    return null;
+  }
+  try {
+    if (seq < 1 || fstatSync(fd).size < seq * WIDTH) return null;
+    const buf = Buffer.alloc(WIDTH);
+    readSync(fd, buf, 0, WIDTH, (seq - 1) * WIDTH);
+    return buf.toString('utf8').trim();
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function seenCount(dir: string): number {
+  try {
+    const fd = openSync(join(dir, SEEN_FILE), 'r');
+    try {
+      return Math.floor(fstatSync(fd).size / WIDTH);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return 0;
+  }
+}
+
+const record = (id: string) => `${id.slice(0, WIDTH - 1).padEnd(WIDTH - 1)}\n`;
+
+/** The id the current log has at `seq`: read from the live log's tail, or across the archives. */
+function logIdAt(dir: string, seq: number): string | null {
+  const [e] = readLiveTail(dir, seq, seq - 1, () => true, 1);
+  if (e?.seq === seq) return e.id;
+  return readEventsSince(dir, seq - 1, seq)[0]?.id ?? null;
+}
+
+/** What a cursor at `seq` covers in the current log. */
+export function effectiveCursor(dir: string, seq: number): number {
+  if (seq <= 0) return 0;
+  const recorded = seenAt(dir, seq);
+  if (recorded === null) return seq; // acked before cursors.seen existed: taken as it stands
+  if (logIdAt(dir, seq) === recorded) return seq;
+  // The log was renumbered since the ack: the longest covered run from the start.
+  const covered = new Set(
+    readFileSync(join(dir, SEEN_FILE), 'utf8')
+      .slice(0, seq * WIDTH)
+      .split('\n')
+      .map((l) => l.trim()),
+  );
+  let run = 0;
+  for (const e of readEventsSince(dir, 0, Number.MAX_SAFE_INTEGER)) {
+    if (!covered.has(e.id)) break;
+    run = e.seq;
+  }
+  return run;
+}
+
+/**
+ * Moves cursor `name` to `to` (call under the board lock, `to` ≤ state.seq). Every other
+ * cursor is first re-expressed against the current log, then cursors.seen is brought up to
+ * the highest cursor: extended when the log still agrees with it, written again when not.
+ */
+export function ackCursor(dir: string, name: string, to: number): void {
+  const cursors = readCursors(dir);
+  for (const [k, v] of Object.entries(cursors)) cursors[k] = effectiveCursor(dir, v);
+  cursors[name] = to;
+  const upTo = Math.max(0, ...Object.values(cursors));
+  const count = seenCount(dir);
+  const agrees = count > 0 && seenAt(dir, count) === logIdAt(dir, count);
+  if (agrees && count >= upTo) {
+    writeCursors(dir, cursors);
+    return;
+  }
+  const from = agrees ? count : 0;
+  // Line n is seq n: a gap in the log (git left one, the next write reconciles it) stays a blank line.
+  const ids: string[] = [];
+  let expect = from + 1;
+  for (const e of readEventsSince(dir, from, upTo)) {
+    for (; expect < e.seq; expect++) ids.push(record(''));
+    ids.push(record(e.id));
+    expect = e.seq + 1;
+  }
+  if (agrees) {
+    const fd = openSync(join(dir, SEEN_FILE), 'a');
+    try {
+      writeSync(fd, ids.join(''));
+    } finally {
+      closeSync(fd);
+    }
+  } else writeFileAtomic(join(dir, SEEN_FILE), ids.join(''), false);
+  writeCursors(dir, cursors);
+}
