@@ -75,7 +75,7 @@ for (const c of clones.slice(1)) {
   batonSync(c, 'git', 'install');
 }
 
-const figures = { claims: 0, lost_races: 0, done: 0, syncs: 0, merge_failed: 0, other_failures: 0, messages: 0, added: 0, code_commits: 0 };
+const figures = { claims: 0, lost_races: 0, done: 0, syncs: 0, busy: 0, merge_failed: 0, other_failures: 0, messages: 0, added: 0, code_commits: 0 };
 const syncMs = [];
 const claimMs = [];
 const wins = new Map(); // task → agents whose claim --sync succeeded
@@ -90,7 +90,8 @@ async function agent(i) {
     const r = await baton(cwd, me, 'sync');
     figures.syncs++;
     syncMs.push(r.ms);
-    if (r.code !== 0) {
+    if (r.code === 5) figures.busy++; // the remote moved faster than this push: the next sync carries it
+    else if (r.code !== 0) {
       if (r.json?.error?.code === 'MERGE_FAILED') figures.merge_failed++;
       else figures.other_failures++;
       failures.push({ agent: names[i], op: 'sync', error: r.json?.error ?? r.code });
@@ -107,6 +108,11 @@ async function agent(i) {
     }
     if (c.code === 3 && c.json?.error?.code === 'LEASE_CONFLICT') {
       figures.lost_races++;
+      continue;
+    }
+    if (c.code === 5) {
+      figures.busy++; // the claim could not be pushed, so it was released: nothing is held
+      await sleep(pick(100, 600));
       continue;
     }
     if (c.code !== 0) {

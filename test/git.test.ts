@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { baton, hashTree, readJsonl, tempDir } from './helpers.js';
+import { baseEnv, baton, hashTree, readJsonl, tempDir } from './helpers.js';
 
 /** Boards committed to git: the structural merge driver, on real repositories. */
 
@@ -590,4 +590,15 @@ describe('acks across git', () => {
     for (const m of [a, c]) expect(tryGit(m, 'ls-files', 'project-plan/cursors.json', 'project-plan/cursors.seen').out.trim()).toBe('');
     expect(tryGit(c, 'status', '--porcelain').out.trim()).toBe('');
   });
+});
+
+describe('a soak on three clones', () => {
+  it('three agents on three clones loop claim-next --sync / work / done / sync: identical boards, doctor clean, no double claim, nothing lost', () => {
+    // The same script as `npm run soak` (5 minutes there), for 30 seconds.
+    const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'bench', 'soak.mjs'), '--seconds', '30', '--tasks', '60', '--json'], { encoding: 'utf8', env: baseEnv(), maxBuffer: 1 << 26 });
+    const result = JSON.parse(r.stdout);
+    expect(result.checks, JSON.stringify(result.failures)).toEqual({ identical_boards: true, doctor_clean: true, no_double_claims: true, seq_continuous: true, nothing_lost: true, no_failures: true });
+    expect(result.claims).toBeGreaterThan(10);
+    expect(r.status).toBe(0);
+  }, 240_000);
 });

@@ -345,10 +345,20 @@ function build(): Command {
     .action(wire(workModule, (m, ctx, o) => m.next(o, ctx), (m, r) => m.renderNext(r)));
 
   /** claim --sync and claim-next --sync: the claim counts only once its push lands. */
-  const syncClaim = async <R extends { task: { id: string; assignee: string | null } }>(ctx: Ctx, r: R, sync: boolean | undefined) => {
+  const syncClaim = async <R extends { task: { id: string; assignee: string | null }; lease_token?: string }>(ctx: Ctx, r: R, sync: boolean | undefined) => {
     if (!sync) return r;
-    const s = await (await import('../commands/git.js')).sync({}, ctx, { task: r.task.id, agent: r.task.assignee ?? '' });
-    return { ...r, revision: s.revision, synced: s };
+    try {
+      const s = await (await import('../commands/git.js')).sync({}, ctx, { task: r.task.id, agent: r.task.assignee ?? '' });
+      return { ...r, revision: s.revision, synced: s };
+    } catch (e) {
+      // A claim that never reached the remote must not linger here: a later sync would meet
+      // whoever took the task meanwhile as a true conflict. LEASE_CONFLICT already reset it.
+      if (e instanceof BatonError && e.code !== 'LEASE_CONFLICT') {
+        await (await workModule()).release(r.task.id, { reason: `claim --sync could not push: ${e.code}` }, ctx).catch(() => undefined);
+        e.details.released = r.task.id;
+      }
+      throw e;
+    }
   };
   program
     .command('claim')

@@ -420,7 +420,7 @@ export async function sync(o: SyncOptions, ctx: Ctx, claimed?: { task: string; a
     const committed = await settle('baton: board at revision');
     let merged = false;
     let lost: string | null = null;
-    for (let attempt = 1; attempt <= 6; attempt++) {
+    for (let attempt = 1; attempt <= 10; attempt++) {
       const fetched = gitEnv(repo, ['fetch', '-q', remote, branch]);
       if (fetched.code !== 0) {
         throw new BatonError('MERGE_FAILED', `Fetching ${remote}/${branch} failed: ${firstLines(fetched.out)}. Nothing was pushed.`, {
@@ -460,7 +460,8 @@ export async function sync(o: SyncOptions, ctx: Ctx, claimed?: { task: string; a
           details: { remote, branch, git: pushed.out.trim() },
         });
       }
-      await sleep(50 * attempt + Math.floor(Math.random() * 100 * attempt));
+      // Jittered exponential backoff (about 10 s in all): machines that collided spread out.
+      await sleep(Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random()));
     }
     throw new BatonError('BOARD_BUSY', `Pushing to ${remote}/${branch} kept failing: the remote moves faster than this machine can merge.`, { hint: 'baton sync again' });
   });
