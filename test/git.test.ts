@@ -160,9 +160,16 @@ describe('merging boards', () => {
     const doctor = baton(['doctor', '--json'], { cwd: c });
     expect([doctor.code, doctor.json.error.code]).toEqual([7, 'BOARD_CORRUPT']);
     expect(doctor.json.error.hint).toContain('doctor --repair');
+    // Agents keep working meanwhile; sync refuses to touch the merge in progress.
+    b(c, 'add', 'during the merge', '--id', 'during', '--description', 'important');
+    const sync = baton(['sync', '--json'], { cwd: c });
+    expect([sync.code, sync.json.error.code]).toEqual([3, 'MERGE_FAILED']);
+    expect(sync.json.error.message).toContain('middle of merge');
+    expect(existsSync(join(c, '.git', 'MERGE_HEAD'))).toBe(true);
 
     // The note's steps, literally.
-    expect(b(c, 'doctor', '--repair').repaired.join(' ')).toContain('first (status)');
+    expect(b(c, 'doctor', '--repair').repaired.join(' ')).toContain('resolved project-plan/state.json');
+    expect(b(c, 'show', 'during').task).toMatchObject({ status: 'todo', description: 'important' });
     if (b(c, 'show', 'first').task.status !== 'cancelled') b(c, 'cancel', 'first');
     git(c, 'add', 'project-plan');
     git(c, 'commit', '-q', '--no-edit');
@@ -192,7 +199,7 @@ describe('merging boards', () => {
     expect(readFileSync(join(d, 'project-plan', 'state.json'), 'utf8')).toContain('<<<<<<<');
     expect(baton(['list', '--json'], { cwd: d }).code).toBe(7);
     const repair = b(d, 'doctor', '--repair');
-    expect(repair.repaired.join(' ')).toContain("from git's index");
+    expect(repair.repaired.join(' ')).toContain("with baton's merge");
     expect(tryGit(d, 'diff', '--name-only', '--diff-filter=U').out.trim()).toBe('');
     git(d, 'commit', '-q', '--no-edit');
     b(d, 'add', 'after the merge', '--id', 'after');
@@ -388,6 +395,23 @@ describe('nothing committed is lost, whatever git operation a person runs', () =
     const { log, state } = expectNothingLost(c);
     expect(state.tasks['from-c']).toBeDefined();
     expect(log.some((e) => e.type === 'message.sent')).toBe(true);
+  });
+
+  it('revert or reset of the newest board commit (git merges no file then): the next write brings its events and tasks back from git', () => {
+    const { c } = divergedMachines();
+    const r = tryGit(c, 'revert', '--no-edit', 'HEAD');
+    expect(r.code, r.out).toBe(0);
+    const doctor = b(c, 'doctor');
+    expect(doctor.checks.find((x: { name: string }) => x.name === 'log').message).toContain('out of the log');
+    b(c, 'add', 'after the revert', '--id', 'after');
+    const { log, state } = expectNothingLost(c);
+    expect(log.some((e) => e.type === 'message.sent')).toBe(true);
+    expect(log.find((e) => e.type === 'board.reconciled')?.data.recovered_from_git).toBeGreaterThan(0);
+    expect(state.tasks.second).toBeDefined();
+
+    git(c, 'reset', '-q', '--hard', 'HEAD~1');
+    b(c, 'add', 'after the reset', '--id', 'after-reset');
+    expectNothingLost(c);
   });
 
   it('cherry-pick of board commits, then a merge of their branch: shared events are counted once', () => {

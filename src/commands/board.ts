@@ -163,11 +163,15 @@ function checkState(state: State, dir: string, config: Config | null, now: numbe
 
 async function checkLog(dir: string, state: State): Promise<Check[]> {
   const { JOURNAL } = await import('../core/journal.js');
-  const { logDisagreement, wholeLogProblem } = await import('../core/reconcile.js');
+  const { eventsGitRemoved, logDisagreement, wholeLogProblem } = await import('../core/reconcile.js');
   if (existsSync(join(dir, JOURNAL)) && lockHealth(dir) !== 'held') {
     return [fail('log', 'warn', 'a writer was killed mid-transaction; its journal says exactly what to undo', 'baton doctor --repair (or any change to the board)')];
   }
   try {
+    const removed = eventsGitRemoved(dir);
+    if (removed) {
+      return [fail('log', removed.events.length ? 'warn' : 'error', removed.events.length ? `git took event ${removed.id}, the last this board wrote, out of the log (a revert or reset of the newest board commit); git still has it` : `event ${removed.id}, the last this board wrote, is gone from the log and git has no copy`, removed.events.length ? 'baton doctor --repair (or any change to the board) brings the events back' : 'restore events.jsonl from a backup, or accept the loss with baton doctor --repair')];
+    }
     const problem = logDisagreement(dir, state) ?? wholeLogProblem(dir, state);
     if (problem) {
       return [fail('log', 'warn', `the log and the state disagree (${problem}); a git operation put them there, and nothing is lost`, 'baton doctor --repair (or any change to the board) reconciles them, keeping every event')];
@@ -186,10 +190,15 @@ export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorR
   const repaired: string[] = [];
   const gitMod = await import('./git.js');
   if (o.repair) {
-    // Inside a conflicted git operation, the board files are merged from git's index first.
-    const fromIndex = await gitMod.resolveFromIndex(dir);
-    if (fromIndex.resolved.length) repaired.push(`merged ${fromIndex.resolved.join(', ')} from git's index with baton's merge and marked them resolved`);
-    const markers = fromIndex.resolved.length ? { resolved: false, conflicts: [] } : await gitMod.resolveMarkers(dir);
+    // Inside a conflicted git operation, the board files are merged from git's index first
+    // (under the lock: no board write may land between reading them and writing the result).
+    const { withLock } = await import('../core/tx.js');
+    const { fromIndex, markers } = await withLock(dir, ctx.lockTimeoutMs, async () => {
+      const fromIndex = await gitMod.resolveFromIndex(dir);
+      const markers = fromIndex.resolved.length ? { resolved: false, conflicts: [] } : await gitMod.resolveMarkers(dir);
+      return { fromIndex, markers };
+    });
+    if (fromIndex.resolved.length) repaired.push(`resolved ${fromIndex.resolved.join(', ')} with baton's merge and marked them resolved`);
     if (markers.resolved) repaired.push('merged both sides of the conflict markers in state.json, task by task');
     const conflicts = [...fromIndex.conflicts, ...markers.conflicts];
     if (conflicts.length) repaired.push(`both sides changed ${conflicts.map((c) => `${c.task} (${c.field})`).join(', ')}: each keeps the side that changed it last; ${gitMod.CONFLICT_NOTE} lists both values`);

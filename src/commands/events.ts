@@ -94,8 +94,7 @@ export async function ack(o: { cursor?: string; to?: string }, ctx: Ctx): Promis
     const state = await readState(dir);
     const to = o.to === undefined ? state.seq : whole(o.to, '--to', 0);
     if (to > state.seq) throw invalidInput(`--to ${to} is past the last event (${state.seq}).`);
-    ackCursor(dir, name, to);
-    return { revision: state.revision, cursor: name, seq: to };
+    return { revision: state.revision, cursor: name, seq: ackCursor(dir, name, to) };
   });
 }
 

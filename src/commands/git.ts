@@ -4,12 +4,13 @@ import { BatonError, invalidInput } from '../core/errors.js';
 import { git, gitOrNull, gitStatus } from '../core/git.js';
 import { type MergeConflict, mergeEvents, mergeStates } from '../core/merge.js';
 import { parseLog } from '../core/reconcile.js';
-import { parseState, serializeState } from '../core/store.js';
+import { parseState, serializeState, writeFileAtomic } from '../core/store.js';
 import type { BatonEvent, State } from '../core/types.js';
 import { boardDir, type Ctx } from './context.js';
 
 // BATON_SYNC tells hooks from older installs not to render: sync holds the board lock and renders itself.
-const gitEnv = (cwd: string, args: string[], extra: Record<string, string> = {}) => gitStatus(cwd, args, { ...process.env, BATON_SYNC: '1', ...extra });
+const gitEnv = (cwd: string, args: string[], extra: Record<string, string> = {}) =>
+  gitStatus(cwd, args, { ...process.env, BATON_SYNC: '1', GIT_TERMINAL_PROMPT: '0', GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes', ...extra });
 
 export const CONFLICT_NOTE = 'MERGE-CONFLICT.md';
 
@@ -26,7 +27,8 @@ function readText(path: string): string {
 
 const isEventsFile = (name: string) => /(^|\/)events\.jsonl$/.test(name) || /(^|\/)archive\/events\/[^/]+\.jsonl$/.test(name);
 const isGenerated = (name: string) => /^[A-Z]+\.md$/.test(name) || /^handoffs\/[^/]+\.md$/.test(name) || name === 'handoff-index.json';
-const parseEvents = (text: string, file: string): BatonEvent[] => parseLog(text, file, false).events;
+// A torn last line (a crashed writer's, committed by accident) is dropped as the live log's reader does.
+const parseEvents = (text: string, file: string): BatonEvent[] => parseLog(text, file, true).events;
 const cell = (v: unknown) => JSON.stringify(v).replace(/\|/g, '\\|');
 
 function conflictNote(board: string, conflicts: MergeConflict[]): string {
@@ -144,16 +146,24 @@ export async function resolveFromIndex(dir: string): Promise<IndexResolution> {
   const result: IndexResolution = { resolved: [], left: [], conflicts: [] };
   const where = repoOf(dir);
   if (!where) return result;
-  const blob = (sha: string | undefined) => (sha ? gitStatus(where.repo, ['cat-file', 'blob', sha]).out : '');
+  const blob = (sha: string | undefined) => (sha ? git(where.repo, ['cat-file', 'blob', sha], undefined, 1 << 30) : '');
+  const marked = (text: string) => /^(<{7}|>{7})( |$)/m.test(text);
   for (const [path, stages] of unmergedBoardFiles(dir)) {
     const inBoard = where.rel === '.' ? path : path.slice(where.rel.length + 1);
     const file = join(where.repo, path);
+    const working = readText(file);
     if (inBoard === 'state.json' || isEventsFile(inBoard)) {
-      const r = await mergeBoardFile(path, blob(stages[1]), blob(stages[2]), blob(stages[3]));
-      writeFileSync(file, r.text);
-      result.conflicts.push(...r.conflicts);
+      // Merged by the driver already (a true conflict it would not guess): that file also holds
+      // every board write made since, so it is the resolution. Only git's text merge is redone.
+      let merged = !marked(working);
+      if (merged && inBoard === 'state.json') merged = await parseState(working, path).then(() => true, () => false);
+      if (!merged) {
+        const r = await mergeBoardFile(path, blob(stages[1]), blob(stages[2]), blob(stages[3]));
+        writeFileAtomic(file, r.text, true);
+        result.conflicts.push(...r.conflicts);
+      }
     } else if (isGenerated(inBoard) || LOCAL_FILES.includes(inBoard)) {
-      writeFileSync(file, blob(stages[2] ?? stages[3]));
+      if (marked(working) || !working) writeFileAtomic(file, blob(stages[2] ?? stages[3]), false);
     } else {
       result.left.push(path);
       continue;
@@ -193,7 +203,7 @@ export async function resolveMarkers(dir: string): Promise<{ resolved: boolean; 
   const sides = splitConflictMarkers(readText(file));
   if (!sides) return { resolved: false, conflicts: [] };
   const r = await mergeBoardFile('state.json', '', sides.ours, sides.theirs);
-  writeFileSync(file, r.text);
+  writeFileAtomic(file, r.text, true);
   if (r.conflicts.length) writeFileSync(join(dir, CONFLICT_NOTE), conflictNote(repoOf(dir)?.rel ?? dir, r.conflicts));
   return { resolved: true, conflicts: r.conflicts };
 }
@@ -202,6 +212,19 @@ export async function resolveMarkers(dir: string): Promise<{ resolved: boolean; 
 export function restage(dir: string, paths: string[]): void {
   const where = repoOf(dir);
   if (where && paths.length) gitStatus(where.repo, ['add', '--', ...paths.filter((p) => existsSync(join(where.repo, p)))]);
+}
+
+/** The git operation stopped in this repository (a merge, rebase, cherry-pick, revert), or null. */
+function unfinishedGitOperation(repo: string, dir: string): string | null {
+  const names = ['rebase-merge', 'rebase-apply', 'MERGE_HEAD', 'CHERRY_PICK_HEAD', 'REVERT_HEAD'];
+  const paths = git(repo, ['rev-parse', ...names.flatMap((n) => ['--git-path', n])]).split('\n');
+  const there = (n: string) => existsSync(resolve(repo, paths[names.indexOf(n)]!));
+  if (there('rebase-merge') || there('rebase-apply')) return 'rebase (a rebase)';
+  if (there('MERGE_HEAD')) return 'merge (a merge)';
+  if (there('CHERRY_PICK_HEAD')) return 'cherry-pick (a cherry-pick)';
+  if (there('REVERT_HEAD')) return 'revert (a revert)';
+  if (unmergedBoardFiles(dir).size) return 'merge (unresolved board files)';
+  return null;
 }
 
 /** What doctor says about git: files left unmerged, and a driver named but not installed here. */
@@ -406,6 +429,15 @@ export async function sync(o: SyncOptions, ctx: Ctx, claimed?: { task: string; a
   const { renderProjections } = await import('../render/projections.js');
   const { recentNotifications } = await import('../core/events.js');
   return withLock(dir, ctx.lockTimeoutMs, async (lock) => {
+    // Never on top of a git operation a person is in the middle of: its abort would take the
+    // board writes made since it stopped, and a commit would fail half-way.
+    const busy = unfinishedGitOperation(repo, dir);
+    if (busy) {
+      throw new BatonError('MERGE_FAILED', `git is in the middle of ${busy}; sync would disturb it, so nothing was done.`, {
+        hint: `finish it first (baton doctor --repair resolves the board files; then git commit or git ${busy.split(' ')[0]} --continue), then baton sync`,
+        details: { remote, branch, operation: busy },
+      });
+    }
     /** Reconciles what git changed (a transaction under the lock we hold), regenerates, commits the board. */
     const settle = async (message: string): Promise<boolean> => {
       await transactHeld(dir, lock, await loadConfig(dir), {
@@ -415,7 +447,15 @@ export async function sync(o: SyncOptions, ctx: Ctx, claimed?: { task: string; a
         },
       }, () => undefined);
       gitEnv(repo, ['add', '-A', ...boardPaths]);
-      return gitEnv(repo, ['commit', '-q', '-m', `${message} ${(await readState(dir)).revision}`, ...boardPaths]).code === 0;
+      if (gitEnv(repo, ['diff', '--cached', '--quiet', ...boardPaths]).code === 0) return false; // nothing to commit
+      const c = gitEnv(repo, ['commit', '-q', '-m', `${message} ${(await readState(dir)).revision}`, ...boardPaths]);
+      if (c.code !== 0) {
+        throw new BatonError('MERGE_FAILED', `Committing the board failed: ${firstLines(c.out)}. Nothing was pushed.`, {
+          hint: 'fix what git says (git status), then baton sync',
+          details: { remote, branch, git: c.out.trim() },
+        });
+      }
+      return true;
     };
     const committed = await settle('baton: board at revision');
     let merged = false;

@@ -102,8 +102,7 @@ export async function inboxAck(o: { to?: string }, ctx: Ctx): Promise<InboxAckRe
     const { agent } = authenticate(state, ctx.creds);
     const to = o.to === undefined ? state.seq : Number(o.to);
     if (!Number.isInteger(to) || to < 0 || to > state.seq) throw invalidInput(`Invalid --to '${o.to}': a seq between 0 and ${state.seq}.`);
-    ackCursor(dir, inboxCursor(agent.id), to);
-    return { revision: state.revision, agent: agent.id, acked: to };
+    return { revision: state.revision, agent: agent.id, acked: ackCursor(dir, inboxCursor(agent.id), to) };
   });
 }
 

@@ -2,6 +2,7 @@ import { closeSync, fstatSync, openSync, readFileSync, readSync, writeSync } fro
 import { join } from 'node:path';
 import { checkId } from './ids.js';
 import { readEventsSince, readLiveTail } from './events.js';
+import { archivedThrough, logEnds } from './reconcile.js';
 import { writeFileAtomic } from './store.js';
 
 /**
@@ -111,17 +112,21 @@ export function effectiveCursor(dir: string, seq: number): number {
  * cursor is first re-expressed against the current log, then cursors.seen is brought up to
  * the highest cursor: extended when the log still agrees with it, written again when not.
  */
-export function ackCursor(dir: string, name: string, to: number): void {
+export function ackCursor(dir: string, name: string, to: number): number {
   const cursors = readCursors(dir);
   for (const [k, v] of Object.entries(cursors)) cursors[k] = effectiveCursor(dir, v);
+  // Never past the last event the log holds (a state that git left counting more would make
+  // the ack cover events written later).
+  const ends = logEnds(dir);
+  to = Math.min(to, ends.last ?? archivedThrough(dir));
   cursors[name] = to;
   const upTo = Math.max(0, ...Object.values(cursors));
   const count = seenCount(dir);
   const agrees = count > 0 && seenAt(dir, count) === logIdAt(dir, count);
-  if (agrees && count >= upTo) {
-    writeCursors(dir, cursors);
-    return;
-  }
+  // cursors.json first: cursors re-expressed for the current log stay right whether or not a
+  // crash lets cursors.seen follow (an old seen file only makes a cursor cover less).
+  writeCursors(dir, cursors);
+  if (agrees && count >= upTo) return to;
   const from = agrees ? count : 0;
   // Line n is seq n: a gap in the log (git left one, the next write reconciles it) stays a blank line.
   const ids: string[] = [];
@@ -139,5 +144,5 @@ export function ackCursor(dir: string, name: string, to: number): void {
       closeSync(fd);
     }
   } else writeFileAtomic(join(dir, SEEN_FILE), ids.join(''), false);
-  writeCursors(dir, cursors);
+  return to;
 }

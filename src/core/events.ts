@@ -30,7 +30,13 @@ export function listArchives(dir: string): ArchiveFile[] {
   for (const n of names) {
     const m = ARCHIVE_RE.exec(n);
     if (!m) continue;
-    out.push({ file: join(ARCHIVE_DIR, n), first: Number(m[1]), last: Number(m[2]), bytes: statSync(join(dir, ARCHIVE_DIR, n)).size });
+    let bytes: number;
+    try {
+      bytes = statSync(join(dir, ARCHIVE_DIR, n)).size;
+    } catch {
+      continue; // consolidated away by a reconciliation since the listing
+    }
+    out.push({ file: join(ARCHIVE_DIR, n), first: Number(m[1]), last: Number(m[2]), bytes });
   }
   return out.sort((a, b) => a.first - b.first);
 }

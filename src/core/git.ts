@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 // One way to run git for every command that asks it something: no shell, output as text.
 
 /** git's trimmed output; throws (with git's stderr on the error) when git fails. */
-export function git(cwd: string, args: string[], env?: NodeJS.ProcessEnv): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 16 << 20, env: env ?? process.env }).trim();
+export function git(cwd: string, args: string[], env?: NodeJS.ProcessEnv, maxBuffer = 16 << 20): string {
+  return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer, env: env ?? process.env }).trim();
 }
 
 /** git's trimmed output, or null when git fails (not a repository, no such ref, …). */

@@ -59,7 +59,11 @@ export function lockHealth(boardDir: string, now = Date.now()): LockHealth {
     return 'free';
   }
   const owner = readLockOwner(boardDir);
-  if (owner && owner.host === hostname() && owner.pid !== process.pid && !pidAlive(owner.pid)) return 'stale';
+  if (owner && owner.host === hostname() && owner.pid !== process.pid) {
+    // On this host the pid says it all: a live holder may be blocked (sync waiting on git, a
+    // stopped terminal) longer than the refresh window, and its lock is still its own.
+    return pidAlive(owner.pid) ? 'held' : 'stale';
+  }
   // A holder writes its owner file right after it makes the lock and refreshes the mtime every
   // second: a lock still without an owner after a few refreshes lost its holder in between.
   if (!owner && now - mtime > OWNERLESS_STALE_MS) return 'stale';

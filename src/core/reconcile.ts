@@ -1,5 +1,6 @@
-import { closeSync, fstatSync, openSync, readFileSync, readSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { gitOrNull } from './git.js';
 import { corrupt, FILES, writeFileAtomic } from './store.js';
 import { ensureArchiveDir, listArchives } from './events.js';
 import type { BatonEvent, State } from './types.js';
@@ -69,6 +70,89 @@ export function logEnds(dir: string): LogEnds {
   } finally {
     closeSync(fd);
   }
+}
+
+// ---------------------------------------------------------------- the mark: what this clone last wrote
+
+/**
+ * `.baton.lock.mark` (ignored with the lock) holds the id of the last event a write on this board
+ * directory committed. A merge only adds to the log, so the id is always still there, unless git
+ * took events out of the working tree: a revert or a reset of the newest board commit, a checkout
+ * of an older log. git's three-way merge never asks the driver when one side is the base, so the
+ * next write looks for it, and when it is gone brings the events back from git's history.
+ */
+export const MARK = '.baton.lock.mark';
+
+export function writeMark(dir: string, id: string | undefined): void {
+  if (!id) return;
+  try {
+    writeFileSync(join(dir, MARK), id);
+  } catch {
+    /* a read-only or full disk: the next write checks against an older mark, which is only slower */
+  }
+}
+
+/** The id of the live log's last event (null: empty or not an event). */
+function lastId(dir: string): string | null {
+  const text = readTail(dir);
+  const line = text.slice(0, -1).slice(text.slice(0, -1).lastIndexOf('\n') + 1);
+  try {
+    return (JSON.parse(line) as { id?: string }).id ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function readTail(dir: string): string {
+  let fd: number;
+  try {
+    fd = openSync(join(dir, FILES.events), 'r');
+  } catch {
+    return '';
+  }
+  try {
+    const size = fstatSync(fd).size;
+    for (let len = 4096; ; len *= 4) {
+      const n = Math.min(size, len);
+      const buf = Buffer.alloc(n);
+      readSync(fd, buf, 0, n, size - n);
+      const text = buf.toString('utf8');
+      if (text.slice(0, -1).includes('\n') || n >= size) return text;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * When the event this clone last committed is no longer anywhere in the log, the events of the
+ * newest commit in HEAD's reflog (ORIG_HEAD first) that still has it; else nothing.
+ */
+export function eventsGitRemoved(dir: string): { id: string; events: BatonEvent[] } | null {
+  let id: string;
+  try {
+    id = readFileSync(join(dir, MARK), 'utf8').trim();
+  } catch {
+    return null;
+  }
+  if (!id || lastId(dir) === id) return null;
+  const ids = new Set<string>();
+  for (const a of listArchives(dir)) for (const e of parseLog(readFileSync(join(dir, a.file), 'utf8'), a.file, false).events) ids.add(e.id);
+  try {
+    for (const e of parseLog(readFileSync(join(dir, FILES.events), 'utf8'), FILES.events, true).events) ids.add(e.id);
+  } catch {
+    return null; // a log that can't be read is the other checks' business
+  }
+  if (ids.has(id)) return null;
+  const repo = gitOrNull(dir, ['rev-parse', '--show-toplevel']);
+  if (!repo) return { id, events: [] };
+  const path = relative(repo, join(dir, FILES.events)).split('\\').join('/');
+  const commits = [gitOrNull(repo, ['rev-parse', '-q', '--verify', 'ORIG_HEAD']), ...(gitOrNull(repo, ['log', '-g', '--format=%H', '-n', '50', 'HEAD']) ?? '').split('\n')].filter(Boolean) as string[];
+  for (const c of commits) {
+    const text = gitOrNull(repo, ['show', `${c}:${path}`]);
+    if (text && text.includes(`"id":"${id}"`)) return { id, events: parseLog(`${text}\n`, `${c}:${path}`, true).events };
+  }
+  return { id, events: [] };
 }
 
 /** The highest seq in archive/events/ (0 when nothing was archived). */
@@ -166,7 +250,7 @@ export interface ReconcilePlan {
   /** The live log's new text. */
   live: string;
   /** A consolidated archive to write, and the archive files it replaces (null: archives stay). */
-  archive: { name: string; text: string; replaces: string[] } | null;
+  archive: { name: string | null; text: string; replaces: string[] } | null;
   /** The seq of the last event kept. */
   lastSeq: number;
   /** Tasks whose `task.created` event is in the log but which the state lacks. */
@@ -181,6 +265,7 @@ export interface ReconcilePlan {
     conflict_markers: number;
     torn_bytes: number;
     archived_in_live: number;
+    recovered_from_git: number;
     restored_tasks: string[];
   };
 }
@@ -189,7 +274,7 @@ const pad = (n: number) => String(n).padStart(9, '0');
 const lines = (events: BatonEvent[]) => events.map((e) => `${JSON.stringify(e)}\n`).join('');
 
 /** Reads every archive and the live log and plans their reconciliation (writes nothing). */
-export function planReconcile(dir: string, state: State, why: string): ReconcilePlan {
+export function planReconcile(dir: string, state: State, why: string, recovered: BatonEvent[] = []): ReconcilePlan {
   const seen = new Set<string>();
   let duplicates = 0;
   let markers = 0;
@@ -235,6 +320,11 @@ export function planReconcile(dir: string, state: State, why: string): Reconcile
   const liveIds = new Set(archived.map((e) => e.id));
   const archivedInLive = live.events.filter((e) => liveIds.has(e.id)).length;
   const kept = take(live.events);
+  // Events git took out of the working tree (a revert or reset of the newest board commit),
+  // recovered from git's own history: they follow, numbered on.
+  const before = kept.length;
+  kept.push(...take(recovered));
+  const recoveredCount = kept.length - before;
 
   const createdAt = new Map<string, { title: string; at: string }>();
   for (const e of [...archived, ...kept]) {
@@ -244,7 +334,7 @@ export function planReconcile(dir: string, state: State, why: string): Reconcile
 
   return {
     live: lines(kept),
-    archive: archiveChanged && archived.length ? { name: `${pad(1)}-${pad(archivedCount)}.jsonl`, text: lines(archived), replaces: files.map((a) => a.file) } : null,
+    archive: archiveChanged ? { name: archived.length ? `${pad(1)}-${pad(archivedCount)}.jsonl` : null, text: lines(archived), replaces: files.map((a) => a.file) } : null,
     lastSeq: seq,
     missingTasks,
     summary: {
@@ -256,6 +346,7 @@ export function planReconcile(dir: string, state: State, why: string): Reconcile
       conflict_markers: markers,
       torn_bytes: live.tornBytes,
       archived_in_live: archivedInLive,
+      recovered_from_git: recoveredCount,
       restored_tasks: missingTasks.map((t) => t.id).sort(),
     },
   };
@@ -264,8 +355,9 @@ export function planReconcile(dir: string, state: State, why: string): Reconcile
 /** Writes a plan's files: the consolidated archive first (durable), then the live log. */
 export function applyReconcile(dir: string, plan: ReconcilePlan): void {
   if (plan.archive) {
-    const target = join(ensureArchiveDir(dir), plan.archive.name);
-    writeFileAtomic(target, plan.archive.text, true);
+    // No name: every archived event was a copy of another (or the archives were empty).
+    const target = plan.archive.name ? join(ensureArchiveDir(dir), plan.archive.name) : '';
+    if (plan.archive.name) writeFileAtomic(target, plan.archive.text, true);
     for (const old of plan.archive.replaces) {
       if (join(dir, old) === target) continue;
       try {

@@ -23,7 +23,7 @@ const pad = (n: number) => String(n).padStart(9, '0');
  * Moves the oldest committed events of the live log into archive/events/<first>-<last>.jsonl
  * (never deletes). Call under the board lock, after crash leftovers were repaired. The archive
  * is written (fsync) before the live log is rewritten (temp, fsync, rename): a crash between
- * the two leaves an event in both, which readers take once and the next prune drops.
+ * the two leaves an event in both, which readers take once and the next write reconciles.
  */
 export function pruneEvents(dir: string, state: State, limits: PruneLimits, nowMs: number): PruneResult {
   let text: string;
@@ -35,8 +35,10 @@ export function pruneEvents(dir: string, state: State, limits: PruneLimits, nowM
   const archived = listArchives(dir).at(-1)?.last ?? 0;
   const lines = text.split('\n').filter((l) => l.trim() !== '');
   const seqOf = (l: string) => Number(/"seq":(\d+)/.exec(l)?.[1] ?? 0);
-  // Lines already archived by an interrupted prune are dropped, not archived again.
-  const live = lines.filter((l) => seqOf(l) > archived && seqOf(l) <= state.seq);
+  // Only a log numbered archived+1, archived+2, … is pruned: anything else is for a reconciliation
+  // to put in order first (the next write does), and a prune never drops a line it did not archive.
+  const live = lines;
+  if (live.some((l, k) => seqOf(l) !== archived + 1 + k)) return { moved: 0, archive: null, kept: live.length };
   let cut = 0;
   if (limits.maxRows > 0 && live.length > limits.maxRows) cut = live.length - limits.maxRows;
   if (limits.maxAgeDays > 0) {
@@ -47,7 +49,7 @@ export function pruneEvents(dir: string, state: State, limits: PruneLimits, nowM
       cut++;
     }
   }
-  if (cut === 0 && live.length === lines.length) return { moved: 0, archive: null, kept: live.length };
+  if (cut === 0) return { moved: 0, archive: null, kept: live.length };
   let archive: string | null = null;
   if (cut > 0) {
     const moved = live.slice(0, cut);

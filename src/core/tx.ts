@@ -5,7 +5,7 @@ import { acquireLock } from './acquire.js';
 import { breakStaleLock, type HeldLock, lockHealth } from './lock.js';
 import { recentNotifications } from './events.js';
 import { logSize, removeJournal, rollbackJournal, writeJournal } from './journal.js';
-import { applyReconcile, logDisagreement, planReconcile, type ReconcilePlan, wholeLogProblem } from './reconcile.js';
+import { applyReconcile, eventsGitRemoved, logDisagreement, planReconcile, type ReconcilePlan, wholeLogProblem, writeMark } from './reconcile.js';
 import { pruneEvents } from './retention.js';
 import { taskLooksValid } from './shape.js';
 import { createTask } from './tasks.js';
@@ -105,8 +105,11 @@ export function prepareWrite(dir: string, state: State, thorough = false): Prepa
     }
   }
   if (temps.length) done.push(`removed ${temps.length} temp file(s) of interrupted writes`);
-  const why = logDisagreement(dir, state) ?? (thorough ? wholeLogProblem(dir, state) : null);
-  return { done, plan: why ? planReconcile(dir, state, why) : null };
+  const removed = eventsGitRemoved(dir);
+  const gone = removed && removed.events.length ? `git took event ${removed.id} and those before it out of the working tree; brought back from git's history` : null;
+  if (removed && !removed.events.length) done.push(`event ${removed.id}, the last this board wrote, is gone from the log and git has no copy of it (was the log restored by hand?)`);
+  const why = logDisagreement(dir, state) ?? gone ?? (thorough ? wholeLogProblem(dir, state) : null);
+  return { done, plan: why ? planReconcile(dir, state, why, removed?.events ?? []) : null };
 }
 
 /** A task the log says was created but the state lacks comes back blocked, for a person to check. */
@@ -219,6 +222,7 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
   appendEvents(dir, events);
   writeState(dir, state, touched, created, plan ? undefined : previous);
   removeJournal(dir);
+  writeMark(dir, events.at(-1)?.id);
   writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq)));
   writeConfigCache(dir, loaded);
   // Retention from config.yaml, applied every 25 revisions so its cost is spread thin.
