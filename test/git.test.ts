@@ -45,6 +45,18 @@ function twoMachines() {
   return { a, c };
 }
 
+/** Two machines with one agent joined on each, both known on both boards. */
+function twoAgents(nameA: string, nameC: string) {
+  const m = twoMachines();
+  const ja = b(m.a, 'join', '--name', nameA, '--role', 'worker');
+  b(m.a, 'sync');
+  b(m.c, 'sync');
+  const jc = b(m.c, 'join', '--name', nameC, '--role', 'worker');
+  b(m.c, 'sync');
+  b(m.a, 'sync');
+  return { ...m, ja, jc, envA: { BATON_SESSION: ja.session.id, BATON_TOKEN: ja.token }, envC: { BATON_SESSION: jc.session.id, BATON_TOKEN: jc.token } };
+}
+
 const commit = (cwd: string, msg: string) => {
   git(cwd, 'add', '-A');
   git(cwd, 'commit', '-q', '-m', msg);
@@ -184,8 +196,7 @@ describe('merging boards', () => {
 
   it('a clone without the driver: doctor says so, and doctor --repair inside the conflicted merge resolves the board in one command', () => {
     const { a } = twoMachines();
-    const d = join(dirname(a), 'd');
-    git(dirname(a), 'clone', '-q', '-b', 'main', join(dirname(a), 'remote.git'), d);
+    const d = cloneWithoutDriver(a);
     const warned = b(d, 'doctor');
     expect(warned.checks.find((x: { name: string }) => x.name === 'git-driver')).toMatchObject({ ok: false, fix: 'baton git install' });
     b(a, 'add', 'from a', '--id', 'from-a');
@@ -212,8 +223,7 @@ describe('merging boards', () => {
 
   it('conflict markers committed by hand: doctor --repair merges both sides, task by task', () => {
     const { a } = twoMachines();
-    const d = join(dirname(a), 'd');
-    git(dirname(a), 'clone', '-q', '-b', 'main', join(dirname(a), 'remote.git'), d);
+    const d = cloneWithoutDriver(a);
     b(a, 'add', 'from a', '--id', 'from-a');
     commit(a, 'a adds');
     git(a, 'push', '-q', 'origin', 'HEAD:main');
@@ -252,15 +262,7 @@ describe('sync between machines', () => {
   });
 
   it('two machines race claim --sync for the same task 20 times: exactly one wins each time, the loser gets LEASE_CONFLICT and a clean board', async () => {
-    const { a, c } = twoMachines();
-    const ja = b(a, 'join', '--name', 'on-a', '--role', 'worker');
-    b(a, 'sync');
-    b(c, 'sync');
-    const jc = b(c, 'join', '--name', 'on-c', '--role', 'worker');
-    b(c, 'sync');
-    b(a, 'sync');
-    const envA = { BATON_SESSION: ja.session.id, BATON_TOKEN: ja.token };
-    const envC = { BATON_SESSION: jc.session.id, BATON_TOKEN: jc.token };
+    const { a, c, envA, envC } = twoAgents('on-a', 'on-c');
     const { batonAsync } = await import('./helpers.js');
     for (let i = 0; i < 20; i++) {
       b(a, 'add', `race ${i}`, '--id', `r${i}`, '--no-review');
@@ -353,6 +355,13 @@ function expectNothingLost(repo: string, also: string[] = []) {
   expect(doctor.code, doctor.stdout).toBe(0);
   expect(doctor.json.checks.filter((x: { ok: boolean }) => !x.ok)).toEqual([]);
   return { log, state };
+}
+
+/** Another clone of the machines' remote, where `baton git install` was never run. */
+function cloneWithoutDriver(a: string): string {
+  const d = join(dirname(a), 'd');
+  git(dirname(a), 'clone', '-q', '-b', 'main', join(dirname(a), 'remote.git'), d);
+  return d;
 }
 
 /** Two clones that each did some work (tasks, a claim, a message) on top of the shared board. */
@@ -516,8 +525,7 @@ describe('sync says what went wrong, and a lost race resets exactly the task', (
     expect(readFileSync(join(c2, 'README.md'), 'utf8')).toBe('from c, not committed\n');
 
     // A clone without the driver.
-    const d = join(dirname(a2), 'd');
-    git(dirname(a2), 'clone', '-q', '-b', 'main', join(dirname(a2), 'remote.git'), d);
+    const d = cloneWithoutDriver(a2);
     b(d, 'add', 'on d', '--id', 'on-d');
     b(a2, 'add', 'on a again', '--id', 'on-a2');
     b(a2, 'sync');
@@ -580,15 +588,7 @@ describe('sync says what went wrong, and a lost race resets exactly the task', (
 
 describe('acks across git', () => {
   it('an event that git brings in below a reader\'s ack stays unread, for the inbox and a named cursor; cursors are never committed', () => {
-    const { a, c } = twoMachines();
-    const ja = b(a, 'join', '--name', 'alice', '--role', 'worker');
-    b(a, 'sync');
-    b(c, 'sync');
-    const jc = b(c, 'join', '--name', 'carol', '--role', 'worker');
-    b(c, 'sync');
-    b(a, 'sync');
-    const envA = { BATON_SESSION: ja.session.id, BATON_TOKEN: ja.token };
-    const envC = { BATON_SESSION: jc.session.id, BATON_TOKEN: jc.token };
+    const { a, c, envA, envC } = twoAgents('alice', 'carol');
     // c's work reaches the remote first.
     b(c, 'add', 'c one', '--id', 'c1');
     b(c, 'add', 'c two', '--id', 'c2');

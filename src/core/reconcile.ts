@@ -22,12 +22,14 @@ export interface LogEnds {
   last: number | null;
   /** False when the first or last line is not an event (a conflict marker, a torn or foreign line). */
   ok: boolean;
+  /** The id of the last event (null: none). */
+  lastId: string | null;
 }
 
-function seqOfLine(line: string): number | null {
+function eventOfLine(line: string): { seq: number; id: string } | null {
   try {
     const e = JSON.parse(line) as { seq?: unknown; id?: unknown };
-    return typeof e.seq === 'number' && typeof e.id === 'string' ? e.seq : null;
+    return typeof e.seq === 'number' && typeof e.id === 'string' ? { seq: e.seq, id: e.id } : null;
   } catch {
     return null;
   }
@@ -39,12 +41,12 @@ export function logEnds(dir: string): LogEnds {
   try {
     fd = openSync(join(dir, FILES.events), 'r');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { first: null, last: null, ok: true };
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { first: null, last: null, ok: true, lastId: null };
     throw e;
   }
   try {
     const size = fstatSync(fd).size;
-    if (size === 0) return { first: null, last: null, ok: true };
+    if (size === 0) return { first: null, last: null, ok: true, lastId: null };
     const read = (pos: number, len: number) => {
       const buf = Buffer.alloc(len);
       readSync(fd, buf, 0, len, pos);
@@ -60,13 +62,13 @@ export function logEnds(dir: string): LogEnds {
       tail = read(Math.max(0, size - Math.min(size, len)), Math.min(size, len));
       if (tail.slice(0, -1).includes('\n') || len >= size) break;
     }
-    if (!tail.endsWith('\n')) return { first: null, last: null, ok: false };
+    if (!tail.endsWith('\n')) return { first: null, last: null, ok: false, lastId: null };
     const firstLine = head.slice(0, head.includes('\n') ? head.indexOf('\n') : undefined);
     const body = tail.slice(0, -1);
     const lastLine = body.slice(body.lastIndexOf('\n') + 1);
-    const first = seqOfLine(firstLine);
-    const last = seqOfLine(lastLine);
-    return { first, last, ok: first !== null && last !== null };
+    const first = eventOfLine(firstLine);
+    const last = eventOfLine(lastLine);
+    return { first: first?.seq ?? null, last: last?.seq ?? null, ok: first !== null && last !== null, lastId: last?.id ?? null };
   } finally {
     closeSync(fd);
   }
@@ -92,38 +94,6 @@ export function writeMark(dir: string, id: string | undefined): void {
   }
 }
 
-/** The id of the live log's last event (null: empty or not an event). */
-function lastId(dir: string): string | null {
-  const text = readTail(dir);
-  const line = text.slice(0, -1).slice(text.slice(0, -1).lastIndexOf('\n') + 1);
-  try {
-    return (JSON.parse(line) as { id?: string }).id ?? null;
-  } catch {
-    return null;
-  }
-}
-
-function readTail(dir: string): string {
-  let fd: number;
-  try {
-    fd = openSync(join(dir, FILES.events), 'r');
-  } catch {
-    return '';
-  }
-  try {
-    const size = fstatSync(fd).size;
-    for (let len = 4096; ; len *= 4) {
-      const n = Math.min(size, len);
-      const buf = Buffer.alloc(n);
-      readSync(fd, buf, 0, n, size - n);
-      const text = buf.toString('utf8');
-      if (text.slice(0, -1).includes('\n') || n >= size) return text;
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /**
  * When the event this clone last committed is no longer anywhere in the log, the events of the
  * newest commit in HEAD's reflog (ORIG_HEAD first) that still has it; else nothing.
@@ -135,7 +105,7 @@ export function eventsGitRemoved(dir: string): { id: string; events: BatonEvent[
   } catch {
     return null;
   }
-  if (!id || lastId(dir) === id) return null;
+  if (!id || logEnds(dir).lastId === id) return null;
   const ids = new Set<string>();
   for (const a of listArchives(dir)) for (const e of parseLog(readFileSync(join(dir, a.file), 'utf8'), a.file, false).events) ids.add(e.id);
   try {
