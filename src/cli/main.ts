@@ -345,7 +345,7 @@ function build(): Command {
     .action(wire(workModule, (m, ctx, o) => m.next(o, ctx), (m, r) => m.renderNext(r)));
 
   /** claim --sync and claim-next --sync: the claim counts only once its push lands. */
-  const syncClaim = async <R extends { task: { id: string; assignee: string | null }; lease_token?: string }>(ctx: Ctx, r: R, sync: boolean | undefined) => {
+  const syncClaim = async <R extends { task: { id: string; assignee: string | null } }>(ctx: Ctx, r: R, sync: boolean | undefined) => {
     if (!sync) return r;
     try {
       const s = await (await import('../commands/git.js')).sync({}, ctx, { task: r.task.id, agent: r.task.assignee ?? '' });

@@ -125,7 +125,7 @@ export async function prune(o: { maxRows?: string; maxAgeDays?: string }, ctx: C
   await transact(dir, {
     lockTimeoutMs: ctx.lockTimeoutMs,
     afterCommit: (state) => {
-      const r = pruneEvents(dir, state, { maxRows, maxAgeDays }, Date.now());
+      const r = pruneEvents(dir, { maxRows, maxAgeDays }, Date.now());
       result = { revision: state.revision, moved: r.moved, kept: r.kept, archive: r.archive ? relative(dir, r.archive) : null };
     },
   }, () => undefined);

@@ -425,9 +425,7 @@ export async function sync(o: SyncOptions, ctx: Ctx, claimed?: { task: string; a
   const branch = o.branch ?? git(repo, ['rev-parse', '--abbrev-ref', 'HEAD']);
   const boardPaths = ['--', rel, ...LOCAL_FILES.map((f) => `:(exclude)${rel}/${f}`)];
   const { withLock, transactHeld } = await import('../core/tx.js');
-  const { loadConfig, readState, writeProjections } = await import('../core/store.js');
-  const { renderProjections } = await import('../render/projections.js');
-  const { recentNotifications } = await import('../core/events.js');
+  const { loadConfig, readState } = await import('../core/store.js');
   return withLock(dir, ctx.lockTimeoutMs, async (lock) => {
     // Never on top of a git operation a person is in the middle of: its abort would take the
     // board writes made since it stopped, and a commit would fail half-way.
@@ -442,9 +440,7 @@ export async function sync(o: SyncOptions, ctx: Ctx, claimed?: { task: string; a
     const settle = async (message: string): Promise<boolean> => {
       await transactHeld(dir, lock, await loadConfig(dir), {
         lockTimeoutMs: ctx.lockTimeoutMs,
-        afterCommit: (state, config) => {
-          writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq)));
-        },
+        onRendered: () => undefined,
       }, () => undefined);
       gitEnv(repo, ['add', '-A', ...boardPaths]);
       if (gitEnv(repo, ['diff', '--cached', '--quiet', ...boardPaths]).code === 0) return false; // nothing to commit

@@ -1,8 +1,8 @@
 import { closeSync, fstatSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkId } from './ids.js';
-import { readEventsSince, readLiveTail } from './events.js';
-import { archivedThrough, logEnds } from './reconcile.js';
+import { archivedThrough, readEventsSince, readLiveTail } from './events.js';
+import { logEnds } from './reconcile.js';
 import { writeFileAtomic } from './store.js';
 
 /**

@@ -41,7 +41,8 @@ export function listArchives(dir: string): ArchiveFile[] {
   return out.sort((a, b) => a.first - b.first);
 }
 
-export const lastArchivedSeq = (dir: string): number => listArchives(dir).at(-1)?.last ?? 0;
+/** The highest seq in archive/events/ (0 when nothing was archived); archives may overlap after a merge. */
+export const archivedThrough = (dir: string): number => Math.max(0, ...listArchives(dir).map((a) => a.last));
 
 function parseLines(text: string, file: string): BatonEvent[] {
   const out: BatonEvent[] = [];

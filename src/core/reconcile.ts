@@ -2,7 +2,7 @@ import { closeSync, fstatSync, openSync, readFileSync, readSync, unlinkSync, wri
 import { join, relative } from 'node:path';
 import { gitOrNull } from './git.js';
 import { corrupt, FILES, writeFileAtomic } from './store.js';
-import { ensureArchiveDir, listArchives } from './events.js';
+import { archivedThrough, ensureArchiveDir, listArchives } from './events.js';
 import type { BatonEvent, State } from './types.js';
 
 /**
@@ -98,22 +98,19 @@ export function writeMark(dir: string, id: string | undefined): void {
  * When the event this clone last committed is no longer anywhere in the log, the events of the
  * newest commit in HEAD's reflog (ORIG_HEAD first) that still has it; else nothing.
  */
-export function eventsGitRemoved(dir: string): { id: string; events: BatonEvent[] } | null {
+export function eventsGitRemoved(dir: string, ends = logEnds(dir)): { id: string; events: BatonEvent[] } | null {
   let id: string;
   try {
     id = readFileSync(join(dir, MARK), 'utf8').trim();
   } catch {
     return null;
   }
-  if (!id || logEnds(dir).lastId === id) return null;
-  const ids = new Set<string>();
-  for (const a of listArchives(dir)) for (const e of parseLog(readFileSync(join(dir, a.file), 'utf8'), a.file, false).events) ids.add(e.id);
+  if (!id || ends.lastId === id) return null;
   try {
-    for (const e of parseLog(readFileSync(join(dir, FILES.events), 'utf8'), FILES.events, true).events) ids.add(e.id);
+    if (logFiles(dir).some(([file, text, isLive]) => parseLog(text, file, isLive).events.some((e) => e.id === id))) return null;
   } catch {
     return null; // a log that can't be read is the other checks' business
   }
-  if (ids.has(id)) return null;
   const repo = gitOrNull(dir, ['rev-parse', '--show-toplevel']);
   if (!repo) return { id, events: [] };
   const path = relative(repo, join(dir, FILES.events)).split('\\').join('/');
@@ -125,16 +122,12 @@ export function eventsGitRemoved(dir: string): { id: string; events: BatonEvent[
   return { id, events: [] };
 }
 
-/** The highest seq in archive/events/ (0 when nothing was archived). */
-export const archivedThrough = (dir: string): number => Math.max(0, ...listArchives(dir).map((a) => a.last));
-
 /**
  * Why the log and the state disagree, or null when they agree: the live log runs from just past
  * the archives to state.seq. Cheap (two ends of one file and a directory listing): every write
  * checks it.
  */
-export function logDisagreement(dir: string, state: State): string | null {
-  const ends = logEnds(dir);
+export function logDisagreement(dir: string, state: State, ends = logEnds(dir)): string | null {
   const archived = archivedThrough(dir);
   if (!ends.ok) return 'events.jsonl begins or ends with a line that is not an event (a conflict marker or a torn line)';
   if (ends.last === null) return state.seq === archived ? null : `the state counts ${state.seq} events but the log holds ${archived}`;
@@ -150,14 +143,7 @@ export function logDisagreement(dir: string, state: State): string | null {
 export function wholeLogProblem(dir: string, state: State): string | null {
   const ids = new Set<string>();
   let n = 0;
-  const files = listArchives(dir).sort((a, b) => a.first - b.first || a.last - b.last);
-  const texts: [string, string, boolean][] = files.map((a) => [a.file, readFileSync(join(dir, a.file), 'utf8'), false]);
-  try {
-    texts.push([FILES.events, readFileSync(join(dir, FILES.events), 'utf8'), true]);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-  for (const [file, text, isLive] of texts) {
+  for (const [file, text, isLive] of logFiles(dir)) {
     let p: Parsed;
     try {
       p = parseLog(text, file, isLive);
@@ -174,6 +160,21 @@ export function wholeLogProblem(dir: string, state: State): string | null {
     }
   }
   return n === state.seq ? null : `the log holds ${n} events but the state counts ${state.seq}`;
+}
+
+/**
+ * Every file of the log in order, as [file, text, isLive]: the archives by their ranges (the
+ * oldest events), then the live log when there is one.
+ */
+function logFiles(dir: string): [string, string, boolean][] {
+  const files = listArchives(dir).sort((a, b) => a.first - b.first || a.last - b.last || (a.file < b.file ? -1 : 1));
+  const out: [string, string, boolean][] = files.map((a) => [a.file, readFileSync(join(dir, a.file), 'utf8'), false]);
+  try {
+    out.push([FILES.events, readFileSync(join(dir, FILES.events), 'utf8'), true]);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  return out;
 }
 
 export interface Parsed {
@@ -265,26 +266,22 @@ export function planReconcile(dir: string, state: State, why: string, recovered:
     return kept;
   };
 
-  // Archives first (they hold the oldest events), in the order of their ranges.
-  const files = listArchives(dir).sort((a, b) => a.first - b.first || a.last - b.last || (a.file < b.file ? -1 : 1));
+  // Archives first (they hold the oldest events), in the order of their ranges; then the live log.
+  const files = logFiles(dir);
+  const liveText = files.at(-1)?.[2] ? files.pop()![1] : '';
   const archived: BatonEvent[] = [];
   let archiveChanged = false;
-  for (const a of files) {
-    const p = parseLog(readFileSync(join(dir, a.file), 'utf8'), a.file, false);
+  for (const [file, text] of files) {
+    const p = parseLog(text, file, false);
     markers += p.markers;
     const before = duplicates + renumbered;
     const kept = take(p.events);
-    if (duplicates + renumbered !== before || p.markers || kept.length === 0 || kept[0]!.seq !== a.first || kept.at(-1)!.seq !== a.last) archiveChanged = true;
+    const range = /(\d+)-(\d+)\.jsonl$/.exec(file)!;
+    if (duplicates + renumbered !== before || p.markers || kept.length === 0 || kept[0]!.seq !== Number(range[1]) || kept.at(-1)!.seq !== Number(range[2])) archiveChanged = true;
     archived.push(...kept);
   }
   const archivedCount = seq;
 
-  let liveText = '';
-  try {
-    liveText = readFileSync(join(dir, FILES.events), 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
   const live = parseLog(liveText, FILES.events, true);
   markers += live.markers;
   const liveIds = new Set(archived.map((e) => e.id));
@@ -304,7 +301,7 @@ export function planReconcile(dir: string, state: State, why: string, recovered:
 
   return {
     live: lines(kept),
-    archive: archiveChanged ? { name: archived.length ? `${pad(1)}-${pad(archivedCount)}.jsonl` : null, text: lines(archived), replaces: files.map((a) => a.file) } : null,
+    archive: archiveChanged ? { name: archived.length ? `${pad(1)}-${pad(archivedCount)}.jsonl` : null, text: lines(archived), replaces: files.map(([file]) => file) } : null,
     lastSeq: seq,
     missingTasks,
     summary: {

@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureArchiveDir, listArchives } from './events.js';
+import { archivedThrough, ensureArchiveDir } from './events.js';
 import { FILES, writeFileAtomic } from './store.js';
-import type { State } from './types.js';
 
 export interface PruneLimits {
   /** Keep at most this many events in the live log (0: no limit). */
@@ -25,14 +24,14 @@ const pad = (n: number) => String(n).padStart(9, '0');
  * is written (fsync) before the live log is rewritten (temp, fsync, rename): a crash between
  * the two leaves an event in both, which readers take once and the next write reconciles.
  */
-export function pruneEvents(dir: string, state: State, limits: PruneLimits, nowMs: number): PruneResult {
+export function pruneEvents(dir: string, limits: PruneLimits, nowMs: number): PruneResult {
   let text: string;
   try {
     text = readFileSync(join(dir, FILES.events), 'utf8');
   } catch {
     return { moved: 0, archive: null, kept: 0 };
   }
-  const archived = listArchives(dir).at(-1)?.last ?? 0;
+  const archived = archivedThrough(dir);
   const lines = text.split('\n').filter((l) => l.trim() !== '');
   const seqOf = (l: string) => Number(/"seq":(\d+)/.exec(l)?.[1] ?? 0);
   // Only a log numbered archived+1, archived+2, … is pruned: anything else is for a reconciliation

@@ -5,7 +5,7 @@ import { acquireLock } from './acquire.js';
 import { breakStaleLock, type HeldLock, lockHealth } from './lock.js';
 import { recentNotifications } from './events.js';
 import { logSize, removeJournal, rollbackJournal, writeJournal } from './journal.js';
-import { applyReconcile, eventsGitRemoved, logDisagreement, planReconcile, type ReconcilePlan, wholeLogProblem, writeMark } from './reconcile.js';
+import { applyReconcile, eventsGitRemoved, logDisagreement, logEnds, planReconcile, type ReconcilePlan, wholeLogProblem, writeMark } from './reconcile.js';
 import { pruneEvents } from './retention.js';
 import { taskLooksValid } from './shape.js';
 import { createTask } from './tasks.js';
@@ -33,6 +33,11 @@ export interface TxOptions {
   onRepaired?: ((done: string[]) => void) | undefined;
   /** Check the whole log, not only its ends, and reconcile on any problem (doctor --repair). */
   thorough?: boolean;
+  /**
+   * Regenerate the Markdown even when the transaction has nothing to write (git may have changed
+   * the state under it), and be told which files changed (doctor --repair, sync).
+   */
+  onRendered?: ((written: string[]) => void) | undefined;
   /** Runs under the lock once the transaction committed, or found nothing to write. */
   afterCommit?: ((state: State, config: Config) => void) | undefined;
 }
@@ -105,10 +110,11 @@ export function prepareWrite(dir: string, state: State, thorough = false): Prepa
     }
   }
   if (temps.length) done.push(`removed ${temps.length} temp file(s) of interrupted writes`);
-  const removed = eventsGitRemoved(dir);
+  const ends = logEnds(dir);
+  const removed = eventsGitRemoved(dir, ends);
   const gone = removed && removed.events.length ? `git took event ${removed.id} and those before it out of the working tree; brought back from git's history` : null;
   if (removed && !removed.events.length) done.push(`event ${removed.id}, the last this board wrote, is gone from the log and git has no copy of it (was the log restored by hand?)`);
-  const why = logDisagreement(dir, state) ?? gone ?? (thorough ? wholeLogProblem(dir, state) : null);
+  const why = logDisagreement(dir, state, ends) ?? gone ?? (thorough ? wholeLogProblem(dir, state) : null);
   return { done, plan: why ? planReconcile(dir, state, why, removed?.events ?? []) : null };
 }
 
@@ -201,6 +207,7 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
   opts.onRepaired?.(prepared.done);
   const value = apply(tx);
   if (events.length === 0) {
+    if (opts.onRendered) opts.onRendered(writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq))));
     opts.afterCommit?.(state, config);
     return { value, revision: state.revision, changed: false };
   }
@@ -223,11 +230,12 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
   writeState(dir, state, touched, created, plan ? undefined : previous);
   removeJournal(dir);
   writeMark(dir, events.at(-1)?.id);
-  writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq)));
+  const written = writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq)));
+  opts.onRendered?.(written);
   writeConfigCache(dir, loaded);
   // Retention from config.yaml, applied every 25 revisions so its cost is spread thin.
   const { max_rows: maxRows, max_age_days: maxAgeDays } = config.events;
-  if ((maxRows || maxAgeDays) && revision % 25 === 0) pruneEvents(dir, state, { maxRows, maxAgeDays }, Date.parse(now));
+  if ((maxRows || maxAgeDays) && revision % 25 === 0) pruneEvents(dir, { maxRows, maxAgeDays }, Date.parse(now));
   opts.afterCommit?.(state, config);
   return { value, revision, changed: true };
 }
@@ -243,8 +251,7 @@ export async function repairBoard(dir: string, lockTimeoutMs: number): Promise<s
     lockTimeoutMs,
     thorough: true,
     onRepaired: (d) => done.push(...d),
-    afterCommit: (state, config) => {
-      const written = writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq)));
+    onRendered: (written) => {
       if (written.length) done.push(`regenerated ${written.join(', ')}`);
     },
   }, () => undefined);
