@@ -109,6 +109,8 @@ describe('leases', () => {
   it('a silent holder loses the task to another agent, is told, and its late done is refused', async () => {
     const board = makeBoard();
     setConfig(board, 'lease_ttl_seconds', '2');
+    // One machine, one clock: no allowance for skew between machines.
+    setConfig(board, 'clock_skew_seconds', '0');
     board.run('add', 'the work', '--id', 'work', '--no-review');
     const a = joinAs(board, 'silent');
     const b = joinAs(board, 'busy');
@@ -156,6 +158,7 @@ describe('leases', () => {
     const board = makeBoard();
     // Sessions lapse after 4 s of silence; leases are long, so only the session reaping is at work.
     setConfig(board, 'session_ttl_seconds', '4');
+    setConfig(board, 'clock_skew_seconds', '0');
     board.run('add', 'one', '--id', 'one');
     board.run('add', 'two', '--id', 'two');
     const quiet = joinAs(board, 'quiet');

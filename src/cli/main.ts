@@ -2,13 +2,35 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { BatonError } from '../core/errors.js';
+import { checkKey } from '../core/idempotency.js';
 import type { Ctx } from '../commands/context.js';
-import { detectColor, type OutputMode, printFailure, printSuccess } from './output.js';
+import { detectColor, escapeTerminal, type OutputMode, printFailure, printSuccess } from './output.js';
 
 const VERSION = '0.1.0';
 const argv = process.argv.slice(2);
 const mode: OutputMode = { json: argv.includes('--json'), color: detectColor(argv, process.env, Boolean(process.stdout.isTTY)) };
 let exitCode = 0;
+
+/**
+ * A reader that stops early (`baton list | head -1`) closes the pipe: that ends the output, not
+ * the command. A write into the closed pipe fails with EPIPE; the command still runs to its end
+ * (a mutation is never cut short between its lock and its commit) and exits with its own code,
+ * the rest of its output dropped. Output that never ends by itself (events --follow, watch) is a
+ * read, and stops at once.
+ */
+let endWhenOutputCloses = false;
+function onOutputError(e: NodeJS.ErrnoException): void {
+  if (e.code !== 'EPIPE') throw e;
+  if (endWhenOutputCloses) process.exit(exitCode);
+}
+process.stdout.on('error', onOutputError);
+process.stderr.on('error', onOutputError);
+
+/** watch draws with cursor controls at the start of a write: they are baton's, the text after them is escaped. */
+const escapeDrawing = (s: string): string => {
+  const controls = /^(?:\u001b\[[0-9;?]*[A-Za-z])*/.exec(s)![0];
+  return controls + escapeTerminal(s.slice(controls.length));
+};
 
 // dist/main.js → the package root, where templates/ lives.
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -16,7 +38,7 @@ const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 type Result = Record<string, unknown> & { revision: number };
 
 function globals(cmd: Command): Ctx {
-  const o = cmd.optsWithGlobals() as { dir?: string; lockTimeout?: string; expectedRevision?: string; session?: string; token?: string };
+  const o = cmd.optsWithGlobals() as { dir?: string; lockTimeout?: string; expectedRevision?: string; session?: string; token?: string; idempotencyKey?: string };
   const lockTimeout = o.lockTimeout === undefined ? 10 : Number(o.lockTimeout);
   if (!Number.isFinite(lockTimeout) || lockTimeout < 0) throw new BatonError('USAGE', `Invalid --lock-timeout '${o.lockTimeout}': give seconds, e.g. 10.`);
   let expectedRevision: number | undefined;
@@ -34,8 +56,18 @@ function globals(cmd: Command): Ctx {
     expectedRevision,
     packageRoot,
     creds: { session: o.session ?? process.env.BATON_SESSION, token: o.token ?? process.env.BATON_TOKEN },
+    warnings: [],
+    idempotencyKey: o.idempotencyKey === undefined ? undefined : checkKey(o.idempotencyKey),
+    command: commandPath(cmd),
     onTiming: process.env.BATON_TIMINGS === '1' ? (t) => process.stderr.write(`baton-timing ${JSON.stringify(t)}\n`) : undefined,
   };
+}
+
+/** The command's full name, as typed: `review approve`. */
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
 }
 
 /** Wraps a command body: runs it, prints the result (JSON or text), records the exit code. */
@@ -50,7 +82,7 @@ function action<A extends unknown[]>(body: (ctx: Ctx, ...args: A) => Promise<{ r
     try {
       const ctx = globals(cmd);
       const { result, text, printed } = await body(ctx, ...positional);
-      if (!printed) await printSuccess(result, mode, mode.json ? null : text());
+      if (!printed) await printSuccess(ctx.replayed ? { ...result, replayed: true } : result, mode, mode.json ? null : text(), ctx.replayed ? ['this key was used before: the change was already committed, and this is its first answer', ...ctx.warnings] : ctx.warnings);
     } catch (e) {
       exitCode = printFailure(e, mode, process.env);
     }
@@ -87,6 +119,7 @@ function build(): Command {
     .option('--no-color', 'no colours in human output')
     .option('--lock-timeout <seconds>', 'how long to wait for the board lock', '10')
     .option('--expected-revision <n>', 'refuse (REVISION_CONFLICT) unless the board is at this revision')
+    .option('--idempotency-key <key>', 'a retry with the same key returns the first answer instead of changing the board again')
     .option('--session <id>', 'act as this session (default: BATON_SESSION)')
     .option('--token <token>', "the session's token (default: BATON_TOKEN)")
     .showSuggestionAfterError(true)
@@ -448,7 +481,8 @@ function build(): Command {
           const stop = () => process.exit(0);
           process.on('SIGINT', stop);
           process.on('SIGTERM', stop);
-          await m.list(o, ctx, (e) => process.stdout.write(`${mode.json ? JSON.stringify(e) : m.renderEvent(e)}\n`));
+          endWhenOutputCloses = true;
+          await m.list(o, ctx, (e) => process.stdout.write(`${mode.json ? JSON.stringify(e) : escapeTerminal(m.renderEvent(e))}\n`));
         }
         const r = await m.list(o, ctx);
         return { result: r as unknown as Result, text: () => m.renderList(r) };
@@ -584,7 +618,7 @@ function build(): Command {
     .action(
       action(async (ctx) => {
         const m = await import('../commands/demo.js');
-        const r = await m.run_({ dir: ctx.dir }, { ...ctx, dir: undefined }, { write: (s) => (mode.json ? undefined : process.stdout.write(s)) });
+        const r = await m.run_({ dir: ctx.dir }, { ...ctx, dir: undefined }, { write: (s) => (mode.json ? undefined : process.stdout.write(escapeTerminal(s))) });
         return { result: r as unknown as Result, text: () => null, printed: !mode.json };
       }),
     );
@@ -670,7 +704,9 @@ function build(): Command {
             });
           }
         });
-        const r = await m.run(o, ctx, { tty, json: mode.json, width: () => process.stdout.columns ?? 100, write: (s) => process.stdout.write(s), quit });
+        endWhenOutputCloses = true;
+        const write = (s: string) => process.stdout.write(mode.json ? s : escapeDrawing(s));
+        const r = await m.run(o, ctx, { tty, json: mode.json, width: () => process.stdout.columns ?? 100, write, quit });
         if (process.stdin.isTTY) {
           process.stdin.setRawMode(false);
           process.stdin.pause();

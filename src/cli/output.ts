@@ -1,4 +1,4 @@
-import { BatonError, EXIT_CODES } from '../core/errors.js';
+import { BatonError, diskFull, EXIT_CODES, isDiskFull } from '../core/errors.js';
 
 export interface OutputMode {
   json: boolean;
@@ -13,13 +13,45 @@ export function detectColor(argv: string[], env: Record<string, string | undefin
   return isTTY;
 }
 
-export async function printSuccess(result: Record<string, unknown> & { revision: number }, mode: OutputMode, text: string | null): Promise<void> {
+/**
+ * Control characters a terminal would act on: C0 but tab and newline (renderers print
+ * multi-line descriptions on purpose), a carriage return not ending a line (it can overwrite
+ * what was printed), DEL, C1 (0x9b alone starts a CSI on some terminals), the line and
+ * paragraph separators, and the bidi marks, embeddings, overrides and isolates that reorder
+ * what is shown.
+ */
+const TERMINAL_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]|\r(?!\n)/g;
+
+/**
+ * Human text with every terminal control shown as an escape (`\x1b`, `\u202e`), so user text
+ * (a title, a note) can't move the cursor, retitle the window, hide text or fake a line.
+ * Applied to the whole text before `decorate` adds baton's own colours; `--json` output never
+ * passes through here.
+ */
+export function escapeTerminal(text: string): string {
+  return text.replace(TERMINAL_CONTROL, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/**
+ * Prints a command's result. `warnings` are what failed after the commit point (the change
+ * stands): in JSON they join the result's own `warnings`, for people they go to stderr.
+ */
+export async function printSuccess(result: Record<string, unknown> & { revision: number }, mode: OutputMode, text: string | null, warnings: string[] = []): Promise<void> {
   if (mode.json) {
     const { revision, ...rest } = result;
-    process.stdout.write(`${JSON.stringify({ ok: true, revision, ...rest })}\n`);
-  } else if (text) {
-    process.stdout.write(`${mode.color ? (await import('./colour.js')).decorate(text) : text}\n`);
+    const out: Record<string, unknown> = { ok: true, revision, ...rest };
+    if (warnings.length) out.warnings = [...(Array.isArray(rest.warnings) ? (rest.warnings as unknown[]) : []), ...warnings];
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+    return;
   }
+  if (text) {
+    const safe = escapeTerminal(text);
+    process.stdout.write(`${mode.color ? (await import('./colour.js')).decorate(safe) : safe}\n`);
+  }
+  for (const w of warnings) process.stderr.write(`warning: ${escapeTerminal(w)}\n`);
 }
 
 export function toBatonError(e: unknown): BatonError {
@@ -28,7 +60,7 @@ export function toBatonError(e: unknown): BatonError {
   if (err?.code === 'EACCES' || err?.code === 'EPERM' || err?.code === 'EROFS') {
     return new BatonError('INVALID_INPUT', `Permission denied: ${err.path ?? err.message}.`, { hint: 'check the board directory is writable by you' });
   }
-  if (err?.code === 'ENOSPC') return new BatonError('INTERNAL', 'The disk is full; nothing was committed.', { hint: 'free some space and retry' });
+  if (isDiskFull(err)) return diskFull(err);
   return new BatonError('INTERNAL', `Internal error: ${err?.message ?? String(e)}`, {
     hint: 'this is a bug in baton: rerun with BATON_DEBUG=1 and report the output with the command you ran',
   });
@@ -41,7 +73,9 @@ export function printFailure(e: unknown, mode: OutputMode, env: Record<string, s
   if (mode.json) {
     process.stdout.write(`${JSON.stringify({ ok: false, error: err.toJSON() })}\n`);
   } else {
-    process.stderr.write(`${mode.color ? '\u001b[31merror\u001b[39m' : 'error'}: ${err.message}${err.hint ? `\n  next: ${err.hint}` : ''}\n`);
+    // Messages quote what was given (a title, a path): escaped like any human text.
+    const text = escapeTerminal(`${err.message}${err.hint ? `\n  next: ${err.hint}` : ''}`);
+    process.stderr.write(`${mode.color ? '\u001b[31merror\u001b[39m' : 'error'}: ${text}\n`);
   }
   return EXIT_CODES[err.code];
 }

@@ -279,7 +279,7 @@ export async function reap(ctx: Ctx): Promise<ReapResult> {
     const ended: string[] = [];
     const released: string[] = [];
     for (const s of Object.values(tx.state.sessions)) {
-      if (sessionState(s, tx.config, nowMs) !== 'stale') continue;
+      if (!tx.clockTrusted || sessionState(s, tx.config, nowMs) !== 'stale') continue;
       released.push(...endSession(tx, s, 'reaped: no heartbeat'));
       ended.push(s.id);
     }

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatonError } from '../core/errors.js';
+import { futureTimes, spell } from '../core/clock.js';
 import { lockHealth, readLockOwner } from '../core/lock.js';
 import type { Config, State } from '../core/types.js';
 import {
@@ -14,7 +15,7 @@ import {
 } from '../core/store.js';
 import { recentNotifications } from '../core/events.js';
 import { summarize } from '../core/summary.js';
-import { findCycles, type TaskJson, toTaskJson } from '../core/tasks.js';
+import { findCycles, spellCycle, type TaskJson, toTaskJson } from '../core/tasks.js';
 import { renderProjections } from '../render/projections.js';
 import { boardDir, type Ctx, load } from './context.js';
 
@@ -131,10 +132,10 @@ function checkState(state: State, dir: string, config: Config | null, now: numbe
       ? fail('references', 'error', `references to missing tasks: ${dangling.slice(0, 5).join(', ')}${dangling.length > 5 ? ` and ${dangling.length - 5} more` : ''}`, 'baton dep rm TASK DEP (or baton edit TASK --parent "")')
       : pass('references', 'every dependency and parent exists'),
   );
-  const cycles = findCycles(state);
+  const cycles = findCycles(state, 1);
   checks.push(
     cycles.length
-      ? fail('cycles', 'error', `dependency cycle: ${cycles[0]!.join(' → ')}`, `baton dep rm ${cycles[0]![0]} ${cycles[0]![1]}`)
+      ? fail('cycles', 'error', `dependency cycle: ${spellCycle(cycles[0]!)}`, `baton dep rm ${cycles[0]![0]} ${cycles[0]![1]}`)
       : pass('cycles', 'the dependency graph has no cycle'),
   );
   const expired = Object.values(state.tasks).filter((t) => t.lease && Date.parse(t.lease.expires_at) < now);
@@ -159,6 +160,19 @@ function checkState(state: State, dir: string, config: Config | null, now: numbe
     );
   }
   return checks;
+}
+
+/** Times on the board further in the future than clock_skew_seconds: some machine's clock runs ahead. */
+function checkClock(state: State, config: Config | null, ends: { last: number | null; lastTs: string | null }): Check {
+  const allowanceMs = (config?.clock_skew_seconds ?? 30) * 1000;
+  const times: [string, string | null][] = [];
+  for (const t of Object.values(state.tasks)) times.push([`task ${t.id} updated_at`, t.updated_at]);
+  for (const s of Object.values(state.sessions)) times.push([`session ${s.id} heartbeat_at`, s.heartbeat_at]);
+  times.push([`event seq ${ends.last}`, ends.lastTs]);
+  const ahead = futureTimes(times, allowanceMs);
+  if (!ahead.length) return pass('clock', 'no time on the board is in the future');
+  const [what, iso] = ahead[0]!;
+  return fail('clock', 'warn', `${ahead.length} time(s) on the board are in the future, up to ${spell(Date.parse(iso) - Date.now())} ahead (${what}: ${iso}): a machine writing to this board has a clock running ahead`, 'fix the clock of the machine that wrote them (NTP); baton takes back no lease before its time plus clock_skew_seconds');
 }
 
 async function checkLog(dir: string, state: State): Promise<Check[]> {
@@ -220,6 +234,20 @@ export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorR
     if (!(e instanceof BatonError)) throw e;
     checks.push(fail('config', 'error', e.message, e.hint ?? `fix ${FILES.config}`));
   }
+  // Unknown keys are dropped silently by the schema and warned about only when the text is
+  // parsed, so doctor looks at the file itself, every time.
+  if (existsSync(join(dir, FILES.config))) {
+    const parsedYaml = (await import('../core/yaml.js')).parseYaml(readFileSync(join(dir, FILES.config), 'utf8'));
+    if (parsedYaml.ok) {
+      const { describeUnknownKey, unknownConfigKeys } = await import('../core/schema.js');
+      const unknown = unknownConfigKeys(parsedYaml.value);
+      checks.push(
+        unknown.length
+          ? fail('config-keys', 'warn', unknown.map((u) => describeUnknownKey(u, FILES.config)).join('; '), `rename or remove ${unknown.length === 1 ? 'that key' : 'those keys'}: baton ignores ${unknown.length === 1 ? 'it' : 'them'}`)
+          : pass('config-keys', `every key in ${FILES.config} is known`),
+      );
+    }
+  }
   let state: State | null = null;
   try {
     state = await readState(dir);
@@ -230,7 +258,8 @@ export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorR
   }
   if (state) checks.push(...checkState(state, dir, config, Date.now()), ...(await checkLog(dir, state)));
 
-  const lock = lockHealth(dir);
+  if (state) checks.push(checkClock(state, config, (await import('../core/reconcile.js')).logEnds(dir)));
+  const lock = lockHealth(dir, (config?.lock_stale_seconds ?? 10) * 1000);
   const owner = readLockOwner(dir);
   checks.push(
     lock === 'stale'

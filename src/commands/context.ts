@@ -16,6 +16,15 @@ export interface Ctx {
   packageRoot: string;
   /** --session / BATON_SESSION and --token / BATON_TOKEN. */
   creds: Credentials;
+  /** --idempotency-key, and the command's name (a key's record names the command it belongs to). */
+  idempotencyKey?: string | undefined;
+  command?: string | undefined;
+  /** How many transactions this command ran (the second and later get key#n). */
+  mutations?: number;
+  /** Set when a keyed transaction was found already committed and its first answer returned. */
+  replayed?: boolean;
+  /** What went wrong after a commit point (the change stands): printed as warnings. */
+  warnings: string[];
   /** Set by the wiring under BATON_TIMINGS=1 (the bench reads lock waits from it). */
   onTiming?: ((t: { lock_wait_ms: number; locked_ms: number }) => void) | undefined;
 }
@@ -38,5 +47,11 @@ export async function load(ctx: Ctx): Promise<Loaded> {
 export async function mutate<R>(ctx: Ctx, apply: (tx: Tx) => R, who: { actor?: string | null; session?: string | null } = {}): Promise<TxResult<R>> {
   // Loaded on demand: the lock machinery (proper-lockfile, graceful-fs) costs start-up that reads never need.
   const { transact } = await import('../core/tx.js');
-  return transact(boardDir(ctx), { lockTimeoutMs: ctx.lockTimeoutMs, expectedRevision: ctx.expectedRevision, onTiming: ctx.onTiming, ...who }, apply);
+  const n = ctx.mutations ?? 0;
+  ctx.mutations = n + 1;
+  const idempotency = ctx.idempotencyKey ? { key: n === 0 ? ctx.idempotencyKey : `${ctx.idempotencyKey}#${n}`, command: ctx.command ?? '' } : undefined;
+  const result = await transact(boardDir(ctx), { lockTimeoutMs: ctx.lockTimeoutMs, expectedRevision: ctx.expectedRevision, onTiming: ctx.onTiming, idempotency, ...who }, apply);
+  ctx.warnings.push(...result.warnings);
+  if (result.replayed) ctx.replayed = true;
+  return result;
 }

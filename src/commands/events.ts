@@ -124,8 +124,8 @@ export async function prune(o: { maxRows?: string; maxAgeDays?: string }, ctx: C
   let result: PruneCommandResult | null = null;
   await transact(dir, {
     lockTimeoutMs: ctx.lockTimeoutMs,
-    afterCommit: (state) => {
-      const r = pruneEvents(dir, { maxRows, maxAgeDays }, Date.now());
+    afterCommit: (state, _config, lock) => {
+      const r = pruneEvents(dir, { maxRows, maxAgeDays }, Date.now(), lock.fence);
       result = { revision: state.revision, moved: r.moved, kept: r.kept, archive: r.archive ? relative(dir, r.archive) : null };
     },
   }, () => undefined);

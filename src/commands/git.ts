@@ -160,7 +160,7 @@ export async function resolveFromIndex(dir: string): Promise<IndexResolution> {
       if (!merged) {
         const r = await mergeBoardFile(path, blob(stages[1]), blob(stages[2]), blob(stages[3]));
         writeFileAtomic(file, r.text, true);
-        result.conflicts.push(...r.conflicts);
+        for (const c of r.conflicts) result.conflicts.push(c);
       }
     } else if (isGenerated(inBoard) || LOCAL_FILES.includes(inBoard)) {
       if (marked(working) || !working) writeFileAtomic(file, blob(stages[2] ?? stages[3]), false);

@@ -20,6 +20,7 @@ import {
   parseKind,
   parsePriority,
   parseStatus,
+  spellCycle,
 } from '../core/tasks.js';
 import { type Ctx, mutate } from './context.js';
 
@@ -90,9 +91,9 @@ async function parsePlan(text: string, name: string): Promise<unknown[]> {
       throw invalidInput(`${name} is not valid JSON: ${(e as Error).message}.`);
     }
   } else {
-        const doc = (await import('../core/yaml.js')).parseYamlDocument(text);
-    if (doc.errors.length) throw invalidInput(`${name} is not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}.`);
-    raw = doc.toJS();
+    const doc = (await import('../core/yaml.js')).parseYaml(text);
+    if (!doc.ok) throw invalidInput(`${name} is not valid YAML: ${doc.message}.`, undefined, { file: name });
+    raw = doc.value;
   }
   const plan = PlanSchema.safeParse(raw);
   if (!plan.success) throw invalidInput(`${name}: expected a list of tasks, or an object with a 'tasks' list.`);
@@ -205,9 +206,9 @@ export async function run(file: string, ctx: Ctx): Promise<ImportResult> {
         throw err;
       }
     }
-    const cycle = findCycles(tx.state)[0];
+    const cycle = findCycles(tx.state, 1)[0];
     if (cycle) {
-      throw new BatonError('DEPENDENCY_CYCLE', `${name} makes a dependency cycle: ${cycle.join(' → ')}.`, { details: { cycle } });
+      throw new BatonError('DEPENDENCY_CYCLE', `${name} makes a dependency cycle: ${spellCycle(cycle)}.`, { details: { cycle } });
     }
     return out;
   });

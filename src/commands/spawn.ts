@@ -120,6 +120,10 @@ export interface SpawnResult {
  * ones: no orphan session, claim or worktree is left, and the task is todo again.
  */
 export async function spawn(rawId: string | undefined, o: SpawnOptions, ctx: Ctx): Promise<SpawnResult> {
+  if (ctx.idempotencyKey) {
+    // A replay would return the first answer but start a second process: spawn is not keyed.
+    throw new BatonError('USAGE', 'spawn takes no --idempotency-key: it starts a process, which a replay cannot undo.', { hint: 'after a lost answer, `baton ps` shows whether the child started' });
+  }
   const dir = boardDir(ctx);
   const id = rawId === undefined ? null : checkId(rawId, 'task id');
   const role = (o.role ?? 'worker').toLowerCase() as Role;

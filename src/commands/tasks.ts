@@ -315,12 +315,21 @@ export async function list(o: ListOptions, ctx: Ctx): Promise<ListResult> {
   return { revision: state.revision, tasks: tasks.map(toTaskJson) };
 }
 
+/**
+ * How deep `show` nests children. Deeper descendants still count in `progress`; the node at
+ * this depth says how many are not listed. The JSON of a tree nested thousands deep can't be
+ * serialised (JSON.stringify recurses), and no one reads a tree that deep.
+ */
+export const TREE_DEPTH = 64;
+
 export interface TreeNode {
   id: string;
   title: string;
   kind: string;
   status: Status;
   children: TreeNode[];
+  /** Descendants below this node left out because the tree is TREE_DEPTH deep here. */
+  hidden?: number;
 }
 
 export interface ShowResult {
@@ -328,20 +337,50 @@ export interface ShowResult {
   task: TaskJson;
   ready: boolean;
   dependents: string[];
-  /** Children (by --parent), recursively; empty for a task without any. */
+  /** Children (by --parent), recursively, TREE_DEPTH levels at most; empty for a task without any. */
   children: TreeNode[];
   /** Finished children over all descendants (null when there are none). */
   progress: { done: number; cancelled: number; total: number } | null;
   history: BatonEvent[];
 }
 
-function treeOf(state: State, id: string, seen: Set<string>): TreeNode[] {
-  if (seen.has(id)) return [];
-  seen.add(id);
-  return Object.values(state.tasks)
-    .filter((t) => t.parent === id)
-    .sort((a, b) => cmp(a.created_at, b.created_at) || cmp(a.id, b.id))
-    .map((t) => ({ id: t.id, title: t.title, kind: t.kind, status: t.status, children: treeOf(state, t.id, seen) }));
+/**
+ * The descendants of `id` by parent, as a tree (children by creation order) and as a flat list
+ * in the tree's pre-order. An explicit stack, and each task's children found once from an index,
+ * so a parent chain of 100,000 tasks neither overflows nor rescans the board at every level. A
+ * parent cycle back through `id` lists `id` once more, without expanding it again.
+ */
+function treeOf(state: State, id: string): { children: TreeNode[]; flat: TreeNode[] } {
+  const kids = new Map<string, Task[]>();
+  for (const t of Object.values(state.tasks)) {
+    if (t.parent === null) continue;
+    const list = kids.get(t.parent);
+    if (list) list.push(t);
+    else kids.set(t.parent, [t]);
+  }
+  for (const list of kids.values()) list.sort((a, b) => cmp(a.created_at, b.created_at) || cmp(a.id, b.id));
+  const children: TreeNode[] = [];
+  const flat: TreeNode[] = [];
+  const seen = new Set([id]);
+  /** `into` is null below the depth limit; `cut` is then the listed node that counts them. */
+  const stack: { task: Task; into: TreeNode[] | null; cut: TreeNode | null; depth: number }[] = [];
+  const pushKids = (of: string, into: TreeNode[] | null, cut: TreeNode | null, depth: number) => {
+    const list = kids.get(of) ?? [];
+    for (let i = list.length - 1; i >= 0; i--) stack.push({ task: list[i]!, into, cut, depth });
+  };
+  pushKids(id, children, null, 1);
+  while (stack.length) {
+    const { task, into, cut, depth } = stack.pop()!;
+    const node: TreeNode = { id: task.id, title: task.title, kind: task.kind, status: task.status, children: [] };
+    flat.push(node);
+    if (into) into.push(node);
+    else cut!.hidden = (cut!.hidden ?? 0) + 1;
+    if (seen.has(task.id)) continue;
+    seen.add(task.id);
+    if (into && depth < TREE_DEPTH) pushKids(task.id, node.children, null, depth + 1);
+    else pushKids(task.id, null, cut ?? node, depth + 1);
+  }
+  return { children, flat };
 }
 
 export async function show(rawId: string, ctx: Ctx): Promise<ShowResult> {
@@ -353,10 +392,7 @@ export async function show(rawId: string, ctx: Ctx): Promise<ShowResult> {
     .map((t) => t.id)
     .sort();
   const history = readEventsSince(dir, 0, state.seq).filter((e) => e.task === id);
-  const children = treeOf(state, id, new Set());
-  const flat: TreeNode[] = [];
-  const walk = (nodes: TreeNode[]) => nodes.forEach((n) => (flat.push(n), walk(n.children)));
-  walk(children);
+  const { children, flat } = treeOf(state, id);
   const progress = flat.length
     ? { done: flat.filter((n) => n.status === 'done').length, cancelled: flat.filter((n) => n.status === 'cancelled').length, total: flat.length }
     : null;
@@ -392,8 +428,13 @@ export function renderShow(r: ShowResult): string {
   if (t.labels.length) out.push(`labels ${t.labels.join(', ')}`);
   if (r.progress) {
     out.push('', `progress: ${r.progress.done} of ${r.progress.total} done${r.progress.cancelled ? `, ${r.progress.cancelled} cancelled` : ''}`);
-    const draw = (nodes: TreeNode[], indent: string) => nodes.forEach((n) => (out.push(`${indent}${n.status === 'done' ? '✓' : n.status === 'cancelled' ? '✗' : '·'} ${n.id} ${n.status} ${n.title.replace(/\s+/g, ' ').slice(0, 60)}`), draw(n.children, `${indent}  `)));
-    draw(r.children, '  ');
+    const stack = r.children.map((n) => ({ n, indent: '  ' })).reverse();
+    while (stack.length) {
+      const { n, indent } = stack.pop()!;
+      out.push(`${indent}${n.status === 'done' ? '✓' : n.status === 'cancelled' ? '✗' : '·'} ${n.id} ${n.status} ${n.title.replace(/\s+/g, ' ').slice(0, 60)}`);
+      if (n.hidden) out.push(`${indent}    … ${n.hidden} more below`);
+      for (let i = n.children.length - 1; i >= 0; i--) stack.push({ n: n.children[i]!, indent: `${indent}  ` });
+    }
   }
   if (t.description) out.push('', t.description);
   if (r.history.length) {

@@ -1,23 +1,54 @@
-import { writeFileSync, unlinkSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { existsSync, mkdirSync, rmSync, rmdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import lockfile from 'proper-lockfile';
-import { BatonError } from './errors.js';
-import { breakStaleLock, type HeldLock, LOCK_DIR, lockHealth, readLockOwner, UPDATE_MS } from './lock.js';
+import { BatonError, diskFull, isDiskFull } from './errors.js';
+import { breakStaleLock, type HeldLock, LOCK_DIR, lockHealth, machine, processStart, readLockOwner, STALE_MS, UPDATE_MS } from './lock.js';
+import { writeFileAtomic } from './store.js';
 
 // Taking the lock lives apart from lock.ts so that reads (doctor's lock check included)
 // never load proper-lockfile: only modules that write import this one.
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function acquireLock(boardDir: string, timeoutMs: number): Promise<HeldLock> {
+export interface LockOptions {
+  timeoutMs: number;
+  /** How old a lock held from another machine must be before it is judged dead. */
+  staleMs?: number | undefined;
+}
+
+export const lostLock = (): BatonError =>
+  new BatonError('BOARD_BUSY', 'Lost the board lock before the commit (another process judged this one dead); nothing was written.', {
+    hint: 'retry the command',
+    details: { lost_lock: true },
+  });
+
+/**
+ * Makes the lock directory's contents: the fence (a directory named by a fresh nonce) and the
+ * owner file. Whoever breaks the lock renames the directory, fence and all, away; the holder's
+ * commit renames state.json from inside its fence, so it fails once the fence is gone.
+ */
+function furnish(lockDir: string): { nonce: string; fence: string } {
+  const nonce = randomBytes(8).toString('hex');
+  const fence = join(lockDir, `fence-${nonce}`);
+  mkdirSync(fence);
+  const owner = { pid: process.pid, host: machine.host, boot: machine.boot, pidns: machine.pidns, start: processStart(process.pid), at: new Date().toISOString(), nonce };
+  writeFileAtomic(join(lockDir, 'owner'), JSON.stringify(owner), false, fence);
+  return { nonce, fence };
+}
+
+export async function acquireLock(boardDir: string, opts: LockOptions): Promise<HeldLock> {
+  const { timeoutMs } = opts;
+  const staleMs = opts.staleMs ?? STALE_MS;
+  const lockDir = join(boardDir, LOCK_DIR);
   const deadline = Date.now() + timeoutMs;
   let delay = 2;
   let compromised = false;
   for (;;) {
+    let release: (() => Promise<void>) | null = null;
     try {
-      const release = await lockfile.lock(boardDir, {
-        lockfilePath: join(boardDir, LOCK_DIR),
+      release = await lockfile.lock(boardDir, {
+        lockfilePath: lockDir,
         realpath: false,
         stale: Infinity,
         update: UPDATE_MS,
@@ -26,18 +57,27 @@ export async function acquireLock(boardDir: string, timeoutMs: number): Promise<
           compromised = true;
         },
       });
-      const ownerPath = join(boardDir, LOCK_DIR, 'owner');
-      writeFileSync(ownerPath, JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString() }));
+      const { nonce, fence } = furnish(lockDir);
+      const ours = () => readLockOwner(boardDir)?.nonce === nonce && existsSync(fence);
+      const unlock = release;
       return {
-        compromised: () => compromised,
+        fence,
+        compromised: () => compromised || !ours(),
+        check() {
+          if (compromised || !ours()) throw lostLock();
+        },
         async release() {
+          // Only a lock that is still ours is taken apart: a holder whose lock was broken must
+          // not remove the lock of whoever holds it now.
+          if (!ours()) return;
           try {
-            unlinkSync(ownerPath);
+            unlinkSync(join(lockDir, 'owner'));
+            rmdirSync(fence);
           } catch {
-            /* a breaker removed it */
+            /* a breaker took it meanwhile */
           }
           try {
-            await release();
+            await unlock();
           } catch {
             /* released or compromised already: nothing left to undo */
           }
@@ -45,24 +85,40 @@ export async function acquireLock(boardDir: string, timeoutMs: number): Promise<
       };
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
+      if (release) {
+        // The lock was made but not furnished (a full disk): take it down again, whole.
+        try {
+          rmSync(lockDir, { recursive: true, force: true });
+        } catch {
+          /* nothing more to do */
+        }
+        await release().catch(() => undefined);
+        if (isDiskFull(e)) throw diskFull(e);
+        throw e;
+      }
       if (code === 'ENOENT') {
         throw new BatonError('NO_BOARD', `The board directory ${boardDir} disappeared.`, { hint: 'baton init' });
       }
+      if (isDiskFull(e)) throw diskFull(e);
       if (code !== 'ELOCKED') throw e;
     }
-    if (lockHealth(boardDir) === 'stale' && breakStaleLock(boardDir)) continue;
-    if (Date.now() >= deadline) {
-      const owner = readLockOwner(boardDir);
-      throw new BatonError(
-        'BOARD_BUSY',
-        `The board is locked by another writer${owner ? ` (pid ${owner.pid} on ${owner.host})` : ''}; gave up after ${Math.round(timeoutMs / 100) / 10}s.`,
-        {
-          hint: 'retry, or raise --lock-timeout; `baton doctor` shows a stale lock',
-          details: { holder: owner },
-        },
-      );
-    }
+    if (lockHealth(boardDir, staleMs) === 'stale' && breakStaleLock(boardDir, staleMs)) continue;
+    if (Date.now() >= deadline) throw busy(boardDir, timeoutMs);
     await sleep(Math.min(delay + Math.random() * delay, Math.max(1, deadline - Date.now())));
     delay = Math.min(delay * 1.5, 50);
   }
+}
+
+function busy(boardDir: string, timeoutMs: number): BatonError {
+  const owner = readLockOwner(boardDir);
+  const heldMs = owner ? Date.now() - Date.parse(owner.at) : null;
+  const held = heldMs !== null && Number.isFinite(heldMs) ? `, holding it for ${Math.max(0, Math.round(heldMs / 1000))}s` : '';
+  return new BatonError(
+    'BOARD_BUSY',
+    `The board is locked by another writer${owner ? ` (pid ${owner.pid} on ${owner.host}${held})` : ''}; gave up after ${Math.round(timeoutMs / 100) / 10}s.`,
+    {
+      hint: 'retry, or raise --lock-timeout; a live holder on this machine is never broken (`baton doctor` names it)',
+      details: { holder: owner ? { pid: owner.pid, host: owner.host, since: owner.at, held_ms: heldMs } : null },
+    },
+  );
 }

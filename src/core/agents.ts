@@ -68,10 +68,18 @@ export const reviewRequired = (task: Task, config: Config): boolean => task.revi
 
 export const leaseLive = (task: Task, nowMs: number): boolean => task.lease !== null && Date.parse(task.lease.expires_at) > nowMs;
 
+/** Stale once its TTL and the clock-skew allowance have passed since its last heartbeat. */
 export function sessionState(s: Session, config: Config, nowMs: number): 'live' | 'stale' | 'ended' {
   if (s.ended_at) return 'ended';
-  return nowMs - Date.parse(s.heartbeat_at) > config.session_ttl_seconds * 1000 ? 'stale' : 'live';
+  return nowMs - Date.parse(s.heartbeat_at) > (config.session_ttl_seconds + config.clock_skew_seconds) * 1000 ? 'stale' : 'live';
 }
+
+/**
+ * A lease is taken back only once it ran out by more than the clock-skew allowance (the holder's
+ * clock may be behind ours), and never by a transaction whose own clock is off (clock.ts).
+ */
+export const leaseLapsed = (task: Task, tx: Tx): boolean =>
+  tx.clockTrusted && task.lease !== null && Date.parse(task.lease.expires_at) + tx.config.clock_skew_seconds * 1000 <= Date.parse(tx.now);
 
 export const addSeconds = (iso: string, seconds: number): string => new Date(Date.parse(iso) + seconds * 1000).toISOString();
 
@@ -115,10 +123,9 @@ export function dropLease(tx: Tx, task: Task, why: 'lease.expired' | 'task.relea
 
 /** Takes back every lease past its expiry (inside any claim, and in reap). Returns the ids. */
 export function sweepExpiredLeases(tx: Tx): string[] {
-  const nowMs = Date.parse(tx.now);
   const swept: string[] = [];
   for (const t of Object.values(tx.state.tasks)) {
-    if (t.lease && Date.parse(t.lease.expires_at) <= nowMs && (t.status === 'in_progress' || t.status === 'in_review')) {
+    if (leaseLapsed(t, tx) && (t.status === 'in_progress' || t.status === 'in_review')) {
       dropLease(tx, t, 'lease.expired');
       swept.push(t.id);
     }

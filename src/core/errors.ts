@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'NO_BOARD'
   | 'BOARD_BUSY'
+  | 'DISK_FULL'
   | 'NO_WORK'
   | 'BOARD_CORRUPT'
   | 'AUTH_REQUIRED'
@@ -33,6 +34,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   NOT_FOUND: 4,
   NO_BOARD: 4,
   BOARD_BUSY: 5,
+  DISK_FULL: 5,
   NO_WORK: 6,
   BOARD_CORRUPT: 7,
   AUTH_REQUIRED: 8,
@@ -73,5 +75,19 @@ export function notFound(kind: string, id: string, hint?: string): BatonError {
   return new BatonError('NOT_FOUND', `No ${kind} '${id}' on this board.`, {
     hint: hint ?? (kind === 'task' ? 'baton list' : undefined),
     details: { kind, id },
+  });
+}
+
+const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT']);
+
+/** True for a write that failed because the disk or the user's quota is full. */
+export const isDiskFull = (e: unknown): boolean => DISK_FULL_CODES.has((e as NodeJS.ErrnoException)?.code ?? '');
+
+export function diskFull(e: unknown, committed = false): BatonError {
+  const err = e as NodeJS.ErrnoException;
+  const what = err.code === 'EDQUOT' ? 'The disk quota is used up' : 'The disk is full';
+  return new BatonError('DISK_FULL', `${what}${err.path ? ` (writing ${err.path})` : ''}; ${committed ? 'the change was committed' : 'nothing was committed'}.`, {
+    hint: 'free some space, then retry the command',
+    details: { errno: err.code ?? null },
   });
 }

@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatonError } from './errors.js';
-import { FILES, readEvents } from './store.js';
+import { FILES, readEvents, readVoid } from './store.js';
 import type { BatonEvent } from './types.js';
 
 /**
@@ -98,6 +98,7 @@ export function readLiveTail(dir: string, maxSeq: number, stopSeq: number, keep:
     return [];
   }
   const picked: BatonEvent[] = [];
+  const voided = readVoid(dir);
   try {
     let end = fstatSync(fd).size;
     let carry = '';
@@ -118,11 +119,14 @@ export function readLiveTail(dir: string, maxSeq: number, stopSeq: number, keep:
         if (seq > maxSeq) continue;
         if (seq <= stopSeq) return picked.reverse();
         if (!keep(line)) continue;
+        let ev: BatonEvent;
         try {
-          picked.push(JSON.parse(line) as BatonEvent);
+          ev = JSON.parse(line) as BatonEvent;
         } catch {
           continue; // a torn line past the committed state
         }
+        if (voided.has(ev.id)) continue; // a transaction that never committed (store.ts VOID)
+        picked.push(ev);
         if (picked.length >= limit) break;
       }
     }

@@ -1,8 +1,8 @@
-import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, statSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { FILES } from './store.js';
-import type { State } from './types.js';
+import { removeKeyRecord } from './idempotency.js';
+import { FILES, VOID, writeFileAtomic } from './store.js';
 
 /**
  * The transaction journal: what a writer is about to append, written (fsync) before the first
@@ -25,18 +25,39 @@ export interface Journal {
   log_size: number;
   /** Ids of the events the transaction appends. */
   ids: string[];
+  /** The transaction's idempotency key: its record goes when the transaction is undone. */
+  key?: string | null;
   pid: number;
   host: string;
 }
 
-export function writeJournal(dir: string, j: Omit<Journal, 'pid' | 'host'>): void {
-  const fd = openSync(join(dir, JOURNAL), 'w');
+/** Written whole (temp file in the lock's fence, fsync, rename) before the first event is appended. */
+export function writeJournal(dir: string, j: Omit<Journal, 'pid' | 'host'>, via: string): void {
+  writeFileAtomic(join(dir, JOURNAL), JSON.stringify({ ...j, pid: process.pid, host: hostname() }), true, via);
+}
+
+/**
+ * `.baton.lock.void`: ids of events whose transaction is known never to have committed (its
+ * journal was undone or dropped). A writer whose lock was broken while it was stopped between its
+ * last check and its append can still put its events at the end of the log after the lock's new
+ * holder; its commit then fails, so those events are void: reads skip them and the next write
+ * takes them out of the log. Ids are random, so this never touches an event that committed.
+ */
+const VOID_MAX_BYTES = 1 << 20;
+
+function voidIds(dir: string, ids: string[]): void {
+  if (!ids.length) return;
+  const file = join(dir, VOID);
   try {
-    writeSync(fd, JSON.stringify({ ...j, pid: process.pid, host: hostname() }));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    if (statSync(file).size > VOID_MAX_BYTES) {
+      // Keep the newer half: a void transaction's stray append comes soon after, never months later.
+      const lines = readFileSync(file, 'utf8').split('\n');
+      writeFileAtomic(file, `${lines.slice(Math.floor(lines.length / 2)).join('\n')}`);
+    }
+  } catch {
+    /* no file yet */
   }
+  appendFileSync(file, ids.map((id) => `${id}\n`).join(''));
 }
 
 export function removeJournal(dir: string): void {
@@ -75,11 +96,11 @@ function readPast(dir: string, from: number, size: number): string {
 
 /**
  * Undoes this machine's own interrupted transaction, if a journal proves there was one; call
- * under the board lock with the state just read. Returns what it did (null: nothing to say).
+ * under the board lock with the revision of the state just read. Returns what it did (null: nothing to say).
  * It truncates only when the state is still the one the transaction started from and every
  * byte past the journal's mark is one of the transaction's own events (or a torn piece of one).
  */
-export function rollbackJournal(dir: string, state: State): string | null {
+export function rollbackJournal(dir: string, revision: number): string | null {
   let text: string;
   try {
     text = readFileSync(join(dir, JOURNAL), 'utf8');
@@ -95,11 +116,15 @@ export function rollbackJournal(dir: string, state: State): string | null {
     removeJournal(dir);
     return 'removed a torn transaction journal (its writer died before appending anything)';
   }
-  if (state.revision === j.revision_after) {
+  if (revision === j.revision_after) {
     removeJournal(dir); // the transaction committed; only the clean-up was cut short
     return null;
   }
-  if (state.revision !== j.revision_before) {
+  // From here on the transaction did not commit: a keyed one's record goes with it, and its events
+  // are void wherever they are or may yet turn up.
+  if (j.key) removeKeyRecord(dir, j.key);
+  voidIds(dir, j.ids);
+  if (revision !== j.revision_before) {
     removeJournal(dir);
     return `dropped the journal of an unfinished transaction (revision ${j.revision_after}) without undoing anything: the board has changed since`;
   }

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, rmdirSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -9,9 +9,15 @@ import { randomBytes } from 'node:crypto';
  * removal is switched off (stale: Infinity) because two waiters that both judge a lock stale
  * can each remove it and both "win". Instead a waiter breaks a lock only while holding a
  * second, short-lived break lock, and re-checks staleness under it:
- *  - the holder recorded in `owner` runs on this host and its pid is gone: broken at once
- *    (a SIGKILLed agent blocks others for milliseconds);
- *  - otherwise, the lock's mtime is older than STALE_MS (holder on another machine died).
+ *  - a holder on this machine (same host name, boot and pid namespace) is judged by its
+ *    process alone: while that pid lives and started when the owner file says, the lock is
+ *    held, however long it takes (a paused or busy writer keeps it); once it is gone, or the
+ *    pid was reused, the lock is broken at once (a SIGKILLed agent blocks others for ms);
+ *  - a holder on another machine is judged by the lock's mtime: older than the stale window
+ *    (`lock_stale_seconds`, default 10) and it is taken to be dead.
+ * Breaking renames the lock directory away, and with it the holder's fence (acquire.ts): a
+ * holder that was only paused can then never commit, because its state.json is renamed into
+ * place from inside that fence.
  */
 export const LOCK_DIR = '.baton.lock';
 const BREAK_DIR = '.baton.lock.break';
@@ -23,12 +29,48 @@ export interface LockOwner {
   pid: number;
   host: string;
   at: string;
+  /** The kernel's boot id and pid namespace: a pid means something only inside both. */
+  boot?: string | null;
+  pidns?: string | null;
+  /** The process's start time (clock ticks since boot), so a reused pid is not mistaken. */
+  start?: string | null;
+  /** Names the holder's fence directory inside the lock. */
+  nonce?: string;
 }
 
 export interface HeldLock {
   release(): Promise<void>;
-  /** True once proper-lockfile noticed the lock was taken from under us. */
+  /** True once the lock was taken from under us (broken, or found in another's hands). */
   compromised(): boolean;
+  /** The holder's fence directory: state.json is renamed into place from inside it. */
+  readonly fence: string;
+  /** Throws BOARD_BUSY when the lock is no longer ours: call before every irreversible step. */
+  check(): void;
+}
+
+const readOr = (read: () => string): string | null => {
+  try {
+    return read().trim();
+  } catch {
+    return null;
+  }
+};
+
+/** Where a pid is meaningful: host name, kernel boot and pid namespace (null parts off Linux). */
+export const machine = {
+  host: hostname(),
+  boot: readOr(() => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8')),
+  pidns: readOr(() => readlinkSync('/proc/self/ns/pid')),
+};
+
+/** A process's start time in clock ticks since boot, null when unknown; 'zombie' for a dead one. */
+export function processStart(pid: number): string | null {
+  const stat = readOr(() => readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  if (stat === null) return null;
+  // The command name in parentheses may hold spaces: count fields after its closing bracket.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if (fields[0] === 'Z' || fields[0] === 'X') return 'zombie';
+  return fields[19] ?? null;
 }
 
 export function readLockOwner(boardDir: string): LockOwner | null {
@@ -39,7 +81,8 @@ export function readLockOwner(boardDir: string): LockOwner | null {
   }
 }
 
-function pidAlive(pid: number): boolean {
+export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -48,10 +91,27 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** Whether the owner's pid can be looked up here (same host, boot and pid namespace). */
+export function ownerIsLocal(owner: LockOwner): boolean {
+  if (owner.host !== machine.host) return false;
+  // An owner file of an older baton lacks the boot and namespace: the host name decides.
+  if (owner.boot != null && machine.boot != null && owner.boot !== machine.boot) return false;
+  if (owner.pidns != null && machine.pidns != null && owner.pidns !== machine.pidns) return false;
+  return true;
+}
+
+/** Whether a holder on this machine is still the live process that took the lock. */
+export function holderAlive(owner: LockOwner): boolean {
+  if (!pidAlive(owner.pid)) return false;
+  const start = processStart(owner.pid);
+  if (start === 'zombie') return false;
+  return owner.start == null || start === null || start === owner.start;
+}
+
 export type LockHealth = 'free' | 'held' | 'stale';
 
 /** Whether the lock is free, held by a live writer, or left behind by a dead one. */
-export function lockHealth(boardDir: string, now = Date.now()): LockHealth {
+export function lockHealth(boardDir: string, staleMs = STALE_MS, now = Date.now()): LockHealth {
   let mtime: number;
   try {
     mtime = statSync(join(boardDir, LOCK_DIR)).mtimeMs;
@@ -59,19 +119,15 @@ export function lockHealth(boardDir: string, now = Date.now()): LockHealth {
     return 'free';
   }
   const owner = readLockOwner(boardDir);
-  if (owner && owner.host === hostname() && owner.pid !== process.pid) {
-    // On this host the pid says it all: a live holder may be blocked (sync waiting on git, a
-    // stopped terminal) longer than the refresh window, and its lock is still its own.
-    return pidAlive(owner.pid) ? 'held' : 'stale';
-  }
+  if (owner && ownerIsLocal(owner) && owner.pid !== process.pid) return holderAlive(owner) ? 'held' : 'stale';
   // A holder writes its owner file right after it makes the lock and refreshes the mtime every
   // second: a lock still without an owner after a few refreshes lost its holder in between.
   if (!owner && now - mtime > OWNERLESS_STALE_MS) return 'stale';
-  return now - mtime > STALE_MS ? 'stale' : 'held';
+  return now - mtime > staleMs ? 'stale' : 'held';
 }
 
 /** Removes a stale lock under the break lock; true when something was removed. */
-export function breakStaleLock(boardDir: string): boolean {
+export function breakStaleLock(boardDir: string, staleMs = STALE_MS): boolean {
   const breakPath = join(boardDir, BREAK_DIR);
   try {
     mkdirSync(breakPath);
@@ -86,8 +142,8 @@ export function breakStaleLock(boardDir: string): boolean {
     return false;
   }
   try {
-    if (lockHealth(boardDir) !== 'stale') return false;
-    // Rename first so the removal of a non-empty directory is atomic for everyone else.
+    if (lockHealth(boardDir, staleMs) !== 'stale') return false;
+    // Renaming the directory away is atomic for everyone, and takes the holder's fence with it.
     const dead = join(boardDir, `${LOCK_DIR}.dead-${randomBytes(4).toString('hex')}`);
     renameSync(join(boardDir, LOCK_DIR), dead);
     rmSync(dead, { recursive: true, force: true });
@@ -103,4 +159,3 @@ export function breakStaleLock(boardDir: string): boolean {
     }
   }
 }
-

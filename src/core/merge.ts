@@ -152,7 +152,10 @@ export function mergeEvents(base: BatonEvent[], ours: BatonEvent[], theirs: Bato
     have.add(e.id);
     out.push({ ...e, seq: ++seq });
   }
-  const revision = Math.max(0, ...ours.map((e) => e.revision), ...theirs.map((e) => e.revision)) + 1;
+  // A loop, not Math.max(...events): spreading a log of 100,000 events as arguments overflows the stack.
+  let revision = 0;
+  for (const side of [ours, theirs]) for (const e of side) if (e.revision > revision) revision = e.revision;
+  revision += 1;
   const heads = [ours.at(-1)?.id ?? '', theirs.at(-1)?.id ?? ''].sort().join(':');
   const ts = [ours.at(-1)?.ts ?? '', theirs.at(-1)?.ts ?? ''].sort().at(-1)!;
   const id = `e-merge-${createHash('sha256').update(heads).digest('hex').slice(0, 10)}`;

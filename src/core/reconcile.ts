@@ -1,7 +1,7 @@
-import { closeSync, fstatSync, openSync, readFileSync, readSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { gitOrNull } from './git.js';
-import { corrupt, FILES, writeFileAtomic } from './store.js';
+import { corrupt, FILES, readVoid, writeFileAtomic } from './store.js';
 import { archivedThrough, ensureArchiveDir, listArchives } from './events.js';
 import type { BatonEvent, State } from './types.js';
 
@@ -14,6 +14,9 @@ import type { BatonEvent, State } from './types.js';
  * event saying what it did.
  */
 
+/** Where doctor --repair keeps the log lines it could not read (never deleted). */
+export const QUARANTINE_DIR = 'quarantine';
+
 const MARKER = /^(<{7}|={7}|>{7}|\|{7})( |$)/;
 
 export interface LogEnds {
@@ -22,14 +25,15 @@ export interface LogEnds {
   last: number | null;
   /** False when the first or last line is not an event (a conflict marker, a torn or foreign line). */
   ok: boolean;
-  /** The id of the last event (null: none). */
+  /** The id and time of the last event (null: none). */
   lastId: string | null;
+  lastTs: string | null;
 }
 
-function eventOfLine(line: string): { seq: number; id: string } | null {
+function eventOfLine(line: string): { seq: number; id: string; ts: string | null } | null {
   try {
-    const e = JSON.parse(line) as { seq?: unknown; id?: unknown };
-    return typeof e.seq === 'number' && typeof e.id === 'string' ? { seq: e.seq, id: e.id } : null;
+    const e = JSON.parse(line) as { seq?: unknown; id?: unknown; ts?: unknown };
+    return typeof e.seq === 'number' && typeof e.id === 'string' ? { seq: e.seq, id: e.id, ts: typeof e.ts === 'string' ? e.ts : null } : null;
   } catch {
     return null;
   }
@@ -41,12 +45,12 @@ export function logEnds(dir: string): LogEnds {
   try {
     fd = openSync(join(dir, FILES.events), 'r');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { first: null, last: null, ok: true, lastId: null };
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { first: null, last: null, ok: true, lastId: null, lastTs: null };
     throw e;
   }
   try {
     const size = fstatSync(fd).size;
-    if (size === 0) return { first: null, last: null, ok: true, lastId: null };
+    if (size === 0) return { first: null, last: null, ok: true, lastId: null, lastTs: null };
     const read = (pos: number, len: number) => {
       const buf = Buffer.alloc(len);
       readSync(fd, buf, 0, len, pos);
@@ -62,13 +66,13 @@ export function logEnds(dir: string): LogEnds {
       tail = read(Math.max(0, size - Math.min(size, len)), Math.min(size, len));
       if (tail.slice(0, -1).includes('\n') || len >= size) break;
     }
-    if (!tail.endsWith('\n')) return { first: null, last: null, ok: false, lastId: null };
+    if (!tail.endsWith('\n')) return { first: null, last: null, ok: false, lastId: null, lastTs: null };
     const firstLine = head.slice(0, head.includes('\n') ? head.indexOf('\n') : undefined);
     const body = tail.slice(0, -1);
     const lastLine = body.slice(body.lastIndexOf('\n') + 1);
     const first = eventOfLine(firstLine);
     const last = eventOfLine(lastLine);
-    return { first: first?.seq ?? null, last: last?.seq ?? null, ok: first !== null && last !== null, lastId: last?.id ?? null };
+    return { first: first?.seq ?? null, last: last?.seq ?? null, ok: first !== null && last !== null, lastId: last?.id ?? null, lastTs: last?.ts ?? null };
   } finally {
     closeSync(fd);
   }
@@ -85,13 +89,56 @@ export function logEnds(dir: string): LogEnds {
  */
 export const MARK = '.baton.lock.mark';
 
+/** The log's identity when a write left it: a log that no longer matches was changed by someone else. */
+interface LogStamp {
+  size: number;
+  mtime: number;
+  ino: number;
+}
+
+function stampOf(dir: string): LogStamp | null {
+  try {
+    const st = statSync(join(dir, FILES.events));
+    return { size: st.size, mtime: st.mtimeMs, ino: st.ino };
+  } catch {
+    return null;
+  }
+}
+
+interface Mark {
+  id: string | null;
+  log: LogStamp | null;
+}
+
+function readMark(dir: string): Mark | null {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, MARK), 'utf8').trim();
+  } catch {
+    return null;
+  }
+  if (!text.startsWith('{')) return { id: text || null, log: null }; // an older baton's mark: the id alone
+  try {
+    const m = JSON.parse(text) as Mark;
+    return { id: typeof m.id === 'string' ? m.id : null, log: m.log ?? null };
+  } catch {
+    return null;
+  }
+}
+
 export function writeMark(dir: string, id: string | undefined): void {
   if (!id) return;
-  try {
-    writeFileSync(join(dir, MARK), id);
-  } catch {
-    /* a read-only or full disk: the next write checks against an older mark, which is only slower */
-  }
+  writeFileSync(join(dir, MARK), JSON.stringify({ id, log: stampOf(dir) }));
+}
+
+/**
+ * True when events.jsonl is not as the last write left it (git, a person, an older baton changed
+ * it): a write then reads the whole log once, so an unreadable line anywhere stops it.
+ */
+export function logChangedOutside(dir: string): boolean {
+  const log = readMark(dir)?.log;
+  const now = stampOf(dir);
+  return !log || !now || log.size !== now.size || log.mtime !== now.mtime || log.ino !== now.ino;
 }
 
 /**
@@ -99,12 +146,7 @@ export function writeMark(dir: string, id: string | undefined): void {
  * newest commit in HEAD's reflog (ORIG_HEAD first) that still has it; else nothing.
  */
 export function eventsGitRemoved(dir: string, ends = logEnds(dir)): { id: string; events: BatonEvent[] } | null {
-  let id: string;
-  try {
-    id = readFileSync(join(dir, MARK), 'utf8').trim();
-  } catch {
-    return null;
-  }
+  const id = readMark(dir)?.id;
   if (!id || ends.lastId === id) return null;
   try {
     if (logFiles(dir).some(([file, text, isLive]) => parseLog(text, file, isLive).events.some((e) => e.id === id))) return null;
@@ -137,22 +179,26 @@ export function logDisagreement(dir: string, state: State, ends = logEnds(dir)):
 }
 
 /**
- * The whole log checked, for doctor (reads every archive and the live log): each event once,
- * seq 1..n with no gap, n = state.seq. Returns the first problem, or null.
+ * The whole log checked (reads every archive and the live log): each event once, seq 1..n with
+ * no gap, n = state.seq. Returns the first problem, or null; doctor calls it every time, a write
+ * when the log was changed outside baton (then an unreadable line throws BOARD_CORRUPT).
  */
-export function wholeLogProblem(dir: string, state: State): string | null {
+export function wholeLogProblem(dir: string, state: State, throwUnreadable = false): string | null {
   const ids = new Set<string>();
+  const voided = readVoid(dir);
   let n = 0;
   for (const [file, text, isLive] of logFiles(dir)) {
     let p: Parsed;
     try {
       p = parseLog(text, file, isLive);
     } catch (e) {
+      if (throwUnreadable) throw e;
       return (e as Error).message;
     }
     if (p.markers) return `${file} holds git conflict markers`;
     if (p.tornBytes) return `${file} ends with a torn line`;
     for (const e of p.events) {
+      if (voided.has(e.id)) return `${file}: event ${e.id} belongs to a transaction that never committed (its writer lost the lock)`;
       if (ids.has(e.id)) return `${file}: event ${e.id} is in the log twice`;
       ids.add(e.id);
       n++;
@@ -183,11 +229,19 @@ export interface Parsed {
   tornBytes: number;
 }
 
+/** A line of the log that is neither an event nor a conflict marker, kept aside by doctor --repair. */
+export interface BadLine {
+  file: string;
+  line: number;
+  text: string;
+}
+
 /**
  * Parses one log file: events, with git conflict markers counted and skipped. A line that is
- * neither is BOARD_CORRUPT (with file and line), except a torn last line of the live log.
+ * neither is BOARD_CORRUPT (with file and line), except a torn last line of the live log; given
+ * `bad`, such lines are collected there instead (doctor --repair quarantines them).
  */
-export function parseLog(text: string, file: string, isLive: boolean): Parsed {
+export function parseLog(text: string, file: string, isLive: boolean, bad?: BadLine[]): Parsed {
   const out: Parsed = { events: [], markers: 0, tornBytes: 0 };
   const lines = text.split('\n');
   const last = lines.length - 1;
@@ -212,6 +266,10 @@ export function parseLog(text: string, file: string, isLive: boolean): Parsed {
       out.tornBytes = Buffer.byteLength(line);
       return;
     }
+    if (bad) {
+      bad.push({ file, line: i + 1, text: line });
+      return;
+    }
     throw corrupt(file, i + 1, 'a line that is neither an event nor a git conflict marker; baton will not guess what it was.', `fix or remove that line by hand (git show HEAD:${file} has the committed version), then \`baton doctor --repair\``);
   });
   return out;
@@ -226,6 +284,8 @@ export interface ReconcilePlan {
   lastSeq: number;
   /** Tasks whose `task.created` event is in the log but which the state lacks. */
   missingTasks: { id: string; title: string; at: string }[];
+  /** Unreadable lines set aside (doctor --repair only): written to quarantine/ before the log. */
+  quarantine: BadLine[];
   /** What the `board.reconciled` event records. */
   summary: {
     why: string;
@@ -238,14 +298,23 @@ export interface ReconcilePlan {
     archived_in_live: number;
     recovered_from_git: number;
     restored_tasks: string[];
+    quarantined: number;
+    /** Events of a transaction that never committed (a writer whose lock was broken). */
+    void_dropped: number;
   };
 }
 
 const pad = (n: number) => String(n).padStart(9, '0');
 const lines = (events: BatonEvent[]) => events.map((e) => `${JSON.stringify(e)}\n`).join('');
 
-/** Reads every archive and the live log and plans their reconciliation (writes nothing). */
-export function planReconcile(dir: string, state: State, why: string, recovered: BatonEvent[] = []): ReconcilePlan {
+/**
+ * Reads every archive and the live log and plans their reconciliation (writes nothing). With
+ * `quarantine`, an unreadable line is set aside instead of stopping the plan.
+ */
+export function planReconcile(dir: string, state: State, why: string, recovered: BatonEvent[] = [], quarantine = false): ReconcilePlan {
+  const bad: BadLine[] | undefined = quarantine ? [] : undefined;
+  const voided = readVoid(dir);
+  let voidCount = 0;
   const seen = new Set<string>();
   let duplicates = 0;
   let markers = 0;
@@ -254,6 +323,10 @@ export function planReconcile(dir: string, state: State, why: string, recovered:
   const take = (events: BatonEvent[]): BatonEvent[] => {
     const kept: BatonEvent[] = [];
     for (const e of events) {
+      if (voided.has(e.id)) {
+        voidCount++; // appended by a writer whose commit failed: it never happened
+        continue;
+      }
       if (seen.has(e.id)) {
         duplicates++;
         continue;
@@ -272,17 +345,19 @@ export function planReconcile(dir: string, state: State, why: string, recovered:
   const archived: BatonEvent[] = [];
   let archiveChanged = false;
   for (const [file, text] of files) {
-    const p = parseLog(text, file, false);
+    const before0 = bad?.length ?? 0;
+    const p = parseLog(text, file, false, bad);
     markers += p.markers;
+    if ((bad?.length ?? 0) !== before0) archiveChanged = true;
     const before = duplicates + renumbered;
     const kept = take(p.events);
     const range = /(\d+)-(\d+)\.jsonl$/.exec(file)!;
     if (duplicates + renumbered !== before || p.markers || kept.length === 0 || kept[0]!.seq !== Number(range[1]) || kept.at(-1)!.seq !== Number(range[2])) archiveChanged = true;
-    archived.push(...kept);
+    for (const e of kept) archived.push(e); // a loop: spreading 100k+ arguments overflows the stack
   }
   const archivedCount = seq;
 
-  const live = parseLog(liveText, FILES.events, true);
+  const live = parseLog(liveText, FILES.events, true, bad);
   markers += live.markers;
   const liveIds = new Set(archived.map((e) => e.id));
   const archivedInLive = live.events.filter((e) => liveIds.has(e.id)).length;
@@ -290,7 +365,7 @@ export function planReconcile(dir: string, state: State, why: string, recovered:
   // Events git took out of the working tree (a revert or reset of the newest board commit),
   // recovered from git's own history: they follow, numbered on.
   const before = kept.length;
-  kept.push(...take(recovered));
+  for (const e of take(recovered)) kept.push(e);
   const recoveredCount = kept.length - before;
 
   const createdAt = new Map<string, { title: string; at: string }>();
@@ -304,6 +379,7 @@ export function planReconcile(dir: string, state: State, why: string, recovered:
     archive: archiveChanged ? { name: archived.length ? `${pad(1)}-${pad(archivedCount)}.jsonl` : null, text: lines(archived), replaces: files.map(([file]) => file) } : null,
     lastSeq: seq,
     missingTasks,
+    quarantine: bad ?? [],
     summary: {
       why,
       state_seq: state.seq,
@@ -315,16 +391,25 @@ export function planReconcile(dir: string, state: State, why: string, recovered:
       archived_in_live: archivedInLive,
       recovered_from_git: recoveredCount,
       restored_tasks: missingTasks.map((t) => t.id).sort(),
+      quarantined: bad?.length ?? 0,
+      void_dropped: voidCount,
     },
   };
 }
 
 /** Writes a plan's files: the consolidated archive first (durable), then the live log. */
-export function applyReconcile(dir: string, plan: ReconcilePlan): void {
+/** Writes the reconciled log; `via` is the lock's fence, so a writer whose lock was broken fails. */
+export function applyReconcile(dir: string, plan: ReconcilePlan, via: string, now: string): void {
+  if (plan.quarantine.length) {
+    // Each unreadable line, exactly as it was, with where it came from: kept for a person.
+    mkdirSync(join(dir, QUARANTINE_DIR), { recursive: true });
+    const name = `${now.replace(/[:.]/g, '-')}.jsonl`;
+    writeFileAtomic(join(dir, QUARANTINE_DIR, name), plan.quarantine.map((b) => `${JSON.stringify(b)}\n`).join(''), true, via);
+  }
   if (plan.archive) {
     // No name: every archived event was a copy of another (or the archives were empty).
     const target = plan.archive.name ? join(ensureArchiveDir(dir), plan.archive.name) : '';
-    if (plan.archive.name) writeFileAtomic(target, plan.archive.text, true);
+    if (plan.archive.name) writeFileAtomic(target, plan.archive.text, true, via);
     for (const old of plan.archive.replaces) {
       if (join(dir, old) === target) continue;
       try {
@@ -334,5 +419,5 @@ export function applyReconcile(dir: string, plan: ReconcilePlan): void {
       }
     }
   }
-  writeFileAtomic(join(dir, FILES.events), plan.live, true);
+  writeFileAtomic(join(dir, FILES.events), plan.live, true, via);
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { archivedThrough, ensureArchiveDir } from './events.js';
+import { parseLog } from './reconcile.js';
 import { FILES, writeFileAtomic } from './store.js';
 
 export interface PruneLimits {
@@ -24,13 +25,18 @@ const pad = (n: number) => String(n).padStart(9, '0');
  * is written (fsync) before the live log is rewritten (temp, fsync, rename): a crash between
  * the two leaves an event in both, which readers take once and the next write reconciles.
  */
-export function pruneEvents(dir: string, limits: PruneLimits, nowMs: number): PruneResult {
+export function pruneEvents(dir: string, limits: PruneLimits, nowMs: number, via: string): PruneResult {
   let text: string;
   try {
     text = readFileSync(join(dir, FILES.events), 'utf8');
   } catch {
     return { moved: 0, archive: null, kept: 0 };
   }
+  // Every line must be an event: a prune never moves an unreadable line out of sight (BOARD_CORRUPT
+  // names it; doctor --repair quarantines it), and a log with conflict markers or a torn tail is
+  // for a reconciliation to put in order first.
+  const parsed = parseLog(text, FILES.events, true);
+  if (parsed.markers || parsed.tornBytes) return { moved: 0, archive: null, kept: parsed.events.length };
   const archived = archivedThrough(dir);
   const lines = text.split('\n').filter((l) => l.trim() !== '');
   const seqOf = (l: string) => Number(/"seq":(\d+)/.exec(l)?.[1] ?? 0);
@@ -54,9 +60,9 @@ export function pruneEvents(dir: string, limits: PruneLimits, nowMs: number): Pr
     const moved = live.slice(0, cut);
     const name = `${pad(seqOf(moved[0]!))}-${pad(seqOf(moved[moved.length - 1]!))}.jsonl`;
     archive = join(ensureArchiveDir(dir), name);
-    writeFileAtomic(archive, `${moved.join('\n')}\n`, true);
+    writeFileAtomic(archive, `${moved.join('\n')}\n`, true, via);
   }
   const kept = live.slice(cut);
-  writeFileAtomic(join(dir, FILES.events), kept.length ? `${kept.join('\n')}\n` : '', true);
+  writeFileAtomic(join(dir, FILES.events), kept.length ? `${kept.join('\n')}\n` : '', true, via);
   return { moved: cut, archive, kept: kept.length };
 }

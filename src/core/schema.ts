@@ -152,34 +152,68 @@ export const EventSchema = z.object({
 });
 export type BatonEvent = z.infer<typeof EventSchema>;
 
-const num = (d: number) => z._default(z.number().check(z.gte(0)), d);
+/** What a rejected config number is shown as: short, and never a whole nested value. */
+function shownInput(input: unknown): string {
+  if (typeof input === 'number' || typeof input === 'boolean' || input === null) return String(input);
+  try {
+    const json = JSON.stringify(input);
+    return json.length > 40 ? `${json.slice(0, 40)}…` : json;
+  } catch {
+    return typeof input;
+  }
+}
+
+/**
+ * A config number with its default and the range a person would expect: a value past it
+ * (`lease_ttl_seconds: 1e20`) is refused when the file is read, naming the key and the range,
+ * instead of overflowing a date or a timer in the middle of a command.
+ */
+const ranged = (d: number, min: number, max: number, whole = false) => {
+  const error = (issue: { input?: unknown }) =>
+    `must be ${whole ? 'a whole number' : 'a number'} from ${min} to ${max}${issue.input === undefined ? '' : ` (got ${shownInput(issue.input)})`}`;
+  const base = whole ? z.int({ error }) : z.number({ error });
+  return z._default(base.check(z.gte(min, { error }), z.lte(max, { error })), d);
+};
+const weight = (d: number) => ranged(d, 0, 10_000);
 const section = <T extends z.ZodMiniObject>(shape: T) => z.prefault(shape, {} as z.input<T>);
 
+/** The ranges, also written in the comments of templates/config.yaml. */
 export const ConfigSchema = z.object({
   name: z._default(z.string().check(z.minLength(1)), 'project'),
   profile: z._default(z.enum(PROFILES), 'balanced'),
-  lease_ttl_seconds: z._default(z.number().check(z.gte(1)), 900),
-  session_ttl_seconds: z._default(z.number().check(z.gte(1)), 3600),
+  /** Up to a week: a lease is renewed by heartbeats, a longer one only hides a dead agent. */
+  lease_ttl_seconds: ranged(900, 1, 604_800),
+  /** Up to 30 days. */
+  session_ttl_seconds: ranged(3600, 1, 2_592_000),
+  /**
+   * How old the lock of a writer on another machine must be before it is judged dead (a holder on
+   * this machine is judged by its process). Above the longest transaction on shared storage.
+   */
+  lock_stale_seconds: ranged(10, 2, 3600),
+  /** How far two machines' clocks may disagree: leases and sessions get this much grace. */
+  clock_skew_seconds: ranged(30, 0, 3600),
   ranking: section(
     z.object({
-      priority: num(100),
-      critical_path: num(10),
-      downstream: num(5),
-      age_per_day: num(1),
+      priority: weight(100),
+      critical_path: weight(10),
+      downstream: weight(5),
+      age_per_day: weight(1),
     }),
   ),
   review: section(z.object({ allow_self_review: z._default(z.boolean(), false) })),
-  notifications: section(z.object({ rate_limit_per_minute: z._default(z.int().check(z.gte(1)), 30) })),
+  notifications: section(z.object({ rate_limit_per_minute: ranged(30, 1, 10_000, true) })),
   events: section(
     z.object({
-      max_rows: z._default(z.int().check(z.gte(0)), 0),
-      max_age_days: num(0),
+      /** 0 keeps all. */
+      max_rows: ranged(0, 0, 10_000_000, true),
+      /** 0 keeps all; up to ten years. */
+      max_age_days: ranged(0, 0, 3650),
     }),
   ),
   spawn: section(
     z.object({
-      max_parallel: z._default(z.int().check(z.gte(1)), 4),
-      max_depth: z._default(z.int().check(z.gte(0)), 2),
+      max_parallel: ranged(4, 1, 100, true),
+      max_depth: ranged(2, 0, 10, true),
       worktree: z._default(z.boolean(), false),
       worktree_root: z._default(z.nullable(z.string()), null),
       default_agent: z._default(z.nullable(z.string()), null),
@@ -189,3 +223,100 @@ export const ConfigSchema = z.object({
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
+/** A key of config.yaml that baton does not know (zod drops such keys without a word). */
+export interface UnknownConfigKey {
+  /** Dotted path: `profil`, `spawn.max_paralel`. */
+  key: string;
+  /** The closest known key, dotted, or null. */
+  suggestion: string | null;
+}
+
+/** The parts of a zod/mini schema the walk below reads (`_zod.def` is zod's public introspection). */
+interface SchemaNode {
+  _zod: { def: { type: string; innerType?: SchemaNode; shape?: Record<string, SchemaNode>; valueType?: SchemaNode } };
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Edit distance with adjacent transpositions (`profiel` is one step from `profile`). */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** How far apart a typed key and a known one are; Infinity when too far to suggest. */
+function keyDistance(typed: string, known: string): number {
+  const a = typed.toLowerCase().replace(/-/g, '_');
+  if (a === known) return 0;
+  const d = editDistance(a, known);
+  if (d <= Math.max(1, Math.floor(a.length / 3))) return d;
+  // A shortened key (`lease_ttl` for `lease_ttl_seconds`).
+  return a.length >= 4 && known.startsWith(a) ? known.length - a.length : Infinity;
+}
+
+/** Every known key path (entries of a free-named map such as spawn.agents left out). */
+function knownPaths(node: SchemaNode, path: string[], out: string[][]): string[][] {
+  const def = node._zod.def;
+  if (def.innerType) return knownPaths(def.innerType, path, out);
+  if (def.type === 'object' && def.shape) {
+    for (const [k, child] of Object.entries(def.shape)) {
+      out.push([...path, k]);
+      knownPaths(child, [...path, k], out);
+    }
+  }
+  return out;
+}
+
+/** The nearest known key: a sibling first, else the same key under another section. */
+function suggestKey(typed: string, siblings: string[], path: string[]): string | null {
+  let best: { d: number; key: string } | null = null;
+  for (const s of siblings) {
+    const d = keyDistance(typed, s);
+    if (d < (best?.d ?? Infinity)) best = { d, key: [...path, s].join('.') };
+  }
+  if (best) return best.key;
+  for (const p of knownPaths(ConfigSchema as unknown as SchemaNode, [], [])) {
+    const d = keyDistance(typed, p[p.length - 1]!);
+    if (d < (best?.d ?? Infinity)) best = { d, key: p.join('.') };
+  }
+  return best?.key ?? null;
+}
+
+function collectUnknown(node: SchemaNode, value: unknown, path: string[], out: UnknownConfigKey[]): void {
+  const def = node._zod.def;
+  if (def.innerType) return collectUnknown(def.innerType, value, path, out);
+  if (!isPlainObject(value)) return;
+  if (def.type === 'record' && def.valueType) {
+    for (const [k, v] of Object.entries(value)) collectUnknown(def.valueType, v, [...path, k], out);
+  } else if (def.type === 'object' && def.shape) {
+    const shape = def.shape;
+    for (const [k, v] of Object.entries(value)) {
+      const child = Object.hasOwn(shape, k) ? shape[k] : undefined;
+      if (child) collectUnknown(child, v, [...path, k], out);
+      else out.push({ key: [...path, k].join('.'), suggestion: suggestKey(k, Object.keys(shape), path) });
+    }
+  }
+}
+
+/** Keys of a parsed config.yaml that the schema does not know, each with the closest known key. */
+export function unknownConfigKeys(raw: unknown): UnknownConfigKey[] {
+  const out: UnknownConfigKey[] = [];
+  collectUnknown(ConfigSchema as unknown as SchemaNode, raw, [], out);
+  return out;
+}
+
+/** A key as shown to people: its control and bidi characters escaped (it comes from a file). */
+const shownKey = (key: string) => key.replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`);
+
+/** `unknown key 'profil' in config.yaml (did you mean 'profile'?)` */
+export function describeUnknownKey(u: UnknownConfigKey, file: string): string {
+  return `unknown key '${shownKey(u.key)}' in ${file}${u.suggestion ? ` (did you mean '${u.suggestion}'?)` : ''}`;
+}

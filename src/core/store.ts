@@ -1,18 +1,23 @@
 import {
   closeSync,
+  constants,
   existsSync,
+  fstatSync,
   fsyncSync,
+  ftruncateSync,
   mkdirSync,
   openSync,
   readFileSync,
   readdirSync,
   renameSync,
+  statSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { BatonError } from './errors.js';
+import { pidAlive } from './lock.js';
 import { conflictMarkerLine, jsonErrorLine, lineOf } from './json.js';
 import { sortValue, stateLooksValid, toStoredState } from './shape.js';
 import type { BatonEvent, Config, State } from './types.js';
@@ -103,6 +108,8 @@ export async function readStateText(dir: string): Promise<{ state: State; text: 
 }
 
 export const CONFIG_CACHE = '.config-cache.json';
+/** Bumped whenever the config gains a key: an older cache (without its default) is parsed again. */
+const CONFIG_CACHE_VERSION = 2;
 
 export interface LoadedConfig {
   config: Config;
@@ -111,11 +118,16 @@ export interface LoadedConfig {
   text: string | null;
 }
 
+/** Config texts whose unknown keys this process has already warned about (a command may load twice). */
+const warnedConfigTexts = new Set<string>();
+
 /**
  * config.yaml, validated. Parsing YAML and loading zod on every command costs more start-up
  * than the rest of a read, so writers keep `.config-cache.json` (git-ignored): the validated
  * config beside the exact text it came from. A read uses it only while config.yaml's text
- * is still that text; a hand edit is therefore seen at once.
+ * is still that text; a hand edit is therefore seen at once. Unknown keys are warned about on
+ * stderr when the text is parsed, never when it comes from the cache (which the next write
+ * refreshes), so an edit is not nagged about on every command.
  */
 export async function loadConfig(dir: string): Promise<LoadedConfig> {
   const file = join(dir, FILES.config);
@@ -127,23 +139,29 @@ export async function loadConfig(dir: string): Promise<LoadedConfig> {
     text = null;
   }
   try {
-    const cache = JSON.parse(readFileSync(join(dir, CONFIG_CACHE), 'utf8')) as { text: string | null; config: Config };
-    if (cache.text === text && cache.config) return { config: cache.config, cached: true, text };
+    const cache = JSON.parse(readFileSync(join(dir, CONFIG_CACHE), 'utf8')) as { v?: number; text: string | null; config: Config };
+    if (cache.v === CONFIG_CACHE_VERSION && cache.text === text && cache.config) return { config: cache.config, cached: true, text };
   } catch {
     /* no cache or a broken one: parse */
   }
-  const { ConfigSchema } = await loadSchemas();
+  const { ConfigSchema, describeUnknownKey, unknownConfigKeys } = await loadSchemas();
   if (text === null) return { config: ConfigSchema.parse({}), cached: false, text };
-  const doc = (await import('./yaml.js')).parseYamlDocument(text);
-  if (doc.errors.length > 0) {
-    const err = doc.errors[0]!;
-    throw corrupt(file, err.linePos?.[0]?.line ?? null, `not valid YAML (${err.message.split('\n')[0]}).`, `fix ${FILES.config} by hand`);
+  const doc = (await import('./yaml.js')).parseYaml(text);
+  if (!doc.ok && doc.kind === 'syntax') throw corrupt(file, doc.line, `not valid YAML (${doc.message}).`, `fix ${FILES.config} by hand`);
+  if (!doc.ok) throw new BatonError('INVALID_INPUT', `${file}: ${doc.message}.`, { hint: `fix ${FILES.config} by hand`, details: { file } });
+  const raw = doc.value ?? {};
+  if (!warnedConfigTexts.has(text)) {
+    warnedConfigTexts.add(text);
+    // The one moment that knows the text is new: the cache hides it from every later command.
+    // stderr only, so --json output stays one document.
+    for (const u of unknownConfigKeys(raw)) process.stderr.write(`warning: ${describeUnknownKey(u, FILES.config)}\n`);
   }
-  const parsed = ConfigSchema.safeParse(doc.toJS() ?? {});
+  const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
+    const first = parsed.error.issues[0]!;
     throw new BatonError('INVALID_INPUT', `${file}: ${zodIssues(parsed.error).join('; ')}.`, {
       hint: `fix ${FILES.config} by hand (see the comments in it)`,
-      details: { file },
+      details: { file, key: first.path.map(String).join('.') || null },
     });
   }
   return { config: parsed.data, cached: false, text };
@@ -156,7 +174,25 @@ export async function readConfig(dir: string): Promise<Config> {
 /** Records the validated config for later reads (writers only). */
 export function writeConfigCache(dir: string, loaded: LoadedConfig): void {
   if (loaded.cached) return;
-  writeFileAtomic(join(dir, CONFIG_CACHE), `${JSON.stringify({ text: loaded.text, config: loaded.config })}\n`, false);
+  writeFileAtomic(join(dir, CONFIG_CACHE), `${JSON.stringify({ v: CONFIG_CACHE_VERSION, text: loaded.text, config: loaded.config })}\n`, false);
+}
+
+/**
+ * `.baton.lock.void`: ids of events whose transaction is known never to have committed (its
+ * journal was undone or dropped; journal.ts writes it). A writer whose lock was broken while it
+ * was stopped between its last check and its append can still put its events at the end of the
+ * log after the lock's new holder; its commit then fails, so those events are void: reads skip
+ * them and the next write takes them out of the log. Ids are random: no committed event is hit.
+ */
+export const VOID = '.baton.lock.void';
+
+/** The ids of events that never committed; empty when there are none. */
+export function readVoid(dir: string): Set<string> {
+  try {
+    return new Set(readFileSync(join(dir, VOID), 'utf8').split('\n').filter(Boolean));
+  } catch {
+    return new Set();
+  }
 }
 
 /** Parses events.jsonl up to `maxSeq` (events past it belong to a writer that crashed). */
@@ -169,6 +205,7 @@ export function readEvents(dir: string, maxSeq: number): BatonEvent[] {
     throw e;
   }
   const out: BatonEvent[] = [];
+  const voided = readVoid(dir);
   let start = 0;
   let lineNo = 0;
   while (start < text.length) {
@@ -185,6 +222,7 @@ export function readEvents(dir: string, maxSeq: number): BatonEvent[] {
       throw corrupt(join(dir, FILES.events), lineNo, 'an event line is not valid JSON.');
     }
     if (typeof ev.seq !== 'number') throw corrupt(join(dir, FILES.events), lineNo, 'an event has no seq.');
+    if (voided.has(ev.id)) continue; // a transaction that never committed (journal.ts VOID)
     if (ev.seq > maxSeq) break;
     out.push(ev);
   }
@@ -203,8 +241,12 @@ export async function checkEvents(events: BatonEvent[]): Promise<string | null> 
   return null;
 }
 
-/** Temp files left by writers that died mid-write (only safe to remove under the lock). */
-export function leftoverTempFiles(dir: string): string[] {
+/**
+ * Temp files left by writers that died mid-write (only safe to remove under the lock). A temp
+ * file of a process still alive here, written in the last minute, is left alone: it may be a
+ * writer finishing its projections.
+ */
+export function leftoverTempFiles(dir: string, now = Date.now()): string[] {
   const out: string[] = [];
   for (const sub of ['', 'handoffs']) {
     let names: string[];
@@ -213,20 +255,55 @@ export function leftoverTempFiles(dir: string): string[] {
     } catch {
       continue;
     }
-    for (const n of names) if (n.includes(TMP_MARK)) out.push(join(dir, sub, n));
+    for (const n of names) {
+      const at = n.indexOf(TMP_MARK);
+      if (at < 0) continue;
+      const path = join(dir, sub, n);
+      const pid = Number.parseInt(n.slice(at + TMP_MARK.length), 10);
+      if (pid !== process.pid && pidAlive(pid)) {
+        try {
+          if (now - statSync(path).mtimeMs < 60_000) continue;
+        } catch {
+          continue;
+        }
+      }
+      out.push(path);
+    }
   }
   return out;
 }
 
-export function writeFileAtomic(path: string, data: string, durable: boolean): void {
+/** Writes every byte of `data` at the file's current position, or throws (ENOSPC mid-way included). */
+function writeAll(fd: number, data: string): void {
+  const buf = Buffer.from(data, 'utf8');
+  let off = 0;
+  while (off < buf.length) {
+    const n = writeSync(fd, buf, off, buf.length - off);
+    if (n <= 0) throw Object.assign(new Error(`short write (${off} of ${buf.length} bytes)`), { code: 'EIO' });
+    off += n;
+  }
+}
+
+/**
+ * Writes a file whole or not at all: a temp file (every byte checked, fsynced), then a rename.
+ * `via` names the directory the temp file is made in (the lock's fence, so that a writer whose
+ * lock was broken cannot rename into place). On failure the temp file is removed.
+ */
+export function writeFileAtomic(path: string, data: string, durable = true, via?: string): void {
   const slash = path.lastIndexOf('/');
-  const tmp = `${path.slice(0, slash + 1)}.${path.slice(slash + 1)}${TMP_MARK}${process.pid}-${randomBytes(3).toString('hex')}`;
-  const fd = openSync(tmp, 'w');
+  const name = `.${path.slice(slash + 1)}${TMP_MARK}${process.pid}-${randomBytes(3).toString('hex')}`;
+  const tmp = via ? join(via, name) : `${path.slice(0, slash + 1)}${name}`;
+  const fd = openSync(tmp, 'wx');
   try {
-    writeSync(fd, data);
+    writeAll(fd, data);
     if (durable) fsyncSync(fd);
-  } catch (e) {
     closeSync(fd);
+  } catch (e) {
+    try {
+      closeSync(fd);
+    } catch {
+      /* closed already */
+    }
     try {
       unlinkSync(tmp);
     } catch {
@@ -234,8 +311,16 @@ export function writeFileAtomic(path: string, data: string, durable: boolean): v
     }
     throw e;
   }
-  closeSync(fd);
-  renameSync(tmp, path);
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* a breaker took the fence, and the temp file with it */
+    }
+    throw e;
+  }
 }
 
 function fsyncDir(dir: string): void {
@@ -251,12 +336,38 @@ function fsyncDir(dir: string): void {
   }
 }
 
+/**
+ * Appends events whole or not at all: on any failure (a full disk mid-line) the log is cut back
+ * to the size it had, so no torn or partial line is ever left behind. A symlinked log is refused
+ * (O_NOFOLLOW): baton writes only the board's own files.
+ */
 export function appendEvents(dir: string, events: BatonEvent[]): void {
   if (events.length === 0) return;
-  const fd = openSync(join(dir, FILES.events), 'a');
+  const file = join(dir, FILES.events);
+  let fd: number;
   try {
-    writeSync(fd, events.map((e) => `${JSON.stringify(e)}\n`).join(''));
+    fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') {
+      throw new BatonError('BOARD_CORRUPT', `${file} is a symbolic link; baton appends only to the board's own log.`, {
+        hint: `replace the link with the file it points to (cp --remove-destination "$(readlink -f ${file})" ${file})`,
+        details: { file, line: null },
+      });
+    }
+    throw e;
+  }
+  const size = fstatSync(fd).size;
+  try {
+    writeAll(fd, events.map((e) => `${JSON.stringify(e)}\n`).join(''));
     fsyncSync(fd);
+  } catch (e) {
+    try {
+      ftruncateSync(fd, size);
+      fsyncSync(fd);
+    } catch {
+      /* the journal lets the next writer undo it */
+    }
+    throw e;
   } finally {
     closeSync(fd);
   }
@@ -318,7 +429,7 @@ export function spliceState(previous: string, state: State, touched: ReadonlySet
   return `${head.slice(0, headEnd)}"tasks": {\n${body}${TASKS_CLOSE}`;
 }
 
-export function writeState(dir: string, state: State, touched: ReadonlySet<string>, created: boolean, previous?: string): void {
+export function writeState(dir: string, state: State, touched: ReadonlySet<string>, created: boolean, previous?: string, via?: string): void {
   let text = previous === undefined ? null : spliceState(previous, state, touched);
   // The test suite runs with BATON_VERIFY_WRITES=1: every spliced write is checked against a
   // full serialisation, so a change that forgot tx.touch() can't go unnoticed.
@@ -327,7 +438,7 @@ export function writeState(dir: string, state: State, touched: ReadonlySet<strin
     if (full !== text) throw new BatonError('INTERNAL', 'Spliced state.json differs from a full serialisation (a change without tx.touch).');
   }
   text ??= serializeState(state, touched, created);
-  writeFileAtomic(join(dir, FILES.state), text, true);
+  writeFileAtomic(join(dir, FILES.state), text, true, via);
   fsyncDir(dir);
 }
 
@@ -344,7 +455,7 @@ export function writeProjections(dir: string, files: Map<string, string>): strin
     }
     if (current === content) continue;
     if (name.includes('/')) mkdirSync(join(dir, name.slice(0, name.lastIndexOf('/'))), { recursive: true });
-    writeFileAtomic(path, content, false);
+    writeFileAtomic(path, content);
     written.push(name);
   }
   return written;

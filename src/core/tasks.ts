@@ -117,31 +117,56 @@ export function getTask(state: State, rawId: string): Task {
   return task;
 }
 
+/** Cycles of more tasks than this are spelled with the middle elided (details.cycle has them all). */
+const CYCLE_SPELL = 12;
+
+/** A cycle as people read it: every task when short, else its first and last few. */
+export function spellCycle(cycle: readonly string[]): string {
+  if (cycle.length <= CYCLE_SPELL) return cycle.join(' → ');
+  const half = CYCLE_SPELL / 2;
+  return [...cycle.slice(0, half), `… ${cycle.length - CYCLE_SPELL} more …`, ...cycle.slice(-half)].join(' → ');
+}
+
 /**
  * Refuses a dependency edge set that would close a cycle; the message spells it out.
  * `deps` replaces `id`'s depends_on for the check.
  */
 export function checkNoCycle(state: State, id: string, deps: string[]): void {
   const depsOf = (t: string) => (t === id ? deps : (state.tasks[t]?.depends_on ?? []));
-  // DFS from each new dep looking for `id`; the path found is the cycle.
+  // Depth-first from each new dep looking for `id`; the path found is the cycle. An explicit
+  // stack, not recursion: a chain of 100,000 tasks is a path that deep.
   const seen = new Set<string>();
   const path: string[] = [];
-  const visit = (t: string): boolean => {
-    if (t === id) return true;
-    if (seen.has(t)) return false;
-    seen.add(t);
-    path.push(t);
-    for (const d of depsOf(t)) if (visit(d)) return true;
-    path.pop();
-    return false;
-  };
+  const next: number[] = [];
   for (const d of deps) {
-    path.length = 0;
-    if (visit(d)) {
-      const cycle = [id, ...path, id].join(' → ');
-      throw new BatonError('DEPENDENCY_CYCLE', `That would make a dependency cycle: ${cycle}.`, {
+    let found = d === id;
+    if (!found && !seen.has(d)) {
+      seen.add(d);
+      path.push(d);
+      next.push(0);
+    }
+    while (!found && path.length) {
+      const top = path.length - 1;
+      const ds = depsOf(path[top]!);
+      const k = next[top]!++;
+      if (k >= ds.length) {
+        path.pop();
+        next.pop();
+        continue;
+      }
+      const t = ds[k]!;
+      if (t === id) found = true;
+      else if (!seen.has(t)) {
+        seen.add(t);
+        path.push(t);
+        next.push(0);
+      }
+    }
+    if (found) {
+      const cycle = [id, ...path, id];
+      throw new BatonError('DEPENDENCY_CYCLE', `That would make a dependency cycle: ${spellCycle(cycle)}.`, {
         hint: `baton dep rm ${path.length ? path[path.length - 1] : id} ${id}`,
-        details: { cycle: [id, ...path, id] },
+        details: { cycle },
       });
     }
   }
@@ -295,24 +320,44 @@ export function isReady(state: State, t: Task): boolean {
   return true;
 }
 
-/** Cycles anywhere in the graph, each spelled as a path (for doctor). */
-export function findCycles(state: State): string[][] {
-  const WHITE = 0, GREY = 1, BLACK = 2;
-  const color = new Map<string, number>();
-  const stack: string[] = [];
+/**
+ * Cycles anywhere in the graph, each spelled as a path (for doctor and import), at most `limit`
+ * of them. Depth-first with an explicit stack (a 100,000-task chain is a path that deep), in
+ * the order a recursive search would take: roots by id, dependencies in their listed order.
+ */
+export function findCycles(state: State, limit = Infinity): string[][] {
+  const DONE = -2;
+  // Absent: not reached yet; >= 0: on the current path, at that position; DONE: finished.
+  const pos = new Map<string, number>();
+  const path: string[] = [];
+  const next: number[] = [];
   const cycles: string[][] = [];
-  const visit = (id: string) => {
-    color.set(id, GREY);
-    stack.push(id);
-    for (const d of state.tasks[id]?.depends_on ?? []) {
+  for (const root of Object.keys(state.tasks).sort()) {
+    if (pos.has(root)) continue;
+    pos.set(root, 0);
+    path.push(root);
+    next.push(0);
+    while (path.length) {
+      const top = path.length - 1;
+      const deps = state.tasks[path[top]!]!.depends_on;
+      const k = next[top]!++;
+      if (k >= deps.length) {
+        pos.set(path.pop()!, DONE);
+        next.pop();
+        continue;
+      }
+      const d = deps[k]!;
       if (!state.tasks[d]) continue;
-      const c = color.get(d) ?? WHITE;
-      if (c === GREY) cycles.push([...stack.slice(stack.indexOf(d)), d]);
-      else if (c === WHITE) visit(d);
+      const p = pos.get(d);
+      if (p === undefined) {
+        pos.set(d, path.length);
+        path.push(d);
+        next.push(0);
+      } else if (p >= 0) {
+        cycles.push([...path.slice(p), d]);
+        if (cycles.length >= limit) return cycles;
+      }
     }
-    stack.pop();
-    color.set(id, BLACK);
-  };
-  for (const id of Object.keys(state.tasks).sort()) if ((color.get(id) ?? WHITE) === WHITE) visit(id);
+  }
   return cycles;
 }

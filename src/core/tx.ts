@@ -1,11 +1,13 @@
 import { unlinkSync } from 'node:fs';
-import { BatonError } from './errors.js';
+import { BatonError, diskFull, invalidInput, isDiskFull } from './errors.js';
+import { pruneKeyRecords, readKeyRecord, writeKeyRecord } from './idempotency.js';
 import { randomSuffix } from './ids.js';
-import { acquireLock } from './acquire.js';
+import { acquireLock, lostLock } from './acquire.js';
 import { breakStaleLock, type HeldLock, lockHealth } from './lock.js';
 import { recentNotifications } from './events.js';
 import { logSize, removeJournal, rollbackJournal, writeJournal } from './journal.js';
-import { applyReconcile, eventsGitRemoved, logDisagreement, logEnds, planReconcile, type ReconcilePlan, wholeLogProblem, writeMark } from './reconcile.js';
+import { clockWarnings } from './clock.js';
+import { applyReconcile, eventsGitRemoved, type LogEnds, logChangedOutside, QUARANTINE_DIR, logDisagreement, logEnds, planReconcile, type ReconcilePlan, wholeLogProblem, writeMark } from './reconcile.js';
 import { pruneEvents } from './retention.js';
 import { taskLooksValid } from './shape.js';
 import { createTask } from './tasks.js';
@@ -38,8 +40,10 @@ export interface TxOptions {
    * the state under it), and be told which files changed (doctor --repair, sync).
    */
   onRendered?: ((written: string[]) => void) | undefined;
+  /** With a key, a retry of a committed transaction returns its first value (idempotency.ts). */
+  idempotency?: { key: string; command: string } | undefined;
   /** Runs under the lock once the transaction committed, or found nothing to write. */
-  afterCommit?: ((state: State, config: Config) => void) | undefined;
+  afterCommit?: ((state: State, config: Config, lock: HeldLock) => void) | undefined;
 }
 
 export interface EmitInput {
@@ -66,6 +70,11 @@ export interface Tx {
   created(task: Task): void;
   /** Sets who the following events are by (an authenticated command, once it knows). */
   actAs(actor: string, session: string): void;
+  /**
+   * False when this machine's clock is further from the board storage's than clock_skew_seconds:
+   * such a transaction takes back no lease or session (clock.ts).
+   */
+  clockTrusted: boolean;
 }
 
 export interface TxResult<R> {
@@ -73,6 +82,10 @@ export interface TxResult<R> {
   revision: number;
   /** False when the apply function emitted nothing: nothing was written. */
   changed: boolean;
+  /** What failed after the commit point (the change stands): for people, and for doctor. */
+  warnings: string[];
+  /** True when an idempotency key found this transaction already committed: `value` is its first. */
+  replayed?: boolean;
 }
 
 export function checkExpectedRevision(state: State, expected: number | undefined): void {
@@ -90,6 +103,8 @@ export interface Prepared {
   done: string[];
   /** Set when the log and the state disagree for a reason other than this machine's crash. */
   plan: ReconcilePlan | null;
+  /** The live log's two ends, as read before the write. */
+  ends: LogEnds;
 }
 
 /**
@@ -99,7 +114,7 @@ export interface Prepared {
  */
 export function prepareWrite(dir: string, state: State, thorough = false): Prepared {
   const done: string[] = [];
-  const rolled = rollbackJournal(dir, state);
+  const rolled = rollbackJournal(dir, state.revision);
   if (rolled) done.push(rolled);
   const temps = leftoverTempFiles(dir);
   for (const t of temps) {
@@ -114,8 +129,8 @@ export function prepareWrite(dir: string, state: State, thorough = false): Prepa
   const removed = eventsGitRemoved(dir, ends);
   const gone = removed && removed.events.length ? `git took event ${removed.id} and those before it out of the working tree; brought back from git's history` : null;
   if (removed && !removed.events.length) done.push(`event ${removed.id}, the last this board wrote, is gone from the log and git has no copy of it (was the log restored by hand?)`);
-  const why = logDisagreement(dir, state, ends) ?? gone ?? (thorough ? wholeLogProblem(dir, state) : null);
-  return { done, plan: why ? planReconcile(dir, state, why, removed?.events ?? []) : null };
+  const why = logDisagreement(dir, state, ends) ?? gone ?? (thorough ? wholeLogProblem(dir, state) : logChangedOutside(dir) ? wholeLogProblem(dir, state, true) : null);
+  return { done, plan: why ? planReconcile(dir, state, why, removed?.events ?? [], thorough) : null, ends };
 }
 
 /** A task the log says was created but the state lacks comes back blocked, for a person to check. */
@@ -128,7 +143,8 @@ function restoreTask(tx: Tx, t: ReconcilePlan['missingTasks'][number]): void {
 }
 
 export async function withLock<R>(dir: string, timeoutMs: number, fn: (lock: HeldLock) => Promise<R> | R): Promise<R> {
-  const lock = await acquireLock(dir, timeoutMs);
+  const { config } = await loadConfig(dir);
+  const lock = await acquireLock(dir, { timeoutMs, staleMs: config.lock_stale_seconds * 1000 });
   try {
     return await fn(lock);
   } finally {
@@ -139,7 +155,7 @@ export async function withLock<R>(dir: string, timeoutMs: number, fn: (lock: Hel
 export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) => R): Promise<TxResult<R>> {
   const loaded = await loadConfig(dir);
   const asked = performance.now();
-  const lock = await acquireLock(dir, opts.lockTimeoutMs);
+  const lock = await acquireLock(dir, { timeoutMs: opts.lockTimeoutMs, staleMs: loaded.config.lock_stale_seconds * 1000 });
   const got = performance.now();
   try {
     return await transactHeld(dir, lock, loaded, opts, apply);
@@ -153,13 +169,24 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
 export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: LoadedConfig, opts: TxOptions, apply: (tx: Tx) => R): Promise<TxResult<R>> {
   const config = loaded.config;
   const { state, text: previous } = await readStateText(dir);
-  checkExpectedRevision(state, opts.expectedRevision);
   const prepared = prepareWrite(dir, state, opts.thorough);
+  // After the journal is settled, a key's record exists only for a committed transaction.
+  const keyed = opts.idempotency;
+  const record = keyed ? readKeyRecord(dir, keyed.key) : null;
+  if (keyed && record) {
+    if (record.command !== keyed.command) {
+      throw invalidInput(`The idempotency key '${keyed.key}' was already used by \`${record.command}\`; a key names one change.`, 'use a fresh key for a new change');
+    }
+    return { value: record.value as R, revision: record.revision, changed: false, warnings: [], replayed: true };
+  }
+  checkExpectedRevision(state, opts.expectedRevision);
   const plan = prepared.plan;
   if (plan) state.seq = plan.lastSeq;
 
   const now = new Date().toISOString();
   const revision = state.revision + 1;
+  const clock = clockWarnings(lock.fence, prepared.ends.lastTs, config.clock_skew_seconds * 1000, Date.parse(now));
+  const warnings: string[] = [...clock.warnings];
   const events: BatonEvent[] = [];
   const touched = new Set<string>();
   let actor = opts.actor ?? null;
@@ -197,19 +224,20 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
       actor = a;
       sessionId = s;
     },
+    clockTrusted: clock.trusted,
   };
   if (plan) {
     const { why, ...counts } = plan.summary;
     tx.emit({ type: 'board.reconciled', actor: null, session: null, data: { why, ...counts } });
     for (const t of plan.missingTasks) restoreTask(tx, t);
-    prepared.done.push(`reconciled the log with the state (${why}): ${plan.lastSeq} events kept, ${counts.duplicates} duplicate(s) dropped, ${counts.renumbered} renumbered${plan.missingTasks.length ? `, ${plan.missingTasks.length} task(s) restored` : ''}`);
+    prepared.done.push(`reconciled the log with the state (${why}): ${plan.lastSeq} events kept, ${counts.duplicates} duplicate(s) dropped, ${counts.renumbered} renumbered${plan.missingTasks.length ? `, ${plan.missingTasks.length} task(s) restored` : ''}${counts.quarantined ? `, ${counts.quarantined} unreadable line(s) set aside in ${QUARANTINE_DIR}/` : ''}`);
   }
   opts.onRepaired?.(prepared.done);
   const value = apply(tx);
   if (events.length === 0) {
     if (opts.onRendered) opts.onRendered(writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq))));
-    opts.afterCommit?.(state, config);
-    return { value, revision: state.revision, changed: false };
+    opts.afterCommit?.(state, config, lock);
+    return { value, revision: state.revision, changed: false, warnings };
   }
 
   for (const id of touched) {
@@ -218,26 +246,62 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
   }
   state.revision = revision;
   state.seq += events.length;
-  if (lock.compromised()) {
-    throw new BatonError('BOARD_BUSY', 'Lost the board lock mid-write (another process judged it stale); nothing was written.', {
-      hint: 'retry the command',
-    });
-  }
-  if (plan) applyReconcile(dir, plan);
-  // The journal makes this transaction undoable, and only this one: see journal.ts.
-  writeJournal(dir, { revision_before: revision - 1, revision_after: revision, base_seq: state.seq - events.length, log_size: logSize(dir), ids: events.map((e) => e.id) });
-  appendEvents(dir, events);
-  writeState(dir, state, touched, created, plan ? undefined : previous);
-  removeJournal(dir);
-  writeMark(dir, events.at(-1)?.id);
-  const written = writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq)));
-  opts.onRendered?.(written);
-  writeConfigCache(dir, loaded);
+  commit(dir, lock, () => {
+    if (plan) applyReconcile(dir, plan, lock.fence, now);
+    // The journal makes this transaction undoable, and only this one: see journal.ts.
+    writeJournal(dir, { revision_before: revision - 1, revision_after: revision, base_seq: state.seq - events.length, log_size: logSize(dir), ids: events.map((e) => e.id), key: keyed?.key ?? null }, lock.fence);
+    if (keyed) writeKeyRecord(dir, { key: keyed.key, command: keyed.command, revision, at: now, value }, lock.fence);
+    lock.check();
+    appendEvents(dir, events);
+    // The commit point: state.json is renamed into place from inside the lock's fence.
+    writeState(dir, state, touched, created, plan ? undefined : previous, lock.fence);
+  }, revision - 1);
+  // Past the commit point the change stands: what fails now is told, never reported as failure.
+  const after = (what: string, f: () => void) => {
+    try {
+      f();
+    } catch (e) {
+      warnings.push(`${what} failed (${(e as Error).message}); the change is committed. Next: free the cause, then \`baton render\` (or \`baton doctor --repair\`).`);
+    }
+  };
+  after('removing the transaction journal', () => removeJournal(dir));
+  after('recording the log mark', () => writeMark(dir, events.at(-1)?.id));
+  after('regenerating the Markdown', () => {
+    const written = writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq)));
+    opts.onRendered?.(written);
+  });
+  after('caching the parsed config', () => writeConfigCache(dir, loaded));
   // Retention from config.yaml, applied every 25 revisions so its cost is spread thin.
   const { max_rows: maxRows, max_age_days: maxAgeDays } = config.events;
-  if ((maxRows || maxAgeDays) && revision % 25 === 0) pruneEvents(dir, { maxRows, maxAgeDays }, Date.parse(now));
-  opts.afterCommit?.(state, config);
-  return { value, revision, changed: true };
+  if ((maxRows || maxAgeDays) && revision % 25 === 0) after('pruning the event log', () => pruneEvents(dir, { maxRows, maxAgeDays }, Date.parse(now), lock.fence));
+  if (keyed && revision % 25 === 0) after('dropping old idempotency records', () => pruneKeyRecords(dir, Date.parse(now)));
+  opts.afterCommit?.(state, config, lock);
+  return { value, revision, changed: true, warnings };
+}
+
+/**
+ * Runs a transaction's writes up to and including its commit point. A failure before the
+ * commit point leaves nothing behind: the appended events are cut off again (when the lock is
+ * still ours; otherwise the journal lets the next holder do it), a full disk becomes DISK_FULL
+ * and a lost lock BOARD_BUSY, both saying nothing was written.
+ */
+function commit(dir: string, lock: HeldLock, write: () => void, revisionBefore: number): void {
+  try {
+    lock.check();
+    write();
+  } catch (e) {
+    const lost = lock.compromised();
+    if (!lost) {
+      try {
+        rollbackJournal(dir, revisionBefore);
+      } catch {
+        /* left for the next writer's repair, which the journal makes exact */
+      }
+    }
+    if (lost) throw lostLock();
+    if (isDiskFull(e)) throw diskFull(e);
+    throw e;
+  }
 }
 
 /**
@@ -246,7 +310,8 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
  */
 export async function repairBoard(dir: string, lockTimeoutMs: number): Promise<string[]> {
   const done: string[] = [];
-  if (lockHealth(dir) === 'stale' && breakStaleLock(dir)) done.push('removed a lock left by a dead writer');
+  const staleMs = (await loadConfig(dir)).config.lock_stale_seconds * 1000;
+  if (lockHealth(dir, staleMs) === 'stale' && breakStaleLock(dir, staleMs)) done.push('removed a lock left by a dead writer');
   await transact(dir, {
     lockTimeoutMs,
     thorough: true,

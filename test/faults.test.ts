@@ -1,0 +1,456 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { baseEnv, baton, batonAsync, BIN, hashTree, makeBoard, type Run, type TestBoard, tempDir } from './helpers.js';
+
+// Real faults, as a careless or unlucky user meets them: a lock holder stopped by SIGSTOP (on
+// this machine, and on "another machine" made with a UTS namespace of its own), a disk that fills
+// up (a tiny tmpfs), init pointed at a repository, a failure after the commit point, an
+// unreadable line in the middle of the log.
+
+function setConfig(board: TestBoard, key: string, value: string): void {
+  const file = join(board.dir, 'config.yaml');
+  const text = readFileSync(file, 'utf8');
+  const re = new RegExp(`^${key}:.*$`, 'm');
+  writeFileSync(file, re.test(text) ? text.replace(re, `${key}: ${value}`) : `${text}\n${key}: ${value}\n`);
+}
+
+function writePlan(root: string, n: number, prefix: string): string {
+  const file = join(root, `${prefix}.json`);
+  writeFileSync(file, JSON.stringify({ tasks: Array.from({ length: n }, (_, i) => ({ id: `${prefix}-${i}`, title: `${prefix} task ${i}`, description: 'x'.repeat(200) })) }));
+  return file;
+}
+
+interface Started {
+  child: ChildProcess;
+  done: Promise<Run>;
+}
+
+/** Starts a baton command; `prefix` runs it under another program (unshare, faketime). */
+function start(args: string[], cwd: string, prefix: string[] = []): Started {
+  const argv = [...prefix, process.execPath, BIN, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), { cwd, env: baseEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (err += d));
+  const done = new Promise<Run>((res) =>
+    child.on('close', (code) => {
+      let json: any = null;
+      try {
+        json = JSON.parse(out);
+      } catch {
+        json = null;
+      }
+      res({ code: code ?? -1, stdout: out, stderr: err, json });
+    }),
+  );
+  return { child, done };
+}
+
+const ownerPid = (dir: string): number | null => {
+  try {
+    return JSON.parse(readFileSync(join(dir, '.baton.lock', 'owner'), 'utf8')).pid as number;
+  } catch {
+    return null;
+  }
+};
+const journalPid = (dir: string): number | null => {
+  try {
+    return JSON.parse(readFileSync(join(dir, '.baton.lock.journal'), 'utf8')).pid as number;
+  } catch {
+    return null;
+  }
+};
+
+/**
+ * Stops the child with SIGSTOP at the first moment `holding` says it is where we want it (it
+ * holds the lock; it has written its journal), polling the board's files as fast as we can.
+ * Returns false when the child finished before that moment was seen.
+ */
+async function stopWhen(child: ChildProcess, done: Promise<Run>, holding: () => boolean): Promise<boolean> {
+  let finished = false;
+  void done.then(() => (finished = true));
+  for (;;) {
+    if (holding()) {
+      child.kill('SIGSTOP');
+      // Stopped while still there (it may have moved on between our look and the signal).
+      if (holding()) return true;
+      child.kill('SIGCONT');
+      await done;
+      return false;
+    }
+    if (finished) return false;
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+function tasksOf(board: TestBoard): Set<string> {
+  return new Set(Object.keys(JSON.parse(readFileSync(join(board.dir, 'state.json'), 'utf8')).tasks));
+}
+
+function expectHealthy(board: TestBoard): void {
+  const doctor = board.json('doctor');
+  expect(doctor.healthy, JSON.stringify(doctor.checks.filter((c: { ok: boolean }) => !c.ok))).toBe(true);
+}
+
+describe('a paused lock holder', () => {
+  it('on this machine keeps its lock however long it is stopped; waiters say who holds it and for how long', async () => {
+    let board: TestBoard;
+    let importer: Started;
+    for (let attempt = 0; ; attempt++) {
+      expect(attempt, 'the importer was never caught holding the lock').toBeLessThan(5);
+      board = makeBoard();
+      importer = start(['import', writePlan(board.root, 20_000, 'big'), '--json'], board.root);
+      const pid = importer.child.pid;
+      if (await stopWhen(importer.child, importer.done, () => ownerPid(board.dir) === pid)) break;
+    }
+    // Longer than the stale window of a lock from another machine (10 s): a live holder here is
+    // never judged stale, so this writer waits it out and gives up, with nothing written.
+    const waiter = await batonAsync(['add', 'waits', '--lock-timeout', '11', '--json'], { cwd: board.root });
+    expect(waiter.code, waiter.stdout).toBe(5);
+    expect(waiter.json.error.code).toBe('BOARD_BUSY');
+    expect(waiter.json.error.holder.pid).toBe(importer.child.pid);
+    expect(waiter.json.error.holder.held_ms).toBeGreaterThan(10_000);
+    expect(waiter.json.error.message).toMatch(/holding it for \d+s/);
+    importer.child.kill('SIGCONT');
+    const imported = await importer.done;
+    expect(imported.code, imported.stderr).toBe(0);
+    expect(board.json('add', 'after', '--id', 'after')._code).toBe(0);
+    const ids = tasksOf(board);
+    expect(ids.size).toBe(20_001);
+    expect(ids.has('waits')).toBe(false);
+    expectHealthy(board);
+  }, 120_000);
+
+  it('on another machine loses its lock after the stale window and can then never commit: every exit-0 write is kept', async () => {
+    for (const where of ['holding the lock', 'past its journal'] as const) {
+      let board: TestBoard;
+      let remote: Started;
+      for (let attempt = 0; ; attempt++) {
+        expect(attempt, `the remote importer was never caught ${where}`).toBeLessThan(8);
+        board = makeBoard();
+        setConfig(board, 'lock_stale_seconds', '2');
+        // A UTS namespace with its own host name: to everyone else, a writer on another machine.
+        remote = start(['import', writePlan(board.root, 15_000, 'remote'), '--json'], board.root, ['unshare', '--uts', 'sh', '-c', 'hostname baton-other-machine && exec "$0" "$@"']);
+        const pid = remote.child.pid;
+        const dir = board.dir;
+        const at = where === 'holding the lock' ? () => ownerPid(dir) === pid : () => journalPid(dir) === pid && ownerPid(dir) === pid;
+        if (await stopWhen(remote.child, remote.done, at)) break;
+      }
+      // Local writers wait out the stale window, break the lock, and commit.
+      const local = await Promise.all(Array.from({ length: 4 }, (_, i) => batonAsync(['add', `local ${i}`, '--id', `local-${i}`, '--lock-timeout', '20', '--json'], { cwd: board.root })));
+      for (const r of local) expect(r.code, r.stdout + r.stderr).toBe(0);
+      remote.child.kill('SIGCONT');
+      const late = await remote.done;
+      const ids = tasksOf(board);
+      for (let i = 0; i < 4; i++) expect(ids.has(`local-${i}`), `local-${i} lost (${where})`).toBe(true);
+      // The resumed writer found its lock gone before its commit point: it wrote nothing.
+      expect(late.code, late.stdout).toBe(5);
+      expect(late.json.error.code).toBe('BOARD_BUSY');
+      expect(late.json.error.lost_lock).toBe(true);
+      expect([...ids].some((id) => id.startsWith('remote-'))).toBe(false);
+      expect(board.json('add', 'after', '--id', 'after')._code).toBe(0);
+      expectHealthy(board);
+      const events = readFileSync(join(board.dir, 'events.jsonl'), 'utf8');
+      expect(events).not.toContain('"remote-0"');
+    }
+  }, 180_000);
+});
+
+describe('a full disk', () => {
+  /** A tmpfs of `kib` KiB (mounting needs root: CI runs as root, or has sudo), gone after the test. */
+  function tinyDisk(kib: number): string {
+    const dir = mkdtempSync(join(tmpdir(), 'baton-disk-'));
+    const sudo = process.getuid?.() === 0 ? [] : ['sudo', '-n'];
+    const mount = (...args: string[]) => spawnSync(sudo[0] ?? args[0]!, sudo.length ? [...sudo.slice(1), ...args] : args.slice(1), { encoding: 'utf8' });
+    const r = mount('mount', '-t', 'tmpfs', '-o', `size=${kib}k,mode=0777`, 'tmpfs', dir);
+    if (r.status !== 0) throw new Error(`could not mount a tmpfs for the full-disk test (needs root or sudo): ${r.stderr}`);
+    onTestFinished(() => {
+      mount('umount', '-l', dir);
+      rmSync(dir, { recursive: true, force: true });
+    });
+    return dir;
+  }
+
+  /** Fills the disk, then frees `free` bytes: what is left for the next write. */
+  function fillLeaving(dir: string, free: number): void {
+    const filler = join(dir, 'filler');
+    rmSync(filler, { force: true });
+    const chunk = Buffer.alloc(4096, 1);
+    try {
+      for (;;) appendFileSync(filler, chunk);
+    } catch {
+      /* full */
+    }
+    const size = readFileSync(filler).length;
+    rmSync(filler);
+    if (size > free) writeFileSync(filler, Buffer.alloc(size - free, 1));
+  }
+
+  it('every exit-0 write is whole and kept, every refusal is DISK_FULL with nothing written, and writes work once space is back', () => {
+    const disk = tinyDisk(512);
+    const init = baton(['init', '--name', 'disk'], { cwd: disk });
+    expect(init.code, init.stderr).toBe(0);
+    const run = (...args: string[]) => baton([...args, '--json'], { cwd: disk });
+    const committed: string[] = [];
+    const refused: string[] = [];
+    for (let i = 0; i < 24; i++) {
+      fillLeaving(disk, (i % 12) * 4096);
+      const id = `t-${i}`;
+      const before = readFileSync(join(disk, 'project-plan', 'state.json'), 'utf8');
+      const r = run('add', `task ${i}`, '--id', id, '--description', 'd'.repeat(3000));
+      if (r.code === 0) committed.push(id);
+      else {
+        expect(r.json?.error?.code, r.stdout + r.stderr).toBe('DISK_FULL');
+        expect(r.code).toBe(5);
+        expect(r.json.error.message).toContain('nothing was committed');
+        refused.push(id);
+        // Nothing written: the state is byte for byte what it was.
+        expect(readFileSync(join(disk, 'project-plan', 'state.json'), 'utf8')).toBe(before);
+      }
+      // The board loads after every attempt, and the lock was let go.
+      rmSync(join(disk, 'filler'), { force: true });
+      const status = run('status');
+      expect(status.code, status.stdout + status.stderr).toBe(0);
+      expect(existsSync(join(disk, 'project-plan', '.baton.lock'))).toBe(false);
+      const ids = new Set(Object.keys(JSON.parse(readFileSync(join(disk, 'project-plan', 'state.json'), 'utf8')).tasks));
+      for (const c of committed) expect(ids.has(c), `${c} answered ok but is missing`).toBe(true);
+      for (const r2 of refused) expect(ids.has(r2), `${r2} was refused but is there`).toBe(false);
+    }
+    expect(refused.length).toBeGreaterThan(0);
+    expect(committed.length).toBeGreaterThan(0);
+    // Space is back: writes succeed, nothing is left behind that doctor minds.
+    expect(run('add', 'after', '--id', 'after').code).toBe(0);
+    const doctor = run('doctor');
+    expect(doctor.json.healthy, doctor.stdout).toBe(true);
+    const leftovers = readdirSync(join(disk, 'project-plan')).filter((n) => n.includes('.tmp-'));
+    expect(leftovers).toEqual([]);
+  }, 120_000);
+});
+
+describe('init', () => {
+  it('refuses to write over a repository (--dir .), writing nothing', () => {
+    const repo = tempDir();
+    writeFileSync(join(repo, 'AGENTS.md'), '# our agents\n');
+    writeFileSync(join(repo, '.gitignore'), 'node_modules/\n');
+    mkdirSync(join(repo, 'src'));
+    const before = hashTree(repo);
+    const r = baton(['init', '--dir', '.', '--json'], { cwd: repo });
+    expect(r.code).toBe(2);
+    expect(r.json.error.code).toBe('INVALID_INPUT');
+    expect(r.json.error.message).toMatch(/not empty/);
+    expect(hashTree(repo)).toEqual(before);
+    // With a board at ./project-plan already, neither a second init nor one over the repo writes.
+    expect(baton(['init'], { cwd: repo }).code).toBe(0);
+    const withBoard = hashTree(repo);
+    expect(baton(['init', '--json'], { cwd: repo }).code).toBe(2);
+    expect(baton(['init', '--dir', '.', '--json'], { cwd: repo }).code).toBe(2);
+    expect(hashTree(repo)).toEqual(withBoard);
+  });
+
+  it('run eight times at once makes one board: one succeeds, the others refuse and write nothing', async () => {
+    const root = tempDir();
+    const runs = await Promise.all(Array.from({ length: 8 }, (_, i) => batonAsync(['init', '--name', `board-${i}`, '--json'], { cwd: root })));
+    const won = runs.filter((r) => r.code === 0);
+    expect(won).toHaveLength(1);
+    for (const r of runs.filter((x) => x.code !== 0)) {
+      expect(r.code, r.stdout + r.stderr).toBe(2);
+      expect(r.json.error.code).toBe('INVALID_INPUT');
+    }
+    const name = won[0]!.json.name as string;
+    expect(JSON.parse(readFileSync(join(root, 'project-plan', 'state.json'), 'utf8')).board.name).toBe(name);
+    expect(readFileSync(join(root, 'project-plan', 'config.yaml'), 'utf8')).toContain(`name: "${name}"`);
+    expect(existsSync(join(root, 'project-plan', '.baton.lock'))).toBe(false);
+    expect(baton(['doctor', '--json'], { cwd: root }).json.healthy).toBe(true);
+  });
+
+  it('on a file or where nothing can be made, refuses with a one-line error', () => {
+    const root = tempDir();
+    writeFileSync(join(root, 'plain'), 'x');
+    const onFile = baton(['init', '--dir', 'plain', '--json'], { cwd: root });
+    expect(onFile.code).toBe(2);
+    expect(onFile.json.error.message).toMatch(/is a file/);
+    const proc = baton(['init', '--dir', '/proc/self/baton-board', '--json'], { cwd: root });
+    expect([2, 4]).toContain(proc.code);
+    expect(proc.json.error.code).not.toBe('INTERNAL');
+    const procDir = baton(['init', '--dir', '/proc/self', '--json'], { cwd: root });
+    expect(procDir.code).toBe(2);
+  });
+});
+
+describe('after the commit point', () => {
+  it('a failure to regenerate the Markdown is a warning on a success, and doctor says how to fix it', () => {
+    const board = makeBoard();
+    // STATUS.md cannot be replaced: a directory stands where the file goes.
+    rmSync(join(board.dir, 'STATUS.md'));
+    mkdirSync(join(board.dir, 'STATUS.md'));
+    writeFileSync(join(board.dir, 'STATUS.md', 'keep'), 'x');
+    const r = board.json('add', 'committed anyway', '--id', 'c1');
+    expect(r._code).toBe(0);
+    expect(r.task.id).toBe('c1');
+    expect(r.warnings.join(' ')).toMatch(/regenerating the Markdown failed.*the change is committed/);
+    const human = board.run('add', 'second', '--id', 'c2');
+    expect(human.code).toBe(0);
+    expect(human.stderr).toMatch(/^warning: regenerating the Markdown failed/m);
+    expect(tasksOf(board)).toEqual(new Set(['c1', 'c2']));
+    const doctor = board.json('doctor');
+    const projections = doctor.checks.find((c: { name: string }) => c.name === 'projections');
+    expect(projections.ok).toBe(false);
+    expect(projections.fix).toMatch(/baton render|doctor --repair/);
+    rmSync(join(board.dir, 'STATUS.md'), { recursive: true });
+    expect(board.run('render').code).toBe(0);
+    expectHealthy(board);
+  });
+});
+
+describe('an unreadable line in the middle of the log', () => {
+  it('stops writes like reads (exit 7, file and line); doctor --repair quarantines it and reads work again', () => {
+    const board = makeBoard();
+    for (let i = 0; i < 5; i++) expect(board.run('add', `t${i}`, '--id', `t${i}`).code).toBe(0);
+    const log = join(board.dir, 'events.jsonl');
+    const lines = readFileSync(log, 'utf8').split('\n');
+    const bad = '{"seq":3,"id":"e-broken", this is not json';
+    lines[2] = bad;
+    writeFileSync(log, lines.join('\n'));
+    const before = hashTree(board.dir);
+    for (const args of [['add', 'refused'], ['events', 'prune', '--max-rows', '1'], ['events'], ['show', 't1']]) {
+      const r = board.json(...args);
+      expect(r._code, args.join(' ')).toBe(7);
+      expect(r.error.code).toBe('BOARD_CORRUPT');
+      expect(r.error.message).toContain('events.jsonl:3');
+      expect(r.error.hint).toMatch(/doctor --repair/);
+    }
+    expect(hashTree(board.dir)).toEqual(before);
+    const doctor = board.json('doctor');
+    expect(doctor.healthy).toBe(false);
+    const repaired = board.json('doctor', '--repair');
+    expect(repaired._code).toBe(0);
+    const qdir = join(board.dir, 'quarantine');
+    const kept = readdirSync(qdir).flatMap((f) => readFileSync(join(qdir, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l)));
+    expect(kept).toEqual([{ file: 'events.jsonl', line: 3, text: bad }]);
+    expect(board.json('events')._code).toBe(0);
+    expect(board.json('show', 't1')._code).toBe(0);
+    expect(board.run('add', 'after', '--id', 'after').code).toBe(0);
+    expectHealthy(board);
+    expect(tasksOf(board)).toEqual(new Set(['t0', 't1', 't2', 't3', 't4', 'after']));
+  });
+});
+
+describe('retries after a lost answer', () => {
+  it('an idempotency key returns the first answer and never changes the board twice', () => {
+    const board = makeBoard();
+    const first = board.json('add', 'only once', '--idempotency-key', 'add-1');
+    expect(first._code).toBe(0);
+    const again = board.json('add', 'only once', '--idempotency-key', 'add-1');
+    expect(again._code).toBe(0);
+    expect(again.replayed).toBe(true);
+    expect(again.task.id).toBe(first.task.id);
+    expect(again.revision).toBe(first.revision);
+    expect(tasksOf(board).size).toBe(1);
+    // The same key for another command is a mistake, said as such.
+    const other = board.json('cancel', first.task.id, '--idempotency-key', 'add-1');
+    expect(other._code).toBe(2);
+    expect(other.error.message).toMatch(/already used by `add`/);
+    // A claim replayed hands back the same lease token (it is shown only once otherwise).
+    const joined = board.json('join', '--name', 'w', '--role', 'worker');
+    const env = { BATON_SESSION: joined.session.id, BATON_TOKEN: joined.token };
+    const claim1 = baton(['claim-next', '--idempotency-key', 'claim-1', '--json'], { cwd: board.root, env });
+    const claim2 = baton(['claim-next', '--idempotency-key', 'claim-1', '--json'], { cwd: board.root, env });
+    expect(claim1.code, claim1.stdout).toBe(0);
+    expect(claim2.json.replayed).toBe(true);
+    expect(claim2.json.lease_token).toBe(claim1.json.lease_token);
+    expect(baton(['send', '--to', 'all', 'hello', '--idempotency-key', 'msg-1', '--json'], { cwd: board.root, env }).code).toBe(0);
+    expect(baton(['send', '--to', 'all', 'hello', '--idempotency-key', 'msg-1', '--json'], { cwd: board.root, env }).json.replayed).toBe(true);
+    const sent = readFileSync(join(board.dir, 'events.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"message.sent"'));
+    expect(sent).toHaveLength(1);
+    expect(board.json('add', 'x', '--idempotency-key', 'bad key!')._code).toBe(2);
+  });
+
+  it('a keyed writer killed at any instant is done exactly once by its retry', async () => {
+    const board = makeBoard();
+    let kills = 0;
+    for (let i = 0; i < 40; i++) {
+      const key = `k-${i}`;
+      const s = start(['add', `keyed ${i}`, '--idempotency-key', key, '--json'], board.root);
+      const timer = setTimeout(() => s.child.kill('SIGKILL'), Math.floor(Math.random() * 200));
+      const r = await s.done;
+      clearTimeout(timer);
+      if (r.code !== 0) kills++;
+      const retry = board.json('add', `keyed ${i}`, '--idempotency-key', key);
+      expect(retry._code, JSON.stringify(retry)).toBe(0);
+      const titles = Object.values(JSON.parse(readFileSync(join(board.dir, 'state.json'), 'utf8')).tasks).filter((t: any) => t.title === `keyed ${i}`);
+      expect(titles, `round ${i}`).toHaveLength(1);
+    }
+    expect(kills).toBeGreaterThan(5);
+    expectHealthy(board);
+  }, 120_000);
+});
+
+describe('clocks', () => {
+  /** Runs baton with this process's clock 20 minutes ahead (libfaketime); the file system keeps the true time. */
+  const ahead = (board: TestBoard, args: string[], env: Record<string, string> = {}): Run => {
+    const r = spawnSync('faketime', ['-f', '+20m', process.execPath, BIN, ...args, '--json'], {
+      cwd: board.root,
+      env: { ...baseEnv(), ...env, NO_FAKE_STAT: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' },
+      encoding: 'utf8',
+    });
+    if (r.error) throw new Error(`faketime did not run (is it installed?): ${r.error.message}`);
+    let json: any = null;
+    try {
+      json = JSON.parse(r.stdout);
+    } catch {
+      json = null;
+    }
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json };
+  };
+
+  it('a machine 20 minutes ahead takes back no live lease, says its clock is off, and the others see its future times', () => {
+    const board = makeBoard();
+    expect(board.run('add', 'held', '--id', 'held').code).toBe(0);
+    const joined = board.json('join', '--name', 'w', '--role', 'worker');
+    const env = { BATON_SESSION: joined.session.id, BATON_TOKEN: joined.token };
+    expect(baton(['claim', 'held', '--json'], { cwd: board.root, env }).code).toBe(0);
+
+    const reap = ahead(board, ['reap']);
+    expect(reap.code, reap.stdout + reap.stderr).toBe(0);
+    expect(reap.json.expired_leases).toEqual([]);
+    expect(reap.json.ended_sessions).toEqual([]);
+    expect(reap.json.warnings.join(' ')).toMatch(/this machine's clock is 20 min ahead of the board's storage/);
+    const held = board.json('show', 'held');
+    expect(held.task.status).toBe('in_progress');
+    expect(held.task.assignee).toBe(joined.agent.id);
+
+    const future = ahead(board, ['add', 'from the future', '--id', 'future']);
+    expect(future.code).toBe(0);
+    expect(future.json.warnings.join(' ')).toMatch(/clock is 20 min ahead/);
+
+    // Machines with a true clock see the future times: doctor names them, a writer warns.
+    const clock = board.json('doctor').checks.find((c: { name: string }) => c.name === 'clock');
+    expect(clock.ok).toBe(false);
+    expect(clock.message).toMatch(/in the future, up to 20 min ahead/);
+    const now = board.json('add', 'now', '--id', 'now');
+    expect(now._code).toBe(0);
+    expect(now.warnings.join(' ')).toMatch(/newest event .* is 20 min ahead of this machine's clock/);
+  });
+
+  it('a lease is taken back only once its TTL and the clock-skew allowance have both passed', async () => {
+    const board = makeBoard();
+    setConfig(board, 'lease_ttl_seconds', '1');
+    setConfig(board, 'clock_skew_seconds', '2');
+    expect(board.run('add', 'held', '--id', 'held').code).toBe(0);
+    const joined = board.json('join', '--name', 'w', '--role', 'worker');
+    const env = { BATON_SESSION: joined.session.id, BATON_TOKEN: joined.token };
+    const claim = baton(['claim', 'held', '--json'], { cwd: board.root, env });
+    expect(claim.code).toBe(0);
+    const expires = Date.parse(claim.json.lease.expires_at);
+    // Past the TTL, inside the allowance: still the holder's.
+    await new Promise((r) => setTimeout(r, Math.max(0, expires + 300 - Date.now())));
+    expect(board.json('reap').expired_leases).toEqual([]);
+    // Past both.
+    await new Promise((r) => setTimeout(r, Math.max(0, expires + 2_300 - Date.now())));
+    expect(board.json('reap').expired_leases).toEqual(['held']);
+  });
+});
