@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -29,9 +29,9 @@ interface Started {
 }
 
 /** Starts a baton command; `prefix` runs it under another program (unshare, faketime). */
-function start(args: string[], cwd: string, prefix: string[] = []): Started {
+function start(args: string[], cwd: string, prefix: string[] = [], env: Record<string, string> = {}): Started {
   const argv = [...prefix, process.execPath, BIN, ...args];
-  const child = spawn(argv[0]!, argv.slice(1), { cwd, env: baseEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(argv[0]!, argv.slice(1), { cwd, env: { ...baseEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += d));
@@ -122,6 +122,26 @@ describe('a paused lock holder', () => {
     const ids = tasksOf(board);
     expect(ids.size).toBe(20_001);
     expect(ids.has('waits')).toBe(false);
+    expectHealthy(board);
+  }, 120_000);
+
+  it('a slow transaction on this machine, busy for longer than the stale window, keeps its lock; the waiters commit after it', async () => {
+    const board = makeBoard();
+    setConfig(board, 'lock_stale_seconds', '2');
+    const importer = start(['import', writePlan(board.root, 60_000, 'slow'), '--json'], board.root, [], { BATON_TIMINGS: '1' });
+    const pid = importer.child.pid;
+    let finished = false;
+    void importer.done.then(() => (finished = true));
+    while (ownerPid(board.dir) !== pid && !finished) await new Promise((r) => setImmediate(r));
+    const waiters = await Promise.all(Array.from({ length: 4 }, (_, i) => batonAsync(['add', `waiter ${i}`, '--id', `waiter-${i}`, '--lock-timeout', '60', '--json'], { cwd: board.root })));
+    const imported = await importer.done;
+    expect(imported.code, imported.stderr).toBe(0);
+    for (const w of waiters) expect(w.code, w.stdout).toBe(0);
+    // The import really held the lock past the stale window (else this proves nothing).
+    const timing = JSON.parse(/baton-timing (\{.*\})/.exec(imported.stderr)![1]!) as { locked_ms: number };
+    expect(timing.locked_ms).toBeGreaterThan(2_000);
+    const ids = tasksOf(board);
+    expect(ids.size).toBe(60_004);
     expectHealthy(board);
   }, 120_000);
 
@@ -336,6 +356,23 @@ describe('an unreadable line in the middle of the log', () => {
     expect(board.run('add', 'after', '--id', 'after').code).toBe(0);
     expectHealthy(board);
     expect(tasksOf(board)).toEqual(new Set(['t0', 't1', 't2', 't3', 't4', 'after']));
+  });
+});
+
+describe('a symlinked log', () => {
+  it('is refused, and the file it points to outside the board is left alone', () => {
+    const board = makeBoard();
+    expect(board.run('add', 'one', '--id', 'one').code).toBe(0);
+    const outside = join(tempDir(), 'elsewhere.jsonl');
+    writeFileSync(outside, readFileSync(join(board.dir, 'events.jsonl')));
+    rmSync(join(board.dir, 'events.jsonl'));
+    symlinkSync(outside, join(board.dir, 'events.jsonl'));
+    const before = readFileSync(outside, 'utf8');
+    const r = board.json('add', 'two', '--id', 'two');
+    expect(r._code).toBe(7);
+    expect(r.error.message).toMatch(/symbolic link/);
+    expect(readFileSync(outside, 'utf8')).toBe(before);
+    expect(tasksOf(board)).toEqual(new Set(['one']));
   });
 });
 
