@@ -2,7 +2,7 @@
 // hundreds of times an hour); measured on Node 20:
 //  - one bundled file instead of hundreds of modules resolved from node_modules;
 //  - CommonJS, not an ES module entry: Node's ESM loader alone costs ~15 ms a process;
-//  - big dependencies that most commands never touch (yaml, zod, proper-lockfile) in their own
+//  - big dependencies that most commands never touch (yaml, zod) in their own
 //    files under dist/vendor/, required only when used, so a read compiles ~100 KB, not 260 KB.
 // The source stays ESM TypeScript; `await import()` of a command becomes a lazily initialised
 // section of the bundle.
@@ -35,7 +35,6 @@ const VENDOR = {
   ].join(', ')} } from 'zod/mini';
   // zod/mini ships no messages by default ("Invalid input"); English ones name what was expected.
   import { config } from 'zod/mini'; import en from 'zod/v4/locales/en.js'; config(en());`,
-  'proper-lockfile': "module.exports = require('proper-lockfile');",
   // Only for --watch and colour on a TTY; loaded with import(), so only those pay for them.
   chokidar: "export { watch } from 'chokidar';",
   chalk: "module.exports = require('chalk').default;",

@@ -180,11 +180,16 @@ describe('crash safety', () => {
     expect(readFileSync(join(board.dir, 'state.json'), 'utf8')).toContain('"title": "x"');
   });
 
-  it('a lock whose holder died before writing its owner is broken after a few missed refreshes, not the full stale window', () => {
+  it('a lock directory without an owner is never a live writer\'s (a lock is put in place whole): it is taken at once, or after a few seconds when something is in it', () => {
     const board = makeBoard();
     const lockDir = join(board.dir, '.baton.lock');
     mkdirSync(lockDir);
-    // Fresh: its holder may be writing the owner file right now.
+    // Empty: the new lock is renamed over it.
+    expect(board.json('add', 'over an empty one', '--lock-timeout', '0.5')._code).toBe(0);
+    expect(existsSync(lockDir)).toBe(false);
+    // Something in it but no owner (made by hand, or by an older baton that died): a few seconds.
+    mkdirSync(lockDir);
+    writeFileSync(join(lockDir, 'junk'), 'x');
     expect(board.json('add', 'fresh', '--lock-timeout', '0.5')._code).toBe(5);
     const old = new Date(Date.now() - 4_000);
     utimesSync(lockDir, old, old);

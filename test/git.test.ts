@@ -292,6 +292,9 @@ describe('sync between machines', () => {
     }
     expect(b(a, 'doctor').healthy).toBe(true);
     expect(b(c, 'doctor').healthy).toBe(true);
+    // Syncs that held the lock across slow git commands (seconds) let it go: none is left behind.
+    expect(existsSync(join(a, 'project-plan', '.baton.lock'))).toBe(false);
+    expect(existsSync(join(c, 'project-plan', '.baton.lock'))).toBe(false);
   }, 300_000);
 });
 

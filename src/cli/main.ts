@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
@@ -63,6 +64,15 @@ function globals(cmd: Command): Ctx {
   };
 }
 
+/** Options that say how to run a command, not what it does: a retry may change them. */
+const HOW = new Set(['json', 'color', 'lockTimeout', 'expectedRevision', 'idempotencyKey', 'session', 'token', 'dir']);
+
+/** What a command was asked to do (its arguments and own options), for an idempotency key's record. */
+function callOf(positional: unknown[]): string {
+  const what = positional.map((a) => (a && typeof a === 'object' && !Array.isArray(a) ? Object.fromEntries(Object.entries(a).filter(([k]) => !HOW.has(k)).sort(([x], [y]) => (x < y ? -1 : 1))) : a));
+  return createHash('sha256').update(JSON.stringify(what)).digest('hex').slice(0, 32);
+}
+
 /** The command's full name, as typed: `review approve`. */
 function commandPath(cmd: Command): string {
   const names: string[] = [];
@@ -81,6 +91,7 @@ function action<A extends unknown[]>(body: (ctx: Ctx, ...args: A) => Promise<{ r
     if (own && typeof own === 'object' && !Array.isArray(own)) positional[positional.length - 1] = { ...cmd.optsWithGlobals(), ...own };
     try {
       const ctx = globals(cmd);
+      if (ctx.idempotencyKey) ctx.call = callOf(positional);
       const { result, text, printed } = await body(ctx, ...positional);
       if (!printed) await printSuccess(ctx.replayed ? { ...result, replayed: true } : result, mode, mode.json ? null : text(), ctx.replayed ? ['this key was used before: the change was already committed, and this is its first answer', ...ctx.warnings] : ctx.warnings);
     } catch (e) {

@@ -19,6 +19,8 @@ export interface Ctx {
   /** --idempotency-key, and the command's name (a key's record names the command it belongs to). */
   idempotencyKey?: string | undefined;
   command?: string | undefined;
+  /** A hash of the command's arguments: a key replays only the same call by the same session. */
+  call?: string | undefined;
   /** How many transactions this command ran (the second and later get key#n). */
   mutations?: number;
   /** Set when a keyed transaction was found already committed and its first answer returned. */
@@ -45,11 +47,13 @@ export async function load(ctx: Ctx): Promise<Loaded> {
 }
 
 export async function mutate<R>(ctx: Ctx, apply: (tx: Tx) => R, who: { actor?: string | null; session?: string | null } = {}): Promise<TxResult<R>> {
-  // Loaded on demand: the lock machinery (proper-lockfile, graceful-fs) costs start-up that reads never need.
+  // Loaded on demand: the lock and write machinery costs start-up that reads never need.
   const { transact } = await import('../core/tx.js');
   const n = ctx.mutations ?? 0;
   ctx.mutations = n + 1;
-  const idempotency = ctx.idempotencyKey ? { key: n === 0 ? ctx.idempotencyKey : `${ctx.idempotencyKey}#${n}`, command: ctx.command ?? '' } : undefined;
+  const idempotency = ctx.idempotencyKey
+    ? { key: n === 0 ? ctx.idempotencyKey : `${ctx.idempotencyKey}#${n}`, command: ctx.command ?? '', call: ctx.call ?? '', session: ctx.creds.session ?? null }
+    : undefined;
   const result = await transact(boardDir(ctx), { lockTimeoutMs: ctx.lockTimeoutMs, expectedRevision: ctx.expectedRevision, onTiming: ctx.onTiming, idempotency, ...who }, apply);
   ctx.warnings.push(...result.warnings);
   if (result.replayed) ctx.replayed = true;

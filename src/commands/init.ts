@@ -53,7 +53,7 @@ export async function run(opts: InitOptions, ctx: Ctx): Promise<InitResult> {
   if (name.length > 100 || /[\u0000-\u001f]/.test(name)) throw invalidInput('The board name must be one line of at most 100 characters.');
 
   // Whoever makes the board's lock directory first creates the board; any other init refuses.
-  const made = kind === 'none' ? makeDirs(target) : undefined;
+  const made = kind === 'none' ? makeDirs(target) : null;
   const lock = join(target, LOCK_DIR);
   try {
     mkdirSync(lock);
@@ -112,23 +112,36 @@ export async function run(opts: InitOptions, ctx: Ctx): Promise<InitResult> {
 /**
  * Makes a directory and its missing parents one level at a time, so a failure names its cause
  * (Node's recursive mkdir spins for ever where mkdir keeps answering ENOENT, as under /proc).
- * Returns the topmost directory it made.
+ * Returns the topmost directory this call made, or null when it made none; a directory that
+ * appears meanwhile (another init) is never taken for its own, and on failure only what this
+ * call made is removed.
  */
-function makeDirs(target: string): string {
+function makeDirs(target: string): string | null {
   const missing: string[] = [];
   for (let p = target; !existsSync(p); p = dirname(p)) {
     missing.unshift(p);
     if (dirname(p) === p) break;
   }
+  let top: string | null = null;
   try {
-    for (const p of missing) mkdirSync(p);
+    for (const p of missing) {
+      try {
+        mkdirSync(p);
+      } catch (e) {
+        // A parent another process made meanwhile is fine; the board directory itself is not.
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST' && p !== target) continue;
+        throw e;
+      }
+      top ??= p;
+    }
   } catch (e) {
-    if (missing[0] && existsSync(missing[0])) rmSync(missing[0], { recursive: true, force: true });
+    if (top) rmSync(top, { recursive: true, force: true });
     const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw alreadyBoard(target);
     if (code === 'ENOENT' || code === 'ENOTDIR') throw invalidInput(`Cannot make ${target}: ${dirname(target)} does not take new directories (${code}).`, 'pick another place with --dir');
     throw e;
   }
-  return missing[0] ?? target;
+  return top;
 }
 
 function entryKind(path: string): 'none' | 'dir' | 'other' {

@@ -1,13 +1,11 @@
-import { existsSync, mkdirSync, rmSync, rmdirSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import lockfile from 'proper-lockfile';
 import { BatonError, diskFull, isDiskFull } from './errors.js';
 import { breakStaleLock, type HeldLock, LOCK_DIR, lockHealth, machine, processStart, readLockOwner, STALE_MS, UPDATE_MS } from './lock.js';
-import { writeFileAtomic } from './store.js';
 
-// Taking the lock lives apart from lock.ts so that reads (doctor's lock check included)
-// never load proper-lockfile: only modules that write import this one.
+// Taking the lock lives apart from lock.ts so that reads (doctor's lock check included) never
+// load it: only modules that write import this one.
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -23,18 +21,48 @@ export const lostLock = (): BatonError =>
     details: { lost_lock: true },
   });
 
+const NEW_PREFIX = `${LOCK_DIR}.new-`;
+
 /**
- * Makes the lock directory's contents: the fence (a directory named by a fresh nonce) and the
- * owner file. Whoever breaks the lock renames the directory, fence and all, away; the holder's
- * commit renames state.json from inside its fence, so it fails once the fence is gone.
+ * Makes the lock whole, then puts it in place: a directory `.baton.lock.new-NONCE` holding the
+ * owner file and the fence (a directory named by the nonce), renamed to `.baton.lock`. The rename
+ * fails while another lock is there, so taking the lock is one atomic step (also on network file
+ * systems) and there is never a lock without its owner. Whoever breaks the lock renames the
+ * directory, fence and all, away; the holder's commit renames state.json from inside its fence,
+ * so it fails once the fence is gone.
  */
-function furnish(lockDir: string): { nonce: string; fence: string } {
-  const nonce = randomBytes(8).toString('hex');
-  const fence = join(lockDir, `fence-${nonce}`);
-  mkdirSync(fence);
-  const owner = { pid: process.pid, host: machine.host, boot: machine.boot, pidns: machine.pidns, start: processStart(process.pid), at: new Date().toISOString(), nonce };
-  writeFileAtomic(join(lockDir, 'owner'), JSON.stringify(owner), false, fence);
-  return { nonce, fence };
+function tryTake(boardDir: string, nonce: string): boolean {
+  const staging = join(boardDir, `${NEW_PREFIX}${nonce}`);
+  mkdirSync(staging);
+  try {
+    mkdirSync(join(staging, `fence-${nonce}`));
+    const owner = { pid: process.pid, host: machine.host, boot: machine.boot, pidns: machine.pidns, start: processStart(process.pid), at: new Date().toISOString(), nonce };
+    writeFileSync(join(staging, 'owner'), JSON.stringify(owner));
+    renameSync(staging, join(boardDir, LOCK_DIR));
+    return true;
+  } catch (e) {
+    rmSync(staging, { recursive: true, force: true });
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') return false;
+    throw e;
+  }
+}
+
+/** Staging directories of writers that died between making one and renaming it (older than a minute). */
+function sweepStaging(boardDir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(boardDir).filter((n) => n.startsWith(NEW_PREFIX));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    try {
+      if (Date.now() - statSync(join(boardDir, n)).mtimeMs > 60_000) rmSync(join(boardDir, n), { recursive: true, force: true });
+    } catch {
+      /* gone meanwhile */
+    }
+  }
 }
 
 export async function acquireLock(boardDir: string, opts: LockOptions): Promise<HeldLock> {
@@ -43,65 +71,18 @@ export async function acquireLock(boardDir: string, opts: LockOptions): Promise<
   const lockDir = join(boardDir, LOCK_DIR);
   const deadline = Date.now() + timeoutMs;
   let delay = 2;
-  let compromised = false;
   for (;;) {
-    let release: (() => Promise<void>) | null = null;
+    const nonce = randomBytes(8).toString('hex');
+    let took: boolean;
     try {
-      release = await lockfile.lock(boardDir, {
-        lockfilePath: lockDir,
-        realpath: false,
-        stale: Infinity,
-        update: UPDATE_MS,
-        retries: 0,
-        onCompromised: () => {
-          compromised = true;
-        },
-      });
-      const { nonce, fence } = furnish(lockDir);
-      const ours = () => readLockOwner(boardDir)?.nonce === nonce && existsSync(fence);
-      const unlock = release;
-      return {
-        fence,
-        compromised: () => compromised || !ours(),
-        check() {
-          if (compromised || !ours()) throw lostLock();
-        },
-        async release() {
-          // Only a lock that is still ours is taken apart: a holder whose lock was broken must
-          // not remove the lock of whoever holds it now.
-          if (!ours()) return;
-          try {
-            unlinkSync(join(lockDir, 'owner'));
-            rmdirSync(fence);
-          } catch {
-            /* a breaker took it meanwhile */
-          }
-          try {
-            await unlock();
-          } catch {
-            /* released or compromised already: nothing left to undo */
-          }
-        },
-      };
+      took = tryTake(boardDir, nonce);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (release) {
-        // The lock was made but not furnished (a full disk): take it down again, whole.
-        try {
-          rmSync(lockDir, { recursive: true, force: true });
-        } catch {
-          /* nothing more to do */
-        }
-        await release().catch(() => undefined);
-        if (isDiskFull(e)) throw diskFull(e);
-        throw e;
-      }
-      if (code === 'ENOENT') {
-        throw new BatonError('NO_BOARD', `The board directory ${boardDir} disappeared.`, { hint: 'baton init' });
-      }
+      if (code === 'ENOENT') throw new BatonError('NO_BOARD', `The board directory ${boardDir} disappeared.`, { hint: 'baton init' });
       if (isDiskFull(e)) throw diskFull(e);
-      if (code !== 'ELOCKED') throw e;
+      throw e;
     }
+    if (took) return held(boardDir, lockDir, nonce);
     if (lockHealth(boardDir, staleMs) === 'stale' && breakStaleLock(boardDir, staleMs)) continue;
     if (Date.now() >= deadline) throw busy(boardDir, timeoutMs);
     await sleep(Math.min(delay + Math.random() * delay, Math.max(1, deadline - Date.now())));
@@ -109,13 +90,57 @@ export async function acquireLock(boardDir: string, opts: LockOptions): Promise<
   }
 }
 
+function held(boardDir: string, lockDir: string, nonce: string): HeldLock {
+  const fence = join(lockDir, `fence-${nonce}`);
+  const takenAt = Date.now();
+  let storageOffset: number | null = null;
+  try {
+    storageOffset = takenAt - statSync(fence).mtimeMs;
+  } catch {
+    storageOffset = null;
+  }
+  const ours = () => readLockOwner(boardDir)?.nonce === nonce && existsSync(fence);
+  // The mtime tells machines that cannot see our pid that we are alive.
+  const timer = setInterval(() => {
+    try {
+      if (ours()) utimesSync(lockDir, new Date(), new Date());
+    } catch {
+      /* a breaker took it: check() says so at the next step */
+    }
+  }, UPDATE_MS);
+  timer.unref();
+  sweepStaging(boardDir);
+  return {
+    fence,
+    nonce,
+    clockOffsetMs: storageOffset,
+    compromised: () => !ours(),
+    check() {
+      if (!ours()) throw lostLock();
+    },
+    async release() {
+      clearInterval(timer);
+      // Only a lock that is still ours is taken down, and in one rename: a holder whose lock was
+      // broken must not remove the lock of whoever holds it now.
+      if (!ours()) return;
+      const dead = join(boardDir, `${LOCK_DIR}.dead-${nonce}`);
+      try {
+        renameSync(lockDir, dead);
+      } catch {
+        return; /* broken meanwhile */
+      }
+      rmSync(dead, { recursive: true, force: true });
+    },
+  };
+}
+
 function busy(boardDir: string, timeoutMs: number): BatonError {
   const owner = readLockOwner(boardDir);
   const heldMs = owner ? Date.now() - Date.parse(owner.at) : null;
-  const held = heldMs !== null && Number.isFinite(heldMs) ? `, holding it for ${Math.max(0, Math.round(heldMs / 1000))}s` : '';
+  const heldFor = heldMs !== null && Number.isFinite(heldMs) ? `, holding it for ${Math.max(0, Math.round(heldMs / 1000))}s` : '';
   return new BatonError(
     'BOARD_BUSY',
-    `The board is locked by another writer${owner ? ` (pid ${owner.pid} on ${owner.host}${held})` : ''}; gave up after ${Math.round(timeoutMs / 100) / 10}s.`,
+    `The board is locked by another writer${owner ? ` (pid ${owner.pid} on ${owner.host}${heldFor})` : ''}; gave up after ${Math.round(timeoutMs / 100) / 10}s.`,
     {
       hint: 'retry, or raise --lock-timeout; a live holder on this machine is never broken (`baton doctor` names it)',
       details: { holder: owner ? { pid: owner.pid, host: owner.host, since: owner.at, held_ms: heldMs } : null },

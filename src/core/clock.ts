@@ -1,25 +1,15 @@
-import { statSync } from 'node:fs';
-
 /**
  * Clocks. Every time baton writes (event ts, lease expiry, heartbeats) comes from the clock of the
  * machine that wrote it, so machines sharing a board must roughly agree. Two checks catch one that
  * does not: a writer compares its clock with the board storage's, read from the mtime of the
- * directory it just made (its lock's fence: on a network file system the server sets it), and
+ * directory it made when it took the lock (its fence: on a network file system the server sets
+ * it; acquire.ts), and
  * every writer and `doctor` look for times on the board further in the future than the
  * allowance (`clock_skew_seconds`). Taking back a lease or a session waits that allowance too.
  */
 
 /** Slack for file-system timestamp granularity and the moments since the directory was made. */
 const SLACK_MS = 2_000;
-
-/** This clock minus the storage's (ms), from a directory this process just made; null if unknown. */
-export function storageOffsetMs(madeNow: string, nowMs = Date.now()): number | null {
-  try {
-    return nowMs - statSync(madeNow).mtimeMs;
-  } catch {
-    return null;
-  }
-}
 
 export const beyond = (offMs: number, allowanceMs: number): boolean => Math.abs(offMs) > allowanceMs + SLACK_MS;
 
@@ -32,9 +22,8 @@ export function spell(ms: number): string {
 }
 
 /** What a writer says about its own clock and the board's newest time (empty: all fine). */
-export function clockWarnings(fence: string, lastTs: string | null, allowanceMs: number, nowMs = Date.now()): { trusted: boolean; warnings: string[] } {
+export function clockWarnings(off: number | null, lastTs: string | null, allowanceMs: number, nowMs = Date.now()): { trusted: boolean; warnings: string[] } {
   const warnings: string[] = [];
-  const off = storageOffsetMs(fence, nowMs);
   const trusted = off === null || !beyond(off, allowanceMs);
   if (off !== null && !trusted) {
     warnings.push(`this machine's clock is ${spell(off)} ${off > 0 ? 'ahead of' : 'behind'} the board's storage (more than clock_skew_seconds allows): the times this command wrote are off by that much, and it took back no lease or session; fix the clock (NTP)`);

@@ -20,6 +20,9 @@ const KEEP_MS = 7 * 86_400_000;
 export interface KeyRecord {
   key: string;
   command: string;
+  /** A hash of the command's arguments and the session that ran it: a key replays only that call. */
+  call: string;
+  session: string | null;
   revision: number;
   at: string;
   value: unknown;

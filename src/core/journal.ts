@@ -2,7 +2,8 @@ import { appendFileSync, closeSync, fstatSync, fsyncSync, ftruncateSync, openSyn
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { removeKeyRecord } from './idempotency.js';
-import { FILES, VOID, writeFileAtomic } from './store.js';
+import { readMarkId } from './reconcile.js';
+import { FILES, type FileStamp, sameStamp, VOID, writeFileAtomic } from './store.js';
 
 /**
  * The transaction journal: what a writer is about to append, written (fsync) before the first
@@ -27,6 +28,13 @@ export interface Journal {
   ids: string[];
   /** The transaction's idempotency key: its record goes when the transaction is undone. */
   key?: string | null;
+  /**
+   * state.json as the transaction read it (size, mtime, inode): while the file is still exactly
+   * that one, the transaction did not commit (a commit renames a new file into place).
+   */
+  base?: FileStamp | null;
+  /** The lock nonce of the writer: only it removes its journal after its commit. */
+  nonce?: string | null;
   pid: number;
   host: string;
 }
@@ -57,10 +65,23 @@ function voidIds(dir: string, ids: string[]): void {
   } catch {
     /* no file yet */
   }
-  appendFileSync(file, ids.map((id) => `${id}\n`).join(''));
+  try {
+    // A leading newline ends whatever a write cut short (a full disk) before these ids.
+    appendFileSync(file, `\n${ids.join('\n')}\n`);
+  } catch {
+    /* a full disk: the ids matter only if a late writer appends them, and the undo goes on */
+  }
 }
 
-export function removeJournal(dir: string): void {
+/** Removes the journal; given a nonce, only when it is that writer's (a late writer must not remove another's). */
+export function removeJournal(dir: string, nonce?: string): void {
+  if (nonce !== undefined) {
+    try {
+      if ((JSON.parse(readFileSync(join(dir, JOURNAL), 'utf8')) as Journal).nonce !== nonce) return;
+    } catch {
+      return;
+    }
+  }
   try {
     unlinkSync(join(dir, JOURNAL));
   } catch (e) {
@@ -100,7 +121,7 @@ function readPast(dir: string, from: number, size: number): string {
  * It truncates only when the state is still the one the transaction started from and every
  * byte past the journal's mark is one of the transaction's own events (or a torn piece of one).
  */
-export function rollbackJournal(dir: string, revision: number): string | null {
+export function rollbackJournal(dir: string, revision: number, stateNow: FileStamp | null): string | null {
   let text: string;
   try {
     text = readFileSync(join(dir, JOURNAL), 'utf8');
@@ -116,25 +137,29 @@ export function rollbackJournal(dir: string, revision: number): string | null {
     removeJournal(dir);
     return 'removed a torn transaction journal (its writer died before appending anything)';
   }
-  if (revision === j.revision_after) {
-    removeJournal(dir); // the transaction committed; only the clean-up was cut short
-    return null;
+  // Did the transaction commit? Only a state.json still exactly the one it read (or, for a journal
+  // without that stamp, still at its starting revision) proves it did not, and the mark (the last
+  // event a commit here recorded) being one of its own proves it did. Anything else (the clean-up
+  // of a commit cut short, git changing the state since) leaves everything as it is.
+  const ownIds = new Set(j.ids);
+  const markId = readMarkId(dir);
+  const markedOwn = markId !== null && ownIds.has(markId);
+  const isBase = j.base ? sameStamp(j.base, stateNow) : revision === j.revision_before;
+  if (markedOwn || !isBase) {
+    removeJournal(dir);
+    return revision === j.revision_after || markedOwn ? null : `dropped the journal of a transaction (revision ${j.revision_after}) without undoing anything: the state has changed since`;
   }
-  // From here on the transaction did not commit: a keyed one's record goes with it, and its events
-  // are void wherever they are or may yet turn up.
+  // The transaction did not commit: a keyed one's record goes with it, and its events are void
+  // wherever they are or may yet turn up.
   if (j.key) removeKeyRecord(dir, j.key);
   voidIds(dir, j.ids);
-  if (revision !== j.revision_before) {
-    removeJournal(dir);
-    return `dropped the journal of an unfinished transaction (revision ${j.revision_after}) without undoing anything: the board has changed since`;
-  }
   const size = logSize(dir);
   if (size <= j.log_size) {
     removeJournal(dir);
     return size < j.log_size ? `dropped the journal of an unfinished transaction (revision ${j.revision_after}): the log has been replaced since, so nothing was undone` : null;
   }
   const past = readPast(dir, j.log_size, size);
-  const ids = new Set(j.ids);
+  const ids = ownIds;
   const lines = past.split('\n');
   const torn = lines.pop() ?? '';
   let own = 0;

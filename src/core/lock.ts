@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
 /**
- * The board lock: a directory made atomically by proper-lockfile (works on network file
- * systems), whose mtime the holder refreshes every second. proper-lockfile's own stale
- * removal is switched off (stale: Infinity) because two waiters that both judge a lock stale
- * can each remove it and both "win". Instead a waiter breaks a lock only while holding a
- * second, short-lived break lock, and re-checks staleness under it:
+ * The board lock: a directory made whole (owner file and fence inside) and renamed into place,
+ * so taking it is atomic, also on network file systems (acquire.ts); its holder refreshes its
+ * mtime every second. Two waiters that both judge a lock stale could each remove it and both
+ * "win", so a waiter breaks a lock only while holding a second, short-lived break lock, and
+ * re-checks staleness under it:
  *  - a holder on this machine (same host name, boot and pid namespace) is judged by its
  *    process alone: while that pid lives and started when the owner file says, the lock is
  *    held, however long it takes (a paused or busy writer keeps it); once it is gone, or the
@@ -44,8 +44,12 @@ export interface HeldLock {
   compromised(): boolean;
   /** The holder's fence directory: state.json is renamed into place from inside it. */
   readonly fence: string;
+  /** The nonce that names this holding (its fence, its journal). */
+  readonly nonce: string;
   /** Throws BOARD_BUSY when the lock is no longer ours: call before every irreversible step. */
   check(): void;
+  /** This clock minus the storage's, read when the lock was taken (clock.ts); null if unknown. */
+  readonly clockOffsetMs: number | null;
 }
 
 const readOr = (read: () => string): string | null => {
@@ -120,8 +124,8 @@ export function lockHealth(boardDir: string, staleMs = STALE_MS, now = Date.now(
   }
   const owner = readLockOwner(boardDir);
   if (owner && ownerIsLocal(owner) && owner.pid !== process.pid) return holderAlive(owner) ? 'held' : 'stale';
-  // A holder writes its owner file right after it makes the lock and refreshes the mtime every
-  // second: a lock still without an owner after a few refreshes lost its holder in between.
+  // A lock is put in place with its owner file inside: one without (made by an older baton, or
+  // by hand) is taken for dead after a few seconds.
   if (!owner && now - mtime > OWNERLESS_STALE_MS) return 'stale';
   return now - mtime > staleMs ? 'stale' : 'held';
 }

@@ -1,7 +1,7 @@
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { gitOrNull } from './git.js';
-import { corrupt, FILES, readVoid, writeFileAtomic } from './store.js';
+import { corrupt, FILES, type FileStamp, readVoid, sameStamp, stampOf, writeFileAtomic } from './store.js';
 import { archivedThrough, ensureArchiveDir, listArchives } from './events.js';
 import type { BatonEvent, State } from './types.js';
 
@@ -89,25 +89,9 @@ export function logEnds(dir: string): LogEnds {
  */
 export const MARK = '.baton.lock.mark';
 
-/** The log's identity when a write left it: a log that no longer matches was changed by someone else. */
-interface LogStamp {
-  size: number;
-  mtime: number;
-  ino: number;
-}
-
-function stampOf(dir: string): LogStamp | null {
-  try {
-    const st = statSync(join(dir, FILES.events));
-    return { size: st.size, mtime: st.mtimeMs, ino: st.ino };
-  } catch {
-    return null;
-  }
-}
-
 interface Mark {
   id: string | null;
-  log: LogStamp | null;
+  log: FileStamp | null;
 }
 
 function readMark(dir: string): Mark | null {
@@ -126,19 +110,24 @@ function readMark(dir: string): Mark | null {
   }
 }
 
+/** The id of the last event a commit here recorded (null: none, or no mark). */
+export const readMarkId = (dir: string): string | null => readMark(dir)?.id ?? null;
+
 export function writeMark(dir: string, id: string | undefined): void {
   if (!id) return;
-  writeFileSync(join(dir, MARK), JSON.stringify({ id, log: stampOf(dir) }));
+  writeFileSync(join(dir, MARK), JSON.stringify({ id, log: stampOf(join(dir, FILES.events)) }));
 }
 
 /**
  * True when events.jsonl is not as the last write left it (git, a person, an older baton changed
  * it): a write then reads the whole log once, so an unreadable line anywhere stops it.
  */
-export function logChangedOutside(dir: string): boolean {
-  const log = readMark(dir)?.log;
-  const now = stampOf(dir);
-  return !log || !now || log.size !== now.size || log.mtime !== now.mtime || log.ino !== now.ino;
+export function logChangedOutside(dir: string, ends: LogEnds): boolean {
+  const mark = readMark(dir);
+  if (!mark?.log || !sameStamp(mark.log, stampOf(join(dir, FILES.events)))) return true;
+  // Something appended after the last event a commit here recorded (a late writer whose lock was
+  // broken, whose events are void) while the stamp was taken after it.
+  return mark.id !== null && ends.lastId !== mark.id;
 }
 
 /**
@@ -227,6 +216,8 @@ export interface Parsed {
   events: BatonEvent[];
   markers: number;
   tornBytes: number;
+  /** The unterminated, unreadable last line of the live log, as it was (null: none). */
+  torn: { line: number; text: string } | null;
 }
 
 /** A line of the log that is neither an event nor a conflict marker, kept aside by doctor --repair. */
@@ -242,7 +233,7 @@ export interface BadLine {
  * `bad`, such lines are collected there instead (doctor --repair quarantines them).
  */
 export function parseLog(text: string, file: string, isLive: boolean, bad?: BadLine[]): Parsed {
-  const out: Parsed = { events: [], markers: 0, tornBytes: 0 };
+  const out: Parsed = { events: [], markers: 0, tornBytes: 0, torn: null };
   const lines = text.split('\n');
   const last = lines.length - 1;
   lines.forEach((line, i) => {
@@ -264,6 +255,7 @@ export function parseLog(text: string, file: string, isLive: boolean, bad?: BadL
     // An unterminated last line of the live log is a torn write that never committed.
     if (isLive && i === last) {
       out.tornBytes = Buffer.byteLength(line);
+      out.torn = { line: i + 1, text: line };
       return;
     }
     if (bad) {
@@ -379,7 +371,9 @@ export function planReconcile(dir: string, state: State, why: string, recovered:
     archive: archiveChanged ? { name: archived.length ? `${pad(1)}-${pad(archivedCount)}.jsonl` : null, text: lines(archived), replaces: files.map(([file]) => file) } : null,
     lastSeq: seq,
     missingTasks,
-    quarantine: bad ?? [],
+    // A torn last line that no journal claimed may be a committed event cut short (a copy, a
+    // truncation): it is set aside with the unreadable lines, never dropped.
+    quarantine: [...(bad ?? []), ...(live.torn ? [{ file: FILES.events, ...live.torn }] : [])],
     summary: {
       why,
       state_seq: state.seq,
@@ -391,7 +385,7 @@ export function planReconcile(dir: string, state: State, why: string, recovered:
       archived_in_live: archivedInLive,
       recovered_from_git: recoveredCount,
       restored_tasks: missingTasks.map((t) => t.id).sort(),
-      quarantined: bad?.length ?? 0,
+      quarantined: (bad?.length ?? 0) + (live.torn ? 1 : 0),
       void_dropped: voidCount,
     },
   };

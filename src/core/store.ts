@@ -177,6 +177,25 @@ export function writeConfigCache(dir: string, loaded: LoadedConfig): void {
   writeFileAtomic(join(dir, CONFIG_CACHE), `${JSON.stringify({ v: CONFIG_CACHE_VERSION, text: loaded.text, config: loaded.config })}\n`, false);
 }
 
+/** A file's identity: a rename, an edit or git replacing it changes at least one of these. */
+export interface FileStamp {
+  size: number;
+  mtime: number;
+  ino: number;
+}
+
+export function stampOf(path: string): FileStamp | null {
+  try {
+    const st = statSync(path);
+    return { size: st.size, mtime: st.mtimeMs, ino: st.ino };
+  } catch {
+    return null;
+  }
+}
+
+export const sameStamp = (a: FileStamp | null | undefined, b: FileStamp | null | undefined): boolean =>
+  !!a && !!b && a.size === b.size && a.mtime === b.mtime && a.ino === b.ino;
+
 /**
  * `.baton.lock.void`: ids of events whose transaction is known never to have committed (its
  * journal was undone or dropped; journal.ts writes it). A writer whose lock was broken while it
@@ -274,13 +293,14 @@ export function leftoverTempFiles(dir: string, now = Date.now()): string[] {
 }
 
 /** Writes every byte of `data` at the file's current position, or throws (ENOSPC mid-way included). */
-function writeAll(fd: number, data: string): void {
+function writeAll(fd: number, data: string, progress?: { written: number }): void {
   const buf = Buffer.from(data, 'utf8');
   let off = 0;
   while (off < buf.length) {
     const n = writeSync(fd, buf, off, buf.length - off);
     if (n <= 0) throw Object.assign(new Error(`short write (${off} of ${buf.length} bytes)`), { code: 'EIO' });
     off += n;
+    if (progress) progress.written = off;
   }
 }
 
@@ -357,13 +377,18 @@ export function appendEvents(dir: string, events: BatonEvent[]): void {
     throw e;
   }
   const size = fstatSync(fd).size;
+  const progress = { written: 0 };
   try {
-    writeAll(fd, events.map((e) => `${JSON.stringify(e)}\n`).join(''));
+    writeAll(fd, events.map((e) => `${JSON.stringify(e)}\n`).join(''), progress);
     fsyncSync(fd);
   } catch (e) {
     try {
-      ftruncateSync(fd, size);
-      fsyncSync(fd);
+      // Only when the log grew by exactly our bytes: otherwise someone else wrote too, and the
+      // journal lets the next holder of the lock undo exactly ours.
+      if (fstatSync(fd).size === size + progress.written) {
+        ftruncateSync(fd, size);
+        fsyncSync(fd);
+      }
     } catch {
       /* the journal lets the next writer undo it */
     }

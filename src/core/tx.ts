@@ -1,4 +1,5 @@
 import { unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { BatonError, diskFull, invalidInput, isDiskFull } from './errors.js';
 import { pruneKeyRecords, readKeyRecord, writeKeyRecord } from './idempotency.js';
 import { randomSuffix } from './ids.js';
@@ -14,6 +15,9 @@ import { createTask } from './tasks.js';
 import type { BatonEvent, Config, State, Task } from './types.js';
 import {
   appendEvents,
+  FILES,
+  type FileStamp,
+  stampOf,
   leftoverTempFiles,
   type LoadedConfig,
   loadConfig,
@@ -41,7 +45,7 @@ export interface TxOptions {
    */
   onRendered?: ((written: string[]) => void) | undefined;
   /** With a key, a retry of a committed transaction returns its first value (idempotency.ts). */
-  idempotency?: { key: string; command: string } | undefined;
+  idempotency?: { key: string; command: string; call: string; session: string | null } | undefined;
   /** Runs under the lock once the transaction committed, or found nothing to write. */
   afterCommit?: ((state: State, config: Config, lock: HeldLock) => void) | undefined;
 }
@@ -112,9 +116,9 @@ export interface Prepared {
  * its journal proves), remove temp files of interrupted writes, and when the log and the state
  * still disagree, plan a reconciliation that keeps every event (nothing is written here).
  */
-export function prepareWrite(dir: string, state: State, thorough = false): Prepared {
+export function prepareWrite(dir: string, state: State, thorough = false, stateStamp: FileStamp | null = stampOf(join(dir, FILES.state))): Prepared {
   const done: string[] = [];
-  const rolled = rollbackJournal(dir, state.revision);
+  const rolled = rollbackJournal(dir, state.revision, stateStamp);
   if (rolled) done.push(rolled);
   const temps = leftoverTempFiles(dir);
   for (const t of temps) {
@@ -129,7 +133,7 @@ export function prepareWrite(dir: string, state: State, thorough = false): Prepa
   const removed = eventsGitRemoved(dir, ends);
   const gone = removed && removed.events.length ? `git took event ${removed.id} and those before it out of the working tree; brought back from git's history` : null;
   if (removed && !removed.events.length) done.push(`event ${removed.id}, the last this board wrote, is gone from the log and git has no copy of it (was the log restored by hand?)`);
-  const why = logDisagreement(dir, state, ends) ?? gone ?? (thorough ? wholeLogProblem(dir, state) : logChangedOutside(dir) ? wholeLogProblem(dir, state, true) : null);
+  const why = logDisagreement(dir, state, ends) ?? gone ?? (thorough ? wholeLogProblem(dir, state) : logChangedOutside(dir, ends) ? wholeLogProblem(dir, state, true) : null);
   return { done, plan: why ? planReconcile(dir, state, why, removed?.events ?? [], thorough) : null, ends };
 }
 
@@ -169,13 +173,15 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
 export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: LoadedConfig, opts: TxOptions, apply: (tx: Tx) => R): Promise<TxResult<R>> {
   const config = loaded.config;
   const { state, text: previous } = await readStateText(dir);
-  const prepared = prepareWrite(dir, state, opts.thorough);
+  const base = stampOf(join(dir, FILES.state));
+  const prepared = prepareWrite(dir, state, opts.thorough, base);
   // After the journal is settled, a key's record exists only for a committed transaction.
   const keyed = opts.idempotency;
   const record = keyed ? readKeyRecord(dir, keyed.key) : null;
   if (keyed && record) {
-    if (record.command !== keyed.command) {
-      throw invalidInput(`The idempotency key '${keyed.key}' was already used by \`${record.command}\`; a key names one change.`, 'use a fresh key for a new change');
+    if (record.command !== keyed.command || record.call !== keyed.call || record.session !== keyed.session) {
+      const other = record.command !== keyed.command ? `by \`${record.command}\`` : record.session !== keyed.session ? 'by another session' : `for \`${record.command}\` with other arguments`;
+      throw invalidInput(`The idempotency key '${keyed.key}' was already used ${other}; a key names one change by one caller.`, 'use a fresh key for a new change');
     }
     return { value: record.value as R, revision: record.revision, changed: false, warnings: [], replayed: true };
   }
@@ -185,7 +191,7 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
 
   const now = new Date().toISOString();
   const revision = state.revision + 1;
-  const clock = clockWarnings(lock.fence, prepared.ends.lastTs, config.clock_skew_seconds * 1000, Date.parse(now));
+  const clock = clockWarnings(lock.clockOffsetMs, prepared.ends.lastTs, config.clock_skew_seconds * 1000, Date.parse(now));
   const warnings: string[] = [...clock.warnings];
   const events: BatonEvent[] = [];
   const touched = new Set<string>();
@@ -249,8 +255,8 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
   commit(dir, lock, () => {
     if (plan) applyReconcile(dir, plan, lock.fence, now);
     // The journal makes this transaction undoable, and only this one: see journal.ts.
-    writeJournal(dir, { revision_before: revision - 1, revision_after: revision, base_seq: state.seq - events.length, log_size: logSize(dir), ids: events.map((e) => e.id), key: keyed?.key ?? null }, lock.fence);
-    if (keyed) writeKeyRecord(dir, { key: keyed.key, command: keyed.command, revision, at: now, value }, lock.fence);
+    writeJournal(dir, { revision_before: revision - 1, revision_after: revision, base_seq: state.seq - events.length, log_size: logSize(dir), ids: events.map((e) => e.id), key: keyed?.key ?? null, base, nonce: lock.nonce }, lock.fence);
+    if (keyed) writeKeyRecord(dir, { key: keyed.key, command: keyed.command, call: keyed.call, session: keyed.session, revision, at: now, value }, lock.fence);
     lock.check();
     appendEvents(dir, events);
     // The commit point: state.json is renamed into place from inside the lock's fence.
@@ -264,8 +270,9 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
       warnings.push(`${what} failed (${(e as Error).message}); the change is committed. Next: free the cause, then \`baton render\` (or \`baton doctor --repair\`).`);
     }
   };
-  after('removing the transaction journal', () => removeJournal(dir));
+  // The mark first: with it, a journal left behind is known to belong to a committed transaction.
   after('recording the log mark', () => writeMark(dir, events.at(-1)?.id));
+  after('removing the transaction journal', () => removeJournal(dir, lock.nonce));
   after('regenerating the Markdown', () => {
     const written = writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq)));
     opts.onRendered?.(written);
@@ -293,7 +300,7 @@ function commit(dir: string, lock: HeldLock, write: () => void, revisionBefore: 
     const lost = lock.compromised();
     if (!lost) {
       try {
-        rollbackJournal(dir, revisionBefore);
+        rollbackJournal(dir, revisionBefore, stampOf(join(dir, FILES.state)));
       } catch {
         /* left for the next writer's repair, which the journal makes exact */
       }
