@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -304,6 +305,15 @@ describe('init', () => {
     expect(baton(['doctor', '--json'], { cwd: root }).json.healthy).toBe(true);
   });
 
+  it('run eight times at once into directories that do not exist yet: one board, and no init removes what another made', async () => {
+    const root = tempDir();
+    const runs = await Promise.all(Array.from({ length: 8 }, (_, i) => batonAsync(['init', '--dir', 'a/b/project-plan', '--name', `nested-${i}`, '--json'], { cwd: root })));
+    expect(runs.filter((r) => r.code === 0)).toHaveLength(1);
+    for (const r of runs.filter((x) => x.code !== 0)) expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(existsSync(join(root, 'a', 'b', 'project-plan', 'state.json'))).toBe(true);
+    expect(baton(['doctor', '--json', '--dir', 'a/b/project-plan'], { cwd: root }).json.healthy).toBe(true);
+  });
+
   it('on a file or where nothing can be made, refuses with a one-line error', () => {
     const root = tempDir();
     writeFileSync(join(root, 'plain'), 'x');
@@ -421,6 +431,13 @@ describe('retries after a lost answer', () => {
     const sent = readFileSync(join(board.dir, 'events.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"message.sent"'));
     expect(sent).toHaveLength(1);
     expect(board.json('add', 'x', '--idempotency-key', 'bad key!')._code).toBe(2);
+    // A plan's key names its content: the same file name with other content is another call.
+    const plan = join(board.root, 'plan.yaml');
+    writeFileSync(plan, 'tasks:\n  - title: planned one\n');
+    expect(board.json('import', plan, '--idempotency-key', 'plan-1')._code).toBe(0);
+    expect(board.json('import', plan, '--idempotency-key', 'plan-1').replayed).toBe(true);
+    writeFileSync(plan, 'tasks:\n  - title: planned two\n');
+    expect(board.json('import', plan, '--idempotency-key', 'plan-1')._code).toBe(2);
     // A key names one call by one caller: other arguments, or another session, are refused.
     const otherArgs = board.json('add', 'not the same', '--idempotency-key', 'add-1');
     expect(otherArgs._code).toBe(2);
@@ -568,6 +585,34 @@ describe('journals left behind', () => {
     expect(retry._code).toBe(0);
     expect(retry.replayed).toBe(true);
     expect(tasksOf(board)).toEqual(new Set(['kept', 'next']));
+    expectHealthy(board);
+  });
+
+  it('a transaction killed before its commit is undone even when state.json was put back as a copy, and its key does not replay', () => {
+    const board = makeBoard();
+    expect(board.run('add', 'one', '--id', 'one').code).toBe(0);
+    const log = join(board.dir, 'events.jsonl');
+    const state = join(board.dir, 'state.json');
+    // What `add never --idempotency-key k-never` leaves when killed just before its rename: its
+    // journal, its key record, its appended event.
+    journal(board, { revision_before: 1, revision_after: 2, base_seq: 1, read_seq: 1, log_size: statSync(log).size, ids: ['e-nevercommit'], key: 'k-never', base: stamp(state) });
+    const keys = join(board.dir, '.baton.lock.keys');
+    mkdirSync(keys, { recursive: true });
+    const keyFile = join(keys, `${createHash('sha256').update('k-never').digest('hex').slice(0, 40)}.json`);
+    writeFileSync(keyFile, JSON.stringify({ key: 'k-never', command: 'add', call: 'x', session: null, revision: 2, at: new Date().toISOString(), value: { task: { id: 'never' } } }));
+    appendFileSync(log, `${JSON.stringify({ id: 'e-nevercommit', seq: 2, ts: new Date().toISOString(), revision: 2, type: 'task.created', actor: null, session: null, task: 'never', data: { title: 'never' }, notify: null })}\n`);
+    // A sync tool or a restore puts state.json back as an identical copy (a new file).
+    const copy = `${state}.copy`;
+    writeFileSync(copy, readFileSync(state));
+    renameSync(copy, state);
+    expect(board.run('add', 'later', '--id', 'later').code).toBe(0);
+    expect(readFileSync(log, 'utf8')).not.toContain('"id":"e-nevercommit"');
+    expect(existsSync(keyFile)).toBe(false);
+    expect(tasksOf(board)).toEqual(new Set(['one', 'later']));
+    const retry = board.json('add', 'never', '--id', 'never', '--idempotency-key', 'k-never');
+    expect(retry._code).toBe(0);
+    expect(retry.replayed).toBeUndefined();
+    expect(tasksOf(board)).toEqual(new Set(['one', 'later', 'never']));
     expectHealthy(board);
   });
 

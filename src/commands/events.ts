@@ -121,11 +121,13 @@ export async function prune(o: { maxRows?: string; maxAgeDays?: string }, ctx: C
   // A transaction with nothing to apply: it undoes an interrupted write or reconciles a log git
   // changed before anything is moved, and prunes under the same lock.
   const { transact } = await import('../core/tx.js');
+  const { refreshMark } = await import('../core/reconcile.js');
   let result: PruneCommandResult | null = null;
   await transact(dir, {
     lockTimeoutMs: ctx.lockTimeoutMs,
     afterCommit: (state, _config, lock) => {
       const r = pruneEvents(dir, { maxRows, maxAgeDays }, Date.now(), lock.fence);
+      if (r.moved) refreshMark(dir);
       result = { revision: state.revision, moved: r.moved, kept: r.kept, archive: r.archive ? relative(dir, r.archive) : null };
     },
   }, () => undefined);

@@ -160,6 +160,8 @@ function checkEntry(raw: unknown, index: number): CheckedEntry {
 
 export async function run(file: string, ctx: Ctx): Promise<ImportResult> {
   const { text, name } = readPlan(file, ctx);
+  // An idempotency key names this plan's content, not only its file name.
+  if (ctx.call !== undefined) ctx.call = createHash('sha256').update(`${ctx.call}\n${text}`).digest('hex').slice(0, 32);
   const entries = (await parsePlan(text, name)).map(checkEntry);
   const ids = new Set<string>();
   for (const [i, e] of entries.entries()) {

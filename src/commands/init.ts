@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { BOARD_DIRNAME } from '../core/board.js';
 import { BatonError, invalidInput } from '../core/errors.js';
@@ -53,7 +53,7 @@ export async function run(opts: InitOptions, ctx: Ctx): Promise<InitResult> {
   if (name.length > 100 || /[\u0000-\u001f]/.test(name)) throw invalidInput('The board name must be one line of at most 100 characters.');
 
   // Whoever makes the board's lock directory first creates the board; any other init refuses.
-  const made = kind === 'none' ? makeDirs(target) : null;
+  const made = kind === 'none' ? makeDirs(target) : [];
   const lock = join(target, LOCK_DIR);
   try {
     mkdirSync(lock);
@@ -100,9 +100,12 @@ export async function run(opts: InitOptions, ctx: Ctx): Promise<InitResult> {
       refreshed: false,
     };
   } catch (e) {
-    // Nothing half-made is left behind: what this init wrote goes again (a full disk, say).
+    // Nothing half-made is left behind: what this init wrote goes again (a full disk, say), and
+    // the directories it made, each only while empty (another process may be using a parent).
     for (const f of written) rmSync(join(target, f), { force: true });
-    if (made) rmSync(made, { recursive: true, force: true });
+    for (const d of new Set(written.filter((f) => f.includes('/')).map((f) => join(target, dirname(f))))) removeEmptyDirs([d]);
+    rmSync(lock, { recursive: true, force: true });
+    removeEmptyDirs(made);
     throw e;
   } finally {
     rmSync(lock, { recursive: true, force: true });
@@ -112,17 +115,17 @@ export async function run(opts: InitOptions, ctx: Ctx): Promise<InitResult> {
 /**
  * Makes a directory and its missing parents one level at a time, so a failure names its cause
  * (Node's recursive mkdir spins for ever where mkdir keeps answering ENOENT, as under /proc).
- * Returns the topmost directory this call made, or null when it made none; a directory that
- * appears meanwhile (another init) is never taken for its own, and on failure only what this
- * call made is removed.
+ * Returns the directories this call made, top first; a directory that appears meanwhile
+ * (another init) is never taken for its own, and on failure only what this call made, and only
+ * while empty, is removed.
  */
-function makeDirs(target: string): string | null {
+function makeDirs(target: string): string[] {
   const missing: string[] = [];
   for (let p = target; !existsSync(p); p = dirname(p)) {
     missing.unshift(p);
     if (dirname(p) === p) break;
   }
-  let top: string | null = null;
+  const made: string[] = [];
   try {
     for (const p of missing) {
       try {
@@ -132,16 +135,27 @@ function makeDirs(target: string): string | null {
         if ((e as NodeJS.ErrnoException).code === 'EEXIST' && p !== target) continue;
         throw e;
       }
-      top ??= p;
+      made.push(p);
     }
   } catch (e) {
-    if (top) rmSync(top, { recursive: true, force: true });
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') throw alreadyBoard(target);
+    if (code === 'EEXIST') throw alreadyBoard(target); // another init made it: its, not ours to undo
+    removeEmptyDirs(made);
     if (code === 'ENOENT' || code === 'ENOTDIR') throw invalidInput(`Cannot make ${target}: ${dirname(target)} does not take new directories (${code}).`, 'pick another place with --dir');
     throw e;
   }
-  return top;
+  return made;
+}
+
+/** Removes directories deepest first, each only while it is empty. */
+function removeEmptyDirs(dirs: string[]): void {
+  for (const d of [...dirs].reverse()) {
+    try {
+      rmdirSync(d);
+    } catch {
+      /* not empty (someone else's now), or gone */
+    }
+  }
 }
 
 function entryKind(path: string): 'none' | 'dir' | 'other' {

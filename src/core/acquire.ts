@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BatonError, diskFull, isDiskFull } from './errors.js';
-import { breakStaleLock, type HeldLock, LOCK_DIR, lockHealth, machine, processStart, readLockOwner, STALE_MS, UPDATE_MS } from './lock.js';
+import { breakStaleLock, type HeldLock, holderAlive, LOCK_DIR, type LockOwner, lockHealth, machine, ownerIsLocal, processStart, readLockOwner, STALE_MS, UPDATE_MS } from './lock.js';
 
 // Taking the lock lives apart from lock.ts so that reads (doctor's lock check included) never
 // load it: only modules that write import this one.
@@ -44,24 +44,34 @@ function tryTake(boardDir: string, nonce: string): boolean {
     rmSync(staging, { recursive: true, force: true });
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOTEMPTY' || code === 'EEXIST') return false;
+    // Our staging directory was swept away while we were stopped: try again.
+    if (code === 'ENOENT' && existsSync(boardDir)) return false;
     throw e;
   }
 }
 
-/** Staging directories of writers that died between making one and renaming it (older than a minute). */
-function sweepStaging(boardDir: string): void {
+/**
+ * Staging directories of writers that died between making one and renaming it: older than a
+ * minute by the storage's clock, and not a live process's on this machine.
+ */
+function sweepStaging(boardDir: string, clockOffsetMs: number | null): void {
   let names: string[];
   try {
     names = readdirSync(boardDir).filter((n) => n.startsWith(NEW_PREFIX));
   } catch {
     return;
   }
+  const storageNow = Date.now() - (clockOffsetMs ?? 0);
   for (const n of names) {
+    const path = join(boardDir, n);
     try {
-      if (Date.now() - statSync(join(boardDir, n)).mtimeMs > 60_000) rmSync(join(boardDir, n), { recursive: true, force: true });
+      if (storageNow - statSync(path).mtimeMs <= 60_000) continue;
+      const owner = JSON.parse(readFileSync(join(path, 'owner'), 'utf8')) as LockOwner;
+      if (ownerIsLocal(owner) && holderAlive(owner)) continue;
     } catch {
-      /* gone meanwhile */
+      /* no owner file yet: its maker died right after making it, or it is gone meanwhile */
     }
+    rmSync(path, { recursive: true, force: true });
   }
 }
 
@@ -109,7 +119,7 @@ function held(boardDir: string, lockDir: string, nonce: string): HeldLock {
     }
   }, UPDATE_MS);
   timer.unref();
-  sweepStaging(boardDir);
+  sweepStaging(boardDir, storageOffset);
   return {
     fence,
     nonce,
@@ -126,10 +136,10 @@ function held(boardDir: string, lockDir: string, nonce: string): HeldLock {
       const dead = join(boardDir, `${LOCK_DIR}.dead-${nonce}`);
       try {
         renameSync(lockDir, dead);
+        rmSync(dead, { recursive: true, force: true });
       } catch {
-        return; /* broken meanwhile */
+        /* broken meanwhile, or a leftover `.dead-` directory: the lock is let go either way */
       }
-      rmSync(dead, { recursive: true, force: true });
     },
   };
 }

@@ -33,6 +33,8 @@ export interface Journal {
    * that one, the transaction did not commit (a commit renames a new file into place).
    */
   base?: FileStamp | null;
+  /** state.seq as the transaction read it from state.json (before any reconciliation). */
+  read_seq?: number;
   /** The lock nonce of the writer: only it removes its journal after its commit. */
   nonce?: string | null;
   pid: number;
@@ -121,7 +123,8 @@ function readPast(dir: string, from: number, size: number): string {
  * It truncates only when the state is still the one the transaction started from and every
  * byte past the journal's mark is one of the transaction's own events (or a torn piece of one).
  */
-export function rollbackJournal(dir: string, revision: number, stateNow: FileStamp | null): string | null {
+export function rollbackJournal(dir: string, state: { revision: number; seq: number }, stateNow: FileStamp | null): string | null {
+  const revision = state.revision;
   let text: string;
   try {
     text = readFileSync(join(dir, JOURNAL), 'utf8');
@@ -137,14 +140,15 @@ export function rollbackJournal(dir: string, revision: number, stateNow: FileSta
     removeJournal(dir);
     return 'removed a torn transaction journal (its writer died before appending anything)';
   }
-  // Did the transaction commit? Only a state.json still exactly the one it read (or, for a journal
-  // without that stamp, still at its starting revision) proves it did not, and the mark (the last
-  // event a commit here recorded) being one of its own proves it did. Anything else (the clean-up
-  // of a commit cut short, git changing the state since) leaves everything as it is.
+  // Did the transaction commit? The mark (the last event a commit here recorded) being one of its
+  // own proves it did. state.json still the very file it read, or a state still at its starting
+  // revision and seq (a copy of that file put back by a sync tool or a restore), says it did not:
+  // a commit moves both on, and a git merge after a commit moves them further. Anything else (the
+  // clean-up of a commit cut short, git changing the state since) leaves everything as it is.
   const ownIds = new Set(j.ids);
   const markId = readMarkId(dir);
   const markedOwn = markId !== null && ownIds.has(markId);
-  const isBase = j.base ? sameStamp(j.base, stateNow) : revision === j.revision_before;
+  const isBase = sameStamp(j.base, stateNow) || (revision === j.revision_before && (j.read_seq === undefined || state.seq === j.read_seq));
   if (markedOwn || !isBase) {
     removeJournal(dir);
     return revision === j.revision_after || markedOwn ? null : `dropped the journal of a transaction (revision ${j.revision_after}) without undoing anything: the state has changed since`;

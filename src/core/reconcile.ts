@@ -119,6 +119,16 @@ export function writeMark(dir: string, id: string | undefined): void {
 }
 
 /**
+ * After this writer changed the log's file without appending (a prune rewrote it) or found it in
+ * order (a whole-log check that found nothing): the same mark, the log's new stamp, so the next
+ * write need not read the whole log again. A late append past the mark still shows (its last id).
+ */
+export function refreshMark(dir: string, lastId?: string | null): void {
+  const id = lastId ?? readMark(dir)?.id;
+  if (id) writeMark(dir, id);
+}
+
+/**
  * True when events.jsonl is not as the last write left it (git, a person, an older baton changed
  * it): a write then reads the whole log once, so an unreadable line anywhere stops it.
  */

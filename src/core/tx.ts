@@ -8,7 +8,7 @@ import { breakStaleLock, type HeldLock, lockHealth } from './lock.js';
 import { recentNotifications } from './events.js';
 import { logSize, removeJournal, rollbackJournal, writeJournal } from './journal.js';
 import { clockWarnings } from './clock.js';
-import { applyReconcile, eventsGitRemoved, type LogEnds, logChangedOutside, QUARANTINE_DIR, logDisagreement, logEnds, planReconcile, type ReconcilePlan, wholeLogProblem, writeMark } from './reconcile.js';
+import { applyReconcile, eventsGitRemoved, refreshMark, type LogEnds, logChangedOutside, QUARANTINE_DIR, logDisagreement, logEnds, planReconcile, type ReconcilePlan, wholeLogProblem, writeMark } from './reconcile.js';
 import { pruneEvents } from './retention.js';
 import { taskLooksValid } from './shape.js';
 import { createTask } from './tasks.js';
@@ -118,7 +118,7 @@ export interface Prepared {
  */
 export function prepareWrite(dir: string, state: State, thorough = false, stateStamp: FileStamp | null = stampOf(join(dir, FILES.state))): Prepared {
   const done: string[] = [];
-  const rolled = rollbackJournal(dir, state.revision, stateStamp);
+  const rolled = rollbackJournal(dir, state, stateStamp);
   if (rolled) done.push(rolled);
   const temps = leftoverTempFiles(dir);
   for (const t of temps) {
@@ -174,6 +174,7 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
   const config = loaded.config;
   const { state, text: previous } = await readStateText(dir);
   const base = stampOf(join(dir, FILES.state));
+  const read = { revision: state.revision, seq: state.seq };
   const prepared = prepareWrite(dir, state, opts.thorough, base);
   // After the journal is settled, a key's record exists only for a committed transaction.
   const keyed = opts.idempotency;
@@ -241,6 +242,13 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
   opts.onRepaired?.(prepared.done);
   const value = apply(tx);
   if (events.length === 0) {
+    // Nothing to write, and the log was checked as far as it needed to be (in order, or it would
+    // have been reconciled): remember it as it is, its last event included.
+    try {
+      refreshMark(dir, prepared.ends.lastId);
+    } catch {
+      /* only costs the next write a whole-log read */
+    }
     if (opts.onRendered) opts.onRendered(writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq))));
     opts.afterCommit?.(state, config, lock);
     return { value, revision: state.revision, changed: false, warnings };
@@ -255,13 +263,13 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
   commit(dir, lock, () => {
     if (plan) applyReconcile(dir, plan, lock.fence, now);
     // The journal makes this transaction undoable, and only this one: see journal.ts.
-    writeJournal(dir, { revision_before: revision - 1, revision_after: revision, base_seq: state.seq - events.length, log_size: logSize(dir), ids: events.map((e) => e.id), key: keyed?.key ?? null, base, nonce: lock.nonce }, lock.fence);
+    writeJournal(dir, { revision_before: revision - 1, revision_after: revision, base_seq: state.seq - events.length, log_size: logSize(dir), ids: events.map((e) => e.id), key: keyed?.key ?? null, base, read_seq: read.seq, nonce: lock.nonce }, lock.fence);
     if (keyed) writeKeyRecord(dir, { key: keyed.key, command: keyed.command, call: keyed.call, session: keyed.session, revision, at: now, value }, lock.fence);
     lock.check();
     appendEvents(dir, events);
     // The commit point: state.json is renamed into place from inside the lock's fence.
     writeState(dir, state, touched, created, plan ? undefined : previous, lock.fence);
-  }, revision - 1);
+  }, read);
   // Past the commit point the change stands: what fails now is told, never reported as failure.
   const after = (what: string, f: () => void) => {
     try {
@@ -280,7 +288,11 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
   after('caching the parsed config', () => writeConfigCache(dir, loaded));
   // Retention from config.yaml, applied every 25 revisions so its cost is spread thin.
   const { max_rows: maxRows, max_age_days: maxAgeDays } = config.events;
-  if ((maxRows || maxAgeDays) && revision % 25 === 0) after('pruning the event log', () => pruneEvents(dir, { maxRows, maxAgeDays }, Date.parse(now), lock.fence));
+  if ((maxRows || maxAgeDays) && revision % 25 === 0) {
+    after('pruning the event log', () => {
+      if (pruneEvents(dir, { maxRows, maxAgeDays }, Date.parse(now), lock.fence).moved) refreshMark(dir);
+    });
+  }
   if (keyed && revision % 25 === 0) after('dropping old idempotency records', () => pruneKeyRecords(dir, Date.parse(now)));
   opts.afterCommit?.(state, config, lock);
   return { value, revision, changed: true, warnings };
@@ -292,7 +304,7 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
  * still ours; otherwise the journal lets the next holder do it), a full disk becomes DISK_FULL
  * and a lost lock BOARD_BUSY, both saying nothing was written.
  */
-function commit(dir: string, lock: HeldLock, write: () => void, revisionBefore: number): void {
+function commit(dir: string, lock: HeldLock, write: () => void, before: { revision: number; seq: number }): void {
   try {
     lock.check();
     write();
@@ -300,7 +312,7 @@ function commit(dir: string, lock: HeldLock, write: () => void, revisionBefore: 
     const lost = lock.compromised();
     if (!lost) {
       try {
-        rollbackJournal(dir, revisionBefore, stampOf(join(dir, FILES.state)));
+        rollbackJournal(dir, before, stampOf(join(dir, FILES.state)));
       } catch {
         /* left for the next writer's repair, which the journal makes exact */
       }
