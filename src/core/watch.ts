@@ -26,7 +26,8 @@ export async function waitForChange(dir: string, stamp: string, deadlineMs: numb
   const watcher = watchBoard(dir, process.env.BATON_WATCH_POLL === '1');
   try {
     return await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), remaining);
+      // Node fires a timer over 2^31-1 ms at once (and warns): a longer wait ends early and is asked again.
+      const timer = setTimeout(() => resolve(false), Math.min(remaining, 2 ** 31 - 1));
       const check = () => {
         if (stateStamp(dir) !== stamp) {
           clearTimeout(timer);
