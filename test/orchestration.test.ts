@@ -225,6 +225,8 @@ describe('spawn', () => {
     expect(bad.json.error.message).toMatch(/Spawn failed, nothing was left behind: .*ENOENT/);
     expect(board.json('show', 'work').task).toMatchObject({ status: 'todo', assignee: null, lease: null });
     expect(sessionsBefore()).toBe(live);
+    // The failed spawn had written its prompt (it fails at the launch, after that) and took it back.
+    expect(bad.json.error.message).toMatch(/ENOENT/);
     expect(readdirSync(join(board.dir, 'runs')).filter((f) => f.endsWith('.prompt.md'))).toEqual([]);
 
     // Worktree failure: the worktree root lies under a regular file.
@@ -288,7 +290,9 @@ describe('demo', () => {
     const types = new Set(events.map((e) => e.type));
     for (const t of ['review.rejected', 'task.handed_off', 'handoff.taken', 'gate.resolved', 'goal.completed', 'spawn.exited']) expect(types, t).toContain(t);
     const state = JSON.parse(readFileSync(join(dir, 'project-plan', 'state.json'), 'utf8'));
-    expect(Object.values<{ status: string }>(state.tasks).every((t) => t.status === 'done')).toBe(true);
+    const statuses = Object.values<{ status: string }>(state.tasks).map((t) => t.status);
+    expect(statuses.length).toBeGreaterThan(0);
+    expect(statuses.filter((st) => st !== 'done')).toEqual([]);
   }, 120_000);
 });
 

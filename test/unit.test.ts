@@ -143,8 +143,18 @@ describe('transitions', () => {
     expect(TRANSITIONS.done).toEqual([]);
     expect(TRANSITIONS.cancelled).toEqual([]);
   });
-  it('every target is a status', () => {
-    for (const targets of Object.values(TRANSITIONS)) for (const t of targets) expect(TRANSITIONS).toHaveProperty(t);
+  it('every status is reachable from todo, and every unfinished one can still end (done or cancelled)', () => {
+    const reach = (from: string): Set<string> => {
+      const seen = new Set([from]);
+      const stack = [from];
+      while (stack.length) for (const t of TRANSITIONS[stack.pop() as keyof typeof TRANSITIONS]) if (!seen.has(t)) (seen.add(t), stack.push(t));
+      return seen;
+    };
+    expect([...reach('todo')].sort()).toEqual(Object.keys(TRANSITIONS).sort());
+    for (const s of Object.keys(TRANSITIONS)) {
+      const ends = reach(s);
+      if (s !== 'done' && s !== 'cancelled') expect(ends.has('done') && ends.has('cancelled'), s).toBe(true);
+    }
   });
 });
 

@@ -355,7 +355,7 @@ function build(): Command {
         const m = await agentsModule();
         const r = await m.join(o, ctx);
         if (o.export) {
-          process.stdout.write(`${m.renderJoinExport(r, m.joinBoardDir(ctx))}\n`);
+          process.stdout.write(`${m.renderJoinExport(r, (await import('../commands/context.js')).boardDir(ctx))}\n`);
           return { result: r as unknown as Result, text: () => null, printed: true };
         }
         return { result: r as unknown as Result, text: () => m.renderJoin(r) };
@@ -569,7 +569,7 @@ function build(): Command {
         const r = await m.start(o, ctx);
         if (o.export && r.token) {
           const a = await agentsModule();
-          process.stdout.write(`${a.renderJoinExport({ ...r, token: r.token }, a.joinBoardDir(ctx))}\n`);
+          process.stdout.write(`${a.renderJoinExport({ ...r, token: r.token }, (await import('../commands/context.js')).boardDir(ctx))}\n`);
           return { result: r as unknown as Result, text: () => null, printed: true };
         }
         return { result: r as unknown as Result, text: () => m.renderStart(r) };

@@ -130,7 +130,6 @@ export function renderJoin(r: JoinResult): string {
   ].join('\n');
 }
 
-export const joinBoardDir = (ctx: Ctx) => boardDir(ctx);
 
 // ---------------------------------------------------------------- leave
 

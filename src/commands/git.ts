@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { BatonError, invalidInput } from '../core/errors.js';
-import { git, gitOrNull, gitStatus } from '../core/git.js';
+import { git, gitOrNull, gitStatus, repoRoot } from '../core/git.js';
 import { type MergeConflict, mergeEvents, mergeStates } from '../core/merge.js';
 import { parseLog } from '../core/reconcile.js';
 import { parseState, serializeState, writeFileAtomic } from '../core/store.js';
@@ -115,7 +115,7 @@ export interface IndexResolution {
 
 /** The repository's root and the board's path inside it, or null when the board is not in git. */
 function repoOf(dir: string): { repo: string; rel: string } | null {
-  const repo = gitOrNull(dir, ['rev-parse', '--show-toplevel']);
+  const repo = repoRoot(dir);
   return repo ? { repo, rel: relative(repo, dir).split('\\').join('/') || '.' } : null;
 }
 
@@ -267,7 +267,7 @@ function boardRepo(ctx: Ctx): { dir: string; repo: string; rel: string } {
   const where = repoOf(dir);
   if (!where) throw invalidInput(`The board ${dir} is not inside a git repository.`, 'git init, then baton git install');
   if (!ctx.dir && ctx.env.BATON_DIR) {
-    const here = gitOrNull(ctx.cwd, ['rev-parse', '--show-toplevel']);
+    const here = repoRoot(ctx.cwd);
     if (here && resolve(here) !== resolve(where.repo)) {
       throw invalidInput(`BATON_DIR points at a board in another repository (${where.repo}) than the one you are in (${here}).`, `run it in ${where.repo}, or name the board with --dir`, { board: dir, repo: where.repo, cwd_repo: here });
     }

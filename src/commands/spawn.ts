@@ -1,9 +1,10 @@
-import { git } from '../core/git.js';
+import { git, repoRoot } from '../core/git.js';
 import { spawn as spawnProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { authenticate, endSession, findOrMakeAgent, hashToken, mintSessionId, newToken, PROFILE_LIMITS, sweepExpiredLeases } from '../core/agents.js';
 import { BatonError, invalidInput, notFound } from '../core/errors.js';
+import { pidAlive } from '../core/lock.js';
 import { checkId, randomSuffix } from '../core/ids.js';
 import { rankTasks } from '../core/rank.js';
 import { readState } from '../core/store.js';
@@ -50,15 +51,7 @@ export interface ChildJson {
   exited_at: string | null;
 }
 
-function alive(pid: number | null): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+const alive = (pid: number | null): boolean => pid !== null && pidAlive(pid);
 
 export const toChildJson = (s: Session): ChildJson => ({
   session: s.id,
@@ -130,13 +123,7 @@ export async function spawn(rawId: string | undefined, o: SpawnOptions, ctx: Ctx
   if (!['worker', 'reviewer'].includes(role)) throw invalidInput('--role must be worker or reviewer.');
   if (id && o.next) throw invalidInput('Give a task id or --next, not both.');
   const token = newToken();
-  const repo = (() => {
-    try {
-      return git(dirname(dir), ['rev-parse', '--show-toplevel']);
-    } catch {
-      return null;
-    }
-  })();
+  const repo = repoRoot(dirname(dir));
   const envDepth = Number(ctx.env.BATON_DEPTH ?? 0) || 0;
 
   const reserved = await mutate(ctx, (tx) => {

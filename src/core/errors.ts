@@ -65,8 +65,6 @@ export class BatonError extends Error {
   }
 }
 
-export const isBatonError = (e: unknown): e is BatonError => e instanceof BatonError;
-
 export function invalidInput(message: string, hint?: string, details?: Record<string, unknown>): BatonError {
   return new BatonError('INVALID_INPUT', message, { hint, details });
 }

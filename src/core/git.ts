@@ -16,6 +16,9 @@ export function gitOrNull(cwd: string, args: string[]): string | null {
   }
 }
 
+/** The top of the git working tree that holds `dir`, or null outside a repository. */
+export const repoRoot = (dir: string): string | null => gitOrNull(dir, ['rev-parse', '--show-toplevel']);
+
 /** git's exit code and combined output, for commands whose failure is an answer (merge, push). */
 export function gitStatus(cwd: string, args: string[], env?: NodeJS.ProcessEnv): { code: number; out: string } {
   try {

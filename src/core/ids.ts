@@ -21,7 +21,6 @@ export function checkId(raw: unknown, what = 'id'): string {
   return id;
 }
 
-export const isValidId = (raw: string): boolean => ID_RE.test(raw.toLowerCase());
 
 const ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz';
 

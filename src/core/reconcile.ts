@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { gitOrNull } from './git.js';
+import { gitOrNull, repoRoot } from './git.js';
 import { corrupt, FILES, type FileStamp, readVoid, sameStamp, stampOf, writeFileAtomic } from './store.js';
 import { archivedThrough, ensureArchiveDir, listArchives } from './events.js';
 import type { BatonEvent, State } from './types.js';
@@ -152,7 +152,7 @@ export function eventsGitRemoved(dir: string, ends = logEnds(dir)): { id: string
   } catch {
     return null; // a log that can't be read is the other checks' business
   }
-  const repo = gitOrNull(dir, ['rev-parse', '--show-toplevel']);
+  const repo = repoRoot(dir);
   if (!repo) return { id, events: [] };
   const path = relative(repo, join(dir, FILES.events)).split('\\').join('/');
   const commits = [gitOrNull(repo, ['rev-parse', '-q', '--verify', 'ORIG_HEAD']), ...(gitOrNull(repo, ['log', '-g', '--format=%H', '-n', '50', 'HEAD']) ?? '').split('\n')].filter(Boolean) as string[];

@@ -1,7 +1,6 @@
 import {
   closeSync,
   constants,
-  existsSync,
   fstatSync,
   fsyncSync,
   ftruncateSync,
@@ -484,8 +483,4 @@ export function writeProjections(dir: string, files: Map<string, string>): strin
     written.push(name);
   }
   return written;
-}
-
-export function boardFileExists(dir: string, name: string): boolean {
-  return existsSync(join(dir, name));
 }
