@@ -636,7 +636,31 @@ describe('finding the board', () => {
 });
 
 describe('help and version', () => {
+  /** Every command the README's command reference names (the first word of each `…` in its first column). */
+  const README_COMMANDS = (() => {
+    const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('## Commands'), readme.indexOf('\n## ', readme.indexOf('## Commands') + 5));
+    const names = new Set<string>();
+    for (const row of table.split('\n').filter((l) => l.startsWith('| `'))) {
+      const first = row.split(' | ')[0]!;
+      for (const m of first.matchAll(/`([a-z][a-z-]*)/g)) names.add(m[1]!);
+    }
+    return [...names].sort();
+  })();
   const COMMANDS = ['init', 'status', 'render', 'doctor', 'add', 'import', 'list', 'show', 'edit', 'dep', 'block', 'unblock', 'cancel'];
+
+  it('the README documents exactly the commands --help lists, and each one has its own --help', () => {
+    const cwd = tempDir();
+    const listed = [...call(cwd, ['--help']).stdout.matchAll(/^ {2}([a-z][a-z-]*)\b/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
+    expect(README_COMMANDS.length).toBeGreaterThan(40);
+    expect(README_COMMANDS).toEqual([...new Set(listed)].sort());
+    for (const c of listed) {
+      const h = call(cwd, [c, '--help']);
+      expect(h.code, c).toBe(0);
+      expect(h.stdout, c).toMatch(new RegExp(`^Usage: baton ${c}\\b`));
+    }
+    expect(readdirSync(cwd)).toEqual([]);
+  });
 
   it('--help lists every command; no arguments prints help and exits 0; --version prints a version', () => {
     const cwd = tempDir();
