@@ -17,6 +17,7 @@ import {
 } from '../core/agents.js';
 import { invalidInput, notFound } from '../core/errors.js';
 import { checkId } from '../core/ids.js';
+import { shellQuote } from '../core/shell.js';
 import { cmp } from '../core/json.js';
 import { IN_FLIGHT } from '../core/rank.js';
 import { checkSpecialty, getTask, splitList } from '../core/tasks.js';
@@ -111,7 +112,6 @@ export async function join(o: JoinOptions, ctx: Ctx): Promise<JoinResult> {
   return { revision: r.revision, ...r.value, token };
 }
 
-const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 export function renderJoinExport(r: JoinResult, dir: string): string {
   return [
