@@ -36,7 +36,8 @@ function tryTake(boardDir: string, nonce: string): boolean {
   mkdirSync(staging);
   try {
     mkdirSync(join(staging, `fence-${nonce}`));
-    const owner = { pid: process.pid, host: machine.host, boot: machine.boot, pidns: machine.pidns, start: processStart(process.pid), at: new Date().toISOString(), nonce };
+    const { host, boot, pidns } = machine();
+    const owner = { pid: process.pid, host, boot, pidns, start: processStart(process.pid), at: new Date().toISOString(), nonce };
     writeFileSync(join(staging, 'owner'), JSON.stringify(owner));
     renameSync(staging, join(boardDir, LOCK_DIR));
     return true;

@@ -60,12 +60,25 @@ const readOr = (read: () => string): string | null => {
   }
 };
 
-/** Where a pid is meaningful: host name, kernel boot and pid namespace (null parts off Linux). */
-export const machine = {
-  host: hostname(),
-  boot: readOr(() => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8')),
-  pidns: readOr(() => readlinkSync('/proc/self/ns/pid')),
-};
+interface Machine {
+  host: string;
+  boot: string | null;
+  pidns: string | null;
+}
+let here: Machine | null = null;
+
+/**
+ * Where a pid is meaningful: host name, kernel boot and pid namespace (null parts off Linux).
+ * Read once, when a lock is first taken or judged: reads never pay for it.
+ */
+export function machine(): Machine {
+  here ??= {
+    host: hostname(),
+    boot: readOr(() => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8')),
+    pidns: readOr(() => readlinkSync('/proc/self/ns/pid')),
+  };
+  return here;
+}
 
 /** A process's start time in clock ticks since boot, null when unknown; 'zombie' for a dead one. */
 export function processStart(pid: number): string | null {
@@ -97,10 +110,11 @@ export function pidAlive(pid: number): boolean {
 
 /** Whether the owner's pid can be looked up here (same host, boot and pid namespace). */
 export function ownerIsLocal(owner: LockOwner): boolean {
-  if (owner.host !== machine.host) return false;
+  const m = machine();
+  if (owner.host !== m.host) return false;
   // An owner file of an older baton lacks the boot and namespace: the host name decides.
-  if (owner.boot != null && machine.boot != null && owner.boot !== machine.boot) return false;
-  if (owner.pidns != null && machine.pidns != null && owner.pidns !== machine.pidns) return false;
+  if (owner.boot != null && m.boot != null && owner.boot !== m.boot) return false;
+  if (owner.pidns != null && m.pidns != null && owner.pidns !== m.pidns) return false;
   return true;
 }
 
