@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatonError } from '../core/errors.js';
 import { futureTimes, spell } from '../core/clock.js';
-import { lockHealth, readLockOwner } from '../core/lock.js';
+import { lockHealth, readLockOwner, STALE_MS } from '../core/lock.js';
 import type { Config, State } from '../core/types.js';
 import {
   checkEvents,
@@ -259,7 +259,7 @@ export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorR
   if (state) checks.push(...checkState(state, dir, config, Date.now()), ...(await checkLog(dir, state)));
 
   if (state) checks.push(checkClock(state, config, (await import('../core/reconcile.js')).logEnds(dir)));
-  const lock = lockHealth(dir, (config?.lock_stale_seconds ?? 10) * 1000);
+  const lock = lockHealth(dir, config ? config.lock_stale_seconds * 1000 : STALE_MS);
   const owner = readLockOwner(dir);
   checks.push(
     lock === 'stale'

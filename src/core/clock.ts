@@ -11,7 +11,8 @@
 /** Slack for file-system timestamp granularity and the moments since the directory was made. */
 const SLACK_MS = 2_000;
 
-export const beyond = (offMs: number, allowanceMs: number): boolean => Math.abs(offMs) > allowanceMs + SLACK_MS;
+/** True when a difference of clocks is more than the allowance (and the slack) can explain. */
+const pastAllowance = (ms: number, allowanceMs: number): boolean => ms > allowanceMs + SLACK_MS;
 
 /** "20 min", "45 s", "3 h". */
 export function spell(ms: number): string {
@@ -24,12 +25,12 @@ export function spell(ms: number): string {
 /** What a writer says about its own clock and the board's newest time (empty: all fine). */
 export function clockWarnings(off: number | null, lastTs: string | null, allowanceMs: number, nowMs = Date.now()): { trusted: boolean; warnings: string[] } {
   const warnings: string[] = [];
-  const trusted = off === null || !beyond(off, allowanceMs);
+  const trusted = off === null || !pastAllowance(Math.abs(off), allowanceMs);
   if (off !== null && !trusted) {
     warnings.push(`this machine's clock is ${spell(off)} ${off > 0 ? 'ahead of' : 'behind'} the board's storage (more than clock_skew_seconds allows): the times this command wrote are off by that much, and it took back no lease or session; fix the clock (NTP)`);
   }
   const last = lastTs ? Date.parse(lastTs) : Number.NaN;
-  if (Number.isFinite(last) && last - nowMs > allowanceMs + SLACK_MS) {
+  if (Number.isFinite(last) && pastAllowance(last - nowMs, allowanceMs)) {
     warnings.push(`the board's newest event (${lastTs}) is ${spell(last - nowMs)} ahead of this machine's clock: a machine writing to this board has a clock running ahead (or this one is behind); fix it (NTP)`);
   }
   return { trusted, warnings };
@@ -41,7 +42,7 @@ export function futureTimes(times: Iterable<[string, string | null | undefined]>
   for (const [what, iso] of times) {
     if (!iso) continue;
     const t = Date.parse(iso);
-    if (Number.isFinite(t) && t - nowMs > allowanceMs + SLACK_MS) out.push([what, iso]);
+    if (Number.isFinite(t) && pastAllowance(t - nowMs, allowanceMs)) out.push([what, iso]);
   }
   return out.sort((a, b) => (a[1] < b[1] ? 1 : -1));
 }

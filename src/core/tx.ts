@@ -116,7 +116,7 @@ export interface Prepared {
  * its journal proves), remove temp files of interrupted writes, and when the log and the state
  * still disagree, plan a reconciliation that keeps every event (nothing is written here).
  */
-export function prepareWrite(dir: string, state: State, thorough = false, stateStamp: FileStamp | null = stampOf(join(dir, FILES.state))): Prepared {
+export function prepareWrite(dir: string, state: State, thorough: boolean | undefined, stateStamp: FileStamp | null): Prepared {
   const done: string[] = [];
   const rolled = rollbackJournal(dir, state, stateStamp);
   if (rolled) done.push(rolled);

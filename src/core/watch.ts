@@ -1,15 +1,11 @@
-import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatonError, invalidInput } from './errors.js';
+import { FILES, stampOf } from './store.js';
 
 /** Identity of state.json's current version: every commit renames a new file into place. */
 export function stateStamp(dir: string): string {
-  try {
-    const st = statSync(join(dir, 'state.json'));
-    return `${st.ino}:${st.mtimeMs}:${st.size}`;
-  } catch {
-    return 'missing';
-  }
+  const st = stampOf(join(dir, FILES.state));
+  return st ? `${st.ino}:${st.mtime}:${st.size}` : 'missing';
 }
 
 /**
