@@ -5,6 +5,12 @@ export interface OutputMode {
   color: boolean;
 }
 
+/** Where output goes: the process's stdout and stderr, or a test's buffers. */
+export interface Out {
+  stdout(s: string): void;
+  stderr(s: string): void;
+}
+
 /** Colour only for people: a TTY, no NO_COLOR, no --no-color, never with --json. */
 export function detectColor(argv: string[], env: Record<string, string | undefined>, isTTY: boolean): boolean {
   if (argv.includes('--json') || argv.includes('--no-color')) return false;
@@ -39,19 +45,19 @@ export function escapeTerminal(text: string): string {
  * Prints a command's result. `warnings` are what failed after the commit point (the change
  * stands): in JSON they join the result's own `warnings`, for people they go to stderr.
  */
-export async function printSuccess(result: Record<string, unknown> & { revision: number }, mode: OutputMode, text: string | null, warnings: string[] = []): Promise<void> {
+export async function printSuccess(out: Out, result: Record<string, unknown> & { revision: number | null }, mode: OutputMode, text: string | null, warnings: string[] = []): Promise<void> {
   if (mode.json) {
     const { revision, ...rest } = result;
-    const out: Record<string, unknown> = { ok: true, revision, ...rest };
-    if (warnings.length) out.warnings = [...(Array.isArray(rest.warnings) ? (rest.warnings as unknown[]) : []), ...warnings];
-    process.stdout.write(`${JSON.stringify(out)}\n`);
+    const doc: Record<string, unknown> = { ok: true, revision, ...rest };
+    if (warnings.length) doc.warnings = [...(Array.isArray(rest.warnings) ? (rest.warnings as unknown[]) : []), ...warnings];
+    out.stdout(`${JSON.stringify(doc)}\n`);
     return;
   }
   if (text) {
     const safe = escapeTerminal(text);
-    process.stdout.write(`${mode.color ? (await import('./colour.js')).decorate(safe) : safe}\n`);
+    out.stdout(`${mode.color ? (await import('./colour.js')).decorate(safe) : safe}\n`);
   }
-  for (const w of warnings) process.stderr.write(`warning: ${escapeTerminal(w)}\n`);
+  for (const w of warnings) out.stderr(`warning: ${escapeTerminal(w)}\n`);
 }
 
 export function toBatonError(e: unknown): BatonError {
@@ -67,15 +73,15 @@ export function toBatonError(e: unknown): BatonError {
 }
 
 /** Prints a failure and returns the exit code; the stack only under BATON_DEBUG=1. */
-export function printFailure(e: unknown, mode: OutputMode, env: Record<string, string | undefined>): number {
+export function printFailure(out: Out, e: unknown, mode: OutputMode, env: Record<string, string | undefined>): number {
   const err = toBatonError(e);
-  if (env.BATON_DEBUG === '1' && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+  if (env.BATON_DEBUG === '1' && e instanceof Error) out.stderr(`${e.stack}\n`);
   if (mode.json) {
-    process.stdout.write(`${JSON.stringify({ ok: false, error: err.toJSON() })}\n`);
+    out.stdout(`${JSON.stringify({ ok: false, error: err.toJSON() })}\n`);
   } else {
     // Messages quote what was given (a title, a path): escaped like any human text.
     const text = escapeTerminal(`${err.message}${err.hint ? `\n  next: ${err.hint}` : ''}`);
-    process.stderr.write(`${mode.color ? '\u001b[31merror\u001b[39m' : 'error'}: ${text}\n`);
+    out.stderr(`${mode.color ? '\u001b[31merror\u001b[39m' : 'error'}: ${text}\n`);
   }
   return EXIT_CODES[err.code];
 }

@@ -14,6 +14,8 @@ export interface Ctx {
   expectedRevision?: number | undefined;
   /** The installed package's root (templates/ lives there). */
   packageRoot: string;
+  /** The baton script, to run baton again (spawned children, git's merge driver). */
+  bin: string;
   /** --session / BATON_SESSION and --token / BATON_TOKEN. */
   creds: Credentials;
   /** --idempotency-key, and the command's name (a key's record names the command it belongs to). */
@@ -29,6 +31,23 @@ export interface Ctx {
   warnings: string[];
   /** Set by the wiring under BATON_TIMINGS=1 (the bench reads lock waits from it). */
   onTiming?: ((t: { lock_wait_ms: number; locked_ms: number }) => void) | undefined;
+}
+
+/** One item of a streaming command: as human text, and as a JSON line (none: not shown with --json). */
+export interface StreamItem {
+  text: string;
+  json?: unknown;
+}
+
+/** What the front end gives a command besides its input (streams, terminals). */
+export interface RunIO {
+  /** A streaming command's items (an event of --follow, a frame of watch, a line of demo). */
+  emit(item: StreamItem): void;
+  /** Resolves when the person or the process asks to stop (q, Ctrl-C, SIGTERM). */
+  quit: Promise<void>;
+  /** Output goes to a terminal (watch redraws in place there). */
+  tty: boolean;
+  width(): number;
 }
 
 export interface Loaded {

@@ -2,12 +2,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { BatonError } from '../core/errors.js';
+import { BatonError, type ErrorCode } from '../core/errors.js';
 import { readEventsSince } from '../core/events.js';
 import { readState } from '../core/store.js';
 import type { BatonEvent, State } from '../core/types.js';
 import { stateStamp, waitForChange } from '../core/watch.js';
-import type { Ctx } from './context.js';
+import type { Ctx, RunIO } from './context.js';
 
 /**
  * `baton demo`: a simulated team on a scratch board. The orchestrator is this process; the
@@ -28,11 +28,8 @@ const PLAN = {
   ],
 };
 
-interface Io {
-  write: (s: string) => void;
-}
 
-function run(bin: string, cwd: string, args: string[], env: Record<string, string | undefined> = {}): { ok: boolean; [k: string]: unknown } {
+function baton(bin: string, cwd: string, args: string[], env: Record<string, string | undefined> = {}): { ok: boolean; [k: string]: unknown } {
   try {
     return JSON.parse(execFileSync(process.execPath, [bin, ...args, '--json'], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
   } catch (e) {
@@ -78,23 +75,25 @@ export interface DemoResult {
   total: number;
 }
 
-export async function run_(o: { dir?: string }, ctx: Ctx, io: Io): Promise<DemoResult> {
+/** `baton demo`: its progress is streamed to `io` a line at a time; the result says where the board is. */
+export async function run(o: { dir?: string }, ctx: Ctx, io: RunIO): Promise<DemoResult> {
+  const say = (text: string) => io.emit({ text });
   const started = Date.now();
-  const bin = process.argv[1]!;
+  const bin = ctx.bin;
   const root = o.dir ? resolve(ctx.cwd, o.dir) : mkdtempSync(join(tmpdir(), 'baton-demo-'));
   mkdirSync(root, { recursive: true });
   const board = join(root, 'project-plan');
   const env = { BATON_DIR: board, BATON_SESSION: undefined, BATON_TOKEN: undefined };
-  io.write(`baton demo: a simulated team on a scratch board in ${root}\n\n`);
-  if (!run(bin, root, ['init', '--name', 'bookshop'], env).ok) throw new BatonError('INVALID_INPUT', `Can't make a board in ${root} (is there one already?).`, { hint: 'baton demo --dir EMPTY-DIR' });
+  say(`baton demo: a simulated team on a scratch board in ${root}\n`);
+  if (!baton(bin, root, ['init', '--name', 'bookshop'], env).ok) throw new BatonError('INVALID_INPUT', `Can't make a board in ${root} (is there one already?).`, { hint: 'baton demo --dir EMPTY-DIR' });
   const cfgPath = join(board, 'config.yaml');
   const agentCmd = JSON.stringify([process.execPath, bin, '__demo-agent']);
   writeFileSync(cfgPath, readFileSync(cfgPath, 'utf8').replace(/^ {2}agents: \{\}$/m, `  agents:\n    sim:\n      command: ${agentCmd}`).replace('max_parallel: 4', 'max_parallel: 6'));
   writeFileSync(join(root, 'plan.json'), JSON.stringify(PLAN));
-  run(bin, root, ['import', 'plan.json'], env);
-  const orch = run(bin, root, ['orchestrator', 'start'], env) as unknown as { session: { id: string }; token: string; agent: { id: string } };
+  baton(bin, root, ['import', 'plan.json'], env);
+  const orch = baton(bin, root, ['orchestrator', 'start'], env) as unknown as { session: { id: string }; token: string; agent: { id: string } };
   const me = { ...env, BATON_SESSION: orch.session.id, BATON_TOKEN: orch.token };
-  io.write(`orchestrator ${orch.agent.id} filled the board: ${PLAN.tasks.length} tasks (a goal, a CI gate, dependencies)\n`);
+  say(`orchestrator ${orch.agent.id} filled the board: ${PLAN.tasks.length} tasks (a goal, a CI gate, dependencies)`);
   const team = [
     ['--next', '--specialty', 'backend', '--name', 'ada'],
     ['--specialty', 'frontend', '--name', 'finn'],
@@ -103,11 +102,11 @@ export async function run_(o: { dir?: string }, ctx: Ctx, io: Io): Promise<DemoR
   ];
   const children: string[] = [];
   for (const args of team) {
-    const r = run(bin, root, ['spawn', '--agent', 'sim', ...args], me) as unknown as { ok: boolean; child: { session: string; agent: string }; error?: { message: string } };
+    const r = baton(bin, root, ['spawn', '--agent', 'sim', ...args], me) as unknown as { ok: boolean; child: { session: string; agent: string }; error?: { message: string } };
     if (!r.ok) throw new BatonError('INTERNAL', `The demo could not spawn ${args.join(' ')}: ${r.error?.message}`);
     children.push(r.child.session);
   }
-  io.write('spawned workers ada (backend), finn (frontend), dot (docs) and reviewer rey\n\n');
+  say('spawned workers ada (backend), finn (frontend), dot (docs) and reviewer rey\n');
 
   // Watch the board move; signal CI once the storefront is done.
   let seq = 0;
@@ -120,16 +119,16 @@ export async function run_(o: { dir?: string }, ctx: Ctx, io: Io): Promise<DemoR
     state = await readState(board);
     for (const e of readEventsSince(board, seq, state.seq)) {
       const l = line(e);
-      if (l) io.write(`${l}\n`);
+      if (l) say(l);
     }
     const now = counts(state);
-    if (now !== shown) io.write(`  ${''.padEnd(8)}  ${'board'.padEnd(14)} ${now}\n`);
+    if (now !== shown) say(`  ${''.padEnd(8)}  ${'board'.padEnd(14)} ${now}`);
     shown = now;
     seq = state.seq;
     if (!signalled && state.tasks.ui?.status === 'done') {
       signalled = true;
-      io.write(`  ${new Date().toISOString().slice(11, 19)}  ${'ci'.padEnd(14)} baton signal --type ci --match repo=bookshop,pr=1 --outcome success\n`);
-      run(bin, root, ['signal', '--type', 'ci', '--match', 'repo=bookshop,pr=1', '--outcome', 'success'], env);
+      say(`  ${new Date().toISOString().slice(11, 19)}  ${'ci'.padEnd(14)} baton signal --type ci --match repo=bookshop,pr=1 --outcome success`);
+      baton(bin, root, ['signal', '--type', 'ci', '--match', 'repo=bookshop,pr=1', '--outcome', 'success'], env);
       continue;
     }
     const live = children.filter((c) => ['starting', 'running'].includes(state.sessions[c]?.spawn?.state ?? ''));
@@ -139,7 +138,7 @@ export async function run_(o: { dir?: string }, ctx: Ctx, io: Io): Promise<DemoR
   const total = Object.keys(state.tasks).length;
   const done = Object.values(state.tasks).filter((t) => t.status === 'done').length;
   const seconds = Math.round((Date.now() - started) / 100) / 10;
-  io.write(`\n${done} of ${total} done in ${seconds}s. The board: ${join(board, 'STATUS.md')}\n`);
+  say(`\n${done} of ${total} done in ${seconds}s. The board: ${join(board, 'STATUS.md')}`);
   if (done !== total) throw new BatonError('INTERNAL', `The demo ended with ${total - done} task(s) unfinished; see ${join(board, 'runs')}.`, { details: { board } });
   return { revision: state.revision, board, status_md: join(board, 'STATUS.md'), seconds, done, total };
 }
@@ -153,14 +152,14 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * theatre: rey sends the API back once, and dot hands the partner guide over half-way.
  */
 export async function agent(ctx: Ctx): Promise<void> {
-  const bin = process.argv[1]!;
+  const bin = ctx.bin;
   const me = ctx.env.BATON_AGENT ?? '';
   const cwd = ctx.cwd;
   let rejected = false;
   let handedOff = false;
   for (let i = 0; i < 200; i++) {
-    const n = run(bin, cwd, ['next', '--watch', '10']) as unknown as { ok: boolean; action: string; task: { id: string; status: string } | null };
-    if (!n.ok) process.exit(1);
+    const n = baton(bin, cwd, ['next', '--watch', '10']) as unknown as { ok: boolean; action: string; task: { id: string; status: string } | null; error?: { code: ErrorCode; message: string } };
+    if (!n.ok) throw new BatonError(n.error?.code ?? 'INTERNAL', `The demo agent's next failed: ${n.error?.message ?? 'no answer'}`);
     const id = n.task?.id ?? '';
     await pause(150 + Math.floor(Math.random() * 250));
     switch (n.action) {
@@ -168,24 +167,24 @@ export async function agent(ctx: Ctx): Promise<void> {
         return;
       case 'claim':
       case 'address-review':
-        run(bin, cwd, ['claim', id]);
+        baton(bin, cwd, ['claim', id]);
         break;
       case 'take-handoff':
-        run(bin, cwd, ['handoff', 'take', id]);
+        baton(bin, cwd, ['handoff', 'take', id]);
         break;
       case 'review':
-        run(bin, cwd, ['review', 'start', id]);
+        baton(bin, cwd, ['review', 'start', id]);
         break;
       case 'continue':
         if (n.task!.status === 'in_review') {
           if (id === 'api' && !rejected) {
             rejected = true;
-            run(bin, cwd, ['review', 'reject', id, '--notes', 'search needs pagination']);
-          } else run(bin, cwd, ['review', 'approve', id, '--notes', 'looks good']);
+            baton(bin, cwd, ['review', 'reject', id, '--notes', 'search needs pagination']);
+          } else baton(bin, cwd, ['review', 'approve', id, '--notes', 'looks good']);
         } else if (id === 'docs' && me.startsWith('dot') && !handedOff) {
           handedOff = true;
-          run(bin, cwd, ['handoff', id, '--to', 'agent:finn', '--notes', 'outline and auth section written; search examples left']);
-        } else run(bin, cwd, ['done', id, '--notes', `${id} implemented by ${me}`]);
+          baton(bin, cwd, ['handoff', id, '--to', 'agent:finn', '--notes', 'outline and auth section written; search examples left']);
+        } else baton(bin, cwd, ['done', id, '--notes', `${id} implemented by ${me}`]);
         break;
       default:
         break;

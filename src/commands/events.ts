@@ -10,12 +10,12 @@ import { stateStamp, waitForChange } from '../core/watch.js';
 import { boardDir, type Ctx } from './context.js';
 
 export interface EventsOptions {
-  since?: string;
-  limit?: string;
+  since?: number;
+  limit?: number;
   type?: string;
   task?: string;
   cursor?: string;
-  watch?: string;
+  watch?: number;
   follow?: boolean;
 }
 
@@ -30,23 +30,20 @@ export interface EventsResult {
 
 const DEFAULT_LIMIT = 1000;
 
-function whole(raw: string | undefined, flag: string, dflt: number): number {
-  if (raw === undefined) return dflt;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw invalidInput(`Invalid ${flag} '${raw}': give a whole number.`);
-  return n;
-}
-
 /** `--type task.claimed` matches exactly; `--type task.` (a trailing dot) matches the family. */
 const typeMatches = (pattern: string | undefined, type: string) => !pattern || (pattern.endsWith('.') ? type.startsWith(pattern) : type === pattern);
 
-export async function list(o: EventsOptions, ctx: Ctx, onEvent?: (e: BatonEvent) => void): Promise<EventsResult> {
+/**
+ * Reads events; with `follow` (events --follow) it streams them to `follow.emit` as they are
+ * committed, until `follow.quit` resolves.
+ */
+export async function list(o: EventsOptions, ctx: Ctx, follow?: { emit(e: BatonEvent): void; quit: Promise<void> }): Promise<EventsResult> {
   const dir = boardDir(ctx);
   const cursor = o.cursor === undefined ? null : checkCursorName(o.cursor);
   const task = o.task === undefined ? null : checkId(o.task, 'task id');
-  const limit = whole(o.limit, '--limit', DEFAULT_LIMIT);
-  const watch = o.watch === undefined ? null : whole(o.watch, '--watch', 0);
-  let since = o.since !== undefined ? whole(o.since, '--since', 0) : cursor ? effectiveCursor(dir, readCursors(dir)[cursor] ?? 0) : 0;
+  const limit = o.limit ?? DEFAULT_LIMIT;
+  const watch = o.watch ?? null;
+  let since = o.since !== undefined ? o.since : cursor ? effectiveCursor(dir, readCursors(dir)[cursor] ?? 0) : 0;
   const deadline = Date.now() + (watch ?? 0) * 1000;
   for (;;) {
     const stamp = stateStamp(dir);
@@ -54,10 +51,12 @@ export async function list(o: EventsOptions, ctx: Ctx, onEvent?: (e: BatonEvent)
     const all = readEventsSince(dir, since, state.seq).filter((e) => typeMatches(o.type, e.type) && (!task || e.task === task));
     const events = all.slice(0, limit || undefined);
     const nextSince = events.length ? events[events.length - 1]!.seq : Math.max(since, o.type || task ? state.seq : since);
-    if (o.follow && onEvent) {
-      for (const e of events) onEvent(e);
+    if (follow) {
+      for (const e of events) follow.emit(e);
       since = Math.max(nextSince, state.seq);
-      await waitForChange(dir, stamp, Number.MAX_SAFE_INTEGER);
+      let quitting = false;
+      await Promise.race([waitForChange(dir, stamp, Number.MAX_SAFE_INTEGER), follow.quit.then(() => (quitting = true))]);
+      if (quitting) return { revision: state.revision, events: [], next_since: since, more: false };
       continue;
     }
     if (events.length || watch === null || Date.now() >= deadline || !(await waitForChange(dir, stamp, deadline))) {
@@ -85,14 +84,14 @@ export interface AckResult {
 }
 
 /** Moves a named cursor (cursors.json; the board revision does not change). */
-export async function ack(o: { cursor?: string; to?: string }, ctx: Ctx): Promise<AckResult> {
+export async function ack(o: { cursor?: string; to?: number }, ctx: Ctx): Promise<AckResult> {
   if (!o.cursor) throw invalidInput('Name the cursor: --cursor NAME.');
   const name = checkCursorName(o.cursor);
   const dir = boardDir(ctx);
   const { withLock } = await import('../core/tx.js');
   return withLock(dir, ctx.lockTimeoutMs, async () => {
     const state = await readState(dir);
-    const to = o.to === undefined ? state.seq : whole(o.to, '--to', 0);
+    const to = o.to ?? state.seq;
     if (to > state.seq) throw invalidInput(`--to ${to} is past the last event (${state.seq}).`);
     return { revision: state.revision, cursor: name, seq: ackCursor(dir, name, to) };
   });
@@ -109,12 +108,11 @@ export interface PruneCommandResult {
   archive: string | null;
 }
 
-export async function prune(o: { maxRows?: string; maxAgeDays?: string }, ctx: Ctx): Promise<PruneCommandResult> {
+export async function prune(o: { maxRows?: number; maxAgeDays?: number }, ctx: Ctx): Promise<PruneCommandResult> {
   const dir = boardDir(ctx);
   const config = await readConfig(dir);
-  const maxRows = whole(o.maxRows, '--max-rows', config.events.max_rows);
-  const maxAgeDays = o.maxAgeDays === undefined ? config.events.max_age_days : Number(o.maxAgeDays);
-  if (!Number.isFinite(maxAgeDays) || maxAgeDays < 0) throw invalidInput(`Invalid --max-age-days '${o.maxAgeDays}'.`);
+  const maxRows = o.maxRows ?? config.events.max_rows;
+  const maxAgeDays = o.maxAgeDays ?? config.events.max_age_days;
   if (!maxRows && !maxAgeDays) {
     throw new BatonError('USAGE', 'Nothing to prune by: give --max-rows N or --max-age-days D (or set events.max_rows / max_age_days in config.yaml).', { hint: 'baton events prune --max-rows 10000' });
   }

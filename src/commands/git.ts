@@ -282,7 +282,7 @@ function boardRepo(ctx: Ctx): { dir: string; repo: string; rel: string } {
  */
 export async function install(ctx: Ctx, remove = false): Promise<GitInstallResult> {
   const { dir, repo, rel } = boardRepo(ctx);
-  const bin = resolve(process.argv[1]!);
+  const bin = ctx.bin;
   const changed: string[] = [];
   const attributes = join(repo, '.gitattributes');
   const block = [

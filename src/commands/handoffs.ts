@@ -8,7 +8,7 @@ import { checkTargetKnown, handoffsFor, parseTarget, targetReaches } from '../co
 import { checkNote, checkTransition, getTask, type TaskJson, toTaskJson } from '../core/tasks.js';
 import type { Tx } from '../core/tx.js';
 import type { Handoff } from '../core/types.js';
-import { parseWatch, untilWork } from '../core/watch.js';
+import { untilWork } from '../core/watch.js';
 import { type Me, mutateAs } from './agents.js';
 import { boardDir, type Ctx, load } from './context.js';
 import { leaseConflict } from './leases.js';
@@ -135,8 +135,8 @@ export async function takeCommand(rawId: string, ctx: Ctx): Promise<TakeResult> 
   return { revision: r.revision, ...r.value };
 }
 
-export async function next(o: { watch?: string }, ctx: Ctx): Promise<TakeResult> {
-  return untilWork(boardDir(ctx), parseWatch(o.watch), async () => {
+export async function next(o: { watch?: number }, ctx: Ctx): Promise<TakeResult> {
+  return untilWork(boardDir(ctx), o.watch ?? null, async () => {
     const r = await mutateAs(ctx, (tx, me) => {
       const first = handoffsFor(tx.state, tx.state.agents[me.agentId]!)[0];
       if (!first) throw new BatonError('NO_WORK', 'No handoff waits for you.', { hint: 'baton handoff next --watch 60' });

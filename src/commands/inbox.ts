@@ -6,7 +6,7 @@ import { checkTargetKnown, eventReaches, inboxCursor, parseTarget } from '../cor
 import { readState } from '../core/store.js';
 import { checkNote } from '../core/tasks.js';
 import type { BatonEvent } from '../core/types.js';
-import { parseWatch, untilAnswer } from '../core/watch.js';
+import { untilAnswer } from '../core/watch.js';
 import { mutateAs } from './agents.js';
 import { boardDir, type Ctx } from './context.js';
 
@@ -59,11 +59,11 @@ export function fold(events: BatonEvent[]): Notification[] {
   return out;
 }
 
-export async function inbox(o: { watch?: string; kind?: string; all?: boolean }, ctx: Ctx): Promise<InboxResult> {
+export async function inbox(o: { watch?: number; kind?: string; all?: boolean }, ctx: Ctx): Promise<InboxResult> {
   const dir = boardDir(ctx);
   return untilAnswer(
     dir,
-    parseWatch(o.watch),
+    o.watch ?? null,
     async () => {
       const state = await readState(dir);
       const { agent } = authenticate(state, ctx.creds);
@@ -94,7 +94,7 @@ export interface InboxAckResult {
 }
 
 /** Acks the calling agent's inbox up to a seq (default: everything so far); the revision stays. */
-export async function inboxAck(o: { to?: string }, ctx: Ctx): Promise<InboxAckResult> {
+export async function inboxAck(o: { to?: number }, ctx: Ctx): Promise<InboxAckResult> {
   const dir = boardDir(ctx);
   const { withLock } = await import('../core/tx.js');
   return withLock(dir, ctx.lockTimeoutMs, async () => {

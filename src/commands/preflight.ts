@@ -37,7 +37,7 @@ export interface PreflightResult {
  * Writes preflight.json. --while-session reuses the confirmation a still-live session made
  * on the same branch, so a loop of agents doesn't stop on it again.
  */
-export async function run(o: { confirmWorkspace?: boolean; confirmBranch?: boolean; profile?: string; agents?: string; whileSession?: boolean }, ctx: Ctx): Promise<PreflightResult> {
+export async function run(o: { confirmWorkspace?: boolean; confirmBranch?: boolean; profile?: string; agents?: number; whileSession?: boolean }, ctx: Ctx): Promise<PreflightResult> {
   const dir = boardDir(ctx);
   const state = await readState(dir);
   const config = await readConfig(dir);

@@ -4,7 +4,7 @@ import { checkId } from '../core/ids.js';
 import { checkNote, getTask, type TaskJson, toTaskJson } from '../core/tasks.js';
 import type { Tx } from '../core/tx.js';
 import type { Task } from '../core/types.js';
-import { parseWatch, untilWork } from '../core/watch.js';
+import { untilWork } from '../core/watch.js';
 import { type Me, mutateAs } from './agents.js';
 import { boardDir, type Ctx } from './context.js';
 import { leaseConflict } from './leases.js';
@@ -43,8 +43,8 @@ export async function start(rawId: string, ctx: Ctx): Promise<ReviewResult> {
   return { revision: r.revision, ...r.value };
 }
 
-export async function next(o: { watch?: string }, ctx: Ctx): Promise<ReviewResult> {
-  return untilWork(boardDir(ctx), parseWatch(o.watch), async () => {
+export async function next(o: { watch?: number }, ctx: Ctx): Promise<ReviewResult> {
+  return untilWork(boardDir(ctx), o.watch ?? null, async () => {
     const r = await mutateAs(ctx, (tx, me) => {
       sweepExpiredLeases(tx);
       const agent = tx.state.agents[me.agentId]!;

@@ -238,7 +238,7 @@ export async function spawn(rawId: string | undefined, o: SpawnOptions, ctx: Ctx
     await fail(`could not write the prompt: ${(e as Error).message}`, { worktree, branch });
   }
   const stamp = stateStamp(dir);
-  const supervisor = spawnProcess(process.execPath, [process.argv[1]!, '__supervise', child.id], {
+  const supervisor = spawnProcess(process.execPath, [ctx.bin, '__supervise', child.id], {
     cwd: worktree ?? child.spawn!.cwd,
     detached: true,
     stdio: 'ignore',
@@ -391,7 +391,7 @@ function findChild(state: State, ref: string): Session {
   throw notFound('spawned session or task', ref, 'baton ps');
 }
 
-export async function wait(ref: string, o: { timeout?: string }, ctx: Ctx): Promise<{ revision: number; child: ChildJson; finished: boolean; task: TaskJson | null }> {
+export async function wait(ref: string, o: { timeout?: number }, ctx: Ctx): Promise<{ revision: number; child: ChildJson; finished: boolean; task: TaskJson | null }> {
   const timeout = o.timeout === undefined ? 3600 : Number(o.timeout);
   if (!Number.isFinite(timeout) || timeout < 0) throw invalidInput(`Invalid --timeout '${o.timeout}'.`);
   const dir = boardDir(ctx);

@@ -58,7 +58,7 @@ export interface AddOptions {
   specialty?: string;
   dependsOn?: string;
   paths?: string;
-  estimate?: string;
+  estimate?: number;
   parent?: string;
   kind?: string;
   gateType?: string;
@@ -106,7 +106,7 @@ export interface EditOptions {
   specialty?: string;
   dependsOn?: string;
   paths?: string;
-  estimate?: string;
+  estimate?: number;
   parent?: string;
   label?: string[];
   addLabel?: string[];

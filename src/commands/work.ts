@@ -16,7 +16,7 @@ import { type Candidate, IN_FLIGHT, rankTasks, type Skipped, specialtyFits } fro
 import { checkNote, checkSpecialty, getTask, isFinished, type TaskJson, toTaskJson } from '../core/tasks.js';
 import type { Tx } from '../core/tx.js';
 import type { Agent, State, Task } from '../core/types.js';
-import { parseWatch, untilAnswer, untilWork } from '../core/watch.js';
+import { untilAnswer, untilWork } from '../core/watch.js';
 import { type Me, mutateAs } from './agents.js';
 import { boardDir, type Ctx, load } from './context.js';
 import { leaseConflict } from './leases.js';
@@ -113,7 +113,7 @@ export async function claim(rawId: string, ctx: Ctx): Promise<ClaimResult> {
 
 export interface ClaimNextOptions {
   specialty?: string;
-  watch?: string;
+  watch?: number;
   explain?: boolean;
 }
 
@@ -124,7 +124,7 @@ function noWork(reason: string, skipped: Skipped[]): BatonError {
 export async function claimNext(o: ClaimNextOptions, ctx: Ctx): Promise<ClaimResult & { explain: Explain | null }> {
   const specialty = o.specialty === undefined ? null : checkSpecialty(o.specialty);
   const dir = boardDir(ctx);
-  return untilWork(dir, parseWatch(o.watch), async () => {
+  return untilWork(dir, o.watch ?? null, async () => {
     const r = await mutateAs(ctx, (tx, me) => {
       sweepExpiredLeases(tx);
       const agent = tx.state.agents[me.agentId]!;
@@ -271,11 +271,11 @@ export function decideNext(state: State, config: import('../core/types.js').Conf
   return act('idle', null, null, 'The board is finished: nothing left to do.');
 }
 
-export async function next(o: { watch?: string; explain?: boolean }, ctx: Ctx): Promise<NextResult> {
+export async function next(o: { watch?: number; explain?: boolean }, ctx: Ctx): Promise<NextResult> {
   const dir = boardDir(ctx);
   return untilAnswer(
     dir,
-    parseWatch(o.watch),
+    o.watch ?? null,
     async () => {
       const { state, config } = await load(ctx);
       const { session, agent } = authenticate(state, ctx.creds);

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { BatonError, invalidInput } from './errors.js';
+import { BatonError } from './errors.js';
 import { FILES, stampOf } from './store.js';
 
 /** Identity of state.json's current version: every commit renames a new file into place. */
@@ -43,14 +43,6 @@ export async function waitForChange(dir: string, stamp: string, deadlineMs: numb
     // waiting command must end on time whatever the watcher does (the CLI exits when done).
     await Promise.race([watcher.close(), new Promise((r) => setTimeout(r, 250).unref())]);
   }
-}
-
-/** --watch S: seconds to wait, or null when not given. */
-export function parseWatch(raw: string | undefined): number | null {
-  if (raw === undefined) return null;
-  const s = Number(raw);
-  if (!Number.isFinite(s) || s < 0 || s > 86_400) throw invalidInput(`Invalid --watch '${raw}': give seconds to wait, e.g. 30.`);
-  return s;
 }
 
 /**

@@ -1,0 +1,149 @@
+import { arg, command, NUMBERS, opt } from './define.js';
+
+const events = () => import('../commands/events.js');
+const inbox = () => import('../commands/inbox.js');
+const handoffs = () => import('../commands/handoffs.js');
+
+const leaseToken = opt.string('token');
+
+/** The event log, notifications, messages and handoffs. */
+export const messageCommands = [
+  command({
+    name: 'events',
+    summary: 'the event log: read, follow, ack cursors, prune, archives',
+    options: {
+      since: opt.number('seq', NUMBERS.seq, 'events after this seq'),
+      limit: opt.number('n', NUMBERS.count, 'at most this many (default 1000)'),
+      type: opt.string('type', 'only this type (a trailing dot matches a family: task.)'),
+      task: opt.string('id', "only this task's events"),
+      cursor: opt.string('name', 'start after this named cursor (see events ack)'),
+      watch: opt.number('seconds', NUMBERS.seconds, 'wait up to this long for an event when there is none'),
+      follow: opt.boolean('stream events, one a line, until interrupted'),
+    },
+    session: 'none',
+    mutates: false,
+    run: async (o, ctx, io) => {
+      const m = await events();
+      return m.list(o, ctx, o.follow ? { emit: (e) => io.emit({ text: m.renderEvent(e), json: e }), quit: io.quit } : undefined);
+    },
+    text: async (r) => (await events()).renderList(r),
+    stream: { when: (o) => Boolean(o.follow) },
+  }),
+  command({
+    name: 'events ack',
+    summary: 'move a named cursor (the board revision does not change)',
+    options: {
+      cursor: opt.string('name', 'the cursor to move (required)'),
+      to: opt.number('seq', NUMBERS.seq, 'up to this seq (default: the last event)'),
+    },
+    session: 'none',
+    mutates: true,
+    run: async (o, ctx) => (await events()).ack(o, ctx),
+    text: async (r) => (await events()).renderAck(r),
+  }),
+  command({
+    name: 'events prune',
+    summary: 'move old events to archive/events/ (never deletes)',
+    options: {
+      maxRows: opt.number('n', NUMBERS.count, 'keep at most this many in events.jsonl'),
+      maxAgeDays: opt.number('d', NUMBERS.days, 'move events older than this'),
+    },
+    session: 'none',
+    mutates: true,
+    run: async (o, ctx) => (await events()).prune(o, ctx),
+    text: async (r) => (await events()).renderPrune(r),
+  }),
+  command({
+    name: 'events archives',
+    summary: 'list archived event files',
+    session: 'none',
+    mutates: false,
+    run: async (_o, ctx) => (await events()).archives(ctx),
+    text: async (r) => (await events()).renderArchives(r),
+  }),
+  command({
+    name: 'inbox',
+    summary: 'your unacked notifications (reading never consumes them)',
+    options: {
+      watch: opt.number('seconds', NUMBERS.seconds, 'wait up to this long for one when there is none'),
+      kind: opt.string('kind', 'only this kind (message, review-ready, handoff-ready, …)'),
+      all: opt.boolean('include acked ones'),
+    },
+    session: 'required',
+    mutates: false,
+    run: async (o, ctx) => (await inbox()).inbox(o, ctx),
+    text: async (r) => (await inbox()).renderInbox(r),
+  }),
+  command({
+    name: 'inbox ack',
+    summary: 'hide notifications up to a seq (default: all so far); the revision stays',
+    options: { to: opt.number('seq', NUMBERS.seq) },
+    session: 'required',
+    mutates: true,
+    run: async (o, ctx) => (await inbox()).inboxAck(o, ctx),
+    text: (r) => `Inbox of ${r.agent} acked up to ${r.acked}.`,
+  }),
+  command({
+    name: 'send',
+    summary: 'message an agent, a role, role:specialty, the orchestrator or all',
+    args: { message: arg.words() },
+    options: {
+      to: opt.string('target', 'agent:ID | workers | reviewers | orchestrator | all | workers:SPEC | reviewers:SPEC', { required: true }),
+      priority: opt.string('p', 'low | normal | high', { default: 'normal' }),
+    },
+    session: 'required',
+    mutates: true,
+    run: async ({ message, ...o }, ctx) => (await inbox()).send(o, message.join(' '), ctx),
+    text: async (r) => (await inbox()).renderSend(r),
+  }),
+  command({
+    name: 'handoff',
+    summary: 'hand your task to another agent with a bundle of what they need',
+    args: { id: arg.required() },
+    options: {
+      to: opt.string('target', "agent:ID | role | role:specialty (default: workers of the task's specialty)"),
+      notes: opt.string('text', 'what is done, what is left (required)'),
+      leaseToken,
+    },
+    session: 'required',
+    mutates: true,
+    run: async ({ id, ...o }, ctx) => (await handoffs()).handoff(id, o, ctx),
+    text: async (r) => (await handoffs()).renderHandoff(r),
+  }),
+  command({
+    name: 'handoff next',
+    summary: 'take the oldest handoff addressed to you (NO_WORK, exit 6, when none)',
+    options: { watch: opt.number('seconds', NUMBERS.seconds) },
+    session: 'required',
+    mutates: true,
+    run: async (o, ctx) => (await handoffs()).next(o, ctx),
+    text: async (r) => (await handoffs()).renderTake(r),
+  }),
+  command({
+    name: 'handoff take',
+    summary: 'take a handed-off task: yours, with a lease',
+    args: { id: arg.required() },
+    session: 'required',
+    mutates: true,
+    run: async ({ id }, ctx) => (await handoffs()).takeCommand(id, ctx),
+    text: async (r) => (await handoffs()).renderTake(r),
+  }),
+  command({
+    name: 'handoff ack',
+    summary: 'mark a handoff read (without taking it)',
+    args: { id: arg.required() },
+    session: 'required',
+    mutates: true,
+    run: async ({ id }, ctx) => (await handoffs()).ack(id, ctx),
+    text: (r) => `Marked the handoff of ${r.handoff.task} read.`,
+  }),
+  command({
+    name: 'handoffs',
+    summary: 'open handoffs (--mine: those addressed to you)',
+    options: { mine: opt.boolean(), all: opt.boolean('include taken ones') },
+    session: 'optional',
+    mutates: false,
+    run: async (o, ctx) => (await handoffs()).list(o, ctx),
+    text: async (r) => (await handoffs()).renderList(r),
+  }),
+];

@@ -1,0 +1,135 @@
+import { arg, command, group, NUMBERS, opt } from './define.js';
+
+const spawnModule = () => import('../commands/spawn.js');
+const orchestrate = () => import('../commands/orchestrate.js');
+
+/** The orchestrator, prompts and spawned sub-agents. */
+export const orchestrateCommands = [
+  group('orchestrator', 'the one canonical orchestrator session'),
+  command({
+    name: 'orchestrator start',
+    summary: 'make or reuse the canonical <project>-orchestrator session',
+    options: {
+      relaunch: opt.boolean('end the old one (its leases released) and start fresh'),
+      export: opt.boolean('print export lines for eval'),
+    },
+    session: 'none',
+    mutates: true,
+    run: async (o, ctx) => (await orchestrate()).start(o, ctx),
+    text: async (r, o, ctx) => {
+      if (o.export && r.token) return (await import('../commands/agents.js')).renderJoinExport({ ...r, token: r.token }, (await import('../commands/context.js')).boardDir(ctx));
+      return (await orchestrate()).renderStart(r);
+    },
+    // Without a token (the session was reused) there is nothing to export: the usual answer.
+    textOnly: (o, r) => Boolean(o.export && r.token),
+  }),
+  command({
+    name: 'prompt',
+    summary: 'the full primer for a role, ready to give an agent',
+    args: { role: arg.required('worker | reviewer | orchestrator') },
+    options: { task: opt.string('id', 'include this task') },
+    session: 'none',
+    mutates: false,
+    run: async ({ role, ...o }, ctx) => (await orchestrate()).prompt(role, o, ctx),
+    text: (r) => r.prompt.trimEnd(),
+  }),
+  command({
+    name: 'spawn',
+    summary: 'start a sub-agent on a task (claimed for its new child session) with a ready prompt',
+    args: { id: arg.optional('the task to give it') },
+    options: {
+      next: opt.boolean('the best-ranked ready task'),
+      agent: opt.string('name', 'which command from config.yaml spawn.agents'),
+      role: opt.string('role', 'worker (default) or reviewer (no task claimed)'),
+      specialty: opt.string('list', 'specialties of the child agent'),
+      name: opt.string('name', "the child agent's name (default: <agent>-<random>)"),
+      worktree: opt.boolean('a git worktree of its own, on branch worker/<session>', 'work in the main checkout'),
+    },
+    session: 'optional',
+    mutates: true,
+    run: async ({ id, ...o }, ctx) => (await spawnModule()).spawn(id, o, ctx),
+    text: async (r) => (await spawnModule()).renderSpawn(r),
+  }),
+  command({
+    name: 'ps',
+    summary: 'spawned agents: state, pid, task, exit, log',
+    options: { all: opt.boolean('include those that ended over an hour ago') },
+    session: 'none',
+    mutates: false,
+    run: async (o, ctx) => (await spawnModule()).ps(o, ctx),
+    text: async (r) => (await spawnModule()).renderPs(r),
+  }),
+  command({
+    name: 'wait',
+    summary: 'wait until a spawned agent (by session or task) exits',
+    args: { sessionOrTask: arg.required() },
+    options: { timeout: opt.number('seconds', NUMBERS.seconds, 'give up after this long (finished: false)') },
+    session: 'none',
+    mutates: false,
+    run: async ({ sessionOrTask, ...o }, ctx) => (await spawnModule()).wait(sessionOrTask, o, ctx),
+    text: (r) => `${r.child.session} ${r.finished ? `exited (${r.child.signal ?? r.child.exit_code})` : 'still running'}${r.task ? `; ${r.task.id} is ${r.task.status}` : ''}`,
+  }),
+  command({
+    name: 'kill',
+    summary: 'stop a spawned agent (SIGTERM to its process group)',
+    args: { sessionOrTask: arg.required() },
+    session: 'none',
+    mutates: true,
+    run: async ({ sessionOrTask }, ctx) => (await spawnModule()).kill(sessionOrTask, ctx),
+    text: (r) => `Sent SIGTERM to ${r.child.session} (pid ${r.child.pid}).`,
+  }),
+  command({
+    name: '__supervise',
+    summary: "watches a spawned child and records its exit",
+    args: { session: arg.required() },
+    hidden: true,
+    silent: true,
+    session: 'none',
+    mutates: true,
+    run: async ({ session }, ctx) => {
+      await (await spawnModule()).supervise(session, ctx);
+      return { revision: 0 };
+    },
+  }),
+];
+
+const git = () => import('../commands/git.js');
+
+/** The board in git: the merge driver, sync, install. */
+export const gitCommands = [
+  command({
+    name: 'merge-driver',
+    summary: 'the git merge driver for state.json and events.jsonl (git runs it; see git install)',
+    args: { base: arg.required(), ours: arg.required(), theirs: arg.required(), path: arg.optional() },
+    session: 'none',
+    mutates: true,
+    run: async ({ base, ours, theirs, path }) => (await git()).mergeDriver(base, ours, theirs, path),
+    text: () => '',
+  }),
+  command({
+    name: 'sync',
+    summary: 'commit the board, fetch, merge with the driver, push; retried while the remote moves',
+    options: { remote: opt.string('name', 'default origin'), branch: opt.string('name', 'default the current branch') },
+    session: 'optional',
+    mutates: true,
+    run: async (o, ctx) => (await git()).sync(o, ctx),
+    text: async (r) => (await git()).renderSync(r),
+  }),
+  group('git', 'commit the board to git: install or remove the merge driver'),
+  command({
+    name: 'git install',
+    summary: ".gitattributes lines, the merge drivers in .git/config, the board's ignore lines (idempotent)",
+    session: 'none',
+    mutates: true,
+    run: async (_o, ctx) => (await git()).install(ctx),
+    text: async (r) => (await git()).renderInstall(r),
+  }),
+  command({
+    name: 'git uninstall',
+    summary: 'remove what git install added',
+    session: 'none',
+    mutates: true,
+    run: async (_o, ctx) => (await git()).install(ctx, true),
+    text: async (r) => (await git()).renderInstall(r),
+  }),
+];
