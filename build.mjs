@@ -31,7 +31,7 @@ const VENDOR = {
   'zod/mini': `export { ${[
     'string', 'nullable', 'object', 'gte', 'array', 'int', '_default', 'record', 'number', 'union', 'enum',
     'looseObject', 'boolean', 'unknown', 'minLength', 'transform', 'strictObject', 'regex', 'prefault',
-    'positive', 'pipe', 'optional', 'lte', 'literal',
+    'positive', 'pipe', 'optional', 'lte', 'literal', 'describe',
   ].join(', ')} } from 'zod/mini';
   // zod/mini ships no messages by default ("Invalid input"); English ones name what was expected.
   import { config } from 'zod/mini'; import en from 'zod/v4/locales/en.js'; config(en());`,

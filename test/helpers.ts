@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { onTestFinished } from 'vitest';
 
-export const BIN = resolve(import.meta.dirname, '..', 'bin', 'baton.cjs');
+export const ROOT = resolve(import.meta.dirname, '..');
+export const BIN = resolve(ROOT, 'bin', 'baton.cjs');
 
 export interface Run {
   code: number;
@@ -42,6 +43,30 @@ export function baton(args: string[], opts: { cwd: string; env?: Record<string, 
     maxBuffer: 64 * 1024 * 1024,
   });
   return toRun(r.status, r.stdout, r.stderr);
+}
+
+/**
+ * Runs baton in this process (the CLI's runCli on the source, output captured): for tests of
+ * what a command answers, where a process of its own proves nothing more. Children it starts
+ * (spawn, the merge driver) run the built binary.
+ */
+export async function batonIn(args: string[], opts: { cwd: string; env?: Record<string, string> }): Promise<Run> {
+  const { runCli } = await import('../src/cli/cli.js');
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, {
+    cwd: opts.cwd,
+    env: { ...baseEnv(), ...opts.env },
+    packageRoot: ROOT,
+    bin: BIN,
+    tty: false,
+    columns: () => 100,
+    stdout: (s) => void (stdout += s),
+    stderr: (s) => void (stderr += s),
+    quit: () => ({ promise: new Promise<void>(() => undefined), done: () => undefined }),
+    streaming: () => undefined,
+  });
+  return toRun(code, stdout, stderr);
 }
 
 /** Runs the built binary as a child process and resolves when it exits. */

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import * as z from 'zod/mini';
+import { type AnyCommand, type ArgSpecs, isGroup, kebab, type OptSpecs, NUMBERS, parseNumber } from '../src/table/define.js';
+import { TABLE } from '../src/table/index.js';
+import { inputSchema } from '../src/table/schema.js';
+import { batonIn, tempDir } from './helpers.js';
+
+const commands = TABLE.filter((e): e is AnyCommand => !isGroup(e));
+const names = TABLE.map((e) => (isGroup(e) ? e.group : e.name));
+
+describe('the command table', () => {
+  it('names each command once, after its parent, with a one-line summary; no argument shares a name with an option', () => {
+    expect(new Set(names).size).toBe(names.length);
+    names.forEach((n, i) => {
+      const parent = n.split(' ').slice(0, -1).join(' ');
+      if (parent) expect(names.slice(0, i), n).toContain(parent);
+    });
+    for (const e of TABLE) expect(e.summary, isGroup(e) ? e.group : e.name).toMatch(/^[^\n]{8,200}$/);
+    for (const c of commands) {
+      for (const k of Object.keys(c.args)) expect(Object.keys(c.options), `${c.name} ${k}`).not.toContain(k);
+      if (c.session === 'required') expect(c.name.startsWith('__') || c.mutates || c.name === 'next' || c.name === 'inbox', c.name).toBe(true);
+    }
+  });
+
+  it('every command, nested ones too, answers its own --help with its usage, arguments and every flag of its record', async () => {
+    const cwd = tempDir();
+    for (const c of commands.filter((x) => !x.hidden)) {
+      const h = await batonIn([...c.name.split(' '), '--help'], { cwd });
+      expect(h.code, c.name).toBe(0);
+      expect(h.stdout, c.name).toMatch(new RegExp(`^Usage: baton ${c.name}\\b`));
+      for (const key of Object.keys(c.options)) expect(h.stdout, `${c.name} --${kebab(key)}`).toContain(`--${kebab(key)}`);
+      for (const key of Object.keys(c.args)) expect(h.stdout, `${c.name} ${key}`).toContain(kebab(key));
+    }
+  });
+
+  it("a command's input schema has exactly its arguments and options, with the numeric limits the CLI enforces", () => {
+    for (const c of commands) {
+      const schema = inputSchema(c);
+      expect(Object.keys(schema.def.shape).sort(), c.name).toEqual([...Object.keys(c.args), ...Object.keys(c.options)].sort());
+      const json = z.toJSONSchema(schema) as { properties: Record<string, { type?: string; minimum?: number; maximum?: number }>; required?: string[] };
+      for (const [k, o] of Object.entries(c.options as OptSpecs)) {
+        if (o.kind === 'number') expect(json.properties[k], `${c.name} ${k}`).toMatchObject({ minimum: o.limits.min, maximum: o.limits.max });
+        if (o.kind === 'boolean') expect(json.properties[k]!.type).toBe('boolean');
+      }
+      for (const [k, a] of Object.entries(c.args as ArgSpecs)) if (a.required) expect(json.required ?? [], `${c.name} ${k}`).toContain(k);
+    }
+    const claim = inputSchema(commands.find((c) => c.name === 'claim-next')!);
+    expect(z.safeParse(claim, { watch: 30, explain: true }).success).toBe(true);
+    expect(z.safeParse(claim, { watch: -1 }).success).toBe(false);
+    expect(z.safeParse(claim, { wat: 1 }).success).toBe(false);
+  });
+
+  it('one numeric parser: refuses what is not a number, out of range or not whole, naming the flag', () => {
+    expect(parseNumber('30', '--watch', NUMBERS.seconds)).toBe(30);
+    expect(parseNumber('0.5', '--lock-timeout', NUMBERS.seconds)).toBe(0.5);
+    for (const bad of ['', ' ', 'abc', '-1', '1e9', 'NaN', 'Infinity']) expect(() => parseNumber(bad, '--watch', NUMBERS.seconds), bad).toThrow(/Invalid --watch/);
+    expect(() => parseNumber('1.5', '--limit', NUMBERS.count)).toThrow(/--limit '1.5': give a whole number/);
+    expect(() => parseNumber('0', '--estimate', NUMBERS.estimate)).toThrow(/--estimate '0'/);
+  });
+});
+
+describe('numeric flags through the CLI', () => {
+  it('a bad number is INVALID_INPUT (exit 2) naming the flag, before anything runs', async () => {
+    const cwd = tempDir();
+    for (const args of [['next', '--watch', 'soon'], ['events', '--limit', '-3'], ['wait', 'x', '--timeout', 'forever'], ['add', 'x', '--estimate', '0'], ['list', '--lock-timeout', 'x']]) {
+      const r = await batonIn([...args, '--json'], { cwd });
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.json.error.code).toBe('INVALID_INPUT');
+      expect(r.json.error.message).toMatch(new RegExp(`Invalid ${args[args.length - 2]} `));
+    }
+  });
+});
