@@ -213,40 +213,6 @@ export function readVoid(dir: string): Set<string> {
   }
 }
 
-/** Parses events.jsonl up to `maxSeq` (events past it belong to a writer that crashed). */
-export function readEvents(dir: string, maxSeq: number): BatonEvent[] {
-  let text: string;
-  try {
-    text = readFileSync(join(dir, FILES.events), 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
-  const out: BatonEvent[] = [];
-  const voided = readVoid(dir);
-  let start = 0;
-  let lineNo = 0;
-  while (start < text.length) {
-    const nl = text.indexOf('\n', start);
-    if (nl < 0) break; // a torn tail: never committed
-    lineNo++;
-    const line = text.slice(start, nl);
-    start = nl + 1;
-    if (line.trim() === '') continue;
-    let ev: BatonEvent;
-    try {
-      ev = JSON.parse(line) as BatonEvent;
-    } catch {
-      throw corrupt(join(dir, FILES.events), lineNo, 'an event line is not valid JSON.');
-    }
-    if (typeof ev.seq !== 'number') throw corrupt(join(dir, FILES.events), lineNo, 'an event has no seq.');
-    if (voided.has(ev.id)) continue; // a transaction that never committed (journal.ts VOID)
-    if (ev.seq > maxSeq) break;
-    out.push(ev);
-  }
-  return out;
-}
-
 /** Strict check of a whole log, for doctor: every line an event, seq 1..n with no gap. */
 export async function checkEvents(events: BatonEvent[]): Promise<string | null> {
   const { EventSchema } = await loadSchemas();
