@@ -2,7 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, batonAsync, hashTree, makeBoard, type Run, type TestBoard } from './helpers.js';
+import { BIN, baton, batonAsync, hashTree, makeBoard, type Run, type TestBoard } from './helpers.js';
 
 /** Signals between agents: events, notifications, inbox, messages, handoffs and the live board. */
 
@@ -67,6 +67,12 @@ describe('inbox', () => {
     const middle = inbox.notifications[1].seq;
     expect((await as(board, back, 'inbox', 'ack', '--to', String(middle))).code).toBe(0);
     expect(board.json('status').revision).toBe(revision);
+    // Both acks are one: past the last event, or not a seq, is INVALID_INPUT naming the range.
+    const last = board.json('events').next_since;
+    for (const [r, to] of [[await as(board, back, 'inbox', 'ack', '--to', String(last + 1)), last + 1], [baton(['events', 'ack', '--cursor', 'r', '--to', 'x', '--json'], { cwd: board.root }), 'x']] as const) {
+      expect([r.code, r.json.error.code]).toEqual([2, 'INVALID_INPUT']);
+      expect(r.json.error.message).toBe(`Invalid --to '${to}': a seq between 0 and ${last} (the last event).`);
+    }
     const after = (await as(board, back, 'inbox')).json;
     expect(after.notifications.map((n: { seq: number }) => n.seq)).toEqual(inbox.notifications.slice(2).map((n: { seq: number }) => n.seq));
     expect((await as(board, back, 'inbox', '--all')).json.notifications).toHaveLength(4);

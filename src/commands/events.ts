@@ -88,14 +88,7 @@ export interface AckResult {
 export async function ack(o: { cursor?: string; to?: string }, ctx: Ctx): Promise<AckResult> {
   if (!o.cursor) throw invalidInput('Name the cursor: --cursor NAME.');
   const name = checkCursorName(o.cursor);
-  const dir = boardDir(ctx);
-  const { withLock } = await import('../core/tx.js');
-  return withLock(dir, ctx.lockTimeoutMs, async () => {
-    const state = await readState(dir);
-    const to = o.to === undefined ? state.seq : whole(o.to, '--to', 0);
-    if (to > state.seq) throw invalidInput(`--to ${to} is past the last event (${state.seq}).`);
-    return { revision: state.revision, cursor: name, seq: ackCursor(dir, name, to) };
-  });
+  return ackCursor(boardDir(ctx), ctx.lockTimeoutMs, o.to, () => name);
 }
 
 export const renderAck = (r: AckResult) => `Cursor ${r.cursor} at ${r.seq}.`;
