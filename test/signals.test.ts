@@ -106,6 +106,27 @@ describe('inbox', () => {
 });
 
 describe('events', () => {
+  it('events --watch returns the first matching event another process commits, and times out empty with exit 0', async () => {
+    const board = makeBoard();
+    expect(board.run('add', 'first', '--id', 'first').code).toBe(0);
+    const since = board.json('events').next_since;
+    const started = Date.now();
+    const empty = await batonAsync(['events', '--since', String(since), '--watch', '1', '--json'], { cwd: board.root });
+    expect([empty.code, empty.json.events, empty.json.next_since]).toEqual([0, [], since]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+
+    // A commit of another type does not end the wait; the one asked for does.
+    const waiting = batonAsync(['events', '--since', String(since), '--type', 'task.claimed', '--watch', '30', '--json'], { cwd: board.root });
+    const t0 = Date.now();
+    expect(board.run('add', 'second', '--id', 'second').code).toBe(0);
+    const me = board.json('join', '--name', 'w', '--role', 'worker');
+    expect(baton(['claim', 'first', '--json'], { cwd: board.root, env: { BATON_SESSION: me.session.id, BATON_TOKEN: me.token } }).code).toBe(0);
+    const got = await waiting;
+    expect(got.code).toBe(0);
+    expect(got.json.events.map((e: { type: string; task: string }) => [e.type, e.task])).toEqual([['task.claimed', 'first']]);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+  });
+
   it('seq stays continuous across several prunes; nothing is deleted; cursors keep working', async () => {
     const board = makeBoard();
     for (let i = 0; i < 12; i++) expect(board.run('add', `t${i}`, '--id', `t${i}`).code).toBe(0);

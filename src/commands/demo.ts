@@ -6,7 +6,7 @@ import { BatonError } from '../core/errors.js';
 import { readEventsSince } from '../core/events.js';
 import { readState } from '../core/store.js';
 import type { BatonEvent, State } from '../core/types.js';
-import { stateStamp, waitForChange } from '../core/watch.js';
+import { waitUntil } from '../core/watch.js';
 import type { Ctx } from './context.js';
 
 /**
@@ -113,29 +113,32 @@ export async function run_(o: { dir?: string }, ctx: Ctx, io: Io): Promise<DemoR
   let seq = 0;
   let shown = '';
   let signalled = false;
-  const deadline = Date.now() + 90_000;
-  let state = await readState(board);
-  for (;;) {
-    const stamp = stateStamp(board);
-    state = await readState(board);
-    for (const e of readEventsSince(board, seq, state.seq)) {
-      const l = line(e);
-      if (l) io.write(`${l}\n`);
-    }
-    const now = counts(state);
-    if (now !== shown) io.write(`  ${''.padEnd(8)}  ${'board'.padEnd(14)} ${now}\n`);
-    shown = now;
-    seq = state.seq;
-    if (!signalled && state.tasks.ui?.status === 'done') {
-      signalled = true;
-      io.write(`  ${new Date().toISOString().slice(11, 19)}  ${'ci'.padEnd(14)} baton signal --type ci --match repo=bookshop,pr=1 --outcome success\n`);
-      run(bin, root, ['signal', '--type', 'ci', '--match', 'repo=bookshop,pr=1', '--outcome', 'success'], env);
-      continue;
-    }
-    const live = children.filter((c) => ['starting', 'running'].includes(state.sessions[c]?.spawn?.state ?? ''));
-    if (live.length === 0 || Date.now() > deadline) break;
-    await waitForChange(board, stamp, Math.min(deadline, Date.now() + 2000));
-  }
+  let justSignalled = false;
+  const live = (state: State) => children.filter((c) => ['starting', 'running'].includes(state.sessions[c]?.spawn?.state ?? ''));
+  const state = await waitUntil(
+    board,
+    async () => {
+      const state = await readState(board);
+      for (const e of readEventsSince(board, seq, state.seq)) {
+        const l = line(e);
+        if (l) io.write(`${l}\n`);
+      }
+      const now = counts(state);
+      if (now !== shown) io.write(`  ${''.padEnd(8)}  ${'board'.padEnd(14)} ${now}\n`);
+      shown = now;
+      seq = state.seq;
+      justSignalled = !signalled && state.tasks.ui?.status === 'done';
+      if (justSignalled) {
+        signalled = true;
+        io.write(`  ${new Date().toISOString().slice(11, 19)}  ${'ci'.padEnd(14)} baton signal --type ci --match repo=bookshop,pr=1 --outcome success\n`);
+        run(bin, root, ['signal', '--type', 'ci', '--match', 'repo=bookshop,pr=1', '--outcome', 'success'], env);
+      }
+      return state;
+    },
+    // The signal is a commit: the wait wakes at once to show what it did.
+    (state) => !justSignalled && live(state).length === 0,
+    { deadline: Date.now() + 90_000, pollMs: 2000 },
+  );
   const total = Object.keys(state.tasks).length;
   const done = Object.values(state.tasks).filter((t) => t.status === 'done').length;
   const seconds = Math.round((Date.now() - started) / 100) / 10;

@@ -6,7 +6,7 @@ import { checkId } from '../core/ids.js';
 import { pruneEvents } from '../core/retention.js';
 import { readConfig, readState } from '../core/store.js';
 import type { BatonEvent } from '../core/types.js';
-import { stateStamp, waitForChange } from '../core/watch.js';
+import { untilAnswer, waitUntil } from '../core/watch.js';
 import { boardDir, type Ctx } from './context.js';
 
 export interface EventsOptions {
@@ -47,9 +47,7 @@ export async function list(o: EventsOptions, ctx: Ctx, onEvent?: (e: BatonEvent)
   const limit = whole(o.limit, '--limit', DEFAULT_LIMIT);
   const watch = o.watch === undefined ? null : whole(o.watch, '--watch', 0);
   let since = o.since !== undefined ? whole(o.since, '--since', 0) : cursor ? effectiveCursor(dir, readCursors(dir)[cursor] ?? 0) : 0;
-  const deadline = Date.now() + (watch ?? 0) * 1000;
-  for (;;) {
-    const stamp = stateStamp(dir);
+  const read = async (): Promise<EventsResult> => {
     const state = await readState(dir);
     const all = readEventsSince(dir, since, state.seq).filter((e) => typeMatches(o.type, e.type) && (!task || e.task === task));
     const events = all.slice(0, limit || undefined);
@@ -57,13 +55,12 @@ export async function list(o: EventsOptions, ctx: Ctx, onEvent?: (e: BatonEvent)
     if (o.follow && onEvent) {
       for (const e of events) onEvent(e);
       since = Math.max(nextSince, state.seq);
-      await waitForChange(dir, stamp, Number.MAX_SAFE_INTEGER);
-      continue;
     }
-    if (events.length || watch === null || Date.now() >= deadline || !(await waitForChange(dir, stamp, deadline))) {
-      return { revision: state.revision, events, next_since: nextSince, more: all.length > events.length };
-    }
-  }
+    return { revision: state.revision, events, next_since: nextSince, more: all.length > events.length };
+  };
+  // --follow never ends by itself; --watch ends with the first events or its timeout.
+  if (o.follow && onEvent) return waitUntil(dir, read, () => false, { deadline: Number.MAX_SAFE_INTEGER });
+  return untilAnswer(dir, watch, read, (r) => r.events.length > 0);
 }
 
 export const renderEvent = (e: BatonEvent) =>

@@ -5,7 +5,7 @@ import { checkId } from '../core/ids.js';
 import { eventReaches, inboxCursor } from '../core/notify.js';
 import { readConfig, readState } from '../core/store.js';
 import { summarize } from '../core/summary.js';
-import { stateStamp, waitForChange } from '../core/watch.js';
+import { waitUntil } from '../core/watch.js';
 import { renderWatch, type WatchSnapshot } from '../render/watch.js';
 import { boardDir, type Ctx } from './context.js';
 import { fold } from './inbox.js';
@@ -52,8 +52,7 @@ export async function run(o: { agent?: string; timeout?: string }, ctx: Ctx, io:
   let lastRevision = -1;
   if (io.tty) io.write('\u001b[?1049h\u001b[?25l'); // alternate screen, hide the cursor
   try {
-    while (!quitting && Date.now() < end) {
-      const stamp = stateStamp(dir);
+    const draw = async () => {
       const snap = await snapshot(dir, agentId);
       if (io.tty) {
         io.write(`\u001b[H\u001b[2J${renderWatch(snap, Date.now(), io.width()).join('\n')}\n`);
@@ -63,10 +62,9 @@ export async function run(o: { agent?: string; timeout?: string }, ctx: Ctx, io:
         redraws++;
       }
       lastRevision = snap.summary.revision;
-      // Wake on the next commit; on a TTY also every second, for the countdowns.
-      const until = Math.min(end, io.tty ? Date.now() + 1000 : end);
-      await Promise.race([waitForChange(dir, stamp, until), io.quit]);
-    }
+    };
+    // Redrawn on the next commit; on a TTY also every second, for the countdowns.
+    await waitUntil(dir, draw, () => quitting, { deadline: end, pollMs: io.tty ? 1000 : undefined, stop: io.quit });
   } finally {
     if (io.tty) io.write('\u001b[?25h\u001b[?1049l');
   }
