@@ -1,4 +1,4 @@
-import { BatonError, diskFull, EXIT_CODES, isDiskFull } from '../core/errors.js';
+import { BatonError, diskFull, EXIT_CODES, isDiskFull, onBoardWarning } from '../core/errors.js';
 
 export interface OutputMode {
   json: boolean;
@@ -34,6 +34,10 @@ export function escapeTerminal(text: string): string {
     return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
   });
 }
+
+// What core warns about while reading the board (an unknown key in config.yaml) is said on stderr
+// as soon as it is found, whatever the output mode: --json keeps stdout one document.
+onBoardWarning((message) => process.stderr.write(`warning: ${escapeTerminal(message)}\n`));
 
 /**
  * Prints a command's result. `warnings` are what failed after the commit point (the change

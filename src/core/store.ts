@@ -15,7 +15,7 @@ import {
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { BatonError } from './errors.js';
+import { BatonError, warnAboutBoard } from './errors.js';
 import { pidAlive } from './lock.js';
 import { conflictMarkerLine, jsonErrorLine, lineOf } from './json.js';
 import { sortValue, stateLooksValid, toStoredState } from './shape.js';
@@ -124,8 +124,8 @@ const warnedConfigTexts = new Set<string>();
  * config.yaml, validated. Parsing YAML and loading zod on every command costs more start-up
  * than the rest of a read, so writers keep `.config-cache.json` (git-ignored): the validated
  * config beside the exact text it came from. A read uses it only while config.yaml's text
- * is still that text; a hand edit is therefore seen at once. Unknown keys are warned about on
- * stderr when the text is parsed, never when it comes from the cache (which the next write
+ * is still that text; a hand edit is therefore seen at once. Unknown keys are warned about
+ * (warnAboutBoard) when the text is parsed, never when it comes from the cache (which the next write
  * refreshes), so an edit is not nagged about on every command.
  */
 export async function loadConfig(dir: string): Promise<LoadedConfig> {
@@ -152,8 +152,7 @@ export async function loadConfig(dir: string): Promise<LoadedConfig> {
   if (!warnedConfigTexts.has(text)) {
     warnedConfigTexts.add(text);
     // The one moment that knows the text is new: the cache hides it from every later command.
-    // stderr only, so --json output stays one document.
-    for (const u of unknownConfigKeys(raw)) process.stderr.write(`warning: ${describeUnknownKey(u, FILES.config)}\n`);
+    for (const u of unknownConfigKeys(raw)) warnAboutBoard(describeUnknownKey(u, FILES.config));
   }
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
