@@ -58,7 +58,7 @@ export async function printSuccess(result: Record<string, unknown> & { revision:
   for (const w of warnings) process.stderr.write(`warning: ${escapeTerminal(w)}\n`);
 }
 
-export function toBatonError(e: unknown): BatonError {
+function toBatonError(e: unknown): BatonError {
   if (e instanceof BatonError) return e;
   const err = e as NodeJS.ErrnoException;
   if (err?.code === 'EACCES' || err?.code === 'EPERM' || err?.code === 'EROFS') {

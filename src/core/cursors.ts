@@ -22,8 +22,8 @@ import type { State } from './types.js';
  * worst a seen one shows again, never the other way round).
  */
 
-export const CURSORS_FILE = 'cursors.json';
-export const SEEN_FILE = 'cursors.seen';
+const CURSORS_FILE = 'cursors.json';
+const SEEN_FILE = 'cursors.seen';
 const WIDTH = 40; // one record: an event id padded with spaces, then a newline
 
 export type Cursors = Record<string, number>;

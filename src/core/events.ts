@@ -123,7 +123,7 @@ export function readEvents(dir: string, maxSeq: number): BatonEvent[] {
   return out;
 }
 
-export const ARCHIVE_DIR = join('archive', 'events');
+const ARCHIVE_DIR = join('archive', 'events');
 const ARCHIVE_RE = /^(\d+)-(\d+)\.jsonl$/;
 
 export interface ArchiveFile {

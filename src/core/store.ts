@@ -383,7 +383,7 @@ const taskEntry = (id: string, task: unknown) => `    "${id}": ${JSON.stringify(
  * saves most of a write's time. Returns null when the old text is not in the canonical layout
  * (a hand edit, an empty task map, a big import): the caller then serialises everything.
  */
-export function spliceState(previous: string, state: State, touched: ReadonlySet<string>): string | null {
+function spliceState(previous: string, state: State, touched: ReadonlySet<string>): string | null {
   if (touched.size > 64) return null;
   const open = previous.indexOf(TASKS_OPEN);
   if (open < 0 || !previous.endsWith(TASKS_CLOSE)) return null;
