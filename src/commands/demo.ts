@@ -162,8 +162,8 @@ export async function agent(ctx: Ctx): Promise<void> {
   let rejected = false;
   let handedOff = false;
   for (let i = 0; i < 200; i++) {
-    const n = run(bin, cwd, ['next', '--watch', '10']) as unknown as { ok: boolean; action: string; task: { id: string; status: string } | null };
-    if (!n.ok) process.exit(1);
+    const n = run(bin, cwd, ['next', '--watch', '10']) as unknown as { ok: boolean; action: string; task: { id: string; status: string } | null; error?: { message: string } };
+    if (!n.ok) throw new BatonError('INTERNAL', `The demo agent ${me} could not ask for its next step: ${n.error?.message}`);
     const id = n.task?.id ?? '';
     await pause(150 + Math.floor(Math.random() * 250));
     switch (n.action) {
