@@ -169,6 +169,14 @@ describe('config.yaml', () => {
     expect(clean.json('doctor').checks.find((c: { name: string }) => c.name === 'config-keys')).toMatchObject({ ok: true });
   });
 
+  it("an unknown key's warning is said by a command that then fails, in --json too, its name's control characters escaped", () => {
+    const board = makeBoard();
+    editConfig(board, (t) => `${t}\n"bell\\a\\e]0;pwned": 1\n`);
+    const r = board.run('show', 'nope', '--json');
+    expect([r.code, r.json.error.code]).toEqual([4, 'NOT_FOUND']);
+    expect(r.stderr).toBe("warning: unknown key 'bell\\u0007\\u001b]0;pwned' in config.yaml\n");
+  });
+
   it('numbers out of range are INVALID_INPUT (exit 2) naming the file, the key and the range; claim with lease_ttl_seconds 1e20 too', () => {
     const board = makeBoard();
     const me = joinAs(board, 'ada');

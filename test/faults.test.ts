@@ -384,6 +384,43 @@ describe('an unreadable line in the middle of the log', () => {
     expectHealthy(board);
     expect(tasksOf(board)).toEqual(new Set(['t0', 't1', 't2', 't3', 't4', 'after']));
   });
+
+  it('whatever the line (JSON null, a conflict marker, cut-off JSON) every reader says BOARD_CORRUPT with file and line, the merge driver too', () => {
+    const board = makeBoard();
+    for (let i = 0; i < 4; i++) expect(board.run('add', `t${i}`, '--id', `t${i}`).code).toBe(0);
+    const joined = baton(['join', '--name', 'ada', '--role', 'worker', '--json'], { cwd: board.root });
+    const env = { BATON_SESSION: joined.json.session.id, BATON_TOKEN: joined.json.token };
+    const log = join(board.dir, 'events.jsonl');
+    const good = readFileSync(log, 'utf8').split('\n');
+    for (const bad of ['null', '<<<<<<< HEAD', '{"seq":2,"id":"e-cut","type":"task.crea']) {
+      writeFileSync(log, good.map((l, i) => (i === 1 ? bad : l)).join('\n'));
+      const readers: Run[] = [
+        baton(['events', '--json'], { cwd: board.root }),
+        baton(['show', 't0', '--json'], { cwd: board.root }),
+        baton(['inbox', '--all', '--json'], { cwd: board.root, env }),
+        baton(['render', '--json'], { cwd: board.root }),
+      ];
+      for (const r of readers) {
+        expect([r.code, r.json?.error?.code], `${bad}: ${r.stdout}${r.stderr}`).toEqual([7, 'BOARD_CORRUPT']);
+        expect(r.json.error.message).toContain('events.jsonl:2: a line of the event log that is not an event');
+        expect(r.json.error).toMatchObject({ line: 2, file: log });
+        expect(r.json.error.hint).toMatch(/doctor --repair/);
+      }
+      // The merge driver (git runs it with the three sides in temporary files) names the side.
+      const sides = tempDir();
+      writeFileSync(join(sides, 'base'), good.slice(0, 1).join('\n'));
+      writeFileSync(join(sides, 'theirs'), good.slice(0, 1).join('\n'));
+      writeFileSync(join(sides, 'ours'), `${good[0]}\n${bad}\n${good[2]}\n`);
+      const merge = baton(['merge-driver', 'base', 'ours', 'theirs', 'project-plan/events.jsonl', '--json'], { cwd: sides });
+      if (bad.startsWith('<<<<<<<')) {
+        // Markers are the one thing a merge reads past: both sides' events are kept.
+        expect(merge.code, merge.stdout).toBe(0);
+        continue;
+      }
+      expect([merge.code, merge.json?.error?.code], merge.stdout + merge.stderr).toEqual([7, 'BOARD_CORRUPT']);
+      expect(merge.json.error).toMatchObject({ file: 'project-plan/events.jsonl (ours)', line: 2 });
+    }
+  });
 });
 
 describe('a symlinked log', () => {

@@ -2,7 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, batonAsync, hashTree, makeBoard, type Run, type TestBoard } from './helpers.js';
+import { BIN, baton, batonAsync, hashTree, makeBoard, type Run, type TestBoard } from './helpers.js';
 
 /** Signals between agents: events, notifications, inbox, messages, handoffs and the live board. */
 
@@ -67,6 +67,16 @@ describe('inbox', () => {
     const middle = inbox.notifications[1].seq;
     expect((await as(board, back, 'inbox', 'ack', '--to', String(middle))).code).toBe(0);
     expect(board.json('status').revision).toBe(revision);
+    // Both acks are one: past the last event is INVALID_INPUT naming the range; not a seq at all
+    // is refused by the one numeric parser, naming the flag.
+    const last = board.json('events').next_since;
+    for (const r of [await as(board, back, 'inbox', 'ack', '--to', String(last + 1)), baton(['events', 'ack', '--cursor', 'r', '--to', String(last + 1), '--json'], { cwd: board.root })]) {
+      expect([r.code, r.json.error.code]).toEqual([2, 'INVALID_INPUT']);
+      expect(r.json.error.message).toBe(`Invalid --to '${last + 1}': a seq between 0 and ${last} (the last event).`);
+    }
+    const notSeq = baton(['events', 'ack', '--cursor', 'r', '--to', 'x', '--json'], { cwd: board.root });
+    expect([notSeq.code, notSeq.json.error.code]).toEqual([2, 'INVALID_INPUT']);
+    expect(notSeq.json.error.message).toMatch(/^Invalid --to 'x': give an event seq/);
     const after = (await as(board, back, 'inbox')).json;
     expect(after.notifications.map((n: { seq: number }) => n.seq)).toEqual(inbox.notifications.slice(2).map((n: { seq: number }) => n.seq));
     expect((await as(board, back, 'inbox', '--all')).json.notifications).toHaveLength(4);
@@ -100,6 +110,27 @@ describe('inbox', () => {
 });
 
 describe('events', () => {
+  it('events --watch returns the first matching event another process commits, and times out empty with exit 0', async () => {
+    const board = makeBoard();
+    expect(board.run('add', 'first', '--id', 'first').code).toBe(0);
+    const since = board.json('events').next_since;
+    const started = Date.now();
+    const empty = await batonAsync(['events', '--since', String(since), '--watch', '1', '--json'], { cwd: board.root });
+    expect([empty.code, empty.json.events, empty.json.next_since]).toEqual([0, [], since]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+
+    // A commit of another type does not end the wait; the one asked for does.
+    const waiting = batonAsync(['events', '--since', String(since), '--type', 'task.claimed', '--watch', '30', '--json'], { cwd: board.root });
+    const t0 = Date.now();
+    expect(board.run('add', 'second', '--id', 'second').code).toBe(0);
+    const me = board.json('join', '--name', 'w', '--role', 'worker');
+    expect(baton(['claim', 'first', '--json'], { cwd: board.root, env: { BATON_SESSION: me.session.id, BATON_TOKEN: me.token } }).code).toBe(0);
+    const got = await waiting;
+    expect(got.code).toBe(0);
+    expect(got.json.events.map((e: { type: string; task: string }) => [e.type, e.task])).toEqual([['task.claimed', 'first']]);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+  });
+
   it('seq stays continuous across several prunes; nothing is deleted; cursors keep working', async () => {
     const board = makeBoard();
     for (let i = 0; i < 12; i++) expect(board.run('add', `t${i}`, '--id', `t${i}`).code).toBe(0);

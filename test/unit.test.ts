@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { idFromTitle } from '../src/commands/import.js';
 import { checkId, idLength, mintId } from '../src/core/ids.js';
@@ -11,6 +13,8 @@ import type { State, Task } from '../src/core/types.js';
 import { mdTable, mdText, mermaidLabel } from '../src/render/markdown.js';
 import { mergeEvents, mergeStates } from '../src/core/merge.js';
 import { renderStatusMd } from '../src/render/status.js';
+import { parseEventLog, readLiveTail } from '../src/core/events.js';
+import { tempDir } from './helpers.js';
 
 const T0 = '2026-01-01T00:00:00.000Z';
 
@@ -433,5 +437,45 @@ describe('board merge', () => {
     const one = side();
     const two = side();
     expect([...one].filter((id) => two.has(id))).toEqual([]);
+  });
+});
+
+describe('event log', () => {
+  const line = (seq: number, text = 'x') => JSON.stringify({ id: `e${seq}`, seq, ts: T0, revision: seq, type: 'message.sent', actor: null, session: null, task: null, data: { text }, notify: null });
+  const lineOfError = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      return [(e as { code?: string }).code, (e as { details?: { line?: number } }).details?.line];
+    }
+    return null;
+  };
+
+  it('one parser: a line that is not an event is BOARD_CORRUPT at its line, unless the caller takes markers, torn tails or bad lines', () => {
+    const log = (bad: string, tail = '') => `${line(1)}\n${bad}\n${line(3)}\n${tail}`;
+    for (const bad of ['null', '42', '{"seq":2}', '{"id":"e2"}', '{"seq":2,"id":"e2"', '<<<<<<< HEAD', 'garbage']) {
+      expect(lineOfError(() => parseEventLog(log(bad), 'events.jsonl')), bad).toEqual(['BOARD_CORRUPT', 2]);
+    }
+    const p = parseEventLog(log('=======', '{"seq":4,"id":"e4",'), 'events.jsonl', { live: true, markers: true });
+    expect([p.events.map((e) => e.seq), p.markers, p.torn, p.tornBytes]).toEqual([[1, 3], 1, { line: 4, text: '{"seq":4,"id":"e4",' }, 19]);
+    // Only the live log's last line may be torn; elsewhere the same bytes are unreadable.
+    expect(lineOfError(() => parseEventLog(log('=======', 'torn'), 'archive', { markers: true }))).toEqual(['BOARD_CORRUPT', 4]);
+    const bad: { file: string; line: number; text: string }[] = [];
+    expect(parseEventLog(log('garbage'), 'f', { bad }).events.map((e) => e.seq)).toEqual([1, 3]);
+    expect(bad).toEqual([{ file: 'f', line: 2, text: 'garbage' }]);
+  });
+
+  it('the tail reader keeps characters cut by its chunk edges whole, skips a torn last line and names the line of a broken one', () => {
+    const dir = tempDir();
+    // 2-byte characters and lines of odd length: the 256 KB chunk edges fall inside characters.
+    const lines = Array.from({ length: 3000 }, (_, i) => line(i + 1, `${'é'.repeat(150)}${i % 2 ? 'a' : ''}`));
+    writeFileSync(join(dir, 'events.jsonl'), `${lines.join('\n')}\n{"seq":3001,"id":"torn`);
+    const read = readLiveTail(dir, 3001, 0, () => true);
+    expect(read.map((e) => e.seq)).toEqual(lines.map((_, i) => i + 1));
+    expect(read.filter((e) => e.data.text !== `${'é'.repeat(150)}${(e.seq - 1) % 2 ? 'a' : ''}`)).toEqual([]);
+    for (const at of [5, 1500, 2999]) {
+      writeFileSync(join(dir, 'events.jsonl'), `${lines.map((l, i) => (i === at - 1 ? l.slice(0, 40) : l)).join('\n')}\n`);
+      expect(lineOfError(() => readLiveTail(dir, 3000, 0, () => true)), String(at)).toEqual(['BOARD_CORRUPT', at]);
+    }
   });
 });

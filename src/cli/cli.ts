@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { Command, CommanderError, Option } from 'commander';
 import type { Ctx, RunIO, StreamItem } from '../commands/context.js';
-import { BatonError } from '../core/errors.js';
+import { BatonError, onBoardWarning } from '../core/errors.js';
 import { checkKey } from '../core/idempotency.js';
 import { type AnyCommand, isGroup, kebab, NUMBERS, type OptSpecs, parseNumber } from '../table/define.js';
 import { TABLE } from '../table/index.js';
 import { detectColor, escapeTerminal, type OutputMode, type Out, printFailure, printSuccess } from './output.js';
 
-export const VERSION = '0.1.0';
+const VERSION = '0.1.0';
 
 /** What the CLI gets from its process (or from a test that runs it in-process). */
 export interface System extends Out {
@@ -200,6 +200,9 @@ function usageError(e: CommanderError): BatonError {
 /** Runs baton with these arguments (without the node and script paths); resolves to the exit code. */
 export async function runCli(argv: string[], sys: System): Promise<number> {
   const mode: OutputMode = { json: argv.includes('--json'), color: detectColor(argv, sys.env, sys.tty) };
+  // What core warns about while reading the board (an unknown key in config.yaml) is said on
+  // stderr as soon as it is found, whatever the output mode: --json keeps stdout one document.
+  onBoardWarning((message) => sys.stderr(`warning: ${escapeTerminal(message)}\n`));
   let code = 0;
   const root = program(async (def, input, cmd) => {
     try {

@@ -60,7 +60,7 @@ export async function printSuccess(out: Out, result: Record<string, unknown> & {
   for (const w of warnings) out.stderr(`warning: ${escapeTerminal(w)}\n`);
 }
 
-export function toBatonError(e: unknown): BatonError {
+function toBatonError(e: unknown): BatonError {
   if (e instanceof BatonError) return e;
   const err = e as NodeJS.ErrnoException;
   if (err?.code === 'EACCES' || err?.code === 'EPERM' || err?.code === 'EROFS') {

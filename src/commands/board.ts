@@ -9,11 +9,10 @@ import {
   FILES,
   leftoverTempFiles,
   readConfig,
-  readEvents,
   readState,
   writeProjections,
 } from '../core/store.js';
-import { recentNotifications } from '../core/events.js';
+import { readEvents, recentNotifications } from '../core/events.js';
 import { summarize } from '../core/summary.js';
 import { findCycles, spellCycle, type TaskJson, toTaskJson } from '../core/tasks.js';
 import { renderProjections } from '../render/projections.js';
@@ -144,8 +143,15 @@ function checkState(state: State, dir: string, config: Config | null, now: numbe
       ? fail('leases', 'warn', `${expired.length} expired lease(s): ${expired.slice(0, 5).map((t) => t.id).join(', ')}`, 'baton reap (any claim also takes them back)')
       : pass('leases', 'no expired lease'),
   );
-  if (config) {
-    const projections = renderProjections(state, config, recentNotifications(dir, state.seq));
+  let notifications: ReturnType<typeof recentNotifications> | null = null;
+  try {
+    notifications = recentNotifications(dir, state.seq);
+  } catch (e) {
+    if (!(e instanceof BatonError) || e.code !== 'BOARD_CORRUPT') throw e;
+    checks.push(fail('projections', 'warn', `not checked: ${e.message}`, e.hint ?? 'baton doctor --repair'));
+  }
+  if (config && notifications) {
+    const projections = renderProjections(state, config, notifications);
     const stale = [...projections].filter(([name, content]) => {
       try {
         return readFileSync(join(dir, name), 'utf8') !== content;

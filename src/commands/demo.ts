@@ -2,11 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { BatonError, type ErrorCode } from '../core/errors.js';
+import { BatonError } from '../core/errors.js';
 import { readEventsSince } from '../core/events.js';
 import { readState } from '../core/store.js';
 import type { BatonEvent, State } from '../core/types.js';
-import { stateStamp, waitForChange } from '../core/watch.js';
+import { waitUntil } from '../core/watch.js';
 import type { Ctx, RunIO } from './context.js';
 
 /**
@@ -112,29 +112,32 @@ export async function run(o: { dir?: string }, ctx: Ctx, io: RunIO): Promise<Dem
   let seq = 0;
   let shown = '';
   let signalled = false;
-  const deadline = Date.now() + 90_000;
-  let state = await readState(board);
-  for (;;) {
-    const stamp = stateStamp(board);
-    state = await readState(board);
-    for (const e of readEventsSince(board, seq, state.seq)) {
-      const l = line(e);
-      if (l) say(l);
-    }
-    const now = counts(state);
-    if (now !== shown) say(`  ${''.padEnd(8)}  ${'board'.padEnd(14)} ${now}`);
-    shown = now;
-    seq = state.seq;
-    if (!signalled && state.tasks.ui?.status === 'done') {
-      signalled = true;
-      say(`  ${new Date().toISOString().slice(11, 19)}  ${'ci'.padEnd(14)} baton signal --type ci --match repo=bookshop,pr=1 --outcome success`);
-      baton(bin, root, ['signal', '--type', 'ci', '--match', 'repo=bookshop,pr=1', '--outcome', 'success'], env);
-      continue;
-    }
-    const live = children.filter((c) => ['starting', 'running'].includes(state.sessions[c]?.spawn?.state ?? ''));
-    if (live.length === 0 || Date.now() > deadline) break;
-    await waitForChange(board, stamp, Math.min(deadline, Date.now() + 2000));
-  }
+  let justSignalled = false;
+  const live = (state: State) => children.filter((c) => ['starting', 'running'].includes(state.sessions[c]?.spawn?.state ?? ''));
+  const state = await waitUntil(
+    board,
+    async () => {
+      const state = await readState(board);
+      for (const e of readEventsSince(board, seq, state.seq)) {
+        const l = line(e);
+        if (l) say(l);
+      }
+      const now = counts(state);
+      if (now !== shown) say(`  ${''.padEnd(8)}  ${'board'.padEnd(14)} ${now}`);
+      shown = now;
+      seq = state.seq;
+      justSignalled = !signalled && state.tasks.ui?.status === 'done';
+      if (justSignalled) {
+        signalled = true;
+        say(`  ${new Date().toISOString().slice(11, 19)}  ${'ci'.padEnd(14)} baton signal --type ci --match repo=bookshop,pr=1 --outcome success`);
+        baton(bin, root, ['signal', '--type', 'ci', '--match', 'repo=bookshop,pr=1', '--outcome', 'success'], env);
+      }
+      return state;
+    },
+    // The signal is a commit: the wait wakes at once to show what it did.
+    (state) => !justSignalled && live(state).length === 0,
+    { deadline: Date.now() + 90_000, pollMs: 2000 },
+  );
   const total = Object.keys(state.tasks).length;
   const done = Object.values(state.tasks).filter((t) => t.status === 'done').length;
   const seconds = Math.round((Date.now() - started) / 100) / 10;
@@ -158,8 +161,8 @@ export async function agent(ctx: Ctx): Promise<void> {
   let rejected = false;
   let handedOff = false;
   for (let i = 0; i < 200; i++) {
-    const n = baton(bin, cwd, ['next', '--watch', '10']) as unknown as { ok: boolean; action: string; task: { id: string; status: string } | null; error?: { code: ErrorCode; message: string } };
-    if (!n.ok) throw new BatonError(n.error?.code ?? 'INTERNAL', `The demo agent's next failed: ${n.error?.message ?? 'no answer'}`);
+    const n = baton(bin, cwd, ['next', '--watch', '10']) as unknown as { ok: boolean; action: string; task: { id: string; status: string } | null; error?: { message: string } };
+    if (!n.ok) throw new BatonError('INTERNAL', `The demo agent ${me} could not ask for its next step: ${n.error?.message}`);
     const id = n.task?.id ?? '';
     await pause(150 + Math.floor(Math.random() * 250));
     switch (n.action) {

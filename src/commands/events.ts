@@ -6,7 +6,7 @@ import { checkId } from '../core/ids.js';
 import { pruneEvents } from '../core/retention.js';
 import { readConfig, readState } from '../core/store.js';
 import type { BatonEvent } from '../core/types.js';
-import { stateStamp, waitForChange } from '../core/watch.js';
+import { untilAnswer, waitUntil } from '../core/watch.js';
 import { boardDir, type Ctx } from './context.js';
 
 export interface EventsOptions {
@@ -44,9 +44,7 @@ export async function list(o: EventsOptions, ctx: Ctx, follow?: { emit(e: BatonE
   const limit = o.limit ?? DEFAULT_LIMIT;
   const watch = o.watch ?? null;
   let since = o.since !== undefined ? o.since : cursor ? effectiveCursor(dir, readCursors(dir)[cursor] ?? 0) : 0;
-  const deadline = Date.now() + (watch ?? 0) * 1000;
-  for (;;) {
-    const stamp = stateStamp(dir);
+  const read = async (): Promise<EventsResult> => {
     const state = await readState(dir);
     const all = readEventsSince(dir, since, state.seq).filter((e) => typeMatches(o.type, e.type) && (!task || e.task === task));
     const events = all.slice(0, limit || undefined);
@@ -54,15 +52,12 @@ export async function list(o: EventsOptions, ctx: Ctx, follow?: { emit(e: BatonE
     if (follow) {
       for (const e of events) follow.emit(e);
       since = Math.max(nextSince, state.seq);
-      let quitting = false;
-      await Promise.race([waitForChange(dir, stamp, Number.MAX_SAFE_INTEGER), follow.quit.then(() => (quitting = true))]);
-      if (quitting) return { revision: state.revision, events: [], next_since: since, more: false };
-      continue;
     }
-    if (events.length || watch === null || Date.now() >= deadline || !(await waitForChange(dir, stamp, deadline))) {
-      return { revision: state.revision, events, next_since: nextSince, more: all.length > events.length };
-    }
-  }
+    return { revision: state.revision, events, next_since: nextSince, more: all.length > events.length };
+  };
+  // --follow never ends by itself; --watch ends with the first events or its timeout.
+  if (follow) return waitUntil(dir, read, () => false, { deadline: Number.MAX_SAFE_INTEGER, stop: follow.quit });
+  return untilAnswer(dir, watch, read, (r) => r.events.length > 0);
 }
 
 export const renderEvent = (e: BatonEvent) =>
@@ -87,14 +82,7 @@ export interface AckResult {
 export async function ack(o: { cursor?: string; to?: number }, ctx: Ctx): Promise<AckResult> {
   if (!o.cursor) throw invalidInput('Name the cursor: --cursor NAME.');
   const name = checkCursorName(o.cursor);
-  const dir = boardDir(ctx);
-  const { withLock } = await import('../core/tx.js');
-  return withLock(dir, ctx.lockTimeoutMs, async () => {
-    const state = await readState(dir);
-    const to = o.to ?? state.seq;
-    if (to > state.seq) throw invalidInput(`--to ${to} is past the last event (${state.seq}).`);
-    return { revision: state.revision, cursor: name, seq: ackCursor(dir, name, to) };
-  });
+  return ackCursor(boardDir(ctx), ctx.lockTimeoutMs, o.to, () => name);
 }
 
 export const renderAck = (r: AckResult) => `Cursor ${r.cursor} at ${r.seq}.`;

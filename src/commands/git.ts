@@ -4,7 +4,7 @@ import { BatonError, invalidInput } from '../core/errors.js';
 import { git, gitOrNull, gitStatus, repoRoot } from '../core/git.js';
 import { shellQuote } from '../core/shell.js';
 import { type MergeConflict, mergeEvents, mergeStates } from '../core/merge.js';
-import { parseLog } from '../core/reconcile.js';
+import { parseEventLog } from '../core/events.js';
 import { parseState, serializeState, writeFileAtomic } from '../core/store.js';
 import type { BatonEvent, State } from '../core/types.js';
 import { boardDir, type Ctx } from './context.js';
@@ -29,7 +29,7 @@ function readText(path: string): string {
 const isEventsFile = (name: string) => /(^|\/)events\.jsonl$/.test(name) || /(^|\/)archive\/events\/[^/]+\.jsonl$/.test(name);
 const isGenerated = (name: string) => /^[A-Z]+\.md$/.test(name) || /^handoffs\/[^/]+\.md$/.test(name) || name === 'handoff-index.json';
 // A torn last line (a crashed writer's, committed by accident) is dropped as the live log's reader does.
-const parseEvents = (text: string, file: string): BatonEvent[] => parseLog(text, file, true).events;
+const parseEvents = (text: string, file: string): BatonEvent[] => parseEventLog(text, file, { live: true, markers: true }).events;
 const cell = (v: unknown) => JSON.stringify(v).replace(/\|/g, '\\|');
 
 function conflictNote(board: string, conflicts: MergeConflict[]): string {

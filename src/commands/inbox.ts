@@ -95,15 +95,12 @@ export interface InboxAckResult {
 
 /** Acks the calling agent's inbox up to a seq (default: everything so far); the revision stays. */
 export async function inboxAck(o: { to?: number }, ctx: Ctx): Promise<InboxAckResult> {
-  const dir = boardDir(ctx);
-  const { withLock } = await import('../core/tx.js');
-  return withLock(dir, ctx.lockTimeoutMs, async () => {
-    const state = await readState(dir);
-    const { agent } = authenticate(state, ctx.creds);
-    const to = o.to === undefined ? state.seq : Number(o.to);
-    if (!Number.isInteger(to) || to < 0 || to > state.seq) throw invalidInput(`Invalid --to '${o.to}': a seq between 0 and ${state.seq}.`);
-    return { revision: state.revision, agent: agent.id, acked: ackCursor(dir, inboxCursor(agent.id), to) };
+  let agentId = '';
+  const r = await ackCursor(boardDir(ctx), ctx.lockTimeoutMs, o.to, (state) => {
+    agentId = authenticate(state, ctx.creds).agent.id;
+    return inboxCursor(agentId);
   });
+  return { revision: r.revision, agent: agentId, acked: r.seq };
 }
 
 // ---------------------------------------------------------------- send

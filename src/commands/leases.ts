@@ -1,6 +1,6 @@
 import { hashToken } from '../core/agents.js';
 import { BatonError } from '../core/errors.js';
-import { readEvents } from '../core/store.js';
+import { readEvents } from '../core/events.js';
 import type { State, Task } from '../core/types.js';
 import type { Me } from './agents.js';
 

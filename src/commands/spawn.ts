@@ -11,7 +11,7 @@ import { readState } from '../core/store.js';
 import { checkSpecialty, getTask, splitList, type TaskJson, toTaskJson } from '../core/tasks.js';
 import type { Tx } from '../core/tx.js';
 import type { Role, Session, State } from '../core/types.js';
-import { stateStamp, waitForChange } from '../core/watch.js';
+import { waitUntil } from '../core/watch.js';
 import { boardDir, type Ctx, mutate } from './context.js';
 import { prompt as renderPrompt } from './orchestrate.js';
 import { claimTask } from './work.js';
@@ -237,7 +237,6 @@ export async function spawn(rawId: string | undefined, o: SpawnOptions, ctx: Ctx
   } catch (e) {
     await fail(`could not write the prompt: ${(e as Error).message}`, { worktree, branch });
   }
-  const stamp = stateStamp(dir);
   const supervisor = spawnProcess(process.execPath, [ctx.bin, '__supervise', child.id], {
     cwd: worktree ?? child.spawn!.cwd,
     detached: true,
@@ -256,19 +255,13 @@ export async function spawn(rawId: string | undefined, o: SpawnOptions, ctx: Ctx
   });
   supervisor.unref();
   // Wait for the supervisor to say the agent started (or could not).
-  const deadline = Date.now() + 20_000;
-  let seen = stamp;
-  for (;;) {
-    const state = await readState(dir);
-    const s = state.sessions[child.id]!;
-    if (s.spawn!.state === 'failed') {
-      throw new BatonError('INVALID_INPUT', `Spawn failed, nothing was left behind: ${s.spawn!.error}`, { hint: 'check spawn.agents in config.yaml, then retry', details: { session: child.id } });
-    }
-    if (s.spawn!.state !== 'starting') return { revision: state.revision, child: toChildJson(s), task: s.spawn!.task ? toTaskJson(state.tasks[s.spawn!.task]!) : null, reused: false };
-    if (Date.now() >= deadline) return { revision: state.revision, child: toChildJson(s), task: null, reused: false };
-    await waitForChange(dir, seen, Math.min(deadline, Date.now() + 500));
-    seen = stateStamp(dir);
+  const state = await waitUntil(dir, () => readState(dir), (st) => st.sessions[child.id]!.spawn!.state !== 'starting', { deadline: Date.now() + 20_000, pollMs: 500 });
+  const s = state.sessions[child.id]!;
+  if (s.spawn!.state === 'failed') {
+    throw new BatonError('INVALID_INPUT', `Spawn failed, nothing was left behind: ${s.spawn!.error}`, { hint: 'check spawn.agents in config.yaml, then retry', details: { session: child.id } });
   }
+  const started = s.spawn!.state !== 'starting';
+  return { revision: state.revision, child: toChildJson(s), task: started && s.spawn!.task ? toTaskJson(state.tasks[s.spawn!.task]!) : null, reused: false };
 }
 
 export const renderSpawn = (r: SpawnResult) =>
@@ -392,19 +385,14 @@ function findChild(state: State, ref: string): Session {
 }
 
 export async function wait(ref: string, o: { timeout?: number }, ctx: Ctx): Promise<{ revision: number; child: ChildJson; finished: boolean; task: TaskJson | null }> {
-  const timeout = o.timeout === undefined ? 3600 : Number(o.timeout);
-  if (!Number.isFinite(timeout) || timeout < 0) throw invalidInput(`Invalid --timeout '${o.timeout}'.`);
+  const timeout = o.timeout ?? 3600;
   const dir = boardDir(ctx);
   const deadline = Date.now() + timeout * 1000;
-  for (;;) {
-    const stamp = stateStamp(dir);
+  const read = async (): Promise<{ state: State; s: Session }> => {
     const state = await readState(dir);
     const s = findChild(state, ref);
-    const finished = !LIVE.has(s.spawn!.state);
-    const task = s.spawn!.task ? state.tasks[s.spawn!.task] : undefined;
-    if (finished || Date.now() >= deadline) return { revision: state.revision, child: toChildJson(s), finished, task: task ? toTaskJson(task) : null };
-    // A supervisor killed with its child can't report: poll liveness too.
-    if (s.spawn!.state === 'running' && !alive(s.spawn!.pid) && !alive(s.spawn!.supervisor_pid)) {
+    // A supervisor killed with its child can't report: their liveness is polled too.
+    if (s.spawn!.state === 'running' && Date.now() < deadline && !alive(s.spawn!.pid) && !alive(s.spawn!.supervisor_pid)) {
       await mutate(ctx, (tx) => {
         const me = tx.state.sessions[s.id]!;
         if (!LIVE.has(me.spawn!.state)) return;
@@ -413,10 +401,13 @@ export async function wait(ref: string, o: { timeout?: number }, ctx: Ctx): Prom
         tx.emit({ type: 'spawn.exited', session: me.id, task: me.spawn!.task, data: { exit_code: null, signal: null, lost: true }, notify: me.parent ? { targets: [`agent:${tx.state.sessions[me.parent]?.agent}`], kind: 'child-exited', priority: 'high' } : null });
         if (!me.ended_at) endSession(tx, me, 'lost: its process and supervisor are gone');
       });
-      continue;
+      return read();
     }
-    await waitForChange(dir, stamp, Math.min(deadline, Date.now() + 1000));
-  }
+    return { state, s };
+  };
+  const { state, s } = await waitUntil(dir, read, (r) => !LIVE.has(r.s.spawn!.state), { deadline, pollMs: 1000 });
+  const task = s.spawn!.task ? state.tasks[s.spawn!.task] : undefined;
+  return { revision: state.revision, child: toChildJson(s), finished: !LIVE.has(s.spawn!.state), task: task ? toTaskJson(task) : null };
 }
 
 export async function kill(ref: string, ctx: Ctx): Promise<{ revision: number; child: ChildJson; signalled: boolean }> {

@@ -15,7 +15,6 @@ import {
   checkTransition,
   createTask,
   getTask,
-  isFinished,
   isReady,
   mintTaskId,
   parseEstimate,
@@ -320,9 +319,9 @@ export async function list(o: ListOptions, ctx: Ctx): Promise<ListResult> {
  * this depth says how many are not listed. The JSON of a tree nested thousands deep can't be
  * serialised (JSON.stringify recurses), and no one reads a tree that deep.
  */
-export const TREE_DEPTH = 64;
+const TREE_DEPTH = 64;
 
-export interface TreeNode {
+interface TreeNode {
   id: string;
   title: string;
   kind: string;
@@ -444,5 +443,3 @@ export function renderShow(r: ShowResult): string {
   return out.join('\n');
 }
 
-export { isFinished };
-export type { State };

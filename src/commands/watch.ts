@@ -5,7 +5,7 @@ import { checkId } from '../core/ids.js';
 import { eventReaches, inboxCursor } from '../core/notify.js';
 import { readConfig, readState } from '../core/store.js';
 import { summarize } from '../core/summary.js';
-import { stateStamp, waitForChange } from '../core/watch.js';
+import { waitUntil } from '../core/watch.js';
 import { renderWatch, type WatchSnapshot } from '../render/watch.js';
 import { boardDir, type Ctx, type RunIO } from './context.js';
 import { fold } from './inbox.js';
@@ -34,14 +34,9 @@ export async function run(o: { agent?: string; timeout?: number }, ctx: Ctx, io:
   const agentId = o.agent === undefined ? null : checkId(o.agent, 'agent id');
   const dir = boardDir(ctx);
   const end = o.timeout === undefined ? Number.MAX_SAFE_INTEGER : Date.now() + o.timeout * 1000;
-  let quitting = false;
-  void io.quit.then(() => {
-    quitting = true;
-  });
   let redraws = 0;
   let lastRevision = -1;
-  while (!quitting && Date.now() < end) {
-    const stamp = stateStamp(dir);
+  const draw = async () => {
     const snap = await snapshot(dir, agentId);
     if (io.tty || snap.summary.revision !== lastRevision) {
       const s = snap.summary;
@@ -52,9 +47,8 @@ export async function run(o: { agent?: string; timeout?: number }, ctx: Ctx, io:
       redraws++;
     }
     lastRevision = snap.summary.revision;
-    // Wake on the next commit; on a terminal also every second, for the countdowns.
-    const until = Math.min(end, io.tty ? Date.now() + 1000 : end);
-    await Promise.race([waitForChange(dir, stamp, until), io.quit]);
-  }
+  };
+  // A frame on the next commit; on a terminal also every second, for the countdowns.
+  await waitUntil(dir, draw, () => false, { deadline: end, pollMs: io.tty ? 1000 : undefined, stop: io.quit });
   return { revision: lastRevision, redraws };
 }

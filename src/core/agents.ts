@@ -78,7 +78,7 @@ export function sessionState(s: Session, config: Config, nowMs: number): 'live' 
  * A lease is taken back only once it ran out by more than the clock-skew allowance (the holder's
  * clock may be behind ours), and never by a transaction whose own clock is off (clock.ts).
  */
-export const leaseLapsed = (task: Task, tx: Tx): boolean =>
+const leaseLapsed = (task: Task, tx: Tx): boolean =>
   tx.clockTrusted && task.lease !== null && Date.parse(task.lease.expires_at) + tx.config.clock_skew_seconds * 1000 <= Date.parse(tx.now);
 
 export const addSeconds = (iso: string, seconds: number): string => new Date(Date.parse(iso) + seconds * 1000).toISOString();

@@ -27,7 +27,7 @@ function fromExplicit(path: string, cwd: string, source: string): string {
  * The main worktree's root when `start` is inside a linked git worktree, else null. Read
  * from the `.git` file and the `commondir` it points to: no git process on the hot path.
  */
-export function mainWorktreeOf(start: string): string | null {
+function mainWorktreeOf(start: string): string | null {
   for (let dir = start; ; dir = dirname(dir)) {
     const dotGit = join(dir, '.git');
     let st;

@@ -1,9 +1,11 @@
 import { closeSync, fstatSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { invalidInput } from './errors.js';
 import { checkId } from './ids.js';
 import { archivedThrough, readEventsSince, readLiveTail } from './events.js';
 import { logEnds } from './reconcile.js';
-import { writeFileAtomic } from './store.js';
+import { readState, writeFileAtomic } from './store.js';
+import type { State } from './types.js';
 
 /**
  * Cursors: read positions (an agent's inbox ack, `events --cursor NAME`), local to this clone
@@ -20,8 +22,8 @@ import { writeFileAtomic } from './store.js';
  * worst a seen one shows again, never the other way round).
  */
 
-export const CURSORS_FILE = 'cursors.json';
-export const SEEN_FILE = 'cursors.seen';
+const CURSORS_FILE = 'cursors.json';
+const SEEN_FILE = 'cursors.seen';
 const WIDTH = 40; // one record: an event id padded with spaces, then a newline
 
 export type Cursors = Record<string, number>;
@@ -108,11 +110,28 @@ export function effectiveCursor(dir: string, seq: number): number {
 }
 
 /**
+ * An ack (`events ack --cursor NAME`, `inbox ack`): under the board lock, moves the cursor that
+ * `cursorOf` names for the state just read (it may authenticate the caller) to `to`, by default
+ * the last event. The board's revision does not change.
+ */
+export async function ackCursor(dir: string, lockTimeoutMs: number, to: string | number | undefined, cursorOf: (state: State) => string): Promise<{ revision: number; cursor: string; seq: number }> {
+  // Loaded on demand: reads never pay for the lock machinery.
+  const { withLock } = await import('./tx.js');
+  return withLock(dir, lockTimeoutMs, async () => {
+    const state = await readState(dir);
+    const cursor = cursorOf(state);
+    const seq = to === undefined ? state.seq : Number(to);
+    if (!Number.isInteger(seq) || seq < 0 || seq > state.seq) throw invalidInput(`Invalid --to '${to}': a seq between 0 and ${state.seq} (the last event).`);
+    return { revision: state.revision, cursor, seq: moveCursor(dir, cursor, seq) };
+  });
+}
+
+/**
  * Moves cursor `name` to `to` (call under the board lock, `to` ≤ state.seq). Every other
  * cursor is first re-expressed against the current log, then cursors.seen is brought up to
  * the highest cursor: extended when the log still agrees with it, written again when not.
  */
-export function ackCursor(dir: string, name: string, to: number): number {
+function moveCursor(dir: string, name: string, to: number): number {
   const cursors = readCursors(dir);
   for (const [k, v] of Object.entries(cursors)) cursors[k] = effectiveCursor(dir, v);
   // Never past the last event the log holds (a state that git left counting more would make

@@ -76,6 +76,18 @@ export function notFound(kind: string, id: string, hint?: string): BatonError {
   });
 }
 
+/**
+ * Warnings met while reading the board that belong to no command's result (an unknown key in
+ * config.yaml). Core never prints: the CLI names where they go; until it does they go nowhere.
+ */
+let boardWarningHandler: (message: string) => void = () => {};
+
+export function onBoardWarning(handler: (message: string) => void): void {
+  boardWarningHandler = handler;
+}
+
+export const warnAboutBoard = (message: string): void => boardWarningHandler(message);
+
 const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT']);
 
 /** True for a write that failed because the disk or the user's quota is full. */

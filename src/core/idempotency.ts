@@ -14,7 +14,7 @@ import { writeFileAtomic } from './store.js';
  * Records live in `.baton.lock.keys/` (ignored with the lock: local to this board directory, never
  * committed; they may hold a lease token the command printed) and are dropped after a week.
  */
-export const KEYS_DIR = '.baton.lock.keys';
+const KEYS_DIR = '.baton.lock.keys';
 const KEEP_MS = 7 * 86_400_000;
 
 export interface KeyRecord {

@@ -46,13 +46,7 @@ export function writeJournal(dir: string, j: Omit<Journal, 'pid' | 'host'>, via:
   writeFileAtomic(join(dir, JOURNAL), JSON.stringify({ ...j, pid: process.pid, host: hostname() }), true, via);
 }
 
-/**
- * `.baton.lock.void`: ids of events whose transaction is known never to have committed (its
- * journal was undone or dropped). A writer whose lock was broken while it was stopped between its
- * last check and its append can still put its events at the end of the log after the lock's new
- * holder; its commit then fails, so those events are void: reads skip them and the next write
- * takes them out of the log. Ids are random, so this never touches an event that committed.
- */
+/** How big `.baton.lock.void` (store.ts VOID: ids of events that never committed) may grow before its older half goes. */
 const VOID_MAX_BYTES = 1 << 20;
 
 function voidIds(dir: string, ids: string[]): void {

@@ -3,7 +3,7 @@ import type { Tx } from './tx.js';
 import type { Task } from './types.js';
 
 /** A task that became ready because this one finished gets an `unblocked` notification. */
-export function announceUnblocked(tx: Tx, finished: Task): void {
+function announceUnblocked(tx: Tx, finished: Task): void {
   for (const t of Object.values(tx.state.tasks)) {
     if (t.status !== 'todo' || !t.depends_on.includes(finished.id)) continue;
     if (t.depends_on.every((d) => !tx.state.tasks[d] || isFinished(tx.state.tasks[d]!.status))) {
@@ -17,7 +17,7 @@ export function announceUnblocked(tx: Tx, finished: Task): void {
  * children were all cancelled stays open for someone to decide). Completing a goal may
  * complete its own parent goal, and so on up.
  */
-export function completeGoals(tx: Tx, finished: Task): void {
+function completeGoals(tx: Tx, finished: Task): void {
   let child = finished;
   for (let depth = 0; depth < 64 && child.parent; depth++) {
     const goal = tx.state.tasks[child.parent];

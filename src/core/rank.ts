@@ -6,7 +6,7 @@ import type { Agent, Config, State, Status, Task } from './types.js';
 /** Statuses in which a task's owned paths are someone's work in flight. */
 export const IN_FLIGHT: ReadonlySet<Status> = new Set(['in_progress', 'review', 'in_review', 'changes_requested', 'handoff']);
 
-export interface Terms {
+interface Terms {
   priority: number;
   critical_path: number;
   downstream: number;

@@ -1,8 +1,8 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { gitOrNull, repoRoot } from './git.js';
-import { corrupt, FILES, type FileStamp, readVoid, sameStamp, stampOf, writeFileAtomic } from './store.js';
-import { archivedThrough, ensureArchiveDir, listArchives } from './events.js';
+import { FILES, type FileStamp, readVoid, sameStamp, stampOf, writeFileAtomic } from './store.js';
+import { archivedThrough, type BadLine, ensureArchiveDir, eventOf, listArchives, type ParsedLog, parseEventLog } from './events.js';
 import type { BatonEvent, State } from './types.js';
 
 /**
@@ -17,8 +17,6 @@ import type { BatonEvent, State } from './types.js';
 /** Where doctor --repair keeps the log lines it could not read (never deleted). */
 export const QUARANTINE_DIR = 'quarantine';
 
-const MARKER = /^(<{7}|={7}|>{7}|\|{7})( |$)/;
-
 export interface LogEnds {
   /** seq of the first and last lines of events.jsonl (null: empty). */
   first: number | null;
@@ -28,15 +26,6 @@ export interface LogEnds {
   /** The id and time of the last event (null: none). */
   lastId: string | null;
   lastTs: string | null;
-}
-
-function eventOfLine(line: string): { seq: number; id: string; ts: string | null } | null {
-  try {
-    const e = JSON.parse(line) as { seq?: unknown; id?: unknown; ts?: unknown };
-    return typeof e.seq === 'number' && typeof e.id === 'string' ? { seq: e.seq, id: e.id, ts: typeof e.ts === 'string' ? e.ts : null } : null;
-  } catch {
-    return null;
-  }
 }
 
 /** The seq of the first and the last line of the live log, reading only its two ends. */
@@ -70,9 +59,9 @@ export function logEnds(dir: string): LogEnds {
     const firstLine = head.slice(0, head.includes('\n') ? head.indexOf('\n') : undefined);
     const body = tail.slice(0, -1);
     const lastLine = body.slice(body.lastIndexOf('\n') + 1);
-    const first = eventOfLine(firstLine);
-    const last = eventOfLine(lastLine);
-    return { first: first?.seq ?? null, last: last?.seq ?? null, ok: first !== null && last !== null, lastId: last?.id ?? null, lastTs: last?.ts ?? null };
+    const first = eventOf(firstLine);
+    const last = eventOf(lastLine);
+    return { first: first?.seq ?? null, last: last?.seq ?? null, ok: first !== null && last !== null, lastId: last?.id ?? null, lastTs: typeof last?.ts === 'string' ? last.ts : null };
   } finally {
     closeSync(fd);
   }
@@ -148,7 +137,7 @@ export function eventsGitRemoved(dir: string, ends = logEnds(dir)): { id: string
   const id = readMark(dir)?.id;
   if (!id || ends.lastId === id) return null;
   try {
-    if (logFiles(dir).some(([file, text, isLive]) => parseLog(text, file, isLive).events.some((e) => e.id === id))) return null;
+    if (logFiles(dir).some(([file, text, isLive]) => parseEventLog(text, file, { live: isLive, markers: true }).events.some((e) => e.id === id))) return null;
   } catch {
     return null; // a log that can't be read is the other checks' business
   }
@@ -158,7 +147,7 @@ export function eventsGitRemoved(dir: string, ends = logEnds(dir)): { id: string
   const commits = [gitOrNull(repo, ['rev-parse', '-q', '--verify', 'ORIG_HEAD']), ...(gitOrNull(repo, ['log', '-g', '--format=%H', '-n', '50', 'HEAD']) ?? '').split('\n')].filter(Boolean) as string[];
   for (const c of commits) {
     const text = gitOrNull(repo, ['show', `${c}:${path}`]);
-    if (text && text.includes(`"id":"${id}"`)) return { id, events: parseLog(`${text}\n`, `${c}:${path}`, true).events };
+    if (text && text.includes(`"id":"${id}"`)) return { id, events: parseEventLog(`${text}\n`, `${c}:${path}`, { live: true, markers: true }).events };
   }
   return { id, events: [] };
 }
@@ -187,9 +176,9 @@ export function wholeLogProblem(dir: string, state: State, throwUnreadable = fal
   const voided = readVoid(dir);
   let n = 0;
   for (const [file, text, isLive] of logFiles(dir)) {
-    let p: Parsed;
+    let p: ParsedLog;
     try {
-      p = parseLog(text, file, isLive);
+      p = parseEventLog(text, file, { live: isLive, markers: true });
     } catch (e) {
       if (throwUnreadable) throw e;
       return (e as Error).message;
@@ -219,61 +208,6 @@ function logFiles(dir: string): [string, string, boolean][] {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  return out;
-}
-
-export interface Parsed {
-  events: BatonEvent[];
-  markers: number;
-  tornBytes: number;
-  /** The unterminated, unreadable last line of the live log, as it was (null: none). */
-  torn: { line: number; text: string } | null;
-}
-
-/** A line of the log that is neither an event nor a conflict marker, kept aside by doctor --repair. */
-export interface BadLine {
-  file: string;
-  line: number;
-  text: string;
-}
-
-/**
- * Parses one log file: events, with git conflict markers counted and skipped. A line that is
- * neither is BOARD_CORRUPT (with file and line), except a torn last line of the live log; given
- * `bad`, such lines are collected there instead (doctor --repair quarantines them).
- */
-export function parseLog(text: string, file: string, isLive: boolean, bad?: BadLine[]): Parsed {
-  const out: Parsed = { events: [], markers: 0, tornBytes: 0, torn: null };
-  const lines = text.split('\n');
-  const last = lines.length - 1;
-  lines.forEach((line, i) => {
-    if (!line.trim()) return;
-    if (MARKER.test(line)) {
-      out.markers++;
-      return;
-    }
-    let ev: BatonEvent | null = null;
-    try {
-      ev = JSON.parse(line) as BatonEvent;
-    } catch {
-      ev = null;
-    }
-    if (ev && typeof ev === 'object' && typeof ev.id === 'string' && typeof ev.seq === 'number') {
-      out.events.push(ev);
-      return;
-    }
-    // An unterminated last line of the live log is a torn write that never committed.
-    if (isLive && i === last) {
-      out.tornBytes = Buffer.byteLength(line);
-      out.torn = { line: i + 1, text: line };
-      return;
-    }
-    if (bad) {
-      bad.push({ file, line: i + 1, text: line });
-      return;
-    }
-    throw corrupt(file, i + 1, 'a line that is neither an event nor a git conflict marker; baton will not guess what it was.', `fix or remove that line by hand (git show HEAD:${file} has the committed version), then \`baton doctor --repair\``);
-  });
   return out;
 }
 
@@ -348,7 +282,7 @@ export function planReconcile(dir: string, state: State, why: string, recovered:
   let archiveChanged = false;
   for (const [file, text] of files) {
     const before0 = bad?.length ?? 0;
-    const p = parseLog(text, file, false, bad);
+    const p = parseEventLog(text, file, { markers: true, bad });
     markers += p.markers;
     if ((bad?.length ?? 0) !== before0) archiveChanged = true;
     const before = duplicates + renumbered;
@@ -359,7 +293,7 @@ export function planReconcile(dir: string, state: State, why: string, recovered:
   }
   const archivedCount = seq;
 
-  const live = parseLog(liveText, FILES.events, true, bad);
+  const live = parseEventLog(liveText, FILES.events, { live: true, markers: true, bad });
   markers += live.markers;
   const liveIds = new Set(archived.map((e) => e.id));
   const archivedInLive = live.events.filter((e) => liveIds.has(e.id)).length;

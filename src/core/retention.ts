@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { archivedThrough, ensureArchiveDir } from './events.js';
-import { parseLog } from './reconcile.js';
+import { archivedThrough, ensureArchiveDir, parseEventLog } from './events.js';
 import { FILES, writeFileAtomic } from './store.js';
 
 export interface PruneLimits {
@@ -35,7 +34,7 @@ export function pruneEvents(dir: string, limits: PruneLimits, nowMs: number, via
   // Every line must be an event: a prune never moves an unreadable line out of sight (BOARD_CORRUPT
   // names it; doctor --repair quarantines it), and a log with conflict markers or a torn tail is
   // for a reconciliation to put in order first.
-  const parsed = parseLog(text, FILES.events, true);
+  const parsed = parseEventLog(text, FILES.events, { live: true, markers: true });
   if (parsed.markers || parsed.tornBytes) return { moved: 0, archive: null, kept: parsed.events.length };
   const archived = archivedThrough(dir);
   const lines = text.split('\n').filter((l) => l.trim() !== '');

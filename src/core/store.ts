@@ -15,7 +15,7 @@ import {
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { BatonError } from './errors.js';
+import { BatonError, warnAboutBoard } from './errors.js';
 import { pidAlive } from './lock.js';
 import { conflictMarkerLine, jsonErrorLine, lineOf } from './json.js';
 import { sortValue, stateLooksValid, toStoredState } from './shape.js';
@@ -25,7 +25,8 @@ import type { BatonEvent, Config, State } from './types.js';
 const loadSchemas = () => import('./schema.js');
 
 /**
- * Reading and writing the board's files. Every mutation is one `transact()` (tx.ts):
+ * state.json and config.yaml, read and validated, and the writes a transaction is made of (whole
+ * files, appended events); the event log is read in events.ts. Every mutation is one `transact()` (tx.ts):
  * lock → read → check revision → undo this machine's interrupted transaction (journal.ts) or
  * reconcile a log that git changed (reconcile.ts) → apply → journal → append events (fsync) →
  * write state.json (temp, fsync, rename: the commit point) → drop the journal → projections →
@@ -124,8 +125,8 @@ const warnedConfigTexts = new Set<string>();
  * config.yaml, validated. Parsing YAML and loading zod on every command costs more start-up
  * than the rest of a read, so writers keep `.config-cache.json` (git-ignored): the validated
  * config beside the exact text it came from. A read uses it only while config.yaml's text
- * is still that text; a hand edit is therefore seen at once. Unknown keys are warned about on
- * stderr when the text is parsed, never when it comes from the cache (which the next write
+ * is still that text; a hand edit is therefore seen at once. Unknown keys are warned about
+ * (warnAboutBoard) when the text is parsed, never when it comes from the cache (which the next write
  * refreshes), so an edit is not nagged about on every command.
  */
 export async function loadConfig(dir: string): Promise<LoadedConfig> {
@@ -152,8 +153,7 @@ export async function loadConfig(dir: string): Promise<LoadedConfig> {
   if (!warnedConfigTexts.has(text)) {
     warnedConfigTexts.add(text);
     // The one moment that knows the text is new: the cache hides it from every later command.
-    // stderr only, so --json output stays one document.
-    for (const u of unknownConfigKeys(raw)) process.stderr.write(`warning: ${describeUnknownKey(u, FILES.config)}\n`);
+    for (const u of unknownConfigKeys(raw)) warnAboutBoard(describeUnknownKey(u, FILES.config));
   }
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
@@ -211,40 +211,6 @@ export function readVoid(dir: string): Set<string> {
   } catch {
     return new Set();
   }
-}
-
-/** Parses events.jsonl up to `maxSeq` (events past it belong to a writer that crashed). */
-export function readEvents(dir: string, maxSeq: number): BatonEvent[] {
-  let text: string;
-  try {
-    text = readFileSync(join(dir, FILES.events), 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
-  const out: BatonEvent[] = [];
-  const voided = readVoid(dir);
-  let start = 0;
-  let lineNo = 0;
-  while (start < text.length) {
-    const nl = text.indexOf('\n', start);
-    if (nl < 0) break; // a torn tail: never committed
-    lineNo++;
-    const line = text.slice(start, nl);
-    start = nl + 1;
-    if (line.trim() === '') continue;
-    let ev: BatonEvent;
-    try {
-      ev = JSON.parse(line) as BatonEvent;
-    } catch {
-      throw corrupt(join(dir, FILES.events), lineNo, 'an event line is not valid JSON.');
-    }
-    if (typeof ev.seq !== 'number') throw corrupt(join(dir, FILES.events), lineNo, 'an event has no seq.');
-    if (voided.has(ev.id)) continue; // a transaction that never committed (journal.ts VOID)
-    if (ev.seq > maxSeq) break;
-    out.push(ev);
-  }
-  return out;
 }
 
 /** Strict check of a whole log, for doctor: every line an event, seq 1..n with no gap. */
@@ -418,7 +384,7 @@ const taskEntry = (id: string, task: unknown) => `    "${id}": ${JSON.stringify(
  * saves most of a write's time. Returns null when the old text is not in the canonical layout
  * (a hand edit, an empty task map, a big import): the caller then serialises everything.
  */
-export function spliceState(previous: string, state: State, touched: ReadonlySet<string>): string | null {
+function spliceState(previous: string, state: State, touched: ReadonlySet<string>): string | null {
   if (touched.size > 64) return null;
   const open = previous.indexOf(TASKS_OPEN);
   if (open < 0 || !previous.endsWith(TASKS_CLOSE)) return null;

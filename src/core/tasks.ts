@@ -4,7 +4,7 @@ import { type Kind, KINDS, type State, type Status, STATUSES, type Task } from '
 import type { Tx } from './tx.js';
 
 /** Limits that keep one task from swamping the board files and every table they render in. */
-export const LIMITS = { title: 300, description: 65_536, note: 65_536, paths: 200, labels: 50, label: 64, specialty: 64 };
+const LIMITS = { title: 300, description: 65_536, note: 65_536, paths: 200, labels: 50, label: 64, specialty: 64 };
 
 /** Allowed status moves (SPEC §6); anything else is INVALID_TRANSITION. */
 export const TRANSITIONS: Record<Status, readonly Status[]> = {

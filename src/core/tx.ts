@@ -50,7 +50,7 @@ export interface TxOptions {
   afterCommit?: ((state: State, config: Config, lock: HeldLock) => void) | undefined;
 }
 
-export interface EmitInput {
+interface EmitInput {
   type: string;
   task?: string | null;
   data?: Record<string, unknown>;
@@ -92,7 +92,7 @@ export interface TxResult<R> {
   replayed?: boolean;
 }
 
-export function checkExpectedRevision(state: State, expected: number | undefined): void {
+function checkExpectedRevision(state: State, expected: number | undefined): void {
   if (expected !== undefined && expected !== state.revision) {
     throw new BatonError(
       'REVISION_CONFLICT',
@@ -102,7 +102,7 @@ export function checkExpectedRevision(state: State, expected: number | undefined
   }
 }
 
-export interface Prepared {
+interface Prepared {
   /** What the repair did, for people. */
   done: string[];
   /** Set when the log and the state disagree for a reason other than this machine's crash. */
@@ -116,7 +116,7 @@ export interface Prepared {
  * its journal proves), remove temp files of interrupted writes, and when the log and the state
  * still disagree, plan a reconciliation that keeps every event (nothing is written here).
  */
-export function prepareWrite(dir: string, state: State, thorough: boolean | undefined, stateStamp: FileStamp | null): Prepared {
+function prepareWrite(dir: string, state: State, thorough: boolean | undefined, stateStamp: FileStamp | null): Prepared {
   const done: string[] = [];
   const rolled = rollbackJournal(dir, state, stateStamp);
   if (rolled) done.push(rolled);

@@ -3,7 +3,7 @@ import { BatonError } from './errors.js';
 import { FILES, stampOf } from './store.js';
 
 /** Identity of state.json's current version: every commit renames a new file into place. */
-export function stateStamp(dir: string): string {
+function stateStamp(dir: string): string {
   const st = stampOf(join(dir, FILES.state));
   return st ? `${st.ino}:${st.mtime}:${st.size}` : 'missing';
 }
@@ -14,7 +14,7 @@ export function stateStamp(dir: string): string {
  * events, e.g. BATON_WATCH_POLL=1 on network mounts), never a busy loop. The stamp is checked
  * again once the watcher is ready, so a commit that lands while it starts is not missed.
  */
-export async function waitForChange(dir: string, stamp: string, deadlineMs: number): Promise<boolean> {
+async function waitForChange(dir: string, stamp: string, deadlineMs: number): Promise<boolean> {
   if (stateStamp(dir) !== stamp) return true;
   const remaining = deadlineMs - Date.now();
   if (remaining <= 0) return false;
@@ -46,32 +46,51 @@ export async function waitForChange(dir: string, stamp: string, deadlineMs: numb
 }
 
 /**
+ * The one wait loop of every waiting command: reads with `read` until `done` says the answer will
+ * do or the deadline passes, waking on each commit to the board, and also every `pollMs` when it
+ * waits for something no commit announces (a process that died). `stop` ends the wait at once
+ * (a person pressed q). Returns the last answer read.
+ */
+export async function waitUntil<T>(dir: string, read: () => Promise<T>, done: (r: T) => boolean, opts: { deadline: number; pollMs?: number; stop?: Promise<unknown> }): Promise<T> {
+  const stopped = Symbol('stopped');
+  const stop = opts.stop?.then(() => stopped);
+  for (;;) {
+    const stamp = stateStamp(dir);
+    const r = await read();
+    if (done(r) || Date.now() >= opts.deadline) return r;
+    const until = opts.pollMs === undefined ? opts.deadline : Math.min(opts.deadline, Date.now() + opts.pollMs);
+    const changed = await (stop ? Promise.race([waitForChange(dir, stamp, until), stop]) : waitForChange(dir, stamp, until));
+    if (changed === stopped || (!changed && Date.now() >= opts.deadline)) return r;
+  }
+}
+
+/**
  * Runs `attempt` (a claim of some kind); while it fails with NO_WORK and `watch` seconds have
  * not passed, waits for the next commit to the board and tries again (claim-next, review next,
  * handoff next). On timeout the last NO_WORK is thrown: exit 6.
  */
 export async function untilWork<T>(dir: string, watch: number | null, attempt: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + (watch ?? 0) * 1000;
-  for (;;) {
-    const stamp = stateStamp(dir);
-    try {
-      return await attempt();
-    } catch (e) {
-      if (!(e instanceof BatonError) || e.code !== 'NO_WORK' || watch === null || Date.now() >= deadline) throw e;
-      if (!(await waitForChange(dir, stamp, deadline))) throw e;
-    }
-  }
+  const tried = await untilAnswer(
+    dir,
+    watch,
+    async (): Promise<{ value: T } | { noWork: BatonError }> => {
+      try {
+        return { value: await attempt() };
+      } catch (e) {
+        if (e instanceof BatonError && e.code === 'NO_WORK') return { noWork: e };
+        throw e;
+      }
+    },
+    (r) => 'value' in r,
+  );
+  if ('noWork' in tried) throw tried.noWork;
+  return tried.value;
 }
 
 /**
  * Reads with `read` until `worth` says the answer is worth returning or `watch` seconds pass,
  * waking on commits (next, inbox, events --watch): an empty answer on timeout, exit 0.
  */
-export async function untilAnswer<T>(dir: string, watch: number | null, read: () => Promise<T>, worth: (r: T) => boolean): Promise<T> {
-  const deadline = Date.now() + (watch ?? 0) * 1000;
-  for (;;) {
-    const stamp = stateStamp(dir);
-    const r = await read();
-    if (worth(r) || watch === null || Date.now() >= deadline || !(await waitForChange(dir, stamp, deadline))) return r;
-  }
+export function untilAnswer<T>(dir: string, watch: number | null, read: () => Promise<T>, worth: (r: T) => boolean): Promise<T> {
+  return waitUntil(dir, read, (r) => watch === null || worth(r), { deadline: Date.now() + (watch ?? 0) * 1000 });
 }

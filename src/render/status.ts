@@ -3,7 +3,7 @@ import { STATUSES } from '../core/types.js';
 import { graphTasks, summarize } from '../core/summary.js';
 import { GENERATED_NOTE, mdCode, mdTable, mdText, mermaidLabel } from './markdown.js';
 
-export const GRAPH_CAP = 60;
+const GRAPH_CAP = 60;
 
 const P = (t: Task) => `P${t.priority}`;
 const who = (s: string | null) => (s ? mdCode(s) : '—');
