@@ -1,7 +1,7 @@
 import { BatonError, invalidInput } from '../core/errors.js';
 import { checkId } from '../core/ids.js';
 import { onFinished } from '../core/lifecycle.js';
-import { getTask, type TaskJson, toTaskJson } from '../core/tasks.js';
+import { getTask, moveTask, type TaskJson, toTaskJson } from '../core/tasks.js';
 import type { Tx } from '../core/tx.js';
 import type { Task } from '../core/types.js';
 import { type Ctx, mutate } from './context.js';
@@ -32,16 +32,12 @@ export function gateMatches(gate: Task['gate'], type: string, match: Record<stri
 
 function resolve(tx: Tx, gate: Task, outcome: 'success' | 'failure', signal: Record<string, unknown>): void {
   if (outcome === 'success') {
-    gate.status = 'done';
-    tx.touch(gate);
-    tx.emit({ type: 'gate.resolved', task: gate.id, data: signal, notify: { targets: ['orchestrator'], kind: 'gate-resolved', priority: 'normal' } });
+    moveTask(tx, gate, 'done', { type: 'gate.resolved', data: signal, notify: { targets: ['orchestrator'], kind: 'gate-resolved', priority: 'normal' } });
     onFinished(tx, gate);
   } else {
     const reason = `${String(signal.type)} signal failed${signal.notes ? `: ${String(signal.notes)}` : ''}`;
-    gate.status = 'blocked';
+    moveTask(tx, gate, 'blocked', { type: 'gate.failed', data: signal, notify: { targets: ['orchestrator', 'all'], kind: 'blocker', priority: 'high' } });
     gate.blocked = { at: tx.now, previous: 'waiting', reason };
-    tx.touch(gate);
-    tx.emit({ type: 'gate.failed', task: gate.id, data: signal, notify: { targets: ['orchestrator', 'all'], kind: 'blocker', priority: 'high' } });
   }
 }
 

@@ -5,7 +5,7 @@ import { readLiveTail } from '../core/events.js';
 import { checkId } from '../core/ids.js';
 import { cmp } from '../core/json.js';
 import { checkTargetKnown, handoffsFor, parseTarget, targetReaches } from '../core/notify.js';
-import { checkNote, checkTransition, getTask, type TaskJson, toTaskJson } from '../core/tasks.js';
+import { checkNote, checkTransition, getTask, moveTask, type TaskJson, toTaskJson } from '../core/tasks.js';
 import type { Tx } from '../core/tx.js';
 import type { Handoff } from '../core/types.js';
 import { parseWatch, untilWork } from '../core/watch.js';
@@ -69,11 +69,9 @@ export async function handoff(rawId: string, o: { to?: string; notes?: string; l
       to,
     };
     tx.state.handoffs[id] = record;
-    task.status = 'handoff';
+    moveTask(tx, task, 'handoff', { type: 'task.handed_off', data: { to, notes }, notify: { targets: [to], kind: 'handoff-ready', priority: 'high' } });
     task.lease = null;
     task.notes.push({ at: tx.now, author: me.agentId, text: `handoff: ${notes}` });
-    tx.touch(task);
-    tx.emit({ type: 'task.handed_off', task: id, data: { to, notes }, notify: { targets: [to], kind: 'handoff-ready', priority: 'high' } });
     return { handoff: record, task: toTaskJson(task), bundle: `handoffs/${id}.handoff.md` };
   });
   return { revision: r.revision, ...r.value };
@@ -118,14 +116,12 @@ function take(tx: Tx, me: Me, id: string): Omit<TakeResult, 'revision'> {
     throw new BatonError('INVALID_TRANSITION', `The handoff of ${id} is addressed to ${h.to}, not to ${agent.id}.`, { hint: 'baton handoffs --mine', details: { task: id, to: h.to } });
   }
   checkInFlightLimit(tx, me.agentId, id);
-  task.status = 'in_progress';
   task.assignee = me.agentId;
   const { token, expires_at } = grantLease(tx, task, me.session.id);
-  tx.touch(task);
   h.state = 'taken';
   h.taken_by = me.agentId;
   h.taken_at = tx.now;
-  tx.emit({ type: 'handoff.taken', task: id, data: { from: h.from }, notify: { targets: [`agent:${h.from}`], kind: 'handoff-taken', priority: 'low' } });
+  moveTask(tx, task, 'in_progress', { type: 'handoff.taken', data: { from: h.from }, notify: { targets: [`agent:${h.from}`], kind: 'handoff-taken', priority: 'low' } });
   return { task: toTaskJson(task), lease_token: token, lease: { expires_at }, handoff: h };
 }
 

@@ -1,7 +1,7 @@
 import { grantLease, sweepExpiredLeases } from '../core/agents.js';
 import { BatonError, invalidInput } from '../core/errors.js';
 import { checkId } from '../core/ids.js';
-import { checkNote, getTask, type TaskJson, toTaskJson } from '../core/tasks.js';
+import { checkNote, getTask, moveTask, type TaskJson, toTaskJson } from '../core/tasks.js';
 import type { Tx } from '../core/tx.js';
 import type { Task } from '../core/types.js';
 import { parseWatch, untilWork } from '../core/watch.js';
@@ -26,11 +26,9 @@ function startReview(tx: Tx, me: Me, task: Task): Omit<ReviewResult, 'revision'>
       details: { task: task.id, from: task.status, to: 'in_review', reason: 'self-review' },
     });
   }
-  task.status = 'in_review';
   task.reviewer = me.agentId;
   const { token, expires_at } = grantLease(tx, task, me.session.id);
-  tx.touch(task);
-  tx.emit({ type: 'review.started', task: task.id, data: { reviewer: me.agentId } });
+  moveTask(tx, task, 'in_review', { type: 'review.started', data: { reviewer: me.agentId } });
   return { task: toTaskJson(task), lease_token: token, lease: { expires_at } };
 }
 
@@ -69,15 +67,12 @@ export async function verdict(kind: 'approve' | 'reject', rawId: string, o: { no
     leaseConflict(dir, tx.state, task, me, o.leaseToken, Date.parse(tx.now));
     if (notes) task.notes.push({ at: tx.now, author: me.agentId, text: notes });
     task.lease = null;
-    tx.touch(task);
     const author = task.assignee;
     if (kind === 'approve') {
-      task.status = 'done';
-      tx.emit({ type: 'review.approved', task: id, data: { notes }, notify: author ? { targets: [`agent:${author}`], kind: 'approved', priority: 'normal' } : null });
+      moveTask(tx, task, 'done', { type: 'review.approved', data: { notes }, notify: author ? { targets: [`agent:${author}`], kind: 'approved', priority: 'normal' } : null });
       onFinished(tx, task);
     } else {
-      task.status = 'changes_requested';
-      tx.emit({ type: 'review.rejected', task: id, data: { notes }, notify: author ? { targets: [`agent:${author}`], kind: 'changes-requested', priority: 'high' } : null });
+      moveTask(tx, task, 'changes_requested', { type: 'review.rejected', data: { notes }, notify: author ? { targets: [`agent:${author}`], kind: 'changes-requested', priority: 'high' } : null });
     }
     return toTaskJson(task);
   });

@@ -12,12 +12,12 @@ import {
   checkPaths,
   checkSpecialty,
   checkTitle,
-  checkTransition,
   createTask,
   getTask,
   isFinished,
   isReady,
   mintTaskId,
+  moveTask,
   parseEstimate,
   parseKind,
   parsePriority,
@@ -26,7 +26,6 @@ import {
   type TaskJson,
   toTaskJson,
 } from '../core/tasks.js';
-import type { Tx } from '../core/tx.js';
 import { onFinished } from '../core/lifecycle.js';
 import { PROFILE_LIMITS } from '../core/agents.js';
 import { rankTasks } from '../core/rank.js';
@@ -211,12 +210,6 @@ export async function dep(action: 'add' | 'rm', rawId: string, rawDep: string, c
 
 // ---------------------------------------------------------------- block / unblock / cancel
 
-function setStatus(tx: Tx, task: Task, to: Status): void {
-  checkTransition(task, to);
-  task.status = to;
-  tx.touch(task);
-}
-
 export async function block(rawId: string, reason: string | undefined, ctx: Ctx): Promise<TaskResult> {
   const id = checkId(rawId, 'task id');
   const why = (reason ?? '').trim();
@@ -225,16 +218,14 @@ export async function block(rawId: string, reason: string | undefined, ctx: Ctx)
   const r = await mutate(ctx, (tx) => {
     const task = getTask(tx.state, id);
     const previous = task.status;
-    setStatus(tx, task, 'blocked');
-    task.blocked = { reason: why, previous, at: tx.now };
-    // A blocked task can't be worked on: its lease ends, the assignee is kept for the record.
-    task.lease = null;
-    tx.emit({
+    moveTask(tx, task, 'blocked', {
       type: 'task.blocked',
-      task: id,
       data: { reason: why, previous },
       notify: { targets: task.assignee ? [`agent:${task.assignee}`, 'orchestrator'] : ['orchestrator'], kind: 'blocker', priority: 'high' },
     });
+    task.blocked = { reason: why, previous, at: tx.now };
+    // A blocked task can't be worked on: its lease ends, the assignee is kept for the record.
+    task.lease = null;
     return toTaskJson(task);
   });
   return { revision: r.revision, task: r.value };
@@ -255,11 +246,10 @@ export async function unblock(rawId: string, ctx: Ctx): Promise<TaskResult> {
       throw new BatonError('INVALID_TRANSITION', `Task ${id} is ${task.status}, not blocked.`, { hint: `baton show ${id}`, details: { task: id, from: task.status, to: 'todo' } });
     }
     const to = unblockTarget(task.blocked?.previous ?? 'todo');
-    setStatus(tx, task, to);
+    moveTask(tx, task, to, { type: 'task.unblocked', data: { status: to } });
     if (to === 'todo') task.assignee = null;
     if (to === 'review') task.reviewer = null;
     task.blocked = null;
-    tx.emit({ type: 'task.unblocked', task: id, data: { status: to } });
     return toTaskJson(task);
   });
   return { revision: r.revision, task: r.value };
@@ -269,10 +259,9 @@ export async function cancel(rawId: string, reason: string | undefined, ctx: Ctx
   const id = checkId(rawId, 'task id');
   const r = await mutate(ctx, (tx) => {
     const task = getTask(tx.state, id);
-    setStatus(tx, task, 'cancelled');
+    moveTask(tx, task, 'cancelled', { type: 'task.cancelled', data: { reason: reason ?? null } });
     task.lease = null;
     task.blocked = null;
-    tx.emit({ type: 'task.cancelled', task: id, data: { reason: reason ?? null } });
     onFinished(tx, task);
     return toTaskJson(task);
   });

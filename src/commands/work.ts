@@ -13,7 +13,7 @@ import { onFinished } from '../core/lifecycle.js';
 import { handoffsFor } from '../core/notify.js';
 import { setsOverlap } from '../core/paths.js';
 import { type Candidate, IN_FLIGHT, rankTasks, type Skipped, specialtyFits } from '../core/rank.js';
-import { checkNote, checkSpecialty, getTask, isFinished, type TaskJson, toTaskJson } from '../core/tasks.js';
+import { checkNote, checkSpecialty, getTask, isFinished, moveTask, type TaskJson, toTaskJson } from '../core/tasks.js';
 import type { Tx } from '../core/tx.js';
 import type { Agent, State, Task } from '../core/types.js';
 import { parseWatch, untilAnswer, untilWork } from '../core/watch.js';
@@ -94,11 +94,9 @@ export function claimTask(tx: Tx, me: Me, task: Task): Omit<ClaimResult, 'revisi
     }
     warnings.push(msg);
   }
-  task.status = 'in_progress';
   task.assignee = me.agentId;
   const { token, expires_at } = grantLease(tx, task, me.session.id);
-  tx.touch(task);
-  tx.emit({ type: resuming ? 'task.resumed' : 'task.claimed', task: task.id, data: { lease_expires_at: expires_at, warnings } });
+  moveTask(tx, task, 'in_progress', { type: resuming ? 'task.resumed' : 'task.claimed', data: { lease_expires_at: expires_at, warnings } });
   return { task: toTaskJson(task), lease_token: token, lease: { expires_at }, warnings };
 }
 
@@ -163,14 +161,11 @@ export async function done(rawId: string, o: { notes?: string; leaseToken?: stri
     leaseConflict(dir, tx.state, task, me, o.leaseToken, Date.parse(tx.now));
     if (notes) task.notes.push({ at: tx.now, author: me.agentId, text: notes });
     task.lease = null;
-    tx.touch(task);
     if (reviewRequired(task, tx.config)) {
-      task.status = 'review';
       const targets = task.specialty ? [`reviewers:${task.specialty}`] : ['reviewers'];
-      tx.emit({ type: 'task.submitted', task: id, data: { notes }, notify: { targets, kind: 'review-ready', priority: 'normal' } });
+      moveTask(tx, task, 'review', { type: 'task.submitted', data: { notes }, notify: { targets, kind: 'review-ready', priority: 'normal' } });
     } else {
-      task.status = 'done';
-      tx.emit({ type: 'task.done', task: id, data: { notes } });
+      moveTask(tx, task, 'done', { type: 'task.done', data: { notes } });
       onFinished(tx, task);
     }
     return toTaskJson(task);

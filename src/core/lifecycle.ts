@@ -1,4 +1,4 @@
-import { isFinished } from './tasks.js';
+import { canMove, isFinished, moveTask } from './tasks.js';
 import type { Tx } from './tx.js';
 import type { Task } from './types.js';
 
@@ -21,13 +21,13 @@ export function completeGoals(tx: Tx, finished: Task): void {
   let child = finished;
   for (let depth = 0; depth < 64 && child.parent; depth++) {
     const goal = tx.state.tasks[child.parent];
-    if (!goal || goal.kind !== 'goal' || isFinished(goal.status) || goal.status === 'blocked') return;
+    // A goal the table can't move to done (finished, blocked, or put in review by an import)
+    // is left for someone to decide.
+    if (!goal || goal.kind !== 'goal' || !canMove(goal, 'done')) return;
     const children = Object.values(tx.state.tasks).filter((t) => t.parent === goal.id);
     if (!children.every((c) => isFinished(c.status)) || !children.some((c) => c.status === 'done')) return;
-    goal.status = 'done';
     goal.lease = null;
-    tx.touch(goal);
-    tx.emit({ type: 'goal.completed', task: goal.id, data: { children: children.map((c) => c.id).sort() }, notify: { targets: ['orchestrator'], kind: 'goal-done', priority: 'normal' } });
+    moveTask(tx, goal, 'done', { type: 'goal.completed', data: { children: children.map((c) => c.id).sort() }, notify: { targets: ['orchestrator'], kind: 'goal-done', priority: 'normal' } });
     announceUnblocked(tx, goal);
     child = goal;
   }
