@@ -388,28 +388,12 @@ function build(): Command {
     .option('--explain', 'show the ranking terms and why tasks were skipped')
     .action(wire(workModule, (m, ctx, o) => m.next(o, ctx), (m, r) => m.renderNext(r)));
 
-  /** claim --sync and claim-next --sync: the claim counts only once its push lands. */
-  const syncClaim = async <R extends { task: { id: string; assignee: string | null } }>(ctx: Ctx, r: R, sync: boolean | undefined) => {
-    if (!sync) return r;
-    try {
-      const s = await (await import('../commands/git.js')).sync({}, ctx, { task: r.task.id, agent: r.task.assignee ?? '' });
-      return { ...r, revision: s.revision, synced: s };
-    } catch (e) {
-      // A claim that never reached the remote must not linger here: a later sync would meet
-      // whoever took the task meanwhile as a true conflict. LEASE_CONFLICT already reset it.
-      if (e instanceof BatonError && e.code !== 'LEASE_CONFLICT') {
-        await (await workModule()).release(r.task.id, { reason: `claim --sync could not push: ${e.code}` }, ctx).catch(() => undefined);
-        e.details.released = r.task.id;
-      }
-      throw e;
-    }
-  };
   program
     .command('claim')
     .description('claim a task: in progress, yours, with a lease')
     .argument('<id>')
     .option('--sync', 'then baton sync: the claim counts only once its push lands (LEASE_CONFLICT if another machine won)')
-    .action(wire(workModule, async (m, ctx, id: string, o: { sync?: boolean }) => syncClaim(ctx, await m.claim(id, ctx), o.sync), (m, r) => m.renderClaim(r)));
+    .action(wire(workModule, (m, ctx, id: string, o: { sync?: boolean }) => m.claim(id, o, ctx), (m, r) => m.renderClaim(r)));
 
   program
     .command('claim-next')
@@ -418,7 +402,7 @@ function build(): Command {
     .option('--watch <seconds>', 'wait up to this long for a task to become ready')
     .option('--explain', 'include the ranking terms')
     .option('--sync', 'then baton sync: the claim counts only once its push lands (LEASE_CONFLICT if another machine won)')
-    .action(wire(workModule, async (m, ctx, o) => syncClaim(ctx, await m.claimNext(o, ctx), o.sync), (m, r) => m.renderClaim(r)));
+    .action(wire(workModule, (m, ctx, o) => m.claimNext(o, ctx), (m, r) => m.renderClaim(r)));
 
   program
     .command('done')

@@ -2,7 +2,6 @@ import { hostname } from 'node:os';
 import {
   type AgentJson,
   addSeconds,
-  authenticate,
   endSession,
   findOrMakeAgent,
   hashToken,
@@ -21,28 +20,9 @@ import { shellQuote } from '../core/shell.js';
 import { cmp } from '../core/json.js';
 import { IN_FLIGHT } from '../core/rank.js';
 import { checkSpecialty, getTask, splitList } from '../core/tasks.js';
-import type { Tx } from '../core/tx.js';
 import { type Role, ROLES, type Session, type Task } from '../core/types.js';
-import { boardDir, type Ctx, load, mutate } from './context.js';
-import { leaseConflict } from './leases.js';
-
-export interface Me {
-  session: Session;
-  agentId: string;
-}
-
-/** A mutation on behalf of the calling session: authenticated inside the transaction. */
-export async function mutateAs<R>(ctx: Ctx, apply: (tx: Tx, me: Me) => R) {
-  return mutate(ctx, (tx) => {
-    const { session, agent } = authenticate(tx.state, ctx.creds);
-    tx.actAs(agent.id, session.id);
-    const value = apply(tx, { session, agentId: agent.id });
-    // Every authenticated write counts as a sign of life for the session.
-    session.heartbeat_at = tx.now;
-    agent.last_seen_at = tx.now;
-    return value;
-  });
-}
+import { leaseConflict } from '../core/leases.js';
+import { boardDir, type Ctx, load, mutate, mutateAs } from './context.js';
 
 // ---------------------------------------------------------------- join
 

@@ -1,4 +1,4 @@
-import type { Credentials } from '../core/agents.js';
+import { authenticate, type Credentials, type Me } from '../core/agents.js';
 import { locateBoard } from '../core/board.js';
 import type { Config, State } from '../core/types.js';
 import { readConfig, readState } from '../core/store.js';
@@ -58,4 +58,17 @@ export async function mutate<R>(ctx: Ctx, apply: (tx: Tx) => R, who: { actor?: s
   ctx.warnings.push(...result.warnings);
   if (result.replayed) ctx.replayed = true;
   return result;
+}
+
+/** A mutation on behalf of the calling session: authenticated inside the transaction. */
+export async function mutateAs<R>(ctx: Ctx, apply: (tx: Tx, me: Me) => R) {
+  return mutate(ctx, (tx) => {
+    const { session, agent } = authenticate(tx.state, ctx.creds);
+    tx.actAs(agent.id, session.id);
+    const value = apply(tx, { session, agentId: agent.id });
+    // Every authenticated write counts as a sign of life for the session.
+    session.heartbeat_at = tx.now;
+    agent.last_seen_at = tx.now;
+    return value;
+  });
 }

@@ -11,6 +11,12 @@ export interface Credentials {
   token: string | undefined;
 }
 
+/** The calling session, once authenticated: who claims, reviews and handoffs act as. */
+export interface Me {
+  session: Session;
+  agentId: string;
+}
+
 export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
 export const newToken = (): string => randomBytes(24).toString('base64url');
 

@@ -1,6 +1,7 @@
+import { BatonError } from './errors.js';
 import { canMove, isFinished, moveTask } from './tasks.js';
 import type { Tx } from './tx.js';
-import type { Task } from './types.js';
+import type { Status, Task } from './types.js';
 
 /** A task that became ready because this one finished gets an `unblocked` notification. */
 export function announceUnblocked(tx: Tx, finished: Task): void {
@@ -37,4 +38,42 @@ export function completeGoals(tx: Tx, finished: Task): void {
 export function onFinished(tx: Tx, task: Task): void {
   announceUnblocked(tx, task);
   completeGoals(tx, task);
+}
+
+/** Blocks a task with a reason (block); it remembers where it was, for unblock. */
+export function blockTask(tx: Tx, task: Task, reason: string): void {
+  const previous = task.status;
+  moveTask(tx, task, 'blocked', {
+    type: 'task.blocked',
+    data: { reason, previous },
+    notify: { targets: task.assignee ? [`agent:${task.assignee}`, 'orchestrator'] : ['orchestrator'], kind: 'blocker', priority: 'high' },
+  });
+  task.blocked = { reason, previous, at: tx.now };
+  // A blocked task can't be worked on: its lease ends, the assignee is kept for the record.
+  task.lease = null;
+}
+
+/** Where an unblocked task goes: back where it was, unless that needed a lease it lost. */
+function unblockTarget(previous: Status): Status {
+  if (previous === 'review' || previous === 'changes_requested' || previous === 'waiting') return previous;
+  if (previous === 'in_review') return 'review';
+  return 'todo';
+}
+
+export function unblockTask(tx: Tx, task: Task): void {
+  if (task.status !== 'blocked') {
+    throw new BatonError('INVALID_TRANSITION', `Task ${task.id} is ${task.status}, not blocked.`, { hint: `baton show ${task.id}`, details: { task: task.id, from: task.status, to: 'todo' } });
+  }
+  const to = unblockTarget(task.blocked?.previous ?? 'todo');
+  moveTask(tx, task, to, { type: 'task.unblocked', data: { status: to } });
+  if (to === 'todo') task.assignee = null;
+  if (to === 'review') task.reviewer = null;
+  task.blocked = null;
+}
+
+export function cancelTask(tx: Tx, task: Task, reason: string | null): void {
+  moveTask(tx, task, 'cancelled', { type: 'task.cancelled', data: { reason } });
+  task.lease = null;
+  task.blocked = null;
+  onFinished(tx, task);
 }

@@ -125,6 +125,19 @@ export function splitList(raw: string | string[] | undefined): string[] {
   return parts.map((p) => p.trim()).filter(Boolean);
 }
 
+/** `k=v,k2=v2` into a record; values may not be empty. */
+export function parseMatch(raw: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of splitList(raw)) {
+    const eq = part.indexOf('=');
+    const k = part.slice(0, eq).trim();
+    const v = part.slice(eq + 1).trim();
+    if (eq <= 0 || !k || !v) throw invalidInput(`Invalid match '${part}': use key=value pairs separated by commas (repo=web,pr=42).`);
+    out[k] = v;
+  }
+  return out;
+}
+
 export function getTask(state: State, rawId: string): Task {
   const id = checkId(rawId, 'task id');
   const task = state.tasks[id];

@@ -1,8 +1,7 @@
-import { hashToken } from '../core/agents.js';
-import { BatonError } from '../core/errors.js';
-import { readEvents } from '../core/store.js';
-import type { State, Task } from '../core/types.js';
-import type { Me } from './agents.js';
+import { hashToken, type Me } from './agents.js';
+import { BatonError } from './errors.js';
+import { readEvents } from './store.js';
+import type { State, Task } from './types.js';
 
 /** What became of a lease this session once held on a task, told from the event log. */
 function whatHappened(dir: string, state: State, task: Task, me: Me): string | null {
