@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, batonAsync, makeBoard, type Run, tempDir, type TestBoard } from './helpers.js';
+import { BIN, baton, batonAsync, makeBoard, type Run, tempDir, type TestBoard } from './helpers.js';
 
 /** Orchestration: goals, gates and signals (more of it as the orchestration work lands). */
 
@@ -322,6 +323,41 @@ describe('preflight and intake', () => {
     // Another agent of the same loop does not need to confirm again while that session lives.
     const again = board.json('preflight', '--while-session');
     expect(again).toMatchObject({ _code: 0, reused: true });
+  });
+
+  it('preflight --profile changes config.yaml only under the board lock, whole, with a config.changed event doctor accepts', () => {
+    const board = makeBoard();
+    const cfg = join(board.dir, 'config.yaml');
+    const before = readFileSync(cfg, 'utf8');
+    expect(before).toMatch(/^profile: balanced$/m);
+    // Held by a writer on another machine: preflight waits for it and changes nothing.
+    const lockDir = join(board.dir, '.baton.lock');
+    mkdirSync(lockDir);
+    writeFileSync(join(lockDir, 'owner'), JSON.stringify({ pid: 1, host: `not-${hostname()}`, at: new Date().toISOString() }));
+    const busy = board.json('preflight', '--profile', 'safe', '--lock-timeout', '0.5');
+    expect([busy._code, busy.error.code]).toEqual([5, 'BOARD_BUSY']);
+    expect(readFileSync(cfg, 'utf8')).toBe(before);
+    rmSync(lockDir, { recursive: true });
+    // A bad token is refused before anything is written: no profile, no event.
+    const events0 = readFileSync(join(board.dir, 'events.jsonl'), 'utf8');
+    const badToken = baton(['preflight', '--profile', 'safe', '--json'], { cwd: board.root, env: { BATON_SESSION: 'S-nobody', BATON_TOKEN: 'wrong' } });
+    expect(badToken.code).not.toBe(0);
+    expect(readFileSync(cfg, 'utf8')).toBe(before);
+    expect(readFileSync(join(board.dir, 'events.jsonl'), 'utf8')).toBe(events0);
+
+    const revision = board.json('status').revision;
+    const ok = board.json('preflight', '--profile', 'safe');
+    expect([ok._code, ok.preflight.profile, ok.revision]).toEqual([0, 'safe', revision + 1]);
+    expect(readFileSync(cfg, 'utf8')).toBe(before.replace(/^profile: balanced$/m, 'profile: safe'));
+    const events = readFileSync(join(board.dir, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(events.at(-1)).toMatchObject({ type: 'config.changed', revision: revision + 1, task: null, data: { file: 'config.yaml', changes: { profile: { from: 'balanced', to: 'safe' } } } });
+    expect(readFileSync(join(board.dir, 'STATUS.md'), 'utf8')).toContain('profile **safe**');
+    expect(readdirSync(board.dir).filter((f) => f.includes('.tmp') || f.startsWith('.config.yaml'))).toEqual([]);
+    const doctor = board.json('doctor');
+    expect([doctor._code, doctor.healthy, doctor.profile]).toEqual([0, true, 'safe']);
+    // The same profile again changes nothing: no event, the same revision.
+    expect(board.json('preflight', '--profile', 'safe').revision).toBe(revision + 1);
+    expect(board.json('status').revision).toBe(revision + 1);
   });
 
   it('intake suggests packages, their dependencies and TODO markers as candidates that serialise nothing until confirmed', async () => {

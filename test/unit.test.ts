@@ -6,7 +6,9 @@ import { checkId, idLength, mintId } from '../src/core/ids.js';
 import { conflictMarkerLine, jsonErrorLine, lineOf, stableStringify } from '../src/core/json.js';
 import { ConfigSchema, StateSchema, TaskSchema } from '../src/core/schema.js';
 import { stateLooksValid, taskLooksValid, toStoredState } from '../src/core/shape.js';
-import { checkNoCycle, checkPaths, checkTitle, findCycles, parsePriority, parseStatus, TRANSITIONS } from '../src/core/tasks.js';
+import { checkNoCycle, checkPaths, checkTitle, findCycles, moveTask, parsePriority, parseStatus, TRANSITIONS } from '../src/core/tasks.js';
+import { completeGoals } from '../src/core/lifecycle.js';
+import type { EmitInput, Tx } from '../src/core/tx.js';
 import { rankTasks } from '../src/core/rank.js';
 import { pathsOverlap } from '../src/core/paths.js';
 import type { State, Task } from '../src/core/types.js';
@@ -158,6 +160,63 @@ describe('transitions', () => {
     for (const s of Object.keys(TRANSITIONS)) {
       const ends = reach(s);
       if (s !== 'done' && s !== 'cancelled') expect(ends.has('done') && ends.has('cancelled'), s).toBe(true);
+    }
+  });
+});
+
+/** A transaction over a literal state that records what it is told (no disk). */
+function fakeTx(s: State): Tx & { events: EmitInput[]; touched: string[] } {
+  const events: EmitInput[] = [];
+  const touched: string[] = [];
+  return {
+    state: s,
+    config: CONFIG,
+    now: T0,
+    revision: s.revision + 1,
+    emit: (e) => void events.push(e),
+    touch: (t) => void touched.push(t.id),
+    created: () => undefined,
+    actAs: () => undefined,
+    clockTrusted: true,
+    events,
+    touched,
+  };
+}
+
+describe('moveTask', () => {
+  it('refuses every move the table does not list, changing and recording nothing', () => {
+    for (const [from, allowed] of Object.entries(TRANSITIONS)) {
+      for (const to of Object.keys(TRANSITIONS) as (keyof typeof TRANSITIONS)[]) {
+        if (allowed.includes(to)) continue;
+        const t = task('a', { status: from as Task['status'] });
+        const tx = fakeTx(state([t]));
+        let err: unknown;
+        try {
+          moveTask(tx, t, to, { type: 'task.moved' });
+        } catch (e) {
+          err = e;
+        }
+        expect(err, `${from} → ${to}`).toMatchObject({ code: 'INVALID_TRANSITION', details: { task: 'a', from, to } });
+        expect([t.status, tx.events.length, tx.touched.length]).toEqual([from, 0, 0]);
+      }
+    }
+  });
+  it('makes a listed move, marks the task changed and records the event for it', () => {
+    const t = task('a', { status: 'in_progress' });
+    const tx = fakeTx(state([t]));
+    moveTask(tx, t, 'review', { type: 'task.submitted', data: { notes: null } });
+    expect(t.status).toBe('review');
+    expect(tx.touched).toEqual(['a']);
+    expect(tx.events).toEqual([{ type: 'task.submitted', data: { notes: null }, task: 'a' }]);
+  });
+  it('a goal completes through the table: from todo, not from blocked or review', () => {
+    for (const [status, completes] of [['todo', true], ['waiting', true], ['blocked', false], ['review', false]] as const) {
+      const goal = task('g', { kind: 'goal', status });
+      const child = task('c', { parent: 'g', status: 'done' });
+      const tx = fakeTx(state([goal, child]));
+      completeGoals(tx, child);
+      expect([status, goal.status]).toEqual([status, completes ? 'done' : status]);
+      expect(tx.events.map((e) => e.type)).toEqual(completes ? ['goal.completed'] : []);
     }
   });
 });

@@ -1,12 +1,9 @@
 import { hostname } from 'node:os';
 import {
   type AgentJson,
-  addSeconds,
-  authenticate,
   endSession,
   findOrMakeAgent,
   hashToken,
-  leaseLive,
   mintSessionId,
   newToken,
   type SessionJson,
@@ -20,29 +17,10 @@ import { checkId } from '../core/ids.js';
 import { shellQuote } from '../core/shell.js';
 import { cmp } from '../core/json.js';
 import { IN_FLIGHT } from '../core/rank.js';
-import { checkSpecialty, getTask, splitList } from '../core/tasks.js';
-import type { Tx } from '../core/tx.js';
-import { type Role, ROLES, type Session, type Task } from '../core/types.js';
-import { boardDir, type Ctx, load, mutate } from './context.js';
-import { leaseConflict } from './leases.js';
-
-export interface Me {
-  session: Session;
-  agentId: string;
-}
-
-/** A mutation on behalf of the calling session: authenticated inside the transaction. */
-export async function mutateAs<R>(ctx: Ctx, apply: (tx: Tx, me: Me) => R) {
-  return mutate(ctx, (tx) => {
-    const { session, agent } = authenticate(tx.state, ctx.creds);
-    tx.actAs(agent.id, session.id);
-    const value = apply(tx, { session, agentId: agent.id });
-    // Every authenticated write counts as a sign of life for the session.
-    session.heartbeat_at = tx.now;
-    agent.last_seen_at = tx.now;
-    return value;
-  });
-}
+import { checkSpecialty, splitList } from '../core/tasks.js';
+import { type Role, ROLES, type Session } from '../core/types.js';
+import { renewLeases } from '../core/leases.js';
+import { boardDir, type Ctx, load, mutate, mutateAs } from './context.js';
 
 // ---------------------------------------------------------------- join
 
@@ -160,31 +138,7 @@ export interface HeartbeatResult {
 export async function heartbeat(o: { task?: string; leaseToken?: string }, ctx: Ctx): Promise<HeartbeatResult> {
   const only = o.task === undefined ? null : checkId(o.task, 'task id');
   const dir = boardDir(ctx);
-  const r = await mutateAs(ctx, (tx, me) => {
-    const nowMs = Date.parse(tx.now);
-    const ttl = tx.config.lease_ttl_seconds;
-    const leases: HeartbeatResult['leases'] = [];
-    const lost: string[] = [];
-    const renew = (t: Task) => {
-      t.lease!.expires_at = addSeconds(tx.now, ttl);
-      t.lease!.heartbeat_at = tx.now;
-      tx.touch(t);
-      leases.push({ task: t.id, expires_at: t.lease!.expires_at });
-    };
-    if (only) {
-      const t = getTask(tx.state, only);
-      leaseConflict(dir, tx.state, t, me, o.leaseToken, nowMs);
-      renew(t);
-    } else {
-      for (const t of Object.values(tx.state.tasks)) {
-        if (t.lease?.session !== me.session.id) continue;
-        if (leaseLive(t, nowMs)) renew(t);
-        else lost.push(t.id);
-      }
-    }
-    tx.emit({ type: 'session.heartbeat', data: { leases: leases.map((l) => l.task), lost } });
-    return { session: me.session.id, leases, lost };
-  });
+  const r = await mutateAs(ctx, (tx, me) => ({ session: me.session.id, ...renewLeases(tx, dir, me, only, o.leaseToken) }));
   return { revision: r.revision, ...r.value };
 }
 

@@ -208,7 +208,7 @@ async function checkLog(dir: string, state: State): Promise<Check[]> {
 export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorResult> {
   const dir = boardDir(ctx);
   const repaired: string[] = [];
-  const gitMod = await import('./git.js');
+  const gitMod = await import('../core/conflicts.js');
   if (o.repair) {
     // Inside a conflicted git operation, the board files are merged from git's index first
     // (under the lock: no board write may land between reading them and writing the result).

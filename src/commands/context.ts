@@ -1,8 +1,8 @@
-import type { Credentials } from '../core/agents.js';
+import { authenticate, type Credentials, type Me } from '../core/agents.js';
 import { locateBoard } from '../core/board.js';
 import type { Config, State } from '../core/types.js';
 import { readConfig, readState } from '../core/store.js';
-import type { Tx, TxResult } from '../core/tx.js';
+import type { Tx, TxOptions, TxResult } from '../core/tx.js';
 
 /** What every command gets from the wiring besides its own options. */
 export interface Ctx {
@@ -65,7 +65,7 @@ export async function load(ctx: Ctx): Promise<Loaded> {
   return { dir, state, config };
 }
 
-export async function mutate<R>(ctx: Ctx, apply: (tx: Tx) => R, who: { actor?: string | null; session?: string | null } = {}): Promise<TxResult<R>> {
+export async function mutate<R>(ctx: Ctx, apply: (tx: Tx) => R, more: Pick<TxOptions, 'actor' | 'session' | 'afterCommit'> = {}): Promise<TxResult<R>> {
   // Loaded on demand: the lock and write machinery costs start-up that reads never need.
   const { transact } = await import('../core/tx.js');
   const n = ctx.mutations ?? 0;
@@ -73,8 +73,21 @@ export async function mutate<R>(ctx: Ctx, apply: (tx: Tx) => R, who: { actor?: s
   const idempotency = ctx.idempotencyKey
     ? { key: n === 0 ? ctx.idempotencyKey : `${ctx.idempotencyKey}#${n}`, command: ctx.command ?? '', call: ctx.call ?? '', session: ctx.creds.session ?? null }
     : undefined;
-  const result = await transact(boardDir(ctx), { lockTimeoutMs: ctx.lockTimeoutMs, expectedRevision: ctx.expectedRevision, onTiming: ctx.onTiming, idempotency, ...who }, apply);
+  const result = await transact(boardDir(ctx), { lockTimeoutMs: ctx.lockTimeoutMs, expectedRevision: ctx.expectedRevision, onTiming: ctx.onTiming, idempotency, ...more }, apply);
   ctx.warnings.push(...result.warnings);
   if (result.replayed) ctx.replayed = true;
   return result;
+}
+
+/** A mutation on behalf of the calling session: authenticated inside the transaction. */
+export async function mutateAs<R>(ctx: Ctx, apply: (tx: Tx, me: Me) => R) {
+  return mutate(ctx, (tx) => {
+    const { session, agent } = authenticate(tx.state, ctx.creds);
+    tx.actAs(agent.id, session.id);
+    const value = apply(tx, { session, agentId: agent.id });
+    // Every authenticated write counts as a sign of life for the session.
+    session.heartbeat_at = tx.now;
+    agent.last_seen_at = tx.now;
+    return value;
+  });
 }

@@ -13,9 +13,9 @@ import {
   checkPaths,
   checkSpecialty,
   checkTitle,
-  checkTransition,
   createTask,
   findCycles,
+  moveTask,
   parseEstimate,
   parseKind,
   parsePriority,
@@ -189,17 +189,19 @@ export async function run(file: string, ctx: Ctx): Promise<ImportResult> {
           if (v === undefined || JSON.stringify(existing[k]) === JSON.stringify(v)) continue;
           changes[k] = v;
         }
-        if (e.status && e.status !== existing.status) {
-          checkTransition(existing, e.status);
-          changes.status = e.status;
-        }
-        if (Object.keys(changes).length === 0) {
+        const to = e.status && e.status !== existing.status ? e.status : null;
+        const fields = [...Object.keys(changes), ...(to ? ['status'] : [])].sort();
+        if (fields.length === 0) {
           out.unchanged.push(e.id);
           continue;
         }
         Object.assign(existing, changes);
-        tx.touch(existing);
-        tx.emit({ type: 'task.updated', task: e.id, data: { fields: Object.keys(changes).sort(), source: 'import' } });
+        const why = { type: 'task.updated', data: { fields, source: 'import' } };
+        if (to) moveTask(tx, existing, to, why);
+        else {
+          tx.touch(existing);
+          tx.emit({ ...why, task: e.id });
+        }
         out.updated.push(e.id);
       } catch (err) {
         if (err instanceof BatonError) {

@@ -2,29 +2,14 @@ import { authenticate } from '../core/agents.js';
 import { BatonError, invalidInput } from '../core/errors.js';
 import { ackCursor, effectiveCursor, readCursors } from '../core/cursors.js';
 import { readLiveTail } from '../core/events.js';
+import { fold, type Notification } from '../core/inbox.js';
 import { checkTargetKnown, eventReaches, inboxCursor, parseTarget } from '../core/notify.js';
 import { readState } from '../core/store.js';
 import { checkNote } from '../core/tasks.js';
-import type { BatonEvent } from '../core/types.js';
 import { untilAnswer } from '../core/watch.js';
-import { mutateAs } from './agents.js';
-import { boardDir, type Ctx } from './context.js';
+import { boardDir, type Ctx, mutateAs } from './context.js';
 
-export interface Notification {
-  /** The newest seq folded into this one: ack up to it to hide them all. */
-  seq: number;
-  first_seq: number;
-  /** How many identical notifications within a minute were folded into this one. */
-  count: number;
-  ts: string;
-  kind: string;
-  priority: string;
-  targets: string[];
-  type: string;
-  task: string | null;
-  actor: string | null;
-  text: string | null;
-}
+export type { Notification };
 
 export interface InboxResult {
   revision: number;
@@ -36,28 +21,7 @@ export interface InboxResult {
   ack_command: string | null;
 }
 
-const FOLD_MS = 60_000;
 const INBOX_LIMIT = 500;
-
-/** Folds identical notifications (same kind, task, sender, text, targets) that come within a minute of the first. */
-export function fold(events: BatonEvent[]): Notification[] {
-  const out: Notification[] = [];
-  const open = new Map<string, Notification>();
-  for (const e of events) {
-    const text = typeof e.data.text === 'string' ? e.data.text : null;
-    const key = JSON.stringify([e.notify!.kind, e.task, e.actor, text, e.notify!.targets, e.type]);
-    const prev = open.get(key);
-    if (prev && Date.parse(e.ts) - Date.parse(prev.ts) < FOLD_MS) {
-      prev.count++;
-      prev.seq = e.seq;
-      continue;
-    }
-    const n: Notification = { seq: e.seq, first_seq: e.seq, count: 1, ts: e.ts, kind: e.notify!.kind, priority: e.notify!.priority, targets: e.notify!.targets, type: e.type, task: e.task, actor: e.actor, text };
-    open.set(key, n);
-    out.push(n);
-  }
-  return out;
-}
 
 export async function inbox(o: { watch?: number; kind?: string; all?: boolean }, ctx: Ctx): Promise<InboxResult> {
   const dir = boardDir(ctx);

@@ -38,7 +38,7 @@ export async function run(opts: InitOptions, ctx: Ctx): Promise<InitResult> {
   const exists = existsSync(join(target, FILES.state)) || existsSync(join(target, FILES.config));
   if (exists && opts.agentsMd) {
     // Refreshing the AGENTS.md section of an existing board is the one thing init may do twice.
-    const { writeAgentsMd } = await import('./orchestrate.js');
+    const { writeAgentsMd } = await import('../core/agentsmd.js');
     const config = await loadConfig(target);
     const { readState } = await import('../core/store.js');
     const revision = (await readState(target)).revision;
@@ -89,7 +89,7 @@ export async function run(opts: InitOptions, ctx: Ctx): Promise<InitResult> {
     written.push(CONFIG_CACHE);
     // state.json last: a board exists only once everything it needs is in place.
     write(FILES.state, serializeState(state));
-    const agentsMd = opts.agentsMd ? (await import('./orchestrate.js')).writeAgentsMd(target) : [];
+    const agentsMd = opts.agentsMd ? (await import('../core/agentsmd.js')).writeAgentsMd(target) : [];
     return {
       revision: 0,
       board: target,

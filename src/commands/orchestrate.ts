@@ -1,10 +1,6 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { basename, dirname, join } from 'node:path';
 import { type AgentJson, endSession, findOrMakeAgent, hashToken, mintSessionId, newToken, type SessionJson, sessionState, toAgentJson, toSessionJson } from '../core/agents.js';
-import { BatonError, invalidInput } from '../core/errors.js';
-import { checkId } from '../core/ids.js';
-import { getTask } from '../core/tasks.js';
+import { checkPromptRole, renderRolePrompt } from '../core/prompts.js';
 import type { Role, Session } from '../core/types.js';
 import { type Ctx, load, mutate } from './context.js';
 
@@ -85,8 +81,6 @@ export function renderStart(r: OrchestratorResult): string {
 
 // ---------------------------------------------------------------- prompts
 
-const ROLES = ['worker', 'reviewer', 'orchestrator'] as const;
-
 export interface PromptResult {
   revision: number;
   role: string;
@@ -96,83 +90,7 @@ export interface PromptResult {
 
 /** The role's prompt: the board's copy in project-plan/templates/prompts/ wins over the package's. */
 export async function prompt(role: string, o: { task?: string }, ctx: Ctx): Promise<PromptResult> {
-  const r = role.toLowerCase();
-  if (!(ROLES as readonly string[]).includes(r)) throw invalidInput(`Unknown role '${role}': worker, reviewer or orchestrator.`);
-  const { dir, state, config } = await load(ctx);
-  const override = join(dir, 'templates', 'prompts', `${r}.md`);
-  const source = existsSync(override) ? override : join(ctx.packageRoot, 'templates', 'prompts', `${r}.md`);
-  const template = readFileSync(source, 'utf8');
-  let taskSection = '';
-  if (o.task !== undefined) {
-    const t = getTask(state, checkId(o.task, 'task id'));
-    taskSection = [
-      `## Your task: ${t.id}`,
-      '',
-      t.title,
-      '',
-      t.description ?? '',
-      t.owned_paths.length ? `Owned paths: ${t.owned_paths.join(', ')}` : '',
-      t.depends_on.length ? `Builds on: ${t.depends_on.join(', ')}` : '',
-      `Details and history: baton show ${t.id}`,
-    ]
-      .filter((l, i, a) => l !== '' || a[i - 1] !== '')
-      .join('\n');
-  }
-  const canonical = Object.values(state.sessions).find((s) => s.canonical === true && !s.ended_at);
-  const fields: Record<string, string> = {
-    project: config.name || state.board.name,
-    board: dir,
-    role: r,
-    lease: String(config.lease_ttl_seconds),
-    orchestrator: `\`baton send --to orchestrator "…"\`${canonical ? ` reaches ${canonical.agent} (session ${canonical.id})` : ''}; its answers arrive in \`baton inbox\`.`,
-    task: taskSection,
-  };
-  const text = `${template.replace(/\{\{(\w+)\}\}/g, (_m, k: string) => fields[k] ?? '').trimEnd()}\n`;
-  return { revision: state.revision, role: r, source, prompt: text };
+  const r = checkPromptRole(role);
+  const board = await load(ctx);
+  return { revision: board.state.revision, ...renderRolePrompt(board, ctx.packageRoot, r, o.task) };
 }
-
-// ---------------------------------------------------------------- AGENTS.md / CLAUDE.md
-
-const START = '<!-- baton:start -->';
-const END = '<!-- baton:end -->';
-
-export function agentsSection(boardRel: string): string {
-  return [
-    START,
-    '## Coordination: baton',
-    '',
-    `This repository coordinates its agents with baton (the board is \`${boardRel}/\`; never edit it by hand). Start with:`,
-    '',
-    '```sh',
-    'eval "$(baton join --name YOUR-NAME --role worker --export)"',
-    'baton next            # the one best action for you, with its exact command',
-    'baton prompt worker   # the full primer',
-    '```',
-    END,
-  ].join('\n');
-}
-
-/** Adds (or refreshes, between its markers) the baton section of AGENTS.md, and of CLAUDE.md if present. */
-export function writeAgentsMd(board: string): string[] {
-  const root = dirname(board);
-  const section = agentsSection(basename(board));
-  const written: string[] = [];
-  for (const name of ['AGENTS.md', 'CLAUDE.md']) {
-    const path = join(root, name);
-    const exists = existsSync(path);
-    if (!exists && name === 'CLAUDE.md') continue;
-    const before = exists ? readFileSync(path, 'utf8') : '';
-    const s = before.indexOf(START);
-    const e = before.indexOf(END);
-    let after: string;
-    if (s >= 0 && e > s) after = `${before.slice(0, s)}${section}${before.slice(e + END.length)}`;
-    else if (s >= 0 || e >= 0) throw new BatonError('INVALID_INPUT', `${path} has only one of the baton markers; fix it by hand.`, { details: { file: path } });
-    else after = before ? `${before.trimEnd()}\n\n${section}\n` : `# Agents\n\n${section}\n`;
-    if (after !== before) {
-      writeFileSync(path, after);
-      written.push(path);
-    }
-  }
-  return written;
-}
-

@@ -1,11 +1,11 @@
 import { gitOrNull as git } from '../core/git.js';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { authenticate, sessionState } from '../core/agents.js';
 import { BatonError, invalidInput } from '../core/errors.js';
 import { type Profile, PROFILES } from '../core/types.js';
 import { readConfig, readState, writeFileAtomic } from '../core/store.js';
-import { boardDir, type Ctx } from './context.js';
+import { boardDir, type Ctx, mutate } from './context.js';
 
 export interface Preflight {
   at: string;
@@ -60,8 +60,9 @@ export async function run(o: { confirmWorkspace?: boolean; confirmBranch?: boole
     if (!PROFILES.includes(p)) throw invalidInput(`Unknown profile '${o.profile}': safe, balanced or throughput.`);
     profile = p;
   }
-  const agents = o.agents === undefined ? null : Number(o.agents);
-  if (agents !== null && (!Number.isInteger(agents) || agents < 1)) throw invalidInput(`Invalid --agents '${o.agents}': a whole number of agents.`);
+  const agents = o.agents ?? null;
+  // Credentials are checked before anything is written: a bad token changes no profile.
+  const session = ctx.creds.session && ctx.creds.token ? authenticate(state, ctx.creds).session.id : null;
   const changed = isGit
     ? (git(root, ['status', '--porcelain', '--untracked-files=normal']) ?? '')
         .split('\n')
@@ -79,16 +80,13 @@ export async function run(o: { confirmWorkspace?: boolean; confirmBranch?: boole
   if (isGit && (branch === 'main' || branch === 'master') && !o.confirmBranch) {
     throw new BatonError('INVALID_INPUT', `You are on ${branch}: agents would commit straight to it.`, { hint: 'switch to a work branch, or run baton preflight --confirm-branch', details: { branch } });
   }
+  let revision = state.revision;
   if (o.profile !== undefined && profile !== config.profile) {
-    // The one line of config.yaml this command edits: the profile the team will run under.
-    const cfg = join(dir, 'config.yaml');
-    const text = readFileSync(cfg, 'utf8');
-    writeFileSync(cfg, /^profile: .*$/m.test(text) ? text.replace(/^profile: .*$/m, `profile: ${profile}`) : `${text.trimEnd()}\nprofile: ${profile}\n`);
-    // STATUS.md shows the profile: regenerate it now, not at the next write.
-    await (await import('./board.js')).render(ctx);
+    // The profile the team will run under: config.yaml changes under the lock, with its event.
+    const { profileChange } = await import('../core/config.js');
+    const change = profileChange(dir, profile);
+    revision = (await mutate(ctx, (tx) => change.apply(tx), { afterCommit: change.afterCommit })).revision;
   }
-  let session: string | null = null;
-  if (ctx.creds.session && ctx.creds.token) session = authenticate(state, ctx.creds).session.id;
   const preflight: Preflight = {
     at: new Date().toISOString(),
     workspace: root,
@@ -103,7 +101,7 @@ export async function run(o: { confirmWorkspace?: boolean; confirmBranch?: boole
     session,
   };
   writeFileAtomic(file, `${JSON.stringify(preflight, null, 2)}\n`, true);
-  return { revision: state.revision, preflight, reused: false, file };
+  return { revision, preflight, reused: false, file };
 }
 
 export const renderPreflight = (r: PreflightResult) =>

@@ -1,37 +1,13 @@
-import { grantLease, sweepExpiredLeases } from '../core/agents.js';
-import { BatonError, invalidInput } from '../core/errors.js';
+import { sweepExpiredLeases } from '../core/agents.js';
+import { invalidInput } from '../core/errors.js';
 import { checkId } from '../core/ids.js';
+import { giveVerdict, type Review, startNextReview, startReview } from '../core/review.js';
 import { checkNote, getTask, type TaskJson, toTaskJson } from '../core/tasks.js';
-import type { Tx } from '../core/tx.js';
-import type { Task } from '../core/types.js';
 import { untilWork } from '../core/watch.js';
-import { type Me, mutateAs } from './agents.js';
-import { boardDir, type Ctx } from './context.js';
-import { leaseConflict } from './leases.js';
-import { onFinished } from '../core/lifecycle.js';
-import { type ClaimResult, reviewQueue } from './work.js';
+import { boardDir, type Ctx, mutateAs } from './context.js';
 
-export type ReviewResult = Omit<ClaimResult, 'warnings'>;
-
-function startReview(tx: Tx, me: Me, task: Task): Omit<ReviewResult, 'revision'> {
-  if (task.status !== 'review') {
-    throw new BatonError('INVALID_TRANSITION', `Task ${task.id} is ${task.status}; only a task waiting in review can be reviewed.`, {
-      hint: 'baton review next',
-      details: { task: task.id, from: task.status, to: 'in_review' },
-    });
-  }
-  if (task.assignee === me.agentId && !tx.config.review.allow_self_review) {
-    throw new BatonError('INVALID_TRANSITION', `You wrote ${task.id}; another agent must review it (config.yaml review.allow_self_review is false).`, {
-      hint: 'baton next',
-      details: { task: task.id, from: task.status, to: 'in_review', reason: 'self-review' },
-    });
-  }
-  task.status = 'in_review';
-  task.reviewer = me.agentId;
-  const { token, expires_at } = grantLease(tx, task, me.session.id);
-  tx.touch(task);
-  tx.emit({ type: 'review.started', task: task.id, data: { reviewer: me.agentId } });
-  return { task: toTaskJson(task), lease_token: token, lease: { expires_at } };
+export interface ReviewResult extends Review {
+  revision: number;
 }
 
 export async function start(rawId: string, ctx: Ctx): Promise<ReviewResult> {
@@ -47,10 +23,7 @@ export async function next(o: { watch?: number }, ctx: Ctx): Promise<ReviewResul
   return untilWork(boardDir(ctx), o.watch ?? null, async () => {
     const r = await mutateAs(ctx, (tx, me) => {
       sweepExpiredLeases(tx);
-      const agent = tx.state.agents[me.agentId]!;
-      const first = reviewQueue(tx.state, agent, tx.config.review.allow_self_review)[0];
-      if (!first) throw new BatonError('NO_WORK', `Nothing waits for a review by ${agent.id}.`, { hint: 'baton review next --watch 60' });
-      return startReview(tx, me, first);
+      return startNextReview(tx, me);
     });
     return { revision: r.revision, ...r.value };
   });
@@ -63,22 +36,7 @@ export async function verdict(kind: 'approve' | 'reject', rawId: string, o: { no
   const dir = boardDir(ctx);
   const r = await mutateAs(ctx, (tx, me) => {
     const task = getTask(tx.state, id);
-    if (task.status !== 'in_review') {
-      throw new BatonError('INVALID_TRANSITION', `Task ${id} is ${task.status}, not in review; start with baton review start ${id}.`, { hint: `baton review start ${id}`, details: { task: id, from: task.status, to: kind === 'approve' ? 'done' : 'changes_requested' } });
-    }
-    leaseConflict(dir, tx.state, task, me, o.leaseToken, Date.parse(tx.now));
-    if (notes) task.notes.push({ at: tx.now, author: me.agentId, text: notes });
-    task.lease = null;
-    tx.touch(task);
-    const author = task.assignee;
-    if (kind === 'approve') {
-      task.status = 'done';
-      tx.emit({ type: 'review.approved', task: id, data: { notes }, notify: author ? { targets: [`agent:${author}`], kind: 'approved', priority: 'normal' } : null });
-      onFinished(tx, task);
-    } else {
-      task.status = 'changes_requested';
-      tx.emit({ type: 'review.rejected', task: id, data: { notes }, notify: author ? { targets: [`agent:${author}`], kind: 'changes-requested', priority: 'high' } : null });
-    }
+    giveVerdict(tx, dir, me, task, kind, notes, o.leaseToken);
     return toTaskJson(task);
   });
   return { revision: r.revision, task: r.value };

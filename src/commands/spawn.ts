@@ -4,17 +4,17 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import { basename, dirname, join, resolve } from 'node:path';
 import { authenticate, endSession, findOrMakeAgent, hashToken, mintSessionId, newToken, PROFILE_LIMITS, sweepExpiredLeases } from '../core/agents.js';
 import { BatonError, invalidInput, notFound } from '../core/errors.js';
+import { claimTask } from '../core/claims.js';
 import { pidAlive } from '../core/lock.js';
+import { checkPromptRole, renderRolePrompt } from '../core/prompts.js';
 import { checkId, randomSuffix } from '../core/ids.js';
 import { rankTasks } from '../core/rank.js';
-import { readState } from '../core/store.js';
+import { readConfig, readState } from '../core/store.js';
 import { checkSpecialty, getTask, splitList, type TaskJson, toTaskJson } from '../core/tasks.js';
 import type { Tx } from '../core/tx.js';
 import type { Role, Session, State } from '../core/types.js';
 import { waitUntil } from '../core/watch.js';
 import { boardDir, type Ctx, mutate } from './context.js';
-import { prompt as renderPrompt } from './orchestrate.js';
-import { claimTask } from './work.js';
 
 type SpawnInfo = NonNullable<Session['spawn']>;
 const LIVE = new Set(['starting', 'running']);
@@ -232,7 +232,8 @@ export async function spawn(rawId: string | undefined, o: SpawnOptions, ctx: Ctx
   // The prompt, then the supervisor that starts the agent and outlives this command.
   try {
     mkdirSync(join(dir, 'runs'), { recursive: true });
-    const p = await renderPrompt(child.role, child.spawn!.task ? { task: child.spawn!.task } : {}, { ...ctx, dir });
+    const [state, config] = await Promise.all([readState(dir), readConfig(dir)]);
+    const p = renderRolePrompt({ dir, state, config }, ctx.packageRoot, checkPromptRole(child.role), child.spawn!.task ?? undefined);
     writeFileSync(child.spawn!.prompt_file!, p.prompt);
   } catch (e) {
     await fail(`could not write the prompt: ${(e as Error).message}`, { worktree, branch });

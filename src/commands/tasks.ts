@@ -12,21 +12,20 @@ import {
   checkPaths,
   checkSpecialty,
   checkTitle,
-  checkTransition,
   createTask,
   getTask,
   isReady,
   mintTaskId,
   parseEstimate,
   parseKind,
+  parseMatch,
   parsePriority,
   parseStatus,
   splitList,
   type TaskJson,
   toTaskJson,
 } from '../core/tasks.js';
-import type { Tx } from '../core/tx.js';
-import { onFinished } from '../core/lifecycle.js';
+import { blockTask, cancelTask, unblockTask } from '../core/lifecycle.js';
 import { PROFILE_LIMITS } from '../core/agents.js';
 import { rankTasks } from '../core/rank.js';
 import { type Ctx, load, mutate } from './context.js';
@@ -34,19 +33,6 @@ import { type Ctx, load, mutate } from './context.js';
 export interface TaskResult {
   revision: number;
   task: TaskJson;
-}
-
-/** `k=v,k2=v2` into a record; values may not be empty. */
-export function parseMatch(raw: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of splitList(raw)) {
-    const eq = part.indexOf('=');
-    const k = part.slice(0, eq).trim();
-    const v = part.slice(eq + 1).trim();
-    if (eq <= 0 || !k || !v) throw invalidInput(`Invalid match '${part}': use key=value pairs separated by commas (repo=web,pr=42).`);
-    out[k] = v;
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------- add
@@ -210,12 +196,6 @@ export async function dep(action: 'add' | 'rm', rawId: string, rawDep: string, c
 
 // ---------------------------------------------------------------- block / unblock / cancel
 
-function setStatus(tx: Tx, task: Task, to: Status): void {
-  checkTransition(task, to);
-  task.status = to;
-  tx.touch(task);
-}
-
 export async function block(rawId: string, reason: string | undefined, ctx: Ctx): Promise<TaskResult> {
   const id = checkId(rawId, 'task id');
   const why = (reason ?? '').trim();
@@ -223,42 +203,17 @@ export async function block(rawId: string, reason: string | undefined, ctx: Ctx)
   checkDescription(why);
   const r = await mutate(ctx, (tx) => {
     const task = getTask(tx.state, id);
-    const previous = task.status;
-    setStatus(tx, task, 'blocked');
-    task.blocked = { reason: why, previous, at: tx.now };
-    // A blocked task can't be worked on: its lease ends, the assignee is kept for the record.
-    task.lease = null;
-    tx.emit({
-      type: 'task.blocked',
-      task: id,
-      data: { reason: why, previous },
-      notify: { targets: task.assignee ? [`agent:${task.assignee}`, 'orchestrator'] : ['orchestrator'], kind: 'blocker', priority: 'high' },
-    });
+    blockTask(tx, task, why);
     return toTaskJson(task);
   });
   return { revision: r.revision, task: r.value };
-}
-
-/** Where an unblocked task goes: back where it was, unless that needed a lease it lost. */
-function unblockTarget(previous: Status): Status {
-  if (previous === 'review' || previous === 'changes_requested' || previous === 'waiting') return previous;
-  if (previous === 'in_review') return 'review';
-  return 'todo';
 }
 
 export async function unblock(rawId: string, ctx: Ctx): Promise<TaskResult> {
   const id = checkId(rawId, 'task id');
   const r = await mutate(ctx, (tx) => {
     const task = getTask(tx.state, id);
-    if (task.status !== 'blocked') {
-      throw new BatonError('INVALID_TRANSITION', `Task ${id} is ${task.status}, not blocked.`, { hint: `baton show ${id}`, details: { task: id, from: task.status, to: 'todo' } });
-    }
-    const to = unblockTarget(task.blocked?.previous ?? 'todo');
-    setStatus(tx, task, to);
-    if (to === 'todo') task.assignee = null;
-    if (to === 'review') task.reviewer = null;
-    task.blocked = null;
-    tx.emit({ type: 'task.unblocked', task: id, data: { status: to } });
+    unblockTask(tx, task);
     return toTaskJson(task);
   });
   return { revision: r.revision, task: r.value };
@@ -268,11 +223,7 @@ export async function cancel(rawId: string, reason: string | undefined, ctx: Ctx
   const id = checkId(rawId, 'task id');
   const r = await mutate(ctx, (tx) => {
     const task = getTask(tx.state, id);
-    setStatus(tx, task, 'cancelled');
-    task.lease = null;
-    task.blocked = null;
-    tx.emit({ type: 'task.cancelled', task: id, data: { reason: reason ?? null } });
-    onFinished(tx, task);
+    cancelTask(tx, task, reason ?? null);
     return toTaskJson(task);
   });
   return { revision: r.revision, task: r.value };

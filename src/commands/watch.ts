@@ -1,6 +1,7 @@
 import { notFound } from '../core/errors.js';
 import { effectiveCursor, readCursors } from '../core/cursors.js';
 import { readLiveTail } from '../core/events.js';
+import { fold } from '../core/inbox.js';
 import { checkId } from '../core/ids.js';
 import { eventReaches, inboxCursor } from '../core/notify.js';
 import { readConfig, readState } from '../core/store.js';
@@ -8,7 +9,6 @@ import { summarize } from '../core/summary.js';
 import { waitUntil } from '../core/watch.js';
 import { renderWatch, type WatchSnapshot } from '../render/watch.js';
 import { boardDir, type Ctx, type RunIO } from './context.js';
-import { fold } from './inbox.js';
 
 async function snapshot(dir: string, agentId: string | null): Promise<WatchSnapshot> {
   const [state, config] = await Promise.all([readState(dir), readConfig(dir)]);

@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { BatonError } from './errors.js';
 import { checkId, mintId } from './ids.js';
+import { moveTask } from './tasks.js';
 import type { Tx } from './tx.js';
 import type { Agent, Config, Profile, Role, Session, State, Task } from './types.js';
 
@@ -8,6 +9,12 @@ import type { Agent, Config, Profile, Role, Session, State, Task } from './types
 export interface Credentials {
   session: string | undefined;
   token: string | undefined;
+}
+
+/** The calling session, once authenticated: who claims, reviews and handoffs act as. */
+export interface Me {
+  session: Session;
+  agentId: string;
 }
 
 export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
@@ -105,14 +112,11 @@ export function dropLease(tx: Tx, task: Task, why: 'lease.expired' | 'task.relea
   const holder = lease ? tx.state.sessions[lease.session] : undefined;
   const formerAgent = task.status === 'in_review' ? task.reviewer : task.assignee;
   const to = releaseTarget(task);
-  task.status = to;
   if (to === 'review') task.reviewer = null;
   else task.assignee = null;
   task.lease = null;
-  tx.touch(task);
-  tx.emit({
+  moveTask(tx, task, to, {
     type: why,
-    task: task.id,
     data: { ...data, status: to, previous_session: lease?.session ?? null, previous_agent: holder?.agent ?? formerAgent, expired_at: lease?.expires_at ?? null },
     notify:
       why === 'lease.expired' && formerAgent

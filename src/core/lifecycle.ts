@@ -1,6 +1,7 @@
-import { isFinished } from './tasks.js';
+import { BatonError } from './errors.js';
+import { canMove, isFinished, moveTask } from './tasks.js';
 import type { Tx } from './tx.js';
-import type { Task } from './types.js';
+import type { Status, Task } from './types.js';
 
 /** A task that became ready because this one finished gets an `unblocked` notification. */
 function announceUnblocked(tx: Tx, finished: Task): void {
@@ -17,17 +18,17 @@ function announceUnblocked(tx: Tx, finished: Task): void {
  * children were all cancelled stays open for someone to decide). Completing a goal may
  * complete its own parent goal, and so on up.
  */
-function completeGoals(tx: Tx, finished: Task): void {
+export function completeGoals(tx: Tx, finished: Task): void {
   let child = finished;
   for (let depth = 0; depth < 64 && child.parent; depth++) {
     const goal = tx.state.tasks[child.parent];
-    if (!goal || goal.kind !== 'goal' || isFinished(goal.status) || goal.status === 'blocked') return;
+    // A goal the table can't move to done (finished, blocked, or put in review by an import)
+    // is left for someone to decide.
+    if (!goal || goal.kind !== 'goal' || !canMove(goal, 'done')) return;
     const children = Object.values(tx.state.tasks).filter((t) => t.parent === goal.id);
     if (!children.every((c) => isFinished(c.status)) || !children.some((c) => c.status === 'done')) return;
-    goal.status = 'done';
     goal.lease = null;
-    tx.touch(goal);
-    tx.emit({ type: 'goal.completed', task: goal.id, data: { children: children.map((c) => c.id).sort() }, notify: { targets: ['orchestrator'], kind: 'goal-done', priority: 'normal' } });
+    moveTask(tx, goal, 'done', { type: 'goal.completed', data: { children: children.map((c) => c.id).sort() }, notify: { targets: ['orchestrator'], kind: 'goal-done', priority: 'normal' } });
     announceUnblocked(tx, goal);
     child = goal;
   }
@@ -37,4 +38,42 @@ function completeGoals(tx: Tx, finished: Task): void {
 export function onFinished(tx: Tx, task: Task): void {
   announceUnblocked(tx, task);
   completeGoals(tx, task);
+}
+
+/** Blocks a task with a reason (block); it remembers where it was, for unblock. */
+export function blockTask(tx: Tx, task: Task, reason: string): void {
+  const previous = task.status;
+  moveTask(tx, task, 'blocked', {
+    type: 'task.blocked',
+    data: { reason, previous },
+    notify: { targets: task.assignee ? [`agent:${task.assignee}`, 'orchestrator'] : ['orchestrator'], kind: 'blocker', priority: 'high' },
+  });
+  task.blocked = { reason, previous, at: tx.now };
+  // A blocked task can't be worked on: its lease ends, the assignee is kept for the record.
+  task.lease = null;
+}
+
+/** Where an unblocked task goes: back where it was, unless that needed a lease it lost. */
+function unblockTarget(previous: Status): Status {
+  if (previous === 'review' || previous === 'changes_requested' || previous === 'waiting') return previous;
+  if (previous === 'in_review') return 'review';
+  return 'todo';
+}
+
+export function unblockTask(tx: Tx, task: Task): void {
+  if (task.status !== 'blocked') {
+    throw new BatonError('INVALID_TRANSITION', `Task ${task.id} is ${task.status}, not blocked.`, { hint: `baton show ${task.id}`, details: { task: task.id, from: task.status, to: 'todo' } });
+  }
+  const to = unblockTarget(task.blocked?.previous ?? 'todo');
+  moveTask(tx, task, to, { type: 'task.unblocked', data: { status: to } });
+  if (to === 'todo') task.assignee = null;
+  if (to === 'review') task.reviewer = null;
+  task.blocked = null;
+}
+
+export function cancelTask(tx: Tx, task: Task, reason: string | null): void {
+  moveTask(tx, task, 'cancelled', { type: 'task.cancelled', data: { reason } });
+  task.lease = null;
+  task.blocked = null;
+  onFinished(tx, task);
 }

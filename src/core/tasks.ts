@@ -1,7 +1,7 @@
 import { BatonError, invalidInput, notFound } from './errors.js';
 import { checkId, mintId } from './ids.js';
 import { type Kind, KINDS, type State, type Status, STATUSES, type Task } from './types.js';
-import type { Tx } from './tx.js';
+import type { EmitInput, Tx } from './tx.js';
 
 /** Limits that keep one task from swamping the board files and every table they render in. */
 const LIMITS = { title: 300, description: 65_536, note: 65_536, paths: 200, labels: 50, label: 64, specialty: 64 };
@@ -31,6 +31,21 @@ export function checkTransition(task: Task, to: Status): void {
       { hint: `baton show ${task.id}`, details: { task: task.id, from: task.status, to } },
     );
   }
+}
+
+/** Whether the table lets `task` become `to` (goal completion asks before it tries). */
+export const canMove = (task: Task, to: Status): boolean => TRANSITIONS[task.status].includes(to);
+
+/**
+ * The one place a task's status changes: the move is checked against TRANSITIONS
+ * (INVALID_TRANSITION otherwise), the task is marked changed, and `why`, the event that
+ * says what happened, is recorded for it.
+ */
+export function moveTask(tx: Tx, task: Task, to: Status, why: Omit<EmitInput, 'task'>): void {
+  checkTransition(task, to);
+  task.status = to;
+  tx.touch(task);
+  tx.emit({ ...why, task: task.id });
 }
 
 export function parseStatus(raw: string): Status {
@@ -108,6 +123,19 @@ export function splitList(raw: string | string[] | undefined): string[] {
   if (raw === undefined) return [];
   const parts = Array.isArray(raw) ? raw.flatMap((r) => r.split(',')) : raw.split(',');
   return parts.map((p) => p.trim()).filter(Boolean);
+}
+
+/** `k=v,k2=v2` into a record; values may not be empty. */
+export function parseMatch(raw: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of splitList(raw)) {
+    const eq = part.indexOf('=');
+    const k = part.slice(0, eq).trim();
+    const v = part.slice(eq + 1).trim();
+    if (eq <= 0 || !k || !v) throw invalidInput(`Invalid match '${part}': use key=value pairs separated by commas (repo=web,pr=42).`);
+    out[k] = v;
+  }
+  return out;
 }
 
 export function getTask(state: State, rawId: string): Task {

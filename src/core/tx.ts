@@ -50,7 +50,7 @@ export interface TxOptions {
   afterCommit?: ((state: State, config: Config, lock: HeldLock) => void) | undefined;
 }
 
-interface EmitInput {
+export interface EmitInput {
   type: string;
   task?: string | null;
   data?: Record<string, unknown>;

@@ -1,4 +1,4 @@
-import type { Notification } from '../commands/inbox.js';
+import type { Notification } from '../core/inbox.js';
 import type { BoardSummary } from '../core/summary.js';
 import type { BatonEvent } from '../core/types.js';
 import { STATUSES } from '../core/types.js';

@@ -1,26 +1,9 @@
-import type { Ctx } from '../commands/context.js';
-import { BatonError } from '../core/errors.js';
 import { arg, command, group, NUMBERS, opt } from './define.js';
 
 const agents = () => import('../commands/agents.js');
 const work = () => import('../commands/work.js');
 const review = () => import('../commands/review.js');
 const paths = () => import('../commands/paths.js');
-
-/** claim --sync: the claim counts only once its push lands (moves into commands/work.ts). */
-async function syncClaim<R extends { task: { id: string; assignee: string | null } }>(ctx: Ctx, r: R, doSync: boolean | undefined) {
-  if (!doSync) return r;
-  try {
-    const s = await (await import('../commands/git.js')).sync({}, ctx, { task: r.task.id, agent: r.task.assignee ?? '' });
-    return { ...r, revision: s.revision, synced: s };
-  } catch (e) {
-    if (e instanceof BatonError && e.code !== 'LEASE_CONFLICT') {
-      await (await work()).release(r.task.id, { reason: `claim --sync could not push: ${e.code}` }, ctx).catch(() => undefined);
-      e.details.released = r.task.id;
-    }
-    throw e;
-  }
-}
 
 const leaseToken = opt.string('token', 'refuse unless this is still the current lease');
 const watch = (what: string) => opt.number('seconds', NUMBERS.seconds, what);
@@ -110,7 +93,7 @@ export const workCommands = [
     options: { sync },
     session: 'required',
     mutates: true,
-    run: async ({ id, sync }, ctx) => syncClaim(ctx, await (await work()).claim(id, ctx), sync),
+    run: async ({ id, ...o }, ctx) => (await work()).claim(id, o, ctx),
     text: async (r) => (await work()).renderClaim(r),
   }),
   command({
@@ -124,7 +107,7 @@ export const workCommands = [
     },
     session: 'required',
     mutates: true,
-    run: async (o, ctx) => syncClaim(ctx, await (await work()).claimNext(o, ctx), o.sync),
+    run: async (o, ctx) => (await work()).claimNext(o, ctx),
     text: async (r) => (await work()).renderClaim(r),
   }),
   command({

@@ -1,8 +1,9 @@
-import { hashToken } from '../core/agents.js';
-import { BatonError } from '../core/errors.js';
-import { readEvents } from '../core/events.js';
-import type { State, Task } from '../core/types.js';
-import type { Me } from './agents.js';
+import { addSeconds, hashToken, leaseLive, type Me } from './agents.js';
+import { BatonError } from './errors.js';
+import { readEvents } from './events.js';
+import { getTask } from './tasks.js';
+import type { Tx } from './tx.js';
+import type { State, Task } from './types.js';
 
 /** What became of a lease this session once held on a task, told from the event log. */
 function whatHappened(dir: string, state: State, task: Task, me: Me): string | null {
@@ -43,4 +44,34 @@ export function leaseConflict(dir: string, state: State, task: Task, me: Me, lea
       details: { task: task.id, expired_at: lease.expires_at },
     });
   }
+}
+
+/**
+ * A session's heartbeat: renews the lease on `only` (which it must hold), or every live lease
+ * it holds, for another lease TTL; the ones that had already lapsed are reported as lost.
+ */
+export function renewLeases(tx: Tx, dir: string, me: Me, only: string | null, leaseToken: string | undefined): { leases: { task: string; expires_at: string }[]; lost: string[] } {
+  const nowMs = Date.parse(tx.now);
+  const ttl = tx.config.lease_ttl_seconds;
+  const leases: { task: string; expires_at: string }[] = [];
+  const lost: string[] = [];
+  const renew = (t: Task) => {
+    t.lease!.expires_at = addSeconds(tx.now, ttl);
+    t.lease!.heartbeat_at = tx.now;
+    tx.touch(t);
+    leases.push({ task: t.id, expires_at: t.lease!.expires_at });
+  };
+  if (only) {
+    const t = getTask(tx.state, only);
+    leaseConflict(dir, tx.state, t, me, leaseToken, nowMs);
+    renew(t);
+  } else {
+    for (const t of Object.values(tx.state.tasks)) {
+      if (t.lease?.session !== me.session.id) continue;
+      if (leaseLive(t, nowMs)) renew(t);
+      else lost.push(t.id);
+    }
+  }
+  tx.emit({ type: 'session.heartbeat', data: { leases: leases.map((l) => l.task), lost } });
+  return { leases, lost };
 }

@@ -1,0 +1,49 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { BatonError } from './errors.js';
+
+// The baton section of the repository's AGENTS.md (and CLAUDE.md): written by init, between
+// markers, so a refresh replaces only its own lines.
+
+const START = '<!-- baton:start -->';
+const END = '<!-- baton:end -->';
+
+export function agentsSection(boardRel: string): string {
+  return [
+    START,
+    '## Coordination: baton',
+    '',
+    `This repository coordinates its agents with baton (the board is \`${boardRel}/\`; never edit it by hand). Start with:`,
+    '',
+    '```sh',
+    'eval "$(baton join --name YOUR-NAME --role worker --export)"',
+    'baton next            # the one best action for you, with its exact command',
+    'baton prompt worker   # the full primer',
+    '```',
+    END,
+  ].join('\n');
+}
+
+/** Adds (or refreshes, between its markers) the baton section of AGENTS.md, and of CLAUDE.md if present. */
+export function writeAgentsMd(board: string): string[] {
+  const root = dirname(board);
+  const section = agentsSection(basename(board));
+  const written: string[] = [];
+  for (const name of ['AGENTS.md', 'CLAUDE.md']) {
+    const path = join(root, name);
+    const exists = existsSync(path);
+    if (!exists && name === 'CLAUDE.md') continue;
+    const before = exists ? readFileSync(path, 'utf8') : '';
+    const s = before.indexOf(START);
+    const e = before.indexOf(END);
+    let after: string;
+    if (s >= 0 && e > s) after = `${before.slice(0, s)}${section}${before.slice(e + END.length)}`;
+    else if (s >= 0 || e >= 0) throw new BatonError('INVALID_INPUT', `${path} has only one of the baton markers; fix it by hand.`, { details: { file: path } });
+    else after = before ? `${before.trimEnd()}\n\n${section}\n` : `# Agents\n\n${section}\n`;
+    if (after !== before) {
+      writeFileSync(path, after);
+      written.push(path);
+    }
+  }
+  return written;
+}

@@ -1,0 +1,68 @@
+import { type Me, PROFILE_LIMITS } from './agents.js';
+import { explainOf, type Explain, inFlightOf } from './claims.js';
+import { cmp } from './json.js';
+import { handoffsFor } from './notify.js';
+import { rankTasks } from './rank.js';
+import { reviewQueue } from './review.js';
+import { isFinished, type TaskJson, toTaskJson } from './tasks.js';
+import type { Config, State, Task } from './types.js';
+
+export type Action = 'continue' | 'address-review' | 'take-handoff' | 'review' | 'claim' | 'wait' | 'idle';
+
+/** What `next` tells a session to do, with the exact command. */
+export interface Advice {
+  action: Action;
+  task: TaskJson | null;
+  command: string | null;
+  reason: string;
+  explain: Explain | null;
+}
+
+/** The single best action for the calling session (SPEC `next`), from a state read without a lock. */
+export function decideNext(state: State, config: Config, me: Me, nowMs: number, wantExplain: boolean): Advice {
+  const agent = state.agents[me.agentId]!;
+  const act = (action: Action, task: Task | null, command: string | null, reason: string, explain: Explain | null = null): Advice => ({
+    action,
+    task: task ? toTaskJson(task) : null,
+    command,
+    reason,
+    explain,
+  });
+  const held = Object.values(state.tasks)
+    .filter((t) => t.lease?.session === me.session.id && Date.parse(t.lease.expires_at) > nowMs)
+    .sort((a, b) => cmp(a.lease!.expires_at, b.lease!.expires_at) || cmp(a.id, b.id));
+  const first = held[0];
+  if (first) {
+    const left = Math.round((Date.parse(first.lease!.expires_at) - nowMs) / 1000);
+    const command = first.status === 'in_review' ? `baton review approve ${first.id} --json` : `baton done ${first.id} --json`;
+    return act('continue', first, command, `You hold ${first.id} (lease ends in ${left}s, at ${first.lease!.expires_at}); keep it with baton heartbeat --task ${first.id}, finish with ${command.replace(' --json', '')}.`);
+  }
+  const sentBack = Object.values(state.tasks)
+    .filter((t) => t.status === 'changes_requested' && t.assignee === agent.id)
+    .sort((a, b) => a.priority - b.priority || cmp(a.updated_at, b.updated_at))[0];
+  if (sentBack) return act('address-review', sentBack, `baton claim ${sentBack.id} --json`, `A reviewer sent ${sentBack.id} back to you: see its notes (baton show ${sentBack.id}).`);
+  const handed = handoffsFor(state, agent)[0];
+  if (handed && state.tasks[handed.task]) {
+    return act('take-handoff', state.tasks[handed.task]!, `baton handoff take ${handed.task} --json`, `${handed.from} handed ${handed.task} to ${handed.to}: read project-plan/handoffs/${handed.task}.handoff.md.`);
+  }
+  if (agent.role === 'reviewer') {
+    const queue = reviewQueue(state, agent, config.review.allow_self_review);
+    if (queue[0]) return act('review', queue[0], `baton review start ${queue[0].id} --json`, `${queue.length} task(s) wait for review; ${queue[0].id} first.`);
+  }
+  const unfinished = Object.values(state.tasks).filter((t) => !isFinished(t.status));
+  if (agent.role === 'worker') {
+    const limits = PROFILE_LIMITS[config.profile];
+    const { ranked, skipped } = rankTasks(state, config, { agent, now: nowMs, pathsRefuse: limits.pathsRefuse });
+    const explain = wantExplain ? explainOf(ranked, skipped) : null;
+    const mine = inFlightOf(state, agent.id);
+    if (ranked[0] && mine.length < limits.inFlight) {
+      const c = ranked[0];
+      return act('claim', c.task, `baton claim ${c.task.id} --json`, `${c.task.id} ranks first of ${ranked.length} ready (score ${c.score}).`, explain);
+    }
+    if (ranked[0]) return act('wait', null, null, `You have ${mine.length} task(s) in progress, the ${config.profile} limit; finish one first.`, explain);
+    if (unfinished.length) return act('wait', null, 'baton next --watch 60 --json', `${unfinished.length} unfinished task(s), none ready for you: blocked, held, waiting on dependencies or review, or another specialty.`, explain);
+    return act('idle', null, null, 'The board is finished: nothing left to do.', explain);
+  }
+  if (unfinished.length) return act('wait', null, 'baton next --watch 60 --json', `${unfinished.length} unfinished task(s), nothing for a ${agent.role} to do now.`);
+  return act('idle', null, null, 'The board is finished: nothing left to do.');
+}

@@ -1,0 +1,154 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { BatonError } from './errors.js';
+import { CONFLICT_NOTE, LOCAL_FILES, readText, unfinishedGitOperation } from './conflicts.js';
+import { type BoardRepo, git, gitOrNull, gitStatus } from './git.js';
+
+// BATON_SYNC tells hooks from older installs not to render: sync holds the board lock and renders itself.
+const gitEnv = (cwd: string, args: string[], extra: Record<string, string> = {}) =>
+  gitStatus(cwd, args, { ...process.env, BATON_SYNC: '1', GIT_TERMINAL_PROMPT: '0', GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes', ...extra });
+
+export interface SyncResult {
+  revision: number;
+  committed: boolean;
+  merged: boolean;
+  pushed: boolean;
+  attempts: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const firstLines = (text: string) =>
+  text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('hint:'))
+    .slice(0, 3)
+    .join(' ');
+
+/** Why a merge in sync failed, in words, and the one next step that fixes it. */
+function mergeFailure(repo: string, rel: string, out: string, remote: string, branch: string, noteText: string): BatonError {
+  const unmerged = gitEnv(repo, ['diff', '--name-only', '--diff-filter=U']).out.split('\n').filter(Boolean);
+  const board = unmerged.filter((f) => f === rel || f.startsWith(`${rel}/`));
+  const other = unmerged.filter((f) => !board.includes(f));
+  let why: string;
+  let hint: string;
+  if (noteText) {
+    const tasks = [...noteText.matchAll(/^\| `([^`]+)` \| (\w+) \| (.+?) \| (.+?) \| (ours|theirs) \|$/gm)].map((m) => `${m[1]} (${m[2]}: ${m[3]} here, ${m[4]} on ${remote})`);
+    why = `both sides changed ${tasks.join(', ') || 'the same task'}`;
+    hint = `git pull --no-rebase ${remote} ${branch}, then follow ${rel}/${CONFLICT_NOTE}`;
+  } else if (board.length && gitOrNull(repo, ['config', '--get', 'merge.baton.driver']) === null) {
+    why = `this clone has no baton merge driver, so git merged ${board.join(', ')} as text`;
+    hint = 'baton git install, then baton sync';
+  } else if (other.length) {
+    why = `your files conflict with ${remote}/${branch}: ${other.join(', ')}`;
+    hint = `git pull ${remote} ${branch} and resolve those files, then baton sync`;
+  } else if (/would be overwritten|untracked working tree files/.test(out)) {
+    why = `uncommitted changes would be overwritten: ${firstLines(out)}`;
+    hint = 'commit or stash those changes, then baton sync';
+  } else {
+    why = firstLines(out) || 'git merge failed';
+    hint = `git pull ${remote} ${branch}, then baton sync`;
+  }
+  return new BatonError('MERGE_FAILED', `Merging ${remote}/${branch} failed: ${why}. Nothing was pushed; the board is as it was before the merge.`, {
+    hint,
+    details: { remote, branch, git: out.trim().split('\n').slice(0, 20).join('\n'), unmerged },
+  });
+}
+
+export interface SyncOptions {
+  remote?: string | undefined;
+  branch?: string | undefined;
+}
+
+/**
+ * Commits the board, fetches, merges with the driver, regenerates and commits the generated
+ * files, pushes; on a moved remote (push refused) fetches and merges again, with backoff.
+ * Under the board lock, so no local writer interleaves. A merge that fails is aborted and
+ * reported as MERGE_FAILED with git's words and the next step. With `claimed` (claim --sync,
+ * claim-next --sync) a true conflict on that task resolves to the remote's holder: the claim
+ * lost its race, exactly that task is the remote's again, and LEASE_CONFLICT says who won.
+ */
+export async function syncBoard(where: BoardRepo, o: SyncOptions, lockTimeoutMs: number, claimed?: { task: string; agent: string }): Promise<SyncResult> {
+  const { dir, repo, rel } = where;
+  const remote = o.remote ?? 'origin';
+  const branch = o.branch ?? git(repo, ['rev-parse', '--abbrev-ref', 'HEAD']);
+  const boardPaths = ['--', rel, ...LOCAL_FILES.map((f) => `:(exclude)${rel}/${f}`)];
+  const { withLock, transactHeld } = await import('./tx.js');
+  const { loadConfig, readState } = await import('./store.js');
+  return withLock(dir, lockTimeoutMs, async (lock) => {
+    // Never on top of a git operation a person is in the middle of: its abort would take the
+    // board writes made since it stopped, and a commit would fail half-way.
+    const busy = unfinishedGitOperation(repo, dir);
+    if (busy) {
+      throw new BatonError('MERGE_FAILED', `git is in the middle of ${busy}; sync would disturb it, so nothing was done.`, {
+        hint: `finish it first (baton doctor --repair resolves the board files; then git commit or git ${busy.split(' ')[0]} --continue), then baton sync`,
+        details: { remote, branch, operation: busy },
+      });
+    }
+    /** Reconciles what git changed (a transaction under the lock we hold), regenerates, commits the board. */
+    const settle = async (message: string): Promise<boolean> => {
+      await transactHeld(dir, lock, await loadConfig(dir), {
+        lockTimeoutMs,
+        onRendered: () => undefined,
+      }, () => undefined);
+      gitEnv(repo, ['add', '-A', ...boardPaths]);
+      if (gitEnv(repo, ['diff', '--cached', '--quiet', ...boardPaths]).code === 0) return false; // nothing to commit
+      const c = gitEnv(repo, ['commit', '-q', '-m', `${message} ${(await readState(dir)).revision}`, ...boardPaths]);
+      if (c.code !== 0) {
+        throw new BatonError('MERGE_FAILED', `Committing the board failed: ${firstLines(c.out)}. Nothing was pushed.`, {
+          hint: 'fix what git says (git status), then baton sync',
+          details: { remote, branch, git: c.out.trim() },
+        });
+      }
+      return true;
+    };
+    const committed = await settle('baton: board at revision');
+    let merged = false;
+    let lost: string | null = null;
+    for (let attempt = 1; attempt <= 10; attempt++) {
+      const fetched = gitEnv(repo, ['fetch', '-q', remote, branch]);
+      if (fetched.code !== 0) {
+        throw new BatonError('MERGE_FAILED', `Fetching ${remote}/${branch} failed: ${firstLines(fetched.out)}. Nothing was pushed.`, {
+          hint: `check the remote (git fetch ${remote} ${branch}), then baton sync`,
+          details: { remote, branch, git: fetched.out.trim() },
+        });
+      }
+      const before = gitEnv(repo, ['rev-parse', 'HEAD']).out.trim();
+      const m = gitEnv(repo, ['merge', '-q', '--no-edit', 'FETCH_HEAD'], claimed ? { BATON_MERGE_THEIRS: claimed.task } : {});
+      if (m.code !== 0) {
+        const note = readText(join(dir, CONFLICT_NOTE));
+        const err = mergeFailure(repo, rel, m.out, remote, branch, note);
+        gitEnv(repo, ['merge', '--abort']);
+        // The note described a merge that no longer exists: its steps would do nothing now.
+        rmSync(join(dir, CONFLICT_NOTE), { force: true });
+        throw err;
+      }
+      merged ||= gitEnv(repo, ['rev-parse', 'HEAD']).out.trim() !== before;
+      await settle('baton: board files at revision');
+      if (claimed) {
+        const task = (await readState(dir)).tasks[claimed.task];
+        lost = task && task.assignee === claimed.agent ? null : task ? `now ${task.status}${task.assignee ? `, held by ${task.assignee}` : ''}` : 'gone';
+      }
+      const pushed = gitEnv(repo, ['push', '-q', remote, `HEAD:${branch}`]);
+      if (pushed.code === 0) {
+        if (claimed && lost !== null) {
+          throw new BatonError('LEASE_CONFLICT', `${claimed.task} changed on another machine first (${lost}); your claim was dropped and the board is synced.`, {
+            hint: 'baton next',
+            details: { task: claimed.task, state: lost },
+          });
+        }
+        return { revision: (await readState(dir)).revision, committed, merged, pushed: true, attempts: attempt };
+      }
+      if (!/\[rejected\]|non-fast-forward|fetch first|failed to push some refs/.test(pushed.out) || /Permission|denied|not found|does not appear/i.test(pushed.out)) {
+        throw new BatonError('MERGE_FAILED', `Pushing to ${remote}/${branch} failed: ${firstLines(pushed.out)}.`, {
+          hint: `check you can push (git push ${remote} HEAD:${branch}), then baton sync`,
+          details: { remote, branch, git: pushed.out.trim() },
+        });
+      }
+      // Jittered exponential backoff (about 10 s in all): machines that collided spread out.
+      await sleep(Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random()));
+    }
+    throw new BatonError('BOARD_BUSY', `Pushing to ${remote}/${branch} kept failing: the remote moves faster than this machine can merge.`, { hint: 'baton sync again' });
+  });
+}
