@@ -2,9 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, baseEnv, baton, hashTree, makeBoard, readJsonl, tempDir, type Run, type TestBoard } from './helpers.js';
+import { BIN, baseEnv, baton, batonIn, hashTree, makeBoardIn, readJsonl, tempDir, type Run, type TestBoardIn } from './helpers.js';
 
-/** End-to-end tests of the built binary: the board, task and import commands (SPEC §2, §3, §6, §7). */
+/** End-to-end tests (in-process, bar stdin and the TTY): the board, task and import commands (SPEC §2, §3, §6, §7). */
 
 const TASK_FIELDS = [
   'id', 'title', 'description', 'kind', 'status', 'priority', 'specialty', 'depends_on',
@@ -15,16 +15,23 @@ const TASK_FIELDS = [
 const GENERATED_MD = ['STATUS.md', 'AGENTS.md', 'SESSIONS.md', 'HANDOFFS.md', 'NOTIFICATIONS.md'];
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
-/** Runs baton and checks the one rule every output obeys: internal fields never leak. */
-function call(cwd: string, args: string[], opts: { env?: Record<string, string>; input?: string } = {}): Run {
-  const r = baton(args, { cwd, ...opts });
+/** Runs baton in-process and checks the one rule every output obeys: internal fields never leak. */
+async function call(cwd: string, args: string[], opts: { env?: Record<string, string> } = {}): Promise<Run> {
+  const r = await batonIn(args, { cwd, ...opts });
+  expect(r.stdout + r.stderr).not.toContain('token_hash');
+  return r;
+}
+
+/** As call, as a process of its own: `import -` reads its stdin (fd 0). */
+function callStdin(cwd: string, args: string[], input: string): Run {
+  const r = baton(args, { cwd, input });
   expect(r.stdout + r.stderr).not.toContain('token_hash');
   return r;
 }
 
 /** `--json` call on a board; fails unless stdout is exactly one JSON line. */
-function j(b: TestBoard, ...args: string[]): Run {
-  const r = call(b.root, [...args, '--json']);
+async function j(b: TestBoardIn, ...args: string[]): Promise<Run> {
+  const r = await call(b.root, [...args, '--json']);
   expect(r.json, `not JSON (exit ${r.code}): ${r.stdout} ${r.stderr}`).not.toBeNull();
   expect(r.stdout.trimEnd().split('\n')).toHaveLength(1);
   return r;
@@ -123,8 +130,8 @@ function git(cwd: string, ...args: string[]) {
 }
 
 describe('init', () => {
-  it('creates every file, generated Markdown says how to regenerate, revision 0 and an empty log', () => {
-    const b = makeBoard();
+  it('creates every file, generated Markdown says how to regenerate, revision 0 and an empty log', async () => {
+    const b = await makeBoardIn();
     const files = ['config.yaml', 'state.json', 'events.jsonl', '.gitignore', 'handoff-index.json', ...GENERATED_MD];
     for (const f of files) expect(existsSync(join(b.dir, f)), f).toBe(true);
     for (const f of GENERATED_MD) {
@@ -140,32 +147,32 @@ describe('init', () => {
     expect(readFileSync(join(b.dir, 'events.jsonl'), 'utf8')).toBe('');
     expect(() => JSON.parse(readFileSync(join(b.dir, 'handoff-index.json'), 'utf8'))).not.toThrow();
 
-    const st = ok(j(b, 'status'), 0);
+    const st = ok(await j(b, 'status'), 0);
     expect(st.profile).toBe('balanced');
   });
 
-  it('refuses to init over an existing board and changes nothing', () => {
-    const b = makeBoard();
+  it('refuses to init over an existing board and changes nothing', async () => {
+    const b = await makeBoardIn();
     const before = hashTree(b.root);
-    const err = fails(j(b, 'init', '--profile', 'throughput', '--name', 'other'), 2, 'INVALID_INPUT');
+    const err = fails(await j(b, 'init', '--profile', 'throughput', '--name', 'other'), 2, 'INVALID_INPUT');
     expect(err.message).toContain('project-plan');
-    failsHuman(b.run('init'), 2);
+    failsHuman(await b.run('init'), 2);
     expect(hashTree(b.root)).toEqual(before);
   });
 
-  it('--profile throughput shows in status --json and STATUS.md', () => {
-    const b = makeBoard(['--profile', 'throughput']);
-    expect(ok(j(b, 'status'), 0).profile).toBe('throughput');
+  it('--profile throughput shows in status --json and STATUS.md', async () => {
+    const b = await makeBoardIn(['--profile', 'throughput']);
+    expect(ok(await j(b, 'status'), 0).profile).toBe('throughput');
     expect(readFileSync(join(b.dir, 'STATUS.md'), 'utf8')).toContain('throughput');
   });
 });
 
 describe('task commands', () => {
-  it('add/show/list/edit/dep/block/unblock/cancel round-trip with full task shapes and +1 revision per mutation', () => {
-    const b = makeBoard();
+  it('add/show/list/edit/dep/block/unblock/cancel round-trip with full task shapes and +1 revision per mutation', async () => {
+    const b = await makeBoardIn();
     let rev = 0;
 
-    const a = ok(j(b, 'add', 'First task', '--id', 'a'), ++rev).task;
+    const a = ok(await j(b, 'add', 'First task', '--id', 'a'), ++rev).task;
     expectTaskShape(a);
     expect(a).toMatchObject({
       id: 'a', title: 'First task', kind: 'task', status: 'todo', description: null, specialty: null,
@@ -173,9 +180,9 @@ describe('task commands', () => {
       depends_on: [], candidate_depends_on: [], owned_paths: [], candidate_owned_paths: [], labels: [], notes: [],
     });
 
-    ok(j(b, 'add', 'The goal', '--id', 'g', '--kind', 'goal'), ++rev);
+    ok(await j(b, 'add', 'The goal', '--id', 'g', '--kind', 'goal'), ++rev);
     const t = ok(
-      j(b, 'add', 'Second task', '--id', 'b', '--priority', 'P0', '--specialty', 'backend', '--depends-on', 'a',
+      await j(b, 'add', 'Second task', '--id', 'b', '--priority', 'P0', '--specialty', 'backend', '--depends-on', 'a',
         '--paths', 'src/**,lib/*.ts', '--estimate', '3', '--parent', 'g', '--description', 'the details',
         '--label', 'x', '--review'),
       ++rev,
@@ -187,33 +194,33 @@ describe('task commands', () => {
       labels: ['x'], review_required: true, status: 'todo',
     });
 
-    const gate = ok(j(b, 'add', 'CI green', '--id', 'ci', '--kind', 'gate', '--gate-type', 'ci', '--match', 'repo=web,pr=42'), ++rev).task;
+    const gate = ok(await j(b, 'add', 'CI green', '--id', 'ci', '--kind', 'gate', '--gate-type', 'ci', '--match', 'repo=web,pr=42'), ++rev).task;
     expectTaskShape(gate);
     expect(gate.kind).toBe('gate');
     expect(gate.gate).toEqual({ type: 'ci', match: { repo: 'web', pr: '42' } });
 
     // Ids are case-folded.
-    const shownA = ok(j(b, 'show', 'A'), rev);
+    const shownA = ok(await j(b, 'show', 'A'), rev);
     expect(shownA.task.id).toBe('a');
     expect(shownA.ready).toBe(true);
     expect(shownA.dependents).toEqual(['b']);
-    const shownB = ok(j(b, 'show', 'b'), rev);
+    const shownB = ok(await j(b, 'show', 'b'), rev);
     expectTaskShape(shownB.task);
     expect(shownB.task).toEqual(t);
     expect(shownB.ready).toBe(false);
     expect(shownB.dependents).toEqual([]);
-    fails(j(b, 'show', 'nope'), 4, 'NOT_FOUND');
+    fails(await j(b, 'show', 'nope'), 4, 'NOT_FOUND');
 
-    const all = ok(j(b, 'list'), rev);
+    const all = ok(await j(b, 'list'), rev);
     expect(ids({ json: all } as Run).sort()).toEqual(['a', 'b', 'ci', 'g']);
     all.tasks.forEach(expectTaskShape);
-    expect(ids(j(b, 'list', '--ready'))).toEqual(['a']);
-    expect(ids(j(b, 'list', '--status', 'waiting,done', '--kind', 'gate'))).toEqual(['ci']);
-    expect(ids(j(b, 'list', '--label', 'x', '--specialty', 'backend'))).toEqual(['b']);
-    expect(ids(j(b, 'list', '--assignee', 'nobody'))).toEqual([]);
+    expect(ids(await j(b, 'list', '--ready'))).toEqual(['a']);
+    expect(ids(await j(b, 'list', '--status', 'waiting,done', '--kind', 'gate'))).toEqual(['ci']);
+    expect(ids(await j(b, 'list', '--label', 'x', '--specialty', 'backend'))).toEqual(['b']);
+    expect(ids(await j(b, 'list', '--assignee', 'nobody'))).toEqual([]);
 
     const edited = ok(
-      j(b, 'edit', 'b', '--title', 'Second v2', '--priority', 'P1', '--add-label', 'y', '--rm-label', 'x',
+      await j(b, 'edit', 'b', '--title', 'Second v2', '--priority', 'P1', '--add-label', 'y', '--rm-label', 'x',
         '--no-review', '--estimate', '2', '--paths', 'x/**'),
       ++rev,
     ).task;
@@ -227,27 +234,27 @@ describe('task commands', () => {
 
     // A no-op edit writes nothing and keeps the revision.
     let before = hashTree(b.dir);
-    ok(j(b, 'edit', 'b', '--title', 'Second v2', '--priority', 'P1'), rev);
+    ok(await j(b, 'edit', 'b', '--title', 'Second v2', '--priority', 'P1'), rev);
     expect(hashTree(b.dir)).toEqual(before);
 
     // block needs --reason
     before = hashTree(b.dir);
-    fails(j(b, 'block', 'a'), 2, 'USAGE');
+    fails(await j(b, 'block', 'a'), 2, 'USAGE');
     expect(hashTree(b.dir)).toEqual(before);
-    expect(ok(j(b, 'block', 'a', '--reason', 'waiting on vendor'), ++rev).task.status).toBe('blocked');
-    expect(ids(j(b, 'list', '--ready'))).toEqual([]);
-    expect(ok(j(b, 'unblock', 'a'), ++rev).task.status).toBe('todo');
+    expect(ok(await j(b, 'block', 'a', '--reason', 'waiting on vendor'), ++rev).task.status).toBe('blocked');
+    expect(ids(await j(b, 'list', '--ready'))).toEqual([]);
+    expect(ok(await j(b, 'unblock', 'a'), ++rev).task.status).toBe('todo');
 
     // Cancelling the dependency makes the dependent ready.
-    expect(ok(j(b, 'cancel', 'a'), ++rev).task.status).toBe('cancelled');
-    expect(ids(j(b, 'list', '--ready'))).toEqual(['b']);
+    expect(ok(await j(b, 'cancel', 'a'), ++rev).task.status).toBe('cancelled');
+    expect(ids(await j(b, 'list', '--ready'))).toEqual(['b']);
     before = hashTree(b.dir);
-    fails(j(b, 'cancel', 'a'), 3, 'INVALID_TRANSITION');
-    failsHuman(b.run('cancel', 'a'), 3);
+    fails(await j(b, 'cancel', 'a'), 3, 'INVALID_TRANSITION');
+    failsHuman(await b.run('cancel', 'a'), 3);
     expect(hashTree(b.dir)).toEqual(before);
 
-    expect(ok(j(b, 'dep', 'add', 'b', 'ci'), ++rev).task.depends_on.sort()).toEqual(['a', 'ci']);
-    expect(ok(j(b, 'dep', 'rm', 'b', 'a'), ++rev).task.depends_on).toEqual(['ci']);
+    expect(ok(await j(b, 'dep', 'add', 'b', 'ci'), ++rev).task.depends_on.sort()).toEqual(['a', 'ci']);
+    expect(ok(await j(b, 'dep', 'rm', 'b', 'a'), ++rev).task.depends_on).toEqual(['ci']);
 
     // The log: seq 1..N, ending at the board revision; show's history is the task's events in order.
     const events = readJsonl(join(b.dir, 'events.jsonl'));
@@ -255,7 +262,7 @@ describe('task commands', () => {
     expect(events.at(-1).revision).toBe(rev);
     const revs = events.map((e) => e.revision);
     expect(revs).toEqual([...revs].sort((x, y) => x - y));
-    const shown = ok(j(b, 'show', 'b'), rev);
+    const shown = ok(await j(b, 'show', 'b'), rev);
     expect(shown.history).toEqual(events.filter((e) => e.task === 'b'));
     expect(shown.history.length).toBeGreaterThanOrEqual(4);
 
@@ -264,12 +271,12 @@ describe('task commands', () => {
     expect(Object.keys(state.tasks).sort()).toEqual(['a', 'b', 'ci', 'g']);
   });
 
-  it('state.json: sorted keys at every depth, 2-space indent, every task field present', () => {
-    const b = makeBoard();
-    ok(j(b, 'add', 'Plain', '--id', 'plain'), 1);
-    ok(j(b, 'add', 'CI green', '--id', 'ci', '--kind', 'gate', '--gate-type', 'ci', '--match', 'repo=web,pr=42', '--label', 'l'), 2);
-    ok(j(b, 'block', 'plain', '--reason', 'r'), 3);
-    ok(j(b, 'unblock', 'plain'), 4);
+  it('state.json: sorted keys at every depth, 2-space indent, every task field present', async () => {
+    const b = await makeBoardIn();
+    ok(await j(b, 'add', 'Plain', '--id', 'plain'), 1);
+    ok(await j(b, 'add', 'CI green', '--id', 'ci', '--kind', 'gate', '--gate-type', 'ci', '--match', 'repo=web,pr=42', '--label', 'l'), 2);
+    ok(await j(b, 'block', 'plain', '--reason', 'r'), 3);
+    ok(await j(b, 'unblock', 'plain'), 4);
     const text = readFileSync(join(b.dir, 'state.json'), 'utf8');
     const state = JSON.parse(text);
     expect(Object.keys(state.tasks).sort()).toEqual(['ci', 'plain']);
@@ -298,91 +305,91 @@ describe('import', () => {
     '',
   ].join('\n');
 
-  it('creates from YAML in one transaction, then a re-import changes nothing', () => {
-    const b = makeBoard();
+  it('creates from YAML in one transaction, then a re-import changes nothing', async () => {
+    const b = await makeBoardIn();
     writeFileSync(join(b.root, 'plan.yaml'), PLAN);
-    const first = ok(j(b, 'import', 'plan.yaml'), 1);
+    const first = ok(await j(b, 'import', 'plan.yaml'), 1);
     expect([...first.created].sort()).toEqual(['api', 'db', 'write-docs-now']);
     expect(first.updated).toEqual([]);
-    const listed = new Map<string, any>(ok(j(b, 'list'), 1).tasks.map((t: any) => [t.id, t]));
+    const listed = new Map<string, any>(ok(await j(b, 'list'), 1).tasks.map((t: any) => [t.id, t]));
     expect(listed.get('api')).toMatchObject({ depends_on: ['db'], priority: 1, labels: ['backend'], owned_paths: ['src/api/**'], description: 'REST endpoints' });
     expect(listed.get('db')).toMatchObject({ estimate: 2, depends_on: [] });
     expect(listed.get('write-docs-now')).toMatchObject({ title: 'Write Docs Now!', status: 'done' });
-    expect(ids(j(b, 'list', '--ready'))).toEqual(['db']);
+    expect(ids(await j(b, 'list', '--ready'))).toEqual(['db']);
 
     const before = hashTree(b.dir);
-    const again = ok(j(b, 'import', 'plan.yaml'), 1);
+    const again = ok(await j(b, 'import', 'plan.yaml'), 1);
     expect(again.created).toEqual([]);
     expect(again.updated).toEqual([]);
     expect([...again.unchanged].sort()).toEqual(['api', 'db', 'write-docs-now']);
     expect(hashTree(b.dir)).toEqual(before);
   });
 
-  it('imports JSON ({tasks:[...]} and a bare list, from a file and from stdin) and updates by id', () => {
-    const b = makeBoard();
+  it('imports JSON ({tasks:[...]} and a bare list, from a file and from stdin) and updates by id', async () => {
+    const b = await makeBoardIn();
     writeFileSync(join(b.root, 'plan.json'), JSON.stringify({ tasks: [{ id: 'one', title: 'One', priority: 'P3' }, { id: 'two', title: 'Two', depends_on: ['one'] }] }));
-    expect(ok(j(b, 'import', 'plan.json'), 1).created.sort()).toEqual(['one', 'two']);
+    expect(ok(await j(b, 'import', 'plan.json'), 1).created.sort()).toEqual(['one', 'two']);
 
     // update: same title given, one field changed
     writeFileSync(join(b.root, 'upd.json'), JSON.stringify([{ id: 'two', title: 'Two', description: 'now described' }]));
-    const upd = ok(j(b, 'import', 'upd.json'), 2);
+    const upd = ok(await j(b, 'import', 'upd.json'), 2);
     expect(upd.updated).toEqual(['two']);
-    expect(ok(j(b, 'show', 'two'), 2).task).toMatchObject({ title: 'Two', description: 'now described', depends_on: ['one'] });
+    expect(ok(await j(b, 'show', 'two'), 2).task).toMatchObject({ title: 'Two', description: 'now described', depends_on: ['one'] });
 
-    const yamlIn = call(b.root, ['import', '-', '--json'], { input: '- id: three\n  title: Three\n  depends_on: [two]\n' });
+    const yamlIn = callStdin(b.root, ['import', '-', '--json'], '- id: three\n  title: Three\n  depends_on: [two]\n');
     expect(ok(yamlIn, 3).created).toEqual(['three']);
-    const jsonIn = call(b.root, ['import', '-', '--json'], { input: JSON.stringify({ tasks: [{ id: 'four', title: 'Four' }] }) });
+    const jsonIn = callStdin(b.root, ['import', '-', '--json'], JSON.stringify({ tasks: [{ id: 'four', title: 'Four' }] }));
     expect(ok(jsonIn, 4).created).toEqual(['four']);
   });
 
-  it('an update by id changes only the fields given', () => {
-    const b = makeBoard();
+  it('an update by id changes only the fields given', async () => {
+    const b = await makeBoardIn();
     writeFileSync(join(b.root, 'plan.yaml'), PLAN);
-    ok(j(b, 'import', 'plan.yaml'), 1);
-    const before = ok(j(b, 'show', 'api'), 1).task;
+    ok(await j(b, 'import', 'plan.yaml'), 1);
+    const before = ok(await j(b, 'show', 'api'), 1).task;
     writeFileSync(join(b.root, 'prio.yaml'), '- id: api\n  priority: P0\n');
-    const r = ok(j(b, 'import', 'prio.yaml'), 2);
+    const r = ok(await j(b, 'import', 'prio.yaml'), 2);
     expect(r.updated).toEqual(['api']);
-    const after = ok(j(b, 'show', 'api'), 2).task;
+    const after = ok(await j(b, 'show', 'api'), 2).task;
     expect(after.priority).toBe(0);
     for (const f of ['title', 'description', 'depends_on', 'labels', 'owned_paths', 'estimate', 'status', 'created_at']) {
       expect(after[f], f).toEqual(before[f]);
     }
   });
 
-  it('a bad entry or a cycle rejects the whole file and writes nothing', () => {
-    const b = makeBoard();
-    ok(j(b, 'add', 'Existing', '--id', 'old'), 1);
+  it('a bad entry or a cycle rejects the whole file and writes nothing', async () => {
+    const b = await makeBoardIn();
+    ok(await j(b, 'add', 'Existing', '--id', 'old'), 1);
     const before = hashTree(b.dir);
     const bad = (name: string, body: string) => writeFileSync(join(b.root, name), body);
 
     bad('p9.yaml', '- id: n1\n  title: N1\n- id: n2\n  title: N2\n- id: n3\n  title: N3\n  priority: P9\n');
-    expect(fails(j(b, 'import', 'p9.yaml'), 2, 'INVALID_INPUT').message).toContain('entry 3');
-    expect(failsHuman(b.run('import', 'p9.yaml'), 2)).toContain('entry 3');
+    expect(fails(await j(b, 'import', 'p9.yaml'), 2, 'INVALID_INPUT').message).toContain('entry 3');
+    expect(failsHuman(await b.run('import', 'p9.yaml'), 2)).toContain('entry 3');
 
     bad('doing.json', JSON.stringify([{ id: 's1', title: 'S1' }, { id: 'old', title: 'Existing', priority: 'P0' }, { id: 's3', title: 'S3', status: 'doing' }]));
-    expect(fails(j(b, 'import', 'doing.json'), 2, 'INVALID_INPUT').message).toContain('entry 3');
+    expect(fails(await j(b, 'import', 'doing.json'), 2, 'INVALID_INPUT').message).toContain('entry 3');
 
     bad('cycle.yaml', '- {id: c1, title: C1, depends_on: [c2]}\n- {id: c2, title: C2, depends_on: [c3]}\n- {id: c3, title: C3, depends_on: [c1]}\n');
-    const cyc = fails(j(b, 'import', 'cycle.yaml'), 2, 'DEPENDENCY_CYCLE');
+    const cyc = fails(await j(b, 'import', 'cycle.yaml'), 2, 'DEPENDENCY_CYCLE');
     for (const id of ['c1', 'c2', 'c3']) expect(cyc.message).toContain(id);
 
     bad('traversal.yaml', '- {id: ok1, title: Fine}\n- {id: "../../etc/passwd", title: Evil}\n');
-    expect(fails(j(b, 'import', 'traversal.yaml'), 2, 'INVALID_INPUT').message).toContain('entry 2');
+    expect(fails(await j(b, 'import', 'traversal.yaml'), 2, 'INVALID_INPUT').message).toContain('entry 2');
 
     expect(hashTree(b.dir)).toEqual(before);
-    expect(ids(j(b, 'list'))).toEqual(['old']);
+    expect(ids(await j(b, 'list'))).toEqual(['old']);
   });
 });
 
 describe('dependency cycles', () => {
-  it('dep add (or edit --depends-on) closing alpha→beta→gamma→alpha is refused, names the cycle, writes nothing', () => {
-    const b = makeBoard();
+  it('dep add (or edit --depends-on) closing alpha→beta→gamma→alpha is refused, names the cycle, writes nothing', async () => {
+    const b = await makeBoardIn();
     const plan = '- {id: alpha, title: A, depends_on: [beta]}\n- {id: beta, title: B, depends_on: [gamma]}\n- {id: gamma, title: C}\n';
-    ok(call(b.root, ['import', '-', '--json'], { input: plan }), 1);
+    ok(callStdin(b.root, ['import', '-', '--json'], plan), 1);
     const before = hashTree(b.dir);
 
-    const err = fails(j(b, 'dep', 'add', 'gamma', 'alpha'), 2, 'DEPENDENCY_CYCLE');
+    const err = fails(await j(b, 'dep', 'add', 'gamma', 'alpha'), 2, 'DEPENDENCY_CYCLE');
     const seq = err.message.match(/\b(alpha|beta|gamma)\b/g) ?? [];
     expect(new Set(seq)).toEqual(new Set(['alpha', 'beta', 'gamma']));
     const dependsOn: Record<string, string> = { alpha: 'beta', beta: 'gamma', gamma: 'alpha' };
@@ -390,33 +397,33 @@ describe('dependency cycles', () => {
     const backward = seq.slice(1).every((id: string, i: number) => dependsOn[id] === seq[i]);
     expect(forward || backward, `cycle spelled in order: ${err.message}`).toBe(true);
 
-    failsHuman(b.run('dep', 'add', 'gamma', 'alpha'), 2);
-    fails(j(b, 'edit', 'gamma', '--depends-on', 'alpha'), 2, 'DEPENDENCY_CYCLE');
-    fails(j(b, 'dep', 'add', 'alpha', 'alpha'), 2, 'DEPENDENCY_CYCLE');
+    failsHuman(await b.run('dep', 'add', 'gamma', 'alpha'), 2);
+    fails(await j(b, 'edit', 'gamma', '--depends-on', 'alpha'), 2, 'DEPENDENCY_CYCLE');
+    fails(await j(b, 'dep', 'add', 'alpha', 'alpha'), 2, 'DEPENDENCY_CYCLE');
     expect(hashTree(b.dir)).toEqual(before);
   });
 });
 
 describe('--expected-revision', () => {
-  it('a mismatch fails REVISION_CONFLICT with expected/actual and writes nothing; a match succeeds', () => {
-    const b = makeBoard();
-    ok(j(b, 'add', 'X', '--id', 'x'), 1);
+  it('a mismatch fails REVISION_CONFLICT with expected/actual and writes nothing; a match succeeds', async () => {
+    const b = await makeBoardIn();
+    ok(await j(b, 'add', 'X', '--id', 'x'), 1);
     const before = hashTree(b.dir);
-    const err = fails(j(b, 'add', 'Y', '--expected-revision', '0'), 3, 'REVISION_CONFLICT');
+    const err = fails(await j(b, 'add', 'Y', '--expected-revision', '0'), 3, 'REVISION_CONFLICT');
     expect(err.expected).toBe(0);
     expect(err.actual).toBe(1);
-    const err2 = fails(j(b, 'edit', 'x', '--title', 'Z', '--expected-revision', '7'), 3, 'REVISION_CONFLICT');
+    const err2 = fails(await j(b, 'edit', 'x', '--title', 'Z', '--expected-revision', '7'), 3, 'REVISION_CONFLICT');
     expect([err2.expected, err2.actual]).toEqual([7, 1]);
-    failsHuman(b.run('cancel', 'x', '--expected-revision', '5'), 3);
+    failsHuman(await b.run('cancel', 'x', '--expected-revision', '5'), 3);
     expect(hashTree(b.dir)).toEqual(before);
-    expect(ok(j(b, 'add', 'Y', '--id', 'y', '--expected-revision', '1'), 2).task.id).toBe('y');
+    expect(ok(await j(b, 'add', 'Y', '--id', 'y', '--expected-revision', '1'), 2).task.id).toBe('y');
   });
 });
 
 describe('bad input', () => {
-  it('refuses bad ids, statuses, titles, priorities, flags and commands with exit 2 and writes nothing', () => {
-    const b = makeBoard();
-    ok(j(b, 'add', 'Existing', '--id', 'a'), 1);
+  it('refuses bad ids, statuses, titles, priorities, flags and commands with exit 2 and writes nothing', async () => {
+    const b = await makeBoardIn();
+    ok(await j(b, 'add', 'Existing', '--id', 'a'), 1);
     const before = hashTree(b.root);
     const cases: string[][] = [
       ['add', 'x', '--id', '../../etc/passwd'],
@@ -430,25 +437,25 @@ describe('bad input', () => {
       ['add', 'x', '--priority', 'P9'],
     ];
     for (const args of cases) {
-      const r = j(b, ...args);
+      const r = await j(b, ...args);
       fails(r, 2, ['INVALID_INPUT', 'USAGE']);
     }
-    for (const args of [cases[0], cases[7]]) failsHuman(b.run(...args), 2);
+    for (const args of [cases[0], cases[7]]) failsHuman(await b.run(...args), 2);
 
-    const flag = fails(j(b, 'add', 'x', '--prority', 'P1'), 2, 'USAGE');
+    const flag = fails(await j(b, 'add', 'x', '--prority', 'P1'), 2, 'USAGE');
     expect(JSON.stringify(flag)).toContain('--priority');
-    expect(failsHuman(b.run('add', 'x', '--prority', 'P1'), 2)).toMatch(/did you mean --priority/i);
-    const cmd = fails(j(b, 'lsit'), 2, 'USAGE');
+    expect(failsHuman(await b.run('add', 'x', '--prority', 'P1'), 2)).toMatch(/did you mean --priority/i);
+    const cmd = fails(await j(b, 'lsit'), 2, 'USAGE');
     expect(JSON.stringify(cmd)).toMatch(/did you mean list/i);
-    expect(failsHuman(b.run('lsit'), 2)).toMatch(/did you mean list/i);
+    expect(failsHuman(await b.run('lsit'), 2)).toMatch(/did you mean list/i);
 
     expect(hashTree(b.root)).toEqual(before);
   });
 
-  it('a hand-broken state.json is BOARD_CORRUPT naming file and line, for reads and mutations', () => {
-    const b = makeBoard();
-    ok(j(b, 'add', 'One', '--id', 'one'), 1);
-    ok(j(b, 'add', 'Two', '--id', 'two', '--depends-on', 'one'), 2);
+  it('a hand-broken state.json is BOARD_CORRUPT naming file and line, for reads and mutations', async () => {
+    const b = await makeBoardIn();
+    ok(await j(b, 'add', 'One', '--id', 'one'), 1);
+    ok(await j(b, 'add', 'Two', '--id', 'two', '--depends-on', 'one'), 2);
     const statePath = join(b.dir, 'state.json');
     const lines = readFileSync(statePath, 'utf8').split('\n');
     const i = lines.findIndex((l) => l.trim() === '"kind": "task",');
@@ -458,16 +465,16 @@ describe('bad input', () => {
     // The parser trips on the token after the missing comma: the next line (1-based i + 2).
     const where = `state.json:${i + 2}:`;
     const before = hashTree(b.root);
-    expect(fails(j(b, 'status'), 7, 'BOARD_CORRUPT').message).toContain(where);
-    expect(fails(j(b, 'add', 'Three'), 7, 'BOARD_CORRUPT').message).toContain(where);
-    expect(failsHuman(b.run('status'), 7)).toContain(where);
-    expect(failsHuman(b.run('add', 'Three'), 7)).toContain(where);
+    expect(fails(await j(b, 'status'), 7, 'BOARD_CORRUPT').message).toContain(where);
+    expect(fails(await j(b, 'add', 'Three'), 7, 'BOARD_CORRUPT').message).toContain(where);
+    expect(failsHuman(await b.run('status'), 7)).toContain(where);
+    expect(failsHuman(await b.run('add', 'Three'), 7)).toContain(where);
     expect(hashTree(b.root)).toEqual(before);
   });
 
-  it('git merge-conflict markers in state.json are BOARD_CORRUPT naming the marker line', () => {
-    const b = makeBoard();
-    ok(j(b, 'add', 'One', '--id', 'one'), 1);
+  it('git merge-conflict markers in state.json are BOARD_CORRUPT naming the marker line', async () => {
+    const b = await makeBoardIn();
+    ok(await j(b, 'add', 'One', '--id', 'one'), 1);
     const statePath = join(b.dir, 'state.json');
     const lines = readFileSync(statePath, 'utf8').split('\n');
     const i = lines.findIndex((l) => l.trim() === '"priority": 2,');
@@ -476,28 +483,28 @@ describe('bad input', () => {
     writeFileSync(statePath, lines.join('\n'));
     const where = `state.json:${i + 1}:`;
     const before = hashTree(b.root);
-    expect(fails(j(b, 'status'), 7, 'BOARD_CORRUPT').message).toContain(where);
-    expect(fails(j(b, 'add', 'Two'), 7, 'BOARD_CORRUPT').message).toContain(where);
-    expect(failsHuman(b.run('list'), 7)).toContain(where);
+    expect(fails(await j(b, 'status'), 7, 'BOARD_CORRUPT').message).toContain(where);
+    expect(fails(await j(b, 'add', 'Two'), 7, 'BOARD_CORRUPT').message).toContain(where);
+    expect(failsHuman(await b.run('list'), 7)).toContain(where);
     expect(hashTree(b.root)).toEqual(before);
   });
 
-  it('no board: NO_BOARD (exit 4) with the baton init hint; --dir and BATON_DIR pointing nowhere too', () => {
+  it('no board: NO_BOARD (exit 4) with the baton init hint; --dir and BATON_DIR pointing nowhere too', async () => {
     const empty = tempDir();
-    const r = call(empty, ['status', '--json']);
+    const r = await call(empty, ['status', '--json']);
     const err = fails(r, 4, 'NO_BOARD');
     expect(err.hint).toContain('baton init');
-    expect(failsHuman(call(empty, ['list']), 4)).toContain('baton init');
-    fails(call(empty, ['add', 'x', '--json']), 4, 'NO_BOARD');
-    fails(call(empty, ['status', '--json', '--dir', join(empty, 'nowhere')]), 4, 'NO_BOARD');
-    fails(call(empty, ['status', '--json'], { env: { BATON_DIR: join(empty, 'nowhere') } }), 4, 'NO_BOARD');
+    expect(failsHuman(await call(empty, ['list']), 4)).toContain('baton init');
+    fails(await call(empty, ['add', 'x', '--json']), 4, 'NO_BOARD');
+    fails(await call(empty, ['status', '--json', '--dir', join(empty, 'nowhere')]), 4, 'NO_BOARD');
+    fails(await call(empty, ['status', '--json'], { env: { BATON_DIR: join(empty, 'nowhere') } }), 4, 'NO_BOARD');
     expect(readdirSync(empty)).toEqual([]);
   });
 });
 
 describe('Markdown safety', () => {
-  it('hostile titles keep STATUS.md tables intact, inject no markup, and round-trip exactly in JSON', () => {
-    const b = makeBoard();
+  it('hostile titles keep STATUS.md tables intact, inject no markup, and round-trip exactly in JSON', async () => {
+    const b = await makeBoardIn();
     const titles = [
       'pipe | in || the \\| middle',
       'line one\nline two\r\nline three',
@@ -509,11 +516,11 @@ describe('Markdown safety', () => {
     ];
     const byId = new Map<string, string>();
     for (const title of titles) {
-      const t = ok(j(b, 'add', title)).task;
+      const t = ok(await j(b, 'add', title)).task;
       expect(t.title).toBe(title);
       byId.set(t.id, title);
     }
-    for (const t of ok(j(b, 'list')).tasks) expect(t.title).toBe(byId.get(t.id));
+    for (const t of ok(await j(b, 'list')).tasks) expect(t.title).toBe(byId.get(t.id));
 
     const md = readFileSync(join(b.dir, 'STATUS.md'), 'utf8');
     expect(md.toLowerCase()).not.toContain('<script');
@@ -527,17 +534,17 @@ describe('Markdown safety', () => {
 });
 
 describe('reads', () => {
-  it('status, list, show and doctor change no byte, with and without --json', () => {
-    const b = makeBoard();
-    ok(j(b, 'add', 'One', '--id', 'one'));
-    ok(j(b, 'add', 'Two', '--id', 'two', '--depends-on', 'one'));
-    ok(j(b, 'edit', 'one', '--priority', 'P0'));
-    ok(j(b, 'block', 'two', '--reason', 'needs input'));
+  it('status, list, show and doctor change no byte, with and without --json', async () => {
+    const b = await makeBoardIn();
+    ok(await j(b, 'add', 'One', '--id', 'one'));
+    ok(await j(b, 'add', 'Two', '--id', 'two', '--depends-on', 'one'));
+    ok(await j(b, 'edit', 'one', '--priority', 'P0'));
+    ok(await j(b, 'block', 'two', '--reason', 'needs input'));
     const before = hashTree(b.dir);
     const reads = [['status'], ['list'], ['list', '--ready'], ['show', 'two'], ['doctor']];
     for (const args of reads) {
       for (const json of [true, false]) {
-        const r = call(b.root, json ? [...args, '--json'] : args);
+        const r = await call(b.root, json ? [...args, '--json'] : args);
         expect(r.code, `${args.join(' ')} ${json}: ${r.stderr}`).toBe(0);
         if (json) expect(r.json.revision).toBe(4);
         else expect(r.stdout.length).toBeGreaterThan(0);
@@ -548,40 +555,40 @@ describe('reads', () => {
 });
 
 describe('render', () => {
-  it('is a no-op right after a mutation and recreates deleted projections byte for byte', () => {
-    const b = makeBoard();
-    ok(j(b, 'add', 'One', '--id', 'one', '--label', 'l'));
-    ok(j(b, 'add', 'Two | pipes', '--id', 'two', '--depends-on', 'one'));
+  it('is a no-op right after a mutation and recreates deleted projections byte for byte', async () => {
+    const b = await makeBoardIn();
+    ok(await j(b, 'add', 'One', '--id', 'one', '--label', 'l'));
+    ok(await j(b, 'add', 'Two | pipes', '--id', 'two', '--depends-on', 'one'));
     const before = hashTree(b.dir);
-    ok(j(b, 'render'), 2);
+    ok(await j(b, 'render'), 2);
     expect(hashTree(b.dir)).toEqual(before);
 
     const generated = [...GENERATED_MD, 'handoff-index.json'];
     const saved = Object.fromEntries(generated.map((f) => [f, readFileSync(join(b.dir, f))]));
     for (const f of generated) unlinkSync(join(b.dir, f));
-    ok(j(b, 'render'), 2);
+    ok(await j(b, 'render'), 2);
     for (const f of generated) expect(readFileSync(join(b.dir, f)).equals(saved[f]), f).toBe(true);
     expect(hashTree(b.dir)).toEqual(before);
   });
 });
 
 describe('doctor', () => {
-  it('is healthy on fresh and used boards, flags a deleted STATUS.md, and --repair fixes it', () => {
-    const b = makeBoard();
+  it('is healthy on fresh and used boards, flags a deleted STATUS.md, and --repair fixes it', async () => {
+    const b = await makeBoardIn();
     const allOk = (d: any) => {
       expect(d.healthy).toBe(true);
       expect(d.checks.length).toBeGreaterThan(0);
       for (const c of d.checks) expect(c.ok, `${c.name}: ${c.message}`).toBe(true);
     };
-    allOk(ok(j(b, 'doctor'), 0));
+    allOk(ok(await j(b, 'doctor'), 0));
 
     writeFileSync(join(b.root, 'plan.yaml'), '- {id: a, title: A}\n- {id: b, title: B, depends_on: [a]}\n');
-    ok(j(b, 'import', 'plan.yaml'), 1);
-    ok(j(b, 'block', 'b', '--reason', 'r'), 2);
-    allOk(ok(j(b, 'doctor'), 2));
+    ok(await j(b, 'import', 'plan.yaml'), 1);
+    ok(await j(b, 'block', 'b', '--reason', 'r'), 2);
+    allOk(ok(await j(b, 'doctor'), 2));
 
     unlinkSync(join(b.dir, 'STATUS.md'));
-    const sick = ok(j(b, 'doctor'), 2);
+    const sick = ok(await j(b, 'doctor'), 2);
     expect(sick.healthy).toBe(false);
     const proj = sick.checks.find((c: any) => /projection/.test(c.name));
     expect(proj).toBeDefined();
@@ -589,47 +596,47 @@ describe('doctor', () => {
     expect(sick.checks.filter((c: any) => !c.ok)).toEqual([proj]);
     expect(existsSync(join(b.dir, 'STATUS.md'))).toBe(false); // doctor without --repair writes nothing
 
-    ok(j(b, 'doctor', '--repair'));
+    ok(await j(b, 'doctor', '--repair'));
     expect(existsSync(join(b.dir, 'STATUS.md'))).toBe(true);
-    allOk(ok(j(b, 'doctor'), 2));
+    allOk(ok(await j(b, 'doctor'), 2));
   });
 });
 
 describe('finding the board', () => {
-  it('walks up from a subdirectory; honours BATON_DIR and --dir in that order of precedence', () => {
-    const b = makeBoard();
-    const other = makeBoard();
-    ok(j(b, 'add', 'X', '--id', 'x'), 1);
+  it('walks up from a subdirectory; honours BATON_DIR and --dir in that order of precedence', async () => {
+    const b = await makeBoardIn();
+    const other = await makeBoardIn();
+    ok(await j(b, 'add', 'X', '--id', 'x'), 1);
     const sub = join(b.root, 'src', 'deep');
     mkdirSync(sub, { recursive: true });
-    expect(ok(call(sub, ['status', '--json']), 1).board).toBe(b.dir);
-    expect(ok(call(sub, ['add', 'Y', '--id', 'y', '--json']), 2).task.id).toBe('y');
+    expect(ok(await call(sub, ['status', '--json']), 1).board).toBe(b.dir);
+    expect(ok(await call(sub, ['add', 'Y', '--id', 'y', '--json']), 2).task.id).toBe('y');
     expect(existsSync(join(sub, 'project-plan'))).toBe(false);
 
     const elsewhere = tempDir();
-    expect(ok(call(elsewhere, ['status', '--json'], { env: { BATON_DIR: b.dir } }), 2).board).toBe(b.dir);
-    expect(ok(call(elsewhere, ['status', '--json', '--dir', b.dir]), 2).board).toBe(b.dir);
+    expect(ok(await call(elsewhere, ['status', '--json'], { env: { BATON_DIR: b.dir } }), 2).board).toBe(b.dir);
+    expect(ok(await call(elsewhere, ['status', '--json', '--dir', b.dir]), 2).board).toBe(b.dir);
     // BATON_DIR beats walking up; --dir beats BATON_DIR.
-    expect(ok(call(b.root, ['status', '--json'], { env: { BATON_DIR: other.dir } }), 0).board).toBe(other.dir);
-    expect(ok(call(b.root, ['status', '--json', '--dir', b.dir], { env: { BATON_DIR: other.dir } }), 2).board).toBe(b.dir);
+    expect(ok(await call(b.root, ['status', '--json'], { env: { BATON_DIR: other.dir } }), 0).board).toBe(other.dir);
+    expect(ok(await call(b.root, ['status', '--json', '--dir', b.dir], { env: { BATON_DIR: other.dir } }), 2).board).toBe(b.dir);
   });
 
-  it("from a linked git worktree without project-plan/, uses the main worktree's board", () => {
+  it("from a linked git worktree without project-plan/, uses the main worktree's board", async () => {
     const root = tempDir();
     const repo = join(root, 'repo');
     mkdirSync(repo);
     git(repo, 'init', '-q');
     git(repo, 'commit', '-q', '--allow-empty', '-m', 'init');
-    ok(call(repo, ['init', '--name', 'wt-test', '--json']), 0);
-    ok(call(repo, ['add', 'X', '--id', 'x', '--json']), 1);
+    ok(await call(repo, ['init', '--name', 'wt-test', '--json']), 0);
+    ok(await call(repo, ['add', 'X', '--id', 'x', '--json']), 1);
     git(repo, 'worktree', 'add', '-q', join(root, 'wt'));
     const wtSub = join(root, 'wt', 'pkg');
     mkdirSync(wtSub);
     expect(existsSync(join(root, 'wt', 'project-plan'))).toBe(false);
 
-    const st = ok(call(wtSub, ['status', '--json']), 1);
+    const st = ok(await call(wtSub, ['status', '--json']), 1);
     expect(realpathSync(st.board)).toBe(realpathSync(join(repo, 'project-plan')));
-    ok(call(join(root, 'wt'), ['add', 'From worktree', '--id', 'wt-task', '--json']), 2);
+    ok(await call(join(root, 'wt'), ['add', 'From worktree', '--id', 'wt-task', '--json']), 2);
     expect(Object.keys(JSON.parse(readFileSync(join(repo, 'project-plan', 'state.json'), 'utf8')).tasks).sort()).toEqual(['wt-task', 'x']);
     expect(existsSync(join(root, 'wt', 'project-plan'))).toBe(false);
   });
@@ -649,35 +656,35 @@ describe('help and version', () => {
   })();
   const COMMANDS = ['init', 'status', 'render', 'doctor', 'add', 'import', 'list', 'show', 'edit', 'dep', 'block', 'unblock', 'cancel'];
 
-  it('the README documents exactly the commands --help lists, and each one has its own --help', () => {
+  it('the README documents exactly the commands --help lists, and each one has its own --help', async () => {
     const cwd = tempDir();
-    const listed = [...call(cwd, ['--help']).stdout.matchAll(/^ {2}([a-z][a-z-]*)\b/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
+    const listed = [...(await call(cwd, ['--help'])).stdout.matchAll(/^ {2}([a-z][a-z-]*)\b/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
     expect(README_COMMANDS.length).toBeGreaterThan(40);
     expect(README_COMMANDS).toEqual([...new Set(listed)].sort());
     for (const c of listed) {
-      const h = call(cwd, [c, '--help']);
+      const h = await call(cwd, [c, '--help']);
       expect(h.code, c).toBe(0);
       expect(h.stdout, c).toMatch(new RegExp(`^Usage: baton ${c}\\b`));
     }
     expect(readdirSync(cwd)).toEqual([]);
   });
 
-  it('--help lists every command; no arguments prints help and exits 0; --version prints a version', () => {
+  it('--help lists every command; no arguments prints help and exits 0; --version prints a version', async () => {
     const cwd = tempDir();
-    const help = call(cwd, ['--help']);
+    const help = await call(cwd, ['--help']);
     expect(help.code).toBe(0);
     for (const c of COMMANDS) expect(help.stdout, c).toMatch(new RegExp(`^\\s+${c}\\b`, 'm'));
 
-    const bare = call(cwd, []);
+    const bare = await call(cwd, []);
     expect(bare.code).toBe(0);
     for (const c of COMMANDS) expect(bare.stdout, c).toMatch(new RegExp(`^\\s+${c}\\b`, 'm'));
 
-    const dep = call(cwd, ['dep', '--help']);
+    const dep = await call(cwd, ['dep', '--help']);
     expect(dep.code).toBe(0);
     expect(dep.stdout).toMatch(/^\s+add\b/m);
     expect(dep.stdout).toMatch(/^\s+rm\b/m);
 
-    const v = call(cwd, ['--version']);
+    const v = await call(cwd, ['--version']);
     expect(v.code).toBe(0);
     expect(v.stdout.trim()).toMatch(/^\d+\.\d+\.\d+(-[\w.]+)?$/);
     expect(readdirSync(cwd)).toEqual([]);
@@ -685,19 +692,19 @@ describe('help and version', () => {
 });
 
 describe('colour', () => {
-  const underTty = (b: TestBoard, env: Record<string, string>) =>
+  const underTty = (b: TestBoardIn, env: Record<string, string>) =>
     execFileSync('script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} doctor`, '/dev/null'], {
       cwd: b.root,
       env: { ...baseEnv(), ...env },
       encoding: 'utf8',
     });
 
-  it('colours human output on a TTY only, never with NO_COLOR, --no-color or --json', () => {
-    const b = makeBoard();
+  it('colours human output on a TTY only, never with NO_COLOR, --no-color or --json', async () => {
+    const b = await makeBoardIn();
     const env = { NO_COLOR: '', FORCE_COLOR: '' };
     expect(underTty(b, env)).toMatch(/\u001b\[\d+m/);
     expect(underTty(b, { ...env, NO_COLOR: '1' })).not.toMatch(/\u001b\[/);
-    expect(b.run('doctor').stdout).not.toMatch(/\u001b\[/);
-    expect(b.run('doctor', '--json').stdout).not.toMatch(/\u001b\[/);
+    expect((await b.run('doctor')).stdout).not.toMatch(/\u001b\[/);
+    expect((await b.run('doctor', '--json')).stdout).not.toMatch(/\u001b\[/);
   });
 });

@@ -2,22 +2,26 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, baseEnv, baton, makeBoard, type Run, type TestBoard } from './helpers.js';
+import { BIN, baseEnv, batonIn, makeBoard, makeBoardIn, type Run, type TestBoard, type TestBoardIn } from './helpers.js';
 
-/** Edges of the outside world: hostile text on a terminal, readers that stop early, config files people get wrong. */
+/**
+ * Edges of the outside world: hostile text on a terminal, readers that stop early, config files
+ * people get wrong. Pipes and a config warning (written to the process's own stderr) need real
+ * processes; the rest runs in-process.
+ */
 
 /** Characters a terminal acts on, none of which may reach it from user text. */
 const RAW_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
 
-function joinAs(board: TestBoard, name: string): Record<string, string> {
-  const r = board.json('join', '--name', name, '--role', 'worker');
+async function joinAsIn(board: TestBoardIn, name: string): Promise<Record<string, string>> {
+  const r = await board.json('join', '--name', name, '--role', 'worker');
   expect(r._code, JSON.stringify(r)).toBe(0);
   return { BATON_SESSION: r.session.id, BATON_TOKEN: r.token };
 }
 
-const runAs = (board: TestBoard, env: Record<string, string>, ...args: string[]): Run => baton(args, { cwd: board.root, env });
+const runAsIn = (board: TestBoardIn, env: Record<string, string>, ...args: string[]): Promise<Run> => batonIn(args, { cwd: board.root, env });
 
-function editConfig(board: TestBoard, edit: (text: string) => string): void {
+function editConfig(board: { dir: string }, edit: (text: string) => string): void {
   const path = join(board.dir, 'config.yaml');
   writeFileSync(path, edit(readFileSync(path, 'utf8')));
 }
@@ -42,15 +46,15 @@ describe('terminal escapes', () => {
   const shown = 'evil \\x1b[31mred\\x1b[0m \\x1b]0;pwned\\x07 c1\\x9b2J \\x85 rtl\\u202eabc\\u2066x\\u2069 del\\x7f';
   const description = 'first line\nsecond \u001b[2J line';
 
-  it("list, show, status and next show a title's ESC, OSC, BEL, C1 and bidi characters escaped; --json keeps them exact", () => {
-    const board = makeBoard();
-    expect(board.run('add', title, '--id', 'evil', '--description', description).code).toBe(0);
-    const me = joinAs(board, 'ada');
+  it("list, show, status and next show a title's ESC, OSC, BEL, C1 and bidi characters escaped; --json keeps them exact", async () => {
+    const board = await makeBoardIn();
+    expect((await board.run('add', title, '--id', 'evil', '--description', description)).code).toBe(0);
+    const me = await joinAsIn(board, 'ada');
     const human: Record<string, Run> = {
-      list: board.run('list'),
-      show: board.run('show', 'evil'),
-      status: board.run('status'),
-      next: runAs(board, me, 'next'),
+      list: await board.run('list'),
+      show: await board.run('show', 'evil'),
+      status: await board.run('status'),
+      next: await runAsIn(board, me, 'next'),
     };
     for (const [cmd, r] of Object.entries(human)) {
       expect(r.code, `${cmd}: ${r.stderr}`).toBe(0);
@@ -61,10 +65,10 @@ describe('terminal escapes', () => {
     expect(human.show!.stdout).toContain('first line\nsecond \\x1b[2J line');
 
     const json: Record<string, Run> = {
-      list: board.run('list', '--json'),
-      show: board.run('show', 'evil', '--json'),
-      status: board.run('status', '--json'),
-      next: runAs(board, me, 'next', '--json'),
+      list: await board.run('list', '--json'),
+      show: await board.run('show', 'evil', '--json'),
+      status: await board.run('status', '--json'),
+      next: await runAsIn(board, me, 'next', '--json'),
     };
     for (const [cmd, r] of Object.entries(json)) {
       expect(r.code, cmd).toBe(0);
@@ -77,20 +81,20 @@ describe('terminal escapes', () => {
     expect(json.next!.json.task.title).toBe(title);
   });
 
-  it("keeps baton's own colours on a colour terminal while the title's escapes stay escaped; errors quoting input are escaped too", () => {
-    const board = makeBoard();
-    board.run('add', title, '--id', 'evil');
-    const coloured = baton(['status'], { cwd: board.root, env: { NO_COLOR: '', FORCE_COLOR: '1' } });
+  it("keeps baton's own colours on a colour terminal while the title's escapes stay escaped; errors quoting input are escaped too", async () => {
+    const board = await makeBoardIn();
+    await board.run('add', title, '--id', 'evil');
+    const coloured = await batonIn(['status'], { cwd: board.root, env: { NO_COLOR: '', FORCE_COLOR: '1' } });
     expect(coloured.code).toBe(0);
     expect(coloured.stdout).toMatch(/\u001b\[1mReady next \(1\):\u001b\[22m/);
     expect(coloured.stdout).toContain(shown);
     expect(coloured.stdout.replace(/\u001b\[\d+m/g, '')).not.toMatch(RAW_CONTROL);
 
-    const bad = board.run('add', 'x', '--priority', 'P\u001b[9');
+    const bad = await board.run('add', 'x', '--priority', 'P\u001b[9');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("'P\\x1b[9'");
     expect(bad.stderr).not.toMatch(RAW_CONTROL);
-    const badJson = board.run('add', 'x', '--priority', 'P\u001b[9', '--json');
+    const badJson = await board.run('add', 'x', '--priority', 'P\u001b[9', '--json');
     expect(badJson.json.error.message).toContain("'P\u001b[9'");
   });
 });
@@ -177,10 +181,10 @@ describe('config.yaml', () => {
     expect(r.stderr).toBe("warning: unknown key 'bell\\u0007\\u001b]0;pwned' in config.yaml\n");
   });
 
-  it('numbers out of range are INVALID_INPUT (exit 2) naming the file, the key and the range; claim with lease_ttl_seconds 1e20 too', () => {
-    const board = makeBoard();
-    const me = joinAs(board, 'ada');
-    board.run('add', 'work', '--id', 'w');
+  it('numbers out of range are INVALID_INPUT (exit 2) naming the file, the key and the range; claim with lease_ttl_seconds 1e20 too', async () => {
+    const board = await makeBoardIn();
+    const me = await joinAsIn(board, 'ada');
+    await board.run('add', 'work', '--id', 'w');
     const cases: [RegExp, string, string, string][] = [
       [/^lease_ttl_seconds: .*$/m, 'lease_ttl_seconds: 1e20', 'lease_ttl_seconds', 'from 1 to 604800'],
       [/^lease_ttl_seconds: .*$/m, 'lease_ttl_seconds: 0', 'lease_ttl_seconds', 'from 1 to 604800'],
@@ -196,7 +200,7 @@ describe('config.yaml', () => {
     for (const [pattern, line, key, range] of cases) {
       expect(pattern.test(original), line).toBe(true);
       writeFileSync(join(board.dir, 'config.yaml'), original.replace(pattern, line));
-      const r = board.run('list', '--json');
+      const r = await board.run('list', '--json');
       expect(r.code, line).toBe(2);
       expect(r.json.error, line).toMatchObject({ code: 'INVALID_INPUT', key });
       expect(r.json.error.message, line).toContain(join(board.dir, 'config.yaml'));
@@ -204,24 +208,24 @@ describe('config.yaml', () => {
       expect(r.json.error.message, line).toContain(range);
     }
     writeFileSync(join(board.dir, 'config.yaml'), original.replace(/^lease_ttl_seconds: .*$/m, 'lease_ttl_seconds: 1e20'));
-    const claim = runAs(board, me, 'claim', 'w');
+    const claim = await runAsIn(board, me, 'claim', 'w');
     expect(claim.code).toBe(2);
     expect(claim.stderr).toContain('lease_ttl_seconds: must be a number from 1 to 604800');
     expect(claim.stderr).not.toMatch(/internal error/i);
     // The ends of a range are allowed.
     writeFileSync(join(board.dir, 'config.yaml'), original.replace(/^lease_ttl_seconds: .*$/m, 'lease_ttl_seconds: 604800').replace(/^ {2}max_depth: 2/m, '  max_depth: 0'));
-    const ok = runAs(board, me, 'claim', 'w', '--json');
+    const ok = await runAsIn(board, me, 'claim', 'w', '--json');
     expect(ok.code, ok.stdout).toBe(0);
     expect(Date.parse(ok.json.task.lease.expires_at) - Date.now()).toBeGreaterThan(604_000_000);
   });
 
-  it('a billion-laughs config.yaml or import plan is INVALID_INPUT naming the file, at once; a plan that reuses an anchor still imports', () => {
-    const board = makeBoard();
+  it('a billion-laughs config.yaml or import plan is INVALID_INPUT naming the file, at once; a plan that reuses an anchor still imports', async () => {
+    const board = await makeBoardIn();
     const levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
     for (let i = 1; i < 9; i++) levels.push(`l${i}: &l${i} [${Array(10).fill(i === 1 ? '*a' : `*l${i - 1}`).join(', ')}]`);
     writeFileSync(join(board.root, 'laughs.yaml'), `${levels.join('\n')}\ntasks: *l8\n`);
     let t = Date.now();
-    const plan = board.run('import', 'laughs.yaml', '--json');
+    const plan = await board.run('import', 'laughs.yaml', '--json');
     expect(Date.now() - t).toBeLessThan(10_000);
     expect(plan.code).toBe(2);
     expect(plan.json.error.code).toBe('INVALID_INPUT');
@@ -230,12 +234,12 @@ describe('config.yaml', () => {
     const before = readFileSync(join(board.dir, 'config.yaml'), 'utf8');
     writeFileSync(join(board.dir, 'config.yaml'), `${before}\n${levels.map((l) => `x_${l}`).join('\n')}\n`);
     t = Date.now();
-    const cfg = board.run('list', '--json');
+    const cfg = await board.run('list', '--json');
     expect(Date.now() - t).toBeLessThan(10_000);
     expect(cfg.code).toBe(2);
     expect(cfg.json.error.code).toBe('INVALID_INPUT');
     expect(cfg.json.error.message).toContain(`${join(board.dir, 'config.yaml')}: its aliases expand too far`);
-    const human = board.run('status');
+    const human = await board.run('status');
     expect(human.code).toBe(2);
     expect(human.stderr).toMatch(/^error: .*config\.yaml: its aliases expand too far/);
     expect(human.stderr).not.toMatch(/internal error|ReferenceError/i);
@@ -243,8 +247,8 @@ describe('config.yaml', () => {
     writeFileSync(join(board.dir, 'config.yaml'), before);
     const tasks = Array.from({ length: 200 }, (_, i) => `  - title: shared paths ${i}\n    paths: *web`).join('\n');
     writeFileSync(join(board.root, 'reuse.yaml'), `web: &web ["web/**", "shared/**"]\ntasks:\n${tasks}\n`);
-    const reused = board.run('import', 'reuse.yaml', '--json');
+    const reused = await board.run('import', 'reuse.yaml', '--json');
     expect(reused.code, reused.stdout).toBe(0);
-    expect(board.json('show', 'shared-paths-7').task.owned_paths).toEqual(['web/**', 'shared/**']);
+    expect((await board.json('show', 'shared-paths-7')).task.owned_paths).toEqual(['web/**', 'shared/**']);
   });
 });

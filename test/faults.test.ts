@@ -4,14 +4,15 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFi
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { baseEnv, baton, batonAsync, BIN, hashTree, makeBoard, type Run, type TestBoard, tempDir } from './helpers.js';
+import { baseEnv, baton, batonAsync, batonIn, BIN, hashTree, makeBoard, makeBoardIn, type Run, type TestBoard, type TestBoardIn, tempDir } from './helpers.js';
 
 // Real faults, as a careless or unlucky user meets them: a lock holder stopped by SIGSTOP (on
 // this machine, and on "another machine" made with a UTS namespace of its own), a disk that fills
 // up (a tiny tmpfs), init pointed at a repository, a failure after the commit point, an
-// unreadable line in the middle of the log.
+// unreadable line in the middle of the log. Those with a stopped, killed, remote, faked-clock or
+// concurrent writer, or a tiny disk, run real processes; the others run baton in-process.
 
-function setConfig(board: TestBoard, key: string, value: string): void {
+function setConfig(board: { dir: string }, key: string, value: string): void {
   const file = join(board.dir, 'config.yaml');
   const text = readFileSync(file, 'utf8');
   const re = new RegExp(`^${key}:.*$`, 'm');
@@ -88,12 +89,17 @@ async function stopWhen(child: ChildProcess, done: Promise<Run>, holding: () => 
   }
 }
 
-function tasksOf(board: TestBoard): Set<string> {
+function tasksOf(board: { dir: string }): Set<string> {
   return new Set(Object.keys(JSON.parse(readFileSync(join(board.dir, 'state.json'), 'utf8')).tasks));
 }
 
 function expectHealthy(board: TestBoard): void {
   const doctor = board.json('doctor');
+  expect(doctor.healthy, JSON.stringify(doctor.checks.filter((c: { ok: boolean }) => !c.ok))).toBe(true);
+}
+
+async function expectHealthyIn(board: TestBoardIn): Promise<void> {
+  const doctor = await board.json('doctor');
   expect(doctor.healthy, JSON.stringify(doctor.checks.filter((c: { ok: boolean }) => !c.ok))).toBe(true);
 }
 
@@ -270,22 +276,22 @@ describe('a full disk', () => {
 });
 
 describe('init', () => {
-  it('refuses to write over a repository (--dir .), writing nothing', () => {
+  it('refuses to write over a repository (--dir .), writing nothing', async () => {
     const repo = tempDir();
     writeFileSync(join(repo, 'AGENTS.md'), '# our agents\n');
     writeFileSync(join(repo, '.gitignore'), 'node_modules/\n');
     mkdirSync(join(repo, 'src'));
     const before = hashTree(repo);
-    const r = baton(['init', '--dir', '.', '--json'], { cwd: repo });
+    const r = await batonIn(['init', '--dir', '.', '--json'], { cwd: repo });
     expect(r.code).toBe(2);
     expect(r.json.error.code).toBe('INVALID_INPUT');
     expect(r.json.error.message).toMatch(/not empty/);
     expect(hashTree(repo)).toEqual(before);
     // With a board at ./project-plan already, neither a second init nor one over the repo writes.
-    expect(baton(['init'], { cwd: repo }).code).toBe(0);
+    expect((await batonIn(['init'], { cwd: repo })).code).toBe(0);
     const withBoard = hashTree(repo);
-    expect(baton(['init', '--json'], { cwd: repo }).code).toBe(2);
-    expect(baton(['init', '--dir', '.', '--json'], { cwd: repo }).code).toBe(2);
+    expect((await batonIn(['init', '--json'], { cwd: repo })).code).toBe(2);
+    expect((await batonIn(['init', '--dir', '.', '--json'], { cwd: repo })).code).toBe(2);
     expect(hashTree(repo)).toEqual(withBoard);
   });
 
@@ -314,49 +320,49 @@ describe('init', () => {
     expect(baton(['doctor', '--json', '--dir', 'a/b/project-plan'], { cwd: root }).json.healthy).toBe(true);
   });
 
-  it('on a file or where nothing can be made, refuses with a one-line error', () => {
+  it('on a file or where nothing can be made, refuses with a one-line error', async () => {
     const root = tempDir();
     writeFileSync(join(root, 'plain'), 'x');
-    const onFile = baton(['init', '--dir', 'plain', '--json'], { cwd: root });
+    const onFile = await batonIn(['init', '--dir', 'plain', '--json'], { cwd: root });
     expect(onFile.code).toBe(2);
     expect(onFile.json.error.message).toMatch(/is a file/);
-    const proc = baton(['init', '--dir', '/proc/self/baton-board', '--json'], { cwd: root });
+    const proc = await batonIn(['init', '--dir', '/proc/self/baton-board', '--json'], { cwd: root });
     expect([2, 4]).toContain(proc.code);
     expect(proc.json.error.code).not.toBe('INTERNAL');
-    const procDir = baton(['init', '--dir', '/proc/self', '--json'], { cwd: root });
+    const procDir = await batonIn(['init', '--dir', '/proc/self', '--json'], { cwd: root });
     expect(procDir.code).toBe(2);
   });
 });
 
 describe('after the commit point', () => {
-  it('a failure to regenerate the Markdown is a warning on a success, and doctor says how to fix it', () => {
-    const board = makeBoard();
+  it('a failure to regenerate the Markdown is a warning on a success, and doctor says how to fix it', async () => {
+    const board = await makeBoardIn();
     // STATUS.md cannot be replaced: a directory stands where the file goes.
     rmSync(join(board.dir, 'STATUS.md'));
     mkdirSync(join(board.dir, 'STATUS.md'));
     writeFileSync(join(board.dir, 'STATUS.md', 'keep'), 'x');
-    const r = board.json('add', 'committed anyway', '--id', 'c1');
+    const r = await board.json('add', 'committed anyway', '--id', 'c1');
     expect(r._code).toBe(0);
     expect(r.task.id).toBe('c1');
     expect(r.warnings.join(' ')).toMatch(/regenerating the Markdown failed.*the change is committed/);
-    const human = board.run('add', 'second', '--id', 'c2');
+    const human = await board.run('add', 'second', '--id', 'c2');
     expect(human.code).toBe(0);
     expect(human.stderr).toMatch(/^warning: regenerating the Markdown failed/m);
     expect(tasksOf(board)).toEqual(new Set(['c1', 'c2']));
-    const doctor = board.json('doctor');
+    const doctor = await board.json('doctor');
     const projections = doctor.checks.find((c: { name: string }) => c.name === 'projections');
     expect(projections.ok).toBe(false);
     expect(projections.fix).toMatch(/baton render|doctor --repair/);
     rmSync(join(board.dir, 'STATUS.md'), { recursive: true });
-    expect(board.run('render').code).toBe(0);
-    expectHealthy(board);
+    expect((await board.run('render')).code).toBe(0);
+    await expectHealthyIn(board);
   });
 });
 
 describe('an unreadable line in the middle of the log', () => {
-  it('stops writes like reads (exit 7, file and line); doctor --repair quarantines it and reads work again', () => {
-    const board = makeBoard();
-    for (let i = 0; i < 5; i++) expect(board.run('add', `t${i}`, '--id', `t${i}`).code).toBe(0);
+  it('stops writes like reads (exit 7, file and line); doctor --repair quarantines it and reads work again', async () => {
+    const board = await makeBoardIn();
+    for (let i = 0; i < 5; i++) expect((await board.run('add', `t${i}`, '--id', `t${i}`)).code).toBe(0);
     const log = join(board.dir, 'events.jsonl');
     const lines = readFileSync(log, 'utf8').split('\n');
     const bad = '{"seq":3,"id":"e-broken", this is not json';
@@ -364,24 +370,24 @@ describe('an unreadable line in the middle of the log', () => {
     writeFileSync(log, lines.join('\n'));
     const before = hashTree(board.dir);
     for (const args of [['add', 'refused'], ['events', 'prune', '--max-rows', '1'], ['events'], ['show', 't1']]) {
-      const r = board.json(...args);
+      const r = await board.json(...args);
       expect(r._code, args.join(' ')).toBe(7);
       expect(r.error.code).toBe('BOARD_CORRUPT');
       expect(r.error.message).toContain('events.jsonl:3');
       expect(r.error.hint).toMatch(/doctor --repair/);
     }
     expect(hashTree(board.dir)).toEqual(before);
-    const doctor = board.json('doctor');
+    const doctor = await board.json('doctor');
     expect(doctor.healthy).toBe(false);
-    const repaired = board.json('doctor', '--repair');
+    const repaired = await board.json('doctor', '--repair');
     expect(repaired._code).toBe(0);
     const qdir = join(board.dir, 'quarantine');
     const kept = readdirSync(qdir).flatMap((f) => readFileSync(join(qdir, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l)));
     expect(kept).toEqual([{ file: 'events.jsonl', line: 3, text: bad }]);
-    expect(board.json('events')._code).toBe(0);
-    expect(board.json('show', 't1')._code).toBe(0);
-    expect(board.run('add', 'after', '--id', 'after').code).toBe(0);
-    expectHealthy(board);
+    expect((await board.json('events'))._code).toBe(0);
+    expect((await board.json('show', 't1'))._code).toBe(0);
+    expect((await board.run('add', 'after', '--id', 'after')).code).toBe(0);
+    await expectHealthyIn(board);
     expect(tasksOf(board)).toEqual(new Set(['t0', 't1', 't2', 't3', 't4', 'after']));
   });
 
@@ -424,15 +430,15 @@ describe('an unreadable line in the middle of the log', () => {
 });
 
 describe('a symlinked log', () => {
-  it('is refused, and the file it points to outside the board is left alone', () => {
-    const board = makeBoard();
-    expect(board.run('add', 'one', '--id', 'one').code).toBe(0);
+  it('is refused, and the file it points to outside the board is left alone', async () => {
+    const board = await makeBoardIn();
+    expect((await board.run('add', 'one', '--id', 'one')).code).toBe(0);
     const outside = join(tempDir(), 'elsewhere.jsonl');
     writeFileSync(outside, readFileSync(join(board.dir, 'events.jsonl')));
     rmSync(join(board.dir, 'events.jsonl'));
     symlinkSync(outside, join(board.dir, 'events.jsonl'));
     const before = readFileSync(outside, 'utf8');
-    const r = board.json('add', 'two', '--id', 'two');
+    const r = await board.json('add', 'two', '--id', 'two');
     expect(r._code).toBe(7);
     expect(r.error.message).toMatch(/symbolic link/);
     expect(readFileSync(outside, 'utf8')).toBe(before);
@@ -441,47 +447,47 @@ describe('a symlinked log', () => {
 });
 
 describe('retries after a lost answer', () => {
-  it('an idempotency key returns the first answer and never changes the board twice', () => {
-    const board = makeBoard();
-    const first = board.json('add', 'only once', '--idempotency-key', 'add-1');
+  it('an idempotency key returns the first answer and never changes the board twice', async () => {
+    const board = await makeBoardIn();
+    const first = await board.json('add', 'only once', '--idempotency-key', 'add-1');
     expect(first._code).toBe(0);
-    const again = board.json('add', 'only once', '--idempotency-key', 'add-1');
+    const again = await board.json('add', 'only once', '--idempotency-key', 'add-1');
     expect(again._code).toBe(0);
     expect(again.replayed).toBe(true);
     expect(again.task.id).toBe(first.task.id);
     expect(again.revision).toBe(first.revision);
     expect(tasksOf(board).size).toBe(1);
     // The same key for another command is a mistake, said as such.
-    const other = board.json('cancel', first.task.id, '--idempotency-key', 'add-1');
+    const other = await board.json('cancel', first.task.id, '--idempotency-key', 'add-1');
     expect(other._code).toBe(2);
     expect(other.error.message).toMatch(/already used by `add`/);
     // A claim replayed hands back the same lease token (it is shown only once otherwise).
-    const joined = board.json('join', '--name', 'w', '--role', 'worker');
+    const joined = await board.json('join', '--name', 'w', '--role', 'worker');
     const env = { BATON_SESSION: joined.session.id, BATON_TOKEN: joined.token };
-    const claim1 = baton(['claim-next', '--idempotency-key', 'claim-1', '--json'], { cwd: board.root, env });
-    const claim2 = baton(['claim-next', '--idempotency-key', 'claim-1', '--json'], { cwd: board.root, env });
+    const claim1 = await batonIn(['claim-next', '--idempotency-key', 'claim-1', '--json'], { cwd: board.root, env });
+    const claim2 = await batonIn(['claim-next', '--idempotency-key', 'claim-1', '--json'], { cwd: board.root, env });
     expect(claim1.code, claim1.stdout).toBe(0);
     expect(claim2.json.replayed).toBe(true);
     expect(claim2.json.lease_token).toBe(claim1.json.lease_token);
-    expect(baton(['send', '--to', 'all', 'hello', '--idempotency-key', 'msg-1', '--json'], { cwd: board.root, env }).code).toBe(0);
-    expect(baton(['send', '--to', 'all', 'hello', '--idempotency-key', 'msg-1', '--json'], { cwd: board.root, env }).json.replayed).toBe(true);
+    expect((await batonIn(['send', '--to', 'all', 'hello', '--idempotency-key', 'msg-1', '--json'], { cwd: board.root, env })).code).toBe(0);
+    expect((await batonIn(['send', '--to', 'all', 'hello', '--idempotency-key', 'msg-1', '--json'], { cwd: board.root, env })).json.replayed).toBe(true);
     const sent = readFileSync(join(board.dir, 'events.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"message.sent"'));
     expect(sent).toHaveLength(1);
-    expect(board.json('add', 'x', '--idempotency-key', 'bad key!')._code).toBe(2);
+    expect((await board.json('add', 'x', '--idempotency-key', 'bad key!'))._code).toBe(2);
     // A plan's key names its content: the same file name with other content is another call.
     const plan = join(board.root, 'plan.yaml');
     writeFileSync(plan, 'tasks:\n  - title: planned one\n');
-    expect(board.json('import', plan, '--idempotency-key', 'plan-1')._code).toBe(0);
-    expect(board.json('import', plan, '--idempotency-key', 'plan-1').replayed).toBe(true);
+    expect((await board.json('import', plan, '--idempotency-key', 'plan-1'))._code).toBe(0);
+    expect((await board.json('import', plan, '--idempotency-key', 'plan-1')).replayed).toBe(true);
     writeFileSync(plan, 'tasks:\n  - title: planned two\n');
-    expect(board.json('import', plan, '--idempotency-key', 'plan-1')._code).toBe(2);
+    expect((await board.json('import', plan, '--idempotency-key', 'plan-1'))._code).toBe(2);
     // A key names one call by one caller: other arguments, or another session, are refused.
-    const otherArgs = board.json('add', 'not the same', '--idempotency-key', 'add-1');
+    const otherArgs = await board.json('add', 'not the same', '--idempotency-key', 'add-1');
     expect(otherArgs._code).toBe(2);
     expect(otherArgs.error.message).toMatch(/other arguments/);
-    const second = board.json('join', '--name', 'w2', '--role', 'worker');
+    const second = await board.json('join', '--name', 'w2', '--role', 'worker');
     const env2 = { BATON_SESSION: second.session.id, BATON_TOKEN: second.token };
-    const stolen = baton(['claim-next', '--idempotency-key', 'claim-1', '--json'], { cwd: board.root, env: env2 });
+    const stolen = await batonIn(['claim-next', '--idempotency-key', 'claim-1', '--json'], { cwd: board.root, env: env2 });
     expect(stolen.code).toBe(2);
     expect(stolen.json.error.message).toMatch(/another session/);
     expect(stolen.stdout).not.toContain(claim1.json.lease_token);
@@ -555,21 +561,21 @@ describe('clocks', () => {
   });
 
   it('a lease is taken back only once its TTL and the clock-skew allowance have both passed', async () => {
-    const board = makeBoard();
+    const board = await makeBoardIn();
     setConfig(board, 'lease_ttl_seconds', '1');
     setConfig(board, 'clock_skew_seconds', '2');
-    expect(board.run('add', 'held', '--id', 'held').code).toBe(0);
-    const joined = board.json('join', '--name', 'w', '--role', 'worker');
+    expect((await board.run('add', 'held', '--id', 'held')).code).toBe(0);
+    const joined = await board.json('join', '--name', 'w', '--role', 'worker');
     const env = { BATON_SESSION: joined.session.id, BATON_TOKEN: joined.token };
-    const claim = baton(['claim', 'held', '--json'], { cwd: board.root, env });
+    const claim = await batonIn(['claim', 'held', '--json'], { cwd: board.root, env });
     expect(claim.code).toBe(0);
     const expires = Date.parse(claim.json.lease.expires_at);
     // Past the TTL, inside the allowance: still the holder's.
     await new Promise((r) => setTimeout(r, Math.max(0, expires + 300 - Date.now())));
-    expect(board.json('reap').expired_leases).toEqual([]);
+    expect((await board.json('reap')).expired_leases).toEqual([]);
     // Past both.
     await new Promise((r) => setTimeout(r, Math.max(0, expires + 2_300 - Date.now())));
-    expect(board.json('reap').expired_leases).toEqual(['held']);
+    expect((await board.json('reap')).expired_leases).toEqual(['held']);
   });
 });
 
@@ -578,34 +584,34 @@ describe('journals left behind', () => {
     const st = statSync(path);
     return { size: st.size, mtime: st.mtimeMs, ino: st.ino };
   };
-  const journal = (board: TestBoard, j: Record<string, unknown>) =>
+  const journal = (board: { dir: string }, j: Record<string, unknown>) =>
     writeFileSync(join(board.dir, '.baton.lock.journal'), JSON.stringify({ key: null, nonce: 'gone', pid: 1, host: 'baton-other-machine', ...j }));
 
-  it("a writer whose lock was broken and which appends late: its events are void, never read, and taken out by the next write", () => {
-    const board = makeBoard();
-    expect(board.run('add', 'one', '--id', 'one').code).toBe(0);
+  it("a writer whose lock was broken and which appends late: its events are void, never read, and taken out by the next write", async () => {
+    const board = await makeBoardIn();
+    expect((await board.run('add', 'one', '--id', 'one')).code).toBe(0);
     const log = join(board.dir, 'events.jsonl');
     // What a writer on another machine leaves when it is stopped after its journal and its lock
     // is broken: the next holder finds the journal, proves nothing committed, and voids its ids.
     journal(board, { revision_before: 1, revision_after: 2, base_seq: 1, log_size: statSync(log).size, ids: ['e-latewriter'], base: stamp(join(board.dir, 'state.json')) });
-    expect(board.run('add', 'two', '--id', 'two').code).toBe(0);
+    expect((await board.run('add', 'two', '--id', 'two')).code).toBe(0);
     expect(existsSync(join(board.dir, '.baton.lock.journal'))).toBe(false);
     // The stopped writer resumes and appends (its commit then fails at its fence).
     const ghost = { id: 'e-latewriter', seq: 2, ts: new Date().toISOString(), revision: 2, type: 'task.created', actor: null, session: null, task: 'ghost', data: { title: 'ghost' }, notify: null };
     appendFileSync(log, `${JSON.stringify(ghost)}\n`);
-    expect(board.json('events').events.map((e: { id: string }) => e.id)).not.toContain('e-latewriter');
-    expect(board.json('show', 'ghost')._code).toBe(4);
-    expect(board.run('add', 'three', '--id', 'three').code).toBe(0);
+    expect((await board.json('events')).events.map((e: { id: string }) => e.id)).not.toContain('e-latewriter');
+    expect((await board.json('show', 'ghost'))._code).toBe(4);
+    expect((await board.run('add', 'three', '--id', 'three')).code).toBe(0);
     expect(readFileSync(log, 'utf8')).not.toContain('"id":"e-latewriter"');
     const reconciled = readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.type === 'board.reconciled');
     expect(reconciled.data.void_dropped).toBe(1);
     expect(tasksOf(board)).toEqual(new Set(['one', 'two', 'three']));
-    expectHealthy(board);
+    await expectHealthyIn(board);
   });
 
-  it('the journal of a transaction that committed is never undone, even after git changed the state', () => {
-    const board = makeBoard();
-    const first = board.json('add', 'kept', '--id', 'kept', '--idempotency-key', 'k-kept');
+  it('the journal of a transaction that committed is never undone, even after git changed the state', async () => {
+    const board = await makeBoardIn();
+    const first = await board.json('add', 'kept', '--id', 'kept', '--idempotency-key', 'k-kept');
     expect(first._code).toBe(0);
     const log = join(board.dir, 'events.jsonl');
     const eventId = JSON.parse(readFileSync(log, 'utf8').trim()).id as string;
@@ -615,19 +621,19 @@ describe('journals left behind', () => {
     rmSync(join(board.dir, '.baton.lock.mark'));
     const state = join(board.dir, 'state.json');
     writeFileSync(state, readFileSync(state, 'utf8').replace('"revision": 1,', '"revision": 7,'));
-    expect(board.run('add', 'next', '--id', 'next').code).toBe(0);
+    expect((await board.run('add', 'next', '--id', 'next')).code).toBe(0);
     expect(readFileSync(log, 'utf8')).toContain(eventId);
     expect(existsSync(join(board.dir, '.baton.lock.void')) ? readFileSync(join(board.dir, '.baton.lock.void'), 'utf8') : '').not.toContain(eventId);
-    const retry = board.json('add', 'kept', '--id', 'kept', '--idempotency-key', 'k-kept');
+    const retry = await board.json('add', 'kept', '--id', 'kept', '--idempotency-key', 'k-kept');
     expect(retry._code).toBe(0);
     expect(retry.replayed).toBe(true);
     expect(tasksOf(board)).toEqual(new Set(['kept', 'next']));
-    expectHealthy(board);
+    await expectHealthyIn(board);
   });
 
-  it('a transaction killed before its commit is undone even when state.json was put back as a copy, and its key does not replay', () => {
-    const board = makeBoard();
-    expect(board.run('add', 'one', '--id', 'one').code).toBe(0);
+  it('a transaction killed before its commit is undone even when state.json was put back as a copy, and its key does not replay', async () => {
+    const board = await makeBoardIn();
+    expect((await board.run('add', 'one', '--id', 'one')).code).toBe(0);
     const log = join(board.dir, 'events.jsonl');
     const state = join(board.dir, 'state.json');
     // What `add never --idempotency-key k-never` leaves when killed just before its rename: its
@@ -642,29 +648,29 @@ describe('journals left behind', () => {
     const copy = `${state}.copy`;
     writeFileSync(copy, readFileSync(state));
     renameSync(copy, state);
-    expect(board.run('add', 'later', '--id', 'later').code).toBe(0);
+    expect((await board.run('add', 'later', '--id', 'later')).code).toBe(0);
     expect(readFileSync(log, 'utf8')).not.toContain('"id":"e-nevercommit"');
     expect(existsSync(keyFile)).toBe(false);
     expect(tasksOf(board)).toEqual(new Set(['one', 'later']));
-    const retry = board.json('add', 'never', '--id', 'never', '--idempotency-key', 'k-never');
+    const retry = await board.json('add', 'never', '--id', 'never', '--idempotency-key', 'k-never');
     expect(retry._code).toBe(0);
     expect(retry.replayed).toBeUndefined();
     expect(tasksOf(board)).toEqual(new Set(['one', 'later', 'never']));
-    expectHealthy(board);
+    await expectHealthyIn(board);
   });
 
-  it('a damaged last line of the log is set aside in quarantine, never dropped', () => {
-    const board = makeBoard();
-    for (let i = 0; i < 3; i++) expect(board.run('add', `t${i}`, '--id', `t${i}`).code).toBe(0);
+  it('a damaged last line of the log is set aside in quarantine, never dropped', async () => {
+    const board = await makeBoardIn();
+    for (let i = 0; i < 3; i++) expect((await board.run('add', `t${i}`, '--id', `t${i}`)).code).toBe(0);
     const log = join(board.dir, 'events.jsonl');
     const text = readFileSync(log, 'utf8');
     const cut = text.slice(0, -40);
     writeFileSync(log, cut);
-    expect(board.run('add', 'after', '--id', 'after').code).toBe(0);
+    expect((await board.run('add', 'after', '--id', 'after')).code).toBe(0);
     const qdir = join(board.dir, 'quarantine');
     const kept = readdirSync(qdir).flatMap((f) => readFileSync(join(qdir, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l)));
     expect(kept).toEqual([{ file: 'events.jsonl', line: 3, text: cut.split('\n').at(-1) }]);
     expect(tasksOf(board)).toEqual(new Set(['t0', 't1', 't2', 'after']));
-    expectHealthy(board);
+    await expectHealthyIn(board);
   });
 });

@@ -54,9 +54,14 @@ export async function batonIn(args: string[], opts: { cwd: string; env?: Record<
   const { runCli } = await import('../src/cli/cli.js');
   let stdout = '';
   let stderr = '';
+  const env = { ...baseEnv(), ...opts.env };
+  // writeState reads BATON_VERIFY_WRITES from process.env, not from the command's env: the
+  // check every spawned baton of the suite runs with must run here too.
+  if (env.BATON_VERIFY_WRITES === undefined) delete process.env.BATON_VERIFY_WRITES;
+  else process.env.BATON_VERIFY_WRITES = env.BATON_VERIFY_WRITES;
   const code = await runCli(args, {
     cwd: opts.cwd,
-    env: { ...baseEnv(), ...opts.env },
+    env,
     packageRoot: ROOT,
     bin: BIN,
     tty: false,
@@ -114,6 +119,33 @@ export function makeBoard(initArgs: string[] = []): TestBoard {
     },
   };
   return board;
+}
+
+export interface TestBoardIn {
+  /** The project directory (holds project-plan/). */
+  root: string;
+  /** The board directory. */
+  dir: string;
+  run(...args: string[]): Promise<Run>;
+  /** Runs with --json and returns the parsed envelope (fails the test if stdout is not JSON). */
+  json(...args: string[]): Promise<any>;
+}
+
+/** makeBoard with every command (init too) run in-process by batonIn. */
+export async function makeBoardIn(initArgs: string[] = []): Promise<TestBoardIn> {
+  const root = tempDir();
+  const init = await batonIn(['init', '--name', 'test', ...initArgs], { cwd: root });
+  if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`);
+  return {
+    root,
+    dir: join(root, 'project-plan'),
+    run: (...args) => batonIn(args, { cwd: root }),
+    json: async (...args) => {
+      const r = await batonIn([...args, '--json'], { cwd: root });
+      if (r.json === null) throw new Error(`not JSON (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
+      return { ...r.json, _code: r.code };
+    },
+  };
 }
 
 /** sha256 of every file under dir (relative path → hash), to prove a command wrote nothing. */

@@ -2,9 +2,13 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, baton, batonAsync, hashTree, makeBoard, type Run, type TestBoard } from './helpers.js';
+import { BIN, baton, batonAsync, batonIn, hashTree, makeBoard, makeBoardIn, type Run, type TestBoard, type TestBoardIn } from './helpers.js';
 
-/** Signals between agents: events, notifications, inbox, messages, handoffs and the live board. */
+/**
+ * Signals between agents: events, notifications, inbox, messages, handoffs and the live board.
+ * Request and answer run in-process; waiting across processes (inbox --watch, events --follow,
+ * watch) runs real ones.
+ */
 
 interface Joined {
   agent: string;
@@ -20,7 +24,15 @@ function joinAs(board: TestBoard, name: string, role = 'worker', extra: string[]
 
 const as = (board: TestBoard, who: Joined, ...args: string[]): Promise<Run> => batonAsync([...args, '--json'], { cwd: board.root, env: who.env });
 
-function setConfig(board: TestBoard, pattern: RegExp, replacement: string) {
+async function joinAsIn(board: TestBoardIn, name: string, role = 'worker', extra: string[] = []): Promise<Joined> {
+  const r = await board.json('join', '--name', name, '--role', role, ...extra);
+  expect(r._code, JSON.stringify(r)).toBe(0);
+  return { agent: r.agent.id, session: r.session.id, env: { BATON_SESSION: r.session.id, BATON_TOKEN: r.token } };
+}
+
+const asIn = (board: TestBoardIn, who: Joined, ...args: string[]): Promise<Run> => batonIn([...args, '--json'], { cwd: board.root, env: who.env });
+
+function setConfig(board: { dir: string }, pattern: RegExp, replacement: string) {
   const path = join(board.dir, 'config.yaml');
   writeFileSync(path, readFileSync(path, 'utf8').replace(pattern, replacement));
 }
@@ -48,61 +60,61 @@ describe('inbox', () => {
   });
 
   it('targets match exactly, reading changes nothing, ack hides only up to the acked seq', async () => {
-    const board = makeBoard();
-    const lead = joinAs(board, 'lead', 'orchestrator');
-    const back = joinAs(board, 'back', 'reviewer', ['--specialty', 'backend']);
-    joinAs(board, 'front', 'reviewer', ['--specialty', 'frontend']);
-    const w = joinAs(board, 'w', 'worker', ['--specialty', 'web']);
+    const board = await makeBoardIn();
+    const lead = await joinAsIn(board, 'lead', 'orchestrator');
+    const back = await joinAsIn(board, 'back', 'reviewer', ['--specialty', 'backend']);
+    await joinAsIn(board, 'front', 'reviewer', ['--specialty', 'frontend']);
+    const w = await joinAsIn(board, 'w', 'worker', ['--specialty', 'web']);
     for (const to of ['reviewers:backend', 'reviewers:frontend', 'reviewers', 'all', 'workers', 'orchestrator', `agent:${back.agent}`]) {
-      expect((await as(board, lead, 'send', '--to', to, `for ${to}`)).code).toBe(0);
+      expect((await asIn(board, lead, 'send', '--to', to, `for ${to}`)).code).toBe(0);
     }
     const before = hashTree(board.dir);
-    const inbox = (await as(board, back, 'inbox')).json;
+    const inbox = (await asIn(board, back, 'inbox')).json;
     expect(inbox.notifications.map((n: { targets: string[] }) => n.targets[0])).toEqual(['reviewers:backend', 'reviewers', 'all', `agent:${back.agent}`]);
-    expect((await as(board, w, 'inbox')).json.notifications.map((n: { targets: string[] }) => n.targets[0])).toEqual(['all', 'workers']);
-    expect((await as(board, lead, 'inbox')).json.notifications.map((n: { targets: string[] }) => n.targets[0])).toEqual(['all', 'orchestrator']);
+    expect((await asIn(board, w, 'inbox')).json.notifications.map((n: { targets: string[] }) => n.targets[0])).toEqual(['all', 'workers']);
+    expect((await asIn(board, lead, 'inbox')).json.notifications.map((n: { targets: string[] }) => n.targets[0])).toEqual(['all', 'orchestrator']);
     expect(hashTree(board.dir)).toEqual(before);
 
-    const revision = board.json('status').revision;
+    const revision = (await board.json('status')).revision;
     const middle = inbox.notifications[1].seq;
-    expect((await as(board, back, 'inbox', 'ack', '--to', String(middle))).code).toBe(0);
-    expect(board.json('status').revision).toBe(revision);
+    expect((await asIn(board, back, 'inbox', 'ack', '--to', String(middle))).code).toBe(0);
+    expect((await board.json('status')).revision).toBe(revision);
     // Both acks are one: past the last event is INVALID_INPUT naming the range; not a seq at all
     // is refused by the one numeric parser, naming the flag.
-    const last = board.json('events').next_since;
-    for (const r of [await as(board, back, 'inbox', 'ack', '--to', String(last + 1)), baton(['events', 'ack', '--cursor', 'r', '--to', String(last + 1), '--json'], { cwd: board.root })]) {
+    const last = (await board.json('events')).next_since;
+    for (const r of [await asIn(board, back, 'inbox', 'ack', '--to', String(last + 1)), await batonIn(['events', 'ack', '--cursor', 'r', '--to', String(last + 1), '--json'], { cwd: board.root })]) {
       expect([r.code, r.json.error.code]).toEqual([2, 'INVALID_INPUT']);
       expect(r.json.error.message).toBe(`Invalid --to '${last + 1}': a seq between 0 and ${last} (the last event).`);
     }
-    const notSeq = baton(['events', 'ack', '--cursor', 'r', '--to', 'x', '--json'], { cwd: board.root });
+    const notSeq = await batonIn(['events', 'ack', '--cursor', 'r', '--to', 'x', '--json'], { cwd: board.root });
     expect([notSeq.code, notSeq.json.error.code]).toEqual([2, 'INVALID_INPUT']);
     expect(notSeq.json.error.message).toMatch(/^Invalid --to 'x': give an event seq/);
-    const after = (await as(board, back, 'inbox')).json;
+    const after = (await asIn(board, back, 'inbox')).json;
     expect(after.notifications.map((n: { seq: number }) => n.seq)).toEqual(inbox.notifications.slice(2).map((n: { seq: number }) => n.seq));
-    expect((await as(board, back, 'inbox', '--all')).json.notifications).toHaveLength(4);
-    expect((await as(board, back, 'inbox', '--kind', 'review-ready')).json.notifications).toEqual([]);
+    expect((await asIn(board, back, 'inbox', '--all')).json.notifications).toHaveLength(4);
+    expect((await asIn(board, back, 'inbox', '--kind', 'review-ready')).json.notifications).toEqual([]);
     // Unknown kinds of target, and targets nobody would read, are refused; nothing is written.
-    const typo = await as(board, lead, 'send', '--to', 'agent:bakc', 'lost?');
+    const typo = await asIn(board, lead, 'send', '--to', 'agent:bakc', 'lost?');
     expect([typo.code, typo.json.error.code]).toEqual([4, 'NOT_FOUND']);
     // No worker lists quantum and none is a generalist: nobody would read it.
-    const nobody = await as(board, lead, 'send', '--to', 'workers:quantum', 'anyone?');
+    const nobody = await asIn(board, lead, 'send', '--to', 'workers:quantum', 'anyone?');
     expect(nobody.code).toBe(4);
-    expect((await as(board, lead, 'send', '--to', 'everyone', 'hm')).code).toBe(2);
-    expect(board.json('status').revision).toBe(revision);
+    expect((await asIn(board, lead, 'send', '--to', 'everyone', 'hm')).code).toBe(2);
+    expect((await board.json('status')).revision).toBe(revision);
   });
 
   it('a sender past the rate limit is refused (exit 3); identical messages within a minute fold into one', async () => {
-    const board = makeBoard();
+    const board = await makeBoardIn();
     setConfig(board, /rate_limit_per_minute: \d+/, 'rate_limit_per_minute: 3');
-    const a = joinAs(board, 'a');
-    const b = joinAs(board, 'b');
-    for (let i = 0; i < 3; i++) expect((await as(board, a, 'send', '--to', `agent:${b.agent}`, 'build is red')).code).toBe(0);
-    const limited = await as(board, a, 'send', '--to', `agent:${b.agent}`, 'build is red');
+    const a = await joinAsIn(board, 'a');
+    const b = await joinAsIn(board, 'b');
+    for (let i = 0; i < 3; i++) expect((await asIn(board, a, 'send', '--to', `agent:${b.agent}`, 'build is red')).code).toBe(0);
+    const limited = await asIn(board, a, 'send', '--to', `agent:${b.agent}`, 'build is red');
     expect([limited.code, limited.json.error.code]).toEqual([3, 'RATE_LIMITED']);
     expect(limited.json.error.retry_after_seconds).toBeGreaterThan(0);
     // Another sender is not limited by a's messages.
-    expect((await as(board, b, 'send', '--to', `agent:${a.agent}`, 'ok')).code).toBe(0);
-    const inbox = (await as(board, b, 'inbox')).json;
+    expect((await asIn(board, b, 'send', '--to', `agent:${a.agent}`, 'ok')).code).toBe(0);
+    const inbox = (await asIn(board, b, 'inbox')).json;
     expect(inbox.notifications).toHaveLength(1);
     expect(inbox.notifications[0]).toMatchObject({ count: 3, kind: 'message', text: `[from ${a.agent}] build is red` });
     expect(inbox.ack_command).toBe(`baton inbox ack --to ${inbox.notifications[0].seq}`);
@@ -132,38 +144,39 @@ describe('events', () => {
   });
 
   it('seq stays continuous across several prunes; nothing is deleted; cursors keep working', async () => {
-    const board = makeBoard();
-    for (let i = 0; i < 12; i++) expect(board.run('add', `t${i}`, '--id', `t${i}`).code).toBe(0);
-    expect(board.json('events', 'ack', '--cursor', 'reader', '--to', '5').seq).toBe(5);
-    expect(board.json('events', 'prune', '--max-rows', '8').moved).toBe(4);
-    for (let i = 12; i < 20; i++) board.run('add', `t${i}`, '--id', `t${i}`);
-    expect(board.json('events', 'prune', '--max-rows', '3').moved).toBe(13);
-    expect(board.json('events', 'prune', '--max-rows', '3').moved).toBe(0);
-    const archives = board.json('events', 'archives').archives;
+    const board = await makeBoardIn();
+    for (let i = 0; i < 12; i++) expect((await board.run('add', `t${i}`, '--id', `t${i}`)).code).toBe(0);
+    expect((await board.json('events', 'ack', '--cursor', 'reader', '--to', '5')).seq).toBe(5);
+    expect((await board.json('events', 'prune', '--max-rows', '8')).moved).toBe(4);
+    for (let i = 12; i < 20; i++) await board.run('add', `t${i}`, '--id', `t${i}`);
+    expect((await board.json('events', 'prune', '--max-rows', '3')).moved).toBe(13);
+    expect((await board.json('events', 'prune', '--max-rows', '3')).moved).toBe(0);
+    const archives = (await board.json('events', 'archives')).archives;
     expect(archives.map((a: { first: number; last: number }) => [a.first, a.last])).toEqual([[1, 4], [5, 17]]);
-    const all = board.json('events', '--since', '0').events;
+    const all = (await board.json('events', '--since', '0')).events;
     expect(all.map((e: { seq: number }) => e.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
-    const fromCursor = board.json('events', '--cursor', 'reader', '--limit', '3');
+    const fromCursor = await board.json('events', '--cursor', 'reader', '--limit', '3');
     expect(fromCursor.events.map((e: { seq: number }) => e.seq)).toEqual([6, 7, 8]);
     expect(fromCursor.more).toBe(true);
-    expect(board.json('events', '--task', 't3').events.map((e: { seq: number }) => e.seq)).toEqual([4]);
-    expect(board.json('show', 't19').history).toHaveLength(1);
+    expect((await board.json('events', '--task', 't3')).events.map((e: { seq: number }) => e.seq)).toEqual([4]);
+    expect((await board.json('show', 't19')).history).toHaveLength(1);
     // The board still works and is clean after pruning, and new events carry on the sequence.
-    expect(board.run('add', 'after', '--id', 'after').code).toBe(0);
-    expect(board.json('events', '--since', '20').events.map((e: { seq: number }) => e.seq)).toEqual([21]);
-    expect(board.json('doctor').healthy).toBe(true);
+    expect((await board.run('add', 'after', '--id', 'after')).code).toBe(0);
+    expect((await board.json('events', '--since', '20')).events.map((e: { seq: number }) => e.seq)).toEqual([21]);
+    expect((await board.json('doctor')).healthy).toBe(true);
     const lines = readdirSync(join(board.dir, 'archive', 'events')).flatMap((f) => readFileSync(join(board.dir, 'archive', 'events', f), 'utf8').trim().split('\n'));
     expect(lines).toHaveLength(17);
   });
 
   it('config retention prunes automatically; events --follow streams new events as JSON lines', async () => {
-    const board = makeBoard();
+    const board = await makeBoardIn();
     setConfig(board, /max_rows: 0/, 'max_rows: 10');
-    for (let i = 0; i < 26; i++) board.run('add', `t${i}`, '--id', `t${i}`);
-    expect(board.json('events', 'archives').archives).toHaveLength(1);
-    expect(board.json('events', '--since', '0').events).toHaveLength(26);
+    for (let i = 0; i < 26; i++) await board.run('add', `t${i}`, '--id', `t${i}`);
+    expect((await board.json('events', 'archives')).archives).toHaveLength(1);
+    expect((await board.json('events', '--since', '0')).events).toHaveLength(26);
     expect(readFileSync(join(board.dir, 'STATUS.md'), 'utf8')).toContain('max_rows 10');
 
+    // The follower, and the writers it sees, are processes of their own.
     const follower = spawn(process.execPath, [BIN, 'events', '--follow', '--since', '26', '--json'], { cwd: board.root, env: { ...process.env, BATON_DIR: board.dir } });
     let buffer = '';
     const lines = new Promise<string[]>((resolve) => {
@@ -173,8 +186,8 @@ describe('events', () => {
         if (got.length >= 2) resolve(got);
       });
     });
-    board.run('add', 'streamed one', '--id', 's1');
-    board.run('add', 'streamed two', '--id', 's2');
+    baton(['add', 'streamed one', '--id', 's1'], { cwd: board.root });
+    baton(['add', 'streamed two', '--id', 's2'], { cwd: board.root });
     const got = await lines;
     follower.kill('SIGINT');
     expect(got.map((l) => JSON.parse(l).task)).toEqual(['s1', 's2']);
@@ -183,13 +196,13 @@ describe('events', () => {
 
 describe('handoffs', () => {
   it('round trip between two agents: bundle written, take moves the lease, ack, HANDOFFS.md and the index agree', async () => {
-    const board = makeBoard();
-    board.run('add', 'payments API', '--id', 'pay', '--specialty', 'backend', '--paths', 'src/pay/**', '--description', 'endpoints for refunds');
-    const a = joinAs(board, 'ada', 'worker', ['--specialty', 'backend']);
-    const b = joinAs(board, 'bob', 'worker', ['--specialty', 'backend']);
-    const c = joinAs(board, 'cyd', 'worker', ['--specialty', 'frontend']);
-    const claimed = await as(board, a, 'claim', 'pay');
-    const h = await as(board, a, 'handoff', 'pay', '--notes', 'refund endpoint done; partial refunds left');
+    const board = await makeBoardIn();
+    await board.run('add', 'payments API', '--id', 'pay', '--specialty', 'backend', '--paths', 'src/pay/**', '--description', 'endpoints for refunds');
+    const a = await joinAsIn(board, 'ada', 'worker', ['--specialty', 'backend']);
+    const b = await joinAsIn(board, 'bob', 'worker', ['--specialty', 'backend']);
+    const c = await joinAsIn(board, 'cyd', 'worker', ['--specialty', 'frontend']);
+    const claimed = await asIn(board, a, 'claim', 'pay');
+    const h = await asIn(board, a, 'handoff', 'pay', '--notes', 'refund endpoint done; partial refunds left');
     expect(h.code, h.stdout).toBe(0);
     expect(h.json.handoff).toMatchObject({ to: 'workers:backend', from: a.agent, state: 'open' });
     const bundle = readFileSync(join(board.dir, 'handoffs', 'pay.handoff.md'), 'utf8');
@@ -200,18 +213,18 @@ describe('handoffs', () => {
     expect(bundle).toMatch(/task\.claimed by `ada`/);
 
     // The old holder's lease is gone; the target sees it, others don't.
-    expect((await as(board, a, 'done', 'pay', '--lease-token', claimed.json.lease_token)).json.error.code).toBe('LEASE_CONFLICT');
-    expect((await as(board, b, 'next')).json).toMatchObject({ action: 'take-handoff', command: 'baton handoff take pay --json' });
-    expect((await as(board, b, 'inbox', '--kind', 'handoff-ready')).json.notifications).toHaveLength(1);
-    expect((await as(board, c, 'handoffs', '--mine')).json.handoffs).toEqual([]);
-    expect((await as(board, c, 'handoff', 'take', 'pay')).json.error.code).toBe('INVALID_TRANSITION');
-    expect((await as(board, c, 'handoff', 'ack', 'pay')).code).toBe(0);
+    expect((await asIn(board, a, 'done', 'pay', '--lease-token', claimed.json.lease_token)).json.error.code).toBe('LEASE_CONFLICT');
+    expect((await asIn(board, b, 'next')).json).toMatchObject({ action: 'take-handoff', command: 'baton handoff take pay --json' });
+    expect((await asIn(board, b, 'inbox', '--kind', 'handoff-ready')).json.notifications).toHaveLength(1);
+    expect((await asIn(board, c, 'handoffs', '--mine')).json.handoffs).toEqual([]);
+    expect((await asIn(board, c, 'handoff', 'take', 'pay')).json.error.code).toBe('INVALID_TRANSITION');
+    expect((await asIn(board, c, 'handoff', 'ack', 'pay')).code).toBe(0);
 
-    const taken = await as(board, b, 'handoff', 'next');
+    const taken = await asIn(board, b, 'handoff', 'next');
     expect(taken.code, taken.stdout).toBe(0);
     expect(taken.json.task).toMatchObject({ id: 'pay', status: 'in_progress', assignee: b.agent });
     expect(taken.json.task.lease.session).toBe(b.session);
-    expect((await as(board, b, 'heartbeat', '--task', 'pay', '--lease-token', taken.json.lease_token)).code).toBe(0);
+    expect((await asIn(board, b, 'heartbeat', '--task', 'pay', '--lease-token', taken.json.lease_token)).code).toBe(0);
 
     const state = JSON.parse(readFileSync(join(board.dir, 'state.json'), 'utf8'));
     const index = JSON.parse(readFileSync(join(board.dir, 'handoff-index.json'), 'utf8'));
@@ -220,7 +233,7 @@ describe('handoffs', () => {
     const md = readFileSync(join(board.dir, 'HANDOFFS.md'), 'utf8');
     expect(md).toContain('_No handoffs waiting._');
     expect(md).toContain(`| \`pay\` | \`ada\` | \`bob\` |`);
-    expect(board.json('doctor').healthy).toBe(true);
+    expect((await board.json('doctor')).healthy).toBe(true);
   });
 });
 
