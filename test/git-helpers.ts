@@ -1,0 +1,184 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { expect } from 'vitest';
+import { baton, batonIn, readJsonl, tempDir } from './helpers.js';
+
+/** Repositories for the git tests: a bare remote, clones with the driver, and the check that nothing committed is lost. */
+
+export function git(cwd: string, ...args: string[]): string {
+  return execFileSync('git', ['-c', 'user.email=t@example.com', '-c', 'user.name=t', ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export function tryGit(cwd: string, ...args: string[]): { code: number; out: string } {
+  try {
+    return { code: 0, out: git(cwd, ...args) };
+  } catch (e) {
+    const err = e as { status: number; stdout: string; stderr: string };
+    return { code: err.status, out: `${err.stdout}${err.stderr}` };
+  }
+}
+
+/** Like b, in-process: for the bookkeeping around what a test proves with processes. */
+export const bIn = async (cwd: string, ...args: string[]) => {
+  const r = await batonIn([...args, '--json'], { cwd });
+  if (r.code !== 0) throw new Error(`baton ${args.join(' ')}: ${r.stdout}${r.stderr}`);
+  return r.json;
+};
+
+export const b = (cwd: string, ...args: string[]) => {
+  const r = baton([...args, '--json'], { cwd });
+  if (r.code !== 0) throw new Error(`baton ${args.join(' ')}: ${r.stdout}${r.stderr}`);
+  return r.json;
+};
+
+/** A bare remote and two clones of a repository holding a board, with the driver installed in each. */
+export function twoMachines() {
+  const root = tempDir();
+  const remote = join(root, 'remote.git');
+  git(root, 'init', '-q', '--bare', '-b', 'main', remote);
+  const a = join(root, 'a');
+  git(root, 'clone', '-q', remote, a);
+  b(a, 'init', '--name', 'shared');
+  b(a, 'add', 'first', '--id', 'first');
+  b(a, 'add', 'second', '--id', 'second');
+  b(a, 'git', 'install');
+  git(a, 'add', '-A');
+  git(a, 'commit', '-q', '-m', 'board');
+  git(a, 'push', '-q', 'origin', 'HEAD:main');
+  const c = join(root, 'c');
+  git(root, 'clone', '-q', '-b', 'main', remote, c);
+  b(c, 'git', 'install');
+  return { a, c };
+}
+
+/** Two machines with one agent joined on each, both known on both boards. */
+export function twoAgents(nameA: string, nameC: string) {
+  const m = twoMachines();
+  const ja = b(m.a, 'join', '--name', nameA, '--role', 'worker');
+  b(m.a, 'sync');
+  b(m.c, 'sync');
+  const jc = b(m.c, 'join', '--name', nameC, '--role', 'worker');
+  b(m.c, 'sync');
+  b(m.a, 'sync');
+  return { ...m, ja, jc, envA: { BATON_SESSION: ja.session.id, BATON_TOKEN: ja.token }, envC: { BATON_SESSION: jc.session.id, BATON_TOKEN: jc.token } };
+}
+
+export const commit = (cwd: string, msg: string) => {
+  git(cwd, 'add', '-A');
+  git(cwd, 'commit', '-q', '-m', msg);
+};
+
+// ---------------------------------------------------------------- nothing is lost, whatever git operation runs
+
+/**
+ * Every version of the board's state.json and event files that git has, on any ref or in the
+ * reflog, read with two git processes: `rev-list --objects` names every blob reachable from
+ * them (with its path), and one `cat-file --batch` reads them all.
+ */
+function boardBlobs(repo: string): { events: string[]; states: string[] } {
+  const listed = execFileSync('git', ['rev-list', '--all', '--reflog', '--objects'], { cwd: repo, encoding: 'utf8', maxBuffer: 1 << 28 });
+  const kind = new Map<string, 'events' | 'state'>();
+  for (const line of listed.split('\n')) {
+    const sp = line.indexOf(' ');
+    if (sp < 0) continue;
+    const path = line.slice(sp + 1);
+    if (path === 'project-plan/events.jsonl' || /^project-plan\/archive\/events\/.*\.jsonl$/.test(path)) kind.set(line.slice(0, sp), 'events');
+    else if (path === 'project-plan/state.json') kind.set(line.slice(0, sp), 'state');
+  }
+  const out = { events: [] as string[], states: [] as string[] };
+  if (!kind.size) return out;
+  const batch = execFileSync('git', ['cat-file', '--batch'], { cwd: repo, input: `${[...kind.keys()].join('\n')}\n`, maxBuffer: 1 << 30 });
+  let at = 0;
+  while (at < batch.length) {
+    const nl = batch.indexOf(10, at);
+    const [sha, , size] = batch.subarray(at, nl).toString('utf8').split(' ');
+    const body = batch.subarray(nl + 1, nl + 1 + Number(size)).toString('utf8');
+    (kind.get(sha!) === 'events' ? out.events : out.states).push(body);
+    at = nl + 1 + Number(size) + 1;
+  }
+  return out;
+}
+
+/** Every event id and task id in any version of the board that git has, on any ref or in the reflog. */
+function everCommitted(repo: string): { events: Set<string>; tasks: Set<string> } {
+  const events = new Set<string>();
+  const tasks = new Set<string>();
+  const blobs = boardBlobs(repo);
+  for (const text of blobs.events) {
+    for (const line of text.split('\n')) {
+      try {
+        const e = JSON.parse(line) as { id?: string };
+        if (e.id) events.add(e.id);
+      } catch {
+        /* a conflict marker committed by hand, or an empty line */
+      }
+    }
+  }
+  for (const text of blobs.states) {
+    try {
+      for (const id of Object.keys(JSON.parse(text).tasks)) tasks.add(id);
+    } catch {
+      /* conflict markers committed by hand */
+    }
+  }
+  return { events, tasks };
+}
+
+/** The whole log as the board holds it now: archives in order, then the live log. */
+function wholeLog(repo: string): any[] {
+  const dir = join(repo, 'project-plan');
+  const archive = join(dir, 'archive', 'events');
+  const files = existsSync(archive) ? readdirSync(archive).filter((n) => n.endsWith('.jsonl')).sort() : [];
+  return [...files.flatMap((f) => readJsonl(join(archive, f))), ...readJsonl(join(dir, 'events.jsonl'))];
+}
+
+/** After any git operation and one baton write: nothing ever committed is missing, seq runs 1..n, doctor is clean. */
+export function expectNothingLost(repo: string, also: string[] = []) {
+  const ever = everCommitted(repo);
+  for (const other of also) {
+    const more = everCommitted(other);
+    for (const e of more.events) ever.events.add(e);
+    for (const t of more.tasks) ever.tasks.add(t);
+  }
+  const log = wholeLog(repo);
+  expect(log.map((e) => e.seq)).toEqual(log.map((_, i) => i + 1));
+  expect(new Set(log.map((e) => e.id)).size).toBe(log.length);
+  const have = new Set(log.map((e) => e.id));
+  expect([...ever.events].filter((id) => !have.has(id))).toEqual([]);
+  const state = JSON.parse(readFileSync(join(repo, 'project-plan', 'state.json'), 'utf8'));
+  expect(state.seq).toBe(log.length);
+  expect([...ever.tasks].filter((id) => !state.tasks[id])).toEqual([]);
+  const doctor = baton(['doctor', '--json'], { cwd: repo });
+  expect(doctor.code, doctor.stdout).toBe(0);
+  expect(doctor.json.checks.filter((x: { ok: boolean }) => !x.ok)).toEqual([]);
+  return { log, state };
+}
+
+/** Another clone of the machines' remote, where `baton git install` was never run. */
+export function cloneWithoutDriver(a: string): string {
+  const d = join(dirname(a), 'd');
+  git(dirname(a), 'clone', '-q', '-b', 'main', join(dirname(a), 'remote.git'), d);
+  return d;
+}
+
+/** Two clones that each did some work (tasks, a claim, a message) on top of the shared board. */
+export function divergedMachines() {
+  const m = twoMachines();
+  const ja = b(m.a, 'join', '--name', 'alice', '--role', 'worker');
+  const envA = { BATON_SESSION: ja.session.id, BATON_TOKEN: ja.token };
+  expect(baton(['claim', 'first', '--json'], { cwd: m.a, env: envA }).code).toBe(0);
+  b(m.a, 'add', 'from a', '--id', 'from-a');
+  commit(m.a, 'a: claim first, add from-a');
+  b(m.a, 'add', 'from a again', '--id', 'from-a2');
+  commit(m.a, 'a: add from-a2');
+  git(m.a, 'push', '-q', 'origin', 'HEAD:main');
+  const jc = b(m.c, 'join', '--name', 'carol', '--role', 'worker');
+  const envC = { BATON_SESSION: jc.session.id, BATON_TOKEN: jc.token };
+  b(m.c, 'add', 'from c', '--id', 'from-c');
+  commit(m.c, 'c: add from-c');
+  expect(baton(['send', '--to', 'all', 'hello from c', '--json'], { cwd: m.c, env: envC }).code).toBe(0);
+  b(m.c, 'block', 'second', '--reason', 'waiting on c');
+  commit(m.c, 'c: message, block second');
+  return { ...m, envA, envC };
+}
