@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { expect } from 'vitest';
-import { baton, batonIn, readJsonl, tempDir } from './helpers.js';
+import { batonIn, readJsonl, tempDir } from './helpers.js';
 
 /** Repositories for the git tests: a bare remote, clones with the driver, and the check that nothing committed is lost. */
 
@@ -19,48 +19,42 @@ export function tryGit(cwd: string, ...args: string[]): { code: number; out: str
   }
 }
 
-/** Like b, in-process: for the bookkeeping around what a test proves with processes. */
-export const bIn = async (cwd: string, ...args: string[]) => {
+/** A baton command on this clone, in-process, whose answer must be a success: the JSON of it. */
+export const b = async (cwd: string, ...args: string[]) => {
   const r = await batonIn([...args, '--json'], { cwd });
   if (r.code !== 0) throw new Error(`baton ${args.join(' ')}: ${r.stdout}${r.stderr}`);
   return r.json;
 };
 
-export const b = (cwd: string, ...args: string[]) => {
-  const r = baton([...args, '--json'], { cwd });
-  if (r.code !== 0) throw new Error(`baton ${args.join(' ')}: ${r.stdout}${r.stderr}`);
-  return r.json;
-};
-
 /** A bare remote and two clones of a repository holding a board, with the driver installed in each. */
-export function twoMachines() {
+export async function twoMachines() {
   const root = tempDir();
   const remote = join(root, 'remote.git');
   git(root, 'init', '-q', '--bare', '-b', 'main', remote);
   const a = join(root, 'a');
   git(root, 'clone', '-q', remote, a);
-  b(a, 'init', '--name', 'shared');
-  b(a, 'add', 'first', '--id', 'first');
-  b(a, 'add', 'second', '--id', 'second');
-  b(a, 'git', 'install');
+  await b(a, 'init', '--name', 'shared');
+  await b(a, 'add', 'first', '--id', 'first');
+  await b(a, 'add', 'second', '--id', 'second');
+  await b(a, 'git', 'install');
   git(a, 'add', '-A');
   git(a, 'commit', '-q', '-m', 'board');
   git(a, 'push', '-q', 'origin', 'HEAD:main');
   const c = join(root, 'c');
   git(root, 'clone', '-q', '-b', 'main', remote, c);
-  b(c, 'git', 'install');
+  await b(c, 'git', 'install');
   return { a, c };
 }
 
 /** Two machines with one agent joined on each, both known on both boards. */
-export function twoAgents(nameA: string, nameC: string) {
-  const m = twoMachines();
-  const ja = b(m.a, 'join', '--name', nameA, '--role', 'worker');
-  b(m.a, 'sync');
-  b(m.c, 'sync');
-  const jc = b(m.c, 'join', '--name', nameC, '--role', 'worker');
-  b(m.c, 'sync');
-  b(m.a, 'sync');
+export async function twoAgents(nameA: string, nameC: string) {
+  const m = await twoMachines();
+  const ja = await b(m.a, 'join', '--name', nameA, '--role', 'worker');
+  await b(m.a, 'sync');
+  await b(m.c, 'sync');
+  const jc = await b(m.c, 'join', '--name', nameC, '--role', 'worker');
+  await b(m.c, 'sync');
+  await b(m.a, 'sync');
   return { ...m, ja, jc, envA: { BATON_SESSION: ja.session.id, BATON_TOKEN: ja.token }, envC: { BATON_SESSION: jc.session.id, BATON_TOKEN: jc.token } };
 }
 
@@ -134,7 +128,7 @@ function wholeLog(repo: string): any[] {
 }
 
 /** After any git operation and one baton write: nothing ever committed is missing, seq runs 1..n, doctor is clean. */
-export function expectNothingLost(repo: string, also: string[] = []) {
+export async function expectNothingLost(repo: string, also: string[] = []) {
   const ever = everCommitted(repo);
   for (const other of also) {
     const more = everCommitted(other);
@@ -149,7 +143,7 @@ export function expectNothingLost(repo: string, also: string[] = []) {
   const state = JSON.parse(readFileSync(join(repo, 'project-plan', 'state.json'), 'utf8'));
   expect(state.seq).toBe(log.length);
   expect([...ever.tasks].filter((id) => !state.tasks[id])).toEqual([]);
-  const doctor = baton(['doctor', '--json'], { cwd: repo });
+  const doctor = await batonIn(['doctor', '--json'], { cwd: repo });
   expect(doctor.code, doctor.stdout).toBe(0);
   expect(doctor.json.checks.filter((x: { ok: boolean }) => !x.ok)).toEqual([]);
   return { log, state };
@@ -163,22 +157,22 @@ export function cloneWithoutDriver(a: string): string {
 }
 
 /** Two clones that each did some work (tasks, a claim, a message) on top of the shared board. */
-export function divergedMachines() {
-  const m = twoMachines();
-  const ja = b(m.a, 'join', '--name', 'alice', '--role', 'worker');
+export async function divergedMachines() {
+  const m = await twoMachines();
+  const ja = await b(m.a, 'join', '--name', 'alice', '--role', 'worker');
   const envA = { BATON_SESSION: ja.session.id, BATON_TOKEN: ja.token };
-  expect(baton(['claim', 'first', '--json'], { cwd: m.a, env: envA }).code).toBe(0);
-  b(m.a, 'add', 'from a', '--id', 'from-a');
+  expect((await batonIn(['claim', 'first', '--json'], { cwd: m.a, env: envA })).code).toBe(0);
+  await b(m.a, 'add', 'from a', '--id', 'from-a');
   commit(m.a, 'a: claim first, add from-a');
-  b(m.a, 'add', 'from a again', '--id', 'from-a2');
+  await b(m.a, 'add', 'from a again', '--id', 'from-a2');
   commit(m.a, 'a: add from-a2');
   git(m.a, 'push', '-q', 'origin', 'HEAD:main');
-  const jc = b(m.c, 'join', '--name', 'carol', '--role', 'worker');
+  const jc = await b(m.c, 'join', '--name', 'carol', '--role', 'worker');
   const envC = { BATON_SESSION: jc.session.id, BATON_TOKEN: jc.token };
-  b(m.c, 'add', 'from c', '--id', 'from-c');
+  await b(m.c, 'add', 'from c', '--id', 'from-c');
   commit(m.c, 'c: add from-c');
-  expect(baton(['send', '--to', 'all', 'hello from c', '--json'], { cwd: m.c, env: envC }).code).toBe(0);
-  b(m.c, 'block', 'second', '--reason', 'waiting on c');
+  expect((await batonIn(['send', '--to', 'all', 'hello from c', '--json'], { cwd: m.c, env: envC })).code).toBe(0);
+  await b(m.c, 'block', 'second', '--reason', 'waiting on c');
   commit(m.c, 'c: message, block second');
   return { ...m, envA, envC };
 }

@@ -1,21 +1,21 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { baton, hashTree, readJsonl, tempDir } from './helpers.js';
+import { batonIn, hashTree, readJsonl, tempDir } from './helpers.js';
 import { b, cloneWithoutDriver, commit, divergedMachines, expectNothingLost, git, tryGit, twoAgents, twoMachines } from './git-helpers.js';
 
 /** Boards committed to git: the structural merge driver and every git operation a person runs, on real repositories. */
 
 describe('git install', () => {
-  it('adds the attributes, the drivers and the board\'s ignore lines once; twice changes nothing; no hook writes the tree; uninstall removes them', () => {
+  it('adds the attributes, the drivers and the board\'s ignore lines once; twice changes nothing; no hook writes the tree; uninstall removes them', async () => {
     const root = tempDir();
     git(root, 'init', '-q', '-b', 'main');
-    b(root, 'init');
+    await b(root, 'init');
     // An older board and install: its .gitignore lacks the local files, and its post-merge render
     // (it left the tree dirty and blocked checkouts) is taken out.
     writeFileSync(join(root, 'project-plan', '.gitignore'), '.baton.lock\n.baton.lock.*\n');
     writeFileSync(join(root, '.git', 'hooks', 'post-merge'), '#!/bin/sh\n# baton:start\nbaton render\n# baton:end\n');
-    const first = b(root, 'git', 'install');
+    const first = await b(root, 'git', 'install');
     expect(first.changed).toEqual(expect.arrayContaining(['.gitattributes', 'git config merge.baton.driver', 'project-plan/.gitignore', '.git/hooks/post-merge']));
     expect(existsSync(join(root, '.git', 'hooks', 'post-merge'))).toBe(false);
     const attrs = readFileSync(join(root, '.gitattributes'), 'utf8');
@@ -25,15 +25,15 @@ describe('git install', () => {
     expect(readFileSync(join(root, 'project-plan', '.gitignore'), 'utf8').split('\n')).toEqual(expect.arrayContaining(['MERGE-CONFLICT.md', 'cursors.json', 'cursors.seen']));
     const before = hashTree(join(root, '.git'));
     const attrsBefore = readFileSync(join(root, '.gitattributes'), 'utf8');
-    expect(b(root, 'git', 'install').changed).toEqual([]);
+    expect((await b(root, 'git', 'install')).changed).toEqual([]);
     expect(hashTree(join(root, '.git'))).toEqual(before);
     expect(readFileSync(join(root, '.gitattributes'), 'utf8')).toBe(attrsBefore);
-    b(root, 'git', 'uninstall');
+    await b(root, 'git', 'uninstall');
     expect(existsSync(join(root, '.gitattributes'))).toBe(false);
     expect(tryGit(root, 'config', '--get', 'merge.baton.driver').code).not.toBe(0);
   });
 
-  it('refuses to follow an exported BATON_DIR into another repository', () => {
+  it('refuses to follow an exported BATON_DIR into another repository', async () => {
     const root = tempDir();
     const one = join(root, 'one');
     const two = join(root, 'two');
@@ -41,32 +41,32 @@ describe('git install', () => {
       mkdirSync(r);
       git(r, 'init', '-q', '-b', 'main');
     }
-    b(one, 'init');
-    const r = baton(['git', 'install', '--json'], { cwd: two, env: { BATON_DIR: join(one, 'project-plan') } });
+    await b(one, 'init');
+    const r = await batonIn(['git', 'install', '--json'], { cwd: two, env: { BATON_DIR: join(one, 'project-plan') } });
     expect([r.code, r.json.error.code]).toEqual([2, 'INVALID_INPUT']);
     expect(r.json.error.message).toContain('another repository');
     expect(existsSync(join(one, '.gitattributes'))).toBe(false);
-    expect(b(one, 'git', 'install').changed).toContain('.gitattributes');
+    expect((await b(one, 'git', 'install')).changed).toContain('.gitattributes');
   });
 });
 
 describe('merging boards', () => {
-  it('two clones change different tasks: the merge combines both, events once each, seq renumbered, doctor clean', () => {
-    const { a, c } = twoMachines();
-    b(a, 'edit', 'first', '--title', 'first, edited on a');
-    b(a, 'add', 'from a', '--id', 'from-a');
-    const ja = b(a, 'join', '--name', 'alice', '--role', 'worker');
-    baton(['claim', 'from-a', '--json'], { cwd: a, env: { BATON_SESSION: ja.session.id, BATON_TOKEN: ja.token } });
+  it('two clones change different tasks: the merge combines both, events once each, seq renumbered, doctor clean', async () => {
+    const { a, c } = await twoMachines();
+    await b(a, 'edit', 'first', '--title', 'first, edited on a');
+    await b(a, 'add', 'from a', '--id', 'from-a');
+    const ja = await b(a, 'join', '--name', 'alice', '--role', 'worker');
+    await batonIn(['claim', 'from-a', '--json'], { cwd: a, env: { BATON_SESSION: ja.session.id, BATON_TOKEN: ja.token } });
     commit(a, 'a works');
     git(a, 'push', '-q', 'origin', 'HEAD:main');
 
-    b(c, 'add', 'from c', '--id', 'from-c');
-    b(c, 'block', 'second', '--reason', 'waiting on c');
+    await b(c, 'add', 'from c', '--id', 'from-c');
+    await b(c, 'block', 'second', '--reason', 'waiting on c');
     commit(c, 'c works');
     const pull = tryGit(c, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main');
     expect(pull.code, pull.out).toBe(0);
 
-    const list = b(c, 'list').tasks;
+    const list = (await b(c, 'list')).tasks;
     const byId = Object.fromEntries(list.map((t: { id: string }) => [t.id, t]));
     expect(Object.keys(byId).sort()).toEqual(['first', 'from-a', 'from-c', 'second']);
     expect(byId.first.title).toBe('first, edited on a');
@@ -79,12 +79,12 @@ describe('merging boards', () => {
     // No hook rewrites the tree after a merge: the generated files wait for the next baton write,
     // doctor says so, and nothing blocks a checkout.
     expect(pull.out).not.toContain('Merged');
-    expect(b(c, 'doctor').checks.filter((x: { ok: boolean }) => !x.ok).map((x: { name: string }) => x.name)).toEqual(['projections']);
+    expect((await b(c, 'doctor')).checks.filter((x: { ok: boolean }) => !x.ok).map((x: { name: string }) => x.name)).toEqual(['projections']);
     expect(tryGit(c, 'status', '--porcelain').out.trim()).toBe('');
     expect(tryGit(c, 'checkout', '-q', '-b', 'elsewhere').code).toBe(0);
     expect(tryGit(c, 'checkout', '-q', 'main').code).toBe(0);
-    b(c, 'render');
-    const doctor = b(c, 'doctor');
+    await b(c, 'render');
+    const doctor = await b(c, 'doctor');
     expect(doctor.checks.filter((x: { ok: boolean }) => !x.ok)).toEqual([]);
     commit(c, 'c: regenerated board files');
 
@@ -92,17 +92,17 @@ describe('merging boards', () => {
     git(c, 'push', '-q', 'origin', 'HEAD:main');
     expect(tryGit(a, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main').code).toBe(0);
     expect(readFileSync(join(a, 'project-plan', 'state.json'), 'utf8')).toBe(readFileSync(join(c, 'project-plan', 'state.json'), 'utf8'));
-    expect(b(a, 'doctor').healthy).toBe(true);
+    expect((await b(a, 'doctor')).healthy).toBe(true);
   });
 
-  it('both clones move the same task to different statuses: the merge stops with a note, the board stays usable, and following the note loses nothing', () => {
-    const { a, c } = twoMachines();
-    b(a, 'block', 'first', '--reason', 'on a');
-    b(a, 'add', 'only on a', '--id', 'only-a');
+  it('both clones move the same task to different statuses: the merge stops with a note, the board stays usable, and following the note loses nothing', async () => {
+    const { a, c } = await twoMachines();
+    await b(a, 'block', 'first', '--reason', 'on a');
+    await b(a, 'add', 'only on a', '--id', 'only-a');
     commit(a, 'a blocks');
     git(a, 'push', '-q', 'origin', 'HEAD:main');
-    b(c, 'cancel', 'first');
-    b(c, 'add', 'only on c', '--id', 'only-c');
+    await b(c, 'cancel', 'first');
+    await b(c, 'add', 'only on c', '--id', 'only-c');
     commit(c, 'c cancels');
     const pull = tryGit(c, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main');
     expect(pull.code).not.toBe(0);
@@ -111,174 +111,174 @@ describe('merging boards', () => {
     expect(note).not.toContain('git checkout --theirs');
     expect(tryGit(c, 'diff', '--name-only', '--diff-filter=U').out).toContain('project-plan/state.json');
     // The board is usable in the middle of the merge: both sides' tasks are there.
-    const ids = b(c, 'list').tasks.map((t: { id: string }) => t.id);
+    const ids = (await b(c, 'list')).tasks.map((t: { id: string }) => t.id);
     expect(ids).toEqual(expect.arrayContaining(['only-a', 'only-c', 'first']));
-    const doctor = baton(['doctor', '--json'], { cwd: c });
+    const doctor = await batonIn(['doctor', '--json'], { cwd: c });
     expect([doctor.code, doctor.json.error.code]).toEqual([7, 'BOARD_CORRUPT']);
     expect(doctor.json.error.hint).toContain('doctor --repair');
     // Agents keep working meanwhile; sync refuses to touch the merge in progress.
-    b(c, 'add', 'during the merge', '--id', 'during', '--description', 'important');
-    const sync = baton(['sync', '--json'], { cwd: c });
+    await b(c, 'add', 'during the merge', '--id', 'during', '--description', 'important');
+    const sync = await batonIn(['sync', '--json'], { cwd: c });
     expect([sync.code, sync.json.error.code]).toEqual([3, 'MERGE_FAILED']);
     expect(sync.json.error.message).toContain('middle of merge');
     expect(existsSync(join(c, '.git', 'MERGE_HEAD'))).toBe(true);
 
     // The note's steps, literally.
-    expect(b(c, 'doctor', '--repair').repaired.join(' ')).toContain('resolved project-plan/state.json');
-    expect(b(c, 'show', 'during').task).toMatchObject({ status: 'todo', description: 'important' });
-    if (b(c, 'show', 'first').task.status !== 'cancelled') b(c, 'cancel', 'first');
+    expect((await b(c, 'doctor', '--repair')).repaired.join(' ')).toContain('resolved project-plan/state.json');
+    expect((await b(c, 'show', 'during')).task).toMatchObject({ status: 'todo', description: 'important' });
+    if ((await b(c, 'show', 'first')).task.status !== 'cancelled') await b(c, 'cancel', 'first');
     git(c, 'add', 'project-plan');
     git(c, 'commit', '-q', '--no-edit');
     expect(tryGit(c, 'status', '--porcelain').out).not.toContain('MERGE-CONFLICT.md');
     rmSync(join(c, 'project-plan', 'MERGE-CONFLICT.md'));
-    b(c, 'add', 'after the merge', '--id', 'after');
-    const { state } = expectNothingLost(c, [a]);
+    await b(c, 'add', 'after the merge', '--id', 'after');
+    const { state } = await expectNothingLost(c, [a]);
     expect(state.tasks.first.status).toBe('cancelled');
     expect(state.tasks['only-a']).toBeDefined();
     expect(state.tasks['only-c']).toBeDefined();
   });
 
-  it('a clone without the driver: doctor says so, and doctor --repair inside the conflicted merge resolves the board in one command', () => {
-    const { a } = twoMachines();
+  it('a clone without the driver: doctor says so, and doctor --repair inside the conflicted merge resolves the board in one command', async () => {
+    const { a } = await twoMachines();
     const d = cloneWithoutDriver(a);
-    const warned = b(d, 'doctor');
+    const warned = await b(d, 'doctor');
     expect(warned.checks.find((x: { name: string }) => x.name === 'git-driver')).toMatchObject({ ok: false, fix: 'baton git install' });
-    b(a, 'add', 'from a', '--id', 'from-a');
+    await b(a, 'add', 'from a', '--id', 'from-a');
     commit(a, 'a adds');
     git(a, 'push', '-q', 'origin', 'HEAD:main');
-    b(d, 'add', 'from d', '--id', 'from-d');
-    b(d, 'block', 'second', '--reason', 'on d');
+    await b(d, 'add', 'from d', '--id', 'from-d');
+    await b(d, 'block', 'second', '--reason', 'on d');
     commit(d, 'd adds');
     const pull = tryGit(d, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main');
     expect(pull.code).not.toBe(0);
     expect(readFileSync(join(d, 'project-plan', 'state.json'), 'utf8')).toContain('<<<<<<<');
-    expect(baton(['list', '--json'], { cwd: d }).code).toBe(7);
-    const repair = b(d, 'doctor', '--repair');
+    expect((await batonIn(['list', '--json'], { cwd: d })).code).toBe(7);
+    const repair = await b(d, 'doctor', '--repair');
     expect(repair.repaired.join(' ')).toContain("with baton's merge");
     expect(tryGit(d, 'diff', '--name-only', '--diff-filter=U').out.trim()).toBe('');
     git(d, 'commit', '-q', '--no-edit');
-    b(d, 'add', 'after the merge', '--id', 'after');
-    b(d, 'git', 'install');
-    const { state } = expectNothingLost(d, [a]);
+    await b(d, 'add', 'after the merge', '--id', 'after');
+    await b(d, 'git', 'install');
+    const { state } = await expectNothingLost(d, [a]);
     expect(state.tasks['from-a']).toBeDefined();
     expect(state.tasks['from-d']).toBeDefined();
     expect(state.tasks.second.status).toBe('blocked');
   });
 
-  it('conflict markers committed by hand: doctor --repair merges both sides, task by task', () => {
-    const { a } = twoMachines();
+  it('conflict markers committed by hand: doctor --repair merges both sides, task by task', async () => {
+    const { a } = await twoMachines();
     const d = cloneWithoutDriver(a);
-    b(a, 'add', 'from a', '--id', 'from-a');
+    await b(a, 'add', 'from a', '--id', 'from-a');
     commit(a, 'a adds');
     git(a, 'push', '-q', 'origin', 'HEAD:main');
-    b(d, 'add', 'from d', '--id', 'from-d');
+    await b(d, 'add', 'from d', '--id', 'from-d');
     commit(d, 'd adds');
     expect(tryGit(d, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main').code).not.toBe(0);
     commit(d, 'a merge with its conflict markers committed');
-    const broken = baton(['list', '--json'], { cwd: d });
+    const broken = await batonIn(['list', '--json'], { cwd: d });
     expect(broken.code).toBe(7);
     expect(broken.json.error.hint).toContain('doctor --repair');
     expect(broken.json.error.hint).not.toContain('keep one side');
-    b(d, 'doctor', '--repair');
-    b(d, 'add', 'after', '--id', 'after');
-    b(d, 'git', 'install');
-    const { state } = expectNothingLost(d, [a]);
+    await b(d, 'doctor', '--repair');
+    await b(d, 'add', 'after', '--id', 'after');
+    await b(d, 'git', 'install');
+    const { state } = await expectNothingLost(d, [a]);
     expect(state.tasks['from-a']).toBeDefined();
     expect(state.tasks['from-d']).toBeDefined();
   });
 });
 
 describe('nothing committed is lost, whatever git operation a person runs', () => {
-  it('pull --rebase: the replayed board keeps every event once, numbered 1..n, and the next write keeps them all', () => {
-    const { a, c } = divergedMachines();
+  it('pull --rebase: the replayed board keeps every event once, numbered 1..n, and the next write keeps them all', async () => {
+    const { a, c } = await divergedMachines();
     const r = tryGit(c, 'pull', '-q', '--rebase', 'origin', 'main');
     expect(r.code, r.out).toBe(0);
-    b(c, 'add', 'after the rebase', '--id', 'after');
-    const { state } = expectNothingLost(c, [a]);
+    await b(c, 'add', 'after the rebase', '--id', 'after');
+    const { state } = await expectNothingLost(c, [a]);
     expect(state.tasks.first.status).toBe('in_progress');
     expect(state.tasks.second.status).toBe('blocked');
   });
 
-  it('revert of a board commit: the next write deletes nothing, the claim stays in the history', () => {
-    const { c } = divergedMachines();
+  it('revert of a board commit: the next write deletes nothing, the claim stays in the history', async () => {
+    const { c } = await divergedMachines();
     const r = tryGit(c, 'revert', '--no-edit', 'HEAD~1');
     expect(r.code, r.out).toBe(0);
-    b(c, 'add', 'after the revert', '--id', 'after');
-    const { log, state } = expectNothingLost(c);
+    await b(c, 'add', 'after the revert', '--id', 'after');
+    const { log, state } = await expectNothingLost(c);
     expect(state.tasks['from-c']).toBeDefined();
     expect(log.some((e) => e.type === 'message.sent')).toBe(true);
   });
 
-  it('revert or reset of the newest board commit (git merges no file then): the next write brings its events and tasks back from git', () => {
-    const { c } = divergedMachines();
+  it('revert or reset of the newest board commit (git merges no file then): the next write brings its events and tasks back from git', async () => {
+    const { c } = await divergedMachines();
     const r = tryGit(c, 'revert', '--no-edit', 'HEAD');
     expect(r.code, r.out).toBe(0);
-    const doctor = b(c, 'doctor');
+    const doctor = await b(c, 'doctor');
     expect(doctor.checks.find((x: { name: string }) => x.name === 'log').message).toContain('out of the log');
-    b(c, 'add', 'after the revert', '--id', 'after');
-    const { log, state } = expectNothingLost(c);
+    await b(c, 'add', 'after the revert', '--id', 'after');
+    const { log, state } = await expectNothingLost(c);
     expect(log.some((e) => e.type === 'message.sent')).toBe(true);
     expect(log.find((e) => e.type === 'board.reconciled')?.data.recovered_from_git).toBeGreaterThan(0);
     expect(state.tasks.second).toBeDefined();
 
     git(c, 'reset', '-q', '--hard', 'HEAD~1');
-    b(c, 'add', 'after the reset', '--id', 'after-reset');
-    expectNothingLost(c);
+    await b(c, 'add', 'after the reset', '--id', 'after-reset');
+    await expectNothingLost(c);
   });
 
-  it('cherry-pick of board commits, then a merge of their branch: shared events are counted once', () => {
-    const { a, c } = divergedMachines();
+  it('cherry-pick of board commits, then a merge of their branch: shared events are counted once', async () => {
+    const { a, c } = await divergedMachines();
     git(c, 'fetch', '-q', 'origin');
     const r = tryGit(c, 'cherry-pick', 'origin/main~1');
     expect(r.code, r.out).toBe(0);
-    b(c, 'add', 'between', '--id', 'between');
+    await b(c, 'add', 'between', '--id', 'between');
     commit(c, 'c: between');
     const m = tryGit(c, 'merge', '-q', '--no-edit', 'origin/main');
     expect(m.code, m.out).toBe(0);
-    b(c, 'add', 'after the merge', '--id', 'after');
-    expectNothingLost(c, [a]);
+    await b(c, 'add', 'after the merge', '--id', 'after');
+    await expectNothingLost(c, [a]);
   });
 
-  it('merge --squash, then a merge of the squashed branch: nothing twice, nothing lost', () => {
-    const { a, c } = divergedMachines();
+  it('merge --squash, then a merge of the squashed branch: nothing twice, nothing lost', async () => {
+    const { a, c } = await divergedMachines();
     git(c, 'fetch', '-q', 'origin');
     const sq = tryGit(c, 'merge', '--squash', 'origin/main');
     expect(sq.code, sq.out).toBe(0);
     git(c, 'commit', '-q', '-m', 'squashed a');
     const m = tryGit(c, 'merge', '-q', '--no-edit', 'origin/main');
     expect(m.code, m.out).toBe(0);
-    b(c, 'add', 'after the merge', '--id', 'after');
-    expectNothingLost(c, [a]);
+    await b(c, 'add', 'after the merge', '--id', 'after');
+    await expectNothingLost(c, [a]);
   });
 
-  it('rebase -i dropping a board commit in the middle: its task and events stay', () => {
-    const { c } = divergedMachines();
-    b(c, 'add', 'third commit', '--id', 'third');
+  it('rebase -i dropping a board commit in the middle: its task and events stay', async () => {
+    const { c } = await divergedMachines();
+    await b(c, 'add', 'third commit', '--id', 'third');
     commit(c, 'c: third');
     const r = tryGit(c, '-c', "sequence.editor=sed -i -e '2s/^pick/drop/'", 'rebase', '-q', '-i', 'HEAD~3');
     expect(r.code, r.out).toBe(0);
     expect(tryGit(c, 'log', '--format=%s').out).not.toContain('c: message, block second');
-    b(c, 'add', 'after the rebase', '--id', 'after');
-    const { log } = expectNothingLost(c);
+    await b(c, 'add', 'after the rebase', '--id', 'after');
+    const { log } = await expectNothingLost(c);
     expect(log.some((e) => e.type === 'message.sent')).toBe(true);
   });
 
-  it('stash, another write committed, stash pop: both writes survive', () => {
-    const { c } = divergedMachines();
-    b(c, 'add', 'stashed', '--id', 'stashed');
+  it('stash, another write committed, stash pop: both writes survive', async () => {
+    const { c } = await divergedMachines();
+    await b(c, 'add', 'stashed', '--id', 'stashed');
     git(c, 'stash', '-q');
-    b(c, 'add', 'while stashed', '--id', 'while-stashed');
+    await b(c, 'add', 'while stashed', '--id', 'while-stashed');
     commit(c, 'c: while stashed');
     const r = tryGit(c, 'stash', 'pop', '-q');
     expect(r.code, r.out).toBe(0);
-    b(c, 'add', 'after the pop', '--id', 'after');
-    const { state } = expectNothingLost(c);
+    await b(c, 'add', 'after the pop', '--id', 'after');
+    const { state } = await expectNothingLost(c);
     expect(state.tasks.stashed).toBeDefined();
     expect(state.tasks['while-stashed']).toBeDefined();
   });
 
-  it('a log that git left longer than the state is reconciled, never truncated, and says so', () => {
-    const { c } = divergedMachines();
+  it('a log that git left longer than the state is reconciled, never truncated, and says so', async () => {
+    const { c } = await divergedMachines();
     const dir = join(c, 'project-plan');
     const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
     // What a hand resolution leaves: the state of one side, the log of both.
@@ -286,41 +286,41 @@ describe('nothing committed is lost, whatever git operation a person runs', () =
     writeFileSync(join(dir, 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
     commit(c, 'a hand-made disagreement');
     const before = readJsonl(join(dir, 'events.jsonl')).map((e) => e.id);
-    const doctor = b(c, 'doctor');
+    const doctor = await b(c, 'doctor');
     expect(doctor.healthy).toBe(false);
     expect(doctor.checks.find((x: { name: string }) => x.name === 'log').message).toContain('disagree');
-    b(c, 'add', 'after', '--id', 'after');
-    const { log } = expectNothingLost(c);
+    await b(c, 'add', 'after', '--id', 'after');
+    const { log } = await expectNothingLost(c);
     for (const id of before) expect(log.some((e) => e.id === id)).toBe(true);
     expect(log.find((e) => e.type === 'board.reconciled')?.data).toMatchObject({ state_seq: state.seq, duplicates: 0 });
   });
 });
 
 describe('acks across git', () => {
-  it('an event that git brings in below a reader\'s ack stays unread, for the inbox and a named cursor; cursors are never committed', () => {
-    const { a, c, envA, envC } = twoAgents('alice', 'carol');
+  it('an event that git brings in below a reader\'s ack stays unread, for the inbox and a named cursor; cursors are never committed', async () => {
+    const { a, c, envA, envC } = await twoAgents('alice', 'carol');
     // c's work reaches the remote first.
-    b(c, 'add', 'c one', '--id', 'c1');
-    b(c, 'add', 'c two', '--id', 'c2');
-    b(c, 'sync');
+    await b(c, 'add', 'c one', '--id', 'c1');
+    await b(c, 'add', 'c two', '--id', 'c2');
+    await b(c, 'sync');
     // a sends a message, then syncs: its merge keeps a's events where they are, c's follow them.
-    expect(baton(['send', '--to', 'all', 'from alice', '--json'], { cwd: a, env: envA }).code).toBe(0);
-    b(a, 'sync');
+    expect((await batonIn(['send', '--to', 'all', 'from alice', '--json'], { cwd: a, env: envA })).code).toBe(0);
+    await b(a, 'sync');
     // c has read all it has, and acks, before it pulls.
-    const acked = baton(['inbox', 'ack', '--json'], { cwd: c, env: envC });
+    const acked = await batonIn(['inbox', 'ack', '--json'], { cwd: c, env: envC });
     expect(acked.code, acked.stdout).toBe(0);
-    b(c, 'events', 'ack', '--cursor', 'watcher');
+    await b(c, 'events', 'ack', '--cursor', 'watcher');
     // A fast-forward to a's merge: alice's message now sits at a seq below c's ack.
-    b(c, 'sync');
+    await b(c, 'sync');
     const message = readJsonl(join(c, 'project-plan', 'events.jsonl')).find((e) => e.type === 'message.sent');
     expect(message.seq).toBeLessThanOrEqual(acked.json.acked);
-    const inbox = baton(['inbox', '--json'], { cwd: c, env: envC });
+    const inbox = await batonIn(['inbox', '--json'], { cwd: c, env: envC });
     expect(inbox.json.notifications.map((n: { text: string }) => n.text)).toContain('[from alice] from alice');
-    const events = b(c, 'events', '--cursor', 'watcher');
+    const events = await b(c, 'events', '--cursor', 'watcher');
     expect(events.events.map((e: { id: string }) => e.id)).toContain(message.id);
     // Acking again covers it, and the inbox is empty.
-    expect(baton(['inbox', 'ack', '--json'], { cwd: c, env: envC }).code).toBe(0);
-    expect(baton(['inbox', '--json'], { cwd: c, env: envC }).json.notifications).toEqual([]);
+    expect((await batonIn(['inbox', 'ack', '--json'], { cwd: c, env: envC })).code).toBe(0);
+    expect((await batonIn(['inbox', '--json'], { cwd: c, env: envC })).json.notifications).toEqual([]);
     for (const m of [a, c]) expect(tryGit(m, 'ls-files', 'project-plan/cursors.json', 'project-plan/cursors.seen').out.trim()).toBe('');
     expect(tryGit(c, 'status', '--porcelain').out.trim()).toBe('');
   });

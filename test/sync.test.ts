@@ -2,34 +2,34 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { baseEnv, baton, batonAsync, batonIn } from './helpers.js';
-import { b, bIn, cloneWithoutDriver, commit, expectNothingLost, tryGit, twoAgents, twoMachines } from './git-helpers.js';
+import { baseEnv, batonAsync, batonIn } from './helpers.js';
+import { b, cloneWithoutDriver, commit, expectNothingLost, tryGit, twoAgents, twoMachines } from './git-helpers.js';
 
 /** baton sync between machines: converging, races for a task, what a failed sync says, and a soak on three clones. */
 
 describe('sync between machines', () => {
-  it('sync commits, merges and pushes, so two machines converge', () => {
-    const { a, c } = twoMachines();
-    b(a, 'add', 'on a', '--id', 'on-a');
-    b(c, 'add', 'on c', '--id', 'on-c');
-    expect(b(a, 'sync')).toMatchObject({ pushed: true, committed: true });
-    const sc = b(c, 'sync');
+  it('sync commits, merges and pushes, so two machines converge', async () => {
+    const { a, c } = await twoMachines();
+    await b(a, 'add', 'on a', '--id', 'on-a');
+    await b(c, 'add', 'on c', '--id', 'on-c');
+    expect(await b(a, 'sync')).toMatchObject({ pushed: true, committed: true });
+    const sc = await b(c, 'sync');
     expect(sc).toMatchObject({ pushed: true, merged: true });
-    expect(b(a, 'sync').merged).toBe(true);
-    const ids = (cwd: string) => b(cwd, 'list').tasks.map((t: { id: string }) => t.id).sort();
-    expect(ids(a)).toEqual(ids(c));
-    expect(ids(a)).toEqual(['first', 'on-a', 'on-c', 'second']);
+    expect((await b(a, 'sync')).merged).toBe(true);
+    const ids = async (cwd: string) => (await b(cwd, 'list')).tasks.map((t: { id: string }) => t.id).sort();
+    expect(await ids(a)).toEqual(await ids(c));
+    expect(await ids(a)).toEqual(['first', 'on-a', 'on-c', 'second']);
     expect(readFileSync(join(a, 'project-plan', 'state.json'), 'utf8')).toBe(readFileSync(join(c, 'project-plan', 'state.json'), 'utf8'));
-    expect(b(c, 'doctor').healthy).toBe(true);
+    expect((await b(c, 'doctor')).healthy).toBe(true);
     expect(tryGit(c, 'status', '--porcelain').out.trim()).toBe('');
   });
 
   it('two machines race claim --sync for the same task 20 times: exactly one wins each time, the loser gets LEASE_CONFLICT and a clean board', async () => {
-    const { a, c, envA, envC } = twoAgents('on-a', 'on-c');
+    const { a, c, envA, envC } = await twoAgents('on-a', 'on-c');
     for (let i = 0; i < 20; i++) {
-      await bIn(a, 'add', `race ${i}`, '--id', `r${i}`, '--no-review');
-      await bIn(a, 'sync');
-      await bIn(c, 'sync');
+      await b(a, 'add', `race ${i}`, '--id', `r${i}`, '--no-review');
+      await b(a, 'sync');
+      await b(c, 'sync');
       const [ra, rc] = await Promise.all([
         batonAsync(['claim', `r${i}`, '--sync', '--json'], { cwd: a, env: envA }),
         batonAsync(['claim', `r${i}`, '--sync', '--json'], { cwd: c, env: envC }),
@@ -41,19 +41,19 @@ describe('sync between machines', () => {
       const loserDir = ra.code === 3 ? a : c;
       expect(tryGit(loserDir, 'status', '--porcelain').out.trim()).toBe('');
       // Both machines agree on the winner after syncing.
-      await bIn(a, 'sync');
-      await bIn(c, 'sync');
+      await b(a, 'sync');
+      await b(c, 'sync');
       const winner = ra.code === 0 ? 'on-a' : 'on-c';
-      expect((await bIn(a, 'show', `r${i}`)).task.assignee).toBe(winner);
-      expect((await bIn(c, 'show', `r${i}`)).task.assignee).toBe(winner);
+      expect((await b(a, 'show', `r${i}`)).task.assignee).toBe(winner);
+      expect((await b(c, 'show', `r${i}`)).task.assignee).toBe(winner);
       // Finish it, so the next round's claims are not refused by the in-flight limit.
       const w = ra.code === 0 ? { cwd: a, env: envA } : { cwd: c, env: envC };
       expect((await batonIn(['done', `r${i}`, '--json'], w)).code).toBe(0);
-      await bIn(w.cwd, 'sync');
-      await bIn(w.cwd === a ? c : a, 'sync');
+      await b(w.cwd, 'sync');
+      await b(w.cwd === a ? c : a, 'sync');
     }
-    expect(b(a, 'doctor').healthy).toBe(true);
-    expect(b(c, 'doctor').healthy).toBe(true);
+    expect((await b(a, 'doctor')).healthy).toBe(true);
+    expect((await b(c, 'doctor')).healthy).toBe(true);
     // Syncs that held the lock across slow git commands (seconds) let it go: none is left behind.
     expect(existsSync(join(a, 'project-plan', '.baton.lock'))).toBe(false);
     expect(existsSync(join(c, 'project-plan', '.baton.lock'))).toBe(false);
@@ -61,31 +61,31 @@ describe('sync between machines', () => {
 });
 
 describe('sync says what went wrong, and a lost race resets exactly the task', () => {
-  it('a true conflict, an uncommitted file in the way, a clone without the driver: MERGE_FAILED with the next step, the merge undone, nothing committed by accident', () => {
-    const { a, c } = twoMachines();
+  it('a true conflict, an uncommitted file in the way, a clone without the driver: MERGE_FAILED with the next step, the merge undone, nothing committed by accident', async () => {
+    const { a, c } = await twoMachines();
     // A true conflict on one task.
-    b(a, 'block', 'first', '--reason', 'on a');
-    b(a, 'sync');
-    b(c, 'cancel', 'first');
-    const r1 = baton(['sync', '--json'], { cwd: c });
+    await b(a, 'block', 'first', '--reason', 'on a');
+    await b(a, 'sync');
+    await b(c, 'cancel', 'first');
+    const r1 = await batonIn(['sync', '--json'], { cwd: c });
     expect([r1.code, r1.json.error.code]).toEqual([3, 'MERGE_FAILED']);
     expect(r1.json.error.message).toContain('first (status: "cancelled" here, "blocked" on origin)');
     expect(r1.json.error.hint).toContain('MERGE-CONFLICT.md');
     expect(tryGit(c, 'status', '--porcelain').out.trim()).toBe('');
     expect(existsSync(join(c, '.git', 'MERGE_HEAD'))).toBe(false);
     expect(existsSync(join(c, 'project-plan', 'MERGE-CONFLICT.md'))).toBe(false);
-    expect(b(c, 'show', 'first').task.status).toBe('cancelled');
+    expect((await b(c, 'show', 'first')).task.status).toBe('cancelled');
     expect(tryGit(c, 'log', '--name-only', '--format=').out).not.toContain('MERGE-CONFLICT.md');
 
     // An uncommitted edit that the remote's commit would overwrite.
-    const { a: a2, c: c2 } = twoMachines();
+    const { a: a2, c: c2 } = await twoMachines();
     writeFileSync(join(a2, 'README.md'), 'from a\n');
     commit(a2, 'a: readme');
-    b(a2, 'add', 'on a', '--id', 'on-a');
-    b(a2, 'sync');
+    await b(a2, 'add', 'on a', '--id', 'on-a');
+    await b(a2, 'sync');
     writeFileSync(join(c2, 'README.md'), 'from c, not committed\n');
-    b(c2, 'add', 'on c', '--id', 'on-c');
-    const r2 = baton(['sync', '--json'], { cwd: c2 });
+    await b(c2, 'add', 'on c', '--id', 'on-c');
+    const r2 = await batonIn(['sync', '--json'], { cwd: c2 });
     expect([r2.code, r2.json.error.code]).toEqual([3, 'MERGE_FAILED']);
     expect(r2.json.error.hint).toContain('commit or stash');
     expect(r2.json.error.git).toContain('README.md');
@@ -93,68 +93,68 @@ describe('sync says what went wrong, and a lost race resets exactly the task', (
 
     // A clone without the driver.
     const d = cloneWithoutDriver(a2);
-    b(d, 'add', 'on d', '--id', 'on-d');
-    b(a2, 'add', 'on a again', '--id', 'on-a2');
-    b(a2, 'sync');
-    const r3 = baton(['sync', '--json'], { cwd: d });
+    await b(d, 'add', 'on d', '--id', 'on-d');
+    await b(a2, 'add', 'on a again', '--id', 'on-a2');
+    await b(a2, 'sync');
+    const r3 = await batonIn(['sync', '--json'], { cwd: d });
     expect([r3.code, r3.json.error.code]).toEqual([3, 'MERGE_FAILED']);
     expect(r3.json.error.hint).toBe('baton git install, then baton sync');
-    b(d, 'git', 'install');
-    expect(b(d, 'sync').pushed).toBe(true);
-    expectNothingLost(d, [a2]);
+    await b(d, 'git', 'install');
+    expect((await b(d, 'sync')).pushed).toBe(true);
+    await expectNothingLost(d, [a2]);
   });
 
-  it('a lost claim --sync race while the remote also changed code: exactly the task is reset, local board work and the remote code kept', () => {
-    const { a, c } = twoMachines();
-    const ja = b(a, 'join', '--name', 'on-a', '--role', 'worker');
-    b(a, 'add', 'race', '--id', 'race', '--no-review');
-    b(a, 'sync');
-    b(c, 'sync');
-    const jc = b(c, 'join', '--name', 'on-c', '--role', 'worker');
+  it('a lost claim --sync race while the remote also changed code: exactly the task is reset, local board work and the remote code kept', async () => {
+    const { a, c } = await twoMachines();
+    const ja = await b(a, 'join', '--name', 'on-a', '--role', 'worker');
+    await b(a, 'add', 'race', '--id', 'race', '--no-review');
+    await b(a, 'sync');
+    await b(c, 'sync');
+    const jc = await b(c, 'join', '--name', 'on-c', '--role', 'worker');
     const envA = { BATON_SESSION: ja.session.id, BATON_TOKEN: ja.token };
     const envC = { BATON_SESSION: jc.session.id, BATON_TOKEN: jc.token };
     writeFileSync(join(a, 'code.txt'), 'written on a\n');
     commit(a, 'a: code');
-    expect(baton(['claim', 'race', '--sync', '--json'], { cwd: a, env: envA }).code).toBe(0);
-    b(c, 'add', 'local work on c', '--id', 'c-local');
-    const lost = baton(['claim', 'race', '--sync', '--json'], { cwd: c, env: envC });
+    expect((await batonIn(['claim', 'race', '--sync', '--json'], { cwd: a, env: envA })).code).toBe(0);
+    await b(c, 'add', 'local work on c', '--id', 'c-local');
+    const lost = await batonIn(['claim', 'race', '--sync', '--json'], { cwd: c, env: envC });
     expect([lost.code, lost.json.error.code], lost.stdout).toEqual([3, 'LEASE_CONFLICT']);
     expect(lost.json.error.message).toContain('race');
     expect(tryGit(c, 'status', '--porcelain').out.trim()).toBe('');
     expect(readFileSync(join(c, 'code.txt'), 'utf8')).toBe('written on a\n');
-    expect(b(c, 'show', 'race').task.assignee).toBe(ja.agent.id);
-    expect(b(c, 'show', 'c-local').task.status).toBe('todo');
-    const next = baton(['next', '--json'], { cwd: c, env: envC });
+    expect((await b(c, 'show', 'race')).task.assignee).toBe(ja.agent.id);
+    expect((await b(c, 'show', 'c-local')).task.status).toBe('todo');
+    const next = await batonIn(['next', '--json'], { cwd: c, env: envC });
     expect(next.json.action).not.toBe('continue');
     // claim-next --sync: the best ready task, claimed and pushed.
-    const won = baton(['claim-next', '--sync', '--json'], { cwd: c, env: envC });
+    const won = await batonIn(['claim-next', '--sync', '--json'], { cwd: c, env: envC });
     expect([won.code, won.json.synced?.pushed], won.stdout).toEqual([0, true]);
-    b(a, 'sync');
-    expect(b(a, 'show', won.json.task.id).task.assignee).toBe(jc.agent.id);
-    expect(b(a, 'show', 'c-local').task.id).toBe('c-local');
+    await b(a, 'sync');
+    expect((await b(a, 'show', won.json.task.id)).task.assignee).toBe(jc.agent.id);
+    expect((await b(a, 'show', 'c-local')).task.id).toBe('c-local');
     expect(readFileSync(join(a, 'project-plan', 'state.json'), 'utf8')).toBe(readFileSync(join(c, 'project-plan', 'state.json'), 'utf8'));
-    expectNothingLost(c, [a]);
-    expectNothingLost(a, [c]);
+    await expectNothingLost(c, [a]);
+    await expectNothingLost(a, [c]);
   });
 
-  it('events prune on one clone and writes on the other converge without exit 7, every event archived or live once', () => {
-    const { a, c } = twoMachines();
-    for (let i = 0; i < 6; i++) b(a, 'add', `a ${i}`, '--id', `a-${i}`);
-    expect(b(a, 'events', 'prune', '--max-rows', '3').moved).toBeGreaterThan(0);
-    b(a, 'sync');
-    for (let i = 0; i < 4; i++) b(c, 'add', `c ${i}`, '--id', `c-${i}`);
-    expect(b(c, 'sync').pushed).toBe(true);
-    expect(b(a, 'sync').pushed).toBe(true);
-    b(c, 'sync');
-    for (const m of [a, c]) expect(baton(['events', '--json'], { cwd: m }).code).toBe(0);
+  it('events prune on one clone and writes on the other converge without exit 7, every event archived or live once', async () => {
+    const { a, c } = await twoMachines();
+    for (let i = 0; i < 6; i++) await b(a, 'add', `a ${i}`, '--id', `a-${i}`);
+    expect((await b(a, 'events', 'prune', '--max-rows', '3')).moved).toBeGreaterThan(0);
+    await b(a, 'sync');
+    for (let i = 0; i < 4; i++) await b(c, 'add', `c ${i}`, '--id', `c-${i}`);
+    expect((await b(c, 'sync')).pushed).toBe(true);
+    expect((await b(a, 'sync')).pushed).toBe(true);
+    await b(c, 'sync');
+    for (const m of [a, c]) expect((await batonIn(['events', '--json'], { cwd: m })).code).toBe(0);
     expect(readFileSync(join(a, 'project-plan', 'state.json'), 'utf8')).toBe(readFileSync(join(c, 'project-plan', 'state.json'), 'utf8'));
-    expectNothingLost(a, [c]);
-    expectNothingLost(c, [a]);
+    await expectNothingLost(a, [c]);
+    await expectNothingLost(c, [a]);
   });
 });
 
 describe('a soak on three clones', () => {
-  it('three agents on three clones loop claim-next --sync / work / done / sync: identical boards, doctor clean, no double claim, nothing lost', () => {
+  it('three agents on three clones loop claim-next --sync / work / done / sync: identical boards, doctor clean, no double claim, nothing lost', async () => {
     // The same script as `npm run soak` (5 minutes there), for 30 seconds.
     const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'bench', 'soak.mjs'), '--seconds', '30', '--tasks', '60', '--json'], { encoding: 'utf8', env: baseEnv(), maxBuffer: 1 << 26 });
     const result = JSON.parse(r.stdout);
