@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
 import { type AnyCommand, type ArgSpecs, isGroup, kebab, type OptSpecs, NUMBERS, parseNumber } from '../src/table/define.js';
 import { TABLE } from '../src/table/index.js';
-import { inputSchema } from '../src/table/schema.js';
-import { batonIn, tempDir } from './helpers.js';
+import { inputSchema, resultSchema } from '../src/table/schema.js';
+import { batonIn, makeBoardIn, tempDir } from './helpers.js';
 
 const commands = TABLE.filter((e): e is AnyCommand => !isGroup(e));
 const names = TABLE.map((e) => (isGroup(e) ? e.group : e.name));
@@ -48,6 +48,17 @@ describe('the command table', () => {
     expect(z.safeParse(claim, { watch: 30, explain: true }).success).toBe(true);
     expect(z.safeParse(claim, { watch: -1 }).success).toBe(false);
     expect(z.safeParse(claim, { wat: 1 }).success).toBe(false);
+  });
+
+  it("a command's result schema describes its --json answer (without the ok envelope), and refuses one without a revision", async () => {
+    const board = await makeBoardIn();
+    for (const name of ['status', 'list', 'add']) {
+      const c = commands.find((x) => x.name === name)!;
+      const { ok, _code, ...answer } = await board.json(...(name === 'add' ? ['add', 'a task'] : [name]));
+      expect([ok, _code]).toEqual([true, 0]);
+      expect(z.safeParse(resultSchema(c), answer).success, name).toBe(true);
+      expect(z.safeParse(resultSchema(c), { ...answer, revision: 'one' }).success, name).toBe(false);
+    }
   });
 
   it('one numeric parser: refuses what is not a number, out of range or not whole, naming the flag', () => {

@@ -93,6 +93,9 @@ export interface StreamSpec<I = any> {
   jsonResult?: boolean;
 }
 
+/** A zod schema of a command's result (kept opaque here so the table never loads zod). */
+export type ResultSchema = { readonly _zod: unknown };
+
 /** A result as human text; a renderer that lives in a lazily loaded module is async. */
 export type Text = string | null | Promise<string | null>;
 
@@ -118,6 +121,11 @@ export interface CommandDef<A extends ArgSpecs = ArgSpecs, O extends OptSpecs = 
   readonly mutates: boolean;
   /** Not listed in --help or the README (internal entry points such as __supervise). */
   readonly hidden?: boolean;
+  /**
+   * The shape of its `--json` result (without the `ok` envelope), as a zod schema made on demand;
+   * without one, the result is described as an object with a revision (schema.ts resultSchema).
+   */
+  readonly result?: (() => ResultSchema) | undefined;
   run(input: Input<A, O>, ctx: Ctx, io: RunIO): Promise<R>;
   /** The human text of a result (null: nothing); colour and escaping are the CLI's. */
   text(result: R, input: Input<A, O>, ctx: Ctx): Text;
@@ -151,6 +159,7 @@ export function command<const A extends ArgSpecs = {}, const O extends OptSpecs 
   session: CommandDef['session'];
   mutates: boolean;
   hidden?: boolean;
+  result?: () => ResultSchema;
   run(input: Input<A, O>, ctx: Ctx, io: RunIO): Promise<R>;
   text?(result: R, input: Input<A, O>, ctx: Ctx): Text;
   textOnly?(input: Input<A, O>, result: R): boolean;

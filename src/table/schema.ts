@@ -13,6 +13,14 @@ export function inputSchema(def: AnyCommand) {
   return z.strictObject(shape);
 }
 
+/**
+ * The shape of a command's `--json` result (the `ok` envelope aside): the record's own schema,
+ * or an object with at least the board revision every result carries.
+ */
+export function resultSchema(def: AnyCommand): z.ZodMiniType {
+  return (def.result?.() as z.ZodMiniType | undefined) ?? z.looseObject({ revision: z.number() });
+}
+
 function described<T extends z.ZodMiniType>(schema: T, description: string | undefined): T {
   return description ? schema.check(z.describe(description)) : schema;
 }
