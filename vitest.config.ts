@@ -21,7 +21,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     // Two files at a time: much of the suite waits on processes, locks and timers, so the second
-    // core has room (about 175 s instead of 320 s on two cores).
+    // core has room (about 175 s instead of 320 s one file at a time, on two cores).
     fileParallelism: true,
     maxWorkers: 2,
     sequence: { sequencer: SlowestFirst },
