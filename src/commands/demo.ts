@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BatonError } from '../core/errors.js';
 import { readEventsSince } from '../core/events.js';
+import { pidAlive } from '../core/lock.js';
 import { readState } from '../core/store.js';
 import type { BatonEvent, State } from '../core/types.js';
 import { waitUntil } from '../core/watch.js';
@@ -138,6 +139,10 @@ export async function run(o: { dir?: string }, ctx: Ctx, io: RunIO): Promise<Dem
     (state) => !justSignalled && live(state).length === 0,
     { deadline: Date.now() + 90_000, pollMs: 2000 },
   );
+  // A supervisor records its child's exit, then regenerates the Markdown: the demo ends once they
+  // have all gone, so the board it names is still (no process announces its end but by going).
+  const supervisors = children.map((c) => state.sessions[c]?.spawn?.supervisor_pid).filter((p): p is number => typeof p === 'number');
+  for (const until = Date.now() + 10_000; supervisors.some((p) => pidAlive(p)) && Date.now() < until; ) await pause(50);
   const total = Object.keys(state.tasks).length;
   const done = Object.values(state.tasks).filter((t) => t.status === 'done').length;
   const seconds = Math.round((Date.now() - started) / 100) / 10;
