@@ -3,7 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import type { Ctx, RunIO, StreamItem } from '../commands/context.js';
 import { BatonError, onBoardWarning } from '../core/errors.js';
 import { checkKey } from '../core/idempotency.js';
-import { type AnyCommand, isGroup, kebab, NUMBERS, type OptSpecs, parseNumber } from '../table/define.js';
+import { type AnyCommand, type Input, isGroup, kebab, NUMBERS, type OptSpecs, opt, parseNumber } from '../table/define.js';
 import { TABLE } from '../table/index.js';
 import { detectColor, escapeTerminal, type OutputMode, type Out, printFailure, printSuccess } from './output.js';
 
@@ -28,24 +28,14 @@ export interface System extends Out {
 
 /** The options every command takes: how to run it, not what it does (a keyed retry may change them). */
 const GLOBALS = {
-  json: { flag: '--json', description: 'print exactly one JSON document on stdout' },
-  dir: { flag: '--dir <path>', description: 'the board directory (default: BATON_DIR, then the nearest project-plan/)' },
-  color: { flag: '--no-color', description: 'no colours in human output' },
-  lockTimeout: { flag: '--lock-timeout <seconds>', description: 'how long to wait for the board lock' },
-  expectedRevision: { flag: '--expected-revision <n>', description: 'refuse (REVISION_CONFLICT) unless the board is at this revision' },
-  idempotencyKey: { flag: '--idempotency-key <key>', description: 'a retry with the same key returns the first answer instead of changing the board again' },
-  session: { flag: '--session <id>', description: 'act as this session (default: BATON_SESSION)' },
-  token: { flag: '--token <token>', description: "the session's token (default: BATON_TOKEN)" },
-} as const;
-
-interface GlobalValues {
-  dir?: string;
-  lockTimeout?: number;
-  expectedRevision?: number;
-  idempotencyKey?: string;
-  session?: string;
-  token?: string;
-}
+  json: opt.boolean('print exactly one JSON document on stdout'),
+  dir: opt.string('path', 'the board directory (default: BATON_DIR, then the nearest project-plan/)'),
+  lockTimeout: opt.number('seconds', NUMBERS.seconds, 'how long to wait for the board lock'),
+  expectedRevision: opt.number('n', NUMBERS.seq, 'refuse (REVISION_CONFLICT) unless the board is at this revision'),
+  idempotencyKey: opt.string('key', 'a retry with the same key returns the first answer instead of changing the board again'),
+  session: opt.string('id', 'act as this session (default: BATON_SESSION)'),
+  token: opt.string('token', "the session's token (default: BATON_TOKEN)"),
+};
 
 /** Adds a record's options to its commander command; every numeric flag goes through parseNumber. */
 function addOptions(cmd: Command, options: OptSpecs): void {
@@ -79,7 +69,7 @@ function callOf(input: Record<string, any>): string {
 }
 
 function contextOf(sys: System, cmd: Command): Ctx {
-  const o = cmd.optsWithGlobals() as GlobalValues;
+  const o = cmd.optsWithGlobals() as Input<{}, typeof GLOBALS>;
   return {
     cwd: sys.cwd,
     env: sys.env,
@@ -150,9 +140,8 @@ function program(onRun: (def: AnyCommand, input: Record<string, any>, cmd: Comma
         /* commander's errors are reported as baton errors (usageError) */
       },
     });
-  for (const g of Object.values(GLOBALS)) root.option(g.flag, g.description);
-  root.options.find((o) => o.long === '--lock-timeout')!.argParser((v: string) => parseNumber(v, '--lock-timeout', NUMBERS.seconds));
-  root.options.find((o) => o.long === '--expected-revision')!.argParser((v: string) => parseNumber(v, '--expected-revision', NUMBERS.seq));
+  addOptions(root, GLOBALS);
+  root.option('--no-color', 'no colours in human output');
 
   const byPath = new Map<string, Command>([['', root]]);
   for (const entry of TABLE) {
