@@ -12,6 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { boardBlobs } from './board-blobs.mjs';
 
 const BIN = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'bin', 'baton.cjs');
 const args = process.argv.slice(2);
@@ -189,32 +190,6 @@ const have = new Set(log0.map((e) => e.id));
 const state0 = JSON.parse(states[0]);
 const lostEvents = new Set();
 const lostTasks = new Set();
-/**
- * Every version of the board's state.json and event files that git has, on any ref or in the
- * reflog, read with two git processes: `rev-list --objects` names every blob reachable from them
- * (with its path), and one `cat-file --batch` reads them all.
- */
-function boardBlobs(repo) {
-  const kind = new Map();
-  for (const line of git(repo, 'rev-list', '--all', '--reflog', '--objects').split('\n')) {
-    const sp = line.indexOf(' ');
-    if (sp < 0) continue;
-    const path = line.slice(sp + 1);
-    if (path === 'project-plan/events.jsonl' || /^project-plan\/archive\/events\/.*\.jsonl$/.test(path)) kind.set(line.slice(0, sp), 'events');
-    else if (path === 'project-plan/state.json') kind.set(line.slice(0, sp), 'state');
-  }
-  const out = { events: [], states: [] };
-  if (!kind.size) return out;
-  const batch = execFileSync('git', ['cat-file', '--batch'], { cwd: repo, env, input: `${[...kind.keys()].join('\n')}\n`, maxBuffer: 1 << 30 });
-  for (let at = 0; at < batch.length; ) {
-    const nl = batch.indexOf(10, at);
-    const [sha, , size] = batch.subarray(at, nl).toString('utf8').split(' ');
-    const body = batch.subarray(nl + 1, nl + 1 + Number(size)).toString('utf8');
-    (kind.get(sha) === 'events' ? out.events : out.states).push(body);
-    at = nl + 1 + Number(size) + 1;
-  }
-  return out;
-}
 for (const c of clones) {
   const blobs = boardBlobs(c);
   for (const text of blobs.events) {

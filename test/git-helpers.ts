@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { expect } from 'vitest';
+import { boardBlobs } from '../bench/board-blobs.mjs';
 import { batonIn, readJsonl, tempDir } from './helpers.js';
 
 /** Repositories for the git tests: a bare remote, clones with the driver, and the check that nothing committed is lost. */
@@ -64,35 +65,6 @@ export const commit = (cwd: string, msg: string) => {
 };
 
 // ---------------------------------------------------------------- nothing is lost, whatever git operation runs
-
-/**
- * Every version of the board's state.json and event files that git has, on any ref or in the
- * reflog, read with two git processes: `rev-list --objects` names every blob reachable from
- * them (with its path), and one `cat-file --batch` reads them all.
- */
-function boardBlobs(repo: string): { events: string[]; states: string[] } {
-  const listed = execFileSync('git', ['rev-list', '--all', '--reflog', '--objects'], { cwd: repo, encoding: 'utf8', maxBuffer: 1 << 28 });
-  const kind = new Map<string, 'events' | 'state'>();
-  for (const line of listed.split('\n')) {
-    const sp = line.indexOf(' ');
-    if (sp < 0) continue;
-    const path = line.slice(sp + 1);
-    if (path === 'project-plan/events.jsonl' || /^project-plan\/archive\/events\/.*\.jsonl$/.test(path)) kind.set(line.slice(0, sp), 'events');
-    else if (path === 'project-plan/state.json') kind.set(line.slice(0, sp), 'state');
-  }
-  const out = { events: [] as string[], states: [] as string[] };
-  if (!kind.size) return out;
-  const batch = execFileSync('git', ['cat-file', '--batch'], { cwd: repo, input: `${[...kind.keys()].join('\n')}\n`, maxBuffer: 1 << 30 });
-  let at = 0;
-  while (at < batch.length) {
-    const nl = batch.indexOf(10, at);
-    const [sha, , size] = batch.subarray(at, nl).toString('utf8').split(' ');
-    const body = batch.subarray(nl + 1, nl + 1 + Number(size)).toString('utf8');
-    (kind.get(sha!) === 'events' ? out.events : out.states).push(body);
-    at = nl + 1 + Number(size) + 1;
-  }
-  return out;
-}
 
 /** Every event id and task id in any version of the board that git has, on any ref or in the reflog. */
 function everCommitted(repo: string): { events: Set<string>; tasks: Set<string> } {
