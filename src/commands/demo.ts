@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { setTimeout as pause } from 'node:timers/promises';
 import { BatonError } from '../core/errors.js';
 import { readEventsSince } from '../core/events.js';
 import { pidAlive } from '../core/lock.js';
@@ -153,7 +154,6 @@ export async function run(o: { dir?: string }, ctx: Ctx, io: RunIO): Promise<Dem
 
 // ---------------------------------------------------------------- the scripted agent
 
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * `baton __demo-agent` (internal): the loop any agent runs (next → act), with a little

@@ -1,13 +1,13 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BatonError, diskFull, isDiskFull } from './errors.js';
 import { breakStaleLock, type HeldLock, holderAlive, LOCK_DIR, type LockOwner, lockHealth, machine, ownerIsLocal, processStart, readLockOwner, STALE_MS, UPDATE_MS } from './lock.js';
 
 // Taking the lock lives apart from lock.ts so that reads (doctor's lock check included) never
 // load it: only modules that write import this one.
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface LockOptions {
   timeoutMs: number;

@@ -1,5 +1,6 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BatonError } from './errors.js';
 import { CONFLICT_NOTE, LOCAL_FILES, readText, unfinishedGitOperation } from './conflicts.js';
 import { type BoardRepo, git, gitOrNull, gitStatus } from './git.js';
@@ -16,7 +17,6 @@ export interface SyncResult {
   attempts: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const firstLines = (text: string) =>
   text
