@@ -110,17 +110,18 @@ describe('a paused lock holder', () => {
     for (let attempt = 0; ; attempt++) {
       expect(attempt, 'the importer was never caught holding the lock').toBeLessThan(5);
       board = makeBoard();
+      setConfig(board, 'lock_stale_seconds', '2');
       importer = start(['import', writePlan(board.root, 20_000, 'big'), '--json'], board.root);
       const pid = importer.child.pid;
       if (await stopWhen(importer.child, importer.done, () => ownerPid(board.dir) === pid)) break;
     }
-    // Longer than the stale window of a lock from another machine (10 s): a live holder here is
-    // never judged stale, so this writer waits it out and gives up, with nothing written.
-    const waiter = await batonAsync(['add', 'waits', '--lock-timeout', '11', '--json'], { cwd: board.root });
+    // Longer than the stale window of a lock from another machine (2 s here): a live holder here
+    // is never judged stale, so this writer waits it out and gives up, with nothing written.
+    const waiter = await batonAsync(['add', 'waits', '--lock-timeout', '3', '--json'], { cwd: board.root });
     expect(waiter.code, waiter.stdout).toBe(5);
     expect(waiter.json.error.code).toBe('BOARD_BUSY');
     expect(waiter.json.error.holder.pid).toBe(importer.child.pid);
-    expect(waiter.json.error.holder.held_ms).toBeGreaterThan(10_000);
+    expect(waiter.json.error.holder.held_ms).toBeGreaterThan(2_000);
     expect(waiter.json.error.message).toMatch(/holding it for \d+s/);
     importer.child.kill('SIGCONT');
     const imported = await importer.done;

@@ -26,10 +26,11 @@ describe('sync between machines', () => {
 
   it('two machines race claim --sync for the same task 20 times: exactly one wins each time, the loser gets LEASE_CONFLICT and a clean board', async () => {
     const { a, c, envA, envC } = await twoAgents('on-a', 'on-c');
+    await b(a, 'add', 'race 0', '--id', 'r0', '--no-review');
+    await b(a, 'sync');
+    await b(c, 'sync');
     for (let i = 0; i < 20; i++) {
-      await b(a, 'add', `race ${i}`, '--id', `r${i}`, '--no-review');
-      await b(a, 'sync');
-      await b(c, 'sync');
+      // Both machines have r<i> in the queue, and nothing else to sync.
       const [ra, rc] = await Promise.all([
         batonAsync(['claim', `r${i}`, '--sync', '--json'], { cwd: a, env: envA }),
         batonAsync(['claim', `r${i}`, '--sync', '--json'], { cwd: c, env: envC }),
@@ -38,19 +39,16 @@ describe('sync between machines', () => {
       expect(codes, `${ra.stdout}\n${rc.stdout}`).toEqual([0, 3]);
       const loser = ra.code === 3 ? ra : rc;
       expect(loser.json.error.code).toBe('LEASE_CONFLICT');
-      const loserDir = ra.code === 3 ? a : c;
+      const [winnerDir, loserDir] = ra.code === 0 ? [a, c] : [c, a];
       expect(tryGit(loserDir, 'status', '--porcelain').out.trim()).toBe('');
-      // Both machines agree on the winner after syncing.
-      await b(a, 'sync');
-      await b(c, 'sync');
+      // The winner finishes it (so the next round's claims are not refused by the in-flight
+      // limit) and queues the next race; one sync each way and both machines agree on the winner.
       const winner = ra.code === 0 ? 'on-a' : 'on-c';
-      expect((await b(a, 'show', `r${i}`)).task.assignee).toBe(winner);
-      expect((await b(c, 'show', `r${i}`)).task.assignee).toBe(winner);
-      // Finish it, so the next round's claims are not refused by the in-flight limit.
-      const w = ra.code === 0 ? { cwd: a, env: envA } : { cwd: c, env: envC };
-      expect((await batonIn(['done', `r${i}`, '--json'], w)).code).toBe(0);
-      await b(w.cwd, 'sync');
-      await b(w.cwd === a ? c : a, 'sync');
+      expect((await batonIn(['done', `r${i}`, '--json'], { cwd: winnerDir, env: ra.code === 0 ? envA : envC })).code).toBe(0);
+      if (i < 19) await b(winnerDir, 'add', `race ${i + 1}`, '--id', `r${i + 1}`, '--no-review');
+      await b(winnerDir, 'sync');
+      await b(loserDir, 'sync');
+      for (const cwd of [a, c]) expect((await b(cwd, 'show', `r${i}`)).task).toMatchObject({ assignee: winner, status: 'done' });
     }
     expect((await b(a, 'doctor')).healthy).toBe(true);
     expect((await b(c, 'doctor')).healthy).toBe(true);
