@@ -31,15 +31,20 @@ const VENDOR = {
   'zod/mini': `export { ${[
     'string', 'nullable', 'object', 'gte', 'array', 'int', '_default', 'record', 'number', 'union', 'enum',
     'looseObject', 'boolean', 'unknown', 'minLength', 'transform', 'strictObject', 'regex', 'prefault',
-    'positive', 'pipe', 'optional', 'lte', 'literal', 'describe',
+    'positive', 'pipe', 'optional', 'lte', 'literal', 'describe', 'safeParse', 'extend', 'toJSONSchema',
   ].join(', ')} } from 'zod/mini';
   // zod/mini ships no messages by default ("Invalid input"); English ones name what was expected.
   import { config } from 'zod/mini'; import en from 'zod/v4/locales/en.js'; config(en());`,
   // Only for --watch and colour on a TTY; loaded with import(), so only those pay for them.
   chokidar: "export { watch } from 'chokidar';",
   chalk: "module.exports = require('chalk').default;",
+  // Only `baton mcp` loads the SDK (and the full zod it brings).
+  '@modelcontextprotocol/server': `export { Server } from '@modelcontextprotocol/server';
+  export { serveStdio } from '@modelcontextprotocol/server/stdio';`,
 };
-const vendorFile = (name) => `vendor/${name.replace(/\W+/g, '-')}.cjs`;
+/** Imports served by another one's vendor file. */
+const ALIASES = { '@modelcontextprotocol/server/stdio': '@modelcontextprotocol/server' };
+const vendorFile = (name) => `vendor/${(ALIASES[name] ?? name).replace(/^\W+/, '').replace(/\W+/g, '-')}.cjs`;
 
 await Promise.all(
   Object.entries(VENDOR).map(([name, entry]) =>
@@ -55,7 +60,7 @@ await build({
     {
       name: 'vendor',
       setup(b) {
-        b.onResolve({ filter: new RegExp(`^(${Object.keys(VENDOR).join('|')})$`) }, (a) => ({ path: `./${vendorFile(a.path)}`, external: true }));
+        b.onResolve({ filter: new RegExp(`^(${[...Object.keys(VENDOR), ...Object.keys(ALIASES)].join('|')})$`) }, (a) => ({ path: `./${vendorFile(a.path)}`, external: true }));
         // `import text from './x.md?raw'` (vitest's spelling) compiles the file in as a string.
         b.onResolve({ filter: /\?raw$/ }, (a) => ({ path: join(a.resolveDir, a.path.replace(/\?raw$/, '')), namespace: 'raw' }));
         b.onLoad({ filter: /.*/, namespace: 'raw' }, (a) => ({ contents: readFileSync(a.path, 'utf8'), loader: 'text' }));

@@ -3,11 +3,11 @@ import { Command, CommanderError, Option } from 'commander';
 import type { Ctx, RunIO, StreamItem } from '../commands/context.js';
 import { BatonError, onBoardWarning } from '../core/errors.js';
 import { checkKey } from '../core/idempotency.js';
+import { VERSION } from '../core/version.js';
 import { type AnyCommand, type Input, isGroup, kebab, NUMBERS, type OptSpecs, opt, parseNumber } from '../table/define.js';
 import { TABLE } from '../table/index.js';
 import { detectColor, escapeTerminal, type OutputMode, type Out, printFailure, printSuccess } from './output.js';
 
-const VERSION = '0.1.0';
 
 /** What the CLI gets from its process (or from a test that runs it in-process). */
 export interface System extends Out {
@@ -164,7 +164,7 @@ function program(onRun: (def: AnyCommand, input: Record<string, any>, cmd: Comma
     cmd.action(async (...given: unknown[]) => {
       const input: Record<string, any> = {};
       argKeys.forEach((k, i) => {
-        if (given[i] !== undefined) input[k] = given[i];
+        if (given[i] !== undefined) input[k] = def.args[k]!.text ? (given[i] as string[]).join(' ') : given[i];
       });
       // A parent's option of the same name (events --cursor vs events ack --cursor) is parsed
       // by the parent: the command's own options are read over its parents'.

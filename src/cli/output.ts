@@ -47,10 +47,7 @@ export function escapeTerminal(text: string): string {
  */
 export async function printSuccess(out: Out, result: Record<string, unknown> & { revision: number | null }, mode: OutputMode, text: string | null, warnings: string[] = []): Promise<void> {
   if (mode.json) {
-    const { revision, ...rest } = result;
-    const doc: Record<string, unknown> = { ok: true, revision, ...rest };
-    if (warnings.length) doc.warnings = [...(Array.isArray(rest.warnings) ? (rest.warnings as unknown[]) : []), ...warnings];
-    out.stdout(`${JSON.stringify(doc)}\n`);
+    out.stdout(`${JSON.stringify(successDoc(result, warnings))}\n`);
     return;
   }
   if (text) {
@@ -60,7 +57,16 @@ export async function printSuccess(out: Out, result: Record<string, unknown> & {
   for (const w of warnings) out.stderr(`warning: ${escapeTerminal(w)}\n`);
 }
 
-function toBatonError(e: unknown): BatonError {
+/** A result as `--json` prints it (and an MCP tool answers it): `ok`, the revision, the result, its warnings. */
+export function successDoc(result: Record<string, unknown> & { revision: number | null }, warnings: string[] = []): Record<string, unknown> {
+  const { revision, ...rest } = result;
+  const doc: Record<string, unknown> = { ok: true, revision, ...rest };
+  if (warnings.length) doc.warnings = [...(Array.isArray(rest.warnings) ? (rest.warnings as unknown[]) : []), ...warnings];
+  return doc;
+}
+
+/** Any failure as a baton error: a known errno (permission, disk full) by its code, the rest INTERNAL. */
+export function toBatonError(e: unknown): BatonError {
   if (e instanceof BatonError) return e;
   const err = e as NodeJS.ErrnoException;
   if (err?.code === 'EACCES' || err?.code === 'EPERM' || err?.code === 'EROFS') {

@@ -15,7 +15,7 @@ import {
 import { invalidInput, notFound } from '../core/errors.js';
 import { checkId } from '../core/ids.js';
 import { shellQuote } from '../core/shell.js';
-import { cmp } from '../core/json.js';
+import { bounded, cmp } from '../core/json.js';
 import { IN_FLIGHT } from '../core/rank.js';
 import { checkSpecialty, splitList } from '../core/tasks.js';
 import { type Role, ROLES, type Session } from '../core/types.js';
@@ -154,9 +154,10 @@ export function renderHeartbeat(r: HeartbeatResult): string {
 export interface AgentsResult {
   revision: number;
   agents: (AgentJson & { sessions: number; holds: string[] })[];
+  truncated: boolean;
 }
 
-export async function agents(ctx: Ctx): Promise<AgentsResult> {
+export async function agents(o: { limit?: number }, ctx: Ctx): Promise<AgentsResult> {
   const { state, config } = await load(ctx);
   const nowMs = Date.now();
   const holds = new Map<string, string[]>();
@@ -166,12 +167,8 @@ export async function agents(ctx: Ctx): Promise<AgentsResult> {
   }
   const live = new Map<string, number>();
   for (const s of Object.values(state.sessions)) if (sessionState(s, config, nowMs) === 'live') live.set(s.agent, (live.get(s.agent) ?? 0) + 1);
-  return {
-    revision: state.revision,
-    agents: Object.values(state.agents)
-      .sort((a, b) => cmp(a.id, b.id))
-      .map((a) => ({ ...toAgentJson(a), sessions: live.get(a.id) ?? 0, holds: (holds.get(a.id) ?? []).sort() })),
-  };
+  const { items, truncated } = bounded(Object.values(state.agents).sort((a, b) => cmp(a.id, b.id)), o.limit);
+  return { revision: state.revision, agents: items.map((a) => ({ ...toAgentJson(a), sessions: live.get(a.id) ?? 0, holds: (holds.get(a.id) ?? []).sort() })), truncated };
 }
 
 export function renderAgents(r: AgentsResult): string {
@@ -184,9 +181,10 @@ export function renderAgents(r: AgentsResult): string {
 export interface SessionsResult {
   revision: number;
   sessions: (SessionJson & { holds: { task: string; status: string; expires_at: string }[] })[];
+  truncated: boolean;
 }
 
-export async function sessions(o: { all?: boolean }, ctx: Ctx): Promise<SessionsResult> {
+export async function sessions(o: { all?: boolean; limit?: number }, ctx: Ctx): Promise<SessionsResult> {
   const { state, config } = await load(ctx);
   const nowMs = Date.now();
   const holds = new Map<string, SessionsResult['sessions'][number]['holds']>();
@@ -194,13 +192,12 @@ export async function sessions(o: { all?: boolean }, ctx: Ctx): Promise<Sessions
     if (!t.lease) continue;
     holds.set(t.lease.session, [...(holds.get(t.lease.session) ?? []), { task: t.id, status: t.status, expires_at: t.lease.expires_at }]);
   }
-  return {
-    revision: state.revision,
-    sessions: Object.values(state.sessions)
-      .map((s) => ({ ...toSessionJson(s, config, nowMs), holds: holds.get(s.id) ?? [] }))
-      .filter((s) => o.all || s.state !== 'ended')
-      .sort((a, b) => cmp(a.started_at, b.started_at) || cmp(a.id, b.id)),
-  };
+  const all = Object.values(state.sessions)
+    .map((s) => ({ ...toSessionJson(s, config, nowMs), holds: holds.get(s.id) ?? [] }))
+    .filter((s) => o.all || s.state !== 'ended')
+    .sort((a, b) => cmp(a.started_at, b.started_at) || cmp(a.id, b.id));
+  const { items, truncated } = bounded(all, o.limit);
+  return { revision: state.revision, sessions: items, truncated };
 }
 
 export function renderSessions(r: SessionsResult): string {

@@ -29,6 +29,10 @@ export interface Ctx {
   replayed?: boolean;
   /** What went wrong after a commit point (the change stands): printed as warnings. */
   warnings: string[];
+  /** Settles when the caller gives up (a cancelled MCP request): a wait for work or an answer ends. */
+  stop?: Promise<unknown> | undefined;
+  /** False where the process's stdin is not the command's (the MCP server's carries the protocol). */
+  stdin?: boolean;
   /** Set by the wiring under BATON_TIMINGS=1 (the bench reads lock waits from it). */
   onTiming?: ((t: { lock_wait_ms: number; locked_ms: number }) => void) | undefined;
 }

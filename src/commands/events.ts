@@ -57,7 +57,7 @@ export async function list(o: EventsOptions, ctx: Ctx, follow?: { emit(e: BatonE
   };
   // --follow never ends by itself; --watch ends with the first events or its timeout.
   if (follow) return waitUntil(dir, read, () => false, { deadline: Number.MAX_SAFE_INTEGER, stop: follow.quit });
-  return untilAnswer(dir, watch, read, (r) => r.events.length > 0);
+  return untilAnswer(dir, watch, ctx.stop, read, (r) => r.events.length > 0);
 }
 
 export const renderEvent = (e: BatonEvent) =>

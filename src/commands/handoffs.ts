@@ -2,7 +2,7 @@ import { authenticate } from '../core/agents.js';
 import { invalidInput } from '../core/errors.js';
 import { ackHandoff, gitContext, type HandedOver, handOver, type Take, takeHandoff, takeNextHandoff } from '../core/handoffs.js';
 import { checkId } from '../core/ids.js';
-import { cmp } from '../core/json.js';
+import { bounded, cmp } from '../core/json.js';
 import { handoffsFor, parseTarget } from '../core/notify.js';
 import { checkNote } from '../core/tasks.js';
 import type { Handoff } from '../core/types.js';
@@ -31,14 +31,16 @@ export const renderHandoff = (r: HandoffResult) => `Handed ${r.task.id} to ${r.h
 export interface HandoffsResult {
   revision: number;
   handoffs: Handoff[];
+  truncated: boolean;
 }
 
-export async function list(o: { mine?: boolean; all?: boolean }, ctx: Ctx): Promise<HandoffsResult> {
+export async function list(o: { mine?: boolean; all?: boolean; limit?: number }, ctx: Ctx): Promise<HandoffsResult> {
   const { state } = await load(ctx);
   let handoffs = Object.values(state.handoffs).sort((a, b) => cmp(a.at, b.at) || cmp(a.task, b.task));
   if (o.mine) handoffs = handoffsFor(state, authenticate(state, ctx.creds).agent);
   else if (!o.all) handoffs = handoffs.filter((h) => h.state === 'open');
-  return { revision: state.revision, handoffs };
+  const { items, truncated } = bounded(handoffs, o.limit);
+  return { revision: state.revision, handoffs: items, truncated };
 }
 
 export const renderList = (r: HandoffsResult) =>
@@ -57,7 +59,7 @@ export async function takeCommand(rawId: string, ctx: Ctx): Promise<TakeResult> 
 }
 
 export async function next(o: { watch?: number }, ctx: Ctx): Promise<TakeResult> {
-  return untilWork(boardDir(ctx), o.watch ?? null, async () => {
+  return untilWork(boardDir(ctx), o.watch ?? null, ctx.stop, async () => {
     const r = await mutateAs(ctx, (tx, me) => takeNextHandoff(tx, me));
     return { revision: r.revision, ...r.value };
   });

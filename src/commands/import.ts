@@ -70,7 +70,10 @@ export function idFromTitle(title: string): string {
 }
 
 function readPlan(file: string, ctx: Ctx): { text: string; name: string } {
-  if (file === '-') return { text: readFileSync(0, 'utf8'), name: 'stdin' };
+  if (file === '-') {
+    if (ctx.stdin === false) throw invalidInput("'-' (stdin) can't be read here: give the plan's file path.");
+    return { text: readFileSync(0, 'utf8'), name: 'stdin' };
+  }
   const path = resolve(ctx.cwd, file);
   try {
     return { text: readFileSync(path, 'utf8'), name: file };

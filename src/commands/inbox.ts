@@ -3,6 +3,7 @@ import { BatonError, invalidInput } from '../core/errors.js';
 import { ackCursor, effectiveCursor, readCursors } from '../core/cursors.js';
 import { readLiveTail } from '../core/events.js';
 import { fold, type Notification } from '../core/inbox.js';
+import { bounded } from '../core/json.js';
 import { checkTargetKnown, eventReaches, inboxCursor, parseTarget } from '../core/notify.js';
 import { readState } from '../core/store.js';
 import { checkNote } from '../core/tasks.js';
@@ -19,15 +20,18 @@ export interface InboxResult {
   acked: number;
   /** `baton inbox ack --to N` hides exactly what this answer showed. */
   ack_command: string | null;
+  /** More unacked notifications wait than --limit showed: the oldest come first, so acking what was shown hides nothing unseen. */
+  truncated: boolean;
 }
 
 const INBOX_LIMIT = 500;
 
-export async function inbox(o: { watch?: number; kind?: string; all?: boolean }, ctx: Ctx): Promise<InboxResult> {
+export async function inbox(o: { watch?: number; kind?: string; all?: boolean; limit?: number; ack?: boolean }, ctx: Ctx): Promise<InboxResult> {
   const dir = boardDir(ctx);
-  return untilAnswer(
+  const r = await untilAnswer(
     dir,
     o.watch ?? null,
+    ctx.stop,
     async () => {
       const state = await readState(dir);
       const { agent } = authenticate(state, ctx.creds);
@@ -35,12 +39,16 @@ export async function inbox(o: { watch?: number; kind?: string; all?: boolean },
       const events = readLiveTail(dir, state.seq, o.all ? 0 : acked, (line) => !line.includes('"notify":null') && (!o.kind || line.includes(`"kind":"${o.kind}"`)), INBOX_LIMIT * 4).filter(
         (e) => eventReaches(e, agent) && (!o.kind || e.notify!.kind === o.kind),
       );
-      const notifications = fold(events).slice(-INBOX_LIMIT);
+      const { items: notifications, truncated } = bounded(fold(events), Math.min(o.limit ?? INBOX_LIMIT, INBOX_LIMIT));
       const last = notifications.at(-1)?.seq;
-      return { revision: state.revision, agent: agent.id, notifications, acked, ack_command: last ? `baton inbox ack --to ${last}` : null };
+      return { revision: state.revision, agent: agent.id, notifications, acked, ack_command: last ? `baton inbox ack --to ${last}` : null, truncated };
     },
     (r) => r.notifications.length > 0,
   );
+  const last = r.notifications.at(-1)?.seq;
+  if (!o.ack || last === undefined) return r;
+  const acked = await inboxAck({ to: last }, ctx);
+  return { ...r, acked: acked.acked, ack_command: null };
 }
 
 export function renderInbox(r: InboxResult): string {

@@ -20,7 +20,7 @@ export async function start(rawId: string, ctx: Ctx): Promise<ReviewResult> {
 }
 
 export async function next(o: { watch?: number }, ctx: Ctx): Promise<ReviewResult> {
-  return untilWork(boardDir(ctx), o.watch ?? null, async () => {
+  return untilWork(boardDir(ctx), o.watch ?? null, ctx.stop, async () => {
     const r = await mutateAs(ctx, (tx, me) => {
       sweepExpiredLeases(tx);
       return startNextReview(tx, me);

@@ -1,3 +1,4 @@
+import { bounded } from '../core/json.js';
 import { git, repoRoot } from '../core/git.js';
 import { spawn as spawnProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -358,15 +359,17 @@ export async function supervise(sessionId: string, ctx: Ctx): Promise<void> {
 export interface PsResult {
   revision: number;
   children: ChildJson[];
+  truncated: boolean;
 }
 
-export async function ps(o: { all?: boolean }, ctx: Ctx): Promise<PsResult> {
+export async function ps(o: { all?: boolean; limit?: number }, ctx: Ctx): Promise<PsResult> {
   const state = await readState(boardDir(ctx));
   const children = Object.values(state.sessions)
     .filter((s) => s.spawn && (o.all || LIVE.has(s.spawn.state) || !s.spawn.exited_at || Date.now() - Date.parse(s.spawn.exited_at) < 3_600_000))
     .sort((a, b) => (a.started_at < b.started_at ? -1 : a.started_at > b.started_at ? 1 : a.id < b.id ? -1 : 1))
     .map(toChildJson);
-  return { revision: state.revision, children };
+  const { items, truncated } = bounded(children, o.limit);
+  return { revision: state.revision, children: items, truncated };
 }
 
 export const renderPs = (r: PsResult) =>
@@ -406,7 +409,7 @@ export async function wait(ref: string, o: { timeout?: number }, ctx: Ctx): Prom
     }
     return { state, s };
   };
-  const { state, s } = await waitUntil(dir, read, (r) => !LIVE.has(r.s.spawn!.state), { deadline, pollMs: 1000 });
+  const { state, s } = await waitUntil(dir, read, (r) => !LIVE.has(r.s.spawn!.state), { deadline, pollMs: 1000, stop: ctx.stop });
   const task = s.spawn!.task ? state.tasks[s.spawn!.task] : undefined;
   return { revision: state.revision, child: toChildJson(s), finished: !LIVE.has(s.spawn!.state), task: task ? toTaskJson(task) : null };
 }

@@ -1,4 +1,4 @@
-import { cmp } from '../core/json.js';
+import { bounded, cmp } from '../core/json.js';
 import { BatonError, invalidInput } from '../core/errors.js';
 import { checkId } from '../core/ids.js';
 import type { BatonEvent, State, Status, Task } from '../core/types.js';
@@ -238,11 +238,14 @@ export interface ListOptions {
   kind?: string;
   label?: string;
   ready?: boolean;
+  limit?: number;
 }
 
 export interface ListResult {
   revision: number;
   tasks: TaskJson[];
+  /** More tasks matched than --limit let through. */
+  truncated: boolean;
 }
 
 export async function list(o: ListOptions, ctx: Ctx): Promise<ListResult> {
@@ -262,7 +265,8 @@ export async function list(o: ListOptions, ctx: Ctx): Promise<ListResult> {
       (assignee === undefined || t.assignee === assignee) &&
       (o.label === undefined || t.labels.includes(o.label)),
   );
-  return { revision: state.revision, tasks: tasks.map(toTaskJson) };
+  const { items, truncated } = bounded(tasks, o.limit);
+  return { revision: state.revision, tasks: items.map(toTaskJson), truncated };
 }
 
 /**

@@ -5,6 +5,7 @@ import { checkId } from '../core/ids.js';
 import { type Action, type Advice, decideNext } from '../core/next.js';
 import type { SyncResult } from '../core/sync.js';
 import { checkNote, checkSpecialty, getTask, type TaskJson, toTaskJson } from '../core/tasks.js';
+import { type Take, takeHandoff } from '../core/handoffs.js';
 import { untilAnswer, untilWork } from '../core/watch.js';
 import { boardDir, type Ctx, load, mutateAs } from './context.js';
 
@@ -36,9 +37,13 @@ async function syncClaim<R extends ClaimResult>(r: R, sync: boolean | undefined,
 
 export async function claim(rawId: string, o: { sync?: boolean }, ctx: Ctx): Promise<ClaimResult & { synced?: SyncResult }> {
   const id = checkId(rawId, 'task id');
-  const r = await mutateAs(ctx, (tx, me) => {
+  const r = await mutateAs(ctx, (tx, me): Claim & { handoff?: Take['handoff'] } => {
     sweepExpiredLeases(tx);
-    return claimTask(tx, me, getTask(tx.state, id));
+    const task = getTask(tx.state, id);
+    if (task.status !== 'handoff') return claimTask(tx, me, task);
+    // A task handed off to you is claimed by taking the handoff (so next's one `claim` always works).
+    const t = takeHandoff(tx, me, id);
+    return { task: t.task, lease_token: t.lease_token, lease: t.lease, warnings: [], handoff: t.handoff };
   });
   return syncClaim({ revision: r.revision, ...r.value }, o.sync, ctx);
 }
@@ -54,7 +59,7 @@ type ClaimNextResult = ClaimResult & { explain: Explain | null };
 export async function claimNext(o: ClaimNextOptions & { sync?: boolean }, ctx: Ctx): Promise<ClaimNextResult & { synced?: SyncResult }> {
   const specialty = o.specialty === undefined ? null : checkSpecialty(o.specialty);
   const dir = boardDir(ctx);
-  const claimed = await untilWork(dir, o.watch ?? null, async () => {
+  const claimed = await untilWork(dir, o.watch ?? null, ctx.stop, async () => {
     const r = await mutateAs(ctx, (tx, me) => {
       sweepExpiredLeases(tx);
       return claimBest(tx, me, specialty, Boolean(o.explain));
@@ -109,6 +114,7 @@ export async function next(o: { watch?: number; explain?: boolean }, ctx: Ctx): 
   return untilAnswer(
     dir,
     o.watch ?? null,
+    ctx.stop,
     async () => {
       const { state, config } = await load(ctx);
       const { session, agent } = authenticate(state, ctx.creds);

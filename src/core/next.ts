@@ -9,13 +9,37 @@ import type { Config, State, Task } from './types.js';
 
 export type Action = 'continue' | 'address-review' | 'take-handoff' | 'review' | 'claim' | 'wait' | 'idle';
 
-/** What `next` tells a session to do, with the exact command. */
+/** The same step as an MCP tool call (`baton mcp`): the tool's name and its arguments. */
+export interface ToolCall {
+  name: string;
+  arguments: Record<string, unknown>;
+}
+
+/** What `next` tells a session to do, with the exact command (and the tool call that does it). */
 export interface Advice {
   action: Action;
   task: TaskJson | null;
   command: string | null;
+  tool: ToolCall | null;
   reason: string;
   explain: Explain | null;
+}
+
+/** The MCP tool call for an action on a task (core tools: a worker claims a handed-off task too). */
+function toolFor(action: Action, task: Task | null): ToolCall | null {
+  const id = task?.id;
+  switch (action) {
+    case 'continue':
+      return task!.status === 'in_review' ? { name: 'review_approve', arguments: { id } } : { name: 'done', arguments: { id } };
+    case 'address-review':
+    case 'take-handoff':
+    case 'claim':
+      return { name: 'claim', arguments: { id } };
+    case 'review':
+      return { name: 'review', arguments: { id } };
+    default:
+      return null;
+  }
 }
 
 /** The single best action for the calling session (SPEC `next`), from a state read without a lock. */
@@ -25,6 +49,7 @@ export function decideNext(state: State, config: Config, me: Me, nowMs: number, 
     action,
     task: task ? toTaskJson(task) : null,
     command,
+    tool: command?.startsWith('baton next --watch') ? { name: 'next', arguments: { watch_seconds: 60 } } : toolFor(action, task),
     reason,
     explain,
   });

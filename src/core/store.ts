@@ -90,7 +90,36 @@ export async function parseState(text: string, file = 'state.json'): Promise<Sta
 }
 
 export async function readState(dir: string): Promise<State> {
-  return (await readStateText(dir)).state;
+  if (!parsed) return (await readStateText(dir)).state;
+  // A long-lived process: the state parsed last time, while state.json is the same file.
+  const stamp = stampOf(join(dir, FILES.state));
+  const hit = parsed.get(dir);
+  if (hit && sameStamp(hit.stamp, stamp)) return hit.state;
+  // The stamp is taken before the read: a commit landing in between only costs a parse next time.
+  const { state } = await readStateText(dir);
+  parsed.set(dir, { stamp, state: deepFreeze(state) });
+  return state;
+}
+
+/** The last state each board's readState parsed, when cacheStateReads() turned it on. */
+let parsed: Map<string, { stamp: FileStamp | null; state: State }> | null = null;
+
+/**
+ * For a long-lived process (the MCP server): readState parses state.json again only when it
+ * changed (size, mtime or inode: every commit renames a new file into place), so a read of an
+ * unchanged board costs a stat. The state it returns is frozen, so no reader can change what
+ * the next one gets; transactions read their own copy (readStateText).
+ */
+export function cacheStateReads(): void {
+  parsed ??= new Map();
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 /** The state and the exact text it was parsed from (a writer splices its changes into it). */

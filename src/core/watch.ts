@@ -67,12 +67,14 @@ export async function waitUntil<T>(dir: string, read: () => Promise<T>, done: (r
 /**
  * Runs `attempt` (a claim of some kind); while it fails with NO_WORK and `watch` seconds have
  * not passed, waits for the next commit to the board and tries again (claim-next, review next,
- * handoff next). On timeout the last NO_WORK is thrown: exit 6.
+ * handoff next). On timeout, or once `stop` settles (the caller gave up), the last NO_WORK is
+ * thrown: exit 6.
  */
-export async function untilWork<T>(dir: string, watch: number | null, attempt: () => Promise<T>): Promise<T> {
+export async function untilWork<T>(dir: string, watch: number | null, stop: Promise<unknown> | undefined, attempt: () => Promise<T>): Promise<T> {
   const tried = await untilAnswer(
     dir,
     watch,
+    stop,
     async (): Promise<{ value: T } | { noWork: BatonError }> => {
       try {
         return { value: await attempt() };
@@ -88,9 +90,9 @@ export async function untilWork<T>(dir: string, watch: number | null, attempt: (
 }
 
 /**
- * Reads with `read` until `worth` says the answer is worth returning or `watch` seconds pass,
- * waking on commits (next, inbox, events --watch): an empty answer on timeout, exit 0.
+ * Reads with `read` until `worth` says the answer is worth returning, `watch` seconds pass or
+ * `stop` settles, waking on commits (next, inbox, events --watch): the last answer, exit 0.
  */
-export function untilAnswer<T>(dir: string, watch: number | null, read: () => Promise<T>, worth: (r: T) => boolean): Promise<T> {
-  return waitUntil(dir, read, (r) => watch === null || worth(r), { deadline: Date.now() + (watch ?? 0) * 1000 });
+export function untilAnswer<T>(dir: string, watch: number | null, stop: Promise<unknown> | undefined, read: () => Promise<T>, worth: (r: T) => boolean): Promise<T> {
+  return waitUntil(dir, read, (r) => watch === null || worth(r), { deadline: Date.now() + (watch ?? 0) * 1000, stop });
 }

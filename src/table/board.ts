@@ -1,5 +1,7 @@
 import { command, NUMBERS, opt } from './define.js';
 
+const results = () => import('./results.js');
+
 const board = () => import('../commands/board.js');
 
 /** The board itself: make it, look at it, check it, and the demo. */
@@ -11,8 +13,10 @@ export const boardCommands = [
       name: opt.string('name', 'project name shown on the board'),
       profile: opt.string('profile', 'safe | balanced | throughput', { default: 'balanced' }),
       agentsMd: opt.boolean('add (or refresh) the baton section of AGENTS.md, and CLAUDE.md if present'),
+      mcp: opt.string('client', "also write this MCP client's project config: claude | cursor | codex | gemini | vscode (as mcp config)"),
     },
     session: 'none',
+    tool: false,
     mutates: true,
     run: async (o, ctx) => (await import('../commands/init.js')).run(o, ctx),
     text: async (r) => (await import('../commands/init.js')).renderText(r),
@@ -21,7 +25,9 @@ export const boardCommands = [
     name: 'status',
     summary: 'the board at a glance',
     session: 'none',
+    tool: 'core',
     mutates: false,
+    result: async () => (await results()).status(),
     run: async (_o, ctx) => (await board()).status(ctx),
     text: async (r) => (await board()).renderStatus(r),
   }),
@@ -29,6 +35,7 @@ export const boardCommands = [
     name: 'render',
     summary: 'regenerate STATUS.md and the other generated files',
     session: 'none',
+    idempotent: true,
     mutates: true,
     run: async (_o, ctx) => (await board()).render(ctx),
     text: async (r) => (await board()).renderRender(r),
@@ -38,6 +45,7 @@ export const boardCommands = [
     summary: 'check the board; --repair fixes what a crash left behind',
     options: { repair: opt.boolean("truncate a crashed writer's events, remove temp files and dead locks, regenerate files") },
     session: 'none',
+    idempotent: true,
     mutates: true,
     run: async (o, ctx) => (await board()).doctor(o, ctx),
     text: async (r) => (await board()).renderDoctor(r),
@@ -50,6 +58,7 @@ export const boardCommands = [
       timeout: opt.number('seconds', NUMBERS.seconds, 'stop after this long'),
     },
     session: 'none',
+    tool: false,
     mutates: false,
     run: async (o, ctx, io) => (await import('../commands/watch.js')).run(o, ctx, io),
     stream: { screen: true },
@@ -82,6 +91,7 @@ export const boardCommands = [
     name: 'demo',
     summary: 'a simulated team (spawned agents) finishes a small project on a scratch board (--dir: where; default a new temp directory)',
     session: 'none',
+    tool: false,
     mutates: true,
     run: async (_o, ctx, io) => (await import('../commands/demo.js')).run({ dir: ctx.dir }, { ...ctx, dir: undefined }, io),
     stream: { jsonResult: true },

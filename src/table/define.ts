@@ -16,6 +16,8 @@ export interface ArgSpec {
   readonly kind: 'arg';
   readonly required: boolean;
   readonly variadic: boolean;
+  /** Words given on the command line that are one text (a message): joined by spaces, one string in a tool call. */
+  readonly text?: boolean;
   readonly description?: string | undefined;
 }
 
@@ -24,11 +26,13 @@ export const arg = {
   required: (description?: string) => ({ kind: 'arg', required: true, variadic: false, description }) as const,
   /** `[name]` */
   optional: (description?: string) => ({ kind: 'arg', required: false, variadic: false, description }) as const,
-  /** `<name...>`: one or more words. */
+  /** `<name...>`: one or more words, each its own value (paths). */
   words: (description?: string) => ({ kind: 'arg', required: true, variadic: true, description }) as const,
+  /** `<name...>`: one or more words that make one text (a message), joined by spaces. */
+  text: (description?: string) => ({ kind: 'arg', required: true, variadic: true, text: true, description }) as const,
 };
 
-type ArgValue<S> = S extends { variadic: true } ? string[] : S extends { required: true } ? string : string | undefined;
+type ArgValue<S> = S extends { text: true } ? string : S extends { variadic: true } ? string[] : S extends { required: true } ? string : string | undefined;
 
 // ---------------------------------------------------------------- options
 
@@ -52,11 +56,13 @@ export const NUMBERS = {
   estimate: { min: Number.MIN_VALUE, max: 10_000, integer: false, what: 'a positive number' },
 } as const satisfies Record<string, NumberLimits>;
 
-export type OptSpec =
+/** `cli`: a flag only the command line has (one that turns a command into a stream), never a tool's field. */
+export type OptSpec = (
   | { readonly kind: 'string'; readonly value: string; readonly description?: string | undefined; readonly required?: boolean; readonly default?: string }
   | { readonly kind: 'list'; readonly value: string; readonly description?: string | undefined }
   | { readonly kind: 'boolean'; readonly description?: string | undefined; readonly negation?: string | undefined }
-  | { readonly kind: 'number'; readonly value: string; readonly limits: NumberLimits; readonly description?: string | undefined };
+  | { readonly kind: 'number'; readonly value: string; readonly limits: NumberLimits; readonly description?: string | undefined }
+) & { readonly cli?: boolean };
 
 export const opt = {
   /** `--key <value>` */
@@ -99,6 +105,13 @@ export type ResultSchema = { readonly _zod: unknown };
 /** A result as human text; a renderer that lives in a lazily loaded module is async. */
 export type Text = string | null | Promise<string | null>;
 
+/**
+ * Which MCP tool set a command belongs to (`baton mcp --tools`): `core` is a worker's loop (at
+ * most 10 tools), `orchestrator` adds planning and spawning, `all` everything else that makes
+ * sense as a tool; `false` never (the server's own session commands, terminals, internals).
+ */
+export type Tier = 'core' | 'orchestrator' | 'all';
+
 /** The data every result carries. */
 export interface Result {
   /** The board revision the answer is about (-1 or 0 where there is no board, as init and intake say). */
@@ -121,11 +134,17 @@ export interface CommandDef<A extends ArgSpecs = ArgSpecs, O extends OptSpecs = 
   readonly mutates: boolean;
   /** Not listed in --help or the README (internal entry points such as __supervise). */
   readonly hidden?: boolean;
+  /** Its MCP tool set (default `all`; hidden commands never are tools). */
+  readonly tool?: Tier | false;
+  /** It may undo or end work that is not only the caller's (cancel, kill): MCP's destructiveHint. */
+  readonly destructive?: boolean;
+  /** Doing it twice with the same input is the same as once (heartbeat, an ack): MCP's idempotentHint. */
+  readonly idempotent?: boolean;
   /**
-   * The shape of its `--json` result (without the `ok` envelope), as a zod schema made on demand;
-   * without one, the result is described as an object with a revision (schema.ts resultSchema).
+   * The shape of its `--json` result (without the `ok` envelope), as a zod schema made on demand
+   * (results.ts, loaded only then); without one, an object with a revision (schema.ts resultSchema).
    */
-  readonly result?: (() => ResultSchema) | undefined;
+  readonly result?: (() => Promise<ResultSchema>) | undefined;
   run(input: Input<A, O>, ctx: Ctx, io: RunIO): Promise<R>;
   /** The human text of a result (null: nothing); colour and escaping are the CLI's. */
   text(result: R, input: Input<A, O>, ctx: Ctx): Text;
@@ -159,7 +178,10 @@ export function command<const A extends ArgSpecs = {}, const O extends OptSpecs 
   session: CommandDef['session'];
   mutates: boolean;
   hidden?: boolean;
-  result?: () => ResultSchema;
+  tool?: Tier | false;
+  destructive?: boolean;
+  idempotent?: boolean;
+  result?: () => Promise<ResultSchema>;
   run(input: Input<A, O>, ctx: Ctx, io: RunIO): Promise<R>;
   text?(result: R, input: Input<A, O>, ctx: Ctx): Text;
   textOnly?(input: Input<A, O>, result: R): boolean;

@@ -1,5 +1,7 @@
 import { arg, command, NUMBERS, opt } from './define.js';
 
+const results = () => import('./results.js');
+
 const events = () => import('../commands/events.js');
 const inbox = () => import('../commands/inbox.js');
 const handoffs = () => import('../commands/handoffs.js');
@@ -18,7 +20,7 @@ export const messageCommands = [
       task: opt.string('id', "only this task's events"),
       cursor: opt.string('name', 'start after this named cursor (see events ack)'),
       watch: opt.number('seconds', NUMBERS.seconds, 'wait up to this long for an event when there is none'),
-      follow: opt.boolean('stream events, one a line, until interrupted'),
+      follow: { ...opt.boolean('stream events, one a line, until interrupted'), cli: true },
     },
     session: 'none',
     mutates: false,
@@ -37,6 +39,7 @@ export const messageCommands = [
       to: opt.number('seq', NUMBERS.seq, 'up to this seq (default: the last event)'),
     },
     session: 'none',
+    idempotent: true,
     mutates: true,
     run: async (o, ctx) => (await events()).ack(o, ctx),
     text: async (r) => (await events()).renderAck(r),
@@ -68,9 +71,14 @@ export const messageCommands = [
       watch: opt.number('seconds', NUMBERS.seconds, 'wait up to this long for one when there is none'),
       kind: opt.string('kind', 'only this kind (message, review-ready, handoff-ready, …)'),
       all: opt.boolean('include acked ones'),
+      limit: opt.number('n', NUMBERS.count, 'at most this many, oldest first (default and most 500; truncated: true when more wait)'),
+      ack: opt.boolean('then mark what this answer shows read (as inbox ack --to its last seq)'),
     },
     session: 'required',
-    mutates: false,
+    tool: 'core',
+    idempotent: true,
+    mutates: true,
+    result: async () => (await results()).inbox(),
     run: async (o, ctx) => (await inbox()).inbox(o, ctx),
     text: async (r) => (await inbox()).renderInbox(r),
   }),
@@ -79,6 +87,7 @@ export const messageCommands = [
     summary: 'hide notifications up to a seq (default: all so far); the revision stays',
     options: { to: opt.number('seq', NUMBERS.seq) },
     session: 'required',
+    idempotent: true,
     mutates: true,
     run: async (o, ctx) => (await inbox()).inboxAck(o, ctx),
     text: (r) => `Inbox of ${r.agent} acked up to ${r.acked}.`,
@@ -86,14 +95,16 @@ export const messageCommands = [
   command({
     name: 'send',
     summary: 'message an agent, a role, role:specialty, the orchestrator or all',
-    args: { message: arg.words() },
+    args: { message: arg.text() },
     options: {
       to: opt.string('target', 'agent:ID | workers | reviewers | orchestrator | all | workers:SPEC | reviewers:SPEC', { required: true }),
       priority: opt.string('p', 'low | normal | high', { default: 'normal' }),
     },
     session: 'required',
+    tool: 'core',
     mutates: true,
-    run: async ({ message, ...o }, ctx) => (await inbox()).send(o, message.join(' '), ctx),
+    result: async () => (await results()).send(),
+    run: async ({ message, ...o }, ctx) => (await inbox()).send(o, message, ctx),
     text: async (r) => (await inbox()).renderSend(r),
   }),
   command({
@@ -106,7 +117,9 @@ export const messageCommands = [
       leaseToken,
     },
     session: 'required',
+    tool: 'core',
     mutates: true,
+    result: async () => (await results()).handoff(),
     run: async ({ id, ...o }, ctx) => (await handoffs()).handoff(id, o, ctx),
     text: async (r) => (await handoffs()).renderHandoff(r),
   }),
@@ -115,6 +128,7 @@ export const messageCommands = [
     summary: 'take the oldest handoff addressed to you (NO_WORK, exit 6, when none)',
     options: { watch: opt.number('seconds', NUMBERS.seconds) },
     session: 'required',
+    tool: 'orchestrator',
     mutates: true,
     run: async (o, ctx) => (await handoffs()).next(o, ctx),
     text: async (r) => (await handoffs()).renderTake(r),
@@ -124,6 +138,7 @@ export const messageCommands = [
     summary: 'take a handed-off task: yours, with a lease',
     args: { id: arg.required() },
     session: 'required',
+    tool: 'orchestrator',
     mutates: true,
     run: async ({ id }, ctx) => (await handoffs()).takeCommand(id, ctx),
     text: async (r) => (await handoffs()).renderTake(r),
@@ -133,6 +148,7 @@ export const messageCommands = [
     summary: 'mark a handoff read (without taking it)',
     args: { id: arg.required() },
     session: 'required',
+    idempotent: true,
     mutates: true,
     run: async ({ id }, ctx) => (await handoffs()).ack(id, ctx),
     text: (r) => `Marked the handoff of ${r.handoff.task} read.`,
@@ -140,8 +156,9 @@ export const messageCommands = [
   command({
     name: 'handoffs',
     summary: 'open handoffs (--mine: those addressed to you)',
-    options: { mine: opt.boolean(), all: opt.boolean('include taken ones') },
+    options: { mine: opt.boolean(), all: opt.boolean('include taken ones'), limit: opt.number('n', NUMBERS.count, 'at most this many (the answer says truncated: true when more matched)') },
     session: 'optional',
+    tool: 'orchestrator',
     mutates: false,
     run: async (o, ctx) => (await handoffs()).list(o, ctx),
     text: async (r) => (await handoffs()).renderList(r),

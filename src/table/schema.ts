@@ -13,12 +13,18 @@ export function inputSchema(def: AnyCommand) {
   return z.strictObject(shape);
 }
 
+/** One argument's or option's schema (an MCP tool's field; `optional` lifts a required argument). */
+export function fieldSchema(spec: ArgSpec | OptSpec, optional = false): z.ZodMiniType {
+  const s = spec.kind === 'arg' ? argSchema(spec) : optionSchema(spec);
+  return optional && spec.kind === 'arg' && spec.required ? z.optional(s) : s;
+}
+
 /**
  * The shape of a command's `--json` result (the `ok` envelope aside): the record's own schema,
  * or an object with at least the board revision every result carries.
  */
-export function resultSchema(def: AnyCommand): z.ZodMiniType {
-  return (def.result?.() as z.ZodMiniType | undefined) ?? z.looseObject({ revision: z.number() });
+export async function resultSchema(def: AnyCommand): Promise<z.ZodMiniType> {
+  return ((await def.result?.()) as z.ZodMiniType | undefined) ?? z.looseObject({ revision: z.number() });
 }
 
 function described<T extends z.ZodMiniType>(schema: T, description: string | undefined): T {
@@ -26,6 +32,7 @@ function described<T extends z.ZodMiniType>(schema: T, description: string | und
 }
 
 function argSchema(a: ArgSpec): z.ZodMiniType {
+  if (a.text) return described(z.string().check(z.minLength(1)), a.description);
   if (a.variadic) return described(z.array(z.string()).check(z.minLength(1)), a.description);
   const s = described(z.string(), a.description);
   return a.required ? s : z.optional(s);

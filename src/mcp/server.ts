@@ -1,0 +1,241 @@
+// Static imports in a module only `baton mcp` loads: the build serves them from dist/vendor/.
+import { type CallToolResult, Server, type ServerContext } from '@modelcontextprotocol/server';
+import { serveStdio } from '@modelcontextprotocol/server/stdio';
+import * as z from 'zod/mini';
+import { successDoc, toBatonError } from '../cli/output.js';
+import { heartbeat, join, leave } from '../commands/agents.js';
+import { boardDir, type Ctx, type RunIO } from '../commands/context.js';
+import type { Credentials } from '../core/agents.js';
+import { BatonError, invalidInput } from '../core/errors.js';
+import { cacheStateReads, readConfig } from '../core/store.js';
+import { VERSION } from '../core/version.js';
+import { inputJson, inputZod, outputJson } from './schemas.js';
+import { commandFor, selectTools, type Tool } from './tools.js';
+
+/**
+ * `baton mcp`: the board as a stdio MCP server (the official SDK, both the 2026-07-28 protocol
+ * and the 2025 ones). Its tools are the command table's records (tools.ts); a call runs the
+ * same `run()` the CLI runs and answers the same JSON. The server is one agent session, joined on
+ * the first call that needs one and left when the client goes.
+ */
+
+export interface McpOptions {
+  tools?: string | undefined;
+  name?: string | undefined;
+  role?: string | undefined;
+  specialty?: string | undefined;
+}
+
+/** A JSON Schema whose root is an object, as tools/list carries them. */
+type JsonObjectSchema = { type: 'object'; [key: string]: unknown };
+
+/** What a list-like tool returns when the call gives no `limit`. */
+export const DEFAULT_LIMIT = 50;
+
+/** Progress notifications of a waiting call, this often. */
+const PROGRESS_MS = 2000;
+
+const ROLES = ['worker', 'reviewer', 'orchestrator'];
+
+const INSTRUCTIONS =
+  'baton is the task board this repository shares with other agents and people. Loop: next (what to do now) → claim → work → done; ' +
+  'release what you will not finish, handoff what someone else should. Every call renews your leases. inbox shows messages for you (ack: true marks them read).';
+
+/** Logs go to stderr: stdout carries protocol messages only. */
+const log = (message: string) => void process.stderr.write(`baton mcp: ${message}\n`);
+
+/** A client's name as an agent name: lower case, a-z 0-9 . _ -, at most 64 characters. */
+export function agentNameOf(raw: string | undefined): string | null {
+  const name = (raw ?? '')
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+    .replace(/^[^a-z0-9]+/, '')
+    .slice(0, 64)
+    .replace(/-+$/, '');
+  return name || null;
+}
+
+/** The server's one session: from BATON_SESSION/BATON_TOKEN, or joined when first needed. */
+class AgentSession {
+  creds: Credentials | null = null;
+  /** Joined by this server (so it leaves when the client goes); a session from the environment is its owner's. */
+  own = false;
+  private joining: Promise<Credentials> | null = null;
+  private renewedAt = 0;
+
+  constructor(
+    private readonly o: McpOptions,
+    private readonly ctx: Ctx,
+  ) {
+    const { BATON_SESSION, BATON_TOKEN } = ctx.env;
+    if (BATON_SESSION && BATON_TOKEN) {
+      this.creds = { session: BATON_SESSION, token: BATON_TOKEN };
+      this.renewedAt = Date.now();
+    }
+  }
+
+  ensure(clientName: string | undefined): Promise<Credentials> {
+    if (this.creds) return Promise.resolve(this.creds);
+    this.joining ??= this.join(clientName).finally(() => {
+      this.joining = null;
+    });
+    return this.joining;
+  }
+
+  /** Joins again after the board ended this server's own session (reaped while the client was idle). */
+  async rejoin(clientName: string | undefined): Promise<Credentials | null> {
+    if (!this.own) return null;
+    this.creds = null;
+    return this.ensure(clientName);
+  }
+
+  private async join(clientName: string | undefined): Promise<Credentials> {
+    const name = this.o.name ?? this.ctx.env.BATON_AGENT_NAME ?? agentNameOf(clientName) ?? 'mcp-agent';
+    const r = await join({ name, role: this.o.role ?? 'worker', specialty: this.o.specialty }, { ...this.ctx, creds: NO_CREDS, warnings: [] });
+    this.creds = { session: r.session.id, token: r.token };
+    this.own = true;
+    this.renewedAt = Date.now();
+    log(`joined as ${r.agent.id} (session ${r.session.id})`);
+    return this.creds;
+  }
+
+  /** Renews the session's leases when a good part of the lease time has gone since the last renewal. */
+  async renew(): Promise<void> {
+    if (!this.creds) return;
+    const ttlMs = (await readConfig(boardDir(this.ctx))).lease_ttl_seconds * 1000;
+    if (Date.now() - this.renewedAt < Math.min(10_000, ttlMs / 3)) return;
+    this.renewedAt = Date.now();
+    try {
+      const r = await heartbeat({}, { ...this.ctx, creds: this.creds, warnings: [] });
+      if (r.lost.length) log(`lost the lease of ${r.lost.join(', ')}`);
+    } catch (e) {
+      log(`could not renew the leases: ${toBatonError(e).message}`);
+    }
+  }
+
+  /** Ends a session this server joined: what it holds goes back to the queue. */
+  async leave(): Promise<void> {
+    const creds = this.creds;
+    if (!this.own || !creds) return;
+    this.creds = null;
+    try {
+      const r = await leave({ ...this.ctx, creds, warnings: [] });
+      log(`left (session ${r.session}${r.released.length ? `; released ${r.released.join(', ')}` : ''})`);
+    } catch (e) {
+      log(`could not leave: ${toBatonError(e).message}`);
+    }
+  }
+}
+
+/** A refused input, in the words of the field it is about. */
+function inputError(tool: Tool, error: z.core.$ZodError): BatonError {
+  const issue = error.issues[0]!;
+  const hint = `tools/list shows what ${tool.name} takes`;
+  if (issue.code === 'unrecognized_keys') return invalidInput(`${tool.name} has no ${issue.keys.join(', ')}.`, hint);
+  const field = issue.path.join('.') || 'the arguments';
+  return invalidInput(`Invalid ${field}: ${issue.message}.`, hint);
+}
+
+const SESSION_LOST = new Set(['SESSION_ENDED', 'AUTH_FAILED']);
+const NO_CREDS: Credentials = { session: undefined, token: undefined };
+
+/** Runs the server until the client closes stdin or the process is asked to stop. */
+export async function serve(o: McpOptions, ctx: Ctx, io: RunIO): Promise<{ revision: number }> {
+  const selected = selectTools(o.tools ?? 'core');
+  if ('unknown' in selected) throw invalidInput(`--tools: no tier or tool named ${selected.unknown.join(', ')}.`, 'baton mcp --tools core | orchestrator | all | name,name,…');
+  const chosen = selected;
+  if (o.role !== undefined && !ROLES.includes(o.role)) throw invalidInput(`--role must be worker, reviewer or orchestrator, not '${o.role}'.`);
+  cacheStateReads();
+
+  const tools = new Map(chosen.map((t) => [t.name, t]));
+  const checks = new Map(chosen.map((t) => [t.name, inputZod(t)]));
+  const outputs = new Map(await Promise.all(chosen.map(async (t) => [t.name, await outputJson(t)] as const)));
+  const listed = chosen.map((t) => ({ name: t.name, title: t.title, description: t.description, inputSchema: inputJson(t) as JsonObjectSchema, outputSchema: outputs.get(t.name) as JsonObjectSchema, annotations: t.annotations }));
+  const session = new AgentSession(o, ctx);
+
+  async function call(name: string, args: Record<string, unknown>, rctx: ServerContext, clientName: string | undefined): Promise<CallToolResult> {
+    const tool = tools.get(name);
+    const stop = new Promise<void>((resolve) => {
+      if (rctx.mcpReq.signal.aborted) resolve();
+      else rctx.mcpReq.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    let progress: NodeJS.Timeout | undefined;
+    try {
+      if (!tool) throw new BatonError('USAGE', `No tool named ${name} here.`, { hint: `tools/list shows the ${chosen.length} tools this server has (baton mcp --tools)` });
+      const parsed = z.safeParse(checks.get(name)!, args);
+      if (!parsed.success) throw inputError(tool, parsed.error);
+      const { def, input, dropped } = commandFor(tool, parsed.data as Record<string, unknown>);
+      if (dropped.length) throw invalidInput(`${dropped.join(', ')}: only ${def === tool.command ? 'without' : 'with'} ${tool.without!.pivot}.`, `tools/list shows what ${tool.name} takes`);
+      if ('limit' in def.options && input.limit === undefined) input.limit = DEFAULT_LIMIT;
+
+      const token = rctx.mcpReq._meta?.progressToken;
+      const waits = (input.watch ?? input.timeout) as number | undefined;
+      if (token !== undefined && waits) {
+        const started = Date.now();
+        const tell = () =>
+          void rctx.mcpReq
+            .notify({ method: 'notifications/progress', params: { progressToken: token, progress: Math.round((Date.now() - started) / 1000), total: waits, message: `${tool.name}: waiting up to ${waits}s` } })
+            .catch(() => undefined);
+        tell();
+        progress = setInterval(tell, PROGRESS_MS);
+      }
+
+      const io: RunIO = { emit: () => undefined, quit: stop, tty: false, width: () => 100 };
+      const run = async (creds: Credentials) => {
+        const c: Ctx = { ...ctx, creds, warnings: [], command: def.name, mutations: 0, stop, stdin: false };
+        const result = await def.run(input as never, c, io);
+        return successDoc(result, c.warnings);
+      };
+      const creds = def.session === 'required' ? await session.ensure(clientName) : def.session === 'optional' ? (session.creds ?? NO_CREDS) : NO_CREDS;
+      let doc: Record<string, unknown>;
+      try {
+        doc = await run(creds);
+      } catch (e) {
+        // The board ended the session this server joined (reaped while the client was idle): join again, once.
+        const again = e instanceof BatonError && SESSION_LOST.has(e.code) && def.session !== 'none' ? await session.rejoin(clientName) : null;
+        if (!again) throw e;
+        doc = await run(again);
+      }
+      return { content: [{ type: 'text', text: JSON.stringify(doc) }], structuredContent: doc };
+    } catch (e) {
+      const err = toBatonError(e);
+      if (err.code === 'INTERNAL') log(`${name}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      const shown = err.toJSON();
+      return { content: [{ type: 'text', text: JSON.stringify(shown) }], structuredContent: shown, isError: true };
+    } finally {
+      if (progress) clearInterval(progress);
+      // Every call is a sign of life: the session's leases are renewed while the client works.
+      await session.renew();
+    }
+  }
+
+  return new Promise((resolve) => {
+    let ending = false;
+    const end = (why: string) => {
+      if (ending) return;
+      ending = true;
+      log(`closing (${why})`);
+      void session.leave().then(async () => {
+        await handle.close().catch(() => undefined);
+        resolve({ revision: -1 });
+      });
+    };
+    const handle = serveStdio(
+      () => {
+        const server = new Server({ name: 'baton', title: 'baton', version: VERSION }, { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS });
+        server.setRequestHandler('tools/list', async () => ({ tools: listed }));
+        server.setRequestHandler('tools/call', async (req, rctx) => {
+          // 2026-07-28: every request names its client; 2025: the initialize handshake did.
+          const info = (rctx.mcpReq.envelope as Record<string, { name?: string } | undefined> | undefined)?.['io.modelcontextprotocol/clientInfo'];
+          const result = await call(req.params.name, req.params.arguments ?? {}, rctx, info?.name ?? server.getClientVersion()?.name);
+          return server.projectCallToolResult(result, result.isError ? undefined : outputs.get(req.params.name));
+        });
+        return server;
+      },
+      { onerror: (e) => log(e.message) },
+    );
+    process.stdin.once('end', () => end('the client closed stdin'));
+    process.stdin.once('close', () => end('the client closed stdin'));
+    void io.quit.then(() => end('signalled'));
+  });
+}
