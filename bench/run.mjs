@@ -3,12 +3,13 @@
 // each quoted as a ratio to bare `node -e 0` measured in the same run (absolute times on
 // shared machines drift; ratios much less). Writes bench/results/<time>.json and latest.json.
 //
-//   node bench/run.mjs [--runs N] [--sizes 1000,10000] [--only status,add]
+//   node bench/run.mjs [--runs N] [--sizes 1000,10000] [--only status,add] [--no-mcp] [--no-signals] [--no-contention]
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { callLatency, toolListSizes } from './mcp.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(root, 'bin', 'baton.cjs');
@@ -125,6 +126,15 @@ for (const n of SIZES) {
       const target = TARGET[n]?.[c.kind] ?? null;
       size.commands[c.name] = { kind: c.kind, median_ms: ms, p90_ms: [...samples[c.name]].sort((a, b) => a - b)[Math.floor(RUNS * 0.9)], ratio, target };
       rows.push(['', c.name, ms.toFixed(1), ratio.toFixed(2), target ? `≤ ${target}` : '', target ? (ratio <= target ? 'ok' : 'OVER') : '']);
+    }
+    if (!args.includes('--no-mcp')) {
+      // A long-lived server: a call on an unchanged board parses nothing (goal: next p50 under 5 ms).
+      if (!results.mcp_tools) results.mcp_tools = await toolListSizes(BIN, dir, env);
+      const m = await callLatency(BIN, dir, env, Number(opt('mcp-calls', '200')));
+      size.mcp = m;
+      rows.push(['', 'MCP next, p50 / p99', `${m.next.p50_ms.toFixed(2)} / ${m.next.p99_ms.toFixed(2)} ms`, '', 'p50 < 5 ms', m.next.p50_ms < 5 ? 'ok' : 'OVER']);
+      rows.push(['', 'MCP next after a change', `${m.next_after_change.p50_ms.toFixed(2)} / ${m.next_after_change.p99_ms.toFixed(2)} ms`, '', '', '']);
+      rows.push(['', 'MCP claim + release', `${m.claim_release.p50_ms.toFixed(2)} / ${m.claim_release.p99_ms.toFixed(2)} ms`, '', '', '']);
     }
     results.sizes[n] = size;
   } finally {
@@ -247,6 +257,10 @@ async function signals(trials) {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+if (results.mcp_tools) {
+  for (const [tier, t] of Object.entries(results.mcp_tools)) rows.push([tier === 'core' ? 'MCP tools/list' : '', `${tier} (${t.tools} tools)`, `${t.chars} chars`, `${t.tokens} tok`, '', '']);
 }
 
 if (!args.includes('--no-signals')) {

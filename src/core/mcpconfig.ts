@@ -10,11 +10,11 @@ import { writeFileAtomic } from './store.js';
  * dependencies are installed, and the server finds the board from the directory it starts in.
  */
 
-export const MCP_CLIENTS = ['claude', 'cursor', 'codex', 'gemini', 'vscode'] as const;
+const MCP_CLIENTS = ['claude', 'cursor', 'codex', 'gemini', 'vscode'] as const;
 export type McpClient = (typeof MCP_CLIENTS)[number];
 
 /** The server entry, as every client spells a stdio server. */
-export const SERVER = { command: 'npx', args: ['baton', 'mcp'] };
+const SERVER = { command: 'npx', args: ['baton', 'mcp'] };
 const NAME = 'baton';
 
 interface JsonClient {

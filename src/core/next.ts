@@ -10,7 +10,7 @@ import type { Config, State, Task } from './types.js';
 export type Action = 'continue' | 'address-review' | 'take-handoff' | 'review' | 'claim' | 'wait' | 'idle';
 
 /** The same step as an MCP tool call (`baton mcp`): the tool's name and its arguments. */
-export interface ToolCall {
+interface ToolCall {
   name: string;
   arguments: Record<string, unknown>;
 }

@@ -14,7 +14,7 @@ export function inputZod(tool: Tool) {
 }
 
 /** The tool's answer: the command's `--json` document, `ok: true` and all. */
-export async function outputZod(tool: Tool) {
+async function outputZod(tool: Tool) {
   const result = (await resultSchema(tool.command)) as z.ZodMiniObject;
   return z.extend(result, { ok: z.literal(true) });
 }

@@ -102,10 +102,10 @@ class AgentSession {
   /** Renews the session's leases when a good part of the lease time has gone since the last renewal. */
   async renew(): Promise<void> {
     if (!this.creds) return;
-    const ttlMs = (await readConfig(boardDir(this.ctx))).lease_ttl_seconds * 1000;
-    if (Date.now() - this.renewedAt < Math.min(10_000, ttlMs / 3)) return;
-    this.renewedAt = Date.now();
     try {
+      const ttlMs = (await readConfig(boardDir(this.ctx))).lease_ttl_seconds * 1000;
+      if (Date.now() - this.renewedAt < Math.min(10_000, ttlMs / 3)) return;
+      this.renewedAt = Date.now();
       const r = await heartbeat({}, { ...this.ctx, creds: this.creds, warnings: [] });
       if (r.lost.length) log(`lost the lease of ${r.lost.join(', ')}`);
     } catch (e) {

@@ -10,7 +10,7 @@ import { TABLE } from '../table/index.js';
  */
 
 /** A field of a tool's input: its name in a call, and the record's key it fills. */
-export interface Field {
+interface Field {
   name: string;
   key: string;
   spec: ArgSpec | OptSpec;
@@ -39,7 +39,7 @@ const MERGED: Record<string, { without: string; pivot: string }> = {
 const MERGED_NAMES: Record<string, string> = { 'review start': 'review' };
 
 /** The tool sets `--tools` names; each includes the ones before it. */
-export const TIERS: readonly Tier[] = ['core', 'orchestrator', 'all'];
+const TIERS: readonly Tier[] = ['core', 'orchestrator', 'all'];
 
 /** A field's name in a tool call: snake case, and a duration says its unit (`watch` is `watch_seconds`). */
 function fieldName(key: string, spec: ArgSpec | OptSpec): string {
@@ -69,7 +69,7 @@ function annotationsOf(defs: AnyCommand[]) {
 let cached: Tool[] | null = null;
 
 /** Every command that is a tool, in the table's order. */
-export function allTools(): Tool[] {
+function allTools(): Tool[] {
   if (cached) return cached;
   const byName = new Map<string, AnyCommand>();
   for (const e of TABLE) if (!isGroup(e)) byName.set(e.name, e);

@@ -126,7 +126,7 @@ export const gitCommands = [
   group('git', 'commit the board to git: install or remove the merge driver'),
   command({
     name: 'git install',
-    summary: ".gitattributes lines, the merge drivers in .git/config, the board's ignore lines (idempotent)",
+    summary: "set up git for the board: .gitattributes lines, the merge drivers in .git/config, the board's ignore lines (idempotent)",
     session: 'none',
     idempotent: true,
     mutates: true,
