@@ -265,6 +265,41 @@ describe('one server, one session', () => {
     expect(board.json('sessions', '--all').sessions[0].end_reason).toBe('left');
   });
 
+  it('leaves when its client dies without a word (every pipe closed at once: its writes then fail with EPIPE)', async () => {
+    const board = makeBoard();
+    board.run('add', 'first', '--id', 't1');
+    const c = await connect(board.root, { args: ['--name', 'orphan'] });
+    await ok(c, 'claim');
+    const child = (c.transport as unknown as { _process: import('node:child_process').ChildProcess })._process;
+    const gone = new Promise((r) => child.once('close', r));
+    child.stdout!.destroy();
+    child.stderr!.destroy();
+    child.stdin!.destroy();
+    await gone;
+    expect(board.json('show', 't1').task.status).toBe('todo');
+    expect(board.json('sessions', '--all').sessions[0]).toMatchObject({ agent: 'orphan', state: 'ended' });
+  });
+
+  it('acts as its session for every command that can (handoffs --mine as a first call), and joins once when calls race', async () => {
+    const board = makeBoard();
+    const c = await connect(board.root, { args: ['--tools', 'orchestrator', '--name', 'racer'] });
+    expect((await ok(c, 'handoffs', { mine: true })).handoffs).toEqual([]);
+    await Promise.all([ok(c, 'next'), ok(c, 'inbox'), ok(c, 'heartbeat')]);
+    expect(board.json('sessions').sessions).toHaveLength(1);
+    // The board ends it (as reap does a silent session's): calls that meet that join again, once.
+    const file = join(board.dir, 'state.json');
+    const state = JSON.parse(readFileSync(file, 'utf8'));
+    const [id] = Object.keys(state.sessions);
+    Object.assign(state.sessions[id!], { ended_at: new Date().toISOString(), end_reason: 'reaped: silent' });
+    writeFileSync(file, `${JSON.stringify(state, null, 2)}\n`);
+    const answers = await Promise.all([call(c, 'next'), call(c, 'inbox'), call(c, 'heartbeat'), call(c, 'next')]);
+    expect(answers.map((a) => a.error)).toEqual([false, false, false, false]);
+    const live = board.json('sessions').sessions;
+    expect(live).toHaveLength(1);
+    expect(live[0].id).not.toBe(id);
+    expect(c.stderr().match(/joined as racer/g)).toHaveLength(2);
+  });
+
   it('leaves when signalled (SIGTERM)', async () => {
     const board = makeBoard();
     board.run('add', 'first', '--id', 't1');
@@ -281,7 +316,7 @@ describe('one server, one session', () => {
     process.kill(transport.pid!, 'SIGTERM');
     await closed;
     expect(board.json('show', 't1').task.status).toBe('todo');
-    expect(c.stderr()).toContain('closing (signalled)');
+    expect(c.stderr()).toContain('closed (signalled)');
   });
 
   it('uses BATON_SESSION/BATON_TOKEN from its environment instead of joining, and leaves that session to its owner', async () => {
@@ -437,7 +472,7 @@ describe('mcp config and init --mcp', () => {
     // What is there stays: other servers, other keys, comments in TOML.
     writeFileSync(join(root, '.mcp.json'), JSON.stringify({ mcpServers: { other: { command: 'x' } }, extra: 1 }));
     execFileSync('mkdir', ['-p', join(root, '.codex'), join(root, '.vscode')]);
-    writeFileSync(join(root, '.codex', 'config.toml'), '# my settings\nmodel = "o5"\n\n[mcp_servers.other]\ncommand = "x"\n\n[mcp_servers.baton]\ncommand = "old"\n\n[mcp_servers.baton.env]\nA = "1"\n\n[profiles.fast]\nmodel = "m"\n');
+    writeFileSync(join(root, '.codex', 'config.toml'), '# my settings\nmodel = "o5"\n\n[mcp_servers.other]\ncommand = "x"\n\n[mcp_servers.baton]\ncommand = "old"\n\n[mcp_servers.baton.env]\nA = "1"\n\n# the fast profile\n[profiles.fast]\nmodel = "m"\n');
     const cases: Record<string, [string, (text: string) => void]> = {
       claude: ['.mcp.json', (t) => expect(JSON.parse(t)).toEqual({ mcpServers: { other: { command: 'x' }, baton: { type: 'stdio', command: 'npx', args: ['baton', 'mcp'] } }, extra: 1 })],
       cursor: ['.cursor/mcp.json', (t) => expect(JSON.parse(t)).toEqual({ mcpServers: { baton: { command: 'npx', args: ['baton', 'mcp'] } } })],
@@ -445,7 +480,7 @@ describe('mcp config and init --mcp', () => {
       vscode: ['.vscode/mcp.json', (t) => expect(JSON.parse(t)).toEqual({ servers: { baton: { type: 'stdio', command: 'npx', args: ['baton', 'mcp'] } } })],
       codex: [
         '.codex/config.toml',
-        (t) => expect(t).toBe('# my settings\nmodel = "o5"\n\n[mcp_servers.other]\ncommand = "x"\n\n[mcp_servers.baton]\ncommand = "npx"\nargs = ["baton", "mcp"]\n\n[profiles.fast]\nmodel = "m"\n'),
+        (t) => expect(t).toBe('# my settings\nmodel = "o5"\n\n[mcp_servers.other]\ncommand = "x"\n\n[mcp_servers.baton]\ncommand = "npx"\nargs = ["baton", "mcp"]\n\n[mcp_servers.baton.env]\nA = "1"\n\n# the fast profile\n[profiles.fast]\nmodel = "m"\n'),
       ],
     };
     for (const [client, [file, check]] of Object.entries(cases)) {
@@ -469,5 +504,46 @@ describe('mcp config and init --mcp', () => {
     const refusedInit = await batonIn(['init', '--mcp', 'emacs', '--json'], { cwd: fresh });
     expect(refusedInit.code).toBe(2);
     expect(existsSync(join(fresh, 'project-plan'))).toBe(false);
+    // A client file baton can't merge into stops init before it makes anything.
+    writeFileSync(join(fresh, '.mcp.json'), '{ "mcpServers": { // mine\n } }');
+    expect((await batonIn(['init', '--mcp', 'claude', '--json'], { cwd: fresh })).json.error.code).toBe('INVALID_INPUT');
+    expect(existsSync(join(fresh, 'project-plan'))).toBe(false);
+  });
+
+  it("keeps a baton entry the user tuned, refuses a baton server it can't rewrite, and points a server at a board that is not project-plan/", async () => {
+    const root = tempDir();
+    expect((await batonIn(['init', '--dir', '.baton', '--json'], { cwd: root })).code).toBe(0);
+    // The board lives in .baton/: the server is told so.
+    expect((await batonIn(['mcp', 'config', '--client', 'cursor', '--dir', '.baton', '--json'], { cwd: root })).json.changed).toBe(true);
+    expect(JSON.parse(readFileSync(join(root, '.cursor', 'mcp.json'), 'utf8')).mcpServers.baton.args).toEqual(['baton', 'mcp', '--dir', '.baton']);
+    expect(JSON.parse(readFileSync(join(root, '.baton', 'mcp-host-config.json'), 'utf8')).mcpServers.baton.args).toEqual(['baton', 'mcp', '--dir', '.baton']);
+    // A server started as the client starts it (in the project) finds that board.
+    const c = await connect(root, { args: ['--dir', '.baton'] });
+    expect((await ok(c, 'status')).board).toBe(join(root, '.baton'));
+
+    // An entry that already runs `npx baton mcp …` is the user's: flags and env stay.
+    const tuned = { mcpServers: { baton: { type: 'stdio', command: 'npx', args: ['baton', 'mcp', '--dir', '.baton', '--tools', 'orchestrator'], env: { BATON_AGENT_NAME: 'lead' } } } };
+    writeFileSync(join(root, '.mcp.json'), JSON.stringify(tuned));
+    expect((await batonIn(['mcp', 'config', '--client', 'claude', '--dir', '.baton', '--json'], { cwd: root })).json.changed).toBe(false);
+    expect(JSON.parse(readFileSync(join(root, '.mcp.json'), 'utf8'))).toEqual(tuned);
+    // One that runs something else gets baton's command, and keeps its env.
+    writeFileSync(join(root, '.mcp.json'), JSON.stringify({ mcpServers: { baton: { command: 'old-baton', env: { A: '1' } } } }));
+    await batonIn(['mcp', 'config', '--client', 'claude', '--dir', '.baton'], { cwd: root });
+    expect(JSON.parse(readFileSync(join(root, '.mcp.json'), 'utf8')).mcpServers.baton).toEqual({ command: 'npx', args: ['baton', 'mcp', '--dir', '.baton'], env: { A: '1' }, type: 'stdio' });
+
+    // TOML: baton's flags kept, a multi-line args array replaced whole, other forms refused.
+    execFileSync('mkdir', ['-p', join(root, '.codex')]);
+    const toml = join(root, '.codex', 'config.toml');
+    writeFileSync(toml, '[mcp_servers.baton]\ncommand = "npx"\nargs = ["baton", "mcp", "--dir", ".baton", "--tools", "all"]\n');
+    expect((await batonIn(['mcp', 'config', '--client', 'codex', '--dir', '.baton', '--json'], { cwd: root })).json.changed).toBe(false);
+    writeFileSync(toml, '[mcp_servers.baton]\ncommand = "node"\nargs = [\n  "old.js",\n  "x",\n]\nstartup_timeout_sec = 30\n');
+    await batonIn(['mcp', 'config', '--client', 'codex', '--dir', '.baton'], { cwd: root });
+    expect(readFileSync(toml, 'utf8')).toBe('[mcp_servers.baton]\ncommand = "npx"\nargs = ["baton", "mcp", "--dir", ".baton"]\nstartup_timeout_sec = 30\n');
+    for (const other of ['mcp_servers.baton.command = "x"\n', '[mcp_servers]\nbaton = { command = "x" }\n']) {
+      writeFileSync(toml, other);
+      const r = await batonIn(['mcp', 'config', '--client', 'codex', '--dir', '.baton', '--json'], { cwd: root });
+      expect([r.code, r.json.error.code], other).toEqual([2, 'INVALID_INPUT']);
+      expect(readFileSync(toml, 'utf8')).toBe(other);
+    }
   });
 });

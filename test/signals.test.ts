@@ -103,6 +103,29 @@ describe('inbox', () => {
     expect((await board.json('status')).revision).toBe(revision);
   });
 
+  it('inbox --limit shows the oldest first and --ack never hides one it did not show (a cut list, folded repeats), nor goes with --kind or --all', async () => {
+    const board = await makeBoardIn();
+    const a = await joinAsIn(board, 'a');
+    const b = await joinAsIn(board, 'b');
+    const send = async (text: string) => expect((await asIn(board, a, 'send', '--to', `agent:${b.agent}`, text)).code).toBe(0);
+    await send('build is red');
+    await send('please look at t7 first');
+    await send('build is red'); // folds into the first
+    const cut = (await asIn(board, b, 'inbox', '--limit', '1', '--ack')).json;
+    expect(cut).toMatchObject({ truncated: true, notifications: [{ text: `[from ${a.agent}] build is red`, count: 2 }] });
+    // It showed the fold of the 1st and 3rd, not the 2nd: the ack stops before the 2nd.
+    const rest = (await asIn(board, b, 'inbox')).json;
+    expect(rest.notifications.map((n: { text: string }) => n.text)).toEqual([`[from ${a.agent}] please look at t7 first`, `[from ${a.agent}] build is red`]);
+    expect(rest.truncated).toBe(false);
+    for (const flag of [['--kind', 'message'], ['--all']]) {
+      const r = await asIn(board, b, 'inbox', ...flag, '--ack');
+      expect([r.code, r.json.error.code], flag.join(' ')).toEqual([2, 'INVALID_INPUT']);
+      expect((await asIn(board, b, 'inbox', ...flag)).json.ack_command, flag.join(' ')).toBeNull();
+    }
+    expect((await asIn(board, b, 'inbox', '--ack')).json.notifications).toHaveLength(2);
+    expect((await asIn(board, b, 'inbox')).json.notifications).toEqual([]);
+  });
+
   it('a sender past the rate limit is refused (exit 3); identical messages within a minute fold into one', async () => {
     const board = await makeBoardIn();
     setConfig(board, /rate_limit_per_minute: \d+/, 'rate_limit_per_minute: 3');

@@ -92,7 +92,7 @@ async function execute(sys: System, mode: OutputMode, def: AnyCommand, input: Re
   if (ctx.idempotencyKey) ctx.call = callOf(input);
   const streaming = def.stream !== undefined && (def.stream.when?.(input) ?? true);
   const screen = Boolean(def.stream?.screen) && sys.tty && !mode.json;
-  const quit = streaming ? sys.quit(screen) : { promise: new Promise<void>(() => undefined), done: () => undefined };
+  const quit = streaming || def.serves ? sys.quit(screen) : { promise: new Promise<void>(() => undefined), done: () => undefined };
   let drawing = false;
   const io: RunIO = {
     tty: screen,
@@ -112,7 +112,7 @@ async function execute(sys: System, mode: OutputMode, def: AnyCommand, input: Re
   if (streaming) sys.streaming();
   try {
     const result = await def.run(input, ctx, io);
-    if (def.silent || (streaming && !(mode.json && def.stream?.jsonResult))) return 0;
+    if (def.silent || def.serves || (streaming && !(mode.json && def.stream?.jsonResult))) return 0;
     if (def.textOnly?.(input, result)) {
       sys.stdout(`${await def.text(result, input, ctx)}\n`);
       return 0;

@@ -27,8 +27,11 @@ export interface InboxResult {
 const INBOX_LIMIT = 500;
 
 export async function inbox(o: { watch?: number; kind?: string; all?: boolean; limit?: number; ack?: boolean }, ctx: Ctx): Promise<InboxResult> {
+  if (o.ack && (o.kind !== undefined || o.all)) {
+    throw invalidInput('--ack marks everything up to a seq read, so it goes without --kind and --all (they would hide what they did not show).', 'baton inbox --ack');
+  }
   const dir = boardDir(ctx);
-  const r = await untilAnswer(
+  const { answer, to } = await untilAnswer(
     dir,
     o.watch ?? null,
     ctx.stop,
@@ -39,16 +42,28 @@ export async function inbox(o: { watch?: number; kind?: string; all?: boolean; l
       const events = readLiveTail(dir, state.seq, o.all ? 0 : acked, (line) => !line.includes('"notify":null') && (!o.kind || line.includes(`"kind":"${o.kind}"`)), INBOX_LIMIT * 4).filter(
         (e) => eventReaches(e, agent) && (!o.kind || e.notify!.kind === o.kind),
       );
-      const { items: notifications, truncated } = bounded(fold(events), Math.min(o.limit ?? INBOX_LIMIT, INBOX_LIMIT));
-      const last = notifications.at(-1)?.seq;
-      return { revision: state.revision, agent: agent.id, notifications, acked, ack_command: last ? `baton inbox ack --to ${last}` : null, truncated };
+      const folded = fold(events);
+      const { items: notifications, truncated } = bounded(folded, Math.min(o.limit ?? INBOX_LIMIT, INBOX_LIMIT));
+      // With --kind or --all an ack would hide what this answer did not show: it offers none.
+      const to = o.kind || o.all ? null : ackable(notifications, folded.slice(notifications.length), acked);
+      const answer: InboxResult = { revision: state.revision, agent: agent.id, notifications, acked, ack_command: to === null ? null : `baton inbox ack --to ${to}`, truncated };
+      return { answer, to };
     },
-    (r) => r.notifications.length > 0,
+    (r) => r.answer.notifications.length > 0,
   );
-  const last = r.notifications.at(-1)?.seq;
-  if (!o.ack || last === undefined) return r;
-  const acked = await inboxAck({ to: last }, ctx);
-  return { ...r, acked: acked.acked, ack_command: null };
+  if (!o.ack || to === null) return answer;
+  const acked = await inboxAck({ to }, ctx);
+  return { ...answer, acked: acked.acked, ack_command: null };
+}
+
+/**
+ * How far acking an answer may go: to its last notification, but never past one it did not
+ * show (a cut list, and folding, which joins repeats on both sides of the cut), and never back.
+ */
+function ackable(shown: Notification[], unshown: Notification[], acked: number): number | null {
+  let to = shown.at(-1)?.seq ?? null;
+  for (const n of unshown) if (to !== null && n.first_seq <= to) to = n.first_seq - 1;
+  return to !== null && to > acked ? to : null;
 }
 
 export function renderInbox(r: InboxResult): string {

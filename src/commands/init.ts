@@ -40,7 +40,8 @@ export async function run(opts: InitOptions, ctx: Ctx): Promise<InitResult> {
   if (kind === 'other') {
     throw invalidInput(`${target} is a file, not a directory; init makes a board in a new or empty directory.`, 'pick another place with --dir');
   }
-  const mcpClient = opts.mcp === undefined ? null : checkClient(opts.mcp);
+  // The client's file is read (and refused if baton can't merge into it) before anything is made.
+  const mcpPlan = opts.mcp === undefined ? null : planMcpConfig(target, checkClient(opts.mcp));
   const exists = existsSync(join(target, FILES.state)) || existsSync(join(target, FILES.config));
   if (exists && opts.agentsMd) {
     // Refreshing the AGENTS.md section of an existing board is the one thing init may do twice.
@@ -88,7 +89,7 @@ export async function run(opts: InitOptions, ctx: Ctx): Promise<InitResult> {
     };
     write(FILES.events, '');
     write('.gitignore', GITIGNORE);
-    write(HOST_CONFIG_FILE, hostConfig());
+    write(HOST_CONFIG_FILE, hostConfig(target));
     const loaded = await loadConfig(target);
     const projections = renderProjections(state, loaded.config);
     for (const [file, text] of projections) write(file, text);
@@ -97,13 +98,7 @@ export async function run(opts: InitOptions, ctx: Ctx): Promise<InitResult> {
     // state.json last: a board exists only once everything it needs is in place.
     write(FILES.state, serializeState(state));
     const agentsMd = opts.agentsMd ? (await import('../core/agentsmd.js')).writeAgentsMd(target) : [];
-    let mcpConfig: string | undefined;
-    if (mcpClient) {
-      // After the board is whole: a client config that can't be merged is an error with the board made.
-      const plan = planMcpConfig(dirname(target), mcpClient);
-      writeMcpConfig(dirname(target), plan);
-      mcpConfig = plan.file;
-    }
+    if (mcpPlan) writeMcpConfig(mcpPlan);
     return {
       revision: 0,
       board: target,
@@ -112,7 +107,7 @@ export async function run(opts: InitOptions, ctx: Ctx): Promise<InitResult> {
       files: written.filter((f) => f !== CONFIG_CACHE),
       agents_md: agentsMd,
       refreshed: false,
-      ...(mcpConfig ? { mcp_config: mcpConfig } : {}),
+      ...(mcpPlan ? { mcp_config: mcpPlan.file } : {}),
     };
   } catch (e) {
     // Nothing half-made is left behind: what this init wrote goes again (a full disk, say), and

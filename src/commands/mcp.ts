@@ -1,4 +1,4 @@
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { checkClient, HOST_CONFIG_FILE, hostConfig, type McpConfigPlan, planMcpConfig, writeMcpConfig } from '../core/mcpconfig.js';
 import { writeFileAtomic } from '../core/store.js';
 import { boardDir, type Ctx } from './context.js';
@@ -16,20 +16,16 @@ export interface McpConfigResult {
   host_config: string;
 }
 
-/** The project a board belongs to: the directory holding project-plan/. */
-export const projectRoot = (dir: string): string => dirname(dir);
-
 /** Writes (or with --print, only shows) the client's MCP config for this board's project. */
 export async function config(o: { client?: string; print?: boolean }, ctx: Ctx): Promise<McpConfigResult> {
   const client = checkClient(o.client);
   const dir = boardDir(ctx);
-  const root = projectRoot(dir);
-  const plan: McpConfigPlan = planMcpConfig(root, client);
+  const plan: McpConfigPlan = planMcpConfig(dir, client);
   if (!o.print) {
-    writeMcpConfig(root, plan);
-    writeFileAtomic(join(dir, HOST_CONFIG_FILE), hostConfig());
+    writeMcpConfig(plan);
+    writeFileAtomic(join(dir, HOST_CONFIG_FILE), hostConfig(dir));
   }
-  return { revision: -1, client, file: plan.file, path: join(root, plan.file), changed: plan.changed, written: !o.print && plan.changed, content: plan.content, host_config: join(dir, HOST_CONFIG_FILE) };
+  return { revision: -1, client, file: plan.file, path: join(plan.root, plan.file), changed: plan.changed, written: !o.print && plan.changed, content: plan.content, host_config: join(dir, HOST_CONFIG_FILE) };
 }
 
 export function renderConfig(r: McpConfigResult, print: boolean): string {

@@ -41,8 +41,14 @@ const INSTRUCTIONS =
   'baton is the task board this repository shares with other agents and people. Loop: next (what to do now) → claim → work → done; ' +
   'release what you will not finish, handoff what someone else should. Every call renews your leases. inbox shows messages for you (ack: true marks them read).';
 
-/** Logs go to stderr: stdout carries protocol messages only. */
-const log = (message: string) => void process.stderr.write(`baton mcp: ${message}\n`);
+/** Logs go to stderr: stdout carries protocol messages only. A client that went away may have closed it: that is not an error. */
+const log = (message: string) => {
+  try {
+    process.stderr.write(`baton mcp: ${message}\n`, () => undefined);
+  } catch {
+    /* stderr gone */
+  }
+};
 
 /** A client's name as an agent name: lower case, a-z 0-9 . _ -, at most 64 characters. */
 export function agentNameOf(raw: string | undefined): string | null {
@@ -82,9 +88,15 @@ class AgentSession {
     return this.joining;
   }
 
-  /** Joins again after the board ended this server's own session (reaped while the client was idle). */
-  async rejoin(clientName: string | undefined): Promise<Credentials | null> {
+  /**
+   * Joins again after the board ended this server's own session (reaped while the client was
+   * idle); `failed` are the credentials that were refused. Calls that failed together join once:
+   * a later one finds the new session (or the join under way) and uses it.
+   */
+  async rejoin(clientName: string | undefined, failed: Credentials): Promise<Credentials | null> {
     if (!this.own) return null;
+    if (this.joining) return this.joining;
+    if (this.creds && this.creds.session !== failed.session) return this.creds;
     this.creds = null;
     return this.ensure(clientName);
   }
@@ -168,15 +180,20 @@ export async function serve(o: McpOptions, ctx: Ctx, io: RunIO): Promise<{ revis
       if (dropped.length) throw invalidInput(`${dropped.join(', ')}: only ${def === tool.command ? 'without' : 'with'} ${tool.without!.pivot}.`, `tools/list shows what ${tool.name} takes`);
       if ('limit' in def.options && input.limit === undefined) input.limit = DEFAULT_LIMIT;
 
+      // A call that asked for progress hears every 2 s while it runs (at once when it is to wait):
+      // waited seconds, out of the wait it asked for when it named one.
       const token = rctx.mcpReq._meta?.progressToken;
-      const waits = (input.watch ?? input.timeout) as number | undefined;
-      if (token !== undefined && waits) {
+      if (token !== undefined) {
+        const waits = (input.watch ?? input.timeout) as number | undefined;
         const started = Date.now();
         const tell = () =>
           void rctx.mcpReq
-            .notify({ method: 'notifications/progress', params: { progressToken: token, progress: Math.round((Date.now() - started) / 1000), total: waits, message: `${tool.name}: waiting up to ${waits}s` } })
+            .notify({
+              method: 'notifications/progress',
+              params: { progressToken: token, progress: Math.round((Date.now() - started) / 1000), ...(waits ? { total: waits } : {}), message: `${tool.name}: ${waits ? `waiting up to ${waits}s` : 'working'}` },
+            })
             .catch(() => undefined);
-        tell();
+        if (waits) tell();
         progress = setInterval(tell, PROGRESS_MS);
       }
 
@@ -186,13 +203,14 @@ export async function serve(o: McpOptions, ctx: Ctx, io: RunIO): Promise<{ revis
         const result = await def.run(input as never, c, io);
         return successDoc(result, c.warnings);
       };
-      const creds = def.session === 'required' ? await session.ensure(clientName) : def.session === 'optional' ? (session.creds ?? NO_CREDS) : NO_CREDS;
+      // A command that may act as a session (add, spawn, handoffs --mine…) acts as this server's: the agent's.
+      const creds = def.session === 'none' ? NO_CREDS : await session.ensure(clientName);
       let doc: Record<string, unknown>;
       try {
         doc = await run(creds);
       } catch (e) {
         // The board ended the session this server joined (reaped while the client was idle): join again, once.
-        const again = e instanceof BatonError && SESSION_LOST.has(e.code) && def.session !== 'none' ? await session.rejoin(clientName) : null;
+        const again = e instanceof BatonError && SESSION_LOST.has(e.code) && def.session !== 'none' ? await session.rejoin(clientName, creds) : null;
         if (!again) throw e;
         doc = await run(again);
       }
@@ -214,8 +232,9 @@ export async function serve(o: McpOptions, ctx: Ctx, io: RunIO): Promise<{ revis
     const end = (why: string) => {
       if (ending) return;
       ending = true;
-      log(`closing (${why})`);
+      // Leave first: the log may be a pipe to a client that is already gone.
       void session.leave().then(async () => {
+        log(`closed (${why})`);
         await handle.close().catch(() => undefined);
         resolve({ revision: -1 });
       });

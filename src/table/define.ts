@@ -154,6 +154,11 @@ export interface CommandDef<A extends ArgSpecs = ArgSpecs, O extends OptSpecs = 
   stream?: StreamSpec<Input<A, O>> | undefined;
   /** Print nothing at all when it ends (an internal entry point whose output is its children's). */
   silent?: boolean;
+  /**
+   * A server (`mcp`): it runs until its client goes or SIGINT/SIGTERM settle `io.quit`, and
+   * prints nothing itself (its stdout is a protocol); a closed stdout or stderr does not end it.
+   */
+  serves?: boolean;
 }
 
 /** A parent that only groups subcommands (`review`, `git`): its summary for --help. */
@@ -187,6 +192,7 @@ export function command<const A extends ArgSpecs = {}, const O extends OptSpecs 
   textOnly?(input: Input<A, O>, result: R): boolean;
   stream?: StreamSpec<Input<A, O>>;
   silent?: boolean;
+  serves?: boolean;
 }): CommandDef<A, O, R> {
   return { args: {} as A, options: {} as O, text: () => null, ...def };
 }

@@ -16,7 +16,7 @@ export const mcpCommands = [
     mutates: true,
     run: async (o, ctx, io) => (await import('../mcp/server.js')).serve(o, ctx, io),
     // It runs until the client goes: SIGINT and SIGTERM end it (it leaves first), stdout is the protocol's.
-    stream: {},
+    serves: true,
   }),
   command({
     name: 'mcp config',
