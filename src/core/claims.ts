@@ -31,7 +31,7 @@ export function explainOf(ranked: Candidate[], skipped: Skipped[]): Explain {
 }
 
 /** Tasks an agent has in progress (the profile's in-flight limit counts these). */
-export const inFlightOf = (state: State, agentId: string): Task[] => Object.values(state.tasks).filter((t) => t.status === 'in_progress' && t.assignee === agentId);
+const inFlightOf = (state: State, agentId: string): Task[] => Object.values(state.tasks).filter((t) => t.status === 'in_progress' && t.assignee === agentId);
 
 /** Refuses a claim (or handoff take) past the profile's in-flight limit for this agent. */
 export function checkInFlightLimit(tx: Tx, agentId: string, taskId: string): void {

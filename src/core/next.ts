@@ -1,10 +1,10 @@
 import { type Me, PROFILE_LIMITS } from './agents.js';
-import { explainOf, type Explain, inFlightOf } from './claims.js';
+import { explainOf, type Explain } from './claims.js';
 import { cmp } from './json.js';
 import { handoffsFor } from './notify.js';
-import { rankTasks } from './rank.js';
+import { boardView, rankTasks } from './rank.js';
 import { reviewQueue } from './review.js';
-import { isFinished, type TaskJson, toTaskJson } from './tasks.js';
+import { type TaskJson, toTaskJson } from './tasks.js';
 import type { Config, State, Task } from './types.js';
 
 export type Action = 'continue' | 'address-review' | 'take-handoff' | 'review' | 'claim' | 'wait' | 'idle';
@@ -53,7 +53,8 @@ export function decideNext(state: State, config: Config, me: Me, nowMs: number, 
     reason,
     explain,
   });
-  const held = Object.values(state.tasks)
+  const view = boardView(state);
+  const held = view.leased
     .filter((t) => t.lease?.session === me.session.id && Date.parse(t.lease.expires_at) > nowMs)
     .sort((a, b) => cmp(a.lease!.expires_at, b.lease!.expires_at) || cmp(a.id, b.id));
   const first = held[0];
@@ -62,8 +63,8 @@ export function decideNext(state: State, config: Config, me: Me, nowMs: number, 
     const command = first.status === 'in_review' ? `baton review approve ${first.id} --json` : `baton done ${first.id} --json`;
     return act('continue', first, command, `You hold ${first.id} (lease ends in ${left}s, at ${first.lease!.expires_at}); keep it with baton heartbeat --task ${first.id}, finish with ${command.replace(' --json', '')}.`);
   }
-  const sentBack = Object.values(state.tasks)
-    .filter((t) => t.status === 'changes_requested' && t.assignee === agent.id)
+  const sentBack = view.sentBack
+    .filter((t) => t.assignee === agent.id)
     .sort((a, b) => a.priority - b.priority || cmp(a.updated_at, b.updated_at))[0];
   if (sentBack) return act('address-review', sentBack, `baton claim ${sentBack.id} --json`, `A reviewer sent ${sentBack.id} back to you: see its notes (baton show ${sentBack.id}).`);
   const handed = handoffsFor(state, agent)[0];
@@ -74,20 +75,20 @@ export function decideNext(state: State, config: Config, me: Me, nowMs: number, 
     const queue = reviewQueue(state, agent, config.review.allow_self_review);
     if (queue[0]) return act('review', queue[0], `baton review start ${queue[0].id} --json`, `${queue.length} task(s) wait for review; ${queue[0].id} first.`);
   }
-  const unfinished = Object.values(state.tasks).filter((t) => !isFinished(t.status));
+  const unfinished = view.unfinished;
   if (agent.role === 'worker') {
     const limits = PROFILE_LIMITS[config.profile];
     const { ranked, skipped } = rankTasks(state, config, { agent, now: nowMs, pathsRefuse: limits.pathsRefuse });
     const explain = wantExplain ? explainOf(ranked, skipped) : null;
-    const mine = inFlightOf(state, agent.id);
+    const mine = view.inProgressBy.get(agent.id) ?? [];
     if (ranked[0] && mine.length < limits.inFlight) {
       const c = ranked[0];
       return act('claim', c.task, `baton claim ${c.task.id} --json`, `${c.task.id} ranks first of ${ranked.length} ready (score ${c.score}).`, explain);
     }
     if (ranked[0]) return act('wait', null, null, `You have ${mine.length} task(s) in progress, the ${config.profile} limit; finish one first.`, explain);
-    if (unfinished.length) return act('wait', null, 'baton next --watch 60 --json', `${unfinished.length} unfinished task(s), none ready for you: blocked, held, waiting on dependencies or review, or another specialty.`, explain);
+    if (unfinished) return act('wait', null, 'baton next --watch 60 --json', `${unfinished} unfinished task(s), none ready for you: blocked, held, waiting on dependencies or review, or another specialty.`, explain);
     return act('idle', null, null, 'The board is finished: nothing left to do.', explain);
   }
-  if (unfinished.length) return act('wait', null, 'baton next --watch 60 --json', `${unfinished.length} unfinished task(s), nothing for a ${agent.role} to do now.`);
+  if (unfinished) return act('wait', null, 'baton next --watch 60 --json', `${unfinished} unfinished task(s), nothing for a ${agent.role} to do now.`);
   return act('idle', null, null, 'The board is finished: nothing left to do.');
 }

@@ -149,13 +149,8 @@ function downstreamCount(g: Graph, root: number, seen: Int32Array, stamp: number
   return count;
 }
 
-/** Why a todo task is not ready (for an agent), or null when it is. */
-function notReady(state: State, t: Task, opts: RankOptions, held: { task: Task; paths: string[] }[]): string | null {
-  if (t.kind !== 'task') return `a ${t.kind}, never claimed`;
-  for (const d of t.depends_on) {
-    const dep = state.tasks[d];
-    if (dep && !isFinished(dep.status)) return `waits for ${d} (${dep.status})`;
-  }
+/** Why a task that waits for nothing is not ready for this agent, or null when it is. */
+function notReady(t: Task, opts: RankOptions, held: { task: Task; paths: string[] }[]): string | null {
   if (opts.specialty && t.specialty !== opts.specialty) return `specialty ${t.specialty ?? 'none'}, not ${opts.specialty}`;
   if (!specialtyFits(t, opts.agent)) return `needs specialty ${t.specialty}`;
   if (opts.pathsRefuse && t.owned_paths.length) {
@@ -168,47 +163,119 @@ function notReady(state: State, t: Task, opts: RankOptions, held: { task: Task; 
 }
 
 /**
+ * What ranking and `next` need that depends on the board alone, not on who asks or when: the
+ * tasks, the dependency graph, the todo tasks whose dependencies are finished with their critical
+ * path and downstream count, and why the other todo tasks wait. A short-lived command builds it
+ * once; a long-lived reader (the MCP server) keeps it for as long as it keeps the (frozen, so
+ * unchanging) state it came from, and a call on an unchanged board ranks only what is ready.
+ */
+export interface BoardView {
+  all: Task[];
+  /** Plain todo tasks whose dependencies are all finished (indexes into `all`). */
+  depReady: number[];
+  critical: Float64Array;
+  downstream: Map<number, number>;
+  /** The other todo tasks, with why (sorted by id). */
+  waiting: Skipped[];
+  /** In-flight tasks that own paths (claims may not overlap them). */
+  holding: Task[];
+  /** Tasks holding a lease; tasks sent back for changes; in-progress tasks by assignee. */
+  leased: Task[];
+  sentBack: Task[];
+  inProgressBy: Map<string, Task[]>;
+  unfinished: number;
+}
+
+const views = new WeakMap<State, BoardView>();
+
+export function boardView(state: State): BoardView {
+  const frozen = Object.isFrozen(state);
+  const kept = frozen ? views.get(state) : undefined;
+  if (kept) return kept;
+  // Once: Object.values of a 100,000-key object costs tens of milliseconds.
+  const all = Object.values(state.tasks);
+  const depReady: number[] = [];
+  const waiting: Skipped[] = [];
+  const holding: Task[] = [];
+  const leased: Task[] = [];
+  const sentBack: Task[] = [];
+  const inProgressBy = new Map<string, Task[]>();
+  let unfinished = 0;
+  for (let i = 0; i < all.length; i++) {
+    const t = all[i]!;
+    if (!isFinished(t.status)) unfinished++;
+    if (t.lease) leased.push(t);
+    if (t.status === 'changes_requested') sentBack.push(t);
+    if (t.status === 'in_progress' && t.assignee) inProgressBy.set(t.assignee, [...(inProgressBy.get(t.assignee) ?? []), t]);
+    if (IN_FLIGHT.has(t.status) && t.owned_paths.length) holding.push(t);
+    if (t.status !== 'todo') continue;
+    const why = waitsFor(state, t);
+    if (why) waiting.push({ task: t.id, reason: why });
+    else depReady.push(i);
+  }
+  waiting.sort((a, b) => cmp(a.task, b.task));
+  const g = buildGraph(all);
+  const critical = criticalPaths(g, depReady);
+  const seen = new Int32Array(all.length);
+  const queue = new Int32Array(all.length);
+  const downstream = new Map<number, number>();
+  depReady.forEach((i, k) => downstream.set(i, downstreamCount(g, i, seen, k + 1, queue)));
+  const view: BoardView = { all, depReady, critical, downstream, waiting, holding, leased, sentBack, inProgressBy, unfinished };
+  if (frozen) views.set(state, view);
+  return view;
+}
+
+/** Why a todo task waits whoever asks (its kind, an unfinished dependency), or null. */
+function waitsFor(state: State, t: Task): string | null {
+  if (t.kind !== 'task') return `a ${t.kind}, never claimed`;
+  for (const d of t.depends_on) {
+    const dep = state.tasks[d];
+    if (dep && !isFinished(dep.status)) return `waits for ${d} (${dep.status})`;
+  }
+  return null;
+}
+
+/** Merges two lists sorted by task id. */
+function mergeById(a: Skipped[], b: Skipped[]): Skipped[] {
+  if (!b.length) return a;
+  const out: Skipped[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) out.push(j >= b.length || (i < a.length && cmp(a[i]!.task, b[j]!.task) <= 0) ? a[i++]! : b[j++]!);
+  return out;
+}
+
+/**
  * The ready tasks, best first (SPEC "Ranking"): score = priority weight + critical path +
  * downstream count + age, weights from config.yaml; ties by creation order, then id.
  */
 export function rankTasks(state: State, config: Config, opts: RankOptions): { ranked: Candidate[]; skipped: Skipped[] } {
   const w = config.ranking;
-  // Once: Object.values of a 100,000-key object costs tens of milliseconds.
-  const all = Object.values(state.tasks);
-  const held: { task: Task; paths: string[] }[] = [];
-  for (const t of all) {
-    if (!IN_FLIGHT.has(t.status) || t.owned_paths.length === 0) continue;
-    if (opts.agent && t.assignee === opts.agent.id) continue;
-    held.push({ task: t, paths: t.owned_paths });
-  }
+  const view = boardView(state);
+  const held = view.holding.filter((t) => !(opts.agent && t.assignee === opts.agent.id)).map((t) => ({ task: t, paths: t.owned_paths }));
   const ready: number[] = [];
-  const skipped: Skipped[] = [];
-  for (let i = 0; i < all.length; i++) {
-    const t = all[i]!;
-    if (t.status !== 'todo') continue;
-    const why = notReady(state, t, opts, held);
-    if (why) skipped.push({ task: t.id, reason: why });
+  const mine: Skipped[] = [];
+  for (const i of view.depReady) {
+    const t = view.all[i]!;
+    const why = notReady(t, opts, held);
+    if (why) mine.push({ task: t.id, reason: why });
     else ready.push(i);
   }
-  const g = buildGraph(all);
-  const cp = criticalPaths(g, ready);
-  const seen = new Int32Array(all.length);
-  const queue = new Int32Array(all.length);
-  const ranked = ready.map((i, k): Candidate => {
-    const task = all[i]!;
+  const ranked = ready.map((i): Candidate => {
+    const task = view.all[i]!;
     const ageDays = Math.max(0, (opts.now - Date.parse(task.created_at)) / 86_400_000);
     const terms: Terms = {
       priority: w.priority * (3 - task.priority),
-      critical_path: w.critical_path * Math.max(0, cp[i]!),
-      downstream: w.downstream * downstreamCount(g, i, seen, k + 1, queue),
+      critical_path: w.critical_path * Math.max(0, view.critical[i]!),
+      downstream: w.downstream * view.downstream.get(i)!,
       age: Math.round(w.age_per_day * ageDays * 1000) / 1000,
     };
     const score = Math.round((terms.priority + terms.critical_path + terms.downstream + terms.age) * 1000) / 1000;
     return { task, score, terms };
   });
   ranked.sort((a, b) => b.score - a.score || cmp(a.task.created_at, b.task.created_at) || cmp(a.task.id, b.task.id));
-  skipped.sort((a, b) => cmp(a.task, b.task));
-  return { ranked, skipped };
+  mine.sort((a, b) => cmp(a.task, b.task));
+  return { ranked, skipped: mergeById(view.waiting, mine) };
 }
 
 /** A board-level "now" drawn from the state, so STATUS.md stays a pure function of it. */
