@@ -78,7 +78,7 @@ export function decideNext(state: State, config: Config, me: Me, nowMs: number, 
   const unfinished = view.unfinished;
   if (agent.role === 'worker') {
     const limits = PROFILE_LIMITS[config.profile];
-    const { ranked, skipped } = rankTasks(state, config, { agent, now: nowMs, pathsRefuse: limits.pathsRefuse });
+    const { ranked, skipped } = rankTasks(state, config, { agent, now: nowMs, pathsRefuse: limits.pathsRefuse, view });
     const explain = wantExplain ? explainOf(ranked, skipped) : null;
     const mine = view.inProgressBy.get(agent.id) ?? [];
     if (ranked[0] && mine.length < limits.inFlight) {

@@ -33,6 +33,8 @@ export interface RankOptions {
   specialty?: string | null;
   /** Refuse path overlaps (safe, balanced) or only note them (throughput). */
   pathsRefuse: boolean;
+  /** The board view of this state, when the caller already built it. */
+  view?: BoardView;
 }
 
 /**
@@ -251,7 +253,7 @@ function mergeById(a: Skipped[], b: Skipped[]): Skipped[] {
  */
 export function rankTasks(state: State, config: Config, opts: RankOptions): { ranked: Candidate[]; skipped: Skipped[] } {
   const w = config.ranking;
-  const view = boardView(state);
+  const view = opts.view ?? boardView(state);
   const held = view.holding.filter((t) => !(opts.agent && t.assignee === opts.agent.id)).map((t) => ({ task: t, paths: t.owned_paths }));
   const ready: number[] = [];
   const mine: Skipped[] = [];
