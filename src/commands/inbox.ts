@@ -1,10 +1,10 @@
 import { authenticate } from '../core/agents.js';
 import { BatonError, invalidInput } from '../core/errors.js';
-import { ackCursor, effectiveCursor, readCursors } from '../core/cursors.js';
+import { ackCursor } from '../core/cursors.js';
 import { readLiveTail } from '../core/events.js';
-import { fold, type Notification } from '../core/inbox.js';
+import { type Notification, unread } from '../core/inbox.js';
 import { bounded } from '../core/json.js';
-import { checkTargetKnown, eventReaches, inboxCursor, parseTarget } from '../core/notify.js';
+import { checkTargetKnown, inboxCursor, parseTarget } from '../core/notify.js';
 import { readState } from '../core/store.js';
 import { checkNote } from '../core/tasks.js';
 import { untilAnswer } from '../core/watch.js';
@@ -38,11 +38,7 @@ export async function inbox(o: { watch?: number; kind?: string; all?: boolean; l
     async () => {
       const state = await readState(dir);
       const { agent } = authenticate(state, ctx.creds);
-      const acked = effectiveCursor(dir, readCursors(dir)[inboxCursor(agent.id)] ?? 0);
-      const events = readLiveTail(dir, state.seq, o.all ? 0 : acked, (line) => !line.includes('"notify":null') && (!o.kind || line.includes(`"kind":"${o.kind}"`)), INBOX_LIMIT * 4).filter(
-        (e) => eventReaches(e, agent) && (!o.kind || e.notify!.kind === o.kind),
-      );
-      const folded = fold(events);
+      const { acked, notifications: folded } = unread(dir, state, agent, o);
       const { items: notifications, truncated } = bounded(folded, Math.min(o.limit ?? INBOX_LIMIT, INBOX_LIMIT));
       // With --kind or --all an ack would hide what this answer did not show: it offers none.
       const to = o.kind || o.all ? null : ackable(notifications, folded.slice(notifications.length), acked);

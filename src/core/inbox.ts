@@ -1,4 +1,7 @@
-import type { BatonEvent } from './types.js';
+import { effectiveCursor, readCursors } from './cursors.js';
+import { readLiveTail } from './events.js';
+import { eventReaches, inboxCursor } from './notify.js';
+import type { Agent, BatonEvent, State } from './types.js';
 
 /** One line of an agent's inbox: a notification, or several identical ones folded together. */
 export interface Notification {
@@ -37,4 +40,16 @@ export function fold(events: BatonEvent[]): Notification[] {
     out.push(n);
   }
   return out;
+}
+
+/** How many events an inbox read looks at, at most (the newest that match, after the cursor). */
+const SCAN = 2000;
+
+/** An agent's notifications after its inbox cursor (or all, with `all`), folded, oldest first; and the cursor. */
+export function unread(dir: string, state: State, agent: Agent, o: { kind?: string | undefined; all?: boolean | undefined } = {}): { acked: number; notifications: Notification[] } {
+  const acked = effectiveCursor(dir, readCursors(dir)[inboxCursor(agent.id)] ?? 0);
+  const events = readLiveTail(dir, state.seq, o.all ? 0 : acked, (line) => !line.includes('"notify":null') && (!o.kind || line.includes(`"kind":"${o.kind}"`)), SCAN).filter(
+    (e) => eventReaches(e, agent) && (!o.kind || e.notify!.kind === o.kind),
+  );
+  return { acked, notifications: fold(events) };
 }

@@ -86,6 +86,16 @@ export const workCommands = [
     text: async (r) => (await agents()).renderReap(r),
   }),
   command({
+    name: 'prime',
+    summary: 'a short primer for an agent: who you are here, what you hold, unread messages, the next step and the loop',
+    options: { role: opt.string('role', 'without a session: the loop of this role (worker, reviewer, orchestrator)') },
+    session: 'optional',
+    tool: 'all',
+    mutates: false,
+    run: async (o, ctx) => (await import('../commands/prime.js')).prime(o, ctx),
+    text: (r) => r.primer,
+  }),
+  command({
     name: 'next',
     summary: 'the single best thing for you to do now (read-only)',
     options: {

@@ -1,0 +1,69 @@
+import type { Notification } from '../core/inbox.js';
+import type { Advice } from '../core/next.js';
+import type { Role, Task } from '../core/types.js';
+
+/**
+ * The primer `baton prime` prints and the SessionStart hook hands an agent as context: under
+ * 2,000 characters, the most important lines first, so a copy cut off anywhere still says who
+ * you are, what you hold and what to do next.
+ */
+
+export const PRIMER_MAX = 2000;
+
+export interface PrimerInput {
+  board: { name: string; dir: string; total: number; ready: number };
+  role: Role;
+  /** Null: no session (the primer says how to join). */
+  me: { agent: string; session: string; specialties: string[] } | null;
+  held: Task[];
+  inbox: Notification[];
+  next: Advice | null;
+  now: number;
+}
+
+const LOOPS: Record<Role, string[]> = {
+  worker: ['baton next', 'baton claim ID   (or: baton claim-next)', 'baton done ID --notes "what changed"'],
+  reviewer: ['baton review next', 'read the work (baton show ID; its handoff or diff)', 'baton review approve ID   (or: baton review reject ID --notes "what must change")'],
+  orchestrator: ['baton status', 'baton add "…" / baton import PLAN / baton spawn --next', 'baton ps · baton wait SESSION · baton send --to agent:ID "…"'],
+};
+
+const short = (s: string, n: number) => {
+  const one = s.replace(/\s+/g, ' ').trim();
+  return one.length > n ? `${one.slice(0, n - 1)}…` : one;
+};
+
+function left(expires: string, now: number): string {
+  const s = Math.round((Date.parse(expires) - now) / 1000);
+  if (s <= 0) return 'lapsed';
+  return s >= 120 ? `${Math.round(s / 60)}m left` : `${s}s left`;
+}
+
+export function renderPrimer(p: PrimerInput): string {
+  const lines: string[] = [];
+  if (p.me) {
+    lines.push(`baton: you are ${p.me.agent} (${p.role}${p.me.specialties.length ? `, ${p.me.specialties.join(',')}` : ''}), session ${p.me.session}, on board "${short(p.board.name, 60)}" at ${p.board.dir}.`);
+    if (p.held.length) {
+      const shown = p.held.slice(0, 3).map((t) => `${t.id} "${short(t.title, 60)}" (${t.status}${t.lease ? `, lease until ${t.lease.expires_at}, ${left(t.lease.expires_at, p.now)}` : ''})`);
+      lines.push(`You hold: ${shown.join('; ')}${p.held.length > 3 ? `; and ${p.held.length - 3} more (baton status)` : ''}. Finish with baton done ID, hand over with baton handoff ID --notes "…", give back with baton release ID.`);
+    } else lines.push('You hold nothing.');
+    const high = p.inbox.filter((n) => n.priority === 'high').length;
+    if (p.inbox.length) {
+      const first = p.inbox.find((n) => n.priority === 'high') ?? p.inbox[0]!;
+      lines.push(`Inbox: ${p.inbox.length} unread${high ? `, ${high} high` : ''}; first: ${short(first.text ?? `${first.kind}${first.task ? ` ${first.task}` : ''}`, 120)}. Read: baton inbox --ack`);
+    } else lines.push('Inbox: nothing unread.');
+    if (p.next) lines.push(`Next: ${p.next.action}${p.next.task ? ` ${p.next.task.id} "${short(p.next.task.title, 60)}"` : ''}${p.next.command ? `: ${p.next.command.replace(/ --json$/, '')}` : ''}. ${short(p.next.reason, 200)}`);
+  } else {
+    lines.push(`baton: board "${short(p.board.name, 60)}" at ${p.board.dir}: ${p.board.total} tasks, ${p.board.ready} ready. You have no session here.`);
+    lines.push(`Join first: eval "$(baton join --name NAME --role ${p.role} --export)" (the baton MCP server and hooks join for you).`);
+  }
+  lines.push(`Loop: ${LOOPS[p.role].map((s, i) => `${i + 1}. ${s}`).join('  ')}`);
+  lines.push('Keep a lease with baton heartbeat (the hooks and the MCP server renew it for you); --json answers are for parsing; baton next --watch 60 waits for work.');
+  lines.push('With the baton MCP server connected, the same steps are its tools: next, claim, done, release, handoff, inbox, send.');
+  // Whole lines only: what does not fit is dropped from the end, the least important first.
+  let out = '';
+  for (const l of lines) {
+    if (out.length + l.length + 1 > PRIMER_MAX) break;
+    out += `${l}\n`;
+  }
+  return out.trimEnd();
+}
