@@ -114,7 +114,9 @@ async function execute(sys: System, mode: OutputMode, def: AnyCommand, input: Re
     const result = await def.run(input, ctx, io);
     if (def.silent || def.serves || (streaming && !(mode.json && def.stream?.jsonResult))) return 0;
     if (def.textOnly?.(input, result)) {
-      sys.stdout(`${await def.text(result, input, ctx)}\n`);
+      const text = await def.text(result, input, ctx);
+      if (text !== null) sys.stdout(`${text}\n`);
+      for (const w of ctx.warnings) sys.stderr(`warning: ${escapeTerminal(w)}\n`);
       return 0;
     }
     const warnings = ctx.replayed ? ['this key was used before: the change was already committed, and this is its first answer', ...ctx.warnings] : ctx.warnings;

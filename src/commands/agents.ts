@@ -15,6 +15,7 @@ import {
 import { invalidInput, notFound } from '../core/errors.js';
 import { checkId } from '../core/ids.js';
 import { shellQuote } from '../core/shell.js';
+import { liveBindings, readBindings, writeBindings } from '../core/bindings.js';
 import { bounded, cmp } from '../core/json.js';
 import { IN_FLIGHT } from '../core/rank.js';
 import { checkSpecialty, splitList } from '../core/tasks.js';
@@ -234,6 +235,12 @@ export async function reap(ctx: Ctx): Promise<ReapResult> {
       ended.push(s.id);
     }
     return { expired_leases: expired, ended_sessions: ended, released };
+  }, {
+    // Client sessions bound to a reaped session (hook-sessions.json) are forgotten with it.
+    afterCommit: (state) => {
+      const bindings = readBindings(boardDir(ctx));
+      if (Object.keys(bindings).length !== Object.keys(liveBindings(bindings, state)).length) writeBindings(boardDir(ctx), bindings, state);
+    },
   });
   return { revision: r.revision, ...r.value };
 }

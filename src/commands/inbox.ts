@@ -2,7 +2,7 @@ import { authenticate } from '../core/agents.js';
 import { BatonError, invalidInput } from '../core/errors.js';
 import { ackCursor } from '../core/cursors.js';
 import { readLiveTail } from '../core/events.js';
-import { type Notification, unread } from '../core/inbox.js';
+import { ackable, type Notification, unread } from '../core/inbox.js';
 import { bounded } from '../core/json.js';
 import { checkTargetKnown, inboxCursor, parseTarget } from '../core/notify.js';
 import { readState } from '../core/store.js';
@@ -52,15 +52,6 @@ export async function inbox(o: { watch?: number; kind?: string; all?: boolean; l
   return { ...answer, acked: acked.acked, ack_command: null };
 }
 
-/**
- * How far acking an answer may go: to its last notification, but never past one it did not
- * show (a cut list, and folding, which joins repeats on both sides of the cut), and never back.
- */
-function ackable(shown: Notification[], unshown: Notification[], acked: number): number | null {
-  let to = shown.at(-1)?.seq ?? null;
-  for (const n of unshown) if (to !== null && n.first_seq <= to) to = n.first_seq - 1;
-  return to !== null && to > acked ? to : null;
-}
 
 export function renderInbox(r: InboxResult): string {
   if (!r.notifications.length) return `Inbox of ${r.agent} is empty.`;

@@ -1,10 +1,7 @@
-import { authenticate } from '../core/agents.js';
-import { invalidInput } from '../core/errors.js';
-import { unread } from '../core/inbox.js';
-import { type Advice, decideNext } from '../core/next.js';
-import { boardView } from '../core/rank.js';
+import { checkRole, primeData } from '../core/primer.js';
+import { type Advice } from '../core/next.js';
 import { type TaskJson, toTaskJson } from '../core/tasks.js';
-import { type Role, ROLES } from '../core/types.js';
+import type { Role } from '../core/types.js';
 import { renderPrimer } from '../render/primer.js';
 import { type Ctx, load } from './context.js';
 
@@ -25,31 +22,18 @@ export interface PrimeResult {
 
 /** Who you are on this board, what you hold, what waits for you, and what to do next. */
 export async function prime(o: { role?: string }, ctx: Ctx): Promise<PrimeResult> {
-  if (o.role !== undefined && !(ROLES as readonly string[]).includes(o.role)) throw invalidInput(`--role must be worker, reviewer or orchestrator, not '${o.role}'.`);
+  const role = checkRole(o.role);
   const { dir, state, config } = await load(ctx);
-  const view = boardView(state);
-  const now = Date.now();
-  const board = { name: state.board.name, dir, total: view.all.length, ready: view.depReady.length };
-  if (!ctx.creds.session && !ctx.creds.token) {
-    const role = (o.role ?? 'worker') as Role;
-    const primer = renderPrimer({ board, role, me: null, held: [], inbox: [], next: null, now });
-    return { revision: state.revision, agent: null, session: null, role, held: [], unread: 0, unread_high: 0, next: null, primer };
-  }
-  const { session, agent } = authenticate(state, ctx.creds);
-  const held = view.leased.filter((t) => t.lease!.session === session.id).sort((a, b) => (a.lease!.expires_at < b.lease!.expires_at ? -1 : 1));
-  const inbox = unread(dir, state, agent).notifications;
-  const next = decideNext(state, config, { session, agentId: agent.id }, now, false);
-  const role = session.role;
-  const primer = renderPrimer({ board, role, me: { agent: agent.id, session: session.id, specialties: agent.specialties }, held, inbox, next, now });
+  const d = primeData(dir, state, config, ctx.creds, role);
   return {
-    revision: state.revision,
-    agent: agent.id,
-    session: session.id,
-    role,
-    held: held.map(toTaskJson),
-    unread: inbox.length,
-    unread_high: inbox.filter((n) => n.priority === 'high').length,
-    next,
-    primer,
+    revision: d.revision,
+    agent: d.me?.agent ?? null,
+    session: d.me?.session ?? null,
+    role: d.role,
+    held: d.held.map(toTaskJson),
+    unread: d.inbox.length,
+    unread_high: d.inbox.filter((n) => n.priority === 'high').length,
+    next: d.next,
+    primer: renderPrimer(d),
   };
 }

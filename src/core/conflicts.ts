@@ -13,7 +13,7 @@ import type { BatonEvent, State } from './types.js';
 export const CONFLICT_NOTE = 'MERGE-CONFLICT.md';
 
 /** Board files that must never be committed: local read positions and the note of a merge in progress. */
-export const LOCAL_FILES = [CONFLICT_NOTE, 'cursors.json', 'cursors.seen'];
+export const LOCAL_FILES = [CONFLICT_NOTE, 'cursors.json', 'cursors.seen', 'hook-sessions.json'];
 
 export function readText(path: string): string {
   try {

@@ -53,3 +53,13 @@ export function unread(dir: string, state: State, agent: Agent, o: { kind?: stri
   );
   return { acked, notifications: fold(events) };
 }
+
+/**
+ * How far acking an answer may go: to its last notification, but never past one it did not
+ * show (a cut list, and folding, which joins repeats on both sides of the cut), and never back.
+ */
+export function ackable(shown: Notification[], unshown: Notification[], acked: number): number | null {
+  let to = shown.at(-1)?.seq ?? null;
+  for (const n of unshown) if (to !== null && n.first_seq <= to) to = n.first_seq - 1;
+  return to !== null && to > acked ? to : null;
+}

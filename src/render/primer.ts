@@ -1,6 +1,5 @@
-import type { Notification } from '../core/inbox.js';
-import type { Advice } from '../core/next.js';
-import type { Role, Task } from '../core/types.js';
+import type { PrimeData } from '../core/primer.js';
+import type { Role } from '../core/types.js';
 
 /**
  * The primer `baton prime` prints and the SessionStart hook hands an agent as context: under
@@ -9,17 +8,6 @@ import type { Role, Task } from '../core/types.js';
  */
 
 export const PRIMER_MAX = 2000;
-
-export interface PrimerInput {
-  board: { name: string; dir: string; total: number; ready: number };
-  role: Role;
-  /** Null: no session (the primer says how to join). */
-  me: { agent: string; session: string; specialties: string[] } | null;
-  held: Task[];
-  inbox: Notification[];
-  next: Advice | null;
-  now: number;
-}
 
 const LOOPS: Record<Role, string[]> = {
   worker: ['baton next', 'baton claim ID   (or: baton claim-next)', 'baton done ID --notes "what changed"'],
@@ -38,7 +26,7 @@ function left(expires: string, now: number): string {
   return s >= 120 ? `${Math.round(s / 60)}m left` : `${s}s left`;
 }
 
-export function renderPrimer(p: PrimerInput): string {
+export function renderPrimer(p: PrimeData): string {
   const lines: string[] = [];
   if (p.me) {
     lines.push(`baton: you are ${p.me.agent} (${p.role}${p.me.specialties.length ? `, ${p.me.specialties.join(',')}` : ''}), session ${p.me.session}, on board "${short(p.board.name, 60)}" at ${p.board.dir}.`);

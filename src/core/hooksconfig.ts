@@ -1,0 +1,166 @@
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { invalidInput } from './errors.js';
+import { writeFileAtomic } from './store.js';
+
+/**
+ * `baton hooks install CLIENT`: baton's four hooks in the client's project settings, merged into
+ * what is there (every other hook and key kept, a second install changes nothing); `--uninstall`
+ * takes out exactly the entries install added (found by their command: `… baton… hook EVENT`).
+ *
+ * The clients' formats (checked against their documentation, November 2026):
+ * - Claude Code: `.claude/settings.json`, `hooks.EVENT[] = {matcher, hooks: [{type, command, timeout (s)}]}`;
+ *   SessionStart, PostToolUse, Stop, SessionEnd.
+ * - Codex: `.codex/hooks.json`, the same shape and event names (Codex runs a project's hooks
+ *   once a person trusts them in its /hooks screen; `codex exec` children need
+ *   `--dangerously-bypass-hook-trust`).
+ * - Gemini CLI: `.gemini/settings.json`, the same shape with `name` and `timeout` in ms; its
+ *   events are SessionStart, AfterTool, AfterAgent (its stop) and SessionEnd.
+ */
+
+export const HOOK_CLIENTS = ['claude', 'codex', 'gemini'] as const;
+export type HookClient = (typeof HOOK_CLIENTS)[number];
+
+/** baton's hook events, by the name `baton hook EVENT` takes. */
+export const HOOK_EVENTS = ['session-start', 'post-tool-use', 'stop', 'session-end'] as const;
+export type HookEvent = (typeof HOOK_EVENTS)[number];
+
+interface ClientHooks {
+  file: string;
+  /** The client's event name for each of baton's, and its matcher (none: the event has no matcher). */
+  events: Record<HookEvent, { name: string; matcher?: string }>;
+  /** Seconds, or milliseconds for Gemini. */
+  timeout: (seconds: number) => number;
+  named: boolean;
+}
+
+export const CLIENT_HOOKS: Record<HookClient, ClientHooks> = {
+  claude: {
+    file: '.claude/settings.json',
+    events: {
+      'session-start': { name: 'SessionStart', matcher: 'startup|resume|clear|compact' },
+      'post-tool-use': { name: 'PostToolUse', matcher: '*' },
+      stop: { name: 'Stop' },
+      'session-end': { name: 'SessionEnd' },
+    },
+    timeout: (s) => s,
+    named: false,
+  },
+  codex: {
+    file: '.codex/hooks.json',
+    events: {
+      'session-start': { name: 'SessionStart', matcher: 'startup|resume|clear|compact' },
+      'post-tool-use': { name: 'PostToolUse', matcher: '*' },
+      stop: { name: 'Stop' },
+      'session-end': { name: 'SessionEnd' },
+    },
+    timeout: (s) => s,
+    named: false,
+  },
+  gemini: {
+    file: '.gemini/settings.json',
+    events: {
+      'session-start': { name: 'SessionStart', matcher: '*' },
+      'post-tool-use': { name: 'AfterTool', matcher: '*' },
+      stop: { name: 'AfterAgent' },
+      'session-end': { name: 'SessionEnd' },
+    },
+    timeout: (s) => s * 1000,
+    named: true,
+  },
+};
+
+export function checkHookClient(raw: string): HookClient {
+  const c = raw.toLowerCase();
+  if (!(HOOK_CLIENTS as readonly string[]).includes(c)) throw invalidInput(`Unknown client '${raw}': hooks are for ${HOOK_CLIENTS.join(', ')}.`, 'baton hooks install claude');
+  return c as HookClient;
+}
+
+/** A command this install wrote (or an older install, with another path to baton). */
+const OURS = /\bbaton(\.cjs)?["']?\s+hook\s+(session-start|post-tool-use|stop|session-end)\b/;
+
+type Group = { matcher?: string; hooks?: Array<Record<string, unknown>>; [k: string]: unknown };
+
+export interface HooksPlan {
+  file: string;
+  content: string | null;
+  changed: boolean;
+}
+
+/** The settings with baton's hooks in (or, uninstalling, out): `prefix` runs baton (`node "…/bin/baton.cjs"`). */
+export function planHooks(root: string, client: HookClient, prefix: string, uninstall: boolean): HooksPlan {
+  const c = CLIENT_HOOKS[client];
+  const path = join(root, c.file);
+  const before = existsSync(path) ? readFileSync(path, 'utf8') : null;
+  let doc: Record<string, unknown> = {};
+  if (before !== null && before.trim()) {
+    try {
+      doc = JSON.parse(before) as Record<string, unknown>;
+    } catch {
+      throw invalidInput(`${c.file} is not plain JSON (comments?), so baton will not rewrite it.`, `fix ${c.file}, or add the hooks by hand (baton hooks install ${client} prints none: see the README)`);
+    }
+    if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw invalidInput(`${c.file} is not a JSON object.`, `fix ${c.file} by hand`);
+  }
+  const hooks = (doc.hooks ?? {}) as Record<string, Group[]>;
+  if (typeof hooks !== 'object' || Array.isArray(hooks)) throw invalidInput(`"hooks" in ${c.file} is not an object.`, `fix ${c.file} by hand`);
+  const want = new Map<string, Record<string, unknown>>(); // client event name → our hook
+  for (const e of Object.keys(c.events) as HookEvent[]) {
+    want.set(c.events[e].name, {
+      ...(c.named ? { name: `baton-${e}` } : {}),
+      type: 'command',
+      command: `${prefix} hook ${e} --client ${client}`,
+      timeout: c.timeout(e === 'session-start' ? 30 : 10),
+    });
+  }
+  const placed = new Set<string>();
+  const out: Record<string, Group[]> = {};
+  // Every other entry as it was. Ours: one already right stays where it is; any other is taken out.
+  for (const [event, groups] of Object.entries(hooks)) {
+    if (!Array.isArray(groups)) {
+      out[event] = groups;
+      continue;
+    }
+    const kept: Group[] = [];
+    for (const g of groups) {
+      const list = Array.isArray(g?.hooks) ? g.hooks : null;
+      if (!list) {
+        kept.push(g);
+        continue;
+      }
+      const others = list.filter((h) => {
+        if (!(typeof h.command === 'string' && OURS.test(h.command))) return true;
+        const right = !uninstall && !placed.has(event) && JSON.stringify(h) === JSON.stringify(want.get(event));
+        if (right) placed.add(event);
+        return right;
+      });
+      if (others.length === list.length) kept.push(g);
+      else if (others.length) kept.push({ ...g, hooks: others });
+    }
+    if (kept.length) out[event] = kept;
+  }
+  if (!uninstall) {
+    for (const e of Object.keys(c.events) as HookEvent[]) {
+      const { name, matcher } = c.events[e];
+      if (placed.has(name)) continue;
+      out[name] = [...(out[name] ?? []), { ...(matcher ? { matcher } : {}), hooks: [want.get(name)!] }];
+    }
+  }
+  const next: Record<string, unknown> = { ...doc };
+  if (Object.keys(out).length) next.hooks = out;
+  else delete next.hooks;
+  const content = Object.keys(next).length ? `${JSON.stringify(next, null, 2)}\n` : null;
+  const same = before !== null && content !== null && JSON.stringify(JSON.parse(before || '{}')) === JSON.stringify(next);
+  return { file: c.file, content: same ? before : content, changed: !same && !(before === null && content === null) };
+}
+
+/** Writes the plan; a settings file left with nothing in it is removed. */
+export function writeHooks(root: string, plan: HooksPlan): void {
+  if (!plan.changed) return;
+  const path = join(root, plan.file);
+  if (plan.content === null) {
+    rmSync(path, { force: true });
+    return;
+  }
+  if (!existsSync(dirname(path))) mkdirSync(dirname(path), { recursive: true });
+  writeFileAtomic(path, plan.content);
+}

@@ -1,0 +1,263 @@
+import { appendFileSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative } from 'node:path';
+import { isatty } from 'node:tty';
+import { authenticate, type Credentials } from '../core/agents.js';
+import { type Binding, bindingKey, readBindings, writeBindings } from '../core/bindings.js';
+import { ackCursor } from '../core/cursors.js';
+import { BatonError, invalidInput } from '../core/errors.js';
+import { checkHookClient, HOOK_EVENTS, type HookClient, type HookEvent, planHooks, writeHooks } from '../core/hooksconfig.js';
+import { ackable, type Notification, unread } from '../core/inbox.js';
+import { inboxCursor } from '../core/notify.js';
+import { checkRole, heldBy, primeData } from '../core/primer.js';
+import { shellQuote } from '../core/shell.js';
+import { readConfig, readState } from '../core/store.js';
+import type { State } from '../core/types.js';
+import { renderPrimer } from '../render/primer.js';
+import { boardDir, type Ctx } from '../commands/context.js';
+
+// ---------------------------------------------------------------- hooks install
+
+export interface HooksInstallResult {
+  revision: number;
+  client: HookClient;
+  file: string;
+  path: string;
+  installed: boolean;
+  changed: boolean;
+  /** What the hooks run baton with. */
+  command: string;
+}
+
+/** The client's variable for the project directory, where it has one. */
+const PROJECT_DIR: Record<HookClient, string | null> = { claude: 'CLAUDE_PROJECT_DIR', codex: null, gemini: 'GEMINI_PROJECT_DIR' };
+
+/**
+ * How the hooks run baton: this baton's script, by the client's project-directory variable when
+ * it is inside the project (node_modules/baton), else by its absolute path; `--command` says it
+ * otherwise (`--command baton` when baton is on PATH). Never npx: a hook runs after every tool
+ * call, and npx alone costs more than baton does.
+ */
+function defaultCommand(bin: string, root: string, client: HookClient): string {
+  const rel = relative(root, bin);
+  if (rel && !rel.startsWith('..') && !isAbsolute(rel)) {
+    const v = PROJECT_DIR[client];
+    return v ? `node "$${v}"/${shellQuote(rel)}` : `node ${shellQuote(rel)}`;
+  }
+  return `node ${shellQuote(bin)}`;
+}
+
+export async function install(rawClient: string, o: { uninstall?: boolean; command?: string }, ctx: Ctx): Promise<HooksInstallResult> {
+  const client = checkHookClient(rawClient);
+  const root = dirname(boardDir(ctx));
+  const command = o.command?.trim() || defaultCommand(ctx.bin, root, client);
+  const plan = planHooks(root, client, command, Boolean(o.uninstall));
+  writeHooks(root, plan);
+  return { revision: -1, client, file: plan.file, path: join(root, plan.file), installed: !o.uninstall, changed: plan.changed, command };
+}
+
+export function renderInstall(r: HooksInstallResult): string {
+  if (!r.changed) return `${r.path}: baton's hooks are ${r.installed ? 'already in' : 'not there'}; nothing changed.`;
+  return r.installed ? `Added baton's hooks to ${r.path} (they run ${r.command} hook …).` : `Took baton's hooks out of ${r.path}.`;
+}
+
+// ---------------------------------------------------------------- baton hook EVENT
+
+export interface HookResult {
+  revision: number;
+  event: HookEvent;
+  client: HookClient;
+  /** The baton session this client session is (null: none bound). */
+  session: string | null;
+  /** What the hook answers the client on stdout (null: nothing, which every client reads as "go on"). */
+  output: Record<string, unknown> | null;
+}
+
+/** The fields of the clients' hook input baton reads (all three send these names). */
+interface HookInput {
+  session_id?: string;
+  source?: string;
+  stop_hook_active?: boolean;
+  reason?: string;
+}
+
+function readInput(ctx: Ctx): HookInput {
+  // stdin is the client's JSON; run by hand on a terminal there is none (and no wait for it).
+  const text = ctx.stdin === false || isatty(0) ? '' : readFileSync(0, 'utf8');
+  if (!text.trim()) return {};
+  try {
+    const v = JSON.parse(text) as unknown;
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as HookInput) : {};
+  } catch {
+    throw invalidInput('The hook input on stdin is not JSON.', 'the client sends its hook JSON on stdin');
+  }
+}
+
+const EVENT_NAMES: Record<HookClient, Record<HookEvent, string>> = {
+  claude: { 'session-start': 'SessionStart', 'post-tool-use': 'PostToolUse', stop: 'Stop', 'session-end': 'SessionEnd' },
+  codex: { 'session-start': 'SessionStart', 'post-tool-use': 'PostToolUse', stop: 'Stop', 'session-end': 'SessionEnd' },
+  gemini: { 'session-start': 'SessionStart', 'post-tool-use': 'AfterTool', stop: 'AfterAgent', 'session-end': 'SessionEnd' },
+};
+
+/** Context for the model, as each client takes it (Gemini reads JSON only, without the event name). */
+const context = (client: HookClient, event: HookEvent, text: string) => ({
+  hookSpecificOutput: { ...(client === 'gemini' ? {} : { hookEventName: EVENT_NAMES[client][event] }), additionalContext: text },
+});
+
+/** The binding of this client session, if its baton session is still on: credentials and all. */
+function boundTo(dir: string, state: State, key: string): Binding | null {
+  const b = readBindings(dir)[key];
+  const s = b ? state.sessions[b.session] : undefined;
+  return b && s && s.ended_at === null ? b : null;
+}
+
+async function bind(dir: string, ctx: Ctx, key: string, b: Binding | null): Promise<void> {
+  const { withLock } = await import('../core/tx.js');
+  await withLock(dir, ctx.lockTimeoutMs, async () => {
+    const bindings = readBindings(dir);
+    if (b) bindings[key] = b;
+    else delete bindings[key];
+    writeBindings(dir, bindings, await readState(dir));
+  });
+}
+
+const credsOf = (b: Binding): Credentials => ({ session: b.session, token: b.token });
+
+/** The notifications as lines for the model (folded repeats once, the high ones marked). */
+function describe(ns: Notification[]): string {
+  return ns.map((n) => `- #${n.seq}${n.priority === 'high' ? ' [high]' : ''} ${n.kind}${n.task ? ` (${n.task})` : ''}${n.count > 1 ? ` ×${n.count}` : ''}: ${(n.text ?? '').replace(/\s+/g, ' ').slice(0, 300)}`).join('\n');
+}
+
+/** Marks what was delivered read (the inbox cursor), never past one that was not. */
+async function acknowledge(dir: string, ctx: Ctx, agent: string, shown: Notification[], all: Notification[], acked: number): Promise<void> {
+  const to = ackable(shown, all.slice(all.indexOf(shown.at(-1)!) + 1), acked);
+  if (to !== null) await ackCursor(dir, ctx.lockTimeoutMs, to, () => inboxCursor(agent));
+}
+
+const DELIVER_MAX = 20;
+
+async function sessionStart(dir: string, ctx: Ctx, client: HookClient, key: string, o: HookOptions): Promise<{ session: string; output: Record<string, unknown> }> {
+  let state = await readState(dir);
+  let b = boundTo(dir, state, key);
+  if (!b) {
+    // A spawned child's client: its hooks act as the session it was started with.
+    const { BATON_SESSION, BATON_TOKEN } = ctx.env;
+    let given: Binding | null = null;
+    if (BATON_SESSION && BATON_TOKEN) {
+      try {
+        const { session, agent } = authenticate(state, { session: BATON_SESSION, token: BATON_TOKEN });
+        if (!session.ended_at) given = { session: session.id, token: BATON_TOKEN, agent: agent.id, bound_at: new Date().toISOString() };
+      } catch {
+        given = null;
+      }
+    }
+    if (!given) {
+      const { join: joinBoard } = await import('../commands/agents.js');
+      const r = await joinBoard({ name: o.name ?? ctx.env.BATON_AGENT_NAME ?? client, role: o.role ?? 'worker', specialty: o.specialty }, { ...ctx, creds: { session: undefined, token: undefined }, warnings: [] });
+      given = { session: r.session.id, token: r.token, agent: r.agent.id, bound_at: new Date().toISOString() };
+    }
+    b = given;
+    await bind(dir, ctx, key, b);
+    state = await readState(dir);
+  }
+  // Later shell commands of this client session act as it (Claude Code and Codex run this file before each).
+  const envFile = ctx.env.CLAUDE_ENV_FILE || ctx.env.CODEX_ENV_FILE;
+  if (envFile) {
+    const vars = { BATON_SESSION: b.session, BATON_TOKEN: b.token, BATON_AGENT: b.agent, BATON_DIR: dir };
+    appendFileSync(envFile, Object.entries(vars).map(([k, v]) => `export ${k}=${shellQuote(v)}\n`).join(''));
+  }
+  const d = primeData(dir, state, await readConfig(dir), credsOf(b), undefined);
+  return { session: b.session, output: context(client, 'session-start', renderPrimer(d)) };
+}
+
+/** Whether the session's leases (or, holding none, the session itself) were renewed long enough ago to renew now. */
+function renewDue(state: State, session: string, ttlSeconds: number, now: number): boolean {
+  const every = Math.min(10_000, (ttlSeconds * 1000) / 3);
+  const held = heldBy(state, session);
+  const last = held.length ? Math.min(...held.map((t) => Date.parse(t.lease!.heartbeat_at ?? t.lease!.expires_at) || 0)) : Date.parse(state.sessions[session]!.heartbeat_at);
+  return now - last >= every;
+}
+
+async function postToolUse(dir: string, ctx: Ctx, client: HookClient, b: Binding): Promise<Record<string, unknown> | null> {
+  let state = await readState(dir);
+  const config = await readConfig(dir);
+  if (renewDue(state, b.session, config.lease_ttl_seconds, Date.now())) {
+    const { heartbeat } = await import('../commands/agents.js');
+    await heartbeat({}, { ...ctx, creds: credsOf(b), warnings: [] });
+    state = await readState(dir);
+  }
+  const { agent } = authenticate(state, credsOf(b));
+  const { acked, notifications } = unread(dir, state, agent);
+  if (!notifications.length) return null;
+  const shown = notifications.slice(0, DELIVER_MAX);
+  await acknowledge(dir, ctx, agent.id, shown, notifications, acked);
+  const more = notifications.length - shown.length;
+  const text = `baton: ${notifications.length} new for you (marked read):\n${describe(shown)}${more ? `\n…and ${more} more: baton inbox` : ''}`;
+  return context(client, 'post-tool-use', text);
+}
+
+async function stop(dir: string, ctx: Ctx, client: HookClient, b: Binding, input: HookInput): Promise<Record<string, unknown> | null> {
+  // Already continuing because of a stop hook: never hold the agent twice (no loop).
+  if (input.stop_hook_active) return null;
+  const state = await readState(dir);
+  const { agent } = authenticate(state, credsOf(b));
+  const held = heldBy(state, b.session).filter((t) => t.status === 'in_progress' || t.status === 'in_review');
+  const { acked, notifications } = unread(dir, state, agent);
+  const high = notifications.filter((n) => n.priority === 'high');
+  if (!held.length && !high.length) return null;
+  const reasons: string[] = [];
+  for (const t of held) {
+    reasons.push(
+      t.status === 'in_review'
+        ? `You are reviewing ${t.id} ("${t.title.slice(0, 80)}"): finish with baton review approve ${t.id} or baton review reject ${t.id} --notes "what must change".`
+        : `You still hold ${t.id} ("${t.title.slice(0, 80)}"): finish it with baton done ${t.id} --notes "what changed", hand it over with baton handoff ${t.id} --notes "what is done, what is left", or give it back with baton release ${t.id}.`,
+    );
+  }
+  if (high.length) {
+    reasons.push(`Unread high-priority message${high.length > 1 ? 's' : ''} (now marked read):\n${describe(high)}`);
+    await acknowledge(dir, ctx, agent.id, notifications.slice(0, notifications.indexOf(high.at(-1)!) + 1), notifications, acked);
+  }
+  return { decision: client === 'gemini' ? 'deny' : 'block', reason: `baton: before you stop:\n${reasons.join('\n')}` };
+}
+
+export interface HookOptions {
+  client?: string;
+  name?: string;
+  role?: string;
+  specialty?: string;
+}
+
+/**
+ * `baton hook EVENT`: what the installed hooks run, with the client's JSON on stdin. It answers
+ * the client in the client's own format and exits 0 whatever happens on the board: a hook that
+ * fails says why on stderr and lets the agent go on (an exit 2 would read as "block" to the clients).
+ */
+export async function hook(rawEvent: string, o: HookOptions, ctx: Ctx): Promise<HookResult> {
+  if (!(HOOK_EVENTS as readonly string[]).includes(rawEvent)) throw invalidInput(`Unknown hook event '${rawEvent}': use ${HOOK_EVENTS.join(', ')}.`, 'baton hooks install claude');
+  const event = rawEvent as HookEvent;
+  const client = checkHookClient(o.client ?? 'claude');
+  checkRole(o.role);
+  const input = readInput(ctx);
+  const done = (session: string | null, output: Record<string, unknown> | null, revision = -1): HookResult => ({ revision, event, client, session, output });
+  if (!input.session_id || typeof input.session_id !== 'string') return done(null, null);
+  const key = bindingKey(client, input.session_id);
+  try {
+    const dir = boardDir(ctx);
+    if (event === 'session-start') {
+      const r = await sessionStart(dir, ctx, client, key, o);
+      return done(r.session, r.output);
+    }
+    const b = boundTo(dir, await readState(dir), key);
+    if (!b) return done(null, null);
+    if (event === 'post-tool-use') return done(b.session, await postToolUse(dir, ctx, client, b));
+    if (event === 'stop') return done(b.session, await stop(dir, ctx, client, b, input));
+    // Session end: the client session is over; its baton session leaves and releases what it held.
+    const { leave } = await import('../commands/agents.js');
+    await leave({ ...ctx, creds: credsOf(b), warnings: [] });
+    await bind(dir, ctx, key, null);
+    return done(b.session, null);
+  } catch (e) {
+    const message = e instanceof BatonError ? `${e.message}${e.hint ? ` (next: ${e.hint})` : ''}` : (e as Error).message;
+    ctx.warnings.push(`baton hook ${event}: ${message}`);
+    return done(null, null);
+  }
+}
