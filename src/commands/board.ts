@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { missingAgentCommands } from '../core/agentpath.js';
 import { BatonError } from '../core/errors.js';
 import { futureTimes, spell } from '../core/clock.js';
 import { lockHealth, readLockOwner, STALE_MS } from '../core/lock.js';
@@ -239,6 +240,20 @@ export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorR
   } catch (e) {
     if (!(e instanceof BatonError)) throw e;
     checks.push(fail('config', 'error', e.message, e.hint ?? `fix ${FILES.config}`));
+  }
+  if (config) {
+    // Agent commands that would not start here. Only the default agent's makes the board need a
+    // fix; the others are reported (a configured one in the message, presets nobody uses as a note).
+    const m = missingAgentCommands(config, ctx.env.PATH);
+    const said = [
+      m.missing_configured.length ? `not found: ${m.missing_configured.join(', ')}` : '',
+      m.missing_presets.length ? `presets not installed here (fine while unused): ${m.missing_presets.join(', ')}` : '',
+    ].filter(Boolean);
+    checks.push(
+      m.default_missing
+        ? fail('agents', 'warn', `spawn.default_agent '${m.default_missing}' would not start: ${said.join('; ')}`, 'install it, or set spawn.default_agent (or pass --agent) to one that is on PATH')
+        : pass('agents', said.length ? `agent commands: ${said.join('; ')}` : 'every configured and preset agent command is on PATH'),
+    );
   }
   // Unknown keys are dropped silently by the schema and warned about only when the text is
   // parsed, so doctor looks at the file itself, every time.

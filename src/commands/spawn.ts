@@ -132,11 +132,13 @@ export async function spawn(rawId: string | undefined, o: SpawnOptions, ctx: Ctx
     tx.actAs(parentAgent.id, parent.id);
     const cfg = tx.config.spawn;
     const agentName = o.agent ?? cfg.default_agent ?? Object.keys(cfg.agents)[0];
-    const spec = agentName ? cfg.agents[agentName] : undefined;
+    // An agent of spawn.agents, else a preset of that name (spawn.presets).
+    const spec = agentName ? (cfg.agents[agentName] ?? cfg.presets[agentName]) : undefined;
     if (!agentName || !spec) {
+      const known = [...new Set([...Object.keys(cfg.agents), ...Object.keys(cfg.presets)])];
       throw invalidInput(
-        agentName ? `No agent '${agentName}' in config.yaml spawn.agents (${Object.keys(cfg.agents).join(', ') || 'none configured'}).` : 'No agent is configured: add one under spawn.agents in config.yaml.',
-        'see the commented examples in project-plan/config.yaml',
+        agentName ? `No agent '${agentName}' in config.yaml spawn.agents or spawn.presets (${known.join(', ') || 'none configured'}).` : 'No agent is configured: name a preset with --agent (claude, codex, …) or add one under spawn.agents in config.yaml.',
+        'baton spawn --agent claude, or add the agent under spawn.agents in project-plan/config.yaml',
       );
     }
     const depth = Math.max(parent.depth, envDepth) + 1;

@@ -218,6 +218,7 @@ export const ConfigSchema = z.object({
       worktree_root: z._default(z.nullable(z.string()), null),
       default_agent: z._default(z.nullable(z.string()), null),
       agents: z._default(z.record(z.string(), z.object({ command: z.array(z.string()).check(z.minLength(1)) })), {}),
+      presets: z._default(z.record(z.string(), z.object({ command: z.array(z.string()).check(z.minLength(1)) })), {}),
     }),
   ),
 });

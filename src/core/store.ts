@@ -138,7 +138,7 @@ export async function readStateText(dir: string): Promise<{ state: State; text: 
 
 export const CONFIG_CACHE = '.config-cache.json';
 /** Bumped whenever the config gains a key: an older cache (without its default) is parsed again. */
-const CONFIG_CACHE_VERSION = 2;
+const CONFIG_CACHE_VERSION = 3;
 
 export interface LoadedConfig {
   config: Config;
