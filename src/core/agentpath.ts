@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Config } from './types.js';
 
 /** Whether a command word runs: a path that is an executable file, or a name found on PATH. */
-export function onPath(word: string, path: string | undefined): boolean {
+function onPath(word: string, path: string | undefined): boolean {
   const runs = (p: string) => {
     try {
       accessSync(p, constants.X_OK);

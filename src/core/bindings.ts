@@ -12,7 +12,7 @@ import type { State } from './types.js';
  * whenever it is written (reap ends stale sessions; the next write forgets them).
  */
 
-export const BINDINGS_FILE = 'hook-sessions.json';
+const BINDINGS_FILE = 'hook-sessions.json';
 
 export interface Binding {
   session: string;

@@ -18,7 +18,7 @@ import { writeFileAtomic } from './store.js';
  *   events are SessionStart, AfterTool, AfterAgent (its stop) and SessionEnd.
  */
 
-export const HOOK_CLIENTS = ['claude', 'codex', 'gemini'] as const;
+const HOOK_CLIENTS = ['claude', 'codex', 'gemini'] as const;
 export type HookClient = (typeof HOOK_CLIENTS)[number];
 
 /** baton's hook events, by the name `baton hook EVENT` takes. */
@@ -34,7 +34,7 @@ interface ClientHooks {
   named: boolean;
 }
 
-export const CLIENT_HOOKS: Record<HookClient, ClientHooks> = {
+const CLIENT_HOOKS: Record<HookClient, ClientHooks> = {
   claude: {
     file: '.claude/settings.json',
     events: {

@@ -232,15 +232,16 @@ export interface HookOptions {
  * fails says why on stderr and lets the agent go on (an exit 2 would read as "block" to the clients).
  */
 export async function hook(rawEvent: string, o: HookOptions, ctx: Ctx): Promise<HookResult> {
-  if (!(HOOK_EVENTS as readonly string[]).includes(rawEvent)) throw invalidInput(`Unknown hook event '${rawEvent}': use ${HOOK_EVENTS.join(', ')}.`, 'baton hooks install claude');
-  const event = rawEvent as HookEvent;
-  const client = checkHookClient(o.client ?? 'claude');
-  checkRole(o.role);
-  const input = readInput(ctx);
-  const done = (session: string | null, output: Record<string, unknown> | null, revision = -1): HookResult => ({ revision, event, client, session, output });
-  if (!input.session_id || typeof input.session_id !== 'string') return done(null, null);
-  const key = bindingKey(client, input.session_id);
+  const client = (HOOK_CLIENTS_OK.has(o.client ?? 'claude') ? (o.client ?? 'claude') : 'claude') as HookClient;
+  const event = ((HOOK_EVENTS as readonly string[]).includes(rawEvent) ? rawEvent : 'session-start') as HookEvent;
+  const done = (session: string | null, output: Record<string, unknown> | null): HookResult => ({ revision: -1, event, client, session, output });
   try {
+    if (!(HOOK_EVENTS as readonly string[]).includes(rawEvent)) throw invalidInput(`Unknown hook event '${rawEvent}': use ${HOOK_EVENTS.join(', ')}.`, 'baton hooks install claude');
+    checkHookClient(o.client ?? 'claude');
+    checkRole(o.role);
+    const input = readInput(ctx);
+    if (!input.session_id || typeof input.session_id !== 'string') return done(null, null);
+    const key = bindingKey(client, input.session_id);
     const dir = boardDir(ctx);
     if (event === 'session-start') {
       const r = await sessionStart(dir, ctx, client, key, o);
@@ -256,8 +257,11 @@ export async function hook(rawEvent: string, o: HookOptions, ctx: Ctx): Promise<
     await bind(dir, ctx, key, null);
     return done(b.session, null);
   } catch (e) {
+    // Whatever failed, the agent goes on: the reason on stderr, nothing on stdout, exit 0.
     const message = e instanceof BatonError ? `${e.message}${e.hint ? ` (next: ${e.hint})` : ''}` : (e as Error).message;
-    ctx.warnings.push(`baton hook ${event}: ${message}`);
+    ctx.warnings.push(`baton hook ${rawEvent}: ${message}`);
     return done(null, null);
   }
 }
+
+const HOOK_CLIENTS_OK = new Set<string>(['claude', 'codex', 'gemini']);

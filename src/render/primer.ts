@@ -7,7 +7,7 @@ import type { Role } from '../core/types.js';
  * you are, what you hold and what to do next.
  */
 
-export const PRIMER_MAX = 2000;
+const PRIMER_MAX = 2000;
 
 const LOOPS: Record<Role, string[]> = {
   worker: ['baton next', 'baton claim ID   (or: baton claim-next)', 'baton done ID --notes "what changed"'],
