@@ -3,12 +3,13 @@
 // each quoted as a ratio to bare `node -e 0` measured in the same run (absolute times on
 // shared machines drift; ratios much less). Writes bench/results/<time>.json and latest.json.
 //
-//   node bench/run.mjs [--runs N] [--sizes 1000,10000] [--only status,add] [--no-mcp] [--no-signals] [--no-contention]
+//   node bench/run.mjs [--runs N] [--sizes 1000,10000] [--only status,add] [--no-mcp] [--no-hooks] [--no-signals] [--no-contention]
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hookCost } from './hooks.mjs';
 import { callLatency, toolListSizes } from './mcp.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -261,6 +262,16 @@ async function signals(trials) {
 
 if (results.mcp_tools) {
   for (const [tier, t] of Object.entries(results.mcp_tools)) rows.push([tier === 'core' ? 'MCP tools/list' : '', `${tier} (${t.tools} tools)`, `${t.chars} chars`, `${t.tokens} tok`, '', '']);
+}
+
+if (!args.includes('--no-hooks')) {
+  // The hook every tool call of a Claude Code session runs: it must cost little beyond starting node.
+  const h = hookCost(BIN, env, seedPlan(1000), RUNS);
+  results.hooks = h;
+  rows.push(['hooks, 1,000 tasks', 'node -e 0 (through sh)', h.node_ms.toFixed(1), '1.00', '', '']);
+  rows.push(['', 'baton --version (start-up)', h.baton_startup_ms.toFixed(1), (h.baton_startup_ms / h.node_ms).toFixed(2), '', '']);
+  rows.push(['', 'post-tool-use, nothing new', `${h.nothing.median_ms.toFixed(1)} (start-up +${h.nothing.beyond_startup_ms.toFixed(1)})`, h.nothing.ratio.toFixed(2), '', '']);
+  rows.push(['', 'post-tool-use, 10 new', `${h.ten.median_ms.toFixed(1)} (start-up +${h.ten.beyond_startup_ms.toFixed(1)})`, h.ten.ratio.toFixed(2), '', '']);
 }
 
 if (!args.includes('--no-signals')) {

@@ -24,10 +24,11 @@ export const checkRole = (raw: string | undefined): Role | undefined => {
 };
 
 /** Tasks a session holds a lease on, the soonest to lapse first. */
-export const heldBy = (state: State, session: string): Task[] =>
-  boardView(state)
-    .leased.filter((t) => t.lease!.session === session)
-    .sort((a, b) => (a.lease!.expires_at < b.lease!.expires_at ? -1 : 1));
+export function heldBy(state: State, session: string): Task[] {
+  const held: Task[] = [];
+  for (const id in state.tasks) if (state.tasks[id]!.lease?.session === session) held.push(state.tasks[id]!);
+  return held.sort((a, b) => (a.lease!.expires_at < b.lease!.expires_at ? -1 : 1));
+}
 
 export function primeData(dir: string, state: State, config: Config, creds: Credentials | null, role: Role | undefined): PrimeData {
   const view = boardView(state);

@@ -177,8 +177,8 @@ function renewDue(state: State, session: string, ttlSeconds: number, now: number
   return now - last >= every;
 }
 
-async function postToolUse(dir: string, ctx: Ctx, client: HookClient, b: Binding): Promise<Record<string, unknown> | null> {
-  let state = await readState(dir);
+async function postToolUse(dir: string, ctx: Ctx, client: HookClient, b: Binding, read: State): Promise<Record<string, unknown> | null> {
+  let state = read;
   const config = await readConfig(dir);
   if (renewDue(state, b.session, config.lease_ttl_seconds, Date.now())) {
     const { heartbeat } = await import('../commands/agents.js');
@@ -195,10 +195,9 @@ async function postToolUse(dir: string, ctx: Ctx, client: HookClient, b: Binding
   return context(client, 'post-tool-use', text);
 }
 
-async function stop(dir: string, ctx: Ctx, client: HookClient, b: Binding, input: HookInput): Promise<Record<string, unknown> | null> {
+async function stop(dir: string, ctx: Ctx, client: HookClient, b: Binding, input: HookInput, state: State): Promise<Record<string, unknown> | null> {
   // Already continuing because of a stop hook: never hold the agent twice (no loop).
   if (input.stop_hook_active) return null;
-  const state = await readState(dir);
   const { agent } = authenticate(state, credsOf(b));
   const held = heldBy(state, b.session).filter((t) => t.status === 'in_progress' || t.status === 'in_review');
   const { acked, notifications } = unread(dir, state, agent);
@@ -247,10 +246,11 @@ export async function hook(rawEvent: string, o: HookOptions, ctx: Ctx): Promise<
       const r = await sessionStart(dir, ctx, client, key, o);
       return done(r.session, r.output);
     }
-    const b = boundTo(dir, await readState(dir), key);
+    const state = await readState(dir);
+    const b = boundTo(dir, state, key);
     if (!b) return done(null, null);
-    if (event === 'post-tool-use') return done(b.session, await postToolUse(dir, ctx, client, b));
-    if (event === 'stop') return done(b.session, await stop(dir, ctx, client, b, input));
+    if (event === 'post-tool-use') return done(b.session, await postToolUse(dir, ctx, client, b, state));
+    if (event === 'stop') return done(b.session, await stop(dir, ctx, client, b, input, state));
     // Session end: the client session is over; its baton session leaves and releases what it held.
     const { leave } = await import('../commands/agents.js');
     await leave({ ...ctx, creds: credsOf(b), warnings: [] });
