@@ -1,5 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { baseEnv, batonAsync, batonIn, makeBoard, makeBoardIn, type TestBoard, tempDir } from './helpers.js';
@@ -134,6 +134,35 @@ describe('baton hooks install', () => {
     expect(readFileSync(join(board.root, '.gemini', 'settings.json'), 'utf8')).toBe('{ // mine\n}');
     expect((await batonIn(['hooks', 'install', 'vim', '--json'], { cwd: board.root })).json.error.code).toBe('INVALID_INPUT');
   });
+
+  it("never takes a user's hook for its own, leaves a file with none of its hooks as it is, and refuses shapes it can't add to", async () => {
+    const board = await makeBoardIn();
+    const file = join(board.root, '.claude', 'settings.json');
+    mkdirSync(join(board.root, '.claude'));
+    const mine = {
+      hooks: {
+        Stop: [{ hooks: [{ type: 'command', command: 'echo "remember: baton hook stop runs too" >> /tmp/stop.log' }, null, { type: 'command', command: 'baton hook stop --client claude --role reviewer' }] }],
+        SessionEnd: [],
+      },
+    };
+    for (const text of ['{}\n', '{"hooks":{}}\n', `${JSON.stringify(mine)}\n`]) {
+      writeFileSync(file, text);
+      expect((await batonIn(['hooks', 'install', 'claude', '--uninstall', '--json'], { cwd: board.root })).json.changed, text).toBe(false);
+      expect(readFileSync(file, 'utf8')).toBe(text);
+    }
+    // (An event list that was empty before install is not brought back empty by uninstall.)
+    const theirs = { hooks: { Stop: mine.hooks.Stop } };
+    writeFileSync(file, JSON.stringify(theirs));
+    await batonIn(['hooks', 'install', 'claude'], { cwd: board.root });
+    expect(JSON.parse(readFileSync(file, 'utf8')).hooks.Stop[0]).toEqual(mine.hooks.Stop[0]);
+    expect(JSON.parse(readFileSync(file, 'utf8')).hooks.SessionStart[0].matcher).toBe('startup|resume|clear|compact|fork');
+    await batonIn(['hooks', 'install', 'claude', '--uninstall'], { cwd: board.root });
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(theirs);
+    writeFileSync(file, '{"hooks":{"Stop":"abc"}}');
+    const r = await batonIn(['hooks', 'install', 'claude', '--json'], { cwd: board.root });
+    expect([r.code, r.json.error.code]).toEqual([2, 'INVALID_INPUT']);
+    expect(readFileSync(file, 'utf8')).toBe('{"hooks":{"Stop":"abc"}}');
+  });
 });
 
 describe('the hooks, run as the client runs them', () => {
@@ -217,6 +246,10 @@ describe('the hooks, run as the client runs them', () => {
     const gemini = installed(board.root, 'gemini').command;
     const start = runHook(board, gemini['session-start']!, { session_id: 'g-1', source: 'startup', hook_event_name: 'SessionStart', timestamp: new Date().toISOString() }, { GEMINI_PROJECT_DIR: board.root });
     expect(start.json).toEqual({ hookSpecificOutput: { additionalContext: expect.stringContaining('you are gemini (worker)') } });
+    // No env file in Gemini: the context says how the agent's shell acts as the session.
+    const exports = /^In your shell, act as this session: (export .*)$/m.exec(start.json.hookSpecificOutput.additionalContext)![1]!;
+    const shellNext = spawnSync('sh', ['-c', `${exports} && node '${join(import.meta.dirname, '..', 'bin', 'baton.cjs')}' next --json`], { cwd: board.root, env: baseEnv(), encoding: 'utf8' });
+    expect(JSON.parse(shellNext.stdout)).toMatchObject({ ok: true, action: 'claim' });
     const s = board.json('sessions').sessions.find((x: { agent: string }) => x.agent === 'gemini');
     const token = JSON.parse(readFileSync(join(board.dir, 'hook-sessions.json'), 'utf8'))['gemini:g-1'].token;
     expect(board.run('claim', 't1').code).toBe(8); // no session in this shell
@@ -229,6 +262,64 @@ describe('the hooks, run as the client runs them', () => {
     const cs = runHook(board, codex['session-start']!, { session_id: 'x-1', source: 'startup', hook_event_name: 'SessionStart' }, { CODEX_ENV_FILE: envFile });
     expect(cs.json.hookSpecificOutput).toMatchObject({ hookEventName: 'SessionStart', additionalContext: expect.stringContaining('you are codex') });
     expect(envFromFile(envFile).BATON_AGENT).toBe('codex');
+  });
+
+  it('parallel tool calls deliver a message once between them; a stop delivers every message up to the high one; a session from the environment is only unbound at the end; the env file holds one set of lines', async () => {
+    const board = makeBoard();
+    board.run('add', 'first task', '--id', 't1', '--no-review');
+    expect(board.run('hooks', 'install', 'claude').code).toBe(0);
+    const { command } = installed(board.root, 'claude');
+    const owner = board.json('join', '--name', 'owner', '--role', 'worker');
+    const ownerEnv = { BATON_SESSION: owner.session.id, BATON_TOKEN: owner.token };
+    const envFile = join(tempDir(), 'env');
+    writeFileSync(envFile, 'export OTHER=1\n');
+    for (const source of ['startup', 'compact', 'resume']) runHook(board, command['session-start']!, { session_id: 'p1', source }, { ...ownerEnv, CLAUDE_ENV_FILE: envFile });
+    const lines = readFileSync(envFile, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(5);
+    expect(lines[0]).toBe('export OTHER=1');
+    expect(statSync(envFile).mode & 0o777).toBe(0o600);
+    expect(statSync(join(board.dir, 'hook-sessions.json')).mode & 0o777).toBe(0o600);
+    expect(envFromFile(envFile).BATON_SESSION).toBe(owner.session.id);
+
+    const lead = board.json('join', '--name', 'lead', '--role', 'orchestrator');
+    const leadEnv = { BATON_SESSION: lead.session.id, BATON_TOKEN: lead.token };
+    await batonAsync(['send', '--to', 'agent:owner', 'just', 'once', '--json'], { cwd: board.root, env: leadEnv });
+    const parallel = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        new Promise<string>((res) => {
+          const child = spawn('sh', ['-c', command['post-tool-use']!], { cwd: board.root, env: { ...baseEnv(), CLAUDE_PROJECT_DIR: board.root } });
+          let out = '';
+          child.stdout.on('data', (d) => (out += d));
+          child.on('close', () => res(out));
+          child.stdin.end(JSON.stringify({ session_id: 'p1', hook_event_name: 'PostToolUse' }));
+        }),
+      ),
+    );
+    expect(parallel.filter((o) => o.includes('just once'))).toHaveLength(1);
+
+    await batonAsync(['send', '--to', 'agent:owner', 'normal', 'first', '--json'], { cwd: board.root, env: leadEnv });
+    await batonAsync(['send', '--to', 'agent:owner', '--priority', 'high', 'urgent', 'second', '--json'], { cwd: board.root, env: leadEnv });
+    const held = runHook(board, command.stop!, { session_id: 'p1', stop_hook_active: false });
+    expect(held.json.reason).toContain('normal first');
+    expect(held.json.reason).toContain('urgent second');
+    expect(runHook(board, command['post-tool-use']!, { session_id: 'p1' }).stdout).toBe('');
+
+    // The session came from the environment: the client's end unbinds it, and it stays its owner's.
+    expect(board.run('claim', 't1', '--session', owner.session.id, '--token', owner.token).code).toBe(0);
+    runHook(board, command['session-end']!, { session_id: 'p1', reason: 'other' });
+    expect(board.json('sessions').sessions.map((x: { id: string }) => x.id)).toContain(owner.session.id);
+    expect(board.json('show', 't1').task.status).toBe('in_progress');
+
+    // prime for a session that has ended says so, and how to join again.
+    board.run('leave', '--session', owner.session.id, '--token', owner.token);
+    const p = board.run('prime', '--session', owner.session.id, '--token', owner.token);
+    expect(p.code).toBe(0);
+    expect(p.stdout).toContain(`Your session ${owner.session.id} has ended`);
+    // A huge specialty list still primes, under 2,000 characters, first line first.
+    const big = board.json('join', '--name', 'big', '--role', 'worker', '--specialty', Array.from({ length: 80 }, (_, i) => `specialty-number-${i}`).join(','));
+    const primer = board.run('prime', '--session', big.session.id, '--token', big.token).stdout;
+    expect(primer).toMatch(/^baton: you are big \(worker, specialty-number-0/);
+    expect(primer.length).toBeLessThan(2000);
   });
 
   it('a hook that fails says why on stderr and exits 0 (an exit 2 would block the agent): no board, bad JSON', () => {

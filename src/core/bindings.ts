@@ -1,4 +1,4 @@
-import { chmodSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from './store.js';
 import type { State } from './types.js';
@@ -19,6 +19,8 @@ export interface Binding {
   token: string;
   agent: string;
   bound_at: string;
+  /** The hook joined this session (it leaves it at session end); false: it came from the environment. */
+  joined: boolean;
 }
 
 export type Bindings = Record<string, Binding>;
@@ -31,7 +33,7 @@ export function readBindings(dir: string): Bindings {
     if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return {};
     const out: Bindings = {};
     for (const [k, v] of Object.entries(raw as Record<string, Partial<Binding>>)) {
-      if (v && typeof v.session === 'string' && typeof v.token === 'string' && typeof v.agent === 'string') out[k] = { session: v.session, token: v.token, agent: v.agent, bound_at: String(v.bound_at ?? '') };
+      if (v && typeof v.session === 'string' && typeof v.token === 'string' && typeof v.agent === 'string') out[k] = { session: v.session, token: v.token, agent: v.agent, bound_at: String(v.bound_at ?? ''), joined: v.joined === true };
     }
     return out;
   } catch {
@@ -51,7 +53,6 @@ export function liveBindings(bindings: Bindings, state: State): Bindings {
 export function writeBindings(dir: string, bindings: Bindings, state: State): void {
   const kept = liveBindings(bindings, state);
   const sorted = Object.fromEntries(Object.keys(kept).sort().map((k) => [k, kept[k]!]));
-  const path = join(dir, BINDINGS_FILE);
-  writeFileAtomic(path, `${JSON.stringify(sorted, null, 2)}\n`);
-  chmodSync(path, 0o600);
+  // Created readable by its owner only: it holds tokens.
+  writeFileAtomic(join(dir, BINDINGS_FILE), `${JSON.stringify(sorted, null, 2)}\n`, true, undefined, 0o600);
 }

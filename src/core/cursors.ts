@@ -131,7 +131,7 @@ export async function ackCursor(dir: string, lockTimeoutMs: number, to: string |
  * cursor is first re-expressed against the current log, then cursors.seen is brought up to
  * the highest cursor: extended when the log still agrees with it, written again when not.
  */
-function moveCursor(dir: string, name: string, to: number): number {
+export function moveCursor(dir: string, name: string, to: number): number {
   const cursors = readCursors(dir);
   for (const [k, v] of Object.entries(cursors)) cursors[k] = effectiveCursor(dir, v);
   // Never past the last event the log holds (a state that git left counting more would make

@@ -38,7 +38,7 @@ const CLIENT_HOOKS: Record<HookClient, ClientHooks> = {
   claude: {
     file: '.claude/settings.json',
     events: {
-      'session-start': { name: 'SessionStart', matcher: 'startup|resume|clear|compact' },
+      'session-start': { name: 'SessionStart', matcher: 'startup|resume|clear|compact|fork' },
       'post-tool-use': { name: 'PostToolUse', matcher: '*' },
       stop: { name: 'Stop' },
       'session-end': { name: 'SessionEnd' },
@@ -76,8 +76,12 @@ export function checkHookClient(raw: string): HookClient {
   return c as HookClient;
 }
 
-/** A command this install wrote (or an older install, with another path to baton). */
-const OURS = /\bbaton(\.cjs)?["']?\s+hook\s+(session-start|post-tool-use|stop|session-end)\b/;
+/**
+ * A command an install wrote (this one, or one with another path to baton): it runs baton (the
+ * word is in it) and ends with exactly `hook EVENT --client CLIENT`. A command of the user's that
+ * only mentions baton, or runs `baton hook` with flags of its own, is not ours.
+ */
+const OURS = /baton.* hook (session-start|post-tool-use|stop|session-end) --client (claude|codex|gemini)$/;
 
 type Group = { matcher?: string; hooks?: Array<Record<string, unknown>>; [k: string]: unknown };
 
@@ -113,30 +117,37 @@ export function planHooks(root: string, client: HookClient, prefix: string, unin
     });
   }
   const placed = new Set<string>();
+  let removed = 0;
   const out: Record<string, Group[]> = {};
   // Every other entry as it was. Ours: one already right stays where it is; any other is taken out.
   for (const [event, groups] of Object.entries(hooks)) {
     if (!Array.isArray(groups)) {
+      if (want.has(event) && !uninstall) throw invalidInput(`"hooks.${event}" in ${c.file} is not a list, so baton will not add to it.`, `make it a list, then baton hooks install ${client}`);
       out[event] = groups;
       continue;
     }
     const kept: Group[] = [];
+    let fromHere = 0;
     for (const g of groups) {
-      const list = Array.isArray(g?.hooks) ? g.hooks : null;
+      const list = g && typeof g === 'object' && Array.isArray(g.hooks) ? g.hooks : null;
       if (!list) {
         kept.push(g);
         continue;
       }
       const others = list.filter((h) => {
-        if (!(typeof h.command === 'string' && OURS.test(h.command))) return true;
+        if (!(h && typeof h === 'object' && typeof h.command === 'string' && OURS.test(h.command))) return true;
         const right = !uninstall && !placed.has(event) && JSON.stringify(h) === JSON.stringify(want.get(event));
         if (right) placed.add(event);
+        else fromHere++;
         return right;
       });
       if (others.length === list.length) kept.push(g);
+      // A group that held only ours goes with them; one that held others too keeps those.
       else if (others.length) kept.push({ ...g, hooks: others });
     }
-    if (kept.length) out[event] = kept;
+    removed += fromHere;
+    // An event is dropped only when what made it empty was ours.
+    if (kept.length || !fromHere) out[event] = kept;
   }
   if (!uninstall) {
     for (const e of Object.keys(c.events) as HookEvent[]) {
@@ -146,9 +157,11 @@ export function planHooks(root: string, client: HookClient, prefix: string, unin
     }
   }
   const next: Record<string, unknown> = { ...doc };
-  if (Object.keys(out).length) next.hooks = out;
+  // "hooks" (and the file) go only when what emptied them was ours.
+  if (Object.keys(out).length || (doc.hooks !== undefined && !removed)) next.hooks = out;
   else delete next.hooks;
-  const content = Object.keys(next).length ? `${JSON.stringify(next, null, 2)}\n` : null;
+  if (uninstall && !removed) return { file: c.file, content: before, changed: false };
+  const content = Object.keys(next).length || before === null || !removed ? `${JSON.stringify(next, null, 2)}\n` : null;
   const same = before !== null && content !== null && JSON.stringify(JSON.parse(before || '{}')) === JSON.stringify(next);
   return { file: c.file, content: same ? before : content, changed: !same && !(before === null && content === null) };
 }

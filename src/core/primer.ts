@@ -16,6 +16,8 @@ export interface PrimeData {
   inbox: Notification[];
   next: Advice | null;
   now: number;
+  /** The caller's session that has ended (it must join again), when that is why `me` is null. */
+  ended?: string | undefined;
 }
 
 export const checkRole = (raw: string | undefined): Role | undefined => {
@@ -34,7 +36,11 @@ export function primeData(dir: string, state: State, config: Config, creds: Cred
   const view = boardView(state);
   const now = Date.now();
   const board = { name: state.board.name, dir, total: view.all.length, ready: view.depReady.length };
-  if (!creds?.session && !creds?.token) return { revision: state.revision, board, role: role ?? 'worker', me: null, held: [], inbox: [], next: null, now };
+  const none = (ended?: string) => ({ revision: state.revision, board, role: role ?? 'worker', me: null, held: [], inbox: [], next: null, now, ended });
+  if (!creds?.session && !creds?.token) return none();
+  // An ended session (left, reaped) primes as none, saying so: the agent must join again.
+  const known = creds.session ? state.sessions[creds.session.toLowerCase()] : undefined;
+  if (known?.ended_at) return none(known.id);
   const { session, agent } = authenticate(state, creds);
   return {
     revision: state.revision,

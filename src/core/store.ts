@@ -303,11 +303,11 @@ function writeAll(fd: number, data: string, progress?: { written: number }): voi
  * `via` names the directory the temp file is made in (the lock's fence, so that a writer whose
  * lock was broken cannot rename into place). On failure the temp file is removed.
  */
-export function writeFileAtomic(path: string, data: string, durable = true, via?: string): void {
+export function writeFileAtomic(path: string, data: string, durable = true, via?: string, mode = 0o666): void {
   const slash = path.lastIndexOf('/');
   const name = `.${path.slice(slash + 1)}${TMP_MARK}${process.pid}-${randomBytes(3).toString('hex')}`;
   const tmp = via ? join(via, name) : `${path.slice(0, slash + 1)}${name}`;
-  const fd = openSync(tmp, 'wx');
+  const fd = openSync(tmp, 'wx', mode);
   try {
     writeAll(fd, data);
     if (durable) fsyncSync(fd);

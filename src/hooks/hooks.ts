@@ -1,9 +1,9 @@
-import { appendFileSync, readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative } from 'node:path';
 import { isatty } from 'node:tty';
 import { authenticate, type Credentials } from '../core/agents.js';
 import { type Binding, bindingKey, readBindings, writeBindings } from '../core/bindings.js';
-import { ackCursor } from '../core/cursors.js';
+import { moveCursor } from '../core/cursors.js';
 import { BatonError, invalidInput } from '../core/errors.js';
 import { checkHookClient, HOOK_EVENTS, type HookClient, type HookEvent, planHooks, writeHooks } from '../core/hooksconfig.js';
 import { ackable, type Notification, unread } from '../core/inbox.js';
@@ -127,10 +127,22 @@ function describe(ns: Notification[]): string {
   return ns.map((n) => `- #${n.seq}${n.priority === 'high' ? ' [high]' : ''} ${n.kind}${n.task ? ` (${n.task})` : ''}${n.count > 1 ? ` ×${n.count}` : ''}: ${(n.text ?? '').replace(/\s+/g, ' ').slice(0, 300)}`).join('\n');
 }
 
-/** Marks what was delivered read (the inbox cursor), never past one that was not. */
-async function acknowledge(dir: string, ctx: Ctx, agent: string, shown: Notification[], all: Notification[], acked: number): Promise<void> {
-  const to = ackable(shown, all.slice(all.indexOf(shown.at(-1)!) + 1), acked);
-  if (to !== null) await ackCursor(dir, ctx.lockTimeoutMs, to, () => inboxCursor(agent));
+/**
+ * Under the board lock, reads the agent's unread notifications, lets `pick` choose what to hand
+ * over, and moves the inbox cursor past exactly that (never past one not handed over): two hooks
+ * of one session at once (parallel tool calls) deliver each notification once between them.
+ */
+async function deliver(dir: string, ctx: Ctx, creds: Credentials, pick: (ns: Notification[]) => Notification[]): Promise<{ picked: Notification[]; all: Notification[] }> {
+  const { withLock } = await import('../core/tx.js');
+  return withLock(dir, ctx.lockTimeoutMs, async () => {
+    const state = await readState(dir);
+    const { agent } = authenticate(state, creds);
+    const { acked, notifications } = unread(dir, state, agent);
+    const picked = pick(notifications);
+    const to = picked.length ? ackable(picked, notifications.slice(notifications.indexOf(picked.at(-1)!) + 1), acked) : null;
+    if (to !== null) moveCursor(dir, inboxCursor(agent.id), to);
+    return { picked, all: notifications };
+  });
 }
 
 const DELIVER_MAX = 20;
@@ -145,7 +157,7 @@ async function sessionStart(dir: string, ctx: Ctx, client: HookClient, key: stri
     if (BATON_SESSION && BATON_TOKEN) {
       try {
         const { session, agent } = authenticate(state, { session: BATON_SESSION, token: BATON_TOKEN });
-        if (!session.ended_at) given = { session: session.id, token: BATON_TOKEN, agent: agent.id, bound_at: new Date().toISOString() };
+        if (!session.ended_at) given = { session: session.id, token: BATON_TOKEN, agent: agent.id, bound_at: new Date().toISOString(), joined: false };
       } catch {
         given = null;
       }
@@ -153,20 +165,31 @@ async function sessionStart(dir: string, ctx: Ctx, client: HookClient, key: stri
     if (!given) {
       const { join: joinBoard } = await import('../commands/agents.js');
       const r = await joinBoard({ name: o.name ?? ctx.env.BATON_AGENT_NAME ?? client, role: o.role ?? 'worker', specialty: o.specialty }, { ...ctx, creds: { session: undefined, token: undefined }, warnings: [] });
-      given = { session: r.session.id, token: r.token, agent: r.agent.id, bound_at: new Date().toISOString() };
+      given = { session: r.session.id, token: r.token, agent: r.agent.id, bound_at: new Date().toISOString(), joined: true };
     }
     b = given;
     await bind(dir, ctx, key, b);
     state = await readState(dir);
   }
-  // Later shell commands of this client session act as it (Claude Code and Codex run this file before each).
+  // Later shell commands of this client session act as it (Claude Code and Codex run this file
+  // before each). baton's lines replace the ones an earlier start wrote; the rest of the file stays.
   const envFile = ctx.env.CLAUDE_ENV_FILE || ctx.env.CODEX_ENV_FILE;
   if (envFile) {
     const vars = { BATON_SESSION: b.session, BATON_TOKEN: b.token, BATON_AGENT: b.agent, BATON_DIR: dir };
-    appendFileSync(envFile, Object.entries(vars).map(([k, v]) => `export ${k}=${shellQuote(v)}\n`).join(''));
+    let before = '';
+    try {
+      before = readFileSync(envFile, 'utf8');
+    } catch {
+      before = '';
+    }
+    const kept = before.split('\n').filter((l) => l && !/^export BATON_(SESSION|TOKEN|AGENT|DIR)=/.test(l));
+    writeFileSync(envFile, [...kept, ...Object.entries(vars).map(([k, v]) => `export ${k}=${shellQuote(v)}`), ''].join('\n'), { mode: 0o600 });
+    chmodSync(envFile, 0o600);
   }
   const d = primeData(dir, state, await readConfig(dir), credsOf(b), undefined);
-  return { session: b.session, output: context(client, 'session-start', renderPrimer(d)) };
+  // A client with no env file (Gemini CLI) can only act as its session if the agent is told how.
+  const how = envFile ? '' : `In your shell, act as this session: export BATON_SESSION=${shellQuote(b.session)} BATON_TOKEN=${shellQuote(b.token)} BATON_DIR=${shellQuote(dir)}\n`;
+  return { session: b.session, output: context(client, 'session-start', `${how}${renderPrimer(d)}`) };
 }
 
 /** Whether the session's leases (or, holding none, the session itself) were renewed long enough ago to renew now. */
@@ -185,24 +208,21 @@ async function postToolUse(dir: string, ctx: Ctx, client: HookClient, b: Binding
     await heartbeat({}, { ...ctx, creds: credsOf(b), warnings: [] });
     state = await readState(dir);
   }
+  // Nothing new (the common case): no lock taken.
   const { agent } = authenticate(state, credsOf(b));
-  const { acked, notifications } = unread(dir, state, agent);
-  if (!notifications.length) return null;
-  const shown = notifications.slice(0, DELIVER_MAX);
-  await acknowledge(dir, ctx, agent.id, shown, notifications, acked);
-  const more = notifications.length - shown.length;
-  const text = `baton: ${notifications.length} new for you (marked read):\n${describe(shown)}${more ? `\n…and ${more} more: baton inbox` : ''}`;
+  if (!unread(dir, state, agent).notifications.length) return null;
+  const { picked, all } = await deliver(dir, ctx, credsOf(b), (ns) => ns.slice(0, DELIVER_MAX));
+  if (!picked.length) return null;
+  const more = all.length - picked.length;
+  const text = `baton: ${picked.length} new for you (marked read):\n${describe(picked)}${more ? `\n…and ${more} more: baton inbox` : ''}`;
   return context(client, 'post-tool-use', text);
 }
 
 async function stop(dir: string, ctx: Ctx, client: HookClient, b: Binding, input: HookInput, state: State): Promise<Record<string, unknown> | null> {
   // Already continuing because of a stop hook: never hold the agent twice (no loop).
   if (input.stop_hook_active) return null;
-  const { agent } = authenticate(state, credsOf(b));
+  authenticate(state, credsOf(b));
   const held = heldBy(state, b.session).filter((t) => t.status === 'in_progress' || t.status === 'in_review');
-  const { acked, notifications } = unread(dir, state, agent);
-  const high = notifications.filter((n) => n.priority === 'high');
-  if (!held.length && !high.length) return null;
   const reasons: string[] = [];
   for (const t of held) {
     reasons.push(
@@ -211,10 +231,17 @@ async function stop(dir: string, ctx: Ctx, client: HookClient, b: Binding, input
         : `You still hold ${t.id} ("${t.title.slice(0, 80)}"): finish it with baton done ${t.id} --notes "what changed", hand it over with baton handoff ${t.id} --notes "what is done, what is left", or give it back with baton release ${t.id}.`,
     );
   }
-  if (high.length) {
-    reasons.push(`Unread high-priority message${high.length > 1 ? 's' : ''} (now marked read):\n${describe(high)}`);
-    await acknowledge(dir, ctx, agent.id, notifications.slice(0, notifications.indexOf(high.at(-1)!) + 1), notifications, acked);
-  }
+  // An unread high-priority message holds the stop too: it is delivered here, with every
+  // notification before it (the inbox is read up to it, so none of those may go unseen).
+  const { picked } = await deliver(dir, ctx, credsOf(b), (ns) => {
+    let last = -1;
+    ns.forEach((n, i) => {
+      if (n.priority === 'high') last = i;
+    });
+    return ns.slice(0, last + 1);
+  });
+  if (picked.length) reasons.push(`Unread message${picked.length > 1 ? 's' : ''}, at least one high-priority (now marked read):\n${describe(picked)}`);
+  if (!reasons.length) return null;
   return { decision: client === 'gemini' ? 'deny' : 'block', reason: `baton: before you stop:\n${reasons.join('\n')}` };
 }
 
@@ -251,9 +278,13 @@ export async function hook(rawEvent: string, o: HookOptions, ctx: Ctx): Promise<
     if (!b) return done(null, null);
     if (event === 'post-tool-use') return done(b.session, await postToolUse(dir, ctx, client, b, state));
     if (event === 'stop') return done(b.session, await stop(dir, ctx, client, b, input, state));
-    // Session end: the client session is over; its baton session leaves and releases what it held.
-    const { leave } = await import('../commands/agents.js');
-    await leave({ ...ctx, creds: credsOf(b), warnings: [] });
+    // Session end: the client session is over. Its baton session leaves (what it held goes back)
+    // when the hook joined it and no other client session is bound to it; else it is only unbound.
+    const shared = Object.entries(readBindings(dir)).some(([k, o2]) => k !== key && o2.session === b.session);
+    if (b.joined && !shared) {
+      const { leave } = await import('../commands/agents.js');
+      await leave({ ...ctx, creds: credsOf(b), warnings: [] });
+    }
     await bind(dir, ctx, key, null);
     return done(b.session, null);
   } catch (e) {
