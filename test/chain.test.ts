@@ -58,7 +58,8 @@ describe(`a ${N.toLocaleString('en')}-task dependency chain`, { timeout: 300_000
     expect(state.tasks[id(N)].depends_on).toEqual([id(N - 1)]);
     const status = readFileSync(join(dir, 'STATUS.md'), 'utf8');
     expect(status).toContain(`${N} tasks · 1 ready`);
-    expect(status).toContain(`Showing 60 of ${N} unfinished tasks`);
+    // The graph shows the frontier: the one ready task and what it unblocks, joined.
+    expect(status).toContain(`Showing 2 of ${N} unfinished tasks, the frontier: 0 of 0 in flight, 1 of 1 ready, and 1 they unblock next, with the 1 dependencies between them.`);
 
     const doctor = ok(json('doctor'));
     expect(doctor.healthy, JSON.stringify(doctor.checks)).toBe(true);

@@ -708,3 +708,57 @@ describe('colour', () => {
     expect((await b.run('doctor', '--json')).stdout).not.toMatch(/\u001b\[/);
   });
 });
+
+describe("STATUS.md's graph on a big board", () => {
+  const graphOf = (md: string) => {
+    const block = /```mermaid\n([\s\S]*?)```/.exec(md)![1]!;
+    return { block, boxes: block.split('\n').filter((l) => /^ {2}n\d+\["/.test(l)), edges: block.split('\n').filter((l) => l.includes(' --> ')) };
+  };
+
+  it('shows the frontier (every task in flight, the best ready, what they unblock next) with its edges, a legend and what was left out', async () => {
+    const b = await makeBoardIn(['--profile', 'throughput']);
+    // 50 chains of 20: each chain's head is ready, the rest wait on the one before.
+    const plan = Array.from({ length: 1000 }, (_, i) => ({ id: `c${Math.floor(i / 20)}-${i % 20}`, title: `step ${i % 20} of chain ${Math.floor(i / 20)}`, ...(i % 20 ? { depends_on: [`c${Math.floor(i / 20)}-${(i % 20) - 1}`] } : {}), priority: i % 4 }));
+    writeFileSync(join(b.root, 'plan.json'), JSON.stringify(plan));
+    ok(await j(b, 'import', 'plan.json'));
+    const w = ok(await j(b, 'join', '--name', 'w', '--role', 'worker'));
+    const env = { BATON_SESSION: w.session.id, BATON_TOKEN: w.token };
+    for (const id of ['c3-0', 'c7-0']) ok(await call(b.root, ['claim', id, '--json'], { env }));
+    const md = readFileSync(join(b.dir, 'STATUS.md'), 'utf8');
+    const g = graphOf(md);
+    for (const id of ['c3-0', 'c7-0']) expect(g.block).toMatch(new RegExp(`\\["${id}: [^"]*"\\]:::in_progress`));
+    // What those two unblock next is there, joined to them.
+    for (const id of ['c3-1', 'c7-1']) expect(g.block).toContain(`["${id}: `);
+    expect(g.boxes.filter((l) => l.endsWith(':::ready')).length).toBeGreaterThanOrEqual(10);
+    expect(g.edges.length).toBeGreaterThan(10);
+    expect(g.edges.length).toBeLessThanOrEqual(500);
+    expect(md).toContain('Colours: blue in progress');
+    expect(md).toMatch(/Showing \d+ of 1000 unfinished tasks, the frontier: 2 of 2 in flight, \d+ of 48 ready, and \d+ they unblock next/);
+  });
+
+  it('stays within what a git host renders: at most 500 edges and 50,000 characters of Mermaid, however the board is shaped', async () => {
+    const b = await makeBoardIn(['--profile', 'throughput']);
+    // One task everything waits on, twice over, and titles at their longest.
+    const plan = [
+      { id: 'root', title: 'r'.repeat(300) },
+      { id: 'root2', title: 'q'.repeat(300) },
+      ...Array.from({ length: 1500 }, (_, i) => ({ id: `t${i}`, title: `${'x'.repeat(290)} ${i}`, depends_on: ['root', 'root2'] })),
+    ];
+    writeFileSync(join(b.root, 'plan.json'), JSON.stringify(plan));
+    ok(await j(b, 'import', 'plan.json'));
+    const g = graphOf(readFileSync(join(b.dir, 'STATUS.md'), 'utf8'));
+    expect(g.edges.length).toBeLessThanOrEqual(500);
+    expect(g.block.length).toBeLessThanOrEqual(50_000);
+    expect(g.boxes.length).toBeGreaterThan(2);
+
+    // A small board, but dense: 100 tasks each waiting on the ten before (945 dependencies).
+    const d = await makeBoardIn();
+    writeFileSync(join(d.root, 'dense.json'), JSON.stringify(Array.from({ length: 100 }, (_, i) => ({ id: `d${i}`, title: `dense ${i}`, depends_on: Array.from({ length: Math.min(i, 10) }, (_, k) => `d${i - k - 1}`) }))));
+    ok(await j(d, 'import', 'dense.json'));
+    const md = readFileSync(join(d.dir, 'STATUS.md'), 'utf8');
+    const dense = graphOf(md);
+    expect(dense.edges.length).toBeLessThanOrEqual(500);
+    expect(dense.edges.length).toBeGreaterThan(400);
+    expect(md).toMatch(/Showing \d+ of 100 unfinished tasks/);
+  });
+});

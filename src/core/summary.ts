@@ -15,6 +15,9 @@ export interface BoardSummary {
   review_queue: Task[];
   ready: Task[];
   ready_count: number;
+  /** Every ready task, best first, and every unfinished task (STATUS.md's graph takes its frontier from them). */
+  ranked_ready: Task[];
+  open: Task[];
   blocked: Task[];
   recently_done: Task[];
 }
@@ -29,9 +32,11 @@ export function summarize(state: State, config: Config, limit = 10): BoardSummar
   const review: Task[] = [];
   const blocked: Task[] = [];
   const done: Task[] = [];
+  const open: Task[] = [];
   const tasks = Object.values(state.tasks);
   for (const t of tasks) {
     counts[t.status]++;
+    if (!isFinished(t.status)) open.push(t);
     if (t.status === 'in_progress' || t.status === 'handoff' || t.status === 'changes_requested') inProgress.push(t);
     else if (t.status === 'review' || t.status === 'in_review') review.push(t);
     else if (t.status === 'blocked') blocked.push(t);
@@ -48,6 +53,8 @@ export function summarize(state: State, config: Config, limit = 10): BoardSummar
     review_queue: review.sort(byPriority).slice(0, limit * 5),
     ready: ready.slice(0, limit),
     ready_count: ready.length,
+    ranked_ready: ready,
+    open,
     blocked: blocked.sort(byPriority).slice(0, limit * 5),
     recently_done: topK(done, limit, byUpdatedDesc),
   };
@@ -69,10 +76,56 @@ function topK<T>(items: T[], k: number, compare: (a: T, b: T) => number): T[] {
   return out;
 }
 
-/** Unfinished tasks for the dependency graph, most relevant first, capped. */
-export function graphTasks(state: State, cap: number): { tasks: Task[]; total: number } {
-  const rank: Partial<Record<Status, number>> = { in_progress: 0, review: 1, in_review: 1, changes_requested: 1, handoff: 1, blocked: 2, waiting: 2, todo: 3 };
-  const open = Object.values(state.tasks).filter((t) => !isFinished(t.status));
-  const order = (a: Task, b: Task) => (rank[a.status] ?? 4) - (rank[b.status] ?? 4) || byPriority(a, b);
-  return { tasks: topK(open, cap, order), total: open.length };
+/** What STATUS.md's graph shows: its tasks (in the order they were chosen) and why each is there. */
+export interface Frontier {
+  tasks: { task: Task; why: 'in flight' | 'ready' | 'unblocked next' | 'unfinished' }[];
+  /** Unfinished tasks on the board. */
+  total: number;
+  /** True when every unfinished task is shown (a small board), false when only the frontier is. */
+  whole: boolean;
+  in_flight: number;
+  ready: number;
+}
+
+const IN_FLIGHT_STATUSES: ReadonlySet<Status> = new Set(['in_progress', 'handoff', 'changes_requested', 'review', 'in_review']);
+
+/**
+ * The graph's tasks. A board with at most `cap` unfinished tasks shows them all. A bigger one
+ * shows its frontier, in this order until `fits` says no more: every task in flight, the ready
+ * tasks best first, then the unfinished tasks that those wait on nothing else but them for
+ * (what they unblock next), then their other direct dependents.
+ */
+export function frontier(state: State, s: BoardSummary, cap: number, fits: (chosen: Task[], next: Task) => boolean): Frontier {
+  const open = s.open;
+  const inFlight = open.filter((t) => IN_FLIGHT_STATUSES.has(t.status)).sort(byPriority);
+  const order = (a: Task, b: Task) => (IN_FLIGHT_STATUSES.has(a.status) ? 0 : 1) - (IN_FLIGHT_STATUSES.has(b.status) ? 0 : 1) || byPriority(a, b);
+  const chosen: Frontier['tasks'] = [];
+  const picked = new Set<string>();
+  const take = (t: Task, why: Frontier['tasks'][number]['why']): boolean => {
+    if (picked.has(t.id)) return true;
+    if (chosen.length >= cap || !fits(chosen.map((c) => c.task), t)) return false;
+    chosen.push({ task: t, why });
+    picked.add(t.id);
+    return true;
+  };
+  if (open.length <= cap) {
+    for (const t of [...open].sort(order)) take(t, IN_FLIGHT_STATUSES.has(t.status) ? 'in flight' : 'unfinished');
+    return { tasks: chosen, total: open.length, whole: chosen.length === open.length, in_flight: inFlight.length, ready: s.ready_count };
+  }
+  for (const t of inFlight) if (!take(t, 'in flight')) break;
+  // Half of the room left for the best ready tasks, the other half for what the shown ones
+  // unblock next (then any room still left for more ready tasks).
+  const readyRoom = Math.max(10, Math.floor((cap - chosen.length) / 2));
+  let shownReady = 0;
+  for (const t of s.ranked_ready) {
+    if (shownReady >= readyRoom || !take(t, 'ready')) break;
+    shownReady++;
+  }
+  // What the shown tasks unblock: first the tasks left waiting on shown tasks only, then the rest.
+  // One pass over the board (no map of every task's dependents: this runs on every write).
+  const next = open.filter((t) => !picked.has(t.id) && t.depends_on.some((d) => picked.has(d)));
+  const soon = (t: Task) => t.depends_on.every((d) => picked.has(d) || !state.tasks[d] || isFinished(state.tasks[d]!.status));
+  for (const t of [...next.filter(soon), ...next.filter((t) => !soon(t))]) if (!take(t, 'unblocked next')) break;
+  for (const t of s.ranked_ready.slice(shownReady)) if (!take(t, 'ready')) break;
+  return { tasks: chosen, total: open.length, whole: false, in_flight: inFlight.length, ready: s.ready_count };
 }

@@ -1,9 +1,7 @@
 import type { Config, State, Task } from '../core/types.js';
 import { STATUSES } from '../core/types.js';
-import { graphTasks, summarize } from '../core/summary.js';
+import { type BoardSummary, frontier, summarize } from '../core/summary.js';
 import { GENERATED_NOTE, mdCode, mdTable, mdText, mermaidLabel } from './markdown.js';
-
-const GRAPH_CAP = 60;
 
 const P = (t: Task) => `P${t.priority}`;
 const who = (s: string | null) => (s ? mdCode(s) : '—');
@@ -70,7 +68,7 @@ export function renderStatusMd(state: State, config: Config): string {
   );
 
   out.push('## Dependency graph', '');
-  out.push(...renderGraph(state));
+  out.push(...renderGraph(state, s));
   return `${out.join('\n')}\n`;
 }
 
@@ -101,17 +99,45 @@ function graphClass(state: State, t: Task): string {
   }
 }
 
-function renderGraph(state: State): string[] {
-  const { tasks, total } = graphTasks(state, GRAPH_CAP);
-  if (total === 0) return ['_No unfinished tasks._'];
+/** What a git host renders: Mermaid beyond these is refused or unreadable. */
+const GRAPH = { boxes: 100, edges: 500, chars: 50_000, chars_shown: '50,000' };
+
+const LEGEND =
+  'Colours: blue in progress (or handed off, or sent back to its author), yellow in review, green ready, grey waiting on its dependencies, red blocked, purple a gate waiting for its signal.';
+
+function renderGraph(state: State, s: BoardSummary): string[] {
+  const label = (t: Task, i: number) => `  n${i}["${t.id}: ${mermaidLabel(t.title.length > 60 ? `${t.title.slice(0, 59)}…` : t.title)}"]:::${graphClass(state, t)}`;
+  const styles = Object.entries(CLASS_STYLE).map(([cls, style]) => `  classDef ${cls} ${style}`);
+  let chars = '```mermaid\ngraph TD\n```\n'.length + styles.join('\n').length + 1;
+  let edges = 0;
+  const chosenIds = new Set<string>();
+  const fits = (chosen: Task[], next: Task): boolean => {
+    const added = next.depends_on.filter((d) => chosenIds.has(d)).length + chosen.filter((c) => c.depends_on.includes(next.id)).length;
+    const cost = label(next, chosen.length).length + 1 + added * `  n${chosen.length} --> n${chosen.length}\n`.length;
+    if (edges + added > GRAPH.edges || chars + cost > GRAPH.chars) return false;
+    edges += added;
+    chars += cost;
+    chosenIds.add(next.id);
+    return true;
+  };
+  const f = frontier(state, s, GRAPH.boxes, fits);
+  if (f.total === 0) return ['_No unfinished tasks._'];
+  const tasks = f.tasks.map((c) => c.task);
   const node = new Map(tasks.map((t, i) => [t.id, `n${i}`]));
   const lines = ['```mermaid', 'graph TD'];
-  for (const t of tasks) lines.push(`  ${node.get(t.id)}["${t.id}: ${mermaidLabel(t.title)}"]:::${graphClass(state, t)}`);
+  tasks.forEach((t, i) => lines.push(label(t, i)));
   for (const t of tasks) {
     for (const d of t.depends_on) if (node.has(d)) lines.push(`  ${node.get(d)} --> ${node.get(t.id)}`);
   }
-  for (const [cls, style] of Object.entries(CLASS_STYLE)) lines.push(`  classDef ${cls} ${style}`);
-  lines.push('```');
-  if (total > tasks.length) lines.push('', `Showing ${tasks.length} of ${total} unfinished tasks (in flight first, then by priority). \`baton list\` has them all.`);
+  lines.push(...styles, '```', '', LEGEND);
+  if (!f.whole) {
+    const count = (why: string) => f.tasks.filter((c) => c.why === why).length;
+    lines.push(
+      '',
+      `Showing ${tasks.length} of ${f.total} unfinished tasks, ${
+        count('unfinished') ? 'in flight first, then by priority' : `the frontier: ${count('in flight')} of ${f.in_flight} in flight, ${count('ready')} of ${f.ready} ready, and ${count('unblocked next')} they unblock next`
+      }, with the ${edges} dependencies between them. Left out: the other ${f.total - tasks.length} (a git host renders at most ${GRAPH.edges} edges and ${GRAPH.chars_shown} characters of Mermaid); \`baton list\` has them all.`,
+    );
+  }
   return lines;
 }
