@@ -51,6 +51,60 @@ describe('concurrent writers', () => {
   }, 300_000);
 });
 
+describe('the Markdown, rendered outside the board lock', () => {
+  it('never goes back in revision under 8 racing writers, and ends at the last commit', async () => {
+    const board = makeBoard();
+    const status = join(board.dir, 'STATUS.md');
+    const revisionOf = (): number => {
+      const m = /^Revision (\d+) /m.exec(readFileSync(status, 'utf8'));
+      return m ? Number(m[1]) : -1;
+    };
+    let writing = true;
+    const seen: number[] = [];
+    // Watch the file while they write: every reading is at least the one before it.
+    const watcher = (async () => {
+      while (writing) {
+        try {
+          seen.push(revisionOf());
+        } catch {
+          /* between an unlink and a rename nothing can be read: renames replace, so never */
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    const writers = Array.from({ length: 8 }, async (_, p) => {
+      for (let i = 0; i < 12; i++) {
+        const r = await batonAsync(['add', `w${p} ${i}`, '--json', '--lock-timeout', '60'], { cwd: board.root });
+        expect(r.code, r.stdout).toBe(0);
+        // A command returns once the files show its change (or a later one).
+        expect(revisionOf()).toBeGreaterThanOrEqual(r.json.revision);
+      }
+    });
+    await Promise.all(writers);
+    writing = false;
+    await watcher;
+    expect(seen.length).toBeGreaterThan(10);
+    for (let i = 1; i < seen.length; i++) expect(seen[i], `reading ${i}`).toBeGreaterThanOrEqual(seen[i - 1]!);
+    expect(revisionOf()).toBe(board.json('status').revision);
+    expect(board.json('doctor').healthy).toBe(true);
+  });
+
+  it('passes over a render lock whose holder was killed (SIGKILL)', async () => {
+    const board = makeBoard();
+    // A renderer killed while it held the render lock.
+    const victim = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)']);
+    const lock = join(board.dir, '.baton.lock.render');
+    mkdirSync(lock);
+    writeFileSync(join(lock, 'owner'), JSON.stringify({ host: hostname(), pid: victim.pid }));
+    victim.kill('SIGKILL');
+    await new Promise((r) => victim.once('exit', r));
+    const r = await batonAsync(['add', 'after the crash', '--json', '--lock-timeout', '5'], { cwd: board.root });
+    expect([r.code, r.json.warnings]).toEqual([0, undefined]);
+    expect(readFileSync(join(board.dir, 'STATUS.md'), 'utf8')).toContain(`Revision ${r.json.revision} `);
+    expect(existsSync(lock)).toBe(false);
+  });
+});
+
 /** Starts a mutation and SIGKILLs it after `delayMs`; resolves with its exit code (0 if it finished first). */
 function killAfter(args: string[], cwd: string, delayMs: number): Promise<{ code: number | null; killed: boolean; stdout: string }> {
   return new Promise((res) => {

@@ -27,6 +27,7 @@ import {
   writeState,
 } from './store.js';
 import { renderProjections } from '../render/projections.js';
+import { renderLatest } from './renderlock.js';
 
 export interface TxOptions {
   lockTimeoutMs: number;
@@ -48,6 +49,11 @@ export interface TxOptions {
   idempotency?: { key: string; command: string; call: string; session: string | null } | undefined;
   /** Runs under the lock once the transaction committed, or found nothing to write. */
   afterCommit?: ((state: State, config: Config, lock: HeldLock) => void) | undefined;
+  /**
+   * Leave the Markdown to the caller, after it releases the lock (transact does: renderlock.ts);
+   * without it the transaction renders under the lock (sync, which commits what it renders).
+   */
+  renderOutside?: boolean;
 }
 
 export interface EmitInput {
@@ -161,12 +167,23 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
   const asked = performance.now();
   const lock = await acquireLock(dir, { timeoutMs: opts.lockTimeoutMs, staleMs: loaded.config.lock_stale_seconds * 1000 });
   const got = performance.now();
+  const outside = !opts.onRendered;
+  let result: TxResult<R>;
   try {
-    return await transactHeld(dir, lock, loaded, opts, apply);
+    result = await transactHeld(dir, lock, loaded, { ...opts, renderOutside: outside }, apply);
   } finally {
     await lock.release();
     opts.onTiming?.({ lock_wait_ms: got - asked, locked_ms: performance.now() - got });
   }
+  // The Markdown, with the board lock free: other writers commit meanwhile, and the newest render wins.
+  if (outside && result.changed) {
+    try {
+      await renderLatest(dir, loaded.config, opts.lockTimeoutMs);
+    } catch (e) {
+      result.warnings.push(`regenerating the Markdown failed (${(e as Error).message}); the change is committed. Next: free the cause, then \`baton render\` (or \`baton doctor --repair\`).`);
+    }
+  }
+  return result;
 }
 
 /** A transaction for a caller that already holds the board lock (sync holds it across git). */
@@ -281,10 +298,12 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
   // The mark first: with it, a journal left behind is known to belong to a committed transaction.
   after('recording the log mark', () => writeMark(dir, events.at(-1)?.id));
   after('removing the transaction journal', () => removeJournal(dir, lock.nonce));
-  after('regenerating the Markdown', () => {
-    const written = writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq)));
-    opts.onRendered?.(written);
-  });
+  if (!opts.renderOutside || opts.onRendered) {
+    after('regenerating the Markdown', () => {
+      const written = writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq)));
+      opts.onRendered?.(written);
+    });
+  }
   after('caching the parsed config', () => writeConfigCache(dir, loaded));
   // Retention from config.yaml, applied every 25 revisions so its cost is spread thin.
   const { max_rows: maxRows, max_age_days: maxAgeDays } = config.events;
