@@ -3,8 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { recentNotifications } from './events.js';
 import { machine, pidAlive } from './lock.js';
-import { FILES, readState, stampOf, writeFileAtomic, writeProjections } from './store.js';
-import type { Config } from './types.js';
+import { FILES, readConfig, readState, stampOf, writeFileAtomic, writeProjections } from './store.js';
 import { renderProjections } from '../render/projections.js';
 
 /**
@@ -48,7 +47,7 @@ const identity = (dir: string): string => {
 };
 
 /** Renders the newest committed state unless it is already rendered; returns the files written. */
-export async function renderLatest(dir: string, config: Config, timeoutMs: number): Promise<string[]> {
+export async function renderLatest(dir: string, timeoutMs: number): Promise<string[]> {
   const lock = join(dir, RENDER_LOCK);
   const deadline = Date.now() + timeoutMs;
   for (let delay = 1; ; delay = Math.min(delay * 1.5, 20)) {
@@ -75,7 +74,8 @@ export async function renderLatest(dir: string, config: Config, timeoutMs: numbe
       done = null;
     }
     if (done === id) return [];
-    const state = await readState(dir);
+    // The newest state with the config as it is now (a transaction may have changed it: preflight --profile).
+    const [state, config] = await Promise.all([readState(dir), readConfig(dir)]);
     const written = writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq)));
     // Recorded after the files: a crash between only costs the next render some work.
     writeFileAtomic(join(dir, RENDERED), `${id}\n`, false);

@@ -178,7 +178,7 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
   // The Markdown, with the board lock free: other writers commit meanwhile, and the newest render wins.
   if (outside && result.changed) {
     try {
-      await renderLatest(dir, loaded.config, opts.lockTimeoutMs);
+      await renderLatest(dir, opts.lockTimeoutMs);
     } catch (e) {
       result.warnings.push(`regenerating the Markdown failed (${(e as Error).message}); the change is committed. Next: free the cause, then \`baton render\` (or \`baton doctor --repair\`).`);
     }
