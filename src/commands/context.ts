@@ -2,7 +2,7 @@ import { authenticate, type Credentials, type Me } from '../core/agents.js';
 import { locateBoard } from '../core/board.js';
 import type { Config, State } from '../core/types.js';
 import { readConfig, readState } from '../core/store.js';
-import type { Tx, TxOptions, TxResult } from '../core/tx.js';
+import type { Timing, Tx, TxOptions, TxResult } from '../core/tx.js';
 
 /** What every command gets from the wiring besides its own options. */
 export interface Ctx {
@@ -34,7 +34,7 @@ export interface Ctx {
   /** False where the process's stdin is not the command's (the MCP server's carries the protocol). */
   stdin?: boolean;
   /** Set by the wiring under BATON_TIMINGS=1 (the bench reads lock waits from it). */
-  onTiming?: ((t: { lock_wait_ms: number; locked_ms: number }) => void) | undefined;
+  onTiming?: ((t: Timing) => void) | undefined;
 }
 
 /** One item of a streaming command: as human text, and as a JSON line (none: not shown with --json). */

@@ -32,7 +32,14 @@ import { renderLatest } from './renderlock.js';
 export interface TxOptions {
   lockTimeoutMs: number;
   /** Told how long the lock took and how long the whole transaction held it (bench). */
-  onTiming?: ((t: { lock_wait_ms: number; locked_ms: number }) => void) | undefined;
+  /**
+   * Told how long the lock took, how long the transaction held it and what it did meanwhile
+   * (milliseconds per phase: read, apply, validate, commit, after), and how long the render after
+   * it took (bench; BATON_TIMINGS=1).
+   */
+  onTiming?: ((t: Timing) => void) | undefined;
+  /** Filled by the transaction with its phases (transact hands them to onTiming). */
+  phases?: Record<string, number>;
   expectedRevision?: number | undefined;
   actor?: string | null;
   session?: string | null;
@@ -55,6 +62,8 @@ export interface TxOptions {
    */
   renderOutside?: boolean;
 }
+
+export type Timing = { lock_wait_ms: number; locked_ms: number; phases?: Record<string, number>; render_ms?: number };
 
 export interface EmitInput {
   type: string;
@@ -169,19 +178,24 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
   const got = performance.now();
   const outside = !opts.onRendered;
   let result: TxResult<R>;
+  const phases: Record<string, number> = {};
+  let locked = 0;
   try {
-    result = await transactHeld(dir, lock, loaded, { ...opts, renderOutside: outside }, apply);
+    result = await transactHeld(dir, lock, loaded, { ...opts, renderOutside: outside, phases }, apply);
   } finally {
     await lock.release();
-    opts.onTiming?.({ lock_wait_ms: got - asked, locked_ms: performance.now() - got });
+    locked = performance.now() - got;
+    if (!outside) opts.onTiming?.({ lock_wait_ms: got - asked, locked_ms: locked, phases });
   }
   // The Markdown, with the board lock free: other writers commit meanwhile, and the newest render wins.
-  if (outside && result.changed) {
+  if (outside) {
+    const started = performance.now();
     try {
-      await renderLatest(dir, opts.lockTimeoutMs);
+      if (result.changed) await renderLatest(dir, opts.lockTimeoutMs);
     } catch (e) {
       result.warnings.push(`regenerating the Markdown failed (${(e as Error).message}); the change is committed. Next: free the cause, then \`baton render\` (or \`baton doctor --repair\`).`);
     }
+    opts.onTiming?.({ lock_wait_ms: got - asked, locked_ms: locked, phases, render_ms: performance.now() - started });
   }
   return result;
 }
@@ -189,6 +203,12 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
 /** A transaction for a caller that already holds the board lock (sync holds it across git). */
 export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: LoadedConfig, opts: TxOptions, apply: (tx: Tx) => R): Promise<TxResult<R>> {
   const config = loaded.config;
+  let mark = performance.now();
+  const phase = (name: string) => {
+    const at = performance.now();
+    if (opts.phases) opts.phases[name] = (opts.phases[name] ?? 0) + (at - mark);
+    mark = at;
+  };
   const { state, text: previous } = await readStateText(dir);
   const base = stampOf(join(dir, FILES.state));
   const read = { revision: state.revision, seq: state.seq };
@@ -257,7 +277,9 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
     prepared.done.push(`reconciled the log with the state (${why}): ${plan.lastSeq} events kept, ${counts.duplicates} duplicate(s) dropped, ${counts.renumbered} renumbered${plan.missingTasks.length ? `, ${plan.missingTasks.length} task(s) restored` : ''}${counts.quarantined ? `, ${counts.quarantined} unreadable line(s) set aside in ${QUARANTINE_DIR}/` : ''}`);
   }
   opts.onRepaired?.(prepared.done);
+  phase('read');
   const value = apply(tx);
+  phase('apply');
   if (events.length === 0) {
     // Nothing to write, and the log was checked as far as it needed to be (in order, or it would
     // have been reconciled): remember it as it is, its last event included.
@@ -275,6 +297,7 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
     const t = state.tasks[id];
     if (t && !taskLooksValid(t)) throw new BatonError('INTERNAL', `Refusing to write task ${id}: it does not match the board schema (a bug in baton).`, { hint: 'rerun with BATON_DEBUG=1 and report the command' });
   }
+  phase('validate');
   state.revision = revision;
   state.seq += events.length;
   commit(dir, lock, () => {
@@ -287,6 +310,7 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
     // The commit point: state.json is renamed into place from inside the lock's fence.
     writeState(dir, state, touched, created, plan ? undefined : previous, lock.fence);
   }, read);
+  phase('commit');
   // Past the commit point the change stands: what fails now is told, never reported as failure.
   const after = (what: string, f: () => void) => {
     try {
@@ -314,6 +338,7 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
   }
   if (keyed && revision % 25 === 0) after('dropping old idempotency records', () => pruneKeyRecords(dir, Date.parse(now)));
   opts.afterCommit?.(state, config, lock);
+  phase('after');
   return { value, revision, changed: true, warnings };
 }
 
