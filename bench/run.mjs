@@ -137,16 +137,15 @@ for (const n of SIZES) {
       rows.push(['', 'MCP next after a change', `${m.next_after_change.p50_ms.toFixed(2)} / ${m.next_after_change.p99_ms.toFixed(2)} ms`, '', '', '']);
       rows.push(['', 'MCP claim + release', `${m.claim_release.p50_ms.toFixed(2)} / ${m.claim_release.p99_ms.toFixed(2)} ms`, '', '', '']);
     }
-    // What an `add` does while it holds the lock, phase by phase, and the render after it (outside).
+    // What an `add` does while it holds the lock, phase by phase (BATON_TIMINGS=1).
     const timings = Array.from({ length: RUNS }, (_, i) => {
       const r = spawnSync(process.execPath, [BIN, 'add', `phase ${i}`], { cwd: dir, env: { ...env, BATON_TIMINGS: '1' }, encoding: 'utf8' });
       return JSON.parse(/baton-timing (\{.*\})/.exec(r.stderr)[1]);
     });
     const med = (f) => median(timings.map(f));
-    const phases = Object.fromEntries(['read', 'apply', 'validate', 'commit', 'after'].map((p) => [p, med((t) => t.phases[p] ?? 0)]));
-    size.add_under_lock = { locked_ms: med((t) => t.locked_ms), phases, render_ms: med((t) => t.render_ms ?? 0) };
+    const phases = Object.fromEntries(['read', 'apply', 'validate', 'commit', 'render', 'after'].map((p) => [p, med((t) => t.phases[p] ?? 0)]));
+    size.add_under_lock = { locked_ms: med((t) => t.locked_ms), phases };
     rows.push(['', 'add: under the lock', `${size.add_under_lock.locked_ms.toFixed(1)} ms (${Object.entries(phases).map(([p, ms]) => `${p} ${ms.toFixed(1)}`).join(', ')})`, '', '', '']);
-    rows.push(['', 'add: render, after', `${size.add_under_lock.render_ms.toFixed(1)} ms`, '', '', '']);
     results.sizes[n] = size;
   } finally {
     rmSync(dir, { recursive: true, force: true });

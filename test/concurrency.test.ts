@@ -51,7 +51,7 @@ describe('concurrent writers', () => {
   }, 300_000);
 });
 
-describe('the Markdown, rendered outside the board lock', () => {
+describe('the Markdown under racing writers', () => {
   it('never goes back in revision under 8 racing writers, and ends at the last commit', async () => {
     const board = makeBoard();
     const status = join(board.dir, 'STATUS.md');
@@ -64,11 +64,7 @@ describe('the Markdown, rendered outside the board lock', () => {
     // Watch the file while they write: every reading is at least the one before it.
     const watcher = (async () => {
       while (writing) {
-        try {
-          seen.push(revisionOf());
-        } catch {
-          /* between an unlink and a rename nothing can be read: renames replace, so never */
-        }
+        seen.push(revisionOf());
         await new Promise((r) => setImmediate(r));
       }
     })();
@@ -87,21 +83,6 @@ describe('the Markdown, rendered outside the board lock', () => {
     for (let i = 1; i < seen.length; i++) expect(seen[i], `reading ${i}`).toBeGreaterThanOrEqual(seen[i - 1]!);
     expect(revisionOf()).toBe(board.json('status').revision);
     expect(board.json('doctor').healthy).toBe(true);
-  });
-
-  it('passes over a render lock whose holder was killed (SIGKILL)', async () => {
-    const board = makeBoard();
-    // A renderer killed while it held the render lock.
-    const victim = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)']);
-    const lock = join(board.dir, '.baton.lock.render');
-    mkdirSync(lock);
-    writeFileSync(join(lock, 'owner'), JSON.stringify({ host: hostname(), pid: victim.pid }));
-    victim.kill('SIGKILL');
-    await new Promise((r) => victim.once('exit', r));
-    const r = await batonAsync(['add', 'after the crash', '--json', '--lock-timeout', '5'], { cwd: board.root });
-    expect([r.code, r.json.warnings]).toEqual([0, undefined]);
-    expect(readFileSync(join(board.dir, 'STATUS.md'), 'utf8')).toContain(`Revision ${r.json.revision} `);
-    expect(existsSync(lock)).toBe(false);
   });
 });
 

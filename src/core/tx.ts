@@ -27,15 +27,13 @@ import {
   writeState,
 } from './store.js';
 import { renderProjections } from '../render/projections.js';
-import { renderLatest } from './renderlock.js';
 
 export interface TxOptions {
   lockTimeoutMs: number;
-  /** Told how long the lock took and how long the whole transaction held it (bench). */
   /**
-   * Told how long the lock took, how long the transaction held it and what it did meanwhile
-   * (milliseconds per phase: read, apply, validate, commit, after), and how long the render after
-   * it took (bench; BATON_TIMINGS=1).
+   * Told how long the lock took, how long the transaction held it and what it did meanwhile, in
+   * milliseconds per phase: read, apply, validate, commit, render (the Markdown), after (bench;
+   * BATON_TIMINGS=1).
    */
   onTiming?: ((t: Timing) => void) | undefined;
   /** Filled by the transaction with its phases (transact hands them to onTiming). */
@@ -56,14 +54,9 @@ export interface TxOptions {
   idempotency?: { key: string; command: string; call: string; session: string | null } | undefined;
   /** Runs under the lock once the transaction committed, or found nothing to write. */
   afterCommit?: ((state: State, config: Config, lock: HeldLock) => void) | undefined;
-  /**
-   * Leave the Markdown to the caller, after it releases the lock (transact does: renderlock.ts);
-   * without it the transaction renders under the lock (sync, which commits what it renders).
-   */
-  renderOutside?: boolean;
 }
 
-export type Timing = { lock_wait_ms: number; locked_ms: number; phases?: Record<string, number>; render_ms?: number };
+export type Timing = { lock_wait_ms: number; locked_ms: number; phases?: Record<string, number> };
 
 export interface EmitInput {
   type: string;
@@ -176,28 +169,13 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
   const asked = performance.now();
   const lock = await acquireLock(dir, { timeoutMs: opts.lockTimeoutMs, staleMs: loaded.config.lock_stale_seconds * 1000 });
   const got = performance.now();
-  const outside = !opts.onRendered;
-  let result: TxResult<R>;
   const phases: Record<string, number> = {};
-  let locked = 0;
   try {
-    result = await transactHeld(dir, lock, loaded, { ...opts, renderOutside: outside, phases }, apply);
+    return await transactHeld(dir, lock, loaded, { ...opts, phases }, apply);
   } finally {
     await lock.release();
-    locked = performance.now() - got;
-    if (!outside) opts.onTiming?.({ lock_wait_ms: got - asked, locked_ms: locked, phases });
+    opts.onTiming?.({ lock_wait_ms: got - asked, locked_ms: performance.now() - got, phases });
   }
-  // The Markdown, with the board lock free: other writers commit meanwhile, and the newest render wins.
-  if (outside) {
-    const started = performance.now();
-    try {
-      if (result.changed) await renderLatest(dir, opts.lockTimeoutMs);
-    } catch (e) {
-      result.warnings.push(`regenerating the Markdown failed (${(e as Error).message}); the change is committed. Next: free the cause, then \`baton render\` (or \`baton doctor --repair\`).`);
-    }
-    opts.onTiming?.({ lock_wait_ms: got - asked, locked_ms: locked, phases, render_ms: performance.now() - started });
-  }
-  return result;
 }
 
 /** A transaction for a caller that already holds the board lock (sync holds it across git). */
@@ -322,12 +300,12 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
   // The mark first: with it, a journal left behind is known to belong to a committed transaction.
   after('recording the log mark', () => writeMark(dir, events.at(-1)?.id));
   after('removing the transaction journal', () => removeJournal(dir, lock.nonce));
-  if (!opts.renderOutside || opts.onRendered) {
-    after('regenerating the Markdown', () => {
-      const written = writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq)));
-      opts.onRendered?.(written);
-    });
-  }
+  phase('after');
+  after('regenerating the Markdown', () => {
+    const written = writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq)));
+    opts.onRendered?.(written);
+  });
+  phase('render');
   after('caching the parsed config', () => writeConfigCache(dir, loaded));
   // Retention from config.yaml, applied every 25 revisions so its cost is spread thin.
   const { max_rows: maxRows, max_age_days: maxAgeDays } = config.events;
