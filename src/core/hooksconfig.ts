@@ -1,7 +1,7 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseClientJson, readClientFile, writeClientFile } from './clientfile.js';
 import { invalidInput } from './errors.js';
-import { writeFileAtomic } from './store.js';
 
 /**
  * `baton hooks install CLIENT`: baton's four hooks in the client's project settings, merged into
@@ -70,6 +70,11 @@ const CLIENT_HOOKS: Record<HookClient, ClientHooks> = {
   },
 };
 
+export const isHookClient = (raw: string): raw is HookClient => (HOOK_CLIENTS as readonly string[]).includes(raw);
+
+/** The client's own name for one of baton's hook events (Gemini's stop is AfterAgent). */
+export const clientEventName = (client: HookClient, event: HookEvent): string => CLIENT_HOOKS[client].events[event].name;
+
 export function checkHookClient(raw: string): HookClient {
   const c = raw.toLowerCase();
   if (!(HOOK_CLIENTS as readonly string[]).includes(c)) throw invalidInput(`Unknown client '${raw}': hooks are for ${HOOK_CLIENTS.join(', ')}.`, 'baton hooks install claude');
@@ -94,17 +99,8 @@ export interface HooksPlan {
 /** The settings with baton's hooks in (or, uninstalling, out): `prefix` runs baton (`node "…/bin/baton.cjs"`). */
 export function planHooks(root: string, client: HookClient, prefix: string, uninstall: boolean): HooksPlan {
   const c = CLIENT_HOOKS[client];
-  const path = join(root, c.file);
-  const before = existsSync(path) ? readFileSync(path, 'utf8') : null;
-  let doc: Record<string, unknown> = {};
-  if (before !== null && before.trim()) {
-    try {
-      doc = JSON.parse(before) as Record<string, unknown>;
-    } catch {
-      throw invalidInput(`${c.file} is not plain JSON (comments?), so baton will not rewrite it.`, `fix ${c.file}, or add the hooks by hand (baton hooks install ${client} prints none: see the README)`);
-    }
-    if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw invalidInput(`${c.file} is not a JSON object.`, `fix ${c.file} by hand`);
-  }
+  const before = readClientFile(root, c.file);
+  const doc = parseClientJson(c.file, before, `fix ${c.file}, or add the hooks by hand (baton hooks install ${client} prints none: see the README)`);
   const hooks = (doc.hooks ?? {}) as Record<string, Group[]>;
   if (typeof hooks !== 'object' || Array.isArray(hooks)) throw invalidInput(`"hooks" in ${c.file} is not an object.`, `fix ${c.file} by hand`);
   const want = new Map<string, Record<string, unknown>>(); // client event name → our hook
@@ -169,11 +165,6 @@ export function planHooks(root: string, client: HookClient, prefix: string, unin
 /** Writes the plan; a settings file left with nothing in it is removed. */
 export function writeHooks(root: string, plan: HooksPlan): void {
   if (!plan.changed) return;
-  const path = join(root, plan.file);
-  if (plan.content === null) {
-    rmSync(path, { force: true });
-    return;
-  }
-  if (!existsSync(dirname(path))) mkdirSync(dirname(path), { recursive: true });
-  writeFileAtomic(path, plan.content);
+  if (plan.content === null) rmSync(join(root, plan.file), { force: true });
+  else writeClientFile(root, plan.file, plan.content);
 }

@@ -1,4 +1,11 @@
 import { addSeconds, hashToken, leaseLive, type Me } from './agents.js';
+
+/**
+ * How often a long-lived or hooked session renews its leases on its own calls (the MCP server,
+ * the after-each-tool hook): a third of the lease time, and at least every 10 s. Renewing on
+ * every call would make every call a write.
+ */
+export const renewEvery = (ttlSeconds: number): number => Math.min(10_000, (ttlSeconds * 1000) / 3);
 import { BatonError } from './errors.js';
 import { readEvents } from './events.js';
 import { getTask } from './tasks.js';

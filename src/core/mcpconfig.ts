@@ -1,8 +1,7 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { BOARD_DIRNAME } from './board.js';
+import { parseClientJson, readClientFile, writeClientFile } from './clientfile.js';
 import { invalidInput } from './errors.js';
-import { writeFileAtomic } from './store.js';
 
 /**
  * The MCP client configs `baton mcp config` and `init --mcp` write: each client's project file
@@ -59,15 +58,6 @@ export interface McpConfigPlan {
   changed: boolean;
 }
 
-const readOrNull = (path: string): string | null => {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw e;
-  }
-};
-
 /** Whether an entry already runs this baton server (its own flags and env are the user's). */
 const runsBaton = (entry: unknown, server: { command: string; args: string[] }): boolean => {
   const e = entry as { command?: unknown; args?: unknown } | null;
@@ -79,21 +69,13 @@ export function planMcpConfig(board: string, client: McpClient): McpConfigPlan {
   const root = dirname(board);
   const server = serverFor(board);
   if (client === 'codex') {
-    const before = readOrNull(join(root, CODEX_FILE));
+    const before = readClientFile(root, CODEX_FILE);
     const content = mergeToml(before ?? '', server);
     return { client, root, file: CODEX_FILE, content, changed: content !== before };
   }
   const c = JSON_CLIENTS[client];
-  const before = readOrNull(join(root, c.file));
-  let doc: Record<string, unknown> = {};
-  if (before !== null && before.trim() !== '') {
-    try {
-      doc = JSON.parse(before) as Record<string, unknown>;
-    } catch {
-      throw invalidInput(`${c.file} is not plain JSON (comments?), so baton will not rewrite it.`, `add "${NAME}": ${JSON.stringify({ ...(c.typed ? { type: 'stdio' } : {}), ...server })} under "${c.key}" by hand`);
-    }
-    if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw invalidInput(`${c.file} is not a JSON object.`, `fix ${c.file} by hand`);
-  }
+  const before = readClientFile(root, c.file);
+  const doc = parseClientJson(c.file, before, `add "${NAME}": ${JSON.stringify({ ...(c.typed ? { type: 'stdio' } : {}), ...server })} under "${c.key}" by hand`);
   const servers = doc[c.key];
   if (servers !== undefined && (!servers || typeof servers !== 'object' || Array.isArray(servers))) throw invalidInput(`"${c.key}" in ${c.file} is not an object.`, `fix ${c.file} by hand`);
   const existing = (servers as Record<string, unknown> | undefined)?.[NAME];
@@ -152,10 +134,7 @@ function mergeToml(text: string, server: { command: string; args: string[] }): s
 
 /** Writes the plan (a file that already says it is left alone). */
 export function writeMcpConfig(plan: McpConfigPlan): void {
-  if (!plan.changed) return;
-  const path = join(plan.root, plan.file);
-  if (!existsSync(dirname(path))) mkdirSync(dirname(path), { recursive: true });
-  writeFileAtomic(path, plan.content);
+  if (plan.changed) writeClientFile(plan.root, plan.file, plan.content);
 }
 
 /** project-plan/mcp-host-config.json: the server entry any MCP host can take as it is. */

@@ -5,7 +5,8 @@ import { authenticate, type Credentials } from '../core/agents.js';
 import { type Binding, bindingKey, readBindings, writeBindings } from '../core/bindings.js';
 import { moveCursor } from '../core/cursors.js';
 import { BatonError, invalidInput } from '../core/errors.js';
-import { checkHookClient, HOOK_EVENTS, type HookClient, type HookEvent, planHooks, writeHooks } from '../core/hooksconfig.js';
+import { checkHookClient, clientEventName, HOOK_EVENTS, type HookClient, type HookEvent, isHookClient, planHooks, writeHooks } from '../core/hooksconfig.js';
+import { renewEvery } from '../core/leases.js';
 import { ackable, type Notification, unread } from '../core/inbox.js';
 import { inboxCursor } from '../core/notify.js';
 import { checkRole, heldBy, primeData } from '../core/primer.js';
@@ -92,15 +93,9 @@ function readInput(ctx: Ctx): HookInput {
   }
 }
 
-const EVENT_NAMES: Record<HookClient, Record<HookEvent, string>> = {
-  claude: { 'session-start': 'SessionStart', 'post-tool-use': 'PostToolUse', stop: 'Stop', 'session-end': 'SessionEnd' },
-  codex: { 'session-start': 'SessionStart', 'post-tool-use': 'PostToolUse', stop: 'Stop', 'session-end': 'SessionEnd' },
-  gemini: { 'session-start': 'SessionStart', 'post-tool-use': 'AfterTool', stop: 'AfterAgent', 'session-end': 'SessionEnd' },
-};
-
 /** Context for the model, as each client takes it (Gemini reads JSON only, without the event name). */
 const context = (client: HookClient, event: HookEvent, text: string) => ({
-  hookSpecificOutput: { ...(client === 'gemini' ? {} : { hookEventName: EVENT_NAMES[client][event] }), additionalContext: text },
+  hookSpecificOutput: { ...(client === 'gemini' ? {} : { hookEventName: clientEventName(client, event) }), additionalContext: text },
 });
 
 /** The binding of this client session, if its baton session is still on: credentials and all. */
@@ -194,7 +189,7 @@ async function sessionStart(dir: string, ctx: Ctx, client: HookClient, key: stri
 
 /** Whether the session's leases (or, holding none, the session itself) were renewed long enough ago to renew now. */
 function renewDue(state: State, session: string, ttlSeconds: number, now: number): boolean {
-  const every = Math.min(10_000, (ttlSeconds * 1000) / 3);
+  const every = renewEvery(ttlSeconds);
   const held = heldBy(state, session);
   const last = held.length ? Math.min(...held.map((t) => Date.parse(t.lease!.heartbeat_at ?? t.lease!.expires_at) || 0)) : Date.parse(state.sessions[session]!.heartbeat_at);
   return now - last >= every;
@@ -258,7 +253,7 @@ export interface HookOptions {
  * fails says why on stderr and lets the agent go on (an exit 2 would read as "block" to the clients).
  */
 export async function hook(rawEvent: string, o: HookOptions, ctx: Ctx): Promise<HookResult> {
-  const client = (HOOK_CLIENTS_OK.has(o.client ?? 'claude') ? (o.client ?? 'claude') : 'claude') as HookClient;
+  const client: HookClient = isHookClient(o.client ?? 'claude') ? ((o.client ?? 'claude') as HookClient) : 'claude';
   const event = ((HOOK_EVENTS as readonly string[]).includes(rawEvent) ? rawEvent : 'session-start') as HookEvent;
   const done = (session: string | null, output: Record<string, unknown> | null): HookResult => ({ revision: -1, event, client, session, output });
   try {
@@ -294,5 +289,3 @@ export async function hook(rawEvent: string, o: HookOptions, ctx: Ctx): Promise<
     return done(null, null);
   }
 }
-
-const HOOK_CLIENTS_OK = new Set<string>(['claude', 'codex', 'gemini']);

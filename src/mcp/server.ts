@@ -7,6 +7,8 @@ import { heartbeat, join, leave } from '../commands/agents.js';
 import { boardDir, type Ctx, type RunIO } from '../commands/context.js';
 import type { Credentials } from '../core/agents.js';
 import { BatonError, invalidInput } from '../core/errors.js';
+import { renewEvery } from '../core/leases.js';
+import { checkRole } from '../core/primer.js';
 import { cacheStateReads, readConfig } from '../core/store.js';
 import { VERSION } from '../core/version.js';
 import { inputJson, inputZod, outputJson } from './schemas.js';
@@ -34,8 +36,6 @@ export const DEFAULT_LIMIT = 50;
 
 /** Progress notifications of a waiting call, this often. */
 const PROGRESS_MS = 2000;
-
-const ROLES = ['worker', 'reviewer', 'orchestrator'];
 
 const INSTRUCTIONS =
   'baton is the task board this repository shares with other agents and people. Loop: next (what to do now) → claim → work → done; ' +
@@ -115,8 +115,8 @@ class AgentSession {
   async renew(): Promise<void> {
     if (!this.creds) return;
     try {
-      const ttlMs = (await readConfig(boardDir(this.ctx))).lease_ttl_seconds * 1000;
-      if (Date.now() - this.renewedAt < Math.min(10_000, ttlMs / 3)) return;
+      const ttl = (await readConfig(boardDir(this.ctx))).lease_ttl_seconds;
+      if (Date.now() - this.renewedAt < renewEvery(ttl)) return;
       this.renewedAt = Date.now();
       const r = await heartbeat({}, { ...this.ctx, creds: this.creds, warnings: [] });
       if (r.lost.length) log(`lost the lease of ${r.lost.join(', ')}`);
@@ -156,7 +156,7 @@ export async function serve(o: McpOptions, ctx: Ctx, io: RunIO): Promise<{ revis
   const selected = selectTools(o.tools ?? 'core');
   if ('unknown' in selected) throw invalidInput(`--tools: no tier or tool named ${selected.unknown.join(', ')}.`, 'baton mcp --tools core | orchestrator | all | name,name,…');
   const chosen = selected;
-  if (o.role !== undefined && !ROLES.includes(o.role)) throw invalidInput(`--role must be worker, reviewer or orchestrator, not '${o.role}'.`);
+  checkRole(o.role);
   cacheStateReads();
 
   const tools = new Map(chosen.map((t) => [t.name, t]));
