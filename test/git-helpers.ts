@@ -114,7 +114,10 @@ export async function expectNothingLost(repo: string, also: string[] = []) {
   expect([...ever.events].filter((id) => !have.has(id))).toEqual([]);
   const state = JSON.parse(readFileSync(join(repo, 'project-plan', 'state.json'), 'utf8'));
   expect(state.seq).toBe(log.length);
-  expect([...ever.tasks].filter((id) => !state.tasks[id])).toEqual([]);
+  // A task is on the board or in its archive (archive/tasks/): never gone.
+  const archive = join(repo, 'project-plan', 'archive', 'tasks');
+  const archived = new Set((existsSync(archive) ? readdirSync(archive).filter((n) => n.endsWith('.jsonl')) : []).flatMap((f) => readJsonl(join(archive, f)).map((r) => r.id as string)));
+  expect([...ever.tasks].filter((id) => !state.tasks[id] && !archived.has(id))).toEqual([]);
   const doctor = await batonIn(['doctor', '--json'], { cwd: repo });
   expect(doctor.code, doctor.stdout).toBe(0);
   expect(doctor.json.checks.filter((x: { ok: boolean }) => !x.ok)).toEqual([]);

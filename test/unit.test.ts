@@ -176,6 +176,10 @@ function fakeTx(s: State): Tx & { events: EmitInput[]; touched: string[] } {
     emit: (e) => void events.push(e),
     touch: (t) => void touched.push(t.id),
     created: () => undefined,
+    archive: (t) => {
+      delete s.tasks[t.id];
+      touched.push(t.id);
+    },
     actAs: () => undefined,
     clockTrusted: true,
     events,

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { ARCHIVE_IDS, archiveIds, archiveView, projectionInputs, type ProjectionInputs, readArchive } from '../core/archive.js';
 import { missingAgentCommands } from '../core/agentpath.js';
 import { BatonError } from '../core/errors.js';
 import { futureTimes, spell } from '../core/clock.js';
@@ -13,7 +14,7 @@ import {
   readState,
   writeProjections,
 } from '../core/store.js';
-import { readEvents, recentNotifications } from '../core/events.js';
+import { readEvents } from '../core/events.js';
 import { summarize } from '../core/summary.js';
 import { findCycles, spellCycle, type TaskJson, toTaskJson } from '../core/tasks.js';
 import { renderProjections } from '../render/projections.js';
@@ -27,6 +28,8 @@ export interface StatusResult {
   board: string;
   profile: Config['profile'];
   retention: { max_rows: number; max_age_days: number };
+  /** Finished tasks moved to archive/tasks/: how many, and after how many days (0: never by itself). */
+  archive: { archived: number; after_days: number };
   total: number;
   counts: Record<string, number>;
   ready_count: number;
@@ -39,13 +42,15 @@ export interface StatusResult {
 
 export async function status(ctx: Ctx): Promise<StatusResult> {
   const { dir, state, config } = await load(ctx);
-  const s = summarize(state, config);
+  const archive = archiveView(dir);
+  const s = summarize(state, config, 10, archive.recently_done);
   return {
     revision: s.revision,
     project: s.project,
     board: dir,
     profile: s.profile,
     retention: { max_rows: config.events.max_rows, max_age_days: config.events.max_age_days },
+    archive: { archived: archive.count, after_days: config.tasks.archive_after_days },
     total: s.total,
     counts: s.counts,
     ready_count: s.ready_count,
@@ -62,7 +67,7 @@ export function renderStatus(r: StatusResult): string {
     .filter(([, n]) => n > 0)
     .map(([s, n]) => `${s} ${n}`)
     .join(' · ');
-  const out = [`${r.project} · revision ${r.revision} · profile ${r.profile} · ${r.total} tasks${nonzero ? ` (${nonzero})` : ''}`];
+  const out = [`${r.project} · revision ${r.revision} · profile ${r.profile} · ${r.total} tasks${nonzero ? ` (${nonzero})` : ''}${r.archive.archived ? ` · ${r.archive.archived} archived` : ''}`];
   const section = (title: string, tasks: TaskJson[], fmt: (t: TaskJson) => string) => {
     if (tasks.length) out.push('', `${title}:`, ...tasks.map((t) => `  ${t.id.padEnd(12)} ${fmt(t)}`));
   };
@@ -89,7 +94,7 @@ export async function render(ctx: Ctx): Promise<RenderResult> {
   const { withLock } = await import('../core/tx.js');
   return withLock(dir, ctx.lockTimeoutMs, async () => {
     const state = await readState(dir);
-    return { revision: state.revision, written: writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq))) };
+    return { revision: state.revision, written: writeProjections(dir, renderProjections(state, config, projectionInputs(dir, state))) };
   });
 }
 
@@ -122,9 +127,13 @@ const fail = (name: string, level: Check['level'], message: string, fix: string)
 function checkState(state: State, dir: string, config: Config | null, now: number): Check[] {
   const checks: Check[] = [];
   const dangling: string[] = [];
+  // The archive and the state are checked together: an archived id resolves.
+  const archive = readArchive(dir);
+  const archived = new Map(archive.records.map((r) => [r.id, r]));
+  const exists = (id: string) => state.tasks[id] !== undefined || archived.has(id);
   for (const t of Object.values(state.tasks)) {
-    for (const d of t.depends_on) if (!state.tasks[d]) dangling.push(`${t.id} → ${d}`);
-    if (t.parent && !state.tasks[t.parent]) dangling.push(`${t.id} parent ${t.parent}`);
+    for (const d of t.depends_on) if (!exists(d)) dangling.push(`${t.id} → ${d}`);
+    if (t.parent && !exists(t.parent)) dangling.push(`${t.id} parent ${t.parent}`);
     if (state.tasks[t.id] !== t) dangling.push(`${t.id} is stored under another key`);
   }
   checks.push(
@@ -132,6 +141,7 @@ function checkState(state: State, dir: string, config: Config | null, now: numbe
       ? fail('references', 'error', `references to missing tasks: ${dangling.slice(0, 5).join(', ')}${dangling.length > 5 ? ` and ${dangling.length - 5} more` : ''}`, 'baton dep rm TASK DEP (or baton edit TASK --parent "")')
       : pass('references', 'every dependency and parent exists'),
   );
+  checks.push(checkArchive(dir, state, config, archive, archived));
   const cycles = findCycles(state, 1);
   checks.push(
     cycles.length
@@ -144,15 +154,15 @@ function checkState(state: State, dir: string, config: Config | null, now: numbe
       ? fail('leases', 'warn', `${expired.length} expired lease(s): ${expired.slice(0, 5).map((t) => t.id).join(', ')}`, 'baton reap (any claim also takes them back)')
       : pass('leases', 'no expired lease'),
   );
-  let notifications: ReturnType<typeof recentNotifications> | null = null;
+  let inputs: ProjectionInputs | null = null;
   try {
-    notifications = recentNotifications(dir, state.seq);
+    inputs = projectionInputs(dir, state);
   } catch (e) {
     if (!(e instanceof BatonError) || e.code !== 'BOARD_CORRUPT') throw e;
     checks.push(fail('projections', 'warn', `not checked: ${e.message}`, e.hint ?? 'baton doctor --repair'));
   }
-  if (config && notifications) {
-    const projections = renderProjections(state, config, notifications);
+  if (config && inputs) {
+    const projections = renderProjections(state, config, inputs);
     const stale = [...projections].filter(([name, content]) => {
       try {
         return readFileSync(join(dir, name), 'utf8') !== content;
@@ -167,6 +177,22 @@ function checkState(state: State, dir: string, config: Config | null, now: numbe
     );
   }
   return checks;
+}
+
+/** archive/tasks/ beside the state: readable, listed in ids.txt, and no task both archived and on the board. */
+function checkArchive(dir: string, state: State, config: Config | null, archive: ReturnType<typeof readArchive>, archived: Map<string, unknown>): Check {
+  const days = config?.tasks.archive_after_days ?? 0;
+  const policy = days ? `finished tasks are archived ${days} day(s) after they last changed` : 'automatic archiving is off (tasks.archive_after_days 0)';
+  if (archive.bad.length) {
+    const b = archive.bad[0]!;
+    return fail('archive', 'error', `${archive.bad.length} unreadable line(s) in the task archive, first ${b.file}:${b.line}`, `fix the line by hand or restore the file from git (git checkout -- ${join(basename(dir), b.file)})`);
+  }
+  const ids = archiveIds(dir);
+  const unlisted = [...archived.keys()].filter((id) => !ids.has(id));
+  if (unlisted.length) return fail('archive', 'warn', `${unlisted.length} archived id(s) missing from ${ARCHIVE_IDS} (${unlisted.slice(0, 5).join(', ')}): a new task could take one`, 'baton doctor --repair');
+  const both = Object.keys(state.tasks).filter((id) => archived.has(id));
+  if (both.length) return fail('archive', 'warn', `${both.length} task(s) both on the board and archived (${both.slice(0, 5).join(', ')}): a git merge brought them back, or an archiving was cut short; nothing is lost`, 'baton doctor --repair (or any change after a git operation) settles them');
+  return pass('archive', `${archived.size} archived task(s); ${policy}`);
 }
 
 /** Times on the board further in the future than clock_skew_seconds: some machine's clock runs ahead. */

@@ -1,6 +1,8 @@
 import { authenticate, type Credentials, type Me } from '../core/agents.js';
 import { locateBoard } from '../core/board.js';
 import type { Config, State } from '../core/types.js';
+import { findArchived } from '../core/archive.js';
+import { BatonError } from '../core/errors.js';
 import { readConfig, readState } from '../core/store.js';
 import type { Timing, Tx, TxOptions, TxResult } from '../core/tx.js';
 
@@ -77,7 +79,13 @@ export async function mutate<R>(ctx: Ctx, apply: (tx: Tx) => R, more: Pick<TxOpt
   const idempotency = ctx.idempotencyKey
     ? { key: n === 0 ? ctx.idempotencyKey : `${ctx.idempotencyKey}#${n}`, command: ctx.command ?? '', call: ctx.call ?? '', session: ctx.creds.session ?? null }
     : undefined;
-  const result = await transact(boardDir(ctx), { lockTimeoutMs: ctx.lockTimeoutMs, expectedRevision: ctx.expectedRevision, onTiming: ctx.onTiming, idempotency, ...more }, apply);
+  const dir = boardDir(ctx);
+  let result: TxResult<R>;
+  try {
+    result = await transact(dir, { lockTimeoutMs: ctx.lockTimeoutMs, expectedRevision: ctx.expectedRevision, onTiming: ctx.onTiming, idempotency, ...more }, apply);
+  } catch (e) {
+    throw archivedInstead(dir, e);
+  }
   ctx.warnings.push(...result.warnings);
   if (result.replayed) ctx.replayed = true;
   return result;
@@ -93,5 +101,20 @@ export async function mutateAs<R>(ctx: Ctx, apply: (tx: Tx, me: Me) => R) {
     session.heartbeat_at = tx.now;
     agent.last_seen_at = tx.now;
     return value;
+  });
+}
+
+/**
+ * A task a command could not find on the board may be archived: then the answer says so (an
+ * archived task is finished and read-only, as a done task's status is), rather than "no task".
+ */
+function archivedInstead(dir: string, e: unknown): unknown {
+  if (!(e instanceof BatonError) || e.code !== 'NOT_FOUND' || e.details?.kind !== 'task' || typeof e.details.id !== 'string') return e;
+  const found = findArchived(dir, e.details.id);
+  if (!found) return e;
+  const id = found.id;
+  return new BatonError('INVALID_TRANSITION', `Task ${id} is archived (${found.task.status}, archived ${found.archived_at}); an archived task can't change.`, {
+    hint: `baton show ${id}`,
+    details: { task: id, archived: true, status: found.task.status },
   });
 }

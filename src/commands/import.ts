@@ -22,7 +22,8 @@ import {
   parseStatus,
   spellCycle,
 } from '../core/tasks.js';
-import { type Ctx, mutate } from './context.js';
+import { archiveIds } from '../core/archive.js';
+import { boardDir, type Ctx, mutate } from './context.js';
 
 /** One plan entry. Either spelling of a field is accepted (YAML plans are written by hand). */
 const list = z.union([z.array(z.string()), z.pipe(z.string(), z.transform((s: string) => s.split(',').map((x) => x.trim()).filter(Boolean)))]);
@@ -54,6 +55,8 @@ export interface ImportResult {
   created: string[];
   updated: string[];
   unchanged: string[];
+  /** Entries naming archived tasks: left as they are (an archived task can't change, and its id is never reused). */
+  archived: string[];
 }
 
 /** An id for an entry without one, derived from its title so re-importing the file is idempotent. */
@@ -171,14 +174,20 @@ export async function run(file: string, ctx: Ctx): Promise<ImportResult> {
     if (ids.has(e.id)) throw invalidInput(`entry ${i + 1} (${e.id}): the id appears twice in ${name}.`, undefined, { entry: i + 1 });
     ids.add(e.id);
   }
+  const archive = archiveIds(boardDir(ctx));
+  const known = { has: (id: string) => ids.has(id) || archive.has(id) };
   const r = await mutate(ctx, (tx) => {
-    const out: Omit<ImportResult, 'revision'> = { created: [], updated: [], unchanged: [] };
+    const out: Omit<ImportResult, 'revision'> = { created: [], updated: [], unchanged: [], archived: [] };
     for (const [i, e] of entries.entries()) {
       const where = (msg: string) => `entry ${i + 1} (${e.id}): ${msg}`;
       try {
-        const depends_on = e.depends_on && checkDepsExist(tx.state, e.id, e.depends_on, ids);
-        const parent = e.parent === undefined ? undefined : checkParent(tx.state, e.id, e.parent, ids);
         const existing = tx.state.tasks[e.id];
+        if (!existing && archive.has(e.id)) {
+          out.archived.push(e.id);
+          continue;
+        }
+        const depends_on = e.depends_on && checkDepsExist(tx.state, e.id, e.depends_on, known);
+        const parent = e.parent === undefined ? undefined : checkParent(tx.state, e.id, e.parent, known);
         if (!existing) {
           if (e.fields.title === undefined) throw invalidInput(`there is no task ${e.id} to update, and a new task needs a title.`);
           const t = createTask(tx, { ...(e.fields as Parameters<typeof createTask>[1]), title: e.fields.title!, id: e.id, depends_on, parent, status: e.status });
@@ -223,5 +232,5 @@ export async function run(file: string, ctx: Ctx): Promise<ImportResult> {
 }
 
 export function renderText(r: ImportResult): string {
-  return `Imported: ${r.created.length} created, ${r.updated.length} updated, ${r.unchanged.length} unchanged (revision ${r.revision}).`;
+  return `Imported: ${r.created.length} created, ${r.updated.length} updated, ${r.unchanged.length} unchanged${r.archived.length ? `, ${r.archived.length} archived (left as they are)` : ''} (revision ${r.revision}).`;
 }

@@ -28,7 +28,8 @@ import {
 import { blockTask, cancelTask, unblockTask } from '../core/lifecycle.js';
 import { PROFILE_LIMITS } from '../core/agents.js';
 import { rankTasks } from '../core/rank.js';
-import { type Ctx, load, mutate } from './context.js';
+import { archiveFileFor, archiveFinished, archiveIds, findArchived } from '../core/archive.js';
+import { type Ctx, boardDir, load, mutate } from './context.js';
 
 export interface TaskResult {
   revision: number;
@@ -68,13 +69,17 @@ export async function add(title: string, o: AddOptions, ctx: Ctx): Promise<TaskR
   };
   const id = o.id === undefined ? undefined : checkId(o.id, 'task id');
   const deps = splitList(o.dependsOn);
+  const archived = archiveIds(boardDir(ctx));
   const r = await mutate(ctx, (tx) => {
-    const taskId = id ?? mintTaskId(tx.state);
+    const taskId = id ?? mintTaskId(tx.state, archived);
     if (tx.state.tasks[taskId]) {
       throw new BatonError('INVALID_INPUT', `A task with id '${taskId}' already exists.`, { hint: `baton edit ${taskId} …, or pick another --id` });
     }
-    const depends_on = checkDepsExist(tx.state, taskId, deps);
-    const parent = checkParent(tx.state, taskId, o.parent);
+    if (archived.has(taskId)) {
+      throw new BatonError('INVALID_INPUT', `A task with id '${taskId}' already exists in the archive; an id is never used twice.`, { hint: `baton show ${taskId}, or pick another --id` });
+    }
+    const depends_on = checkDepsExist(tx.state, taskId, deps, archived);
+    const parent = checkParent(tx.state, taskId, o.parent, archived);
     const task = createTask(tx, { ...checked, id: taskId, depends_on, parent });
     tx.emit({ type: 'task.created', task: task.id, data: { title: task.title } });
     return toTaskJson(task);
@@ -138,11 +143,12 @@ export async function edit(rawId: string, o: EditOptions, ctx: Ctx): Promise<Edi
   };
   const addLabels = checkLabels(splitList(o.addLabel));
   const rmLabels = splitList(o.rmLabel);
+  const archived = archiveIds(boardDir(ctx));
   const r = await mutate(ctx, (tx) => {
     const task = getTask(tx.state, id);
     const p: Partial<Task> = { ...patch };
-    if (o.dependsOn !== undefined) p.depends_on = checkDepsExist(tx.state, id, splitList(o.dependsOn));
-    if (o.parent !== undefined) p.parent = checkParent(tx.state, id, o.parent);
+    if (o.dependsOn !== undefined) p.depends_on = checkDepsExist(tx.state, id, splitList(o.dependsOn), archived);
+    if (o.parent !== undefined) p.parent = checkParent(tx.state, id, o.parent, archived);
     if (addLabels.length || rmLabels.length) {
       const base = p.labels ?? task.labels;
       p.labels = checkLabels([...base.filter((l) => !rmLabels.includes(l)), ...addLabels]);
@@ -152,7 +158,7 @@ export async function edit(rawId: string, o: EditOptions, ctx: Ctx): Promise<Edi
       p.candidate_owned_paths = [];
     }
     if (o.confirmDeps) {
-      p.depends_on = checkDepsExist(tx.state, id, [...(p.depends_on ?? task.depends_on), ...task.candidate_depends_on]);
+      p.depends_on = checkDepsExist(tx.state, id, [...(p.depends_on ?? task.depends_on), ...task.candidate_depends_on], archived);
       p.candidate_depends_on = [];
     }
     if (p.depends_on) checkNoCycle(tx.state, id, p.depends_on);
@@ -175,7 +181,7 @@ export async function dep(action: 'add' | 'rm', rawId: string, rawDep: string, c
   const r = await mutate(ctx, (tx) => {
     const task = getTask(tx.state, id);
     if (action === 'add') {
-      checkDepsExist(tx.state, id, [depId]);
+      checkDepsExist(tx.state, id, [depId], archiveIds(boardDir(ctx)));
       if (!task.depends_on.includes(depId)) {
         checkNoCycle(tx.state, id, [...task.depends_on, depId]);
         task.depends_on = [...task.depends_on, depId];
@@ -296,6 +302,8 @@ export interface ShowResult {
   /** Finished children over all descendants (null when there are none). */
   progress: { done: number; cancelled: number; total: number } | null;
   history: BatonEvent[];
+  /** Where an archived task is kept (archive/tasks/), and since when; null for a task on the board. */
+  archived: { at: string; file: string } | null;
 }
 
 /**
@@ -340,7 +348,9 @@ function treeOf(state: State, id: string): { children: TreeNode[]; flat: TreeNod
 export async function show(rawId: string, ctx: Ctx): Promise<ShowResult> {
   const id = checkId(rawId, 'task id');
   const { dir, state } = await load(ctx);
-  const task = getTask(state, id);
+  // A task not on the board may be archived: found there, with its history as the log has it.
+  const stored = state.tasks[id] ? null : findArchived(dir, id);
+  const task = stored ? stored.task : getTask(state, id);
   const dependents = Object.values(state.tasks)
     .filter((t) => t.depends_on.includes(id))
     .map((t) => t.id)
@@ -350,7 +360,33 @@ export async function show(rawId: string, ctx: Ctx): Promise<ShowResult> {
   const progress = flat.length
     ? { done: flat.filter((n) => n.status === 'done').length, cancelled: flat.filter((n) => n.status === 'cancelled').length, total: flat.length }
     : null;
-  return { revision: state.revision, task: toTaskJson(task), ready: isReady(state, task), dependents, children, progress, history };
+  const archived = stored ? { at: stored.archived_at, file: stored.file } : null;
+  return { revision: state.revision, task: toTaskJson(task), ready: !stored && isReady(state, task), dependents, children, progress, history, archived };
+}
+
+// ---------------------------------------------------------------- archive
+
+export interface ArchiveResult {
+  revision: number;
+  /** How many tasks moved, and the first 100 of their ids (oldest first). */
+  archived: number;
+  ids: string[];
+  truncated: boolean;
+  /** The archive file they went to (null when nothing moved). */
+  file: string | null;
+  older_than_days: number;
+}
+
+export async function archive(o: { olderThan?: number }, ctx: Ctx): Promise<ArchiveResult> {
+  const days = o.olderThan ?? 0;
+  const r = await mutate(ctx, (tx) => ({ ids: archiveFinished(tx, days, 'command'), file: archiveFileFor(tx.now) }));
+  const { ids, file } = r.value;
+  return { revision: r.revision, archived: ids.length, ids: ids.slice(0, 100), truncated: ids.length > 100, file: ids.length ? file : null, older_than_days: days };
+}
+
+export function renderArchive(r: ArchiveResult): string {
+  if (!r.archived) return `Nothing to archive: no finished task${r.older_than_days ? ` last changed more than ${r.older_than_days} day(s) ago` : ''} (revision ${r.revision}).`;
+  return `Archived ${r.archived} finished task(s) to ${r.file} (revision ${r.revision}); \`baton show ID\` still finds them.`;
 }
 
 // ---------------------------------------------------------------- text
@@ -374,6 +410,7 @@ export function renderShow(r: ShowResult): string {
     `${t.id} · ${t.title}`,
     `status ${t.status}${r.ready ? ' (ready)' : ''} · P${t.priority} · ${t.kind} · estimate ${t.estimate}${t.specialty ? ` · specialty ${t.specialty}` : ''}`,
   ];
+  if (r.archived) out.push(`archived ${r.archived.at} in ${r.archived.file}`);
   if (t.assignee) out.push(`assignee ${t.assignee}${t.lease ? ` · lease until ${t.lease.expires_at}` : ''}`);
   if (t.blocked) out.push(`blocked: ${t.blocked.reason}`);
   if (t.depends_on.length) out.push(`depends on ${t.depends_on.join(', ')}`);

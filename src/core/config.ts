@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderProjections } from '../render/projections.js';
-import { recentNotifications } from './events.js';
+import { projectionInputs } from './archive.js';
 import type { HeldLock } from './lock.js';
 import { FILES, writeFileAtomic, writeProjections } from './store.js';
 import type { Tx } from './tx.js';
@@ -34,7 +34,7 @@ export function profileChange(dir: string, profile: Profile) {
     afterCommit(state: State, config: Config, lock: HeldLock): void {
       if (next === null) return;
       writeFileAtomic(file, next, true, lock.fence);
-      writeProjections(dir, renderProjections(state, { ...config, profile }, recentNotifications(dir, state.seq)));
+      writeProjections(dir, renderProjections(state, { ...config, profile }, projectionInputs(dir, state)));
     },
   };
 }

@@ -37,6 +37,8 @@ export interface Journal {
   read_seq?: number;
   /** The lock nonce of the writer: only it removes its journal after its commit. */
   nonce?: string | null;
+  /** The task archive file the transaction appends to (archive.ts), and its size before. */
+  archive?: { file: string; size: number } | null;
   pid: number;
   host: string;
 }
@@ -85,9 +87,12 @@ export function removeJournal(dir: string, nonce?: string): void {
   }
 }
 
-export function logSize(dir: string): number {
+export const logSize = (dir: string): number => fileSize(join(dir, FILES.events));
+
+/** A file's size, 0 when it is missing. */
+export function fileSize(path: string): number {
   try {
-    const fd = openSync(join(dir, FILES.events), 'r');
+    const fd = openSync(path, 'r');
     try {
       return fstatSync(fd).size;
     } finally {
@@ -99,9 +104,37 @@ export function logSize(dir: string): number {
   }
 }
 
-/** The events a journal's writer may have appended: the bytes of the log past its mark. */
-function readPast(dir: string, from: number, size: number): string {
-  const fd = openSync(join(dir, FILES.events), 'r');
+/**
+ * Cuts an archive file back to its size before an unfinished transaction, when every line past
+ * that point is the transaction's own (its event id): a task the transaction took off the board
+ * is still on it, and the archive does not keep a copy the board never let go of.
+ */
+function cutOwnArchiveLines(path: string, before: number, own: ReadonlySet<string>): void {
+  const size = fileSize(path);
+  if (size <= before) return;
+  const lines = readPast(path, before, size).split('\n');
+  lines.pop(); // a torn piece of the transaction's own last line, or ''
+  for (const line of lines) {
+    let event: unknown;
+    try {
+      event = (JSON.parse(line) as { event?: unknown }).event;
+    } catch {
+      event = null;
+    }
+    if (typeof event !== 'string' || !own.has(event)) return;
+  }
+  const fd = openSync(path, 'r+');
+  try {
+    ftruncateSync(fd, before);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The bytes of a file past `from` (the events a journal's writer may have appended). */
+function readPast(path: string, from: number, size: number): string {
+  const fd = openSync(path, 'r');
   try {
     const buf = Buffer.alloc(size - from);
     readSync(fd, buf, 0, buf.length, from);
@@ -151,12 +184,13 @@ export function rollbackJournal(dir: string, state: { revision: number; seq: num
   // wherever they are or may yet turn up.
   if (j.key) removeKeyRecord(dir, j.key);
   voidIds(dir, j.ids);
+  if (j.archive) cutOwnArchiveLines(join(dir, j.archive.file), j.archive.size, ownIds);
   const size = logSize(dir);
   if (size <= j.log_size) {
     removeJournal(dir);
     return size < j.log_size ? `dropped the journal of an unfinished transaction (revision ${j.revision_after}): the log has been replaced since, so nothing was undone` : null;
   }
-  const past = readPast(dir, j.log_size, size);
+  const past = readPast(join(dir, FILES.events), j.log_size, size);
   const ids = ownIds;
   const lines = past.split('\n');
   const torn = lines.pop() ?? '';

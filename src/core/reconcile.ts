@@ -3,6 +3,7 @@ import { join, relative } from 'node:path';
 import { gitOrNull, repoRoot } from './git.js';
 import { FILES, type FileStamp, readVoid, sameStamp, stampOf, writeFileAtomic } from './store.js';
 import { archivedThrough, type BadLine, ensureArchiveDir, eventOf, listArchives, type ParsedLog, parseEventLog } from './events.js';
+import { archiveIds } from './archive.js';
 import type { BatonEvent, State } from './types.js';
 
 /**
@@ -308,7 +309,9 @@ export function planReconcile(dir: string, state: State, why: string, recovered:
   for (const e of [...archived, ...kept]) {
     if (e.type === 'task.created' && e.task && !createdAt.has(e.task)) createdAt.set(e.task, { title: typeof e.data?.title === 'string' ? e.data.title : e.task, at: e.ts });
   }
-  const missingTasks = [...createdAt].filter(([id]) => !state.tasks[id]).map(([id, v]) => ({ id, ...v }));
+  // An archived task is not missing: it left the board on purpose (archive.ts).
+  const archivedTasks = archiveIds(dir);
+  const missingTasks = [...createdAt].filter(([id]) => !state.tasks[id] && !archivedTasks.has(id)).map(([id, v]) => ({ id, ...v }));
 
   return {
     live: lines(kept),

@@ -202,6 +202,12 @@ export const ConfigSchema = z.object({
   ),
   review: section(z.object({ allow_self_review: z._default(z.boolean(), false) })),
   notifications: section(z.object({ rate_limit_per_minute: ranged(30, 1, 10_000, true) })),
+  tasks: section(
+    z.object({
+      /** Finished tasks move to archive/tasks/ this many days after they last changed; 0 never. */
+      archive_after_days: ranged(30, 0, 3650),
+    }),
+  ),
   events: section(
     z.object({
       /** 0 keeps all. */

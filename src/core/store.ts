@@ -138,7 +138,7 @@ export async function readStateText(dir: string): Promise<{ state: State; text: 
 
 export const CONFIG_CACHE = '.config-cache.json';
 /** Bumped whenever the config gains a key: an older cache (without its default) is parsed again. */
-const CONFIG_CACHE_VERSION = 3;
+const CONFIG_CACHE_VERSION = 4;
 
 export interface LoadedConfig {
   config: Config;
@@ -357,13 +357,17 @@ function fsyncDir(dir: string): void {
  */
 export function appendEvents(dir: string, events: BatonEvent[]): void {
   if (events.length === 0) return;
-  const file = join(dir, FILES.events);
+  appendLines(join(dir, FILES.events), events.map((e) => `${JSON.stringify(e)}\n`).join(''));
+}
+
+/** Appends whole lines to a board file (created if missing), fsynced, whole or not at all (see appendEvents). */
+export function appendLines(file: string, text: string): void {
   let fd: number;
   try {
     fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ELOOP') {
-      throw new BatonError('BOARD_CORRUPT', `${file} is a symbolic link; baton appends only to the board's own log.`, {
+      throw new BatonError('BOARD_CORRUPT', `${file} is a symbolic link; baton appends only to the board's own files.`, {
         hint: `replace the link with the file it points to (cp --remove-destination "$(readlink -f ${file})" ${file})`,
         details: { file, line: null },
       });
@@ -373,11 +377,11 @@ export function appendEvents(dir: string, events: BatonEvent[]): void {
   const size = fstatSync(fd).size;
   const progress = { written: 0 };
   try {
-    writeAll(fd, events.map((e) => `${JSON.stringify(e)}\n`).join(''), progress);
+    writeAll(fd, text, progress);
     fsyncSync(fd);
   } catch (e) {
     try {
-      // Only when the log grew by exactly our bytes: otherwise someone else wrote too, and the
+      // Only when the file grew by exactly our bytes: otherwise someone else wrote too, and the
       // journal lets the next holder of the lock undo exactly ours.
       if (fstatSync(fd).size === size + progress.written) {
         ftruncateSync(fd, size);
@@ -427,8 +431,20 @@ function spliceState(previous: string, state: State, touched: ReadonlySet<string
   let ids: string[] | null = null;
   for (const id of [...touched].sort()) {
     const task = state.tasks[id];
-    if (!task) return null;
     const at = find(id);
+    if (!task) {
+      // Taken off the board (archived): its entry goes, with one separator.
+      if (at < 0) return null;
+      const end = body.indexOf('\n    }', at);
+      if (end < 0) return null;
+      let from = at;
+      let to = end + 6;
+      if (body.startsWith(',\n', to)) to += 2;
+      else if (from >= 2) from -= 2;
+      body = `${body.slice(0, from)}${body.slice(to)}`;
+      if (!body) return null; // an empty map has a layout of its own
+      continue;
+    }
     if (at >= 0) {
       const end = body.indexOf('\n    }', at);
       if (end < 0) return null;

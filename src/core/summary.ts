@@ -25,8 +25,11 @@ export interface BoardSummary {
 const byUpdatedDesc = (a: Task, b: Task) => cmp(b.updated_at, a.updated_at) || cmp(a.id, b.id);
 const byPriority = (a: Task, b: Task) => a.priority - b.priority || cmp(a.created_at, b.created_at) || cmp(a.id, b.id);
 
-/** The board at a glance; `limit` caps each list (the counts are always whole). */
-export function summarize(state: State, config: Config, limit = 10): BoardSummary {
+/**
+ * The board at a glance; `limit` caps each list (the counts are always whole). `archivedDone`: the
+ * most recently done of the archive, so "recently done" keeps recent work once it is archived.
+ */
+export function summarize(state: State, config: Config, limit = 10, archivedDone: readonly Task[] = []): BoardSummary {
   const counts = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<Status, number>;
   const inProgress: Task[] = [];
   const review: Task[] = [];
@@ -56,7 +59,7 @@ export function summarize(state: State, config: Config, limit = 10): BoardSummar
     ranked_ready: ready,
     open,
     blocked: blocked.sort(byPriority).slice(0, limit * 5),
-    recently_done: topK(done, limit, byUpdatedDesc),
+    recently_done: topK(archivedDone.length ? [...done, ...archivedDone.filter((t) => !state.tasks[t.id])] : done, limit, byUpdatedDesc),
   };
 }
 

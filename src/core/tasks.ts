@@ -200,7 +200,12 @@ export function checkNoCycle(state: State, id: string, deps: string[]): void {
   }
 }
 
-export function checkDepsExist(state: State, id: string, deps: string[], known?: Set<string>): string[] {
+/** Ids that resolve though they are not on the board: archived tasks (archive.ts), or a plan's own (import). */
+export interface KnownIds {
+  has(id: string): boolean;
+}
+
+export function checkDepsExist(state: State, id: string, deps: string[], known?: KnownIds): string[] {
   const out = deps.map((d) => checkId(d, 'dependency id'));
   for (const d of out) {
     if (d === id) throw new BatonError('DEPENDENCY_CYCLE', `Task ${id} can't depend on itself.`, { details: { cycle: [id, id] } });
@@ -233,11 +238,12 @@ export interface TaskInput {
   status?: Status | undefined;
 }
 
-export function mintTaskId(state: State): string {
-  return mintId('t', (id) => id in state.tasks, Object.keys(state.tasks).length);
+/** A fresh task id, on the board and in its archive (`archived`, with how many it holds). */
+export function mintTaskId(state: State, archived?: KnownIds & { count(): number }): string {
+  return mintId('t', (id) => id in state.tasks || (archived?.has(id) ?? false), Object.keys(state.tasks).length + (archived?.count() ?? 0));
 }
 
-export function checkParent(state: State, id: string, parent: string | null | undefined, known?: Set<string>): string | null {
+export function checkParent(state: State, id: string, parent: string | null | undefined, known?: KnownIds): string | null {
   if (parent === undefined || parent === null || parent === '') return null;
   const p = checkId(parent, 'parent id');
   if (p === id) throw invalidInput(`Task ${id} can't be its own parent.`);

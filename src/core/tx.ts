@@ -5,8 +5,7 @@ import { pruneKeyRecords, readKeyRecord, writeKeyRecord } from './idempotency.js
 import { randomSuffix } from './ids.js';
 import { acquireLock, lostLock } from './acquire.js';
 import { breakStaleLock, type HeldLock, lockHealth } from './lock.js';
-import { recentNotifications } from './events.js';
-import { logSize, removeJournal, rollbackJournal, writeJournal } from './journal.js';
+import { fileSize, logSize, removeJournal, rollbackJournal, writeJournal } from './journal.js';
 import { clockWarnings } from './clock.js';
 import { applyReconcile, eventsGitRemoved, refreshMark, type LogEnds, logChangedOutside, QUARANTINE_DIR, logDisagreement, logEnds, planReconcile, type ReconcilePlan, wholeLogProblem, writeMark } from './reconcile.js';
 import { pruneEvents } from './retention.js';
@@ -27,6 +26,7 @@ import {
   writeState,
 } from './store.js';
 import { renderProjections } from '../render/projections.js';
+import { appendArchive, archiveFileFor, archiveLine, autoArchive, projectionInputs, settleArchive } from './archive.js';
 
 export interface TxOptions {
   lockTimeoutMs: number;
@@ -80,6 +80,12 @@ export interface Tx {
   touch(task: Task): void;
   /** Marks a task added in this transaction. */
   created(task: Task): void;
+  /**
+   * Takes a finished task off the board into archive/tasks/ (archive.ts), with a task.archived
+   * event; `record: false` when the archive already holds this very copy (a git merge brought
+   * the task back from the side that had not archived it).
+   */
+  archive(task: Task, data?: Record<string, unknown>, record?: boolean): void;
   /** Sets who the following events are by (an authenticated command, once it knows). */
   actAs(actor: string, session: string): void;
   /**
@@ -117,6 +123,8 @@ interface Prepared {
   plan: ReconcilePlan | null;
   /** The live log's two ends, as read before the write. */
   ends: LogEnds;
+  /** Whether the log is not as the last write here left it (git, a person): the archive is checked too. */
+  outside: boolean;
 }
 
 /**
@@ -141,8 +149,9 @@ function prepareWrite(dir: string, state: State, thorough: boolean | undefined, 
   const removed = eventsGitRemoved(dir, ends);
   const gone = removed && removed.events.length ? `git took event ${removed.id} and those before it out of the working tree; brought back from git's history` : null;
   if (removed && !removed.events.length) done.push(`event ${removed.id}, the last this board wrote, is gone from the log and git has no copy of it (was the log restored by hand?)`);
-  const why = logDisagreement(dir, state, ends) ?? gone ?? (thorough ? wholeLogProblem(dir, state) : logChangedOutside(dir, ends) ? wholeLogProblem(dir, state, true) : null);
-  return { done, plan: why ? planReconcile(dir, state, why, removed?.events ?? [], thorough) : null, ends };
+  const outside = logChangedOutside(dir, ends);
+  const why = logDisagreement(dir, state, ends) ?? gone ?? (thorough ? wholeLogProblem(dir, state) : outside ? wholeLogProblem(dir, state, true) : null);
+  return { done, plan: why ? planReconcile(dir, state, why, removed?.events ?? [], thorough) : null, ends, outside };
 }
 
 /** A task the log says was created but the state lacks comes back blocked, for a person to check. */
@@ -214,6 +223,8 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
   let actor = opts.actor ?? null;
   let sessionId = opts.session ?? null;
   let created = false;
+  const archiveFile = archiveFileFor(now);
+  const archived: { lines: string[]; ids: string[] } = { lines: [], ids: [] };
   const tx: Tx = {
     state,
     config,
@@ -242,6 +253,14 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
       touched.add(task.id);
       created = true;
     },
+    archive(task, data = {}, record = true) {
+      tx.emit({ type: 'task.archived', task: task.id, data: { status: task.status, file: archiveFile, ...data } });
+      delete state.tasks[task.id];
+      touched.add(task.id);
+      if (!record) return;
+      archived.lines.push(archiveLine({ id: task.id, archived_at: now, event: events.at(-1)!.id, task }));
+      archived.ids.push(task.id);
+    },
     actAs(a, s) {
       actor = a;
       sessionId = s;
@@ -254,9 +273,16 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
     for (const t of plan.missingTasks) restoreTask(tx, t);
     prepared.done.push(`reconciled the log with the state (${why}): ${plan.lastSeq} events kept, ${counts.duplicates} duplicate(s) dropped, ${counts.renumbered} renumbered${plan.missingTasks.length ? `, ${plan.missingTasks.length} task(s) restored` : ''}${counts.quarantined ? `, ${counts.quarantined} unreadable line(s) set aside in ${QUARANTINE_DIR}/` : ''}`);
   }
+  // After a git operation (or in doctor --repair): a task both on the board and in the archive.
+  if (plan || opts.thorough || prepared.outside) {
+    const settled = settleArchive(tx, dir, opts.thorough);
+    if (settled) prepared.done.push(settled);
+  }
   opts.onRepaired?.(prepared.done);
   phase('read');
   const value = apply(tx);
+  // Archiving by tasks.archive_after_days rides on every 25th write, like event retention.
+  if (events.length && revision % 25 === 0) autoArchive(tx);
   phase('apply');
   if (events.length === 0) {
     // Nothing to write, and the log was checked as far as it needed to be (in order, or it would
@@ -266,7 +292,7 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
     } catch {
       /* only costs the next write a whole-log read */
     }
-    if (opts.onRendered) opts.onRendered(writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq))));
+    if (opts.onRendered) opts.onRendered(writeProjections(dir, renderProjections(state, config, projectionInputs(dir, state))));
     opts.afterCommit?.(state, config, lock);
     return { value, revision: state.revision, changed: false, warnings };
   }
@@ -281,9 +307,11 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
   commit(dir, lock, () => {
     if (plan) applyReconcile(dir, plan, lock.fence, now);
     // The journal makes this transaction undoable, and only this one: see journal.ts.
-    writeJournal(dir, { revision_before: revision - 1, revision_after: revision, base_seq: state.seq - events.length, log_size: logSize(dir), ids: events.map((e) => e.id), key: keyed?.key ?? null, base, read_seq: read.seq, nonce: lock.nonce }, lock.fence);
+    const archiveSize = archived.lines.length ? { file: archiveFile, size: fileSize(join(dir, archiveFile)) } : null;
+    writeJournal(dir, { revision_before: revision - 1, revision_after: revision, base_seq: state.seq - events.length, log_size: logSize(dir), ids: events.map((e) => e.id), key: keyed?.key ?? null, base, read_seq: read.seq, nonce: lock.nonce, archive: archiveSize }, lock.fence);
     if (keyed) writeKeyRecord(dir, { key: keyed.key, command: keyed.command, call: keyed.call, session: keyed.session, revision, at: now, value }, lock.fence);
     lock.check();
+    if (archived.lines.length) appendArchive(dir, archiveFile, archived.lines.join(''), archived.ids);
     appendEvents(dir, events);
     // The commit point: state.json is renamed into place from inside the lock's fence.
     writeState(dir, state, touched, created, plan ? undefined : previous, lock.fence);
@@ -302,7 +330,7 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
   after('removing the transaction journal', () => removeJournal(dir, lock.nonce));
   phase('after');
   after('regenerating the Markdown', () => {
-    const written = writeProjections(dir, renderProjections(state, config, recentNotifications(dir, state.seq)));
+    const written = writeProjections(dir, renderProjections(state, config, projectionInputs(dir, state)));
     opts.onRendered?.(written);
   });
   phase('render');

@@ -1,4 +1,5 @@
 import type { BatonEvent, Config, State } from '../core/types.js';
+import { NO_ARCHIVE, type ProjectionInputs } from '../core/archive.js';
 import { stableStringify, cmp } from '../core/json.js';
 import { IN_FLIGHT } from '../core/rank.js';
 import { GENERATED_NOTE, mdCode, mdTable, mdText } from './markdown.js';
@@ -125,11 +126,13 @@ function renderNotificationsMd(recent: BatonEvent[]): string {
 
 /**
  * Every generated file of the board, by name relative to the board directory: a pure function
- * of the state, the config and the newest notifications of the log (see recentNotifications).
+ * of the state, the config, the newest notifications of the log and what the archive holds
+ * (core/archive.ts projectionInputs).
  */
-export function renderProjections(state: State, config: Config, recent: BatonEvent[] = []): Map<string, string> {
+export function renderProjections(state: State, config: Config, inputs: ProjectionInputs = { notifications: [], archive: NO_ARCHIVE }): Map<string, string> {
+  const recent = inputs.notifications;
   return new Map([
-    ['STATUS.md', renderStatusMd(state, config)],
+    ['STATUS.md', renderStatusMd(state, config, inputs.archive)],
     ['AGENTS.md', renderAgentsMd(state)],
     ['SESSIONS.md', renderSessionsMd(state)],
     ['HANDOFFS.md', renderHandoffsMd(state)],

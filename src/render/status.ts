@@ -2,17 +2,20 @@ import type { Config, State, Task } from '../core/types.js';
 import { STATUSES } from '../core/types.js';
 import { type BoardSummary, frontier, summarize } from '../core/summary.js';
 import { GENERATED_NOTE, mdCode, mdTable, mdText, mermaidLabel } from './markdown.js';
+import { type ArchiveView, NO_ARCHIVE } from '../core/archive.js';
 
 const P = (t: Task) => `P${t.priority}`;
 const who = (s: string | null) => (s ? mdCode(s) : '—');
 
 /** STATUS.md: a pure function of state and config, byte-identical for identical input. */
-export function renderStatusMd(state: State, config: Config): string {
-  const s = summarize(state, config);
+export function renderStatusMd(state: State, config: Config, archive: ArchiveView = NO_ARCHIVE): string {
+  const s = summarize(state, config, 10, archive.recently_done);
   const out: string[] = [GENERATED_NOTE, '', `# ${mdText(s.project)} — board status`, ''];
   out.push(`Revision ${s.revision} · profile **${s.profile}** · ${s.total} task${s.total === 1 ? '' : 's'} · ${s.ready_count} ready`, '');
   const r = config.events;
   out.push(`Event retention: ${r.max_rows || r.max_age_days ? `max_rows ${r.max_rows}, max_age_days ${r.max_age_days} (older events move to archive/events/)` : 'keep everything (events.max_rows and max_age_days are 0)'}`, '');
+  const days = config.tasks.archive_after_days;
+  out.push(`Task archive: ${archive.count} finished task${archive.count === 1 ? '' : 's'} in archive/tasks/ (\`baton show ID\` finds them); ${days ? `finished tasks move there ${days} day${days === 1 ? '' : 's'} after they last changed (tasks.archive_after_days)` : 'nothing moves there by itself (tasks.archive_after_days is 0); `baton archive` moves finished tasks'}`, '');
 
   out.push('## Counts', '');
   out.push(mdTable(['status', 'tasks'], STATUSES.map((st) => [st, String(s.counts[st])])), '');

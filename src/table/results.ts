@@ -57,7 +57,7 @@ export const inbox = () =>
 
 export const send = () => answer({ to: text(), text: text(), seq: z.int() });
 
-export const show = () => answer({ task: task(), ready: z.boolean(), dependents: z.array(text()), history: z.array(z.looseObject({ seq: z.int(), type: text() })) });
+export const show = () => answer({ task: task(), ready: z.boolean(), dependents: z.array(text()), history: z.array(z.looseObject({ seq: z.int(), type: text() })), archived: z.nullable(z.object({ at: text(), file: text() })) });
 
 /** Any other answer: the board revision it is about. */
 export const any = () => answer({});

@@ -151,6 +151,19 @@ export const taskCommands = [
     text: async (r) => (await tasks()).renderTask(r),
   }),
   command({
+    name: 'archive',
+    summary: 'move finished tasks to archive/tasks/ (nothing is deleted: show, dependencies and ids still find them)',
+    options: {
+      olderThan: opt.number('d', NUMBERS.days, 'only tasks last changed more than this many days ago (default 0: every finished task)'),
+    },
+    session: 'optional',
+    tool: 'all',
+    idempotent: true,
+    mutates: true,
+    run: async (o, ctx) => (await tasks()).archive(o, ctx),
+    text: async (r) => (await tasks()).renderArchive(r),
+  }),
+  command({
     name: 'signal',
     summary: 'resolve waiting gates: every gate of --type whose --match fields all agree (or one gate by id)',
     args: { id: arg.optional('one gate, instead of matching by type') },
