@@ -18,20 +18,24 @@ describe('archive', () => {
     const board = await makeBoardIn(['--profile', 'throughput']);
     await board.json('add', 'goal', '--id', 'goal', '--kind', 'goal');
     for (const id of ['a', 'b', 'kid', 'kid2']) await board.json('add', id, '--id', id, ...(id.startsWith('kid') ? ['--parent', 'goal'] : []));
+    // A sub-goal with one child: when the child is done the sub-goal is too, but the top goal is open.
+    await board.json('add', 'sub', '--id', 'sub', '--kind', 'goal', '--parent', 'goal');
+    await board.json('add', 'grandkid', '--id', 'grandkid', '--parent', 'sub');
     await board.json('add', 'c', '--id', 'c', '--depends-on', 'a');
     const env = await worker(board);
-    for (const id of ['a', 'kid']) {
+    for (const id of ['a', 'kid', 'grandkid']) {
       expect((await batonIn(['claim', id, '--json'], { cwd: board.root, env })).code).toBe(0);
       expect((await batonIn(['done', id, '--json'], { cwd: board.root, env })).code).toBe(0);
     }
     await board.json('cancel', 'b');
 
     const r = await board.json('archive');
-    // kid is done but its goal is still open: it stays for the goal's progress.
+    expect((await board.json('show', 'sub')).task.status).toBe('done');
+    // kid, sub and grandkid are done but the goal above them is open: they stay for its progress.
     expect(r).toMatchObject({ ok: true, archived: 2, truncated: false, file: `archive/tasks/${month()}.jsonl`, older_than_days: 0 });
     expect([...r.ids].sort()).toEqual(['a', 'b']);
     const state = JSON.parse(readFileSync(join(board.dir, 'state.json'), 'utf8'));
-    expect(Object.keys(state.tasks).sort()).toEqual(['c', 'goal', 'kid', 'kid2']);
+    expect(Object.keys(state.tasks).sort()).toEqual(['c', 'goal', 'grandkid', 'kid', 'kid2', 'sub']);
     const lines = readJsonl(join(board.dir, r.file));
     expect(lines.map((l) => [l.id, l.task.status])).toEqual(expect.arrayContaining([['a', 'done'], ['b', 'cancelled']]));
     expect(readFileSync(join(board.dir, 'archive', 'tasks', 'ids.txt'), 'utf8').split('\n').filter(Boolean).sort()).toEqual(['a', 'b']);
@@ -63,7 +67,7 @@ describe('archive', () => {
     // The board's own views: status, STATUS.md (recent work stays visible), doctor.
     const status = await board.json('status');
     expect(status.archive).toEqual({ archived: 2, after_days: 30 });
-    expect(status.recently_done.map((t: { id: string }) => t.id)).toEqual(expect.arrayContaining(['a', 'kid']));
+    expect(status.recently_done.map((t: { id: string }) => t.id)).toEqual(expect.arrayContaining(['a', 'kid', 'grandkid']));
     const md = readFileSync(join(board.dir, 'STATUS.md'), 'utf8');
     expect(md).toContain('Task archive: 2 finished tasks in archive/tasks/');
     expect(md.slice(md.indexOf('## Recently done'), md.indexOf('## Dependency graph'))).toContain('`a`');
@@ -80,7 +84,7 @@ describe('archive', () => {
       expect((await batonIn(['done', id, '--json'], { cwd: board.root, env })).code).toBe(0);
     }
     expect((await board.json('show', 'goal')).task.status).toBe('done');
-    expect((await board.json('archive')).ids.sort()).toEqual(['goal', 'kid', 'kid2']);
+    expect((await board.json('archive')).ids.sort()).toEqual(['goal', 'grandkid', 'kid', 'kid2', 'sub']);
     expect((await board.json('doctor')).healthy).toBe(true);
   });
 
@@ -124,7 +128,7 @@ describe('archive', () => {
     const rel = join('archive', 'tasks', `${month()}.jsonl`);
     const ts = new Date().toISOString();
     const ghost = { id: 'e-ghost', seq: state.seq + 1, ts, revision: state.revision + 1, type: 'task.archived', actor: null, session: null, task: 'one', data: {}, notify: null };
-    const journal = { revision_before: state.revision, revision_after: state.revision + 1, base_seq: state.seq, log_size: statSync(join(board.dir, 'events.jsonl')).size, ids: ['e-ghost'], archive: { file: rel, size: 0 }, pid: 99999, host: 'elsewhere' };
+    const journal = { revision_before: state.revision, revision_after: state.revision + 1, base_seq: state.seq, log_size: statSync(join(board.dir, 'events.jsonl')).size, ids: ['e-ghost'], archive: { file: rel, size: 0, ids_size: 0 }, pid: 99999, host: 'elsewhere' };
     writeFileSync(join(board.dir, '.baton.lock.journal'), JSON.stringify(journal));
     const { mkdirSync } = await import('node:fs');
     mkdirSync(join(board.dir, 'archive', 'tasks'), { recursive: true });
@@ -140,6 +144,8 @@ describe('archive', () => {
     // The next write undoes it: the archive holds nothing the board did not let go of.
     await board.json('add', 'two', '--id', 'two');
     expect(readFileSync(join(board.dir, rel), 'utf8')).toBe('');
+    expect(readFileSync(join(board.dir, 'archive', 'tasks', 'ids.txt'), 'utf8')).toBe('');
+    expect((await board.json('status')).archive.archived).toBe(0);
     expect(readJsonl(join(board.dir, 'events.jsonl')).map((e) => e.id)).not.toContain('e-ghost');
     expect(Object.keys(JSON.parse(readFileSync(join(board.dir, 'state.json'), 'utf8')).tasks).sort()).toEqual(['one', 'two']);
     expect((await board.json('doctor')).healthy).toBe(true);
@@ -153,13 +159,16 @@ describe('archive and git', () => {
   it('one clone archives while the other edits: the merge loses nothing, the edit is a named conflict kept in the archive, and a clone without the driver agrees', async () => {
     const { a, c } = await twoMachines();
     for (const id of ['first', 'second']) await b(a, 'cancel', id);
+    await b(a, 'add', 'late', '--id', 'late');
     commit(a, 'a: work done');
     git(a, 'push', '-q', 'origin', 'HEAD:main');
     expect(tryGit(c, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main').code).toBe(0);
     const d = cloneWithoutDriver(a);
 
     // a archives everything finished; c edits one of those tasks meanwhile; d too.
-    const finished = ['first', 'second'];
+    // late: c has it as it was in the common base (todo), and never touches it.
+    await b(a, 'cancel', 'late');
+    const finished = ['first', 'second', 'late'];
     const edited = 'first';
     await b(a, 'archive');
     commit(a, 'a: archive');
@@ -177,7 +186,9 @@ describe('archive and git', () => {
     const shown = await b(c, 'show', edited);
     expect([shown.task.title, shown.archived === null]).toEqual(['edited on c', false]);
     const conflict = readJsonl(join(c, 'project-plan', 'events.jsonl')).filter((e) => e.type === 'task.archive_conflict');
-    expect(conflict.map((e) => [e.task, e.data.kept, e.notify.targets])).toEqual([[edited, 'archive', ['orchestrator']]]);
+    expect(conflict.map((e) => [e.task, e.data.kept, e.data.fields, e.notify.targets])).toEqual([[edited, 'board', ['title'], ['orchestrator']]]);
+    expect(conflict[0].data.board.title).toBe('edited on c');
+    expect((await b(c, 'show', 'late')).task.status).toBe('cancelled');
     expect(readFileSync(join(c, 'project-plan', 'NOTIFICATIONS.md'), 'utf8')).toContain('archive-conflict');
 
     // A clone without the driver: git's own merge conflicts on state.json; doctor --repair merges it.

@@ -4,6 +4,7 @@ import { dirname, join, relative } from 'node:path';
 import { checkId } from '../core/ids.js';
 import { createTask, toTaskJson } from '../core/tasks.js';
 import type { TaskJson } from '../core/tasks.js';
+import { archiveIds } from '../core/archive.js';
 import { boardDir, type Ctx, load, mutate } from './context.js';
 
 export interface Candidate {
@@ -136,10 +137,12 @@ export async function run(o: { seed?: boolean }, ctx: Ctx): Promise<IntakeResult
     const { state } = await load(ctx);
     return { revision: state.revision, candidates, seeded: [] };
   }
+  const archived = archiveIds(boardDir(ctx));
   const r = await mutate(ctx, (tx) => {
     const seeded: TaskJson[] = [];
     for (const c of candidates) {
-      if (tx.state.tasks[c.id]) continue;
+      // On the board already, or archived (an id is never used twice).
+      if (tx.state.tasks[c.id] || archived.has(c.id)) continue;
       const t = createTask(tx, { id: c.id, title: c.title, priority: 3, labels: ['intake'], candidate_owned_paths: c.candidate_owned_paths, candidate_depends_on: c.candidate_depends_on.filter((d) => candidates.some((x) => x.id === d)) });
       tx.emit({ type: 'task.created', task: t.id, data: { title: t.title, source: 'intake' } });
       seeded.push(toTaskJson(t));

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { cmp } from './json.js';
 import { sortValue } from './shape.js';
 import { recentNotifications } from './events.js';
-import { appendLines } from './store.js';
+import { appendLines, writeFileAtomic } from './store.js';
 import { isFinished } from './tasks.js';
 import type { Tx } from './tx.js';
 import type { BatonEvent, State, Task } from './types.js';
@@ -41,8 +41,25 @@ export function archiveLine(a: Omit<ArchivedTask, 'task'> & { task: Task }): str
 /** Appends an archiving's lines and ids (fsynced, each file whole or cut back); call under the lock, before the commit point. */
 export function appendArchive(dir: string, file: string, lines: string, ids: string[]): void {
   mkdirSync(join(dir, TASK_ARCHIVE_DIR), { recursive: true });
-  appendLines(join(dir, file), lines);
-  appendLines(join(dir, ARCHIVE_IDS), ids.map((id) => `${id}\n`).join(''));
+  appendLines(join(dir, file), `${lineStart(join(dir, file))}${lines}`);
+  appendLines(join(dir, ARCHIVE_IDS), `${lineStart(join(dir, ARCHIVE_IDS))}${ids.map((id) => `${id}\n`).join('')}`);
+}
+
+/** '\n' when a file ends in a cut-off line (a power loss, a hand edit), so an append starts a line of its own. */
+function lineStart(path: string): string {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return '';
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const last = Buffer.alloc(1);
+    return size > 0 && readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a ? '\n' : '';
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** The archive files, newest first (relative to the board). */
@@ -77,7 +94,8 @@ export interface ArchiveIds {
 
 export function archiveIds(dir: string): ArchiveIds {
   let text: string | null = null;
-  const load = () => (text ??= `\n${readOr(join(dir, ARCHIVE_IDS))}`);
+  // A checkout with CRLF line ends (core.autocrlf) reads the same.
+  const load = () => (text ??= `\n${readOr(join(dir, ARCHIVE_IDS)).replace(/\r/g, '')}`);
   let counted: number | null = null;
   return {
     has: (id) => load().includes(`\n${id}\n`),
@@ -106,14 +124,17 @@ function parseLine(line: string): ArchivedTask | null {
 export function findArchived(dir: string, id: string): (ArchivedTask & { file: string }) | null {
   if (!archiveIds(dir).has(id)) return null;
   const needle = `{"id":${JSON.stringify(id)},`;
+  // The newest record by archived_at (two clones' lines of one month may be in either order).
   for (const file of archiveFiles(dir)) {
     const text = readOr(join(dir, file));
-    let at = text.lastIndexOf(needle);
-    while (at > 0 && text[at - 1] !== '\n') at = text.lastIndexOf(needle, at - 1);
-    if (at < 0) continue;
-    const end = text.indexOf('\n', at);
-    const a = parseLine(text.slice(at, end < 0 ? undefined : end));
-    if (a) return { ...a, file };
+    let best: ArchivedTask | null = null;
+    for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + 1)) {
+      if (at > 0 && text[at - 1] !== '\n') continue;
+      const end = text.indexOf('\n', at);
+      const a = parseLine(text.slice(at, end < 0 ? undefined : end).replace(/\r$/, ''));
+      if (a && (!best || a.archived_at >= best.archived_at)) best = a;
+    }
+    if (best) return { ...best, file };
   }
   return null;
 }
@@ -123,7 +144,7 @@ export function readArchive(dir: string): { records: (ArchivedTask & { file: str
   const records: (ArchivedTask & { file: string; line: number })[] = [];
   const bad: { file: string; line: number }[] = [];
   for (const file of archiveFiles(dir).reverse()) {
-    const lines = readOr(join(dir, file)).split('\n');
+    const lines = readOr(join(dir, file)).replace(/\r/g, '').split('\n');
     lines.forEach((l, k) => {
       if (!l.trim()) return;
       const a = parseLine(l);
@@ -201,15 +222,41 @@ export function archiveView(dir: string, limit = 10): ArchiveView {
 const DAY_MS = 86_400_000;
 
 /**
+ * state.json's `archived`: the ids this board archived in the last 30 days, at most 2,000 (the
+ * newest). A git merge reads them (merge.ts): a task one side archived and the other still has
+ * unchanged since their common base stays archived. An older archiving met in a merge is settled
+ * by the next write instead (settleArchive). A pure function of the map, so both sides of a merge
+ * prune alike.
+ */
+const TOMBSTONES = { days: 30, max: 2000 };
+
+export function pruneTombstones(map: Record<string, string>): Record<string, string> | undefined {
+  const entries = Object.entries(map);
+  if (!entries.length) return undefined;
+  let newest = '';
+  for (const [, at] of entries) if (at > newest) newest = at;
+  const cutoff = new Date(Date.parse(newest) - TOMBSTONES.days * DAY_MS).toISOString();
+  const kept = entries.filter(([, at]) => at >= cutoff);
+  if (kept.length === entries.length && kept.length <= TOMBSTONES.max) return map;
+  kept.sort(([a, x], [b, y]) => cmp(y, x) || cmp(a, b));
+  return Object.fromEntries(kept.slice(0, TOMBSTONES.max).sort(([a], [b]) => cmp(a, b)));
+}
+
+/**
  * The finished tasks (done, cancelled) last changed more than `days` ago (0: every finished
  * task), oldest first. A child of a goal still open stays until the goal finishes: the goal's
  * progress is counted on the board.
  */
 function archivable(state: State, now: string, days: number): Task[] {
   const cutoff = Date.parse(now) - days * DAY_MS;
+  // Any goal above it still open (a parent chain may loop: each goal is visited once).
   const openParent = (t: Task) => {
-    const p = t.parent ? state.tasks[t.parent] : undefined;
-    return p !== undefined && !isFinished(p.status);
+    const seen = new Set<string>();
+    for (let p = t.parent ? state.tasks[t.parent] : undefined; p && !seen.has(p.id); p = p.parent ? state.tasks[p.parent] : undefined) {
+      if (!isFinished(p.status)) return true;
+      seen.add(p.id);
+    }
+    return false;
   };
   return Object.values(state.tasks)
     .filter((t) => isFinished(t.status) && (days === 0 || Date.parse(t.updated_at) <= cutoff) && !openParent(t))
@@ -217,25 +264,29 @@ function archivable(state: State, now: string, days: number): Task[] {
 }
 
 /** Archives what archivable() names, in this transaction; returns the ids, oldest first. */
-export function archiveFinished(tx: Tx, days: number, why: 'command' | 'auto'): string[] {
-  const tasks = archivable(tx.state, tx.now, days);
+export function archiveFinished(tx: Tx, days: number, why: 'command' | 'auto', max = Infinity): string[] {
+  const tasks = archivable(tx.state, tx.now, days).slice(0, max);
   for (const t of tasks) tx.archive(t, { by: why });
   return tasks.map((t) => t.id);
 }
 
+const AUTO_BATCH = 500;
+
 /** tasks.archive_after_days at work: called on every 25th write (tx.ts). */
 export function autoArchive(tx: Tx): void {
   const days = tx.config.tasks.archive_after_days;
-  if (days > 0) archiveFinished(tx, days, 'auto');
+  // At most AUTO_BATCH a write, the oldest first: a board upgraded with years of finished work
+  // catches up over a few writes instead of holding one agent's claim for seconds.
+  if (days > 0) archiveFinished(tx, days, 'auto', AUTO_BATCH);
 }
 
 /**
  * A task that is both on the board and in the archive, after a git operation (a merge keeps a
- * task the other side still had) or an interrupted archiving. The board copy is the archived one:
- * it goes off the board again, nothing to say. The board copy differs (the other side edited a
- * task this side archived): a named conflict. A finished task's edited copy is archived as the
- * newest record (the older one stays in the file) and the orchestrator is told; an unfinished one
- * stays on the board. Returns what it did, for doctor --repair, or null.
+ * task the other side changed after this side archived it, or one archived before the tombstone
+ * window) or an interrupted archiving. The board copy is the archived one: it goes off the board
+ * again, nothing to say. The copies differ: a named conflict (task.archive_conflict, notified to the
+ * orchestrator), and a merged copy becomes the newest archive record (the older stays in its file;
+ * the event holds both copies' differing values). Returns what it did, for doctor --repair, or null.
  */
 export function settleArchive(tx: Tx, dir: string, thorough = false): string | null {
   const out: string[] = [];
@@ -249,9 +300,12 @@ export function settleArchive(tx: Tx, dir: string, thorough = false): string | n
       out.push(`listed ${missing.length} archived id(s) missing from ${ARCHIVE_IDS}`);
     }
   }
-  const text = readOr(join(dir, ARCHIVE_IDS));
+  const text = readOr(join(dir, ARCHIVE_IDS)).replace(/\r/g, '');
   if (!text) return out.join('; ') || null;
-  const ids = new Set(text.split('\n'));
+  const listed = text.split('\n').filter(Boolean);
+  const ids = new Set(listed);
+  // Both sides of a merge archived one id: listed once again, so the count stays right.
+  if (ids.size < listed.length) writeFileAtomic(join(dir, ARCHIVE_IDS), [...ids].map((id) => `${id}\n`).join(''));
   const both = new Set(Object.keys(tx.state.tasks).filter((id) => ids.has(id)));
   if (!both.size) return out.join('; ') || null;
   const newest = new Map<string, ArchivedTask & { file: string }>();
@@ -268,13 +322,27 @@ export function settleArchive(tx: Tx, dir: string, thorough = false): string | n
       continue;
     }
     conflicts.push(id);
-    const finished = isFinished(live.status);
-    const text = `${id} was archived on one side of a git merge and changed on the other; the changed copy is kept ${finished ? `as the newest archive record (the older stays in ${rec.file})` : 'on the board'}`;
-    const data = { text, archived_at: rec.archived_at, archived_file: rec.file, archived_rev: rec.task.rev, board_rev: live.rev, kept: finished ? 'archive' : 'board' };
+    // Both copies are kept whole: the archived one stays in its file, and the merged one becomes
+    // the newest record. It is finished as the archived copy was (who finished it, and how); every
+    // other field comes from the copy changed last, and notes from both.
+    const archivedCopy = rec.task;
+    const liveNewer = live.updated_at > archivedCopy.updated_at;
+    const merged: Task = { ...(liveNewer ? live : archivedCopy) };
+    for (const k of ['status', 'assignee', 'reviewer', 'lease', 'blocked'] as const) (merged as Record<string, unknown>)[k] = archivedCopy[k];
+    const notes = new Map<string, Task['notes'][number]>();
+    for (const n of [...archivedCopy.notes, ...live.notes]) notes.set(JSON.stringify(n), n);
+    merged.notes = [...notes.values()].sort((a, b) => cmp(a.at, b.at));
+    merged.rev = Math.max(live.rev, archivedCopy.rev);
+    merged.updated_at = liveNewer ? live.updated_at : archivedCopy.updated_at;
+    const differ = (Object.keys(live) as (keyof Task)[]).filter((k) => k !== 'rev' && k !== 'updated_at' && JSON.stringify(live[k]) !== JSON.stringify(archivedCopy[k]));
+    const text = `${id} was archived on one side of a git merge and changed on the other (${differ.join(', ')}); both copies are kept in the archive, the newest record holds the ${liveNewer ? 'change' : 'archived values'}`;
+    const pickOf = (t: Task) => Object.fromEntries(differ.map((k) => [k, k === 'notes' ? t.notes.length : k === 'description' && t.description && t.description.length > 200 ? `(${t.description.length} characters)` : t[k]]));
+    const data = { text, archived_at: rec.archived_at, archived_file: rec.file, fields: differ, board: pickOf(live), archive: pickOf(archivedCopy), kept: liveNewer ? 'board' : 'archive' };
     tx.emit({ type: 'task.archive_conflict', task: id, data, notify: { targets: ['orchestrator'], kind: 'archive-conflict', priority: 'normal' } });
-    if (finished) tx.archive(live, { by: 'settle', conflict: true });
+    tx.state.tasks[id] = merged;
+    tx.archive(merged, { by: 'settle', conflict: true });
   }
   if (again) out.push(`took ${again} archived task(s) a git merge had brought back off the board again`);
-  if (conflicts.length) out.push(`${conflicts.length} task(s) edited on one side and archived on the other (${conflicts.slice(0, 5).join(', ')}${conflicts.length > 5 ? ', …' : ''}): the edited copy is kept, see the task.archive_conflict events`);
+  if (conflicts.length) out.push(`${conflicts.length} task(s) changed on one side and archived on the other (${conflicts.slice(0, 5).join(', ')}${conflicts.length > 5 ? ', …' : ''}): both copies kept in the archive, see the task.archive_conflict events`);
   return out.join('; ') || null;
 }

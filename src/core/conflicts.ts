@@ -220,14 +220,16 @@ export function unfinishedGitOperation(repo: string, dir: string): string | null
 }
 
 /** What doctor says about git: files left unmerged, and a driver named but not installed here. */
-export function gitChecks(dir: string): { unmerged: string[]; driverMissing: boolean; ignoreMissing: string[] } {
+export function gitChecks(dir: string): { unmerged: string[]; driverMissing: boolean; ignoreMissing: string[]; attributesOld: boolean } {
   const where = repoOf(dir);
-  if (!where) return { unmerged: [], driverMissing: false, ignoreMissing: [] };
+  if (!where) return { unmerged: [], driverMissing: false, ignoreMissing: [], attributesOld: false };
   const unmerged = [...unmergedBoardFiles(dir).keys()];
   const attrs = readText(join(where.repo, '.gitattributes'));
   const named = /\smerge=baton(\s|$)/m.test(attrs);
   const driverMissing = named && gitOrNull(where.repo, ['config', '--get', 'merge.baton.driver']) === null;
   const ignore = readText(join(dir, '.gitignore')).split('\n').map((l) => l.trim());
   const ignoreMissing = named ? LOCAL_FILES.filter((f) => !ignore.includes(f)) : [];
-  return { unmerged, driverMissing, ignoreMissing };
+  // An install from before the task archive: git would merge archive/tasks/ as text and stop.
+  const attributesOld = named && !attrs.includes(`${where.rel}/archive/tasks/ids.txt merge=union`);
+  return { unmerged, driverMissing, ignoreMissing, attributesOld };
 }

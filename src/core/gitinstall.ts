@@ -31,8 +31,8 @@ export function installGit(where: BoardRepo, driver: { node: string; bin: string
     `${rel}/events.jsonl merge=baton`,
     `${rel}/archive/events/*.jsonl merge=baton`,
     // Archived tasks only ever gain lines: git's own union merge keeps both sides' (no driver needed).
-    `${rel}/archive/tasks/*.jsonl merge=union`,
-    `${rel}/archive/tasks/ids.txt merge=union`,
+    `${rel}/archive/tasks/*.jsonl merge=union eol=lf`,
+    `${rel}/archive/tasks/ids.txt merge=union eol=lf`,
     `${rel}/*.md linguist-generated=true merge=baton-generated`,
     `${rel}/handoffs/*.md linguist-generated=true merge=baton-generated`,
     `${rel}/handoff-index.json linguist-generated=true merge=baton-generated`,

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { removeKeyRecord } from './idempotency.js';
 import { readMarkId } from './reconcile.js';
+import { ARCHIVE_IDS } from './archive.js';
 import { FILES, type FileStamp, sameStamp, VOID, writeFileAtomic } from './store.js';
 
 /**
@@ -37,8 +38,8 @@ export interface Journal {
   read_seq?: number;
   /** The lock nonce of the writer: only it removes its journal after its commit. */
   nonce?: string | null;
-  /** The task archive file the transaction appends to (archive.ts), and its size before. */
-  archive?: { file: string; size: number } | null;
+  /** The task archive file the transaction appends to (archive.ts), its size before, and ids.txt's. */
+  archive?: { file: string; size: number; ids_size?: number } | null;
   pid: number;
   host: string;
 }
@@ -109,9 +110,9 @@ export function fileSize(path: string): number {
  * that point is the transaction's own (its event id): a task the transaction took off the board
  * is still on it, and the archive does not keep a copy the board never let go of.
  */
-function cutOwnArchiveLines(path: string, before: number, own: ReadonlySet<string>): void {
+function cutOwnArchiveLines(path: string, before: number, own: ReadonlySet<string>): boolean {
   const size = fileSize(path);
-  if (size <= before) return;
+  if (size <= before) return true;
   const lines = readPast(path, before, size).split('\n');
   lines.pop(); // a torn piece of the transaction's own last line, or ''
   for (const line of lines) {
@@ -121,11 +122,18 @@ function cutOwnArchiveLines(path: string, before: number, own: ReadonlySet<strin
     } catch {
       event = null;
     }
-    if (typeof event !== 'string' || !own.has(event)) return;
+    if (typeof event !== 'string' || !own.has(event)) return false;
   }
+  cutBack(path, before);
+  return true;
+}
+
+/** Truncates a file back to `size` when it is longer (fsynced). */
+function cutBack(path: string, size: number): void {
+  if (fileSize(path) <= size) return;
   const fd = openSync(path, 'r+');
   try {
-    ftruncateSync(fd, before);
+    ftruncateSync(fd, size);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
@@ -184,7 +192,10 @@ export function rollbackJournal(dir: string, state: { revision: number; seq: num
   // wherever they are or may yet turn up.
   if (j.key) removeKeyRecord(dir, j.key);
   voidIds(dir, j.ids);
-  if (j.archive) cutOwnArchiveLines(join(dir, j.archive.file), j.archive.size, ownIds);
+  if (j.archive && cutOwnArchiveLines(join(dir, j.archive.file), j.archive.size, ownIds) && j.archive.ids_size !== undefined) {
+    // ids.txt is appended after the archive lines, under the same lock: its tail is this transaction's.
+    cutBack(join(dir, ARCHIVE_IDS), j.archive.ids_size);
+  }
   const size = logSize(dir);
   if (size <= j.log_size) {
     removeJournal(dir);

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { pruneTombstones } from './archive.js';
 import type { BatonEvent, Handoff, Session, State, Task } from './types.js';
 
 /**
@@ -119,6 +120,15 @@ export interface StateMerge {
 export function mergeStates(base: State | null, ours: State, theirs: State, preferTheirs: ReadonlySet<string> = new Set()): StateMerge {
   const conflicts: MergeConflict[] = [];
   const tasks = mergeRecord(base?.tasks, ours.tasks, theirs.tasks, (b, o, t) => mergeTask(b, o, t, conflicts, preferTheirs));
+  // A task one side archived (its tombstone) and the other still has as it was in the base stays
+  // archived; one the other side changed since is kept, and the next write settles it (archive.ts).
+  for (const [side, other] of [[ours, theirs], [theirs, ours]] as const) {
+    for (const id of Object.keys(side.archived ?? {})) {
+      const kept = other.tasks[id];
+      if (kept && !side.tasks[id] && base?.tasks[id] && same(kept, base.tasks[id])) delete tasks[id];
+    }
+  }
+  const archived = ours.archived || theirs.archived ? pruneTombstones(mergeRecord(base?.archived, ours.archived ?? {}, theirs.archived ?? {}, (_b, o, t) => (o > t ? o : t))) : undefined;
   const agents = mergeRecord(base?.agents, ours.agents, theirs.agents, (b, o, t) => (same(o, t) ? o : b && same(o, b) ? t : b && same(t, b) ? o : o.last_seen_at !== t.last_seen_at ? (o.last_seen_at > t.last_seen_at ? o : t) : larger(o, t)));
   const sessions = mergeRecord(base?.sessions, ours.sessions, theirs.sessions, mergeSession);
   const handoffs = mergeRecord(base?.handoffs, ours.handoffs, theirs.handoffs, mergeHandoff);
@@ -132,6 +142,7 @@ export function mergeStates(base: State | null, ours: State, theirs: State, pref
     agents,
     sessions,
     handoffs,
+    ...(archived ? { archived } : {}),
   };
   return { state, conflicts };
 }

@@ -1,3 +1,4 @@
+import { findArchived } from './archive.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { invalidInput } from './errors.js';
@@ -25,7 +26,9 @@ export function renderRolePrompt(board: { dir: string; state: State; config: Con
   const template = readFileSync(source, 'utf8');
   let taskSection = '';
   if (taskId !== undefined) {
-    const t = getTask(state, checkId(taskId, 'task id'));
+    const id = checkId(taskId, 'task id');
+    // An archived task still resolves (its prompt says what it was).
+    const t = state.tasks[id] ?? findArchived(dir, id)?.task ?? getTask(state, id);
     taskSection = [
       `## Your task: ${t.id}`,
       '',

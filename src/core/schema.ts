@@ -129,6 +129,11 @@ export const StateSchema = z.object({
   agents: z.record(z.string(), AgentSchema),
   sessions: z.record(z.string(), SessionSchema),
   handoffs: z.record(z.string(), HandoffSchema),
+  /**
+   * Tasks this board archived lately (id → when), so that a git merge can tell a task this side
+   * archived from one it never had (archive.ts TOMBSTONES). Absent on a board that never archived.
+   */
+  archived: z.optional(z.record(z.string(), iso)),
 });
 export type State = z.infer<typeof StateSchema>;
 

@@ -121,7 +121,8 @@ export function stateLooksValid(raw: unknown): raw is State {
       isObj(raw.tasks) &&
       recordOf(raw.agents, agentLooksValid) &&
       recordOf(raw.sessions, sessionLooksValid) &&
-      recordOf(raw.handoffs, handoffLooksValid)
+      recordOf(raw.handoffs, handoffLooksValid) &&
+      (raw.archived === undefined || recordOf(raw.archived, isIso))
     )
   ) {
     return false;

@@ -26,7 +26,7 @@ import {
   writeState,
 } from './store.js';
 import { renderProjections } from '../render/projections.js';
-import { appendArchive, archiveFileFor, archiveLine, autoArchive, projectionInputs, settleArchive } from './archive.js';
+import { ARCHIVE_IDS, appendArchive, archiveFileFor, archiveLine, autoArchive, projectionInputs, pruneTombstones, settleArchive } from './archive.js';
 
 export interface TxOptions {
   lockTimeoutMs: number;
@@ -257,6 +257,7 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
       tx.emit({ type: 'task.archived', task: task.id, data: { status: task.status, file: archiveFile, ...data } });
       delete state.tasks[task.id];
       touched.add(task.id);
+      state.archived = { ...state.archived, [task.id]: now };
       if (!record) return;
       archived.lines.push(archiveLine({ id: task.id, archived_at: now, event: events.at(-1)!.id, task }));
       archived.ids.push(task.id);
@@ -283,6 +284,7 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
   const value = apply(tx);
   // Archiving by tasks.archive_after_days rides on every 25th write, like event retention.
   if (events.length && revision % 25 === 0) autoArchive(tx);
+  if (state.archived) state.archived = pruneTombstones(state.archived);
   phase('apply');
   if (events.length === 0) {
     // Nothing to write, and the log was checked as far as it needed to be (in order, or it would
@@ -307,7 +309,7 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
   commit(dir, lock, () => {
     if (plan) applyReconcile(dir, plan, lock.fence, now);
     // The journal makes this transaction undoable, and only this one: see journal.ts.
-    const archiveSize = archived.lines.length ? { file: archiveFile, size: fileSize(join(dir, archiveFile)) } : null;
+    const archiveSize = archived.lines.length ? { file: archiveFile, size: fileSize(join(dir, archiveFile)), ids_size: fileSize(join(dir, ARCHIVE_IDS)) } : null;
     writeJournal(dir, { revision_before: revision - 1, revision_after: revision, base_seq: state.seq - events.length, log_size: logSize(dir), ids: events.map((e) => e.id), key: keyed?.key ?? null, base, read_seq: read.seq, nonce: lock.nonce, archive: archiveSize }, lock.fence);
     if (keyed) writeKeyRecord(dir, { key: keyed.key, command: keyed.command, call: keyed.call, session: keyed.session, revision, at: now, value }, lock.fence);
     lock.check();
