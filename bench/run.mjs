@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hookCost } from './hooks.mjs';
+import { seedBoard, seedPlan } from './seed.mjs';
 import { callLatency, toolListSizes } from './mcp.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -47,49 +48,6 @@ const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-/** A plan shaped like a real project: chains of dependencies, specialties, paths, a third done. */
-export function seedPlan(n) {
-  const specialties = ['backend', 'frontend', 'docs', 'infra', null];
-  const tasks = [];
-  for (let i = 0; i < n; i++) {
-    const chainStart = i % 20 === 0;
-    tasks.push({
-      id: `task-${i}`,
-      title: `Implement part ${i} of the ${specialties[i % 5] ?? 'general'} work`,
-      description: i % 3 === 0 ? `Details for task ${i}: what to change, where, and how to test it.` : undefined,
-      priority: i % 4,
-      specialty: specialties[i % 5],
-      depends_on: chainStart ? [] : [`task-${i - 1}`, ...(i % 7 === 0 && i > 40 ? [`task-${i - 40}`] : [])],
-      paths: [`src/module${i % 50}/**`],
-      estimate: 1 + (i % 3),
-      labels: i % 4 === 0 ? ['bench'] : undefined,
-      status: i < n * 0.3 ? 'done' : i % 50 === 7 ? 'cancelled' : 'todo',
-    });
-  }
-  return { tasks: tasks.map((t) => Object.fromEntries(Object.entries(t).filter(([, v]) => v !== undefined))) };
-}
-
-/**
- * A board of `shape`, made with the real commands. A grown board is imported oldest first: the
- * finished tasks to archive, `baton archive`, then the rest (whose dependencies may name archived tasks).
- */
-function seedBoard(shape) {
-  const n = parseInt(shape, 10);
-  const dir = mkdtempSync(join(tmpdir(), `baton-bench-${shape}-`));
-  time([BIN, 'init', '--name', `bench-${shape}`], dir);
-  const plan = seedPlan(n);
-  const archived = shape.endsWith('-archived') ? Math.floor(n * 0.99) : shape.endsWith('-grown') ? Math.floor(n * 0.6) : 0;
-  const finished = shape.endsWith('-archived') ? archived : shape.endsWith('-grown') ? Math.floor(n * 0.8) : 0;
-  if (finished) plan.tasks.forEach((t, i) => (t.status = i < finished ? (i % 50 === 7 ? 'cancelled' : 'done') : t.status === 'done' ? 'todo' : t.status));
-  const parts = archived ? [plan.tasks.slice(0, archived), plan.tasks.slice(archived)] : [plan.tasks];
-  for (const [k, tasks] of parts.entries()) {
-    writeFileSync(join(dir, 'plan.json'), JSON.stringify({ tasks }));
-    time([BIN, 'import', 'plan.json'], dir);
-    if (k === 0 && archived) time([BIN, 'archive'], dir);
-  }
-  return dir;
-}
-
 /** An agent session on the bench board (its env), made with the real `baton join`. */
 function joinAgent(dir, name) {
   const out = JSON.parse(run([BIN, 'join', '--name', name, '--role', 'worker', '--json'], dir).stdout);
@@ -117,7 +75,7 @@ const results = { at: new Date().toISOString(), node: process.version, runs: RUN
 const rows = [];
 for (const shape of SIZES) {
   const n = parseInt(shape, 10);
-  const dir = seedBoard(shape);
+  const dir = seedBoard(BIN, shape, (argv, cwd) => time(argv, cwd));
   try {
     const cmds = COMMANDS.filter((c) => !ONLY || ONLY.includes(c.name.split(' ')[0]));
     const samples = Object.fromEntries([['node -e 0', []], ...cmds.map((c) => [c.name, []])]);
@@ -162,9 +120,9 @@ for (const shape of SIZES) {
       return JSON.parse(/baton-timing (\{.*\})/.exec(r.stderr)[1]);
     });
     const med = (f) => median(timings.map(f));
-    const phases = Object.fromEntries(['read', 'apply', 'validate', 'commit', 'render', 'after'].map((p) => [p, med((t) => t.phases[p] ?? 0)]));
-    size.add_under_lock = { locked_ms: med((t) => t.locked_ms), phases };
-    rows.push(['', 'add: under the lock', `${size.add_under_lock.locked_ms.toFixed(1)} ms (${Object.entries(phases).map(([p, ms]) => `${p} ${ms.toFixed(1)}`).join(', ')})`, '', '', '']);
+    const phases = Object.fromEntries(['read', 'apply', 'validate', 'commit', 'after'].map((p) => [p, med((t) => t.phases[p] ?? 0)]));
+    size.add_under_lock = { locked_ms: med((t) => t.locked_ms), phases, render_after_ms: med((t) => t.render_ms ?? 0) };
+    rows.push(['', 'add: under the lock', `${size.add_under_lock.locked_ms.toFixed(1)} ms (${Object.entries(phases).map(([p, ms]) => `${p} ${ms.toFixed(1)}`).join(', ')}); the Markdown after it ${size.add_under_lock.render_after_ms.toFixed(1)} ms`, '', '', '']);
     results.sizes[shape] = size;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -51,8 +51,8 @@ describe('concurrent writers', () => {
   }, 300_000);
 });
 
-describe('the Markdown under racing writers', () => {
-  it('never goes back in revision under 8 racing writers, and ends at the last commit', async () => {
+describe('the Markdown, rendered outside the board lock', () => {
+  it('never goes back in revision under 8 racing writers, a render loop and a doctor --repair loop, and ends at the last commit', async () => {
     const board = makeBoard();
     const status = join(board.dir, 'STATUS.md');
     const revisionOf = (): number => {
@@ -76,12 +76,77 @@ describe('the Markdown under racing writers', () => {
         expect(revisionOf()).toBeGreaterThanOrEqual(r.json.revision);
       }
     });
+    // Renders that do not come from a commit take their turn under the same render lock.
+    const others = ['render', 'doctor --repair'].map(async (cmd) => {
+      let rounds = 0;
+      while (writing || rounds < 2) {
+        const r = await batonAsync([...cmd.split(' '), '--json', '--lock-timeout', '60'], { cwd: board.root });
+        expect(r.code, r.stdout).toBe(0);
+        if (cmd === 'render') expect(revisionOf()).toBeGreaterThanOrEqual(r.json.revision);
+        rounds++;
+      }
+      return rounds;
+    });
     await Promise.all(writers);
     writing = false;
+    expect((await Promise.all(others)).every((n) => n >= 2)).toBe(true);
     await watcher;
     expect(seen.length).toBeGreaterThan(10);
     for (let i = 1; i < seen.length; i++) expect(seen[i], `reading ${i}`).toBeGreaterThanOrEqual(seen[i - 1]!);
     expect(revisionOf()).toBe(board.json('status').revision);
+    expect(board.json('doctor').healthy).toBe(true);
+  });
+});
+
+describe('the render lock', () => {
+  it('a render lock left by a SIGKILLed holder on this host is passed over, and the write renders', async () => {
+    const board = makeBoard();
+    const lock = join(board.dir, '.baton.lock.render');
+    // A real process takes the render lock the way baton does, says so, and is killed holding it.
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const fs=require('fs');fs.mkdirSync(${JSON.stringify(lock)});` +
+          `fs.writeFileSync(${JSON.stringify(join(lock, 'owner'))},JSON.stringify({pid:process.pid,host:require('os').hostname(),at:new Date().toISOString(),nonce:'x'}));` +
+          `console.log('locked');setInterval(()=>{},1000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise<void>((res) => holder.stdout.once('data', () => res()));
+    holder.kill('SIGKILL');
+    await new Promise((r) => holder.once('exit', r));
+    const r = await batonAsync(['add', 'after the crash', '--json', '--lock-timeout', '5'], { cwd: board.root });
+    expect([r.code, r.json.warnings]).toEqual([0, undefined]);
+    expect(readFileSync(join(board.dir, 'STATUS.md'), 'utf8')).toContain(`Revision ${r.json.revision} `);
+    expect(existsSync(lock)).toBe(false);
+  });
+
+  it('a live holder of the render lock delays the Markdown, never the commit: the write warns and render catches up', async () => {
+    const board = makeBoard();
+    const lock = join(board.dir, '.baton.lock.render');
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const fs=require('fs');fs.mkdirSync(${JSON.stringify(lock)});` +
+          `fs.writeFileSync(${JSON.stringify(join(lock, 'owner'))},JSON.stringify({pid:process.pid,host:require('os').hostname(),at:new Date().toISOString(),nonce:'x'}));` +
+          `console.log('locked');setInterval(()=>{},1000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise<void>((res) => holder.stdout.once('data', () => res()));
+    try {
+      const r = await batonAsync(['add', 'while the render lock is held', '--json', '--lock-timeout', '0.5'], { cwd: board.root });
+      expect(r.code).toBe(0);
+      expect(r.json.warnings.join(' ')).toContain('regenerating the Markdown failed');
+      expect(board.json('show', r.json.task.id).task.title).toBe('while the render lock is held');
+      expect(readFileSync(join(board.dir, 'STATUS.md'), 'utf8')).not.toContain(`Revision ${r.json.revision} `);
+    } finally {
+      holder.kill('SIGKILL');
+      await new Promise((r) => holder.once('exit', r));
+    }
+    expect(board.json('render').revision).toBe(board.json('status').revision);
     expect(board.json('doctor').healthy).toBe(true);
   });
 });

@@ -12,7 +12,6 @@ import {
   leftoverTempFiles,
   readConfig,
   readState,
-  writeProjections,
 } from '../core/store.js';
 import { readEvents } from '../core/events.js';
 import { summarize } from '../core/summary.js';
@@ -89,13 +88,10 @@ export interface RenderResult {
 
 export async function render(ctx: Ctx): Promise<RenderResult> {
   const dir = boardDir(ctx);
-  const config = await readConfig(dir);
-  // Under the lock, so a concurrent transaction's projections can't interleave with ours.
-  const { withLock } = await import('../core/tx.js');
-  return withLock(dir, ctx.lockTimeoutMs, async () => {
-    const state = await readState(dir);
-    return { revision: state.revision, written: writeProjections(dir, renderProjections(state, config, projectionInputs(dir, state))) };
-  });
+  // Under the render lock, as every render (renderlock.ts): the newest state, never an older one after it.
+  const { renderLatest } = await import('../core/renderlock.js');
+  const r = await renderLatest(dir, ctx.lockTimeoutMs, true);
+  return { revision: r.revision ?? (await readState(dir)).revision, written: r.written };
 }
 
 export const renderRender = (r: RenderResult) =>

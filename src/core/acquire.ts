@@ -13,6 +13,8 @@ export interface LockOptions {
   timeoutMs: number;
   /** How old a lock held from another machine must be before it is judged dead. */
   staleMs?: number | undefined;
+  /** Another lock of the board, taken the same way (renderlock.ts: the render lock). */
+  name?: string;
 }
 
 export const lostLock = (): BatonError =>
@@ -21,7 +23,6 @@ export const lostLock = (): BatonError =>
     details: { lost_lock: true },
   });
 
-const NEW_PREFIX = `${LOCK_DIR}.new-`;
 
 /**
  * Makes the lock whole, then puts it in place: a directory `.baton.lock.new-NONCE` holding the
@@ -31,15 +32,15 @@ const NEW_PREFIX = `${LOCK_DIR}.new-`;
  * directory, fence and all, away; the holder's commit renames state.json from inside its fence,
  * so it fails once the fence is gone.
  */
-function tryTake(boardDir: string, nonce: string): boolean {
-  const staging = join(boardDir, `${NEW_PREFIX}${nonce}`);
+function tryTake(boardDir: string, nonce: string, name: string): boolean {
+  const staging = join(boardDir, `${name}.new-${nonce}`);
   mkdirSync(staging);
   try {
     mkdirSync(join(staging, `fence-${nonce}`));
     const { host, boot, pidns } = machine();
     const owner = { pid: process.pid, host, boot, pidns, start: processStart(process.pid), at: new Date().toISOString(), nonce };
     writeFileSync(join(staging, 'owner'), JSON.stringify(owner));
-    renameSync(staging, join(boardDir, LOCK_DIR));
+    renameSync(staging, join(boardDir, name));
     return true;
   } catch (e) {
     rmSync(staging, { recursive: true, force: true });
@@ -55,10 +56,10 @@ function tryTake(boardDir: string, nonce: string): boolean {
  * Staging directories of writers that died between making one and renaming it: older than a
  * minute by the storage's clock, and not a live process's on this machine.
  */
-function sweepStaging(boardDir: string, clockOffsetMs: number | null): void {
+function sweepStaging(boardDir: string, clockOffsetMs: number | null, name: string): void {
   let names: string[];
   try {
-    names = readdirSync(boardDir).filter((n) => n.startsWith(NEW_PREFIX));
+    names = readdirSync(boardDir).filter((n) => n.startsWith(`${name}.new-`));
   } catch {
     return;
   }
@@ -79,29 +80,30 @@ function sweepStaging(boardDir: string, clockOffsetMs: number | null): void {
 export async function acquireLock(boardDir: string, opts: LockOptions): Promise<HeldLock> {
   const { timeoutMs } = opts;
   const staleMs = opts.staleMs ?? STALE_MS;
-  const lockDir = join(boardDir, LOCK_DIR);
+  const name = opts.name ?? LOCK_DIR;
+  const lockDir = join(boardDir, name);
   const deadline = Date.now() + timeoutMs;
   let delay = 2;
   for (;;) {
     const nonce = randomBytes(8).toString('hex');
     let took: boolean;
     try {
-      took = tryTake(boardDir, nonce);
+      took = tryTake(boardDir, nonce, name);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') throw new BatonError('NO_BOARD', `The board directory ${boardDir} disappeared.`, { hint: 'baton init' });
       if (isDiskFull(e)) throw diskFull(e);
       throw e;
     }
-    if (took) return held(boardDir, lockDir, nonce);
-    if (lockHealth(boardDir, staleMs) === 'stale' && breakStaleLock(boardDir, staleMs)) continue;
-    if (Date.now() >= deadline) throw busy(boardDir, timeoutMs);
+    if (took) return held(boardDir, lockDir, nonce, name);
+    if (lockHealth(boardDir, staleMs, Date.now(), name) === 'stale' && breakStaleLock(boardDir, staleMs, name)) continue;
+    if (Date.now() >= deadline) throw busy(boardDir, timeoutMs, name);
     await sleep(Math.min(delay + Math.random() * delay, Math.max(1, deadline - Date.now())));
     delay = Math.min(delay * 1.5, 50);
   }
 }
 
-function held(boardDir: string, lockDir: string, nonce: string): HeldLock {
+function held(boardDir: string, lockDir: string, nonce: string, name: string): HeldLock {
   const fence = join(lockDir, `fence-${nonce}`);
   const takenAt = Date.now();
   let storageOffset: number | null = null;
@@ -110,7 +112,7 @@ function held(boardDir: string, lockDir: string, nonce: string): HeldLock {
   } catch {
     storageOffset = null;
   }
-  const ours = () => readLockOwner(boardDir)?.nonce === nonce && existsSync(fence);
+  const ours = () => readLockOwner(boardDir, name)?.nonce === nonce && existsSync(fence);
   // The mtime tells machines that cannot see our pid that we are alive.
   const timer = setInterval(() => {
     try {
@@ -120,7 +122,7 @@ function held(boardDir: string, lockDir: string, nonce: string): HeldLock {
     }
   }, UPDATE_MS);
   timer.unref();
-  sweepStaging(boardDir, storageOffset);
+  sweepStaging(boardDir, storageOffset, name);
   return {
     fence,
     nonce,
@@ -134,7 +136,7 @@ function held(boardDir: string, lockDir: string, nonce: string): HeldLock {
       // Only a lock that is still ours is taken down, and in one rename: a holder whose lock was
       // broken must not remove the lock of whoever holds it now.
       if (!ours()) return;
-      const dead = join(boardDir, `${LOCK_DIR}.dead-${nonce}`);
+      const dead = join(boardDir, `${name}.dead-${nonce}`);
       try {
         renameSync(lockDir, dead);
         rmSync(dead, { recursive: true, force: true });
@@ -145,13 +147,13 @@ function held(boardDir: string, lockDir: string, nonce: string): HeldLock {
   };
 }
 
-function busy(boardDir: string, timeoutMs: number): BatonError {
-  const owner = readLockOwner(boardDir);
+function busy(boardDir: string, timeoutMs: number, name: string): BatonError {
+  const owner = readLockOwner(boardDir, name);
   const heldMs = owner ? Date.now() - Date.parse(owner.at) : null;
   const heldFor = heldMs !== null && Number.isFinite(heldMs) ? `, holding it for ${Math.max(0, Math.round(heldMs / 1000))}s` : '';
   return new BatonError(
     'BOARD_BUSY',
-    `The board is locked by another writer${owner ? ` (pid ${owner.pid} on ${owner.host}${heldFor})` : ''}; gave up after ${Math.round(timeoutMs / 100) / 10}s.`,
+    `The board${name === LOCK_DIR ? '' : `'s ${name} lock`} is locked by another ${name === LOCK_DIR ? 'writer' : 'process'}${owner ? ` (pid ${owner.pid} on ${owner.host}${heldFor})` : ''}; gave up after ${Math.round(timeoutMs / 100) / 10}s.`,
     {
       hint: 'retry, or raise --lock-timeout; a live holder on this machine is never broken (`baton doctor` names it)',
       details: { holder: owner ? { pid: owner.pid, host: owner.host, since: owner.at, held_ms: heldMs } : null },

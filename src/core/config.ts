@@ -1,9 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderProjections } from '../render/projections.js';
-import { projectionInputs } from './archive.js';
 import type { HeldLock } from './lock.js';
-import { FILES, writeFileAtomic, writeProjections } from './store.js';
+import { FILES, writeFileAtomic } from './store.js';
 import type { Tx } from './tx.js';
 import type { Config, Profile, State } from './types.js';
 
@@ -16,8 +14,8 @@ function withProfile(text: string, profile: Profile): string {
  * Sets the board's profile in config.yaml (preflight --profile), the one line of it baton
  * edits, as one transaction: `apply` reads the file under the board lock and records a
  * `config.changed` event when the line changes; `afterCommit`, still under the lock, writes
- * the file whole (temp file in the lock's fence, fsync, rename) and regenerates the Markdown
- * with the new profile (STATUS.md shows it). Nothing is written without its event.
+ * the file whole (temp file in the lock's fence, fsync, rename); the Markdown regenerated after
+ * the transaction shows the new profile. Nothing is written without its event.
  */
 export function profileChange(dir: string, profile: Profile) {
   const file = join(dir, FILES.config);
@@ -31,10 +29,10 @@ export function profileChange(dir: string, profile: Profile) {
       tx.emit({ type: 'config.changed', data: { file: FILES.config, changes: { profile: { from: tx.config.profile, to: profile } } } });
       return true;
     },
-    afterCommit(state: State, config: Config, lock: HeldLock): void {
+    afterCommit(_state: State, _config: Config, lock: HeldLock): void {
       if (next === null) return;
+      // The Markdown follows once the lock is free: it is rendered with config.yaml as it is then.
       writeFileAtomic(file, next, true, lock.fence);
-      writeProjections(dir, renderProjections(state, { ...config, profile }, projectionInputs(dir, state)));
     },
   };
 }

@@ -90,9 +90,9 @@ export function processStart(pid: number): string | null {
   return fields[19] ?? null;
 }
 
-export function readLockOwner(boardDir: string): LockOwner | null {
+export function readLockOwner(boardDir: string, name = LOCK_DIR): LockOwner | null {
   try {
-    return JSON.parse(readFileSync(join(boardDir, LOCK_DIR, 'owner'), 'utf8')) as LockOwner;
+    return JSON.parse(readFileSync(join(boardDir, name, 'owner'), 'utf8')) as LockOwner;
   } catch {
     return null;
   }
@@ -129,14 +129,14 @@ export function holderAlive(owner: LockOwner): boolean {
 export type LockHealth = 'free' | 'held' | 'stale';
 
 /** Whether the lock is free, held by a live writer, or left behind by a dead one. */
-export function lockHealth(boardDir: string, staleMs = STALE_MS, now = Date.now()): LockHealth {
+export function lockHealth(boardDir: string, staleMs = STALE_MS, now = Date.now(), name = LOCK_DIR): LockHealth {
   let mtime: number;
   try {
-    mtime = statSync(join(boardDir, LOCK_DIR)).mtimeMs;
+    mtime = statSync(join(boardDir, name)).mtimeMs;
   } catch {
     return 'free';
   }
-  const owner = readLockOwner(boardDir);
+  const owner = readLockOwner(boardDir, name);
   if (owner && ownerIsLocal(owner) && owner.pid !== process.pid) return holderAlive(owner) ? 'held' : 'stale';
   // A lock is put in place with its owner file inside: one without (made by an older baton, or
   // by hand) is taken for dead after a few seconds.
@@ -145,8 +145,8 @@ export function lockHealth(boardDir: string, staleMs = STALE_MS, now = Date.now(
 }
 
 /** Removes a stale lock under the break lock; true when something was removed. */
-export function breakStaleLock(boardDir: string, staleMs = STALE_MS): boolean {
-  const breakPath = join(boardDir, BREAK_DIR);
+export function breakStaleLock(boardDir: string, staleMs = STALE_MS, name = LOCK_DIR): boolean {
+  const breakPath = join(boardDir, name === LOCK_DIR ? BREAK_DIR : `${name}.break`);
   try {
     mkdirSync(breakPath);
   } catch (e) {
@@ -160,10 +160,10 @@ export function breakStaleLock(boardDir: string, staleMs = STALE_MS): boolean {
     return false;
   }
   try {
-    if (lockHealth(boardDir, staleMs) !== 'stale') return false;
+    if (lockHealth(boardDir, staleMs, Date.now(), name) !== 'stale') return false;
     // Renaming the directory away is atomic for everyone, and takes the holder's fence with it.
-    const dead = join(boardDir, `${LOCK_DIR}.dead-${randomBytes(4).toString('hex')}`);
-    renameSync(join(boardDir, LOCK_DIR), dead);
+    const dead = join(boardDir, `${name}.dead-${randomBytes(4).toString('hex')}`);
+    renameSync(join(boardDir, name), dead);
     rmSync(dead, { recursive: true, force: true });
     return true;
   } catch (e) {

@@ -477,8 +477,11 @@ export function writeState(dir: string, state: State, touched: ReadonlySet<strin
   fsyncDir(dir);
 }
 
-/** Writes generated files that differ from what is on disk; returns the names written. */
-export function writeProjections(dir: string, files: Map<string, string>): string[] {
+/**
+ * Writes generated files that differ from what is on disk; returns the names written. `via`: the
+ * render lock's fence, so a renderer whose lock was broken renames nothing into place.
+ */
+export function writeProjections(dir: string, files: Map<string, string>, via?: string): string[] {
   const written: string[] = [];
   for (const [name, content] of files) {
     const path = join(dir, name);
@@ -490,7 +493,7 @@ export function writeProjections(dir: string, files: Map<string, string>): strin
     }
     if (current === content) continue;
     if (name.includes('/')) mkdirSync(join(dir, name.slice(0, name.lastIndexOf('/'))), { recursive: true });
-    writeFileAtomic(path, content);
+    writeFileAtomic(path, content, true, via);
     written.push(name);
   }
   return written;

@@ -75,6 +75,7 @@ export async function syncBoard(where: BoardRepo, o: SyncOptions, lockTimeoutMs:
   const branch = o.branch ?? git(repo, ['rev-parse', '--abbrev-ref', 'HEAD']);
   const boardPaths = ['--', rel, ...LOCAL_FILES.map((f) => `:(exclude)${rel}/${f}`)];
   const { withLock, transactHeld } = await import('./tx.js');
+  const { renderLatest } = await import('./renderlock.js');
   const { loadConfig, readState } = await import('./store.js');
   return withLock(dir, lockTimeoutMs, async (lock) => {
     // Never on top of a git operation a person is in the middle of: its abort would take the
@@ -88,10 +89,10 @@ export async function syncBoard(where: BoardRepo, o: SyncOptions, lockTimeoutMs:
     }
     /** Reconciles what git changed (a transaction under the lock we hold), regenerates, commits the board. */
     const settle = async (message: string): Promise<boolean> => {
-      await transactHeld(dir, lock, await loadConfig(dir), {
-        lockTimeoutMs,
-        onRendered: () => undefined,
-      }, () => undefined);
+      await transactHeld(dir, lock, await loadConfig(dir), { lockTimeoutMs }, () => undefined);
+      // The board files this commit holds are rendered from the state it commits (the render lock
+      // is taken while the board lock is held: its holders never take the board lock).
+      await renderLatest(dir, lockTimeoutMs, true);
       gitEnv(repo, ['add', '-A', ...boardPaths]);
       if (gitEnv(repo, ['diff', '--cached', '--quiet', ...boardPaths]).code === 0) return false; // nothing to commit
       const c = gitEnv(repo, ['commit', '-q', '-m', `${message} ${(await readState(dir)).revision}`, ...boardPaths]);

@@ -22,11 +22,10 @@ import {
   loadConfig,
   readStateText,
   writeConfigCache,
-  writeProjections,
   writeState,
 } from './store.js';
-import { renderProjections } from '../render/projections.js';
-import { ARCHIVE_IDS, appendArchive, archiveFileFor, archiveLine, autoArchive, projectionInputs, pruneTombstones, settleArchive } from './archive.js';
+import { renderLatest } from './renderlock.js';
+import { ARCHIVE_IDS, appendArchive, archiveFileFor, archiveLine, autoArchive, pruneTombstones, settleArchive } from './archive.js';
 
 export interface TxOptions {
   lockTimeoutMs: number;
@@ -47,7 +46,7 @@ export interface TxOptions {
   thorough?: boolean;
   /**
    * Regenerate the Markdown even when the transaction has nothing to write (git may have changed
-   * the state under it), and be told which files changed (doctor --repair, sync).
+   * the state under it, or a generated file by hand), and be told which files changed (doctor --repair).
    */
   onRendered?: ((written: string[]) => void) | undefined;
   /** With a key, a retry of a committed transaction returns its first value (idempotency.ts). */
@@ -56,7 +55,8 @@ export interface TxOptions {
   afterCommit?: ((state: State, config: Config, lock: HeldLock) => void) | undefined;
 }
 
-export type Timing = { lock_wait_ms: number; locked_ms: number; phases?: Record<string, number> };
+/** render_ms: the Markdown, regenerated after the lock was released (renderlock.ts). */
+export type Timing = { lock_wait_ms: number; locked_ms: number; phases?: Record<string, number>; render_ms?: number };
 
 export interface EmitInput {
   type: string;
@@ -179,15 +179,35 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
   const lock = await acquireLock(dir, { timeoutMs: opts.lockTimeoutMs, staleMs: loaded.config.lock_stale_seconds * 1000 });
   const got = performance.now();
   const phases: Record<string, number> = {};
+  let result: TxResult<R>;
+  let locked = 0;
   try {
-    return await transactHeld(dir, lock, loaded, { ...opts, phases }, apply);
+    result = await transactHeld(dir, lock, loaded, { ...opts, phases }, apply);
+  } catch (e) {
+    opts.onTiming?.({ lock_wait_ms: got - asked, locked_ms: performance.now() - got, phases });
+    throw e;
   } finally {
     await lock.release();
-    opts.onTiming?.({ lock_wait_ms: got - asked, locked_ms: performance.now() - got, phases });
+    locked = performance.now() - got;
   }
+  // The Markdown, with the board lock free: other writers commit meanwhile, and the newest render wins.
+  const started = performance.now();
+  if (result.changed || opts.onRendered) {
+    try {
+      const r = await renderLatest(dir, opts.lockTimeoutMs, opts.onRendered !== undefined);
+      opts.onRendered?.(r.written);
+    } catch (e) {
+      result.warnings.push(`regenerating the Markdown failed (${(e as Error).message}); the change is committed. Next: free the cause, then \`baton render\` (or \`baton doctor --repair\`).`);
+    }
+  }
+  opts.onTiming?.({ lock_wait_ms: got - asked, locked_ms: locked, phases, render_ms: performance.now() - started });
+  return result;
 }
 
-/** A transaction for a caller that already holds the board lock (sync holds it across git). */
+/**
+ * A transaction for a caller that already holds the board lock (sync holds it across git). It
+ * leaves the Markdown to the caller: renderLatest, once the lock is free or while it is held.
+ */
 export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: LoadedConfig, opts: TxOptions, apply: (tx: Tx) => R): Promise<TxResult<R>> {
   const config = loaded.config;
   let mark = performance.now();
@@ -294,7 +314,6 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
     } catch {
       /* only costs the next write a whole-log read */
     }
-    if (opts.onRendered) opts.onRendered(writeProjections(dir, renderProjections(state, config, projectionInputs(dir, state))));
     opts.afterCommit?.(state, config, lock);
     return { value, revision: state.revision, changed: false, warnings };
   }
@@ -330,12 +349,6 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
   // The mark first: with it, a journal left behind is known to belong to a committed transaction.
   after('recording the log mark', () => writeMark(dir, events.at(-1)?.id));
   after('removing the transaction journal', () => removeJournal(dir, lock.nonce));
-  phase('after');
-  after('regenerating the Markdown', () => {
-    const written = writeProjections(dir, renderProjections(state, config, projectionInputs(dir, state)));
-    opts.onRendered?.(written);
-  });
-  phase('render');
   after('caching the parsed config', () => writeConfigCache(dir, loaded));
   // Retention from config.yaml, applied every 25 revisions so its cost is spread thin.
   const { max_rows: maxRows, max_age_days: maxAgeDays } = config.events;

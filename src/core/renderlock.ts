@@ -1,0 +1,55 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { acquireLock } from './acquire.js';
+import { projectionInputs } from './archive.js';
+import { FILES, readConfig, readState, stampOf, writeFileAtomic, writeProjections } from './store.js';
+import { renderProjections } from '../render/projections.js';
+
+/**
+ * Regenerating the Markdown (STATUS.md and the rest), the one way every command does it: after a
+ * commit, once the board lock is free, so another writer never waits for it (SPEC §13).
+ *
+ * - Renders take turns under their own lock, `.baton.lock.render/`, taken exactly as the board
+ *   lock is (acquire.ts: put in place whole with its owner, a dead holder on this machine judged by
+ *   its process, one on another by the lock's age, broken under a break lock, released only by its
+ *   holder). A holder of the render lock never takes the board lock, so a caller that holds the
+ *   board lock (sync, doctor --repair) may wait for it.
+ * - Each render renders the board as it is when it holds that lock: the newest committed state.json
+ *   and config.yaml. So the files only ever move forward: none is older than one already written.
+ * - `.baton.lock.rendered` names the state.json and config.yaml it rendered (size, mtime, inode):
+ *   a render that finds both unchanged does nothing, so renders that pile up behind a slow one
+ *   coalesce into one. The stamps are taken before the files are read: a commit in between only
+ *   costs the next render some work, and never leaves a change unrendered.
+ * - A command returns once the files show its change (or a later one).
+ */
+
+const RENDER_LOCK = '.baton.lock.render';
+const RENDERED = '.baton.lock.rendered';
+
+const stamps = (dir: string): string => JSON.stringify([stampOf(join(dir, FILES.state)), stampOf(join(dir, FILES.config))]);
+
+/**
+ * Renders the newest committed board unless it is rendered already (`force`: render anyway, as
+ * `baton render` and doctor --repair do after a hand edit or a git checkout of a generated file).
+ * Returns the revision rendered and the files written.
+ */
+export async function renderLatest(dir: string, timeoutMs: number, force = false): Promise<{ revision: number | null; written: string[] }> {
+  const lock = await acquireLock(dir, { timeoutMs, name: RENDER_LOCK });
+  try {
+    const now = stamps(dir);
+    let done: string | null = null;
+    try {
+      done = readFileSync(join(dir, RENDERED), 'utf8').trim();
+    } catch {
+      done = null;
+    }
+    if (!force && done === now) return { revision: null, written: [] };
+    const [state, config] = await Promise.all([readState(dir), readConfig(dir)]);
+    const written = writeProjections(dir, renderProjections(state, config, projectionInputs(dir, state)), lock.fence);
+    // Recorded after the files: a crash in between only costs the next render some work.
+    writeFileAtomic(join(dir, RENDERED), `${now}\n`, false, lock.fence);
+    return { revision: state.revision, written };
+  } finally {
+    await lock.release();
+  }
+}
