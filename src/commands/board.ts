@@ -17,7 +17,7 @@ import { readEvents } from '../core/events.js';
 import { summarize } from '../core/summary.js';
 import { findCycles, spellCycle, type TaskJson, toTaskJson } from '../core/tasks.js';
 import { renderProjections } from '../render/projections.js';
-import { boardDir, type Ctx, load } from './context.js';
+import { boardDir, type Ctx, loadHot } from './context.js';
 
 // ---------------------------------------------------------------- status
 
@@ -40,7 +40,7 @@ export interface StatusResult {
 }
 
 export async function status(ctx: Ctx): Promise<StatusResult> {
-  const { dir, state, config } = await load(ctx);
+  const { dir, state, config } = await loadHot(ctx);
   const archive = archiveView(dir);
   const s = summarize(state, config, 10, archive.recently_done);
   return {

@@ -4,6 +4,7 @@ import type { Config, State } from '../core/types.js';
 import { findArchived } from '../core/archive.js';
 import { BatonError } from '../core/errors.js';
 import { readConfig, readState } from '../core/store.js';
+import { readHotState } from '../core/hotindex.js';
 import type { Timing, Tx, TxOptions, TxResult } from '../core/tx.js';
 
 /** What every command gets from the wiring besides its own options. */
@@ -69,6 +70,19 @@ export async function load(ctx: Ctx): Promise<Loaded> {
   const dir = boardDir(ctx);
   const [state, config] = await Promise.all([readState(dir), readConfig(dir)]);
   return { dir, state, config };
+}
+
+/**
+ * The board for the hot reads (`next`, `status`, `list --ready`): from the read index when it
+ * names the current state.json (a state holding only the tasks those reads look at; hotindex.ts),
+ * else state.json whole. Only for reads that look at nothing else.
+ */
+export async function loadHot(ctx: Ctx): Promise<Loaded> {
+  const dir = boardDir(ctx);
+  // BATON_NO_INDEX=1 reads state.json whole (the tests compare both answers).
+  const hot = ctx.env.BATON_NO_INDEX === '1' ? null : readHotState(dir);
+  if (!hot) return load(ctx);
+  return { dir, state: hot, config: await readConfig(dir) };
 }
 
 export async function mutate<R>(ctx: Ctx, apply: (tx: Tx) => R, more: Pick<TxOptions, 'actor' | 'session' | 'afterCommit'> = {}): Promise<TxResult<R>> {

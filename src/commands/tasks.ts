@@ -29,7 +29,7 @@ import { blockTask, cancelTask, unblockTask } from '../core/lifecycle.js';
 import { PROFILE_LIMITS } from '../core/agents.js';
 import { rankTasks } from '../core/rank.js';
 import { archiveFileFor, archiveFinished, archiveIds, findArchived } from '../core/archive.js';
-import { type Ctx, boardDir, load, mutate } from './context.js';
+import { type Ctx, boardDir, load, loadHot, mutate } from './context.js';
 
 export interface TaskResult {
   revision: number;
@@ -259,7 +259,7 @@ export async function list(o: ListOptions, ctx: Ctx): Promise<ListResult> {
   const kinds = splitList(o.kind).map(parseKind);
   const specialty = o.specialty === undefined ? undefined : checkSpecialty(o.specialty);
   const assignee = o.assignee === undefined ? undefined : checkId(o.assignee, 'assignee');
-  const { state, config } = await load(ctx);
+  const { state, config } = o.ready ? await loadHot(ctx) : await load(ctx);
   let tasks = o.ready
     ? rankTasks(state, config, { agent: null, now: Date.now(), pathsRefuse: PROFILE_LIMITS[config.profile].pathsRefuse }).ranked.map((c) => c.task)
     : Object.values(state.tasks).sort((a, b) => a.priority - b.priority || cmp(a.created_at, b.created_at) || cmp(a.id, b.id));

@@ -7,7 +7,7 @@ import type { SyncResult } from '../core/sync.js';
 import { checkNote, checkSpecialty, getTask, type TaskJson, toTaskJson } from '../core/tasks.js';
 import { type Take, takeHandoff } from '../core/handoffs.js';
 import { untilAnswer, untilWork } from '../core/watch.js';
-import { boardDir, type Ctx, load, mutateAs } from './context.js';
+import { boardDir, type Ctx, load, loadHot, mutateAs } from './context.js';
 
 export type { Action, Explain };
 
@@ -116,7 +116,8 @@ export async function next(o: { watch?: number; explain?: boolean }, ctx: Ctx): 
     o.watch ?? null,
     ctx.stop,
     async () => {
-      const { state, config } = await load(ctx);
+      // --explain lists why every waiting task waits: only state.json knows.
+      const { state, config } = o.explain ? await load(ctx) : await loadHot(ctx);
       const { session, agent } = authenticate(state, ctx.creds);
       return { revision: state.revision, ...decideNext(state, config, { session, agentId: agent.id }, Date.now(), Boolean(o.explain)) };
     },

@@ -190,6 +190,27 @@ export interface BoardView {
 
 const views = new WeakMap<State, BoardView>();
 
+/** What a state read from the read index (hotindex.ts) can't count itself: it holds only some tasks. */
+export interface BoardFacts {
+  clock: number;
+  counts: Record<Status, number>;
+  total: number;
+}
+
+const facts = new WeakMap<State, BoardFacts>();
+
+/**
+ * Gives a partial state (the read index's) the view and facts of the whole board it was cut
+ * from; the state is frozen, so boardView, rankTasks, stateClock and summarize use them.
+ */
+export function adoptView(state: State, view: BoardView, f: BoardFacts): void {
+  Object.freeze(state);
+  views.set(state, view);
+  facts.set(state, f);
+}
+
+export const boardFacts = (state: State): BoardFacts | undefined => facts.get(state);
+
 export function boardView(state: State): BoardView {
   const frozen = Object.isFrozen(state);
   const kept = frozen ? views.get(state) : undefined;
@@ -282,6 +303,8 @@ export function rankTasks(state: State, config: Config, opts: RankOptions): { ra
 
 /** A board-level "now" drawn from the state, so STATUS.md stays a pure function of it. */
 export function stateClock(state: State): number {
+  const f = facts.get(state);
+  if (f) return f.clock;
   // ISO-8601 UTC strings of one length order like the instants they name: compare, parse once.
   let latest = state.board.created_at;
   for (const id in state.tasks) {

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { acquireLock } from './acquire.js';
 import { projectionInputs } from './archive.js';
-import { FILES, readConfig, readState, stampOf, writeFileAtomic, writeProjections } from './store.js';
+import { hotIndexExists, readStampedState, writeHotIndex } from './hotindex.js';
+import { FILES, readConfig, stampOf, writeFileAtomic, writeProjections } from './store.js';
 import { renderProjections } from '../render/projections.js';
 
 /**
@@ -21,6 +22,7 @@ import { renderProjections } from '../render/projections.js';
  *   coalesce into one. The stamps are taken before the files are read: a commit in between only
  *   costs the next render some work, and never leaves a change unrendered.
  * - A command returns once the files show its change (or a later one).
+ * - Each render also writes the read index of the state it rendered (hotindex.ts).
  */
 
 const RENDER_LOCK = '.baton.lock.render';
@@ -43,9 +45,12 @@ export async function renderLatest(dir: string, timeoutMs: number, force = false
     } catch {
       done = null;
     }
-    if (!force && done === now) return { revision: null, written: [] };
-    const [state, config] = await Promise.all([readState(dir), readConfig(dir)]);
+    if (!force && done === now && hotIndexExists(dir)) return { revision: null, written: [] };
+    const [{ state, stamp }, config] = await Promise.all([readStampedState(dir), readConfig(dir)]);
+    // Frozen (shallowly): the summary and the index share one board view of it.
+    Object.freeze(state);
     const written = writeProjections(dir, renderProjections(state, config, projectionInputs(dir, state)), lock.fence);
+    writeHotIndex(dir, state, stamp, lock.fence);
     // Recorded after the files: a crash in between only costs the next render some work.
     writeFileAtomic(join(dir, RENDERED), `${now}\n`, false, lock.fence);
     return { revision: state.revision, written };

@@ -2,7 +2,7 @@ import { cmp } from './json.js';
 import type { Config, State, Status, Task } from './types.js';
 import { STATUSES } from './types.js';
 import { PROFILE_LIMITS } from './agents.js';
-import { rankTasks, stateClock } from './rank.js';
+import { boardFacts, rankTasks, stateClock } from './rank.js';
 import { isFinished } from './tasks.js';
 
 export interface BoardSummary {
@@ -46,12 +46,14 @@ export function summarize(state: State, config: Config, limit = 10, archivedDone
     else if (t.status === 'done') done.push(t);
   }
   const ready = rankTasks(state, config, { agent: null, now: stateClock(state), pathsRefuse: PROFILE_LIMITS[config.profile].pathsRefuse }).ranked.map((c) => c.task);
+  // A state from the read index holds only the tasks these lists read: the board's counts come with it.
+  const whole = boardFacts(state);
   return {
     project: config.name || state.board.name,
     revision: state.revision,
     profile: config.profile,
-    total: tasks.length,
-    counts,
+    total: whole?.total ?? tasks.length,
+    counts: whole ? { ...whole.counts } : counts,
     in_progress: inProgress.sort(byPriority).slice(0, limit * 5),
     review_queue: review.sort(byPriority).slice(0, limit * 5),
     ready: ready.slice(0, limit),

@@ -1,0 +1,129 @@
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readHotState } from '../src/core/hotindex.js';
+import { BIN, baseEnv, batonIn, makeBoardIn, type TestBoardIn } from './helpers.js';
+
+/**
+ * The read index (.baton.lock.index): `status`, `list --ready` and `next` answer from it exactly as
+ * from state.json whole, whatever state the board is in, after a SIGKILL at any point of a write,
+ * and after anything changed state.json behind baton's back (it is then not used).
+ */
+
+type Env = Record<string, string>;
+
+/** Every hot read, for each agent, with the index and without it (BATON_NO_INDEX=1): the same JSON. */
+async function expectSameAnswers(board: TestBoardIn, agents: Env[]): Promise<void> {
+  const reads: [string[], Env][] = [
+    [['status'], {}],
+    [['list', '--ready'], {}],
+    [['list', '--ready', '--limit', '3'], {}],
+    ...agents.map((env): [string[], Env] => [['next'], env]),
+  ];
+  for (const [args, env] of reads) {
+    const hot = await batonIn([...args, '--json'], { cwd: board.root, env });
+    const whole = await batonIn([...args, '--json'], { cwd: board.root, env: { ...env, BATON_NO_INDEX: '1' } });
+    expect(hot.code, `${args.join(' ')}: ${hot.stdout}${hot.stderr}`).toBe(whole.code);
+    expect(hot.json, args.join(' ')).toEqual(whole.json);
+  }
+}
+
+async function join_(board: TestBoardIn, name: string, role: string, specialty?: string): Promise<Env> {
+  const j = await board.json('join', '--name', name, '--role', role, ...(specialty ? ['--specialty', specialty] : []));
+  return { BATON_SESSION: j.session.id, BATON_TOKEN: j.token };
+}
+
+/** A board in every state the hot reads look at: chains, specialties, paths, work in flight, review, a handoff, a gate, goals, blocked, finished. */
+async function busyBoard(): Promise<{ board: TestBoardIn; agents: Env[] }> {
+  const board = await makeBoardIn();
+  // The age term follows the wall clock in next and list --ready: off, so two reads a moment apart rank alike.
+  const cfg = join(board.dir, 'config.yaml');
+  writeFileSync(cfg, readFileSync(cfg, 'utf8').replace(/age_per_day: \d+/, 'age_per_day: 0'));
+  const specialties = ['backend', 'frontend', ''];
+  const tasks = Array.from({ length: 60 }, (_, i) => ({
+    id: `t${i}`,
+    title: `task ${i}`,
+    priority: i % 4,
+    ...(specialties[i % 3] ? { specialty: specialties[i % 3] } : {}),
+    depends_on: i % 6 ? [`t${i - 1}`] : [],
+    paths: [`mod${i % 5}/**`],
+    estimate: 1 + (i % 3),
+    ...(i < 18 ? { status: i % 9 === 4 ? 'cancelled' : 'done' } : {}),
+  }));
+  tasks.push({ id: 'goal', title: 'a goal', kind: 'goal' } as never, { id: 'gate', title: 'ci', kind: 'gate', gate: { type: 'ci', match: { pr: '1' } } } as never);
+  writeFileSync(join(board.root, 'plan.json'), JSON.stringify(tasks));
+  expect((await board.json('import', join(board.root, 'plan.json')))._code).toBe(0);
+  const w1 = await join_(board, 'w1', 'worker', 'backend');
+  const w2 = await join_(board, 'w2', 'worker');
+  const r1 = await join_(board, 'r1', 'reviewer');
+  const o = await join_(board, 'o', 'orchestrator');
+  const as = (env: Env, ...args: string[]) => batonIn([...args, '--json'], { cwd: board.root, env });
+  expect((await as(w1, 'claim-next')).code).toBe(0);
+  const second = await as(w2, 'claim-next');
+  expect(second.code).toBe(0);
+  expect((await as(w2, 'done', second.json.task.id)).code).toBe(0); // to review (balanced)
+  expect((await as(w2, 'claim-next')).code).toBe(0);
+  const third = await as(w1, 'claim-next');
+  if (third.code === 0) expect((await as(w1, 'handoff', third.json.task.id, '--to', 'agent:w2', '--notes', 'over to you')).code).toBe(0);
+  await board.json('block', 't30', '--reason', 'waiting on a person');
+  return { board, agents: [w1, w2, r1, o] };
+}
+
+describe('the read index', () => {
+  it('status, list --ready and next answer from it exactly as from state.json, for workers, a reviewer and an orchestrator', async () => {
+    const { board, agents } = await busyBoard();
+    expect(readHotState(board.dir)).not.toBeNull();
+    await expectSameAnswers(board, agents);
+    // It holds the work in flight and the ready tasks, not the waiting ones.
+    const index = JSON.parse(readFileSync(join(board.dir, '.baton.lock.index'), 'utf8'));
+    const state = JSON.parse(readFileSync(join(board.dir, 'state.json'), 'utf8'));
+    expect(Object.keys(index.state.tasks).length).toBeLessThan(Object.keys(state.tasks).length / 2);
+  });
+
+  it('is not used once state.json changed behind it (a hand edit, a restore), and a missing index only costs speed', async () => {
+    const { board, agents } = await busyBoard();
+    const file = join(board.dir, 'state.json');
+    const ready = (await board.json('list', '--ready')).tasks[0].id;
+    const state = JSON.parse(readFileSync(file, 'utf8'));
+    state.tasks[ready].title = 'changed by hand';
+    writeFileSync(file, `${JSON.stringify(state, null, 2)}\n`);
+    expect(readHotState(board.dir)).toBeNull();
+    expect((await board.json('list', '--ready')).tasks[0].title).toBe('changed by hand');
+    await expectSameAnswers(board, agents);
+    rmSync(join(board.dir, '.baton.lock.index'));
+    await expectSameAnswers(board, agents);
+    // The next write writes it again.
+    await board.json('add', 'one more');
+    expect(readHotState(board.dir)).not.toBeNull();
+    await expectSameAnswers(board, agents);
+  });
+
+  it('is never wrong after a SIGKILL at any point of a write: every read compared with state.json after each kill', async () => {
+    const { board, agents } = await busyBoard();
+    const [w1, w2] = agents as [Env, Env];
+    let kills = 0;
+    for (let i = 0; kills < 15 || i < 20; i++) {
+      if (i > 200) throw new Error(`only ${kills} kills landed in 200 rounds`);
+      const [args, env] = ([
+        [['add', `added ${i}`, '--depends-on', 't20'], {}],
+        [['claim-next'], w2],
+        [['edit', `t${20 + (i % 30)}`, '--priority', `P${i % 4}`], {}],
+        [['heartbeat'], w1],
+        [['release', `t${20 + (i % 30)}`], w1],
+      ] as [string[], Env][])[i % 5]!;
+      const delay = Math.floor(Math.random() * 250);
+      const r = await new Promise<{ killed: boolean }>((res) => {
+        const child = spawn(process.execPath, [BIN, ...args, '--json'], { cwd: board.root, env: { ...baseEnv(), ...env }, stdio: 'ignore' });
+        const timer = setTimeout(() => child.kill('SIGKILL'), delay);
+        child.on('close', (_code, signal) => {
+          clearTimeout(timer);
+          res({ killed: signal === 'SIGKILL' });
+        });
+      });
+      if (r.killed) kills++;
+      await expectSameAnswers(board, agents);
+    }
+    expect(kills).toBeGreaterThanOrEqual(15);
+  });
+});
