@@ -142,9 +142,23 @@ describe('the render lock', () => {
       expect(r.json.warnings.join(' ')).toContain('regenerating the Markdown failed');
       expect(board.json('show', r.json.task.id).task.title).toBe('while the render lock is held');
       expect(readFileSync(join(board.dir, 'STATUS.md'), 'utf8')).not.toContain(`Revision ${r.json.revision} `);
-    } finally {
+      // doctor names the holder.
+      const doctor = board.json('doctor');
+      expect(doctor.checks.find((c: { name: string }) => c.name === 'render-lock')).toMatchObject({ ok: false, level: 'warn' });
+      expect(doctor.checks.find((c: { name: string }) => c.name === 'render-lock').message).toContain(`pid ${holder.pid}`);
+      // A keyed write whose render could not run: its retry (replayed, nothing written) renders it.
+      const keyed = await batonAsync(['add', 'keyed', '--idempotency-key', 'k1', '--json', '--lock-timeout', '0.5'], { cwd: board.root });
+      expect([keyed.code, keyed.json.warnings.length]).toEqual([0, 1]);
       holder.kill('SIGKILL');
-      await new Promise((r) => holder.once('exit', r));
+      await new Promise((res) => holder.once('exit', res));
+      const again = await batonAsync(['add', 'keyed', '--idempotency-key', 'k1', '--json'], { cwd: board.root });
+      expect([again.code, again.json.revision, again.json.replayed, again.json.warnings.length], JSON.stringify(again.json)).toEqual([0, keyed.json.revision, true, 1]);
+      expect(readFileSync(join(board.dir, 'STATUS.md'), 'utf8')).toContain(`Revision ${keyed.json.revision} `);
+    } finally {
+      if (holder.exitCode === null && holder.signalCode === null) {
+        holder.kill('SIGKILL');
+        await new Promise((r) => holder.once('exit', r));
+      }
     }
     expect(board.json('render').revision).toBe(board.json('status').revision);
     expect(board.json('doctor').healthy).toBe(true);

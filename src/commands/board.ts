@@ -4,7 +4,7 @@ import { ARCHIVE_IDS, archiveIds, archiveView, projectionInputs, type Projection
 import { missingAgentCommands } from '../core/agentpath.js';
 import { BatonError } from '../core/errors.js';
 import { futureTimes, spell } from '../core/clock.js';
-import { lockHealth, readLockOwner, STALE_MS } from '../core/lock.js';
+import { lockHealth, readLockOwner, RENDER_LOCK, STALE_MS } from '../core/lock.js';
 import type { Config, State } from '../core/types.js';
 import {
   checkEvents,
@@ -309,6 +309,17 @@ export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorR
       ? fail('lock', 'warn', `a lock left by a dead writer${owner ? ` (pid ${owner.pid} on ${owner.host})` : ''}`, 'baton doctor --repair (the next command also breaks it)')
       : pass('lock', lock === 'held' ? 'held by a live writer' : 'free'),
   );
+  // The render lock only shows when something holds it (a render is short).
+  const renderLock = lockHealth(dir, config ? config.lock_stale_seconds * 1000 : STALE_MS, Date.now(), RENDER_LOCK);
+  if (renderLock !== 'free') {
+    const holder = readLockOwner(dir, RENDER_LOCK);
+    const who = holder ? ` (pid ${holder.pid} on ${holder.host}, since ${holder.at})` : '';
+    checks.push(
+      renderLock === 'stale'
+        ? fail('render-lock', 'warn', `a render lock left by a dead process${who}: the Markdown waits until it is broken`, 'baton render (breaks it, then regenerates)')
+        : fail('render-lock', 'warn', `a process holds the render lock${who}: writes commit, but their Markdown waits for it`, 'if that process is stuck, stop it; then baton render'),
+    );
+  }
   const g = gitMod.gitChecks(dir);
   if (g.unmerged.length) {
     checks.push(fail('merge', 'error', `git stopped on a conflict in the board files: ${g.unmerged.join(', ')}`, 'baton doctor --repair (merges them with baton\'s merge and marks them resolved)'));

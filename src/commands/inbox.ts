@@ -5,10 +5,9 @@ import { readLiveTail } from '../core/events.js';
 import { ackable, type Notification, unread } from '../core/inbox.js';
 import { bounded } from '../core/json.js';
 import { checkTargetKnown, inboxCursor, parseTarget } from '../core/notify.js';
-import { readState } from '../core/store.js';
 import { checkNote } from '../core/tasks.js';
 import { untilAnswer } from '../core/watch.js';
-import { boardDir, type Ctx, mutateAs } from './context.js';
+import { boardDir, type Ctx, loadHot, mutateAs } from './context.js';
 
 export type { Notification };
 
@@ -36,7 +35,8 @@ export async function inbox(o: { watch?: number; kind?: string; all?: boolean; l
     o.watch ?? null,
     ctx.stop,
     async () => {
-      const state = await readState(dir);
+      // The read index is enough: who you are (sessions, agents) and the log's committed end (seq).
+      const { state } = await loadHot(ctx);
       const { agent } = authenticate(state, ctx.creds);
       const { acked, notifications: folded } = unread(dir, state, agent, o);
       const { items: notifications, truncated } = bounded(folded, Math.min(o.limit ?? INBOX_LIMIT, INBOX_LIMIT));

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { cmp } from './json.js';
 import { adoptView, type BoardView, boardView, IN_FLIGHT, stateClock } from './rank.js';
@@ -15,7 +15,8 @@ import { STATUSES, type State, type Status, type Task } from './types.js';
  * render, from the very state.json it read, and names that file by its stamp: size, mtime,
  * ctime and inode, taken with fstat on the descriptor it was read from.
  *
- * A reader stats state.json and uses the index only when the stamps are equal; anything else
+ * A reader stats state.json and reads its revision (stateHead), and uses the index only when both
+ * are equal to the index's; anything else
  * (no index, an older one, a crash between the commit and the render, git or a person changing
  * state.json) falls back to reading state.json whole. Every commit renames a new state.json into
  * place, so its stamp never equals an older one's. The index is local to a clone (`.baton.lock.*`
@@ -51,6 +52,35 @@ const stampOfFd = (fd: number): Stamp => {
   return { size: st.size, mtime: st.mtimeMs, ctime: st.ctimeMs, ino: st.ino };
 };
 const sameStamp = (a: Stamp, b: Stamp) => a.size === b.size && a.mtime === b.mtime && a.ctime === b.ctime && a.ino === b.ino;
+
+/**
+ * state.json's stamp and revision without parsing it: the top-level `"revision"` line comes
+ * after the agents, board and handoffs (sorted keys), so the first few kilobytes hold it. The
+ * revision makes the stamp exact where a file system keeps mtime to the second and reuses
+ * inodes (two commits in one second may then have equal stamps, never equal revisions). Null
+ * when the file is missing or the line is not near the top (a hand edit): callers read it whole.
+ */
+export function stateHead(dir: string): { stamp: Stamp; revision: number } | null {
+  let fd: number;
+  try {
+    fd = openSync(join(dir, FILES.state), 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const stamp = stampOfFd(fd);
+    const buf = Buffer.alloc(Math.min(stamp.size, 1 << 20));
+    let got = 0;
+    for (let want = 16 * 1024; got < buf.length; want *= 4) {
+      got += readSync(fd, buf, got, Math.min(want, buf.length) - got, got);
+      const m = /\n {2}"revision": (\d+),\n/.exec(buf.toString('latin1', 0, got));
+      if (m) return { stamp, revision: Number(m[1]) };
+    }
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /** state.json parsed, with the stamp of the very file read (renderlock.ts reads the board this way). */
 export async function readStampedState(dir: string): Promise<{ state: State; stamp: Stamp }> {
@@ -105,15 +135,10 @@ export function writeHotIndex(dir: string, state: State, stamp: Stamp, via?: str
 export function readHotState(dir: string): State | null {
   let index: HotIndex;
   try {
-    const fd = openSync(join(dir, FILES.state), 'r');
-    let now: Stamp;
-    try {
-      now = stampOfFd(fd);
-    } finally {
-      closeSync(fd);
-    }
+    const head = stateHead(dir);
+    if (!head) return null;
     index = JSON.parse(readFileSync(join(dir, INDEX), 'utf8')) as HotIndex;
-    if (index.v !== VERSION || !index.stamp || !sameStamp(index.stamp, now) || index.state?.revision !== index.revision) return null;
+    if (index.v !== VERSION || !index.stamp || !sameStamp(index.stamp, head.stamp) || index.revision !== head.revision || index.state?.revision !== index.revision) return null;
   } catch {
     return null;
   }

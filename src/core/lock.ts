@@ -20,6 +20,8 @@ import { randomBytes } from 'node:crypto';
  * place from inside that fence.
  */
 export const LOCK_DIR = '.baton.lock';
+/** The render lock (renderlock.ts): taken as the board lock is, under its own name. */
+export const RENDER_LOCK = '.baton.lock.render';
 const BREAK_DIR = '.baton.lock.break';
 export const STALE_MS = 10_000;
 export const UPDATE_MS = 1_000;

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { acquireLock } from './acquire.js';
+import { RENDER_LOCK } from './lock.js';
 import { projectionInputs } from './archive.js';
-import { hotIndexExists, readStampedState, writeHotIndex } from './hotindex.js';
-import { FILES, readConfig, stampOf, writeFileAtomic, writeProjections } from './store.js';
+import { hotIndexExists, readStampedState, stateHead, writeHotIndex } from './hotindex.js';
+import { FILES, loadConfig, readConfig, stampOf, writeFileAtomic, writeProjections } from './store.js';
 import { renderProjections } from '../render/projections.js';
 
 /**
@@ -17,7 +18,8 @@ import { renderProjections } from '../render/projections.js';
  *   board lock (sync, doctor --repair) may wait for it.
  * - Each render renders the board as it is when it holds that lock: the newest committed state.json
  *   and config.yaml. So the files only ever move forward: none is older than one already written.
- * - `.baton.lock.rendered` names the state.json and config.yaml it rendered (size, mtime, inode):
+ * - `.baton.lock.rendered` names the state.json and config.yaml it rendered (size, mtime, ctime,
+ *   inode, and state.json's revision):
  *   a render that finds both unchanged does nothing, so renders that pile up behind a slow one
  *   coalesce into one. The stamps are taken before the files are read: a commit in between only
  *   costs the next render some work, and never leaves a change unrendered.
@@ -25,10 +27,10 @@ import { renderProjections } from '../render/projections.js';
  * - Each render also writes the read index of the state it rendered (hotindex.ts).
  */
 
-const RENDER_LOCK = '.baton.lock.render';
 const RENDERED = '.baton.lock.rendered';
 
-const stamps = (dir: string): string => JSON.stringify([stampOf(join(dir, FILES.state)), stampOf(join(dir, FILES.config))]);
+/** What the marker compares: state.json's stamp and revision (stateHead), config.yaml's stamp. */
+const stamps = (dir: string): string => JSON.stringify([stateHead(dir), stampOf(join(dir, FILES.config))]);
 
 /**
  * Renders the newest committed board unless it is rendered already (`force`: render anyway, as
@@ -36,7 +38,9 @@ const stamps = (dir: string): string => JSON.stringify([stampOf(join(dir, FILES.
  * Returns the revision rendered and the files written.
  */
 export async function renderLatest(dir: string, timeoutMs: number, force = false): Promise<{ revision: number | null; written: string[] }> {
-  const lock = await acquireLock(dir, { timeoutMs, name: RENDER_LOCK });
+  // A holder on another machine is judged dead as the board lock's is: by lock_stale_seconds.
+  const staleMs = (await loadConfig(dir)).config.lock_stale_seconds * 1000;
+  const lock = await acquireLock(dir, { timeoutMs, name: RENDER_LOCK, staleMs });
   try {
     const now = stamps(dir);
     let done: string | null = null;

@@ -192,7 +192,8 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
   }
   // The Markdown, with the board lock free: other writers commit meanwhile, and the newest render wins.
   const started = performance.now();
-  if (result.changed || opts.onRendered) {
+  // A replayed keyed write renders too: its first run may have been killed before its render.
+  if (result.changed || result.replayed || opts.onRendered) {
     try {
       const r = await renderLatest(dir, opts.lockTimeoutMs, opts.onRendered !== undefined);
       opts.onRendered?.(r.written);
@@ -396,7 +397,7 @@ export async function repairBoard(dir: string, lockTimeoutMs: number): Promise<s
   const done: string[] = [];
   const staleMs = (await loadConfig(dir)).config.lock_stale_seconds * 1000;
   if (lockHealth(dir, staleMs) === 'stale' && breakStaleLock(dir, staleMs)) done.push('removed a lock left by a dead writer');
-  await transact(dir, {
+  const r = await transact(dir, {
     lockTimeoutMs,
     thorough: true,
     onRepaired: (d) => done.push(...d),
@@ -404,5 +405,7 @@ export async function repairBoard(dir: string, lockTimeoutMs: number): Promise<s
       if (written.length) done.push(`regenerated ${written.join(', ')}`);
     },
   }, () => undefined);
+  // What failed after the commit point (a render that could not get the render lock) is said too.
+  done.push(...r.warnings);
   return done;
 }
