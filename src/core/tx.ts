@@ -278,7 +278,7 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
       tx.emit({ type: 'task.archived', task: task.id, data: { status: task.status, file: archiveFile, ...data } });
       delete state.tasks[task.id];
       touched.add(task.id);
-      state.archived = { ...state.archived, [task.id]: now };
+      (state.archived ??= {})[task.id] = now;
       if (!record) return;
       archived.lines.push(archiveLine({ id: task.id, archived_at: now, event: events.at(-1)!.id, task }));
       archived.ids.push(task.id);
