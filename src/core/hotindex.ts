@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { cmp } from './json.js';
 import { adoptView, type BoardView, boardView, IN_FLIGHT, stateClock } from './rank.js';
@@ -26,7 +26,7 @@ import { STATUSES, type State, type Status, type Task } from './types.js';
 const INDEX = '.baton.lock.index';
 const VERSION = 1;
 
-interface Stamp {
+export interface Stamp {
   size: number;
   mtime: number;
   ctime: number;
@@ -51,7 +51,17 @@ const stampOfFd = (fd: number): Stamp => {
   const st = fstatSync(fd);
   return { size: st.size, mtime: st.mtimeMs, ctime: st.ctimeMs, ino: st.ino };
 };
-const sameStamp = (a: Stamp, b: Stamp) => a.size === b.size && a.mtime === b.mtime && a.ctime === b.ctime && a.ino === b.ino;
+/** A file's stamp by path (a writer's own state.json, just renamed into place under the lock). */
+export function stampOfFile(path: string): Stamp | null {
+  try {
+    const st = statSync(path);
+    return { size: st.size, mtime: st.mtimeMs, ctime: st.ctimeMs, ino: st.ino };
+  } catch {
+    return null;
+  }
+}
+
+export const sameStamp = (a: Stamp, b: Stamp) => a.size === b.size && a.mtime === b.mtime && a.ctime === b.ctime && a.ino === b.ino;
 
 /**
  * state.json's stamp and revision without parsing it: the top-level `"revision"` line comes

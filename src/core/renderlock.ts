@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { acquireLock } from './acquire.js';
 import { RENDER_LOCK } from './lock.js';
 import { projectionInputs } from './archive.js';
-import { hotIndexExists, readStampedState, stateHead, writeHotIndex } from './hotindex.js';
+import { hotIndexExists, readStampedState, sameStamp, type Stamp, stateHead, writeHotIndex } from './hotindex.js';
+import type { State } from './types.js';
 import { FILES, loadConfig, readConfig, stampOf, writeFileAtomic, writeProjections } from './store.js';
 import { renderProjections } from '../render/projections.js';
 
@@ -37,7 +38,7 @@ const stamps = (dir: string): string => JSON.stringify([stateHead(dir), stampOf(
  * `baton render` and doctor --repair do after a hand edit or a git checkout of a generated file).
  * Returns the revision rendered and the files written.
  */
-export async function renderLatest(dir: string, timeoutMs: number, force = false): Promise<{ revision: number | null; written: string[] }> {
+export async function renderLatest(dir: string, timeoutMs: number, force = false, committed?: { state: State; stamp: Stamp }): Promise<{ revision: number | null; written: string[] }> {
   // A holder on another machine is judged dead as the board lock's is: by lock_stale_seconds.
   const staleMs = (await loadConfig(dir)).config.lock_stale_seconds * 1000;
   const lock = await acquireLock(dir, { timeoutMs, name: RENDER_LOCK, staleMs });
@@ -50,7 +51,11 @@ export async function renderLatest(dir: string, timeoutMs: number, force = false
       done = null;
     }
     if (!force && done === now && hotIndexExists(dir)) return { revision: null, written: [] };
-    const [{ state, stamp }, config] = await Promise.all([readStampedState(dir), readConfig(dir)]);
+    // The state a writer just committed, while it is still the newest (its file's stamp and
+    // revision); else state.json as it is now.
+    const head = committed ? stateHead(dir) : null;
+    const current = committed && head && head.revision === committed.state.revision && sameStamp(head.stamp, committed.stamp) ? committed : null;
+    const [{ state, stamp }, config] = await Promise.all([current ?? readStampedState(dir), readConfig(dir)]);
     // Frozen (shallowly): the summary and the index share one board view of it.
     Object.freeze(state);
     const written = writeProjections(dir, renderProjections(state, config, projectionInputs(dir, state)), lock.fence);

@@ -493,7 +493,7 @@ export function writeProjections(dir: string, files: Map<string, string>, via?: 
     }
     if (current === content) continue;
     if (name.includes('/')) mkdirSync(join(dir, name.slice(0, name.lastIndexOf('/'))), { recursive: true });
-    writeFileAtomic(path, content, true, via);
+    writeFileAtomic(path, content, false, via);
     written.push(name);
   }
   return written;

@@ -25,6 +25,7 @@ import {
   writeState,
 } from './store.js';
 import { renderLatest } from './renderlock.js';
+import { type Stamp, stampOfFile } from './hotindex.js';
 import { ARCHIVE_IDS, appendArchive, archiveFileFor, archiveLine, autoArchive, pruneTombstones, settleArchive } from './archive.js';
 
 export interface TxOptions {
@@ -104,6 +105,8 @@ export interface TxResult<R> {
   warnings: string[];
   /** True when an idempotency key found this transaction already committed: `value` is its first. */
   replayed?: boolean;
+  /** The state this transaction committed and its file's stamp: the render after it needs no re-read. */
+  committed?: { state: State; stamp: Stamp } | undefined;
 }
 
 function checkExpectedRevision(state: State, expected: number | undefined): void {
@@ -195,7 +198,7 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
   // A replayed keyed write renders too: its first run may have been killed before its render.
   if (result.changed || result.replayed || opts.onRendered) {
     try {
-      const r = await renderLatest(dir, opts.lockTimeoutMs, opts.onRendered !== undefined);
+      const r = await renderLatest(dir, opts.lockTimeoutMs, opts.onRendered !== undefined, result.committed);
       opts.onRendered?.(r.written);
     } catch (e) {
       result.warnings.push(`regenerating the Markdown failed (${(e as Error).message}); the change is committed. Next: free the cause, then \`baton render\` (or \`baton doctor --repair\`).`);
@@ -347,6 +350,8 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
       warnings.push(`${what} failed (${(e as Error).message}); the change is committed. Next: free the cause, then \`baton render\` (or \`baton doctor --repair\`).`);
     }
   };
+  // Still under the lock: this stamp is of the very file this transaction wrote.
+  const stamp = stampOfFile(join(dir, FILES.state));
   // The mark first: with it, a journal left behind is known to belong to a committed transaction.
   after('recording the log mark', () => writeMark(dir, events.at(-1)?.id));
   after('removing the transaction journal', () => removeJournal(dir, lock.nonce));
@@ -361,7 +366,7 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
   if (keyed && revision % 25 === 0) after('dropping old idempotency records', () => pruneKeyRecords(dir, Date.parse(now)));
   opts.afterCommit?.(state, config, lock);
   phase('after');
-  return { value, revision, changed: true, warnings };
+  return { value, revision, changed: true, warnings, committed: stamp ? { state, stamp } : undefined };
 }
 
 /**
