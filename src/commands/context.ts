@@ -3,7 +3,7 @@ import { locateBoard } from '../core/board.js';
 import type { Config, State } from '../core/types.js';
 import { findArchived } from '../core/archive.js';
 import { BatonError } from '../core/errors.js';
-import { readConfig, readState } from '../core/store.js';
+import { readConfig, readState, stateReadsCached } from '../core/store.js';
 import { readHotState } from '../core/hotindex.js';
 import type { Timing, Tx, TxOptions, TxResult } from '../core/tx.js';
 
@@ -79,8 +79,9 @@ export async function load(ctx: Ctx): Promise<Loaded> {
  */
 export async function loadHot(ctx: Ctx): Promise<Loaded> {
   const dir = boardDir(ctx);
-  // BATON_NO_INDEX=1 reads state.json whole (the tests compare both answers).
-  const hot = ctx.env.BATON_NO_INDEX === '1' ? null : readHotState(dir);
+  // BATON_NO_INDEX=1 reads state.json whole (the tests compare both answers). The MCP server keeps
+  // the parsed state and its board view between calls, which is cheaper than parsing the index.
+  const hot = ctx.env.BATON_NO_INDEX === '1' || stateReadsCached() ? null : readHotState(dir);
   if (!hot) return load(ctx);
   return { dir, state: hot, config: await readConfig(dir) };
 }

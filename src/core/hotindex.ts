@@ -65,10 +65,10 @@ export const sameStamp = (a: Stamp, b: Stamp) => a.size === b.size && a.mtime ==
 
 /**
  * state.json's stamp and revision without parsing it: the top-level `"revision"` line comes
- * after the agents, board and handoffs (sorted keys), so the first few kilobytes hold it. The
+ * after the agents, board and handoffs (sorted keys), so the first few kilobytes usually hold it. The
  * revision makes the stamp exact where a file system keeps mtime to the second and reuses
  * inodes (two commits in one second may then have equal stamps, never equal revisions). Null
- * when the file is missing or the line is not near the top (a hand edit): callers read it whole.
+ * when the file is missing or has no such line (a hand edit in another layout): callers read it whole.
  */
 export function stateHead(dir: string): { stamp: Stamp; revision: number } | null {
   let fd: number;
@@ -79,11 +79,14 @@ export function stateHead(dir: string): { stamp: Stamp; revision: number } | nul
   }
   try {
     const stamp = stampOfFd(fd);
-    const buf = Buffer.alloc(Math.min(stamp.size, 1 << 20));
+    // Read on until the line is found: near the top unless the handoffs are many and long.
+    const buf = Buffer.allocUnsafe(stamp.size);
     let got = 0;
     for (let want = 16 * 1024; got < buf.length; want *= 4) {
-      got += readSync(fd, buf, got, Math.min(want, buf.length) - got, got);
-      const m = /\n {2}"revision": (\d+),\n/.exec(buf.toString('latin1', 0, got));
+      const n = readSync(fd, buf, got, Math.min(want, buf.length) - got, got);
+      if (n <= 0) break;
+      got += n;
+      const m = /\n {2}"revision": (\d+),\n/.exec(buf.toString('latin1', Math.max(0, got - n - 64), got));
       if (m) return { stamp, revision: Number(m[1]) };
     }
     return null;
@@ -113,10 +116,12 @@ export function writeHotIndex(dir: string, state: State, stamp: Stamp, via?: str
   const ready = new Set(view.depReady.map((i) => view.all[i]!.id));
   const done: Task[] = [];
   const tasks: Record<string, Task> = {};
+  const handedOff = new Set(Object.values(state.handoffs).filter((h) => h.state === 'open').map((h) => h.task));
   for (const t of view.all) {
     counts[t.status]++;
     if (t.status === 'done') done.push(t);
-    else if (!isFinished(t.status) && (t.status !== 'todo' || ready.has(t.id))) tasks[t.id] = t;
+    // Everything the board view lists (leases, in flight, sent back) and `next` looks up, whatever its status.
+    if ((!isFinished(t.status) && (t.status !== 'todo' || ready.has(t.id))) || t.lease || handedOff.has(t.id)) tasks[t.id] = t;
   }
   // The ten most recently done (STATUS.md's and status's "recently done"), ties by id.
   for (const t of done.sort((a, b) => cmp(b.updated_at, a.updated_at) || cmp(a.id, b.id)).slice(0, 10)) tasks[t.id] = t;

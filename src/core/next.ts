@@ -65,7 +65,7 @@ export function decideNext(state: State, config: Config, me: Me, nowMs: number, 
   }
   const sentBack = view.sentBack
     .filter((t) => t.assignee === agent.id)
-    .sort((a, b) => a.priority - b.priority || cmp(a.updated_at, b.updated_at))[0];
+    .sort((a, b) => a.priority - b.priority || cmp(a.updated_at, b.updated_at) || cmp(a.id, b.id))[0];
   if (sentBack) return act('address-review', sentBack, `baton claim ${sentBack.id} --json`, `A reviewer sent ${sentBack.id} back to you: see its notes (baton show ${sentBack.id}).`);
   const handed = handoffsFor(state, agent)[0];
   if (handed && state.tasks[handed.task]) {

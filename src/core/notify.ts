@@ -51,7 +51,8 @@ export const inboxCursor = (agentId: string) => `inbox.${agentId}`;
 
 /** Open handoffs this agent may take, oldest first (its own excluded). */
 export function handoffsFor(state: State, agent: Agent): Handoff[] {
+  // Only a handoff whose task still waits in `handoff`: one cancelled, released or blocked since is not offered.
   return Object.values(state.handoffs)
-    .filter((h) => h.state === 'open' && h.from !== agent.id && targetReaches(h.to, agent))
+    .filter((h) => h.state === 'open' && h.from !== agent.id && targetReaches(h.to, agent) && state.tasks[h.task]?.status === 'handoff')
     .sort((a, b) => cmp(a.at, b.at) || cmp(a.task, b.task));
 }

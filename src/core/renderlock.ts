@@ -30,8 +30,11 @@ import { renderProjections } from '../render/projections.js';
 
 const RENDERED = '.baton.lock.rendered';
 
-/** What the marker compares: state.json's stamp and revision (stateHead), config.yaml's stamp. */
-const stamps = (dir: string): string => JSON.stringify([stateHead(dir), stampOf(join(dir, FILES.config))]);
+/** What the marker compares: state.json's stamp and revision (stateHead), config.yaml's stamp; null: unknown, render. */
+function stamps(dir: string): string | null {
+  const head = stateHead(dir);
+  return head ? JSON.stringify([head, stampOf(join(dir, FILES.config))]) : null;
+}
 
 /**
  * Renders the newest committed board unless it is rendered already (`force`: render anyway, as
@@ -50,7 +53,7 @@ export async function renderLatest(dir: string, timeoutMs: number, force = false
     } catch {
       done = null;
     }
-    if (!force && done === now && hotIndexExists(dir)) return { revision: null, written: [] };
+    if (!force && now !== null && done === now && hotIndexExists(dir)) return { revision: null, written: [] };
     // The state a writer just committed, while it is still the newest (its file's stamp and
     // revision); else state.json as it is now.
     const head = committed ? stateHead(dir) : null;
@@ -61,7 +64,7 @@ export async function renderLatest(dir: string, timeoutMs: number, force = false
     const written = writeProjections(dir, renderProjections(state, config, projectionInputs(dir, state)), lock.fence);
     writeHotIndex(dir, state, stamp, lock.fence);
     // Recorded after the files: a crash in between only costs the next render some work.
-    writeFileAtomic(join(dir, RENDERED), `${now}\n`, false, lock.fence);
+    writeFileAtomic(join(dir, RENDERED), `${now ?? 'unknown'}\n`, false, lock.fence);
     return { revision: state.revision, written };
   } finally {
     await lock.release();

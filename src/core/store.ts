@@ -114,6 +114,9 @@ export function cacheStateReads(): void {
   parsed ??= new Map();
 }
 
+/** Whether this process keeps parsed states (a long-lived reader: the read index would cost it more). */
+export const stateReadsCached = (): boolean => parsed !== null;
+
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Object.isFrozen(value)) {
     for (const v of Object.values(value)) deepFreeze(v);

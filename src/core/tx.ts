@@ -350,8 +350,10 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
       warnings.push(`${what} failed (${(e as Error).message}); the change is committed. Next: free the cause, then \`baton render\` (or \`baton doctor --repair\`).`);
     }
   };
-  // Still under the lock: this stamp is of the very file this transaction wrote.
+  // Still under the lock: this stamp is of the very file this transaction wrote. The tasks in
+  // memory take the file's order (ids sorted), so what is rendered from them is what the file gives.
   const stamp = stampOfFile(join(dir, FILES.state));
+  if (created) state.tasks = Object.fromEntries(Object.keys(state.tasks).sort().map((id) => [id, state.tasks[id]!]));
   // The mark first: with it, a journal left behind is known to belong to a committed transaction.
   after('recording the log mark', () => writeMark(dir, events.at(-1)?.id));
   after('removing the transaction journal', () => removeJournal(dir, lock.nonce));
