@@ -151,7 +151,10 @@ describe('the worker loop over MCP', () => {
       expect(claimed.task).toMatchObject({ id: 't1', status: 'in_progress', assignee: `agent-${era}` });
       expect((await ok(c, 'heartbeat')).leases.map((l: { task: string }) => l.task)).toEqual(['t1']);
       expect((await ok(c, 'next')).tool).toEqual({ name: 'done', arguments: { id: 't1' } });
-      expect((await ok(c, 'done', { id: 't1', notes: 'did it' })).task.status).toBe('done');
+      // done takes a result too: stored once under results/, the answer carries its reference.
+      const finished = await ok(c, 'done', { id: 't1', notes: 'did it', result_text: '{"changed":["a.ts"],"passed":true}' });
+      expect(finished.task).toMatchObject({ status: 'done', result: { kind: 'json', summary: 'JSON object with key(s): changed, passed' } });
+      expect(board.json('result', 't1').text).toBe('{"changed":["a.ts"],"passed":true}');
 
       // A message from a shell agent reaches the inbox; ack marks it read.
       const shell = board.json('join', '--name', 'shell', '--role', 'worker');

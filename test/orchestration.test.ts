@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -394,4 +394,56 @@ describe('preflight and intake', () => {
     expect(confirmed).toMatchObject({ depends_on: ['intake-pkg-packages-core'], owned_paths: ['packages/web/**'], candidate_depends_on: [], candidate_owned_paths: [] });
     expect((await board.json('list', '--ready')).tasks.map((t: { id: string }) => t.id)).not.toContain('intake-pkg-packages-web');
   });
+});
+
+describe('results by reference', () => {
+  it('a spawned child finishes with a 200 KB result: stored once under results/, not in state.json; wait and ps give its reference and summary; result fetches it whole or cut', async () => {
+    const board = makeBoard(['--profile', 'throughput']);
+    configureSpawn(board, `\n    result:\n      command: ${JSON.stringify([process.execPath, FAKE, 'result', BIN])}`);
+    board.run('add', 'produce it', '--id', 'r1');
+    const lead = orchestrator(board);
+    const spawned = await as(board, lead, 'spawn', 'r1', '--agent', 'result');
+    expect(spawned.code, spawned.stdout).toBe(0);
+    const w = await as(board, lead, 'wait', spawned.json.child.session, '--timeout', '120');
+    expect(w.json, readFileSync(spawned.json.child.log, 'utf8')).toMatchObject({ finished: true, child: { exit_code: 0 }, task: { id: 'r1', status: 'done' } });
+    const result = w.json.task.result;
+    expect(result).toMatchObject({ size: 200 * 1024, kind: 'text' });
+    expect(result.ref).toMatch(/^results\/[0-9a-f]{24}\.txt$/);
+    expect(result.summary.startsWith('line 00000: rrrr')).toBe(true);
+    expect(result.summary.length).toBeLessThanOrEqual(301);
+    // The answers carry the reference, never the text; state.json neither.
+    expect(w.stdout.length).toBeLessThan(10_000);
+    const ps = await as(board, lead, 'ps', '--all');
+    expect(ps.json.children.find((c: { session: string }) => c.session === spawned.json.child.session).result).toEqual(result);
+    const state = readFileSync(join(board.dir, 'state.json'), 'utf8');
+    expect(state).not.toContain('line 04000');
+    expect(state.length).toBeLessThan(50_000);
+    expect(readdirSync(join(board.dir, 'results'))).toEqual([result.ref.slice('results/'.length)]);
+    expect(statSync(join(board.dir, result.ref)).size).toBe(200 * 1024);
+    // Fetched whole, cut, and by the session that worked on it.
+    const whole = board.json('result', 'r1');
+    expect([whole.text.length, whole.truncated, whole.ref]).toEqual([200 * 1024, false, result.ref]);
+    const cut = board.json('result', 'r1', '--max-chars', '100');
+    expect([cut.text, cut.truncated]).toEqual([whole.text.slice(0, 100), true]);
+    expect(board.json('result', spawned.json.child.session).ref).toBe(result.ref);
+    expect(board.run('result', 'r1', '--max-chars', '12').stdout).toContain('line 00000: ');
+
+    // The same result from another task is stored once; a JSON result is summarised by its keys.
+    const worker = board.json('join', '--name', 'w', '--role', 'worker');
+    const env = { BATON_SESSION: worker.session.id, BATON_TOKEN: worker.token };
+    writeFileSync(join(board.root, 'same.txt'), whole.text);
+    for (const [id, args] of [['r2', ['--result', 'same.txt']], ['r3', ['--result-text', '{"files":["a.ts"],"ok":true,"tests":12}']]] as const) {
+      board.run('add', id, '--id', id);
+      expect((await batonAsync(['claim', id, '--json'], { cwd: board.root, env })).code).toBe(0);
+      const d = await batonAsync(['done', id, ...args, '--json'], { cwd: board.root, env });
+      expect(d.code, d.stdout).toBe(0);
+    }
+    expect(board.json('show', 'r2').task.result.ref).toBe(result.ref);
+    expect(board.json('show', 'r3').task.result).toMatchObject({ kind: 'json', summary: 'JSON object with key(s): files, ok, tests' });
+    expect(readdirSync(join(board.dir, 'results')).sort()).toHaveLength(2);
+    // A task without one says so.
+    board.run('add', 'none', '--id', 'none');
+    expect(board.json('result', 'none')).toMatchObject({ _code: 4, error: { code: 'NOT_FOUND' } });
+    expect(board.json('doctor').healthy).toBe(true);
+  }, 180_000);
 });

@@ -2,7 +2,9 @@ import { authenticate, type Credentials, type Me } from '../core/agents.js';
 import { locateBoard } from '../core/board.js';
 import type { Config, State } from '../core/types.js';
 import { findArchived } from '../core/archive.js';
-import { BatonError } from '../core/errors.js';
+import { BatonError, invalidInput } from '../core/errors.js';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { readConfig, readState, stateReadsCached } from '../core/store.js';
 import { readHotState } from '../core/hotindex.js';
 import type { Timing, Tx, TxOptions, TxResult } from '../core/tx.js';
@@ -70,6 +72,23 @@ export async function load(ctx: Ctx): Promise<Loaded> {
   const dir = boardDir(ctx);
   const [state, config] = await Promise.all([readState(dir), readConfig(dir)]);
   return { dir, state, config };
+}
+
+/** A FILE argument's text, or stdin's for `-` (`import`, `done --result`); `what` names it in errors. */
+export function readFileArg(file: string, ctx: Ctx, what: string): { text: string; name: string } {
+  if (file === '-') {
+    if (ctx.stdin === false) throw invalidInput(`'-' (stdin) can't be read here: give ${what} file path.`);
+    return { text: readFileSync(0, 'utf8'), name: 'stdin' };
+  }
+  const path = resolve(ctx.cwd, file);
+  try {
+    return { text: readFileSync(path, 'utf8'), name: file };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new BatonError(code === 'ENOENT' ? 'NOT_FOUND' : 'INVALID_INPUT', `Can't read ${file}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}.`, {
+      details: { kind: 'file', id: file },
+    });
+  }
 }
 
 /**

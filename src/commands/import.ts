@@ -1,6 +1,4 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import * as z from 'zod/mini';
 import { BatonError, invalidInput } from '../core/errors.js';
 import { checkId } from '../core/ids.js';
@@ -23,7 +21,7 @@ import {
   spellCycle,
 } from '../core/tasks.js';
 import { archiveIds } from '../core/archive.js';
-import { boardDir, type Ctx, mutate } from './context.js';
+import { boardDir, type Ctx, mutate, readFileArg } from './context.js';
 
 /** One plan entry. Either spelling of a field is accepted (YAML plans are written by hand). */
 const list = z.union([z.array(z.string()), z.pipe(z.string(), z.transform((s: string) => s.split(',').map((x) => x.trim()).filter(Boolean)))]);
@@ -72,21 +70,7 @@ export function idFromTitle(title: string): string {
   return slug || `t-${createHash('sha256').update(title).digest('hex').slice(0, 8)}`;
 }
 
-function readPlan(file: string, ctx: Ctx): { text: string; name: string } {
-  if (file === '-') {
-    if (ctx.stdin === false) throw invalidInput("'-' (stdin) can't be read here: give the plan's file path.");
-    return { text: readFileSync(0, 'utf8'), name: 'stdin' };
-  }
-  const path = resolve(ctx.cwd, file);
-  try {
-    return { text: readFileSync(path, 'utf8'), name: file };
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new BatonError(code === 'ENOENT' ? 'NOT_FOUND' : 'INVALID_INPUT', `Can't read ${file}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}.`, {
-      details: { kind: 'file', id: file },
-    });
-  }
-}
+const readPlan = (file: string, ctx: Ctx): { text: string; name: string } => readFileArg(file, ctx, "the plan's");
 
 async function parsePlan(text: string, name: string): Promise<unknown[]> {
   let raw: unknown;

@@ -13,7 +13,7 @@ import { rankTasks } from '../core/rank.js';
 import { readConfig, readState } from '../core/store.js';
 import { checkSpecialty, getTask, splitList, type TaskJson, toTaskJson } from '../core/tasks.js';
 import type { Tx } from '../core/tx.js';
-import type { Role, Session, State } from '../core/types.js';
+import type { Role, Session, State, Task } from '../core/types.js';
 import { waitUntil } from '../core/watch.js';
 import { boardDir, type Ctx, mutate } from './context.js';
 
@@ -360,7 +360,8 @@ export async function supervise(sessionId: string, ctx: Ctx): Promise<void> {
 
 export interface PsResult {
   revision: number;
-  children: ChildJson[];
+  /** Each child with its task's result (a reference and a summary, never the text) once it gave one. */
+  children: (ChildJson & { result: Task['result'] | null })[];
   truncated: boolean;
 }
 
@@ -369,7 +370,7 @@ export async function ps(o: { all?: boolean; limit?: number }, ctx: Ctx): Promis
   const children = Object.values(state.sessions)
     .filter((s) => s.spawn && (o.all || LIVE.has(s.spawn.state) || !s.spawn.exited_at || Date.now() - Date.parse(s.spawn.exited_at) < 3_600_000))
     .sort((a, b) => (a.started_at < b.started_at ? -1 : a.started_at > b.started_at ? 1 : a.id < b.id ? -1 : 1))
-    .map(toChildJson);
+    .map((s) => ({ ...toChildJson(s), result: (s.spawn!.task ? state.tasks[s.spawn!.task]?.result : undefined) ?? null }));
   const { items, truncated } = bounded(children, o.limit);
   return { revision: state.revision, children: items, truncated };
 }

@@ -1,13 +1,15 @@
 import { authenticate, sweepExpiredLeases } from '../core/agents.js';
 import { type Claim, claimBest, claimTask, type Explain, finishClaim, releaseClaim } from '../core/claims.js';
-import { BatonError } from '../core/errors.js';
+import { BatonError, invalidInput, notFound } from '../core/errors.js';
+import { readResult, type ResultRecord, storeResult } from '../core/results.js';
+import { findArchived } from '../core/archive.js';
 import { checkId } from '../core/ids.js';
 import { type Action, type Advice, decideNext } from '../core/next.js';
 import type { SyncResult } from '../core/sync.js';
 import { checkNote, checkSpecialty, getTask, type TaskJson, toTaskJson } from '../core/tasks.js';
 import { type Take, takeHandoff } from '../core/handoffs.js';
 import { untilAnswer, untilWork } from '../core/watch.js';
-import { boardDir, type Ctx, load, loadHot, mutateAs } from './context.js';
+import { boardDir, type Ctx, load, loadHot, mutateAs, readFileArg } from './context.js';
 
 export type { Action, Explain };
 
@@ -80,13 +82,22 @@ export function renderClaim(r: ClaimResult): string {
 
 // ---------------------------------------------------------------- done / release
 
-export async function done(rawId: string, o: { notes?: string; leaseToken?: string }, ctx: Ctx): Promise<{ revision: number; task: TaskJson }> {
+export async function done(rawId: string, o: { notes?: string; result?: string; resultText?: string; leaseToken?: string }, ctx: Ctx): Promise<{ revision: number; task: TaskJson }> {
   const id = checkId(rawId, 'task id');
   const notes = o.notes === undefined ? null : checkNote(o.notes);
   const dir = boardDir(ctx);
+  if (o.result !== undefined && o.resultText !== undefined) throw invalidInput('Give the result once: --result FILE|- or --result-text TEXT.');
+  const text = o.result !== undefined ? readFileArg(o.result, ctx, "the result's").text : o.resultText;
+  // Stored before the transaction, by its content: a refused done leaves a file no task names
+  // (a retry stores nothing new).
+  const stored = text === undefined ? null : storeResult(dir, text);
   const r = await mutateAs(ctx, (tx, me) => {
     const task = getTask(tx.state, id);
     finishClaim(tx, dir, me, task, notes, o.leaseToken);
+    if (stored) {
+      task.result = stored;
+      tx.touch(task);
+    }
     return toTaskJson(task);
   });
   return { revision: r.revision, task: r.value };
@@ -140,3 +151,33 @@ export function renderNext(r: NextResult): string {
   }
   return out.join('\n');
 }
+
+// ---------------------------------------------------------------- result
+
+export interface ResultAnswer extends ResultRecord {
+  revision: number;
+  task: string;
+  /** The result's text (cut to --max-chars when given). */
+  text: string;
+  truncated: boolean;
+}
+
+/** A task's result (`done --result`), by task id or by the spawned session that worked on it. */
+export async function result(ref: string, o: { maxChars?: number }, ctx: Ctx): Promise<ResultAnswer> {
+  const id = checkId(ref, 'task or session id');
+  const { dir, state } = await load(ctx);
+  const session = state.sessions[id];
+  const taskId = session ? session.spawn?.task ?? null : id;
+  if (session && !taskId) throw new BatonError('NOT_FOUND', `Session ${id} worked on no task, so it has no result.`, { hint: 'baton ps', details: { kind: 'result', id } });
+  const task = state.tasks[taskId!] ?? findArchived(dir, taskId!)?.task;
+  if (!task) throw notFound('task or session', id, 'baton ps');
+  if (!task.result) {
+    throw new BatonError('NOT_FOUND', `Task ${task.id} has no result${task.status === 'done' ? '' : ` (it is ${task.status})`}: an agent gives one with baton done ${task.id} --result FILE.`, { hint: `baton show ${task.id}`, details: { kind: 'result', id: task.id } });
+  }
+  const text = readResult(dir, task.result.ref);
+  const chars = [...text];
+  const cut = o.maxChars !== undefined && chars.length > o.maxChars;
+  return { revision: state.revision, task: task.id, ...task.result, text: cut ? chars.slice(0, o.maxChars).join('') : text, truncated: cut };
+}
+
+export const renderResult = (r: ResultAnswer): string => `${r.text}${r.truncated ? `\n… (${r.size} bytes in all; baton result ${r.task} shows it whole)` : ''}`;

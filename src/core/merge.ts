@@ -28,7 +28,7 @@ const larger = <T>(a: T, b: T): T => (JSON.stringify(a) >= JSON.stringify(b) ? a
  */
 const HOLD = ['status', 'assignee', 'reviewer', 'lease', 'blocked'] as const;
 const GROUPS: (readonly (keyof Task)[])[] = (
-  ['title', 'description', 'priority', 'specialty', 'estimate', 'labels', 'kind', 'gate', 'parent', 'review_required', 'depends_on', 'candidate_depends_on', 'owned_paths', 'candidate_owned_paths'] as const
+  ['title', 'description', 'priority', 'specialty', 'estimate', 'labels', 'kind', 'gate', 'parent', 'review_required', 'depends_on', 'candidate_depends_on', 'owned_paths', 'candidate_owned_paths', 'result'] as const
 ).map((k) => [k]);
 
 const pick = (t: Task, keys: readonly (keyof Task)[]) => Object.fromEntries(keys.map((k) => [k, t[k]]));

@@ -46,6 +46,8 @@ export const TaskSchema = z.object({
   updated_at: iso,
   /** Board revision at which this task last changed (the merge driver's "newer" test). */
   rev: z.int().check(z.gte(0)),
+  /** What the task produced (`done --result`), stored once under results/ (results.ts); absent until then. */
+  result: z.optional(z.object({ ref: z.string(), size: z.int().check(z.gte(0)), kind: z.enum(['text', 'json']), summary: z.string() })),
 });
 export type Task = z.infer<typeof TaskSchema>;
 

@@ -55,7 +55,8 @@ export function taskLooksValid(t: unknown): boolean {
       (t.review_required === null || typeof t.review_required === 'boolean') &&
       isIso(t.created_at) &&
       isIso(t.updated_at) &&
-      isInt(t.rev, 0)
+      isInt(t.rev, 0) &&
+      (t.result === undefined || (isObj(t.result) && isStr(t.result.ref) && isInt(t.result.size, 0) && (t.result.kind === 'text' || t.result.kind === 'json') && isStr(t.result.summary)))
     )
   ) {
     return false;

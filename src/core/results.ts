@@ -1,0 +1,62 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { invalidInput } from './errors.js';
+import { writeFileAtomic } from './store.js';
+import type { Task } from './types.js';
+
+/**
+ * Results by reference (SPEC §14): what a task produced (`done --result FILE|-`), any size, text
+ * or JSON, stored once under the board's `results/`, named by its content (sha-256), so the same
+ * result is kept once however many tasks name it. The task records only `{ref, size, kind,
+ * summary}`: state.json stays small, and `wait`, `ps` and `show` give the summary, never the text.
+ * `results/` is committed with the board (not ignored): a result belongs to the work's record, and
+ * a parent on another clone (git sync) can read what its child produced.
+ */
+
+const RESULTS_DIR = 'results';
+const SUMMARY_CHARS = 300;
+const REF_RE = /^results\/[0-9a-f]{24}\.(txt|json)$/;
+
+export type ResultRecord = NonNullable<Task['result']>;
+
+/** The summary: a JSON result's top-level keys (or its length), else the first characters of the text. */
+function summarize(text: string, json: unknown): string {
+  if (json !== undefined) {
+    if (Array.isArray(json)) return `JSON array of ${json.length} item(s)`;
+    if (json && typeof json === 'object') {
+      const keys = Object.keys(json);
+      const shown = keys.slice(0, 20).join(', ');
+      return `JSON object with key(s): ${shown}${keys.length > 20 ? `, … (${keys.length} in all)` : ''}`.slice(0, SUMMARY_CHARS);
+    }
+    return `JSON ${JSON.stringify(json)}`.slice(0, SUMMARY_CHARS);
+  }
+  const chars = [...text.slice(0, SUMMARY_CHARS * 2)];
+  return chars.length > SUMMARY_CHARS ? `${chars.slice(0, SUMMARY_CHARS).join('')}…` : chars.join('');
+}
+
+/** Stores a result under results/ (once: an equal one is already there) and says how to find it. */
+export function storeResult(dir: string, text: string): ResultRecord {
+  let json: unknown;
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (parsed !== null && typeof parsed === 'object') json = parsed;
+  } catch {
+    json = undefined;
+  }
+  const kind = json === undefined ? 'text' : 'json';
+  const hash = createHash('sha256').update(text).digest('hex').slice(0, 24);
+  const ref = `${RESULTS_DIR}/${hash}.${kind === 'json' ? 'json' : 'txt'}`;
+  const path = join(dir, ref);
+  if (!existsSync(path)) {
+    mkdirSync(join(dir, RESULTS_DIR), { recursive: true });
+    writeFileAtomic(path, text);
+  }
+  return { ref, size: Buffer.byteLength(text), kind, summary: summarize(text, json) };
+}
+
+/** A stored result's text (a ref that is not one of baton's own is refused: no path leaves the board). */
+export function readResult(dir: string, ref: string): string {
+  if (!REF_RE.test(ref)) throw invalidInput(`'${ref}' is not a result reference (results/HASH.txt or .json).`);
+  return readFileSync(join(dir, ref), 'utf8');
+}
