@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -444,6 +444,85 @@ describe('results by reference', () => {
     // A task without one says so.
     board.run('add', 'none', '--id', 'none');
     expect(board.json('result', 'none')).toMatchObject({ _code: 4, error: { code: 'NOT_FOUND' } });
+    expect(board.json('doctor').healthy).toBe(true);
+  }, 180_000);
+});
+
+describe('advise', () => {
+  it('one machine shares the directory; three without shared storage sync through git; with it, a network file system with polling; one agent needs no reviewer', async () => {
+    const board = await makeBoardIn();
+    const one = await board.json('advise', '--agents', '4');
+    expect(one).toMatchObject({ mode: 'one-directory', profile: 'balanced', watchers: 'events', facts: { agents: 4, machines: 1, shared_storage: null } });
+    const three = await board.json('advise', '--agents', '6', '--machines', '3', '--shared-storage', 'no');
+    expect(three).toMatchObject({ mode: 'git-sync', profile: 'safe', watchers: 'events' });
+    expect(three.steps.join('\n')).toContain('claim-next --sync');
+    expect(three.steps.at(-1)).toBe('baton preflight --profile safe --agents 6');
+    expect(await board.json('advise', '--agents', '6', '--machines', '3', '--shared-storage', 'yes')).toMatchObject({ mode: 'network-file-system', watchers: 'polling' });
+    expect((await board.json('advise')).profile).toBe('throughput');
+    expect((await board.run('advise', '--machines', '3')).stdout).toContain('Share the board through a clone per machine');
+    const bad = await board.json('advise', '--shared-storage', 'maybe');
+    expect([bad._code, bad.error.code]).toEqual([2, 'INVALID_INPUT']);
+    // The agents preflight recorded are the default, and preflight gives the advice too.
+    const pre = await board.json('preflight', '--agents', '3');
+    expect(pre.advice).toMatchObject({ mode: 'one-directory', profile: 'balanced', facts: { agents: 3 } });
+    expect((await board.json('advise')).facts.agents).toBe(3);
+  });
+});
+
+describe('spawning elsewhere, stopping runaways, cleaning up', () => {
+  it('a child in another repository acts on this board; a sleeping child is stopped by its timeout, its task back in the queue and its parent told; gc keeps every result a task names', async () => {
+    const board = makeBoard(['--profile', 'throughput']);
+    configureSpawn(board, `\n    result:\n      command: ${JSON.stringify([process.execPath, FAKE, 'result', BIN])}`);
+    const lead = orchestrator(board);
+    board.run('add', 'done elsewhere', '--id', 'elsewhere');
+    board.run('add', 'never finished', '--id', 'sleepy');
+
+    // Another directory, another repository: the child runs there, on this board.
+    const other = tempDir();
+    execFileSync('git', ['init', '-q', '-b', 'main'], { cwd: other });
+    expect((await as(board, lead, 'spawn', 'elsewhere', '--agent', 'result', '--cwd', join(other, 'nope'))).json.error).toMatchObject({ code: 'INVALID_INPUT' });
+    expect((await as(board, lead, 'spawn', 'elsewhere', '--agent', 'result', '--cwd', other, '--worktree')).json.error).toMatchObject({ code: 'INVALID_INPUT' });
+    const away = await as(board, lead, 'spawn', 'elsewhere', '--agent', 'result', '--cwd', other);
+    expect(away.code, away.stdout).toBe(0);
+    const awayDone = await as(board, lead, 'wait', away.json.child.session, '--timeout', '120');
+    expect(awayDone.json).toMatchObject({ finished: true, child: { exit_code: 0 }, task: { id: 'elsewhere', status: 'done' } });
+    expect(readFileSync(away.json.child.log, 'utf8')).toContain(`cwd ${other}`);
+    expect(existsSync(join(other, 'project-plan'))).toBe(false);
+
+    // A child that sleeps past its timeout: stopped, its task todo again, the parent told.
+    const sleeper = await as(board, lead, 'spawn', 'sleepy', '--agent', 'hang', '--timeout', '1');
+    expect(sleeper.code, sleeper.stdout).toBe(0);
+    const stopped = await as(board, lead, 'wait', sleeper.json.child.session, '--timeout', '60');
+    expect(stopped.json).toMatchObject({ finished: true, child: { state: 'exited', signal: 'SIGTERM' } });
+    expect(board.json('show', 'sleepy').task).toMatchObject({ status: 'todo', assignee: null, lease: null });
+    const told = (await as(board, lead, 'inbox')).json.notifications.find((n: { kind: string }) => n.kind === 'child-timeout');
+    expect(told).toMatchObject({ task: 'sleepy', priority: 'high' });
+    const exited = board.json('events', '--type', 'spawn.exited', '--task', 'sleepy').events.at(-1);
+    expect(exited.data).toMatchObject({ timeout: true, timeout_seconds: 1, unfinished: true });
+
+    // gc: the finished children's logs and prompts go; the result a task names stays, an old one no task names goes.
+    const running = await as(board, lead, 'spawn', 'sleepy', '--agent', 'hang');
+    expect(running.code, running.stdout).toBe(0);
+    const named = board.json('show', 'elsewhere').task.result.ref;
+    const orphan = join(board.dir, 'results', `${'0'.repeat(24)}.txt`);
+    const fresh = join(board.dir, 'results', `${'1'.repeat(24)}.txt`);
+    writeFileSync(orphan, 'from a refused done');
+    writeFileSync(fresh, 'from a done in progress');
+    const hoursAgo = new Date(Date.now() - 2 * 3_600_000);
+    utimesSync(orphan, hoursAgo, hoursAgo);
+    utimesSync(join(board.dir, named), hoursAgo, hoursAgo);
+    const gc = board.json('gc', '--max-age-days', '0');
+    expect(gc._code, JSON.stringify(gc)).toBe(0);
+    expect([...gc.removed].sort()).toEqual(
+      [`runs/${away.json.child.session}.log`, `runs/${away.json.child.session}.prompt.md`, `runs/${sleeper.json.child.session}.log`, `runs/${sleeper.json.child.session}.prompt.md`, `results/${'0'.repeat(24)}.txt`].sort(),
+    );
+    expect(gc.kept_results).toBe(1);
+    expect(existsSync(join(board.dir, named))).toBe(true);
+    expect(existsSync(fresh)).toBe(true);
+    expect(existsSync(running.json.child.log)).toBe(true);
+    expect(board.json('result', 'elsewhere').size).toBe(200 * 1024);
+    expect((await as(board, lead, 'kill', running.json.child.session)).code).toBe(0);
+    await as(board, lead, 'wait', running.json.child.session, '--timeout', '60');
     expect(board.json('doctor').healthy).toBe(true);
   }, 180_000);
 });

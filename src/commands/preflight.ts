@@ -6,6 +6,7 @@ import { BatonError, invalidInput } from '../core/errors.js';
 import { type Profile, PROFILES } from '../core/types.js';
 import { readConfig, readState, writeFileAtomic } from '../core/store.js';
 import { boardDir, type Ctx, mutate } from './context.js';
+import { adviseSharing, type SharingAdvice } from '../core/advise.js';
 
 export interface Preflight {
   at: string;
@@ -25,6 +26,8 @@ export interface Preflight {
 export interface PreflightResult {
   revision: number;
   preflight: Preflight;
+  /** How the board is best shared by the team preflight recorded (advise, on one machine). */
+  advice: SharingAdvice;
   /** True when an earlier confirmation by a still-live session was reused (--while-session). */
   reused: boolean;
   file: string;
@@ -49,7 +52,7 @@ export async function run(o: { confirmWorkspace?: boolean; confirmBranch?: boole
     try {
       const prior = JSON.parse(readFileSync(file, 'utf8')) as Preflight;
       const s = prior.session ? state.sessions[prior.session] : undefined;
-      if (s && sessionState(s, config, Date.now()) === 'live' && prior.branch === branch) return { revision: state.revision, preflight: prior, reused: true, file };
+      if (s && sessionState(s, config, Date.now()) === 'live' && prior.branch === branch) return { revision: state.revision, preflight: prior, advice: adviseSharing({ agents: prior.agents ?? 1, machines: 1, sharedStorage: null }), reused: true, file };
     } catch {
       /* no prior confirmation: check afresh */
     }
@@ -101,7 +104,26 @@ export async function run(o: { confirmWorkspace?: boolean; confirmBranch?: boole
     session,
   };
   writeFileAtomic(file, `${JSON.stringify(preflight, null, 2)}\n`, true);
-  return { revision, preflight, reused: false, file };
+  return { revision, preflight, advice: adviseSharing({ agents: agents ?? 1, machines: 1, sharedStorage: null }), reused: false, file };
+}
+
+/** `baton advise`: the team's facts from the flags, else from what preflight recorded. */
+export async function advise(o: { agents?: number; machines?: number; sharedStorage?: string }, ctx: Ctx): Promise<SharingAdvice & { revision: number }> {
+  const dir = boardDir(ctx);
+  const state = await readState(dir);
+  let recorded: number | null = null;
+  try {
+    recorded = (JSON.parse(readFileSync(join(dir, 'preflight.json'), 'utf8')) as Preflight).agents;
+  } catch {
+    recorded = null;
+  }
+  let shared: boolean | null = null;
+  if (o.sharedStorage !== undefined) {
+    const v = o.sharedStorage.trim().toLowerCase();
+    if (v !== 'yes' && v !== 'no') throw invalidInput(`--shared-storage takes yes or no, not '${o.sharedStorage}'.`, undefined, { field: 'shared-storage' });
+    shared = v === 'yes';
+  }
+  return { revision: state.revision, ...adviseSharing({ agents: o.agents ?? recorded ?? 1, machines: o.machines ?? 1, sharedStorage: shared }) };
 }
 
 export const renderPreflight = (r: PreflightResult) =>
@@ -109,4 +131,5 @@ export const renderPreflight = (r: PreflightResult) =>
     r.reused ? `Reusing the confirmation of session ${r.preflight.session} (${r.preflight.at}).` : 'Preflight passed.',
     `workspace ${r.preflight.workspace}${r.preflight.git ? ` · branch ${r.preflight.branch} · ${r.preflight.clean ? 'clean' : `${r.preflight.changed.length} change(s) confirmed`}` : ' · not a git repository'}`,
     `profile ${r.preflight.profile}${r.preflight.agents ? ` · ${r.preflight.agents} agents` : ''} · written to ${r.file}`,
+    `advice: ${r.advice.mode === 'one-directory' ? 'share this directory' : r.advice.mode}, profile ${r.advice.profile} (baton advise --machines M for more machines)`,
   ].join('\n');

@@ -1,7 +1,7 @@
 import { bounded } from '../core/json.js';
 import { git, repoRoot } from '../core/git.js';
 import { spawn as spawnProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { authenticate, endSession, findOrMakeAgent, hashToken, mintSessionId, newToken, PROFILE_LIMITS, sweepExpiredLeases } from '../core/agents.js';
 import { BatonError, invalidInput, notFound } from '../core/errors.js';
@@ -29,6 +29,10 @@ export interface SpawnOptions {
   specialty?: string;
   /** The child agent's name (default: <agent>-<random>). */
   name?: string;
+  /** Another directory (another repository) to run the agent in, still on this board. */
+  cwd?: string;
+  /** Seconds after which the child is stopped (default spawn.timeout_seconds; 0 never). */
+  timeout?: number;
 }
 
 export interface ChildJson {
@@ -123,6 +127,12 @@ export async function spawn(rawId: string | undefined, o: SpawnOptions, ctx: Ctx
   const role = (o.role ?? 'worker').toLowerCase() as Role;
   if (!['worker', 'reviewer'].includes(role)) throw invalidInput('--role must be worker or reviewer.');
   if (id && o.next) throw invalidInput('Give a task id or --next, not both.');
+  let cwd: string | null = null;
+  if (o.cwd !== undefined) {
+    cwd = resolve(ctx.cwd, o.cwd);
+    if (!existsSync(cwd) || !statSync(cwd).isDirectory()) throw invalidInput(`--cwd ${o.cwd}: no such directory.`, undefined, { field: 'cwd' });
+    if (o.worktree) throw invalidInput('--cwd and --worktree both say where the agent runs: give one.');
+  }
   const token = newToken();
   const repo = repoRoot(dirname(dir));
   const envDepth = Number(ctx.env.BATON_DEPTH ?? 0) || 0;
@@ -149,7 +159,7 @@ export async function spawn(rawId: string | undefined, o: SpawnOptions, ctx: Ctx
     const live = Object.values(tx.state.sessions).filter((s) => s.spawn && LIVE.has(s.spawn.state) && !s.ended_at);
     if (id) {
       const existing = live.find((s) => s.spawn!.task === id);
-      if (existing) return { reused: true, child: existing, task: tx.state.tasks[id] ?? null, useWorktree: false, worktreeRoot: null };
+      if (existing) return { reused: true, child: existing, task: tx.state.tasks[id] ?? null, useWorktree: false, worktreeRoot: null, timeout: 0 };
     }
     if (live.length >= cfg.max_parallel) {
       throw new BatonError('INVALID_TRANSITION', `${live.length} children are running; spawn.max_parallel is ${cfg.max_parallel}.`, { hint: 'baton ps, then baton wait SESSION', details: { running: live.map((s) => s.id), max_parallel: cfg.max_parallel } });
@@ -177,7 +187,7 @@ export async function spawn(rawId: string | undefined, o: SpawnOptions, ctx: Ctx
         agent: agentName,
         branch: null,
         command: spec.command,
-        cwd: repo ?? dirname(dir),
+        cwd: cwd ?? repo ?? dirname(dir),
         error: null,
         exit_code: null,
         exited_at: null,
@@ -202,8 +212,9 @@ export async function spawn(rawId: string | undefined, o: SpawnOptions, ctx: Ctx
       claimTask(tx, { session: child, agentId: agent.id }, getTask(tx.state, taskId));
       child.spawn!.task = taskId;
     }
-    tx.emit({ type: 'spawn.started', session: sessionId, actor: parentAgent.id, task: taskId, data: { child: sessionId, agent: agent.id, command: spec.command, depth } });
-    return { reused: false, child, task: taskId ? tx.state.tasks[taskId]! : null, useWorktree: o.worktree ?? cfg.worktree, worktreeRoot: cfg.worktree_root };
+    const timeout = o.timeout ?? cfg.timeout_seconds;
+    tx.emit({ type: 'spawn.started', session: sessionId, actor: parentAgent.id, task: taskId, data: { child: sessionId, agent: agent.id, command: spec.command, depth, cwd: child.spawn!.cwd, timeout_seconds: timeout || null } });
+    return { reused: false, child, task: taskId ? tx.state.tasks[taskId]! : null, useWorktree: cwd ? false : (o.worktree ?? cfg.worktree), worktreeRoot: cfg.worktree_root, timeout };
   });
   const { child } = reserved.value;
   if (reserved.value.reused) return { revision: reserved.revision, child: toChildJson(child), task: reserved.value.task ? toTaskJson(reserved.value.task) : null, reused: true };
@@ -255,6 +266,7 @@ export async function spawn(rawId: string | undefined, o: SpawnOptions, ctx: Ctx
       BATON_DEPTH: String(child.depth),
       BATON_SPAWN_WORKTREE: worktree ?? '',
       BATON_SPAWN_BRANCH: branch ?? '',
+      BATON_SPAWN_TIMEOUT: String(reserved.value.timeout || ''),
     },
   });
   supervisor.unref();
@@ -302,13 +314,30 @@ export async function supervise(sessionId: string, ctx: Ctx): Promise<void> {
   const [cmd, ...args] = commandLine(s.spawn.command, s, dir);
   const worktree = ctx.env.BATON_SPAWN_WORKTREE || null;
   const branch = ctx.env.BATON_SPAWN_BRANCH || null;
+  const timeoutMs = Number(ctx.env.BATON_SPAWN_TIMEOUT || 0) * 1000;
   const child = spawnProcess(cmd!, args, {
     cwd: worktree ?? s.spawn.cwd,
     stdio: ['ignore', log, log],
     detached: true,
-    env: { ...ctx.env, BATON_SPAWN_WORKTREE: undefined, BATON_SPAWN_BRANCH: undefined },
+    env: { ...ctx.env, BATON_SPAWN_WORKTREE: undefined, BATON_SPAWN_BRANCH: undefined, BATON_SPAWN_TIMEOUT: undefined },
   });
   closeSync(log);
+  // A child that runs too long: its whole process group is asked to stop, then made to.
+  let timedOut = false;
+  const stopAll = (signal: NodeJS.Signals) => {
+    try {
+      if (child.pid) process.kill(-child.pid, signal);
+    } catch {
+      /* gone already */
+    }
+  };
+  const timer = timeoutMs > 0
+    ? setTimeout(() => {
+        timedOut = true;
+        stopAll('SIGTERM');
+        setTimeout(() => stopAll('SIGKILL'), 5_000).unref();
+      }, timeoutMs)
+    : null;
   const outcome = await new Promise<{ started: boolean; code: number | null; signal: string | null; error: string | null }>((res) => {
     let started = false;
     child.once('spawn', () => {
@@ -326,6 +355,7 @@ export async function supervise(sessionId: string, ctx: Ctx): Promise<void> {
     child.once('error', (e) => res({ started, code: null, signal: null, error: e.message }));
     child.once('exit', (code, signal) => res({ started: true, code, signal, error: null }));
   });
+  if (timer) clearTimeout(timer);
   if (!outcome.started) {
     removeWorktree(dirname(dir), { worktree, branch });
     rmSync(s.spawn.prompt_file ?? '', { force: true });
@@ -349,10 +379,11 @@ export async function supervise(sessionId: string, ctx: Ctx): Promise<void> {
       actor: me.agent,
       session: me.id,
       task: info.task,
-      data: { exit_code: outcome.code, signal: outcome.signal, unfinished: Boolean(unfinished), log_tail: unfinished || outcome.code ? logTail(info.log) : null },
-      notify: parent ? { targets: [`agent:${parent.agent}`], kind: 'child-exited', priority: unfinished || outcome.code ? 'high' : 'low' } : null,
+      data: { exit_code: outcome.code, signal: outcome.signal, unfinished: Boolean(unfinished), timeout: timedOut, ...(timedOut ? { timeout_seconds: timeoutMs / 1000 } : {}), log_tail: unfinished || outcome.code || timedOut ? logTail(info.log) : null },
+      notify: parent ? { targets: [`agent:${parent.agent}`], kind: timedOut ? 'child-timeout' : 'child-exited', priority: unfinished || outcome.code || timedOut ? 'high' : 'low' } : null,
     });
-    if (!me.ended_at) endSession(tx, me, unfinished ? `exited (${outcome.signal ?? outcome.code}) without finishing ${info.task}` : 'exited');
+    // Its task goes back to the queue (endSession releases what the child held).
+    if (!me.ended_at) endSession(tx, me, timedOut ? `stopped after its timeout of ${timeoutMs / 1000}s${unfinished ? `, ${info.task} unfinished` : ''}` : unfinished ? `exited (${outcome.signal ?? outcome.code}) without finishing ${info.task}` : 'exited');
   });
 }
 
@@ -438,3 +469,82 @@ export async function kill(ref: string, ctx: Ctx): Promise<{ revision: number; c
   }
   return { revision: state.revision, child: toChildJson(s), signalled };
 }
+
+// ---------------------------------------------------------------- gc
+
+export interface GcResult {
+  revision: number;
+  max_age_days: number;
+  /** Files removed, relative to the board. */
+  removed: string[];
+  bytes: number;
+  /** Results kept because a task on the board or in the archive still names them. */
+  kept_results: number;
+}
+
+/**
+ * `baton gc`: removes what finished children left in runs/ (their log and prompt) once they ended
+ * more than `maxAgeDays` ago (default 7), and result files no task names (a `done --result` that
+ * was refused) as old. Never a result a task on the board or in the archive still references,
+ * and never anything of a child that is still running. Under the board lock, so a spawn or a
+ * done in progress is not cut short.
+ */
+export async function gc(o: { maxAgeDays?: number }, ctx: Ctx): Promise<GcResult> {
+  const dir = boardDir(ctx);
+  const days = o.maxAgeDays ?? 7;
+  const { withLock } = await import('../core/tx.js');
+  const { readArchive } = await import('../core/archive.js');
+  return withLock(dir, ctx.lockTimeoutMs, async () => {
+    const state = await readState(dir);
+    const now = Date.now();
+    const cutoff = now - days * 86_400_000;
+    const removed: string[] = [];
+    let bytes = 0;
+    const remove = (rel: string) => {
+      try {
+        bytes += statSync(join(dir, rel)).size;
+        rmSync(join(dir, rel), { force: true });
+        removed.push(rel);
+      } catch {
+        /* gone already */
+      }
+    };
+    // runs/: the files of children that ended long enough ago, and files no session names.
+    const sessionOf = (name: string) => state.sessions[name.replace(/\.(log|prompt\.md)$/, '')];
+    let runs: string[] = [];
+    try {
+      runs = readdirSync(join(dir, 'runs'));
+    } catch {
+      runs = [];
+    }
+    for (const name of runs) {
+      const s = sessionOf(name);
+      const ended = s?.spawn ? !LIVE.has(s.spawn.state) && (s.spawn.exited_at ? Date.parse(s.spawn.exited_at) : Date.parse(s.ended_at ?? s.started_at)) <= cutoff : false;
+      const orphan = !s && statSync(join(dir, 'runs', name)).mtimeMs <= cutoff;
+      if (ended || orphan) remove(join('runs', name));
+    }
+    // results/: only files no task names, and never younger than an hour (a done may be storing one now).
+    const named = new Set<string>();
+    for (const t of Object.values(state.tasks)) if (t.result) named.add(t.result.ref);
+    for (const r of readArchive(dir).records) if (r.task.result) named.add(r.task.result.ref);
+    let results: string[] = [];
+    try {
+      results = readdirSync(join(dir, 'results'));
+    } catch {
+      results = [];
+    }
+    let kept = 0;
+    for (const name of results) {
+      const rel = `results/${name}`;
+      if (named.has(rel)) {
+        kept++;
+        continue;
+      }
+      if (statSync(join(dir, rel)).mtimeMs <= Math.min(cutoff, now - 3_600_000)) remove(rel);
+    }
+    return { revision: state.revision, max_age_days: days, removed, bytes, kept_results: kept };
+  });
+}
+
+export const renderGc = (r: GcResult) =>
+  `${r.removed.length ? `Removed ${r.removed.length} file(s), ${r.bytes} bytes` : 'Nothing to remove'} (older than ${r.max_age_days} day(s)); kept ${r.kept_results} result(s) tasks still name.`;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { invalidInput } from './errors.js';
 import { writeFileAtomic } from './store.js';
@@ -51,6 +51,10 @@ export function storeResult(dir: string, text: string): ResultRecord {
   if (!existsSync(path)) {
     mkdirSync(join(dir, RESULTS_DIR), { recursive: true });
     writeFileAtomic(path, text);
+  } else {
+    // Stored before: made young again, so `baton gc` does not take it while this done commits.
+    const now = new Date();
+    utimesSync(path, now, now);
   }
   return { ref, size: Buffer.byteLength(text), kind, summary: summarize(text, json) };
 }

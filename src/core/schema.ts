@@ -227,6 +227,8 @@ export const ConfigSchema = z.object({
     z.object({
       max_parallel: ranged(4, 1, 100, true),
       max_depth: ranged(2, 0, 10, true),
+      /** A child running longer than this is stopped and its task goes back to the queue; 0 never. */
+      timeout_seconds: ranged(0, 0, 604_800),
       worktree: z._default(z.boolean(), false),
       worktree_root: z._default(z.nullable(z.string()), null),
       default_agent: z._default(z.nullable(z.string()), null),

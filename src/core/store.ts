@@ -141,7 +141,7 @@ export async function readStateText(dir: string): Promise<{ state: State; text: 
 
 export const CONFIG_CACHE = '.config-cache.json';
 /** Bumped whenever the config gains a key: an older cache (without its default) is parsed again. */
-const CONFIG_CACHE_VERSION = 4;
+const CONFIG_CACHE_VERSION = 5;
 
 export interface LoadedConfig {
   config: Config;

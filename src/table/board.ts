@@ -79,6 +79,20 @@ export const boardCommands = [
     text: async (r) => (await import('../commands/preflight.js')).renderPreflight(r),
   }),
   command({
+    name: 'advise',
+    summary: 'which way of sharing the board fits the team (one directory, a network file system, git sync), which profile, and why',
+    options: {
+      agents: opt.number('n', NUMBERS.agents, 'how many agents will run (default: what preflight recorded, else 1)'),
+      machines: opt.number('m', NUMBERS.machines, 'on how many machines (default 1)'),
+      sharedStorage: opt.string('yes|no', 'whether the machines mount one file system that can hold the board'),
+    },
+    session: 'none',
+    tool: 'all',
+    mutates: false,
+    run: async (o, ctx) => (await import('../commands/preflight.js')).advise(o, ctx),
+    text: async (r) => (await import('../core/advise.js')).renderAdvice(r),
+  }),
+  command({
     name: 'intake',
     summary: 'scan the workspace (packages, folders, TODO/FIXME, recent changes) for candidate tasks',
     options: { seed: opt.boolean('add them to the board (with candidate paths and dependencies only)') },

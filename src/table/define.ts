@@ -52,6 +52,7 @@ export const NUMBERS = {
   seq: { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true, what: 'an event seq, a whole number' },
   days: { min: 0, max: 36_500, integer: false, what: 'days, e.g. 30' },
   agents: { min: 1, max: 1000, integer: true, what: 'a whole number of agents' },
+  machines: { min: 1, max: 1000, integer: true, what: 'a whole number of machines' },
   /** A task's relative size: above zero (MIN_VALUE is the least number above it). */
   estimate: { min: Number.MIN_VALUE, max: 10_000, integer: false, what: 'a positive number' },
 } as const satisfies Record<string, NumberLimits>;
