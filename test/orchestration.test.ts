@@ -526,3 +526,51 @@ describe('spawning elsewhere, stopping runaways, cleaning up', () => {
     expect(board.json('doctor').healthy).toBe(true);
   }, 180_000);
 });
+
+describe('checkpoints', () => {
+  it('a child asks its parent and waits; the parent answers from another process and the child wakes with the answer; without --watch the id comes back at once; a question to an ended parent goes to the orchestrator', async () => {
+    const board = makeBoard(['--profile', 'throughput']);
+    const lead = orchestrator(board);
+    const p = board.json('join', '--name', 'parent', '--role', 'worker');
+    const parent: Joined = { agent: p.agent.id, env: { BATON_SESSION: p.session.id, BATON_TOKEN: p.token } };
+    const c = board.json('join', '--name', 'child', '--role', 'worker', '--parent', p.session.id);
+    const child: Joined = { agent: c.agent.id, env: { BATON_SESSION: c.session.id, BATON_TOKEN: c.token } };
+    board.run('add', 'pick a database', '--id', 'db');
+    expect((await as(board, child, 'claim', 'db')).code).toBe(0);
+
+    // The child stops at its checkpoint, in a process of its own.
+    const asking = as(board, child, 'ask', '--to', 'parent', 'Which', 'database?', '--choices', 'postgres,sqlite', '--watch', '60');
+    const told = await as(board, parent, 'inbox', '--watch', '30');
+    expect(told.json.notifications.map((n: { kind: string }) => n.kind)).toContain('question');
+    const advice = (await as(board, parent, 'next')).json;
+    expect(advice).toMatchObject({ action: 'answer', tool: { name: 'answer' } });
+    const qid = advice.tool.arguments.id as string;
+    expect(advice.command).toBe(`baton answer ${qid} "…"`);
+    expect(readFileSync(join(board.dir, 'STATUS.md'), 'utf8')).toContain('## Open questions');
+    const row = readFileSync(join(board.dir, 'STATUS.md'), 'utf8').split('\n').find((l) => l.startsWith(`| \`${qid}\``));
+    expect(row).toContain('| `child` | `agent:parent` | `db` | Which database?');
+    expect(row).toContain('postgres / sqlite');
+    const wrong = await as(board, parent, 'answer', qid, 'mysql');
+    expect([wrong.code, wrong.json.error.code]).toEqual([2, 'INVALID_INPUT']);
+    const answered = await as(board, parent, 'answer', qid, 'sqlite');
+    expect(answered.code, answered.stdout).toBe(0);
+    const woke = await asking;
+    expect(woke.code, woke.stdout).toBe(0);
+    expect(woke.json).toMatchObject({ answered: true, question: { id: qid, to: `agent:${parent.agent}`, task: 'db', answer: { text: 'sqlite', by: parent.agent } } });
+    expect((await as(board, child, 'inbox')).json.notifications.map((n: { kind: string }) => n.kind)).toContain('answer');
+    const twice = await as(board, parent, 'answer', qid, 'postgres');
+    expect([twice.code, twice.json.error.code]).toEqual([3, 'INVALID_TRANSITION']);
+    expect(readFileSync(join(board.dir, 'STATUS.md'), 'utf8')).not.toContain('## Open questions');
+
+    // Without --watch: the id at once; the orchestrator's next is to answer it.
+    const quick = await as(board, child, 'ask', '--to', 'orchestrator', 'Ship', 'it?');
+    expect(quick.json).toMatchObject({ answered: false, question: { to: 'orchestrator', answer: null } });
+    expect((await as(board, lead, 'next')).json).toMatchObject({ action: 'answer', tool: { name: 'answer', arguments: { id: quick.json.question.id } } });
+    expect((await as(board, lead, 'answer', quick.json.question.id, 'yes')).code).toBe(0);
+    // A parent that has ended can't answer: the question goes to the orchestrator.
+    expect((await as(board, parent, 'leave')).code).toBe(0);
+    const orphan = await as(board, child, 'ask', '--to', 'parent', 'Still', 'there?');
+    expect(orphan.json.question).toMatchObject({ to: 'orchestrator', asked_to: 'parent' });
+    expect(board.json('doctor').healthy).toBe(true);
+  }, 120_000);
+});

@@ -5,9 +5,13 @@ import { readLiveTail } from '../core/events.js';
 import { ackable, type Notification, unread } from '../core/inbox.js';
 import { bounded } from '../core/json.js';
 import { checkTargetKnown, inboxCursor, parseTarget } from '../core/notify.js';
-import { checkNote } from '../core/tasks.js';
-import { untilAnswer } from '../core/watch.js';
-import { boardDir, type Ctx, loadHot, mutateAs } from './context.js';
+import { checkNote, splitList } from '../core/tasks.js';
+import { untilAnswer, waitUntil } from '../core/watch.js';
+import { checkId } from '../core/ids.js';
+import { answerQuestion, askQuestion } from '../core/questions.js';
+import { readState } from '../core/store.js';
+import type { Question } from '../core/types.js';
+import { boardDir, type Ctx, loadHot, mutate, mutateAs } from './context.js';
 
 export type { Notification };
 
@@ -114,3 +118,48 @@ export async function send(o: { to?: string; priority?: string }, message: strin
 
 export const renderSend = (r: SendResult) => `Sent to ${r.to} (#${r.seq}).`;
 
+// ---------------------------------------------------------------- ask / answer
+
+export interface AskResult {
+  revision: number;
+  question: Question;
+  /** True once the question has its answer (with --watch, when it came in time). */
+  answered: boolean;
+}
+
+export async function ask(text: string, o: { to: string; choices?: string; watch?: number }, ctx: Ctx): Promise<AskResult> {
+  const choices = splitList(o.choices);
+  const r = await mutateAs(ctx, (tx, me) => askQuestion(tx, me, o.to, text, choices));
+  const asked = r.value;
+  if (o.watch === undefined) return { revision: r.revision, question: asked, answered: false };
+  const dir = boardDir(ctx);
+  const state = await waitUntil(dir, () => readState(dir), (st) => Boolean(st.questions?.[asked.id]?.answer), { deadline: Date.now() + o.watch * 1000, stop: ctx.stop });
+  const now = state.questions?.[asked.id] ?? asked;
+  return { revision: state.revision, question: now, answered: Boolean(now.answer) };
+}
+
+export const renderAsk = (r: AskResult): string =>
+  r.answered
+    ? `${r.question.answer!.text}`
+    : `Asked ${r.question.to} (question ${r.question.id}); the answer comes with baton answer ${r.question.id} "…"${r.question.choices.length ? ` (one of ${r.question.choices.join(', ')})` : ''}.`;
+
+export interface AnswerResult {
+  revision: number;
+  question: Question;
+}
+
+export async function answer(rawId: string, text: string, ctx: Ctx): Promise<AnswerResult> {
+  const id = checkId(rawId, 'question id');
+  const r = await mutate(ctx, (tx) => {
+    let by: string | null = null;
+    if (ctx.creds.session) {
+      const { session, agent } = authenticate(tx.state, ctx.creds);
+      tx.actAs(agent.id, session.id);
+      by = agent.id;
+    }
+    return answerQuestion(tx, id, text, by);
+  });
+  return { revision: r.revision, question: r.value };
+}
+
+export const renderAnswer = (r: AnswerResult): string => `Answered ${r.question.id} for ${r.question.from_agent}: ${r.question.answer!.text}`;

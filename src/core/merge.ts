@@ -132,6 +132,10 @@ export function mergeStates(base: State | null, ours: State, theirs: State, pref
   const agents = mergeRecord(base?.agents, ours.agents, theirs.agents, (b, o, t) => (same(o, t) ? o : b && same(o, b) ? t : b && same(t, b) ? o : o.last_seen_at !== t.last_seen_at ? (o.last_seen_at > t.last_seen_at ? o : t) : larger(o, t)));
   const sessions = mergeRecord(base?.sessions, ours.sessions, theirs.sessions, mergeSession);
   const handoffs = mergeRecord(base?.handoffs, ours.handoffs, theirs.handoffs, mergeHandoff);
+  // A question is asked once and answered once: an answered copy wins.
+  const questions = ours.questions || theirs.questions
+    ? mergeRecord(base?.questions, ours.questions ?? {}, theirs.questions ?? {}, (_b, o, t) => (same(o, t) ? o : o.answer && !t.answer ? o : t.answer && !o.answer ? t : larger(o, t)))
+    : undefined;
   const baseSeq = base?.seq ?? 0;
   const state: State = {
     schema: 1,
@@ -143,6 +147,7 @@ export function mergeStates(base: State | null, ours: State, theirs: State, pref
     sessions,
     handoffs,
     ...(archived ? { archived } : {}),
+    ...(questions ? { questions } : {}),
   };
   return { state, conflicts };
 }

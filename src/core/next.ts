@@ -3,11 +3,12 @@ import { explainOf, type Explain } from './claims.js';
 import { cmp } from './json.js';
 import { handoffsFor } from './notify.js';
 import { boardView, rankTasks } from './rank.js';
+import { questionsFor } from './questions.js';
 import { reviewQueue } from './review.js';
 import { type TaskJson, toTaskJson } from './tasks.js';
 import type { Config, State, Task } from './types.js';
 
-export type Action = 'continue' | 'address-review' | 'take-handoff' | 'review' | 'claim' | 'wait' | 'idle';
+export type Action = 'continue' | 'answer' | 'address-review' | 'take-handoff' | 'review' | 'claim' | 'wait' | 'idle';
 
 /** The same step as an MCP tool call (`baton mcp`): the tool's name and its arguments. */
 interface ToolCall {
@@ -37,6 +38,8 @@ function toolFor(action: Action, task: Task | null): ToolCall | null {
       return { name: 'claim', arguments: { id } };
     case 'review':
       return { name: 'review', arguments: { id } };
+    case 'answer':
+      return null; // the question's id is in the command; the answer is the caller's to write
     default:
       return null;
   }
@@ -54,6 +57,15 @@ export function decideNext(state: State, config: Config, me: Me, nowMs: number, 
     explain,
   });
   const view = boardView(state);
+  // A question waiting for this agent's answer (an orchestrator's, or a parent's): a child is stopped on it, so it comes first.
+  const question = questionsFor(state, agent)[0];
+  if (question) {
+    const asked = question.text.length > 200 ? `${question.text.slice(0, 200)}…` : question.text;
+    return {
+      ...act('answer', null, `baton answer ${question.id} "…"`, `${question.from_agent} asks (${question.id}${question.task ? `, on ${question.task}` : ''}): ${asked}${question.choices.length ? ` Choices: ${question.choices.join(', ')}.` : ''}`),
+      tool: { name: 'answer', arguments: { id: question.id } },
+    };
+  }
   const held = view.leased
     .filter((t) => t.lease?.session === me.session.id && Date.parse(t.lease.expires_at) > nowMs)
     .sort((a, b) => cmp(a.lease!.expires_at, b.lease!.expires_at) || cmp(a.id, b.id));

@@ -121,6 +121,23 @@ export const HandoffSchema = z.object({
 });
 export type Handoff = z.infer<typeof HandoffSchema>;
 
+/** A checkpoint question (questions.ts): open until answered. */
+export const QuestionSchema = z.object({
+  id: ref,
+  from_agent: z.string(),
+  from_session: z.string(),
+  /** The notification target it went to: agent:ID or orchestrator. */
+  to: z.string(),
+  /** What the asker wrote in --to (parent, orchestrator, agent:ID). */
+  asked_to: z.string(),
+  task: z.nullable(z.string()),
+  text: z.string(),
+  choices: z.array(z.string()),
+  asked_at: iso,
+  answer: z.nullable(z.object({ text: z.string(), by: z.nullable(z.string()), at: iso })),
+});
+export type Question = z.infer<typeof QuestionSchema>;
+
 export const StateSchema = z.object({
   schema: z.literal(1),
   board: z.object({ name: z.string(), created_at: iso }),
@@ -136,6 +153,8 @@ export const StateSchema = z.object({
    * archived from one it never had (archive.ts TOMBSTONES). Absent on a board that never archived.
    */
   archived: z.optional(z.record(z.string(), iso)),
+  /** Checkpoint questions (questions.ts); absent on a board that never had one. */
+  questions: z.optional(z.record(z.string(), QuestionSchema)),
 });
 export type State = z.infer<typeof StateSchema>;
 

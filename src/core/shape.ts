@@ -109,6 +109,15 @@ function handoffLooksValid(h: unknown): boolean {
   return true;
 }
 
+function questionLooksValid(q: unknown): boolean {
+  if (!isObj(q)) return false;
+  const a = q.answer;
+  return (
+    isStr(q.id) && REF.test(q.id) && isStr(q.from_agent) && isStr(q.from_session) && isStr(q.to) && isStr(q.asked_to) && isNullStr(q.task) && isStr(q.text) && strArray(q.choices) && isIso(q.asked_at) &&
+    (a === null || (isObj(a) && isStr(a.text) && isNullStr(a.by) && isIso(a.at)))
+  );
+}
+
 /** True when `raw` surely matches StateSchema. */
 export function stateLooksValid(raw: unknown): raw is State {
   if (!isObj(raw)) return false;
@@ -123,7 +132,8 @@ export function stateLooksValid(raw: unknown): raw is State {
       recordOf(raw.agents, agentLooksValid) &&
       recordOf(raw.sessions, sessionLooksValid) &&
       recordOf(raw.handoffs, handoffLooksValid) &&
-      (raw.archived === undefined || recordOf(raw.archived, isIso))
+      (raw.archived === undefined || recordOf(raw.archived, isIso)) &&
+      (raw.questions === undefined || recordOf(raw.questions, questionLooksValid))
     )
   ) {
     return false;

@@ -25,4 +25,4 @@ export type Profile = (typeof PROFILES)[number];
 export const ROLES = ['worker', 'reviewer', 'orchestrator'] as const;
 export type Role = (typeof ROLES)[number];
 
-export type { Agent, BatonEvent, Config, Handoff, Session, State, Task } from './schema.js';
+export type { Agent, BatonEvent, Config, Handoff, Question, Session, State, Task } from './schema.js';

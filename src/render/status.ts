@@ -3,6 +3,7 @@ import { STATUSES } from '../core/types.js';
 import { type BoardSummary, frontier, summarize } from '../core/summary.js';
 import { GENERATED_NOTE, mdCode, mdTable, mdText, mermaidLabel } from './markdown.js';
 import { type ArchiveView, NO_ARCHIVE } from '../core/archive.js';
+import { openQuestions } from '../core/questions.js';
 
 const P = (t: Task) => `P${t.priority}`;
 const who = (s: string | null) => (s ? mdCode(s) : '—');
@@ -61,6 +62,20 @@ export function renderStatusMd(state: State, config: Config, archive: ArchiveVie
       : '_Nothing blocked._',
     '',
   );
+
+  // Checkpoints: a child stopped on each until it is answered (baton answer ID "…").
+  const questions = openQuestions(state);
+  if (questions.length) {
+    out.push('## Open questions', '');
+    out.push(
+      mdTable(
+        ['question', 'from', 'to', 'task', 'asked', 'at'],
+        questions.slice(0, 50).map((q) => [mdCode(q.id), mdCode(q.from_agent), mdCode(q.to), q.task ? mdCode(q.task) : '—', mdText(`${q.text.length > 200 ? `${q.text.slice(0, 200)}…` : q.text}${q.choices.length ? ` (${q.choices.join(' / ')})` : ''}`), q.asked_at]),
+      ),
+      '',
+    );
+    if (questions.length > 50) out.push(`…and ${questions.length - 50} more; \`baton inbox\` of each target lists them.`, '');
+  }
 
   out.push('## Recently done', '');
   out.push(
