@@ -444,7 +444,16 @@ describe('results by reference', () => {
     // A task without one says so.
     board.run('add', 'none', '--id', 'none');
     expect(board.json('result', 'none')).toMatchObject({ _code: 4, error: { code: 'NOT_FOUND' } });
-    expect(board.json('doctor').healthy).toBe(true);
+    // A refused done stores nothing.
+    board.run('add', 'r4', '--id', 'r4');
+    expect((await batonAsync(['claim', 'r4', '--json'], { cwd: board.root, env })).code).toBe(0);
+    const refused = await batonAsync(['done', 'r4', '--result-text', 'never stored', '--lease-token', 'wrong', '--json'], { cwd: board.root, env });
+    expect(refused.code).toBe(3);
+    expect(readdirSync(join(board.dir, 'results'))).toHaveLength(2);
+    // A result file gone from the board (a clone that has not pulled it): NOT_FOUND, and doctor says so.
+    rmSync(join(board.dir, board.json('show', 'r3').task.result.ref));
+    expect(board.json('result', 'r3')).toMatchObject({ _code: 4, error: { code: 'NOT_FOUND' } });
+    expect(board.json('doctor').checks.find((c: { name: string }) => c.name === 'results')).toMatchObject({ ok: false, level: 'warn' });
   }, 180_000);
 });
 
@@ -496,6 +505,24 @@ describe('spawning elsewhere, stopping runaways, cleaning up', () => {
     expect(stopped.json).toMatchObject({ finished: true, child: { state: 'exited', signal: 'SIGTERM' } });
     expect(board.json('show', 'sleepy').task).toMatchObject({ status: 'todo', assignee: null, lease: null });
     const told = (await as(board, lead, 'inbox')).json.notifications.find((n: { kind: string }) => n.kind === 'child-timeout');
+    // A grandchild that ignores SIGTERM is stopped too.
+    const cfgPath = join(board.dir, 'config.yaml');
+    writeFileSync(cfgPath, readFileSync(cfgPath, 'utf8').replace('    result:\n', `    stubborn:\n      command: ${JSON.stringify([process.execPath, FAKE, 'stubborn', BIN])}\n    result:\n`));
+    board.run('add', 'stubborn', '--id', 'stubborn');
+    const mule = await as(board, lead, 'spawn', 'stubborn', '--agent', 'stubborn', '--timeout', '1');
+    expect(mule.code, mule.stdout).toBe(0);
+    expect((await as(board, lead, 'wait', mule.json.child.session, '--timeout', '60')).json.finished).toBe(true);
+    const grandchild = Number(/grandchild (\d+)/.exec(readFileSync(mule.json.child.log, 'utf8'))![1]);
+    const gone = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.startsWith('Z');
+      } catch {
+        return true;
+      }
+    };
+    for (const deadline = Date.now() + 10_000; !gone(grandchild) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+    expect(gone(grandchild)).toBe(true);
     expect(told).toMatchObject({ task: 'sleepy', priority: 'high' });
     const exited = board.json('events', '--type', 'spawn.exited', '--task', 'sleepy').events.at(-1);
     expect(exited.data).toMatchObject({ timeout: true, timeout_seconds: 1, unfinished: true });
@@ -514,7 +541,7 @@ describe('spawning elsewhere, stopping runaways, cleaning up', () => {
     const gc = board.json('gc', '--max-age-days', '0');
     expect(gc._code, JSON.stringify(gc)).toBe(0);
     expect([...gc.removed].sort()).toEqual(
-      [`runs/${away.json.child.session}.log`, `runs/${away.json.child.session}.prompt.md`, `runs/${sleeper.json.child.session}.log`, `runs/${sleeper.json.child.session}.prompt.md`, `results/${'0'.repeat(24)}.txt`].sort(),
+      [...[away, sleeper, mule].flatMap((c) => [`runs/${c.json.child.session}.log`, `runs/${c.json.child.session}.prompt.md`]), `results/${'0'.repeat(24)}.txt`].sort(),
     );
     expect(gc.kept_results).toBe(1);
     expect(existsSync(join(board.dir, named))).toBe(true);
@@ -571,6 +598,37 @@ describe('checkpoints', () => {
     expect((await as(board, parent, 'leave')).code).toBe(0);
     const orphan = await as(board, child, 'ask', '--to', 'parent', 'Still', 'there?');
     expect(orphan.json.question).toMatchObject({ to: 'orchestrator', asked_to: 'parent' });
+    // An asker that leaves withdraws its open questions: nobody is told to answer them.
+    expect((await as(board, lead, 'next')).json.action).toBe('answer');
+    expect((await as(board, child, 'leave')).code).toBe(0);
+    expect((await as(board, lead, 'next')).json.action).not.toBe('answer');
+    const late = await as(board, lead, 'answer', orphan.json.question.id, 'yes');
+    expect([late.code, late.json.error.code]).toEqual([3, 'INVALID_TRANSITION']);
+    expect(readFileSync(join(board.dir, 'STATUS.md'), 'utf8')).not.toContain('## Open questions');
     expect(board.json('doctor').healthy).toBe(true);
   }, 120_000);
+
+  it('an asker waiting on its answer keeps its lease: nobody takes its task meanwhile', async () => {
+    const board = makeBoard(['--profile', 'throughput']);
+    const cfg = join(board.dir, 'config.yaml');
+    writeFileSync(cfg, readFileSync(cfg, 'utf8').replace(/^lease_ttl_seconds: .*$/m, 'lease_ttl_seconds: 2').replace(/^clock_skew_seconds: .*$/m, 'clock_skew_seconds: 0'));
+    const lead = orchestrator(board);
+    const asker = board.json('join', '--name', 'asker', '--role', 'worker');
+    const askerEnv: Joined = { agent: asker.agent.id, env: { BATON_SESSION: asker.session.id, BATON_TOKEN: asker.token } };
+    const other = board.json('join', '--name', 'other', '--role', 'worker');
+    const otherEnv: Joined = { agent: other.agent.id, env: { BATON_SESSION: other.session.id, BATON_TOKEN: other.token } };
+    board.run('add', 'held while asking', '--id', 'held');
+    const claimed = await as(board, askerEnv, 'claim', 'held');
+    expect(claimed.code).toBe(0);
+    const asking = as(board, askerEnv, 'ask', '--to', 'orchestrator', 'Go', 'on?', '--watch', '30');
+    // Twice the lease's TTL after it was taken, by the wall clock: the thing under test is the deadline.
+    const deadline = Date.parse(claimed.json.lease.expires_at) + 2_000;
+    await new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())));
+    const taken = await as(board, otherEnv, 'claim', 'held');
+    expect([taken.code, taken.json.error?.code]).toEqual([3, 'LEASE_CONFLICT']);
+    const q = (await as(board, lead, 'next')).json.tool.arguments.id;
+    expect((await as(board, lead, 'answer', q, 'yes')).code).toBe(0);
+    expect((await asking).json).toMatchObject({ answered: true, question: { answer: { text: 'yes' } } });
+    expect(board.json('show', 'held').task).toMatchObject({ status: 'in_progress', assignee: 'asker' });
+  }, 60_000);
 });

@@ -138,6 +138,11 @@ function checkState(state: State, dir: string, config: Config | null, now: numbe
       : pass('references', 'every dependency and parent exists'),
   );
   checks.push(checkArchive(dir, state, config, archive, archived));
+  // Every result a task names is on disk (results/ is committed with the board).
+  const missingResults = Object.values(state.tasks).filter((t) => t.result && !existsSync(join(dir, t.result.ref)));
+  if (missingResults.length) {
+    checks.push(fail('results', 'warn', `${missingResults.length} task(s) name a result file that is missing: ${missingResults.slice(0, 5).map((t) => `${t.id} (${t.result!.ref})`).join(', ')}`, 'pull or sync from the clone that stored them, or restore them from git'));
+  }
   const cycles = findCycles(state, 1);
   checks.push(
     cycles.length

@@ -9,7 +9,8 @@ import { checkNote, splitList } from '../core/tasks.js';
 import { untilAnswer, waitUntil } from '../core/watch.js';
 import { checkId } from '../core/ids.js';
 import { answerQuestion, askQuestion } from '../core/questions.js';
-import { readState } from '../core/store.js';
+import { readConfig, readState } from '../core/store.js';
+import { renewEvery, renewLeases } from '../core/leases.js';
 import type { Question } from '../core/types.js';
 import { boardDir, type Ctx, loadHot, mutate, mutateAs } from './context.js';
 
@@ -133,7 +134,17 @@ export async function ask(text: string, o: { to: string; choices?: string; watch
   const asked = r.value;
   if (o.watch === undefined) return { revision: r.revision, question: asked, answered: false };
   const dir = boardDir(ctx);
-  const state = await waitUntil(dir, () => readState(dir), (st) => Boolean(st.questions?.[asked.id]?.answer), { deadline: Date.now() + o.watch * 1000, stop: ctx.stop });
+  // Stopped at its checkpoint, the asker keeps its session and its leases alive, as a heartbeat would.
+  const every = renewEvery((await readConfig(dir)).lease_ttl_seconds);
+  let renewed = Date.now();
+  const read = async () => {
+    if (Date.now() - renewed >= every) {
+      renewed = Date.now();
+      await mutateAs(ctx, (tx, me) => renewLeases(tx, dir, me, null, undefined));
+    }
+    return readState(dir);
+  };
+  const state = await waitUntil(dir, read, (st) => Boolean(st.questions?.[asked.id]?.answer), { deadline: Date.now() + o.watch * 1000, stop: ctx.stop, pollMs: every });
   const now = state.questions?.[asked.id] ?? asked;
   return { revision: state.revision, question: now, answered: Boolean(now.answer) };
 }

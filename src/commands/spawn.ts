@@ -356,6 +356,8 @@ export async function supervise(sessionId: string, ctx: Ctx): Promise<void> {
     child.once('exit', (code, signal) => res({ started: true, code, signal, error: null }));
   });
   if (timer) clearTimeout(timer);
+  // Stopped for its timeout: whatever of its group outlived the leader (ignoring SIGTERM) goes now.
+  if (timedOut) stopAll('SIGKILL');
   if (!outcome.started) {
     removeWorktree(dirname(dir), { worktree, branch });
     rmSync(s.spawn.prompt_file ?? '', { force: true });

@@ -88,14 +88,13 @@ export async function done(rawId: string, o: { notes?: string; result?: string; 
   const dir = boardDir(ctx);
   if (o.result !== undefined && o.resultText !== undefined) throw invalidInput('Give the result once: --result FILE|- or --result-text TEXT.');
   const text = o.result !== undefined ? readFileArg(o.result, ctx, "the result's").text : o.resultText;
-  // Stored before the transaction, by its content: a refused done leaves a file no task names
-  // (a retry stores nothing new).
-  const stored = text === undefined ? null : storeResult(dir, text);
   const r = await mutateAs(ctx, (tx, me) => {
     const task = getTask(tx.state, id);
     finishClaim(tx, dir, me, task, notes, o.leaseToken);
-    if (stored) {
-      task.result = stored;
+    // Stored once the claim is known good, under the lock `baton gc` takes too: a refused done
+    // writes no file, and gc never removes one a done is about to name.
+    if (text !== undefined) {
+      task.result = storeResult(dir, text);
       tx.touch(task);
     }
     return toTaskJson(task);

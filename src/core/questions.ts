@@ -40,6 +40,7 @@ function checkQuestion(text: string, choices: string[]): void {
 
 export function askQuestion(tx: Tx, me: Me, to: string, text: string, choices: string[]): Question {
   checkQuestion(text, choices);
+  pruneQuestions(tx);
   const { target, via } = questionTarget(tx.state, me, to);
   const questions = (tx.state.questions ??= {});
   const id = mintId('q', (x) => x in questions, Object.keys(questions).length);
@@ -58,6 +59,9 @@ export function askQuestion(tx: Tx, me: Me, to: string, text: string, choices: s
 export function answerQuestion(tx: Tx, id: string, text: string, by: string | null): Question {
   const q = tx.state.questions?.[id];
   if (!q) throw notFound('question', id, 'baton inbox (questions come as notifications of kind question)');
+  if (!q.answer && tx.state.sessions[q.from_session]?.ended_at) {
+    throw new BatonError('INVALID_TRANSITION', `Question ${id} was withdrawn: ${q.from_agent}'s session ended before an answer.`, { hint: 'baton agents', details: { question: id } });
+  }
   if (q.answer) {
     throw new BatonError('INVALID_TRANSITION', `Question ${id} was answered already (${q.answer.at}${q.answer.by ? ` by ${q.answer.by}` : ''}).`, { hint: `baton show ${q.task ?? ''}`.trim(), details: { question: id } });
   }
@@ -74,14 +78,29 @@ export function answerQuestion(tx: Tx, id: string, text: string, by: string | nu
   return q;
 }
 
+/** Open: not answered, and its asker's session has not ended (an asker that left, or a child stopped by its timeout, waits for nothing). */
+const isOpen = (state: State, q: Question) => !q.answer && !state.sessions[q.from_session]?.ended_at;
+
 /** The open questions an agent should answer: to it by name, or to the orchestrator when it is one. */
 export function questionsFor(state: State, agent: Agent): Question[] {
-  return Object.values(state.questions ?? {})
-    .filter((q) => !q.answer && (q.to === `agent:${agent.id}` || (q.to === 'orchestrator' && agent.role === 'orchestrator')))
-    .sort((a, b) => (a.asked_at < b.asked_at ? -1 : a.asked_at > b.asked_at ? 1 : a.id < b.id ? -1 : 1));
+  return openQuestions(state).filter((q) => q.to === `agent:${agent.id}` || (q.to === 'orchestrator' && agent.role === 'orchestrator'));
 }
 
 export const openQuestions = (state: State): Question[] =>
   Object.values(state.questions ?? {})
-    .filter((q) => !q.answer)
+    .filter((q) => isOpen(state, q))
     .sort((a, b) => (a.asked_at < b.asked_at ? -1 : a.asked_at > b.asked_at ? 1 : a.id < b.id ? -1 : 1));
+
+/**
+ * Questions answered (or whose asker ended) more than a week ago leave state.json: their events
+ * keep the record, and the board stays the size of the work in flight.
+ */
+function pruneQuestions(tx: Tx): void {
+  const questions = tx.state.questions;
+  if (!questions) return;
+  const cutoff = new Date(Date.parse(tx.now) - 7 * 86_400_000).toISOString();
+  for (const [id, q] of Object.entries(questions)) {
+    const closed = q.answer?.at ?? tx.state.sessions[q.from_session]?.ended_at ?? null;
+    if (closed !== null && closed < cutoff) delete questions[id];
+  }
+}

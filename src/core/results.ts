@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
-import { invalidInput } from './errors.js';
+import { BatonError, invalidInput } from './errors.js';
 import { writeFileAtomic } from './store.js';
 import type { Task } from './types.js';
 
@@ -62,5 +62,13 @@ export function storeResult(dir: string, text: string): ResultRecord {
 /** A stored result's text (a ref that is not one of baton's own is refused: no path leaves the board). */
 export function readResult(dir: string, ref: string): string {
   if (!REF_RE.test(ref)) throw invalidInput(`'${ref}' is not a result reference (results/HASH.txt or .json).`);
-  return readFileSync(join(dir, ref), 'utf8');
+  try {
+    return readFileSync(join(dir, ref), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    throw new BatonError('NOT_FOUND', `The result file ${ref} is missing from this board.`, {
+      hint: 'it is committed with the board: pull or sync from the clone that stored it (or restore it from git)',
+      details: { kind: 'result', id: ref },
+    });
+  }
 }

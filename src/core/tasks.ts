@@ -313,8 +313,8 @@ export interface TaskJson {
   created_at: string;
   updated_at: string;
   rev: number;
-  /** Only on a task that finished with `done --result`: where the result is and what it starts with. */
-  result?: Task['result'];
+  /** Where the result of `done --result` is and what it starts with; null when none was given. */
+  result: NonNullable<Task['result']> | null;
 }
 
 export function toTaskJson(t: Task): TaskJson {
@@ -343,7 +343,7 @@ export function toTaskJson(t: Task): TaskJson {
     created_at: t.created_at,
     updated_at: t.updated_at,
     rev: t.rev,
-    ...(t.result ? { result: t.result } : {}),
+    result: t.result ?? null,
   };
 }
 

@@ -117,6 +117,7 @@ export const messageCommands = [
       watch: opt.number('seconds', NUMBERS.seconds, 'wait this long for the answer (without it: return the question id at once)'),
     },
     session: 'required',
+    // Not core (a worker's loop is at most ten tools): a child that stops at checkpoints runs `baton mcp --tools core,ask`.
     tool: 'orchestrator',
     mutates: true,
     run: async ({ question, ...o }, ctx) => (await inbox()).ask(question, o, ctx),
