@@ -611,7 +611,8 @@ describe('checkpoints', () => {
   it('an asker waiting on its answer keeps its lease: nobody takes its task meanwhile', async () => {
     const board = makeBoard(['--profile', 'throughput']);
     const cfg = join(board.dir, 'config.yaml');
-    writeFileSync(cfg, readFileSync(cfg, 'utf8').replace(/^lease_ttl_seconds: .*$/m, 'lease_ttl_seconds: 2').replace(/^clock_skew_seconds: .*$/m, 'clock_skew_seconds: 0'));
+    // A 4 s lease, renewed every 4/3 s while the asker waits: a stall of over 2 s would be needed to lose it.
+    writeFileSync(cfg, readFileSync(cfg, 'utf8').replace(/^lease_ttl_seconds: .*$/m, 'lease_ttl_seconds: 4').replace(/^clock_skew_seconds: .*$/m, 'clock_skew_seconds: 0'));
     const lead = orchestrator(board);
     const asker = board.json('join', '--name', 'asker', '--role', 'worker');
     const askerEnv: Joined = { agent: asker.agent.id, env: { BATON_SESSION: asker.session.id, BATON_TOKEN: asker.token } };
@@ -621,8 +622,8 @@ describe('checkpoints', () => {
     const claimed = await as(board, askerEnv, 'claim', 'held');
     expect(claimed.code).toBe(0);
     const asking = as(board, askerEnv, 'ask', '--to', 'orchestrator', 'Go', 'on?', '--watch', '30');
-    // Twice the lease's TTL after it was taken, by the wall clock: the thing under test is the deadline.
-    const deadline = Date.parse(claimed.json.lease.expires_at) + 2_000;
+    // Well past the lease's first expiry, by the wall clock: the thing under test is the deadline.
+    const deadline = Date.parse(claimed.json.lease.expires_at) + 3_000;
     await new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())));
     const taken = await as(board, otherEnv, 'claim', 'held');
     expect([taken.code, taken.json.error?.code]).toEqual([3, 'LEASE_CONFLICT']);
