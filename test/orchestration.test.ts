@@ -523,6 +523,19 @@ describe('spawning elsewhere, stopping runaways, cleaning up', () => {
     };
     for (const deadline = Date.now() + 10_000; !gone(grandchild) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
     expect(gone(grandchild)).toBe(true);
+    // So does `baton kill`: its SIGTERM ends the leader, and what ignored it is killed after.
+    board.run('add', 'stubborn again', '--id', 'stubborn2');
+    const mule2 = await as(board, lead, 'spawn', 'stubborn2', '--agent', 'stubborn');
+    expect(mule2.code, mule2.stdout).toBe(0);
+    let grandchild2 = 0;
+    for (const deadline = Date.now() + 10_000; !grandchild2 && Date.now() < deadline; ) {
+      grandchild2 = Number(/grandchild (\d+)/.exec(readFileSync(mule2.json.child.log, 'utf8'))?.[1] ?? 0);
+      if (!grandchild2) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect((await as(board, lead, 'kill', mule2.json.child.session)).json.signalled).toBe(true);
+    expect((await as(board, lead, 'wait', mule2.json.child.session, '--timeout', '60')).json.finished).toBe(true);
+    for (const deadline = Date.now() + 10_000; !gone(grandchild2) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+    expect(gone(grandchild2)).toBe(true);
     expect(told).toMatchObject({ task: 'sleepy', priority: 'high' });
     const exited = board.json('events', '--type', 'spawn.exited', '--task', 'sleepy').events.at(-1);
     expect(exited.data).toMatchObject({ timeout: true, timeout_seconds: 1, unfinished: true });
@@ -541,7 +554,7 @@ describe('spawning elsewhere, stopping runaways, cleaning up', () => {
     const gc = board.json('gc', '--max-age-days', '0');
     expect(gc._code, JSON.stringify(gc)).toBe(0);
     expect([...gc.removed].sort()).toEqual(
-      [...[away, sleeper, mule].flatMap((c) => [`runs/${c.json.child.session}.log`, `runs/${c.json.child.session}.prompt.md`]), `results/${'0'.repeat(24)}.txt`].sort(),
+      [...[away, sleeper, mule, mule2].flatMap((c) => [`runs/${c.json.child.session}.log`, `runs/${c.json.child.session}.prompt.md`]), `results/${'0'.repeat(24)}.txt`].sort(),
     );
     expect(gc.kept_results).toBe(1);
     expect(existsSync(join(board.dir, named))).toBe(true);

@@ -356,8 +356,9 @@ export async function supervise(sessionId: string, ctx: Ctx): Promise<void> {
     child.once('exit', (code, signal) => res({ started: true, code, signal, error: null }));
   });
   if (timer) clearTimeout(timer);
-  // Stopped for its timeout: whatever of its group outlived the leader (ignoring SIGTERM) goes now.
-  if (timedOut) stopAll('SIGKILL');
+  // Stopped by its timeout or by a signal (`baton kill`): whatever of its group outlived the
+  // leader (ignoring SIGTERM) goes now. A child that exits by itself leaves its group alone.
+  if (timedOut || outcome.signal) stopAll('SIGKILL');
   if (!outcome.started) {
     removeWorktree(dirname(dir), { worktree, branch });
     rmSync(s.spawn.prompt_file ?? '', { force: true });
