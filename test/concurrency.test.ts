@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,25 @@ function checkLog(board: TestBoard, revision: number) {
   expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
   expect(events.at(-1)?.revision ?? 0).toBe(revision);
   return events;
+}
+
+/**
+ * A real process that takes a lock directory the way baton does (the directory with its owner
+ * file: this pid and host) and holds it until it is killed; resolves once it holds it.
+ */
+async function holdLock(lockDir: string): Promise<ChildProcess> {
+  const holder = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const fs=require('fs');fs.mkdirSync(${JSON.stringify(lockDir)});` +
+        `fs.writeFileSync(${JSON.stringify(join(lockDir, 'owner'))},JSON.stringify({pid:process.pid,host:require('os').hostname(),at:new Date().toISOString(),nonce:'x'}));` +
+        `console.log('locked');setInterval(()=>{},1000);`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  await new Promise<void>((res) => holder.stdout!.once('data', () => res()));
+  return holder;
 }
 
 describe('concurrent writers', () => {
@@ -104,17 +123,7 @@ describe('the render lock', () => {
     const board = makeBoard();
     const lock = join(board.dir, '.baton.lock.render');
     // A real process takes the render lock the way baton does, says so, and is killed holding it.
-    const holder = spawn(
-      process.execPath,
-      [
-        '-e',
-        `const fs=require('fs');fs.mkdirSync(${JSON.stringify(lock)});` +
-          `fs.writeFileSync(${JSON.stringify(join(lock, 'owner'))},JSON.stringify({pid:process.pid,host:require('os').hostname(),at:new Date().toISOString(),nonce:'x'}));` +
-          `console.log('locked');setInterval(()=>{},1000);`,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    await new Promise<void>((res) => holder.stdout.once('data', () => res()));
+    const holder = await holdLock(lock);
     holder.kill('SIGKILL');
     await new Promise((r) => holder.once('exit', r));
     const r = await batonAsync(['add', 'after the crash', '--json', '--lock-timeout', '5'], { cwd: board.root });
@@ -126,17 +135,7 @@ describe('the render lock', () => {
   it('a live holder of the render lock delays the Markdown, never the commit: the write warns and render catches up', async () => {
     const board = makeBoard();
     const lock = join(board.dir, '.baton.lock.render');
-    const holder = spawn(
-      process.execPath,
-      [
-        '-e',
-        `const fs=require('fs');fs.mkdirSync(${JSON.stringify(lock)});` +
-          `fs.writeFileSync(${JSON.stringify(join(lock, 'owner'))},JSON.stringify({pid:process.pid,host:require('os').hostname(),at:new Date().toISOString(),nonce:'x'}));` +
-          `console.log('locked');setInterval(()=>{},1000);`,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    await new Promise<void>((res) => holder.stdout.once('data', () => res()));
+    const holder = await holdLock(lock);
     try {
       const r = await batonAsync(['add', 'while the render lock is held', '--json', '--lock-timeout', '0.5'], { cwd: board.root });
       expect(r.code).toBe(0);
@@ -257,17 +256,7 @@ describe('crash safety', () => {
     const board = makeBoard();
     const lockDir = join(board.dir, '.baton.lock');
     // A real process takes the lock the way baton does, says so, and is killed holding it.
-    const holder = spawn(
-      process.execPath,
-      [
-        '-e',
-        `const fs=require('fs');fs.mkdirSync(${JSON.stringify(lockDir)});` +
-          `fs.writeFileSync(${JSON.stringify(join(lockDir, 'owner'))},JSON.stringify({pid:process.pid,host:require('os').hostname(),at:new Date().toISOString()}));` +
-          `console.log('locked');setInterval(()=>{},1000);`,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    await new Promise<void>((res) => holder.stdout.once('data', () => res()));
+    const holder = await holdLock(lockDir);
     const busy = await batonAsync(['add', 'while held', '--lock-timeout', '0.3', '--json'], { cwd: board.root });
     expect(busy.code).toBe(5);
     expect(busy.json.error.code).toBe('BOARD_BUSY');

@@ -47,19 +47,8 @@ export function appendArchive(dir: string, file: string, lines: string, ids: str
 
 /** '\n' when a file ends in a cut-off line (a power loss, a hand edit), so an append starts a line of its own. */
 function lineStart(path: string): string {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch {
-    return '';
-  }
-  try {
-    const size = fstatSync(fd).size;
-    const last = Buffer.alloc(1);
-    return size > 0 && readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a ? '\n' : '';
-  } finally {
-    closeSync(fd);
-  }
+  const last = lastBytes(path, 1);
+  return last.text && !last.text.endsWith('\n') ? '\n' : '';
 }
 
 /** The archive files, newest first (relative to the board). */
@@ -155,24 +144,29 @@ export function readArchive(dir: string): { records: (ArchivedTask & { file: str
   return { records, bad };
 }
 
-/** The last `bytes` of a file (whole lines only), or '' when it is missing. */
-function tail(path: string, bytes: number): string {
+/** The last `bytes` of a file as they are, and whether the file holds more before them ('' when it is missing). */
+function lastBytes(path: string, bytes: number): { text: string; cut: boolean } {
   let fd: number;
   try {
     fd = openSync(path, 'r');
   } catch {
-    return '';
+    return { text: '', cut: false };
   }
   try {
     const size = fstatSync(fd).size;
     const from = Math.max(0, size - bytes);
     const buf = Buffer.alloc(size - from);
     readSync(fd, buf, 0, buf.length, from);
-    const text = buf.toString('utf8');
-    return from === 0 ? text : text.slice(text.indexOf('\n') + 1);
+    return { text: buf.toString('utf8'), cut: from > 0 };
   } finally {
     closeSync(fd);
   }
+}
+
+/** The last `bytes` of a file, whole lines only, or '' when it is missing. */
+function tail(path: string, bytes: number): string {
+  const { text, cut } = lastBytes(path, bytes);
+  return cut ? text.slice(text.indexOf('\n') + 1) : text;
 }
 
 /**

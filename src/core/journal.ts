@@ -116,16 +116,21 @@ function cutOwnArchiveLines(path: string, before: number, own: ReadonlySet<strin
   const lines = readPast(path, before, size).split('\n');
   lines.pop(); // a torn piece of the transaction's own last line, or ''
   for (const line of lines) {
-    let event: unknown;
-    try {
-      event = (JSON.parse(line) as { event?: unknown }).event;
-    } catch {
-      event = null;
-    }
-    if (typeof event !== 'string' || !own.has(event)) return false;
+    const event = stringField(line, 'event');
+    if (event === null || !own.has(event)) return false;
   }
   cutBack(path, before);
   return true;
+}
+
+/** A JSON line's string field, or null when the line is not JSON or has no such field. */
+function stringField(line: string, key: string): string | null {
+  try {
+    const v = (JSON.parse(line) as Record<string, unknown>)[key];
+    return typeof v === 'string' ? v : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Truncates a file back to `size` when it is longer (fsynced). */
@@ -207,13 +212,8 @@ export function rollbackJournal(dir: string, state: { revision: number; seq: num
   const torn = lines.pop() ?? '';
   let own = 0;
   for (const line of lines) {
-    let id: unknown;
-    try {
-      id = (JSON.parse(line) as { id?: unknown }).id;
-    } catch {
-      id = null;
-    }
-    if (typeof id !== 'string' || !ids.has(id)) {
+    const id = stringField(line, 'id');
+    if (id === null || !ids.has(id)) {
       removeJournal(dir);
       return `dropped the journal of an unfinished transaction (revision ${j.revision_after}) without undoing anything: the log past its mark holds events that are not its own`;
     }
@@ -231,13 +231,7 @@ export function rollbackJournal(dir: string, state: { revision: number; seq: num
       /* a torn write of the transaction's own */
     }
   }
-  const fd = openSync(join(dir, FILES.events), 'r+');
-  try {
-    ftruncateSync(fd, j.log_size);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  cutBack(join(dir, FILES.events), j.log_size);
   removeJournal(dir);
   return `undid the unfinished transaction of revision ${j.revision_after} (pid ${j.pid} on ${j.host}): removed ${own} event(s)${torn ? ' and a torn line' : ''} it had appended`;
 }

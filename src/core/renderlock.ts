@@ -31,10 +31,7 @@ import { renderProjections } from '../render/projections.js';
 const RENDERED = '.baton.lock.rendered';
 
 /** What the marker compares: state.json's stamp and revision (stateHead), config.yaml's stamp; null: unknown, render. */
-function stamps(dir: string): string | null {
-  const head = stateHead(dir);
-  return head ? JSON.stringify([head, stampOf(join(dir, FILES.config))]) : null;
-}
+const marker = (dir: string, head: ReturnType<typeof stateHead>): string | null => (head ? JSON.stringify([head, stampOf(join(dir, FILES.config))]) : null);
 
 /**
  * Renders the newest committed board unless it is rendered already (`force`: render anyway, as
@@ -46,7 +43,8 @@ export async function renderLatest(dir: string, timeoutMs: number, force = false
   const staleMs = (await loadConfig(dir)).config.lock_stale_seconds * 1000;
   const lock = await acquireLock(dir, { timeoutMs, name: RENDER_LOCK, staleMs });
   try {
-    const now = stamps(dir);
+    const head = stateHead(dir);
+    const now = marker(dir, head);
     let done: string | null = null;
     try {
       done = readFileSync(join(dir, RENDERED), 'utf8').trim();
@@ -56,7 +54,6 @@ export async function renderLatest(dir: string, timeoutMs: number, force = false
     if (!force && now !== null && done === now && hotIndexExists(dir)) return { revision: null, written: [] };
     // The state a writer just committed, while it is still the newest (its file's stamp and
     // revision); else state.json as it is now.
-    const head = committed ? stateHead(dir) : null;
     const current = committed && head && head.revision === committed.state.revision && sameStamp(head.stamp, committed.stamp) ? committed : null;
     const [{ state, stamp }, config] = await Promise.all([current ?? readStampedState(dir), readConfig(dir)]);
     // Frozen (shallowly): the summary and the index share one board view of it.
