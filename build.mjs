@@ -66,6 +66,19 @@ await build({
         b.onLoad({ filter: /.*/, namespace: 'raw' }, (a) => ({ contents: readFileSync(a.path, 'utf8'), loader: 'text' }));
       },
     },
+    {
+      // commander requires node:child_process when it loads, for subcommands that are separate
+      // executables, which baton has none of: about 2 ms of every process. Required when used.
+      name: 'lazy-child-process',
+      setup(b) {
+        b.onLoad({ filter: /[\\/]commander[\\/]lib[\\/]command\.js$/ }, (a) => {
+          const text = readFileSync(a.path, 'utf8');
+          const eager = "const childProcess = require('node:child_process');";
+          if (!text.includes(eager)) throw new Error(`build: ${a.path} no longer has the line the lazy-child-process plugin replaces`);
+          return { contents: text.replace(eager, "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };"), loader: 'js' };
+        });
+      },
+    },
   ],
   define: { 'import.meta.url': '__baton_url' },
   banner: { js: "var __baton_url=require('url').pathToFileURL(__filename).href;" },

@@ -71,6 +71,24 @@ describe('the command table', () => {
   });
 });
 
+describe('only the command that runs is declared in full', () => {
+  it("an option's value that names a command, a parent's option before its subcommand, and `--flag=value` all run the command commander picks, with its options parsed", async () => {
+    const board = await makeBoardIn();
+    const added = await board.json('--idempotency-key', 'status', 'add', 'list', '--priority', '0');
+    expect(added.task).toMatchObject({ title: 'list', priority: 0 });
+    const byEquals = await board.json('--lock-timeout=5', 'add', 'events', '--priority=1');
+    expect(byEquals.task).toMatchObject({ title: 'events', priority: 1 });
+    const acked = await board.json('events', '--cursor', 'ack', 'ack', '--to', '1');
+    expect(acked).toMatchObject({ ok: true });
+    expect((await board.json('events', '--cursor', 'ack')).events.map((e: { seq: number }) => e.seq)).not.toContain(1);
+    // A misspelt command or option is refused as before, with commander's suggestion.
+    const typo = await board.json('ad', 'x');
+    expect([typo._code, typo.error.suggestion]).toEqual([2, 'add']);
+    const flag = await board.json('add', 'x', '--priorty', '1');
+    expect([flag._code, flag.error.suggestion]).toEqual([2, '--priority']);
+  });
+});
+
 describe('numeric flags through the CLI', () => {
   it('a bad number is INVALID_INPUT (exit 2) naming the flag, before anything runs', async () => {
     const cwd = tempDir();

@@ -128,8 +128,38 @@ async function execute(sys: System, mode: OutputMode, def: AnyCommand, input: Re
   }
 }
 
-/** The commander program of the whole table; `onRun` receives the chosen record and its input. */
-function program(onRun: (def: AnyCommand, input: Record<string, any>, cmd: Command) => Promise<void>, out: Out): Command {
+/**
+ * The table entries that `argv` runs: its command and the groups above it (`events`, `events ack`),
+ * found as commander finds them; null when every entry is needed (help, or no command).
+ * Declaring every command's arguments, options and action costs about 3 ms of a process that
+ * lives 35, so the others are declared by name and summary only: enough for commander to refuse
+ * an unknown command with a suggestion.
+ */
+function entriesRun(argv: string[]): Set<string> | null {
+  const names = new Set(TABLE.map((e) => (isGroup(e) ? e.group : e.name)));
+  const valued = (specs: OptSpecs, flag: string) => Object.entries(specs).some(([k, s]) => s.kind !== 'boolean' && `--${kebab(k)}` === flag);
+  const run = new Set<string>();
+  let path = '';
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') break;
+    if (a === '-h' || a === '--help') return null;
+    if (a.startsWith('-')) {
+      const def = TABLE.find((e) => !isGroup(e) && e.name === path) as AnyCommand | undefined;
+      if (!a.includes('=') && (valued(GLOBALS, a) || (def && valued(def.options, a)))) i++;
+      continue;
+    }
+    const next = path ? `${path} ${a}` : a;
+    if (!path && a === 'help') return null;
+    if (!names.has(next)) break;
+    run.add(next);
+    path = next;
+  }
+  return path ? run : null;
+}
+
+/** The commander program of the table; `onRun` receives the chosen record and its input. */
+function program(onRun: (def: AnyCommand, input: Record<string, any>, cmd: Command) => Promise<void>, out: Out, argv: string[]): Command {
   const root = new Command('baton')
     .description('A coordination board for teams of coding agents: project-plan/ with no server.')
     .version(VERSION, '-V, --version')
@@ -145,6 +175,7 @@ function program(onRun: (def: AnyCommand, input: Record<string, any>, cmd: Comma
   addOptions(root, GLOBALS);
   root.option('--no-color', 'no colours in human output');
 
+  const run = entriesRun(argv);
   const byPath = new Map<string, Command>([['', root]]);
   for (const entry of TABLE) {
     const name = isGroup(entry) ? entry.group : entry.name;
@@ -154,7 +185,7 @@ function program(onRun: (def: AnyCommand, input: Record<string, any>, cmd: Comma
     const cmd = parent.command(parts.at(-1)!, { hidden: !isGroup(entry) && entry.hidden === true });
     byPath.set(name, cmd);
     cmd.description(entry.summary);
-    if (isGroup(entry)) continue;
+    if (isGroup(entry) || (run && !run.has(name))) continue;
     const def = entry;
     const argKeys = Object.keys(def.args);
     for (const key of argKeys) {
@@ -201,7 +232,7 @@ export async function runCli(argv: string[], sys: System): Promise<number> {
     } catch (e) {
       code = printFailure(sys, e, mode, sys.env);
     }
-  }, sys);
+  }, sys, argv);
   if (argv.length === 0) {
     root.outputHelp();
     return 0;

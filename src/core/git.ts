@@ -1,12 +1,13 @@
-import { execFileSync } from 'node:child_process';
 import { relative, resolve } from 'node:path';
 import { invalidInput } from './errors.js';
 
 // One way to run git for every command that asks it something: no shell, output as text.
+// node:child_process is loaded on the first call: most commands never run git, and loading it
+// costs about 2 ms of a process that lives 40.
 
 /** git's trimmed output; throws (with git's stderr on the error) when git fails. */
 export function git(cwd: string, args: string[], env?: NodeJS.ProcessEnv, maxBuffer = 16 << 20): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer, env: env ?? process.env }).trim();
+  return process.getBuiltinModule('node:child_process').execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer, env: env ?? process.env }).trim();
 }
 
 /** git's trimmed output, or null when git fails (not a repository, no such ref, …). */
