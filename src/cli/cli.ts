@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { Command, CommanderError, Option } from 'commander';
 import type { Ctx, RunIO, StreamItem } from '../commands/context.js';
 import { BatonError, onBoardWarning } from '../core/errors.js';
+import { sha256 } from '../core/digest.js';
 import { checkKey } from '../core/idempotency.js';
 import { VERSION } from '../core/version.js';
 import { type AnyCommand, type Input, isGroup, kebab, NUMBERS, type OptSpecs, opt, parseNumber } from '../table/define.js';
@@ -65,7 +65,7 @@ function pathOf(cmd: Command): string {
 /** A hash of what a command was asked to do, for an idempotency key's record. */
 function callOf(input: Record<string, any>): string {
   const sorted = Object.fromEntries(Object.entries(input).sort(([x], [y]) => (x < y ? -1 : 1)));
-  return createHash('sha256').update(JSON.stringify(sorted)).digest('hex').slice(0, 32);
+  return sha256(JSON.stringify(sorted)).slice(0, 32);
 }
 
 function contextOf(sys: System, cmd: Command): Ctx {

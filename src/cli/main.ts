@@ -19,7 +19,14 @@ function onOutputError(e: NodeJS.ErrnoException): void {
   if (endWhenOutputCloses) process.exit(exitCode);
 }
 process.stdout.on('error', onOutputError);
-process.stderr.on('error', onOutputError);
+// stderr is set up when first written to: most commands never do, and making the stream costs
+// about 1 ms. (The MCP server logs to process.stderr itself, and ignores its errors.)
+let stderrUsed = false;
+function stderr(): NodeJS.WriteStream {
+  if (!stderrUsed) process.stderr.on('error', onOutputError);
+  stderrUsed = true;
+  return process.stderr;
+}
 
 /** SIGINT, SIGTERM, and on a terminal q or Ctrl-C typed in raw mode. */
 function quit(keys: boolean): { promise: Promise<void>; done(): void } {
@@ -60,7 +67,7 @@ const sys: System = {
   tty: Boolean(process.stdout.isTTY),
   columns: () => process.stdout.columns,
   stdout: (s) => void process.stdout.write(s),
-  stderr: (s) => void process.stderr.write(s),
+  stderr: (s) => void stderr().write(s),
   quit,
   streaming: () => {
     endWhenOutputCloses = true;
@@ -72,10 +79,10 @@ void runCli(process.argv.slice(2), sys).then((code) => {
   // it was still scanning) must never keep a finished command, and the agent waiting on it, alive.
   exitCode = code;
   process.exitCode = code;
-  let pending = 2;
+  let pending = stderrUsed ? 2 : 1;
   const done = () => {
     if (--pending === 0) process.exit(code);
   };
   process.stdout.write('', done);
-  process.stderr.write('', done);
+  if (stderrUsed) process.stderr.write('', done);
 });

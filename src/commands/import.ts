@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import * as z from 'zod/mini';
+import { sha256 } from '../core/digest.js';
 import { BatonError, invalidInput } from '../core/errors.js';
 import { checkId } from '../core/ids.js';
 import type { Task } from '../core/types.js';
@@ -67,7 +67,7 @@ export function idFromTitle(title: string): string {
     .replace(/^-+|-+$/g, '')
     .slice(0, 48)
     .replace(/-+$/, '');
-  return slug || `t-${createHash('sha256').update(title).digest('hex').slice(0, 8)}`;
+  return slug || `t-${sha256(title).slice(0, 8)}`;
 }
 
 const readPlan = (file: string, ctx: Ctx): { text: string; name: string } => readFileArg(file, ctx, "the plan's");
@@ -151,7 +151,7 @@ function checkEntry(raw: unknown, index: number): CheckedEntry {
 export async function run(file: string, ctx: Ctx): Promise<ImportResult> {
   const { text, name } = readPlan(file, ctx);
   // An idempotency key names this plan's content, not only its file name.
-  if (ctx.call !== undefined) ctx.call = createHash('sha256').update(`${ctx.call}\n${text}`).digest('hex').slice(0, 32);
+  if (ctx.call !== undefined) ctx.call = sha256(`${ctx.call}\n${text}`).slice(0, 32);
   const entries = (await parsePlan(text, name)).map(checkEntry);
   const ids = new Set<string>();
   for (const [i, e] of entries.entries()) {

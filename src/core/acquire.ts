@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { randomBytes } from './digest.js';
 import { BatonError, diskFull, isDiskFull } from './errors.js';
 import { breakStaleLock, type HeldLock, holderAlive, LOCK_DIR, type LockOwner, lockHealth, machine, ownerIsLocal, processStart, readLockOwner, STALE_MS, UPDATE_MS } from './lock.js';
 

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, sameSecret, sha256 } from './digest.js';
 import { BatonError } from './errors.js';
 import { checkId, mintId } from './ids.js';
 import { moveTask } from './tasks.js';
@@ -17,7 +17,7 @@ export interface Me {
   agentId: string;
 }
 
-export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
+export const hashToken = (token: string): string => sha256(token);
 export const newToken = (): string => randomBytes(24).toString('base64url');
 
 const JOIN_HINT = 'eval "$(baton join --name NAME --role worker --export)"';
@@ -35,7 +35,7 @@ export function authenticate(state: State, creds: Credentials): { session: Sessi
   const id = creds.session.toLowerCase();
   const session = state.sessions[id];
   const given = Buffer.from(hashToken(creds.token));
-  if (!session || !timingSafeEqual(given, Buffer.from(session.token_hash))) {
+  if (!session || !sameSecret(given, Buffer.from(session.token_hash))) {
     throw new BatonError('AUTH_FAILED', `Session '${creds.session}' and that token don't match any session on this board.`, { hint: JOIN_HINT, details: { session: creds.session } });
   }
   if (session.ended_at) {
@@ -54,7 +54,7 @@ export function findOrMakeAgent(state: State, name: string, host: string, now: s
   const folded = name.trim();
   for (const a of Object.values(state.agents)) if (a.name === folded && a.host === host) return { agent: a, created: false };
   const base = checkId(folded, 'agent name');
-  const hostTag = createHash('sha256').update(host).digest('hex').slice(0, 4);
+  const hostTag = sha256(host).slice(0, 4);
   let id = state.agents[base] ? `${base.slice(0, 58)}-${hostTag}` : base;
   for (let i = 2; state.agents[id]; i++) id = `${base.slice(0, 55)}-${hostTag}-${i}`;
   const agent: Agent = { created_at: now, host, id, last_seen_at: now, name: folded, role: 'worker', specialties: [] };

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { sha256 } from './digest.js';
 import { invalidInput } from './errors.js';
 import { writeFileAtomic } from './store.js';
 
@@ -35,7 +35,7 @@ export function checkKey(key: string): string {
   return key;
 }
 
-const fileOf = (dir: string, key: string) => join(dir, KEYS_DIR, `${createHash('sha256').update(key).digest('hex').slice(0, 40)}.json`);
+const fileOf = (dir: string, key: string) => join(dir, KEYS_DIR, `${sha256(key).slice(0, 40)}.json`);
 
 export function readKeyRecord(dir: string, key: string): KeyRecord | null {
   try {

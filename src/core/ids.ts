@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from './digest.js';
 import { invalidInput } from './errors.js';
 
 const ID_RE = /^[a-z0-9][a-z0-9._-]{0,63}$/;

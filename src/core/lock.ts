@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from './digest.js';
 
 /**
  * The board lock: a directory made whole (owner file and fence inside) and renamed into place,

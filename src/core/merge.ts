@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { pruneTombstones } from './archive.js';
+import { sha256 } from './digest.js';
 import type { BatonEvent, Handoff, Session, State, Task } from './types.js';
 
 /**
@@ -174,7 +174,7 @@ export function mergeEvents(base: BatonEvent[], ours: BatonEvent[], theirs: Bato
   revision += 1;
   const heads = [ours.at(-1)?.id ?? '', theirs.at(-1)?.id ?? ''].sort().join(':');
   const ts = [ours.at(-1)?.ts ?? '', theirs.at(-1)?.ts ?? ''].sort().at(-1)!;
-  const id = `e-merge-${createHash('sha256').update(heads).digest('hex').slice(0, 10)}`;
+  const id = `e-merge-${sha256(heads).slice(0, 10)}`;
   if (have.has(id)) return out; // these two heads were merged before: once is the record
   out.push({
     id,

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
+import { sha256 } from './digest.js';
 import { BatonError, invalidInput } from './errors.js';
 import { writeFileAtomic } from './store.js';
 import type { Task } from './types.js';
@@ -45,7 +45,7 @@ export function storeResult(dir: string, text: string): ResultRecord {
     json = undefined;
   }
   const kind = json === undefined ? 'text' : 'json';
-  const hash = createHash('sha256').update(text).digest('hex').slice(0, 24);
+  const hash = sha256(text).slice(0, 24);
   const ref = `${RESULTS_DIR}/${hash}.${kind === 'json' ? 'json' : 'txt'}`;
   const path = join(dir, ref);
   if (!existsSync(path)) {

@@ -13,8 +13,8 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { randomBytes } from './digest.js';
 import { BatonError, warnAboutBoard } from './errors.js';
 import { pidAlive } from './lock.js';
 import { conflictMarkerLine, jsonErrorLine, lineOf } from './json.js';

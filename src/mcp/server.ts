@@ -42,7 +42,10 @@ const INSTRUCTIONS =
   'release what you will not finish, handoff what someone else should. Every call renews your leases. inbox shows messages for you (ack: true marks them read).';
 
 /** Logs go to stderr: stdout carries protocol messages only. A client that went away may have closed it: that is not an error. */
+let logging = false;
 const log = (message: string) => {
+  if (!logging) process.stderr.on('error', () => undefined);
+  logging = true;
   try {
     process.stderr.write(`baton mcp: ${message}\n`, () => undefined);
   } catch {
