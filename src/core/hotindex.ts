@@ -181,7 +181,7 @@ export function readHotState(dir: string): State | null {
     if (IN_FLIGHT.has(t.status) && t.owned_paths.length) holding.push(t);
   }
   // Why the waiting tasks wait is not in the index: `--explain` reads state.json.
-  const view: BoardView = { all, depReady, critical, downstream, waiting: [], holding, leased, sentBack, inProgressBy, unfinished: index.unfinished };
+  const view: BoardView = { all, depReady, critical, downstream, waiting: [], holding, leased, sentBack, inProgressBy, unfinished: index.unfinished, clock: index.clock };
   adoptView(state, view, { clock: index.clock, counts: index.counts, total: index.total });
   return state;
 }

@@ -186,6 +186,8 @@ export interface BoardView {
   sentBack: Task[];
   inProgressBy: Map<string, Task[]>;
   unfinished: number;
+  /** The board's clock (stateClock). */
+  clock: number;
 }
 
 const views = new WeakMap<State, BoardView>();
@@ -224,8 +226,10 @@ export function boardView(state: State): BoardView {
   const sentBack: Task[] = [];
   const inProgressBy = new Map<string, Task[]>();
   let unfinished = 0;
+  let latest = state.board.created_at;
   for (let i = 0; i < all.length; i++) {
     const t = all[i]!;
+    if (t.updated_at > latest) latest = t.updated_at;
     if (!isFinished(t.status)) unfinished++;
     if (t.lease) leased.push(t);
     if (t.status === 'changes_requested') sentBack.push(t);
@@ -243,7 +247,7 @@ export function boardView(state: State): BoardView {
   const queue = new Int32Array(all.length);
   const downstream = new Map<number, number>();
   depReady.forEach((i, k) => downstream.set(i, downstreamCount(g, i, seen, k + 1, queue)));
-  const view: BoardView = { all, depReady, critical, downstream, waiting, holding, leased, sentBack, inProgressBy, unfinished };
+  const view: BoardView = { all, depReady, critical, downstream, waiting, holding, leased, sentBack, inProgressBy, unfinished, clock: Date.parse(latest) || 0 };
   if (frozen) views.set(state, view);
   return view;
 }
@@ -305,6 +309,8 @@ export function rankTasks(state: State, config: Config, opts: RankOptions): { ra
 export function stateClock(state: State): number {
   const f = facts.get(state);
   if (f) return f.clock;
+  // A frozen state's view is built once and counts the clock in the same pass.
+  if (Object.isFrozen(state)) return boardView(state).clock;
   // ISO-8601 UTC strings of one length order like the instants they name: compare, parse once.
   let latest = state.board.created_at;
   for (const id in state.tasks) {

@@ -2,7 +2,7 @@ import { cmp } from './json.js';
 import type { Config, State, Status, Task } from './types.js';
 import { STATUSES } from './types.js';
 import { PROFILE_LIMITS } from './agents.js';
-import { boardFacts, rankTasks, stateClock } from './rank.js';
+import { boardFacts, boardView, rankTasks, stateClock } from './rank.js';
 import { isFinished } from './tasks.js';
 
 export interface BoardSummary {
@@ -36,7 +36,9 @@ export function summarize(state: State, config: Config, limit = 10, archivedDone
   const blocked: Task[] = [];
   const done: Task[] = [];
   const open: Task[] = [];
-  const tasks = Object.values(state.tasks);
+  // One view of the board for the lists and the ranking (kept with a frozen state).
+  const view = boardView(state);
+  const tasks = view.all;
   for (const t of tasks) {
     counts[t.status]++;
     if (!isFinished(t.status)) open.push(t);
@@ -45,7 +47,7 @@ export function summarize(state: State, config: Config, limit = 10, archivedDone
     else if (t.status === 'blocked') blocked.push(t);
     else if (t.status === 'done') done.push(t);
   }
-  const ready = rankTasks(state, config, { agent: null, now: stateClock(state), pathsRefuse: PROFILE_LIMITS[config.profile].pathsRefuse }).ranked.map((c) => c.task);
+  const ready = rankTasks(state, config, { agent: null, now: stateClock(state), pathsRefuse: PROFILE_LIMITS[config.profile].pathsRefuse, view }).ranked.map((c) => c.task);
   // A state from the read index holds only the tasks these lists read: the board's counts come with it.
   const whole = boardFacts(state);
   return {

@@ -1,22 +1,36 @@
 import type { BatonEvent, Config, State } from '../core/types.js';
 import { NO_ARCHIVE, type ProjectionInputs } from '../core/archive.js';
 import { stableStringify, cmp } from '../core/json.js';
-import { IN_FLIGHT } from '../core/rank.js';
+import { boardView, IN_FLIGHT } from '../core/rank.js';
 import { GENERATED_NOTE, mdCode, mdTable, mdText } from './markdown.js';
 import { renderHandoffBundle } from './handoff.js';
 import { renderStatusMd } from './status.js';
 
 
-/** What each agent holds, and each session's leases: work in flight, with absolute expiry times. */
-function holdings(state: State) {
+interface Holdings {
+  byAgent: Map<string, string[]>;
+  bySession: Map<string, string[]>;
+}
+const held = new WeakMap<State, Holdings>();
+
+/**
+ * What each agent holds, and each session's leases: work in flight, with absolute expiry times.
+ * Of a frozen state (a render's), worked out once from its board view.
+ */
+function holdings(state: State): Holdings {
+  const frozen = Object.isFrozen(state);
+  const kept = frozen ? held.get(state) : undefined;
+  if (kept) return kept;
   const byAgent = new Map<string, string[]>();
   const bySession = new Map<string, string[]>();
-  for (const t of Object.values(state.tasks).filter((x) => IN_FLIGHT.has(x.status)).sort((a, b) => cmp(a.id, b.id))) {
+  const all = frozen ? boardView(state).all : Object.values(state.tasks);
+  for (const t of all.filter((x) => IN_FLIGHT.has(x.status)).sort((a, b) => cmp(a.id, b.id))) {
     const who = t.status === 'in_review' ? t.reviewer : t.assignee;
     const label = `${mdCode(t.id)} ${t.status}${t.lease ? ` until ${t.lease.expires_at}` : ''}`;
     if (who) byAgent.set(who, [...(byAgent.get(who) ?? []), label]);
     if (t.lease) bySession.set(t.lease.session, [...(bySession.get(t.lease.session) ?? []), `${mdCode(t.id)} until ${t.lease.expires_at}`]);
   }
+  if (frozen) held.set(state, { byAgent, bySession });
   return { byAgent, bySession };
 }
 
