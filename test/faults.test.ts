@@ -134,12 +134,19 @@ describe('a paused lock holder', () => {
   }, 120_000);
 
   it('a slow transaction on this machine, busy for longer than the stale window, keeps its lock; the waiters commit after it', async () => {
-    // Big enough to hold the lock past the 2 s window on this machine; doubled until it does.
-    for (let n = 60_000; ; n *= 2) {
+    // Big enough to hold the lock past the 2 s window on this machine: sized from how long an
+    // import of 10,000 tasks holds it here and now (with a third to spare), doubled until it does.
+    const probe = makeBoard();
+    const timed = baton(['import', writePlan(probe.root, 10_000, 'probe'), '--json'], { cwd: probe.root, env: { BATON_TIMINGS: '1' } });
+    expect(timed.code, timed.stderr).toBe(0);
+    const perTask = lockedMs(timed.stderr) / 10_000;
+    for (let n = Math.min(240_000, Math.max(20_000, Math.ceil((2_700 / perTask) / 10_000) * 10_000)); ; n *= 2) {
       expect(n, 'no import was slow enough').toBeLessThanOrEqual(240_000);
       if (await slowImport(n)) break;
     }
   }, 240_000);
+
+  const lockedMs = (stderr: string): number => (JSON.parse(/baton-timing (\{.*\})/.exec(stderr)![1]!) as { locked_ms: number }).locked_ms;
 
   /** True when the import held the lock past the stale window (else the run proves nothing). */
   async function slowImport(n: number): Promise<boolean> {
@@ -156,8 +163,7 @@ describe('a paused lock holder', () => {
     for (const w of waiters) expect(w.code, w.stdout).toBe(0);
     expect(tasksOf(board).size).toBe(n + 4);
     expectHealthy(board);
-    const timing = JSON.parse(/baton-timing (\{.*\})/.exec(imported.stderr)![1]!) as { locked_ms: number };
-    return timing.locked_ms > 2_000;
+    return lockedMs(imported.stderr) > 2_000;
   }
 
   it('on another machine loses its lock after the stale window and can then never commit: every exit-0 write is kept', async () => {
