@@ -1,7 +1,7 @@
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { cmp } from './json.js';
-import { adoptView, type BoardView, boardView, IN_FLIGHT, stateClock } from './rank.js';
+import { adoptView, type BoardView, boardView, IN_FLIGHT } from './rank.js';
 import { parseState, FILES, writeFileAtomic } from './store.js';
 import { isFinished } from './tasks.js';
 import { STATUSES, type State, type Status, type Task } from './types.js';
@@ -130,7 +130,7 @@ export function writeHotIndex(dir: string, state: State, stamp: Stamp, via?: str
     v: VERSION,
     stamp,
     revision: state.revision,
-    clock: stateClock(state),
+    clock: view.clock,
     total: view.all.length,
     counts,
     unfinished: view.unfinished,
@@ -182,6 +182,6 @@ export function readHotState(dir: string): State | null {
   }
   // Why the waiting tasks wait is not in the index: `--explain` reads state.json.
   const view: BoardView = { all, depReady, critical, downstream, waiting: [], holding, leased, sentBack, inProgressBy, unfinished: index.unfinished, clock: index.clock };
-  adoptView(state, view, { clock: index.clock, counts: index.counts, total: index.total });
+  adoptView(state, view, { counts: index.counts, total: index.total });
   return state;
 }

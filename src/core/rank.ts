@@ -186,7 +186,10 @@ export interface BoardView {
   sentBack: Task[];
   inProgressBy: Map<string, Task[]>;
   unfinished: number;
-  /** The board's clock (stateClock). */
+  /**
+   * A board-level "now" drawn from the state (its latest update), so STATUS.md stays a pure
+   * function of it.
+   */
   clock: number;
 }
 
@@ -194,7 +197,6 @@ const views = new WeakMap<State, BoardView>();
 
 /** What a state read from the read index (hotindex.ts) can't count itself: it holds only some tasks. */
 export interface BoardFacts {
-  clock: number;
   counts: Record<Status, number>;
   total: number;
 }
@@ -203,7 +205,7 @@ const facts = new WeakMap<State, BoardFacts>();
 
 /**
  * Gives a partial state (the read index's) the view and facts of the whole board it was cut
- * from; the state is frozen, so boardView, rankTasks, stateClock and summarize use them.
+ * from; the state is frozen, so boardView, rankTasks and summarize use them.
  */
 export function adoptView(state: State, view: BoardView, f: BoardFacts): void {
   Object.freeze(state);
@@ -226,6 +228,7 @@ export function boardView(state: State): BoardView {
   const sentBack: Task[] = [];
   const inProgressBy = new Map<string, Task[]>();
   let unfinished = 0;
+  // ISO-8601 UTC strings of one length order like the instants they name: compare, parse once.
   let latest = state.board.created_at;
   for (let i = 0; i < all.length; i++) {
     const t = all[i]!;
@@ -303,19 +306,4 @@ export function rankTasks(state: State, config: Config, opts: RankOptions): { ra
   ranked.sort((a, b) => b.score - a.score || cmp(a.task.created_at, b.task.created_at) || cmp(a.task.id, b.task.id));
   mine.sort((a, b) => cmp(a.task, b.task));
   return { ranked, skipped: mergeById(view.waiting, mine) };
-}
-
-/** A board-level "now" drawn from the state, so STATUS.md stays a pure function of it. */
-export function stateClock(state: State): number {
-  const f = facts.get(state);
-  if (f) return f.clock;
-  // A frozen state's view is built once and counts the clock in the same pass.
-  if (Object.isFrozen(state)) return boardView(state).clock;
-  // ISO-8601 UTC strings of one length order like the instants they name: compare, parse once.
-  let latest = state.board.created_at;
-  for (const id in state.tasks) {
-    const u = state.tasks[id]!.updated_at;
-    if (u > latest) latest = u;
-  }
-  return Date.parse(latest) || 0;
 }

@@ -2,7 +2,7 @@ import { cmp } from './json.js';
 import type { Config, State, Status, Task } from './types.js';
 import { STATUSES } from './types.js';
 import { PROFILE_LIMITS } from './agents.js';
-import { boardFacts, boardView, rankTasks, stateClock } from './rank.js';
+import { boardFacts, boardView, rankTasks } from './rank.js';
 import { isFinished } from './tasks.js';
 
 export interface BoardSummary {
@@ -47,7 +47,7 @@ export function summarize(state: State, config: Config, limit = 10, archivedDone
     else if (t.status === 'blocked') blocked.push(t);
     else if (t.status === 'done') done.push(t);
   }
-  const ready = rankTasks(state, config, { agent: null, now: stateClock(state), pathsRefuse: PROFILE_LIMITS[config.profile].pathsRefuse, view }).ranked.map((c) => c.task);
+  const ready = rankTasks(state, config, { agent: null, now: view.clock, pathsRefuse: PROFILE_LIMITS[config.profile].pathsRefuse, view }).ranked.map((c) => c.task);
   // A state from the read index holds only the tasks these lists read: the board's counts come with it.
   const whole = boardFacts(state);
   return {
