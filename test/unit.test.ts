@@ -16,6 +16,7 @@ import { mdTable, mdText, mermaidLabel } from '../src/render/markdown.js';
 import { mergeEvents, mergeStates } from '../src/core/merge.js';
 import { renderStatusMd } from '../src/render/status.js';
 import { parseEventLog, readLiveTail } from '../src/core/events.js';
+import { firstChars } from '../src/core/results.js';
 import { tempDir } from './helpers.js';
 
 const T0 = '2026-01-01T00:00:00.000Z';
@@ -540,5 +541,17 @@ describe('event log', () => {
       writeFileSync(join(dir, 'events.jsonl'), `${lines.map((l, i) => (i === at - 1 ? l.slice(0, 40) : l)).join('\n')}\n`);
       expect(lineOfError(() => readLiveTail(dir, 3000, 0, () => true)), String(at)).toEqual(['BOARD_CORRUPT', at]);
     }
+  });
+});
+
+describe('firstChars (result summaries and result --max-chars)', () => {
+  it('cuts at code points, never inside an emoji, and says whether there was more even when every character is two UTF-16 units', () => {
+    expect(firstChars('abc', 3)).toEqual({ text: 'abc', cut: false });
+    expect(firstChars('abcd', 3)).toEqual({ text: 'abc', cut: true });
+    expect(firstChars('😀😀', 1)).toEqual({ text: '😀', cut: true });
+    expect(firstChars('😀😀😀', 3)).toEqual({ text: '😀😀😀', cut: false });
+    expect(firstChars(`${'😀'.repeat(300)}x`, 300)).toEqual({ text: '😀'.repeat(300), cut: true });
+    expect(firstChars('', 0)).toEqual({ text: '', cut: false });
+    expect(firstChars('a', 0)).toEqual({ text: '', cut: true });
   });
 });

@@ -1,7 +1,7 @@
 import { authenticate, sweepExpiredLeases } from '../core/agents.js';
 import { type Claim, claimBest, claimTask, type Explain, finishClaim, releaseClaim } from '../core/claims.js';
 import { BatonError, invalidInput, notFound } from '../core/errors.js';
-import { readResult, type ResultRecord, storeResult } from '../core/results.js';
+import { firstChars, readResult, type ResultRecord, storeResult } from '../core/results.js';
 import { findArchived } from '../core/archive.js';
 import { checkId } from '../core/ids.js';
 import { type Action, type Advice, decideNext } from '../core/next.js';
@@ -174,9 +174,8 @@ export async function result(ref: string, o: { maxChars?: number }, ctx: Ctx): P
     throw new BatonError('NOT_FOUND', `Task ${task.id} has no result${task.status === 'done' ? '' : ` (it is ${task.status})`}: an agent gives one with baton done ${task.id} --result FILE.`, { hint: `baton show ${task.id}`, details: { kind: 'result', id: task.id } });
   }
   const text = readResult(dir, task.result.ref);
-  const chars = [...text];
-  const cut = o.maxChars !== undefined && chars.length > o.maxChars;
-  return { revision: state.revision, task: task.id, ...task.result, text: cut ? chars.slice(0, o.maxChars).join('') : text, truncated: cut };
+  const shown = o.maxChars === undefined ? { text, cut: false } : firstChars(text, o.maxChars);
+  return { revision: state.revision, task: task.id, ...task.result, text: shown.text, truncated: shown.cut };
 }
 
 export const renderResult = (r: ResultAnswer): string => `${r.text}${r.truncated ? `\n… (${r.size} bytes in all; baton result ${r.task} shows it whole)` : ''}`;

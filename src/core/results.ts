@@ -31,8 +31,18 @@ function summarize(text: string, json: unknown): string {
     }
     return `JSON ${JSON.stringify(json)}`.slice(0, SUMMARY_CHARS);
   }
-  const chars = [...text.slice(0, SUMMARY_CHARS * 2)];
-  return chars.length > SUMMARY_CHARS ? `${chars.slice(0, SUMMARY_CHARS).join('')}…` : chars.join('');
+  const first = firstChars(text, SUMMARY_CHARS);
+  return first.cut ? `${first.text}…` : first.text;
+}
+
+/**
+ * The first `max` characters (code points, so no emoji is split) of a text, and whether it had
+ * more; only the start of the text is looked at.
+ */
+export function firstChars(text: string, max: number): { text: string; cut: boolean } {
+  // max + 1 code points take at most 2 max + 2 UTF-16 units.
+  const chars = [...text.slice(0, max * 2 + 2)];
+  return chars.length > max ? { text: chars.slice(0, max).join(''), cut: true } : { text, cut: false };
 }
 
 /** Stores a result under results/ (once: an equal one is already there) and says how to find it. */
