@@ -33,6 +33,17 @@ export interface PreflightResult {
   file: string;
 }
 
+const preflightFile = (dir: string) => join(dir, 'preflight.json');
+
+/** What the last preflight recorded, or null when there is none or it can't be read. */
+function readPreflight(dir: string): Preflight | null {
+  try {
+    return JSON.parse(readFileSync(preflightFile(dir), 'utf8')) as Preflight | null;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Checks the workspace before a team starts: a git repository, the branch (working on the
  * default branch needs --confirm-branch), a clean tree (else --confirm-workspace), a valid
@@ -44,18 +55,15 @@ export async function run(o: { confirmWorkspace?: boolean; confirmBranch?: boole
   const dir = boardDir(ctx);
   const state = await readState(dir);
   const config = await readConfig(dir);
-  const file = join(dir, 'preflight.json');
+  const file = preflightFile(dir);
   const root = dirname(dir);
   const branch = git(root, ['rev-parse', '--abbrev-ref', 'HEAD']);
   const isGit = branch !== null;
   if (o.whileSession) {
-    try {
-      const prior = JSON.parse(readFileSync(file, 'utf8')) as Preflight;
-      const s = prior.session ? state.sessions[prior.session] : undefined;
-      if (s && sessionState(s, config, Date.now()) === 'live' && prior.branch === branch) return { revision: state.revision, preflight: prior, advice: adviseSharing({ agents: prior.agents ?? 1, machines: 1, sharedStorage: null }), reused: true, file };
-    } catch {
-      /* no prior confirmation: check afresh */
-    }
+    // Without a prior confirmation (or one that can't be read), check afresh.
+    const prior = readPreflight(dir);
+    const s = prior?.session ? state.sessions[prior.session] : undefined;
+    if (prior && s && sessionState(s, config, Date.now()) === 'live' && prior.branch === branch) return { revision: state.revision, preflight: prior, advice: adviseSharing({ agents: prior.agents ?? 1, machines: 1, sharedStorage: null }), reused: true, file };
   }
   let profile = config.profile;
   if (o.profile !== undefined) {
@@ -111,12 +119,7 @@ export async function run(o: { confirmWorkspace?: boolean; confirmBranch?: boole
 export async function advise(o: { agents?: number; machines?: number; sharedStorage?: string }, ctx: Ctx): Promise<SharingAdvice & { revision: number }> {
   const dir = boardDir(ctx);
   const state = await readState(dir);
-  let recorded: number | null = null;
-  try {
-    recorded = (JSON.parse(readFileSync(join(dir, 'preflight.json'), 'utf8')) as Preflight).agents;
-  } catch {
-    recorded = null;
-  }
+  const recorded = readPreflight(dir)?.agents;
   let shared: boolean | null = null;
   if (o.sharedStorage !== undefined) {
     const v = o.sharedStorage.trim().toLowerCase();
