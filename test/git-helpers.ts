@@ -151,3 +151,61 @@ export async function divergedMachines() {
   commit(m.c, 'c: message, block second');
   return { ...m, envA, envC };
 }
+
+// ---------------------------------------------------------------- branches
+
+/** One repository with a board on `main` (tasks one and two), the driver installed, committed. */
+export async function boardOnMain(): Promise<string> {
+  const repo = join(tempDir(), 'repo');
+  git(dirname(repo), 'init', '-q', '-b', 'main', repo);
+  await b(repo, 'init', '--name', 'branches');
+  await b(repo, 'add', 'one', '--id', 'one');
+  await b(repo, 'add', 'two', '--id', 'two');
+  await b(repo, 'git', 'install');
+  commit(repo, 'board');
+  return repo;
+}
+
+const liveLog = (repo: string) => readJsonl(join(repo, 'project-plan', 'events.jsonl'));
+const stateOf = (repo: string) => JSON.parse(readFileSync(join(repo, 'project-plan', 'state.json'), 'utf8'));
+
+/** The board's tasks as id → status. */
+export const statuses = (repo: string): Record<string, string> => Object.fromEntries(Object.entries(stateOf(repo).tasks).map(([id, t]) => [id, (t as { status: string }).status]));
+
+/**
+ * A baton write on whatever HEAD is: the log before it stays as it was, and every event it adds
+ * is this write's own (its revision): nothing of another branch comes back, nothing is reconciled.
+ */
+export async function writeHere(repo: string, args: string[], env: Record<string, string> = {}) {
+  const before = liveLog(repo).map((e) => e.id);
+  const r = await batonIn([...args, '--json'], { cwd: repo, env });
+  expect(r.code, `baton ${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(0);
+  const after = liveLog(repo);
+  expect(after.slice(0, before.length).map((e) => e.id)).toEqual(before);
+  const added = after.slice(before.length);
+  expect(added.length).toBeGreaterThan(0);
+  expect(added.filter((e) => e.revision !== stateOf(repo).revision || e.type === 'board.reconciled')).toEqual([]);
+  expect(Object.values(stateOf(repo).tasks).filter((t: any) => t.blocked?.reason?.startsWith('restored'))).toEqual([]);
+  return r.json;
+}
+
+/**
+ * Merges each branch into the current one with the driver: every merge clean, no MERGE-CONFLICT.md,
+ * then one write, doctor clean, and every task at the status given.
+ */
+export async function mergeCleanly(repo: string, branches: string[], want: Record<string, string>) {
+  const events = new Set<string>(liveLog(repo).map((e) => e.id));
+  for (const br of branches) {
+    for (const line of git(repo, 'show', `${br}:project-plan/events.jsonl`).split('\n').filter(Boolean)) events.add(JSON.parse(line).id);
+    const m = tryGit(repo, 'merge', '-q', '--no-edit', br);
+    expect(m.code, m.out).toBe(0);
+    expect(existsSync(join(repo, 'project-plan', 'MERGE-CONFLICT.md'))).toBe(false);
+  }
+  await b(repo, 'render');
+  const doctor = await batonIn(['doctor', '--json'], { cwd: repo });
+  expect(doctor.json.checks.filter((x: { ok: boolean }) => !x.ok)).toEqual([]);
+  expect(doctor.code, doctor.stdout).toBe(0);
+  expect(statuses(repo)).toEqual(want);
+  const merged = new Set(liveLog(repo).map((e) => e.id));
+  expect([...events].filter((id) => !merged.has(id))).toEqual([]);
+}

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { batonIn, hashTree, readJsonl, tempDir } from './helpers.js';
-import { b, cloneWithoutDriver, commit, divergedMachines, expectNothingLost, git, tryGit, twoAgents, twoMachines } from './git-helpers.js';
+import { b, boardOnMain, cloneWithoutDriver, commit, divergedMachines, expectNothingLost, git, mergeCleanly, statuses, tryGit, twoAgents, twoMachines, writeHere } from './git-helpers.js';
 
 /** Boards committed to git: the structural merge driver and every git operation a person runs, on real repositories. */
 
@@ -293,6 +293,192 @@ describe('nothing committed is lost, whatever git operation a person runs', () =
     const { log } = await expectNothingLost(c);
     for (const id of before) expect(log.some((e) => e.id === id)).toBe(true);
     expect(log.find((e) => e.type === 'board.reconciled')?.data).toMatchObject({ state_seq: state.seq, duplicates: 0 });
+  });
+});
+
+describe('branches stay apart: a checkout is not a loss', () => {
+  it('two feature branches with a write after every switch: each holds only its own tasks and events, and merging both into main gives all of them', async () => {
+    const repo = await boardOnMain();
+    const sw = (to: string) => git(repo, 'switch', '-q', to);
+    const has = (...ids: string[]) => expect(Object.keys(statuses(repo)).sort()).toEqual(ids.sort());
+    git(repo, 'switch', '-q', '-c', 'f1');
+    await writeHere(repo, ['add', 'f1 a', '--id', 'f1a']);
+    await writeHere(repo, ['edit', 'two', '--title', 'two, edited on f1']);
+    commit(repo, 'f1: f1a, two edited');
+    sw('main');
+    await writeHere(repo, ['add', 'on main', '--id', 'm1']);
+    has('one', 'two', 'm1');
+    commit(repo, 'main: m1');
+    git(repo, 'switch', '-q', '-c', 'f2');
+    await writeHere(repo, ['add', 'f2 a', '--id', 'f2a']);
+    await writeHere(repo, ['edit', 'one', '--priority', '0']);
+    const j = await writeHere(repo, ['join', '--name', 'fiona', '--role', 'worker']);
+    await writeHere(repo, ['claim', 'f2a'], { BATON_SESSION: j.session.id, BATON_TOKEN: j.token });
+    has('one', 'two', 'm1', 'f2a');
+    commit(repo, 'f2: f2a claimed, one edited');
+    sw('f1');
+    await writeHere(repo, ['add', 'f1 b', '--id', 'f1b']);
+    has('one', 'two', 'f1a', 'f1b');
+    commit(repo, 'f1: f1b');
+    sw('main');
+    await writeHere(repo, ['edit', 'm1', '--title', 'on main, edited']);
+    has('one', 'two', 'm1');
+    commit(repo, 'main: m1 edited');
+    sw('f2');
+    await writeHere(repo, ['add', 'f2 b', '--id', 'f2b']);
+    has('one', 'two', 'm1', 'f2a', 'f2b');
+    expect(statuses(repo).f2a).toBe('in_progress');
+    commit(repo, 'f2: f2b');
+    sw('main');
+    await writeHere(repo, ['add', 'on main again', '--id', 'm2']);
+    has('one', 'two', 'm1', 'm2');
+    commit(repo, 'main: m2');
+
+    await mergeCleanly(repo, ['f1', 'f2'], { one: 'todo', two: 'todo', m1: 'todo', m2: 'todo', f1a: 'todo', f1b: 'todo', f2a: 'in_progress', f2b: 'todo' });
+    const tasks = (await b(repo, 'list')).tasks;
+    const byId = Object.fromEntries(tasks.map((t: { id: string }) => [t.id, t]));
+    expect([byId.two.title, byId.one.priority, byId.m1.title]).toEqual(['two, edited on f1', 0, 'on main, edited']);
+    expect(byId.f2a.assignee).toBe('fiona');
+  });
+
+  it('a detached look at older commits (a read and a write there, committed or thrown away), and a bisect, bring nothing back', async () => {
+    const repo = await boardOnMain();
+    await writeHere(repo, ['add', 'three', '--id', 'three']);
+    commit(repo, 'three');
+    await writeHere(repo, ['add', 'four', '--id', 'four']);
+    commit(repo, 'four');
+    const want = { one: 'todo', two: 'todo', three: 'todo', four: 'todo' };
+
+    // A look whose write is committed on the detached HEAD, then left behind.
+    git(repo, 'checkout', '-q', '--detach', 'HEAD~2');
+    const read = await b(repo, 'status');
+    expect([read.total, read.ready.map((t: { id: string }) => t.id).sort(), read.blocked]).toEqual([2, ['one', 'two'], []]);
+    await writeHere(repo, ['add', 'while looking', '--id', 'look']);
+    expect(Object.keys(statuses(repo)).sort()).toEqual(['look', 'one', 'two']);
+    commit(repo, 'a write while looking');
+    const look = git(repo, 'rev-parse', 'HEAD').trim();
+    git(repo, 'checkout', '-q', 'main');
+    await writeHere(repo, ['add', 'five', '--id', 'five']);
+    expect(statuses(repo)).toEqual({ ...want, five: 'todo' });
+    commit(repo, 'five');
+
+    // A look whose write is thrown away.
+    git(repo, 'checkout', '-q', '--detach', 'HEAD~1');
+    await writeHere(repo, ['edit', 'one', '--title', 'edited while looking']);
+    git(repo, 'checkout', '-q', '-f', 'main');
+    await writeHere(repo, ['add', 'six', '--id', 'six']);
+    expect(statuses(repo)).toEqual({ ...want, five: 'todo', six: 'todo' });
+    commit(repo, 'six');
+
+    // A bisect with a write at a step, then reset.
+    git(repo, 'bisect', 'start', 'HEAD', 'HEAD~4');
+    await writeHere(repo, ['add', 'while bisecting', '--id', 'probe']);
+    git(repo, 'reset', '-q', '--hard');
+    git(repo, 'bisect', 'reset');
+    await writeHere(repo, ['add', 'seven', '--id', 'seven']);
+    expect(statuses(repo)).toEqual({ ...want, five: 'todo', six: 'todo', seven: 'todo' });
+    commit(repo, 'seven');
+
+    // What was looked at comes when it is asked for: the look's commit merges cleanly.
+    await mergeCleanly(repo, [look], { ...want, five: 'todo', six: 'todo', seven: 'todo', look: 'todo' });
+  });
+
+  it('git switch - after a write on the other branch, then a claim: each side keeps its own, and they merge', async () => {
+    const repo = await boardOnMain();
+    git(repo, 'switch', '-q', '-c', 'feature');
+    await writeHere(repo, ['add', 'feature work', '--id', 'feat']);
+    await writeHere(repo, ['block', 'two', '--reason', 'waiting on the feature']);
+    commit(repo, 'feature: feat, two blocked');
+    git(repo, 'switch', '-q', '-');
+    const j = await writeHere(repo, ['join', '--name', 'mo', '--role', 'worker']);
+    const env = { BATON_SESSION: j.session.id, BATON_TOKEN: j.token };
+    await writeHere(repo, ['claim', 'one'], env);
+    expect(statuses(repo)).toEqual({ one: 'in_progress', two: 'todo' });
+    commit(repo, 'main: one claimed');
+    git(repo, 'switch', '-q', '-');
+    await writeHere(repo, ['add', 'more feature work', '--id', 'feat2']);
+    expect(statuses(repo)).toEqual({ one: 'todo', two: 'blocked', feat: 'todo', feat2: 'todo' });
+    commit(repo, 'feature: feat2');
+    git(repo, 'switch', '-q', '-');
+    await writeHere(repo, ['send', '--to', 'all', 'back on main'], env);
+    expect(statuses(repo)).toEqual({ one: 'in_progress', two: 'todo' });
+    commit(repo, 'main: heartbeat');
+    await mergeCleanly(repo, ['feature'], { one: 'in_progress', two: 'blocked', feat: 'todo', feat2: 'todo' });
+  });
+
+  it('a stash and pop around a switch: the stashed write comes back with the pop, not before', async () => {
+    const repo = await boardOnMain();
+    git(repo, 'switch', '-q', '-c', 'feature');
+    await writeHere(repo, ['add', 'feature work', '--id', 'feat']);
+    commit(repo, 'feature: feat');
+    await writeHere(repo, ['add', 'stashed work', '--id', 'stashed']);
+    git(repo, 'stash', '-q');
+    git(repo, 'switch', '-q', 'main');
+    await writeHere(repo, ['add', 'on main', '--id', 'm1']);
+    expect(statuses(repo)).toEqual({ one: 'todo', two: 'todo', m1: 'todo' });
+    commit(repo, 'main: m1');
+    git(repo, 'switch', '-q', 'feature');
+    expect(tryGit(repo, 'stash', 'pop', '-q').code).toBe(0);
+    await writeHere(repo, ['add', 'after the pop', '--id', 'popped']);
+    expect(statuses(repo)).toEqual({ one: 'todo', two: 'todo', feat: 'todo', stashed: 'todo', popped: 'todo' });
+    commit(repo, 'feature: stashed, popped');
+    git(repo, 'switch', '-q', 'main');
+    await mergeCleanly(repo, ['feature'], { one: 'todo', two: 'todo', m1: 'todo', feat: 'todo', stashed: 'todo', popped: 'todo' });
+  });
+});
+
+describe('what git really loses still comes back', () => {
+  const reconciled = (repo: string) => readJsonl(join(repo, 'project-plan', 'events.jsonl')).filter((e) => e.type === 'board.reconciled');
+
+  it('reset --hard of a local commit, and rebase -i dropping the newest: the next write brings their tasks back from git, and the merge with the remote is clean', async () => {
+    const { a, c } = await divergedMachines();
+    await b(c, 'add', 'local only', '--id', 'local');
+    commit(c, 'c: local');
+    git(c, 'reset', '-q', '--hard', 'HEAD~1');
+    expect(statuses(c).local).toBeUndefined();
+    await b(c, 'add', 'after the reset', '--id', 'after-reset');
+    expect(reconciled(c).at(-1)?.data).toMatchObject({ restored_tasks: ['local'] });
+    expect(reconciled(c).at(-1)?.data.recovered_from_git).toBeGreaterThan(0);
+    commit(c, 'c: after the reset');
+
+    await b(c, 'add', 'dropped by a rebase', '--id', 'dropped');
+    commit(c, 'c: dropped');
+    const r = tryGit(c, '-c', "sequence.editor=sed -i -e '2s/^pick/drop/'", 'rebase', '-q', '-i', 'HEAD~2');
+    expect(r.code, r.out).toBe(0);
+    expect(statuses(c).dropped).toBeUndefined();
+    await b(c, 'add', 'after the rebase', '--id', 'after-rebase');
+    expect(reconciled(c).at(-1)?.data).toMatchObject({ restored_tasks: ['dropped'] });
+    commit(c, 'c: after the rebase');
+
+    const want = { ...statuses(c), 'from-a': 'todo', 'from-a2': 'todo', first: 'in_progress' };
+    expect(want).toMatchObject({ local: 'blocked', dropped: 'blocked', second: 'blocked' });
+    git(c, 'fetch', '-q', 'origin');
+    await mergeCleanly(c, ['origin/main'], want);
+    await b(c, 'add', 'after the merge', '--id', 'after-merge');
+    await expectNothingLost(c, [a]);
+  });
+
+  it('pull --rebase onto an upstream rewound to older events drops the local copy of a pushed commit; the next write brings it back', async () => {
+    const { a, c } = await twoMachines();
+    await b(c, 'add', 'pushed by c', '--id', 'pushed');
+    commit(c, 'c: pushed');
+    git(c, 'push', '-q', 'origin', 'HEAD:main');
+    // Someone rewinds main to older events and pushes over c's commit.
+    await b(a, 'add', 'from a', '--id', 'from-a');
+    commit(a, 'a: from-a');
+    git(a, 'push', '-q', '-f', 'origin', 'HEAD:main');
+    const pull = tryGit(c, 'pull', '-q', '--rebase', 'origin', 'main');
+    expect(pull.code, pull.out).toBe(0);
+    expect(statuses(c).pushed).toBeUndefined(); // git's fork-point dropped it
+    await b(c, 'add', 'after the pull', '--id', 'after');
+    expect(reconciled(c).at(-1)?.data).toMatchObject({ restored_tasks: ['pushed'] });
+    expect(statuses(c)).toEqual({ first: 'todo', second: 'todo', 'from-a': 'todo', pushed: 'blocked', after: 'todo' });
+    commit(c, 'c: after the pull');
+    git(c, 'push', '-q', 'origin', 'HEAD:main');
+    git(a, 'fetch', '-q', 'origin');
+    await mergeCleanly(a, ['origin/main'], statuses(c));
+    await b(a, 'add', 'after the merge', '--id', 'after-merge');
+    await expectNothingLost(a, [c]);
   });
 });
 

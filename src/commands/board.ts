@@ -216,9 +216,12 @@ async function checkLog(dir: string, state: State): Promise<Check[]> {
     return [fail('log', 'warn', 'a writer was killed mid-transaction; its journal says exactly what to undo', 'baton doctor --repair (or any change to the board)')];
   }
   try {
-    const removed = eventsGitRemoved(dir);
-    if (removed) {
-      return [fail('log', removed.events.length ? 'warn' : 'error', removed.events.length ? `git took event ${removed.id}, the last this board wrote, out of the log (a revert or reset of the newest board commit); git still has it` : `event ${removed.id}, the last this board wrote, is gone from the log and git has no copy`, removed.events.length ? 'baton doctor --repair (or any change to the board) brings the events back' : 'restore events.jsonl from a backup, or accept the loss with baton doctor --repair')];
+    const missing = eventsGitRemoved(dir);
+    if (missing?.verdict === 'restore') {
+      return [fail('log', 'warn', `git took event ${missing.id}, the last this board wrote, out of the log (${missing.why}); commit ${missing.commit.slice(0, 12)} still has it`, 'baton doctor --repair (or any change to the board) brings the events back')];
+    }
+    if (missing?.verdict === 'gone') {
+      return [fail('log', 'warn', `event ${missing.id}, the last this board wrote, is in neither the log nor any commit git has (a change discarded with git checkout -f, git restore or git stash drop, or a log restored by hand)`, 'if it was discarded on purpose, the next change moves on; else restore events.jsonl from a backup')];
     }
     const problem = logDisagreement(dir, state) ?? wholeLogProblem(dir, state);
     if (problem) {

@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { gitOrNull, repoRoot } from './git.js';
+import { gitOrNull, gitStatus, repoRoot } from './git.js';
 import { FILES, type FileStamp, readVoid, sameStamp, stampOf, writeFileAtomic } from './store.js';
 import { archivedThrough, type BadLine, ensureArchiveDir, eventOf, listArchives, type ParsedLog, parseEventLog } from './events.js';
 import { archiveIds } from './archive.js';
@@ -131,10 +131,51 @@ export function logChangedOutside(dir: string, ends: LogEnds): boolean {
 }
 
 /**
- * When the event this clone last committed is no longer anywhere in the log, the events of the
- * newest commit in HEAD's reflog (ORIG_HEAD first) that still has it; else nothing.
+ * What became of the event this clone last committed when the log no longer holds it:
+ * - `restore`: git took it out of the working tree, and these events (the log of the commit that
+ *   held it) come back;
+ * - `elsewhere`: another branch, tag or stash holds it, or HEAD left it by a checkout: nothing is
+ *   lost, nothing comes back;
+ * - `gone`: neither the log nor any commit git has holds it.
  */
-export function eventsGitRemoved(dir: string, ends = logEnds(dir)): { id: string; events: BatonEvent[] } | null {
+export type MissingEvent =
+  | { id: string; verdict: 'restore'; events: BatonEvent[]; commit: string; why: string }
+  | { id: string; verdict: 'elsewhere'; where: string }
+  | { id: string; verdict: 'gone' };
+
+/** The commits among `commits` whose version of the log at `path` holds `needle` (one git grep per 200). */
+function commitsHolding(repo: string, commits: string[], path: string, needle: string): Set<string> {
+  const found = new Set<string>();
+  for (let i = 0; i < commits.length; i += 200) {
+    const out = gitOrNull(repo, ['grep', '-l', '-F', '-e', needle, ...commits.slice(i, i + 200), '--', path]);
+    for (const line of (out ?? '').split('\n')) {
+      const c = line.slice(0, line.indexOf(':'));
+      if (c) found.add(c);
+    }
+  }
+  return found;
+}
+
+/** A reflog subject that moves HEAD to another line of work rather than rewriting this one. */
+function leftByCheckout(subject: string): boolean {
+  const m = /^checkout: moving from (\S+) to (\S+)$/.exec(subject);
+  return m !== null && m[1] !== m[2]; // `checkout -B main X` on main moves main itself: a reset
+}
+
+/**
+ * When the event this clone last committed is no longer anywhere in the log, what git did with it.
+ * Switching branches is not losing events: the other branch still holds them. Only what git
+ * really lost may come back, in this order:
+ * 1. a commit in HEAD's own history holds it and the working tree lost it (a revert of the newest
+ *    board commit, a cherry-pick or merge resolved by hand, an older log checked out): restore;
+ * 2. a branch, tag, remote branch or stash still holds it (a switch, `git switch -`, a detached
+ *    look at an older commit, a bisect, a stash): nothing;
+ * 3. no ref holds it any more: restore from the newest commit of HEAD's reflog that holds it,
+ *    when HEAD left that commit by rewriting its line (reset, rebase, amend, pull --rebase), not
+ *    by a checkout to another line (a detached look's commit left behind, a branch deleted
+ *    after switching away from it: what a person discarded stays discarded).
+ */
+export function eventsGitRemoved(dir: string, ends = logEnds(dir)): MissingEvent | null {
   const id = readMark(dir)?.id;
   if (!id || ends.lastId === id) return null;
   try {
@@ -143,14 +184,39 @@ export function eventsGitRemoved(dir: string, ends = logEnds(dir)): { id: string
     return null; // a log that can't be read is the other checks' business
   }
   const repo = repoRoot(dir);
-  if (!repo) return { id, events: [] };
+  if (!repo) return { id, verdict: 'gone' };
   const path = relative(repo, join(dir, FILES.events)).split('\\').join('/');
-  const commits = [gitOrNull(repo, ['rev-parse', '-q', '--verify', 'ORIG_HEAD']), ...(gitOrNull(repo, ['log', '-g', '--format=%H', '-n', '50', 'HEAD']) ?? '').split('\n')].filter(Boolean) as string[];
-  for (const c of commits) {
-    const text = gitOrNull(repo, ['show', `${c}:${path}`]);
-    if (text && text.includes(`"id":"${id}"`)) return { id, events: parseEventLog(`${text}\n`, `${c}:${path}`, { live: true, markers: true }).events };
+  const needle = `"id":"${id}"`;
+  const restore = (commit: string, why: string): MissingEvent => {
+    const text = gitOrNull(repo, ['show', `${commit}:${path}`]) ?? '';
+    return { id, verdict: 'restore', events: parseEventLog(`${text}\n`, `${commit}:${path}`, { live: true, markers: true }).events, commit, why };
+  };
+  const head = gitOrNull(repo, ['rev-parse', '-q', '--verify', 'HEAD']);
+  const origHead = gitOrNull(repo, ['rev-parse', '-q', '--verify', 'ORIG_HEAD']);
+  // HEAD's reflog, newest first: each entry's commit and how HEAD came to it.
+  const reflog = (gitOrNull(repo, ['log', '-g', '--format=%H%x09%gs', '-n', '50', 'HEAD']) ?? '')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => ({ commit: line.slice(0, line.indexOf('\t')), subject: line.slice(line.indexOf('\t') + 1) }));
+  const candidates = [...new Set([head, origHead, ...reflog.map((r) => r.commit)].filter((c): c is string => !!c))];
+  const holders = commitsHolding(repo, candidates, path, needle);
+
+  // 1. HEAD's own history committed it, and the working tree no longer has it.
+  if (head) {
+    for (const c of candidates) {
+      if (holders.has(c) && (c === head || gitStatus(repo, ['merge-base', '--is-ancestor', c, head]).code === 0)) return restore(c, 'HEAD\'s own history holds it');
+    }
   }
-  return { id, events: [] };
+  // 2. Another line of work still holds it.
+  const refs = (gitOrNull(repo, ['for-each-ref', '--format=%(objectname)%09%(refname)']) ?? '').split('\n').filter(Boolean).map((line) => line.split('\t') as [string, string]);
+  const refHolders = commitsHolding(repo, [...new Set(refs.map(([o]) => o))], path, needle);
+  const ref = refs.find(([o]) => refHolders.has(o));
+  if (ref) return { id, verdict: 'elsewhere', where: ref[1].replace(/^refs\/(heads|tags)\//, '') };
+  // 3. No ref holds it: how did HEAD leave the newest commit that did?
+  const i = reflog.findIndex((r) => holders.has(r.commit));
+  if (i > 0) return leftByCheckout(reflog[i - 1]!.subject) ? { id, verdict: 'elsewhere', where: `a commit HEAD left by a checkout (${reflog[i]!.commit.slice(0, 12)})` } : restore(reflog[i]!.commit, `no ref holds it since \`${reflog[i - 1]!.subject}\``);
+  if (origHead && holders.has(origHead)) return restore(origHead, 'no ref holds it; ORIG_HEAD does');
+  return { id, verdict: 'gone' };
 }
 
 /**

@@ -149,12 +149,15 @@ function prepareWrite(dir: string, state: State, thorough: boolean | undefined, 
   }
   if (temps.length) done.push(`removed ${temps.length} temp file(s) of interrupted writes`);
   const ends = logEnds(dir);
-  const removed = eventsGitRemoved(dir, ends);
-  const gone = removed && removed.events.length ? `git took event ${removed.id} and those before it out of the working tree; brought back from git's history` : null;
-  if (removed && !removed.events.length) done.push(`event ${removed.id}, the last this board wrote, is gone from the log and git has no copy of it (was the log restored by hand?)`);
+  // The last event written here is not in the log: brought back only when git really lost it
+  // (a branch switch loses nothing: the other branch holds it).
+  const missing = eventsGitRemoved(dir, ends);
+  const restore = missing?.verdict === 'restore' && missing.events.length ? missing : null;
+  const gone = restore ? `git took event ${restore.id} and those before it out of the working tree (${restore.why}); brought back from commit ${restore.commit.slice(0, 12)}` : null;
+  if (missing?.verdict === 'gone') done.push(`event ${missing.id}, the last this board wrote, is in neither the log nor any commit git has (a change discarded with git checkout -f, git restore or git stash drop, or a log restored by hand)`);
   const outside = logChangedOutside(dir, ends);
   const why = logDisagreement(dir, state, ends) ?? gone ?? (thorough ? wholeLogProblem(dir, state) : outside ? wholeLogProblem(dir, state, true) : null);
-  return { done, plan: why ? planReconcile(dir, state, why, removed?.events ?? [], thorough) : null, ends, outside };
+  return { done, plan: why ? planReconcile(dir, state, why, restore?.events ?? [], thorough) : null, ends, outside };
 }
 
 /** A task the log says was created but the state lacks comes back blocked, for a person to check. */
