@@ -586,6 +586,8 @@ describe('checkpoints', () => {
     expect(advice).toMatchObject({ action: 'answer', tool: { name: 'answer' } });
     const qid = advice.tool.arguments.id as string;
     expect(advice.command).toBe(`baton answer ${qid} "…"`);
+    // The notification names its question as a field: an agent answers it without parsing the text.
+    expect(told.json.notifications.find((n: { kind: string }) => n.kind === 'question')).toMatchObject({ question: qid, task: 'db' });
     expect(readFileSync(join(board.dir, 'STATUS.md'), 'utf8')).toContain('## Open questions');
     const row = readFileSync(join(board.dir, 'STATUS.md'), 'utf8').split('\n').find((l) => l.startsWith(`| \`${qid}\``));
     expect(row).toContain('| `child` | `agent:parent` | `db` | Which database?');
@@ -597,7 +599,7 @@ describe('checkpoints', () => {
     const woke = await asking;
     expect(woke.code, woke.stdout).toBe(0);
     expect(woke.json).toMatchObject({ answered: true, question: { id: qid, to: `agent:${parent.agent}`, task: 'db', answer: { text: 'sqlite', by: parent.agent } } });
-    expect((await as(board, child, 'inbox')).json.notifications.map((n: { kind: string }) => n.kind)).toContain('answer');
+    expect((await as(board, child, 'inbox')).json.notifications.find((n: { kind: string }) => n.kind === 'answer')).toMatchObject({ question: qid });
     const twice = await as(board, parent, 'answer', qid, 'postgres');
     expect([twice.code, twice.json.error.code]).toEqual([3, 'INVALID_TRANSITION']);
     expect(readFileSync(join(board.dir, 'STATUS.md'), 'utf8')).not.toContain('## Open questions');

@@ -18,6 +18,8 @@ export interface Notification {
   task: string | null;
   actor: string | null;
   text: string | null;
+  /** The question a `question` or `answer` notification is about (what `baton answer` takes), else null. */
+  question: string | null;
 }
 
 const FOLD_MS = 60_000;
@@ -35,7 +37,7 @@ export function fold(events: BatonEvent[]): Notification[] {
       prev.seq = e.seq;
       continue;
     }
-    const n: Notification = { seq: e.seq, first_seq: e.seq, count: 1, ts: e.ts, kind: e.notify!.kind, priority: e.notify!.priority, targets: e.notify!.targets, type: e.type, task: e.task, actor: e.actor, text };
+    const n: Notification = { seq: e.seq, first_seq: e.seq, count: 1, ts: e.ts, kind: e.notify!.kind, priority: e.notify!.priority, targets: e.notify!.targets, type: e.type, task: e.task, actor: e.actor, text, question: typeof e.data.question === 'string' ? e.data.question : null };
     open.set(key, n);
     out.push(n);
   }

@@ -49,7 +49,7 @@ export const handoff = () => answer({ handoff: z.looseObject({ task: text(), to:
 export const inbox = () =>
   answer({
     agent: text(),
-    notifications: z.array(z.looseObject({ seq: z.int(), kind: text(), priority: text(), task: maybe(text()), text: maybe(text()) })),
+    notifications: z.array(z.looseObject({ seq: z.int(), kind: text(), priority: text(), task: maybe(text()), text: maybe(text()), question: maybe(text()) })),
     acked: z.int(),
     ack_command: maybe(text()),
     truncated: z.boolean(),
