@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -280,6 +280,62 @@ describe('a full disk', () => {
     const leftovers = readdirSync(join(disk, 'project-plan')).filter((n) => n.includes('.tmp-'));
     expect(leftovers).toEqual([]);
   }, 120_000);
+});
+
+describe('an I/O error', () => {
+  /**
+   * The board on a FUSE file system (test/fixtures/faultfs.py, python3-fusepy; mounting needs root:
+   * CI runs as root) whose writes fail with a real EIO from the kernel while a switch file names them.
+   */
+  function faultyDisk(): { mount: string; fail(match: string | null): void } {
+    const root = tempDir('baton-eio-');
+    const back = join(root, 'back');
+    const mount = join(root, 'mnt');
+    mkdirSync(back);
+    mkdirSync(mount);
+    const fs = spawn('/usr/bin/python3', [join(import.meta.dirname, 'fixtures', 'faultfs.py'), back, mount], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    fs.stderr!.on('data', (d) => (err += d));
+    onTestFinished(() => {
+      spawnSync('umount', ['-l', mount]);
+      fs.kill('SIGKILL');
+    });
+    // Mounted when the kernel lists it (the daemon has answered the kernel's first request).
+    for (;;) {
+      if (readFileSync('/proc/mounts', 'utf8').includes(` ${mount} fuse`)) break;
+      if (fs.exitCode !== null) throw new Error(`the FUSE file system did not mount (needs root and python3-fusepy): ${err}`);
+      spawnSync('true');
+    }
+    const switchFile = join(root, 'faultfs.fail');
+    return { mount, fail: (match) => (match === null ? rmSync(switchFile, { force: true }) : writeFileSync(switchFile, match)) };
+  }
+
+  it('EIO at any write of a transaction is IO_ERROR (exit 5) saying nothing was committed, with nothing written; once the storage works, so does baton', () => {
+    const disk = faultyDisk();
+    const run = (...args: string[]) => baton([...args, '--json'], { cwd: disk.mount });
+    expect(run('init', '--name', 'eio').code).toBe(0);
+    expect(run('add', 'one', '--id', 'one').code).toBe(0);
+    const dir = join(disk.mount, 'project-plan');
+    const files = () => [readFileSync(join(dir, 'state.json'), 'utf8'), readFileSync(join(dir, 'events.jsonl'), 'utf8')];
+    // The lock's owner file, the journal, the log's append, the new state.json, everything.
+    for (const match of ['owner', 'journal', 'events.jsonl', 'state.json', '']) {
+      const before = files();
+      disk.fail(match);
+      const r = run('add', `two (${match || 'all'})`, '--id', 'two');
+      disk.fail(null);
+      expect([r.code, r.json?.error?.code], `${match}: ${r.stdout}${r.stderr}`).toEqual([5, 'IO_ERROR']);
+      expect(r.json.error.message).toContain('nothing was committed');
+      expect(r.json.error.message).toContain('EIO');
+      expect(r.json.error.hint).toContain('baton doctor');
+      expect(files(), match).toEqual(before);
+      expect(existsSync(join(dir, '.baton.lock.journal')), match).toBe(false);
+    }
+    const after = run('add', 'two', '--id', 'two');
+    expect(after.code, after.stdout).toBe(0);
+    expect(Object.keys(JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')).tasks).sort()).toEqual(['one', 'two']);
+    const doctor = run('doctor');
+    expect(doctor.json.checks.filter((c: { ok: boolean }) => !c.ok)).toEqual([]);
+  }, 60_000);
 });
 
 describe('init', () => {
@@ -588,6 +644,48 @@ describe('clocks', () => {
     // Past both.
     await new Promise((r) => setTimeout(r, Math.max(0, expires + 2_300 - Date.now())));
     expect((await board.json('reap')).expired_leases).toEqual(['held']);
+  });
+});
+
+describe('lock directories and result temp files left behind', () => {
+  it('a lock renamed aside but never removed (board and render lock), an old staging directory and a result temp file: doctor names them, the next write removes them, and doctor --repair does too', async () => {
+    const board = await makeBoardIn();
+    expect((await board.run('add', 'one', '--id', 'one')).code).toBe(0);
+    const gonePid = spawnSync('true').pid!;
+    // What a process killed between renaming its lock aside and removing it leaves (release, or
+    // breaking a dead holder's lock), with the fence and owner inside; a writer killed after
+    // making its staging directory; a `done --result` killed while storing the result.
+    const leave = () => {
+      for (const name of ['.baton.lock.dead-0badc0de', '.baton.lock.render.dead-5eed5eed']) {
+        mkdirSync(join(board.dir, name, 'fence-0badc0de'), { recursive: true });
+        writeFileSync(join(board.dir, name, 'owner'), JSON.stringify({ pid: gonePid, host: 'here', nonce: '0badc0de', at: new Date().toISOString() }));
+      }
+      const staging = join(board.dir, '.baton.lock.new-feedf00d');
+      mkdirSync(staging, { recursive: true });
+      const old = new Date(Date.now() - 120_000);
+      utimesSync(staging, old, old);
+      mkdirSync(join(board.dir, 'results'), { recursive: true });
+      writeFileSync(join(board.dir, 'results', `.0123456789abcdef01234567.txt.tmp-${gonePid}-abcdef`), 'half a result');
+    };
+    const leftovers = () => readdirSync(board.dir).filter((n) => /\.(dead|new)-/.test(n)).concat(readdirSync(join(board.dir, 'results')).filter((n) => n.includes('.tmp-')));
+
+    leave();
+    const doctor = await board.json('doctor');
+    const byName = Object.fromEntries(doctor.checks.map((c: { name: string }) => [c.name, c]));
+    expect(byName['lock-leftovers']).toMatchObject({ ok: false, level: 'warn' });
+    expect(byName['lock-leftovers'].message).toContain('.baton.lock.dead-0badc0de');
+    expect(byName['lock-leftovers'].message).toContain('.baton.lock.render.dead-5eed5eed');
+    expect(byName['lock-leftovers'].message).toContain('.baton.lock.new-feedf00d');
+    expect(byName['temp-files'].message).toContain('results/.0123456789abcdef01234567.txt.tmp-');
+    expect((await board.run('add', 'two', '--id', 'two')).code).toBe(0);
+    expect(leftovers()).toEqual([]);
+    await expectHealthyIn(board);
+
+    leave();
+    const repair = await board.json('doctor', '--repair');
+    expect(repair._code).toBe(0);
+    expect(leftovers()).toEqual([]);
+    await expectHealthyIn(board);
   });
 });
 

@@ -1,4 +1,4 @@
-import { BatonError, diskFull, EXIT_CODES, isDiskFull } from '../core/errors.js';
+import { BatonError, diskFull, EXIT_CODES, ioError, isDiskFull, isIoError } from '../core/errors.js';
 
 export interface OutputMode {
   json: boolean;
@@ -65,7 +65,7 @@ export function successDoc(result: Record<string, unknown> & { revision: number 
   return doc;
 }
 
-/** Any failure as a baton error: a known errno (permission, disk full) by its code, the rest INTERNAL. */
+/** Any failure as a baton error: a known errno (permission, disk full, an I/O error) by its code, the rest INTERNAL. */
 export function toBatonError(e: unknown): BatonError {
   if (e instanceof BatonError) return e;
   const err = e as NodeJS.ErrnoException;
@@ -73,6 +73,7 @@ export function toBatonError(e: unknown): BatonError {
     return new BatonError('INVALID_INPUT', `Permission denied: ${err.path ?? err.message}.`, { hint: 'check the board directory is writable by you' });
   }
   if (isDiskFull(err)) return diskFull(err);
+  if (isIoError(err)) return ioError(err);
   return new BatonError('INTERNAL', `Internal error: ${err?.message ?? String(e)}`, {
     hint: 'this is a bug in baton: rerun with BATON_DEBUG=1 and report the output with the command you ran',
   });

@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { ARCHIVE_IDS, archiveIds, archiveView, projectionInputs, type ProjectionInputs, readArchive } from '../core/archive.js';
 import { missingAgentCommands } from '../core/agentpath.js';
 import { BatonError } from '../core/errors.js';
 import { futureTimes, spell } from '../core/clock.js';
-import { lockHealth, readLockOwner, RENDER_LOCK, STALE_MS } from '../core/lock.js';
+import { leftoverLockDirs, lockHealth, readLockOwner, RENDER_LOCK, STALE_MS } from '../core/lock.js';
 import type { Config, State } from '../core/types.js';
 import {
   checkEvents,
@@ -340,8 +340,14 @@ export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorR
   const temps = leftoverTempFiles(dir);
   checks.push(
     temps.length
-      ? fail('temp-files', 'warn', `${temps.length} temp file(s) of interrupted writes`, 'baton doctor --repair')
+      ? fail('temp-files', 'warn', `${temps.length} temp file(s) of interrupted writes: ${temps.slice(0, 5).map((t) => relative(dir, t)).join(', ')}${temps.length > 5 ? ', …' : ''}`, 'baton doctor --repair')
       : pass('temp-files', 'no leftover temp files'),
+  );
+  const lockDirs = leftoverLockDirs(dir);
+  checks.push(
+    lockDirs.length
+      ? fail('lock-leftovers', 'warn', `${lockDirs.length} lock director${lockDirs.length === 1 ? 'y' : 'ies'} left behind by a release or a break that did not finish: ${lockDirs.slice(0, 5).join(', ')}${lockDirs.length > 5 ? ', …' : ''}`, 'baton doctor --repair (or the next change) removes them')
+      : pass('lock-leftovers', 'no lock directories left behind'),
   );
 
   const errors = checks.filter((c) => !c.ok && c.level === 'error');

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from './digest.js';
-import { BatonError, diskFull, isDiskFull } from './errors.js';
+import { BatonError, diskFull, ioError, isDiskFull, isIoError } from './errors.js';
 import { breakStaleLock, type HeldLock, holderAlive, LOCK_DIR, type LockOwner, lockHealth, machine, ownerIsLocal, processStart, readLockOwner, STALE_MS, UPDATE_MS } from './lock.js';
 
 // Taking the lock lives apart from lock.ts so that reads (doctor's lock check included) never
@@ -53,19 +53,29 @@ function tryTake(boardDir: string, nonce: string, name: string): boolean {
 }
 
 /**
- * Staging directories of writers that died between making one and renaming it: older than a
- * minute by the storage's clock, and not a live process's on this machine.
+ * What taking and letting go of this lock left behind: staging directories of writers that died
+ * between making one and renaming it (older than a minute by the storage's clock, and not a live
+ * process's on this machine), and locks renamed aside (`.dead-`) whose removal failed or whose
+ * remover died in between. A lock renamed aside is nobody's: its fence no longer guards anything.
  */
-function sweepStaging(boardDir: string, clockOffsetMs: number | null, name: string): void {
+function sweepLeftovers(boardDir: string, clockOffsetMs: number | null, name: string): void {
   let names: string[];
   try {
-    names = readdirSync(boardDir).filter((n) => n.startsWith(`${name}.new-`));
+    names = readdirSync(boardDir).filter((n) => n.startsWith(`${name}.new-`) || n.startsWith(`${name}.dead-`));
   } catch {
     return;
   }
   const storageNow = Date.now() - (clockOffsetMs ?? 0);
   for (const n of names) {
     const path = join(boardDir, n);
+    if (n.startsWith(`${name}.dead-`)) {
+      try {
+        rmSync(path, { recursive: true, force: true });
+      } catch {
+        /* its remover is at it too, or it can't be removed: doctor names it */
+      }
+      continue;
+    }
     try {
       if (storageNow - statSync(path).mtimeMs <= 60_000) continue;
       const owner = JSON.parse(readFileSync(join(path, 'owner'), 'utf8')) as LockOwner;
@@ -93,6 +103,7 @@ export async function acquireLock(boardDir: string, opts: LockOptions): Promise<
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') throw new BatonError('NO_BOARD', `The board directory ${boardDir} disappeared.`, { hint: 'baton init' });
       if (isDiskFull(e)) throw diskFull(e);
+      if (isIoError(e)) throw ioError(e);
       throw e;
     }
     if (took) return held(boardDir, lockDir, nonce, name);
@@ -122,7 +133,7 @@ function held(boardDir: string, lockDir: string, nonce: string, name: string): H
     }
   }, UPDATE_MS);
   timer.unref();
-  sweepStaging(boardDir, storageOffset, name);
+  sweepLeftovers(boardDir, storageOffset, name);
   return {
     fence,
     nonce,

@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'NO_BOARD'
   | 'BOARD_BUSY'
   | 'DISK_FULL'
+  | 'IO_ERROR'
   | 'NO_WORK'
   | 'BOARD_CORRUPT'
   | 'AUTH_REQUIRED'
@@ -35,6 +36,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   NO_BOARD: 4,
   BOARD_BUSY: 5,
   DISK_FULL: 5,
+  IO_ERROR: 5,
   NO_WORK: 6,
   BOARD_CORRUPT: 7,
   AUTH_REQUIRED: 8,
@@ -98,6 +100,25 @@ export function diskFull(e: unknown, committed = false): BatonError {
   const what = err.code === 'EDQUOT' ? 'The disk quota is used up' : 'The disk is full';
   return new BatonError('DISK_FULL', `${what}${err.path ? ` (writing ${err.path})` : ''}; ${committed ? 'the change was committed' : 'nothing was committed'}.`, {
     hint: 'free some space, then retry the command',
+    details: { errno: err.code ?? null },
+  });
+}
+
+/**
+ * Errors of the storage itself, other than a full disk: a failing disk or controller (EIO), a device
+ * gone (ENXIO, ENODEV), a network file system's stale handle or lost server (ESTALE, EREMOTEIO,
+ * ETIMEDOUT), a FUSE file system whose daemon died (ENOTCONN).
+ */
+const IO_ERROR_CODES = new Set(['EIO', 'ENXIO', 'ENODEV', 'ESTALE', 'EREMOTEIO', 'ETIMEDOUT', 'ENOTCONN']);
+
+/** True for a read or write the storage failed (not a full disk, not a permission). */
+export const isIoError = (e: unknown): boolean => IO_ERROR_CODES.has((e as NodeJS.ErrnoException)?.code ?? '');
+
+export function ioError(e: unknown, committed = false): BatonError {
+  const err = e as NodeJS.ErrnoException;
+  const verb = err.syscall === 'read' || err.syscall === 'open' || err.syscall === 'stat' || err.syscall === 'scandir' ? 'at' : 'writing';
+  return new BatonError('IO_ERROR', `The storage failed with ${err.code ?? 'an I/O error'}${err.path ? ` ${verb} ${err.path}` : ''}; ${committed ? 'the change was committed' : 'nothing was committed'}.`, {
+    hint: 'check the disk or file system the board is on (its mount, dmesg), then retry; baton doctor says whether the board is whole',
     details: { errno: err.code ?? null },
   });
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, rmdirSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from './digest.js';
@@ -178,4 +178,33 @@ export function breakStaleLock(boardDir: string, staleMs = STALE_MS, name = LOCK
       /* already gone */
     }
   }
+}
+
+/**
+ * Directories the board's two locks left behind: locks renamed aside (`.dead-`) that were never
+ * removed, and staging directories (`.new-`) older than a minute. Read only (doctor names them);
+ * the next holder of that lock removes them.
+ */
+export function leftoverLockDirs(boardDir: string, now = Date.now()): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(boardDir);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => {
+      for (const name of [LOCK_DIR, RENDER_LOCK]) {
+        if (n.startsWith(`${name}.dead-`) && !n.slice(name.length + 6).includes('.')) return true;
+        if (n.startsWith(`${name}.new-`) && !n.slice(name.length + 5).includes('.')) {
+          try {
+            return now - statSync(join(boardDir, n)).mtimeMs > 60_000;
+          } catch {
+            return false;
+          }
+        }
+      }
+      return false;
+    })
+    .sort();
 }

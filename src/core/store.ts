@@ -264,7 +264,7 @@ export async function checkEvents(events: BatonEvent[]): Promise<string | null> 
  */
 export function leftoverTempFiles(dir: string, now = Date.now()): string[] {
   const out: string[] = [];
-  for (const sub of ['', 'handoffs']) {
+  for (const sub of ['', 'handoffs', 'results']) {
     let names: string[];
     try {
       names = readdirSync(join(dir, sub));

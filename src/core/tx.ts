@@ -1,6 +1,6 @@
 import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { BatonError, diskFull, invalidInput, isDiskFull } from './errors.js';
+import { BatonError, diskFull, invalidInput, ioError, isDiskFull, isIoError } from './errors.js';
 import { pruneKeyRecords, readKeyRecord, writeKeyRecord } from './idempotency.js';
 import { randomSuffix } from './ids.js';
 import { acquireLock, lostLock } from './acquire.js';
@@ -395,6 +395,7 @@ function commit(dir: string, lock: HeldLock, write: () => void, before: { revisi
     }
     if (lost) throw lostLock();
     if (isDiskFull(e)) throw diskFull(e);
+    if (isIoError(e)) throw ioError(e);
     throw e;
   }
 }
