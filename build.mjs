@@ -38,6 +38,10 @@ const VENDOR = {
   // Only for --watch and colour on a TTY; loaded with import(), so only those pay for them.
   chokidar: "export { watch } from 'chokidar';",
   chalk: "module.exports = require('chalk').default;",
+  // The client files `mcp config` and `hooks install` edit: JSON with comments (VS Code's own
+  // parser, its ESM build: the UMD one requires its parts at run time) and Codex's TOML.
+  'jsonc-parser': "export { applyEdits, findNodeAtLocation, modify, parse, parseTree, printParseErrorCode } from './node_modules/jsonc-parser/lib/esm/main.js';",
+  '@decimalturn/toml-patch': "export { parse, patch } from '@decimalturn/toml-patch';",
   // Only `baton mcp` loads the SDK (and the full zod it brings).
   '@modelcontextprotocol/server': `export { Server } from '@modelcontextprotocol/server';
   export { serveStdio } from '@modelcontextprotocol/server/stdio';`,
@@ -83,6 +87,9 @@ await build({
   define: { 'import.meta.url': '__baton_url' },
   banner: { js: "var __baton_url=require('url').pathToFileURL(__filename).href;" },
 });
+
+// What the MCP server answers before it loads the SDK (see src/mcp/front.ts).
+execFileSync(process.execPath, ['build-mcp.cjs'], { stdio: 'inherit' });
 
 // The V8 code cache the bin loads the bundle with (see bin/baton.cjs).
 try {

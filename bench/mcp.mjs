@@ -2,7 +2,7 @@
 // the size of tools/list per tier (characters, and tokens as characters / 4), and warm call
 // latency (client side, the JSON-RPC round trip included) on seeded boards: `next` on an
 // unchanged board, `next` just after another process changed it, and `claim` + `release`.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 
@@ -60,4 +60,57 @@ export async function callLatency(bin, dir, env, calls) {
   await client.close();
   const f = (xs) => ({ p50_ms: pct(xs, 0.5), p99_ms: pct(xs, 0.99) });
   return { next: f(next), next_after_change: f(changed), claim_release: f(claimRelease) };
+}
+
+/**
+ * Spawn to `initialize` answered, and spawn to `tools/list` answered, of `baton mcp` started as a
+ * client starts it (one process each run, JSON-RPC by hand, the client's usual first exchange),
+ * each beside a bare `node -e 0` in the same run: the ratios are what decide whether a client that
+ * sends its first model request at once lists baton's tools in it.
+ */
+export async function startup(bin, dir, env, runs) {
+  const once = () =>
+    new Promise((resolve, reject) => {
+      const t0 = performance.now();
+      const child = spawn(process.execPath, [bin, 'mcp'], { cwd: dir, env, stdio: ['pipe', 'pipe', 'ignore'] });
+      const send = (m) => child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', ...m })}\n`);
+      const at = {};
+      let buf = '';
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (d) => {
+        buf += d;
+        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+          const m = JSON.parse(buf.slice(0, i));
+          buf = buf.slice(i + 1);
+          if (m.id === 1) {
+            at.initialize = performance.now() - t0;
+            send({ method: 'notifications/initialized' });
+            send({ id: 2, method: 'tools/list' });
+          }
+          if (m.id === 2) {
+            at.tools_list = performance.now() - t0;
+            child.stdin.end();
+          }
+        }
+      });
+      child.on('error', reject);
+      child.on('close', () => (at.tools_list ? resolve(at) : reject(new Error('baton mcp did not answer'))));
+      send({ id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1.0.0' } } });
+    });
+  const bare = () =>
+    new Promise((resolve) => {
+      const t0 = performance.now();
+      spawn(process.execPath, ['-e', '0'], { cwd: dir, env, stdio: 'ignore' }).on('close', () => resolve(performance.now() - t0));
+    });
+  const node = [];
+  const init = [];
+  const list = [];
+  for (let i = 0; i < runs; i++) {
+    node.push(await bare());
+    const at = await once();
+    init.push(at.initialize);
+    list.push(at.tools_list);
+  }
+  const med = (xs) => pct(xs, 0.5);
+  return { node_ms: med(node), initialize_ms: med(init), tools_list_ms: med(list), initialize_ratio: med(init) / med(node), tools_list_ratio: med(list) / med(node) };
 }

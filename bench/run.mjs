@@ -14,7 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hookCost } from './hooks.mjs';
 import { seedBoard, seedPlan } from './seed.mjs';
-import { callLatency, toolListSizes } from './mcp.mjs';
+import { callLatency, startup, toolListSizes } from './mcp.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(root, 'bin', 'baton.cjs');
@@ -260,6 +260,21 @@ async function signals(trials) {
 
 if (results.mcp_tools) {
   for (const [tier, t] of Object.entries(results.mcp_tools)) rows.push([tier === 'core' ? 'MCP tools/list' : '', `${tier} (${t.tools} tools)`, `${t.chars} chars`, `${t.tokens} tok`, '', '']);
+}
+
+if (!args.includes('--no-mcp')) {
+  // A client's first exchange with a server it just started: spawn to initialize, to tools/list.
+  const scratch = mkdtempSync(join(tmpdir(), 'baton-bench-mcp-'));
+  try {
+    run([BIN, 'init', '--name', 'mcp-start'], scratch);
+    const s = await startup(BIN, scratch, env, RUNS);
+    results.mcp_startup = s;
+    rows.push(['MCP start-up', 'node -e 0', s.node_ms.toFixed(1), '1.00', '', '']);
+    rows.push(['', 'spawn → initialize answered', s.initialize_ms.toFixed(1), s.initialize_ratio.toFixed(2), '≤ 1.5', s.initialize_ratio <= 1.5 ? 'ok' : 'OVER']);
+    rows.push(['', 'spawn → tools/list answered', s.tools_list_ms.toFixed(1), s.tools_list_ratio.toFixed(2), '', '']);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
 if (!args.includes('--no-hooks')) {

@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { onTestFinished } from 'vitest';
@@ -171,4 +171,13 @@ export function readJsonl(path: string): any[] {
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l));
+}
+
+/**
+ * baton as a dependency of the project at `root`: node_modules/baton-board linked to this
+ * checkout, what `npm install -D <checkout>` makes (test/install.test.ts proves the real install).
+ */
+export function installInProject(root: string): void {
+  mkdirSync(join(root, 'node_modules'), { recursive: true });
+  symlinkSync(ROOT, join(root, 'node_modules', 'baton-board'));
 }

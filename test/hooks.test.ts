@@ -1,8 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseJsonc } from 'jsonc-parser';
 import { describe, expect, it } from 'vitest';
-import { baseEnv, batonAsync, batonIn, makeBoard, makeBoardIn, type TestBoard, tempDir } from './helpers.js';
+import { baseEnv, batonAsync, batonIn, installInProject, makeBoard, makeBoardIn, type TestBoard, tempDir } from './helpers.js';
 
 /**
  * Inside the agent's loop: `baton prime`, `baton hooks install` for Claude Code, Codex and Gemini
@@ -23,7 +24,7 @@ const EVENTS: Record<string, Record<string, string>> = {
 const FILES: Record<string, string> = { claude: '.claude/settings.json', codex: '.codex/hooks.json', gemini: '.gemini/settings.json' };
 
 function installed(root: string, client: string): Installed {
-  const settings = JSON.parse(readFileSync(join(root, FILES[client]!), 'utf8'));
+  const settings = parseJsonc(readFileSync(join(root, FILES[client]!), 'utf8'));
   const command: Record<string, string> = {};
   for (const [event, name] of Object.entries(EVENTS[client]!)) {
     const ours = settings.hooks[name].flatMap((g: { hooks: { command: string }[] }) => g.hooks).filter((h: { command: string }) => h.command.includes(' hook '));
@@ -35,7 +36,7 @@ function installed(root: string, client: string): Installed {
 
 /** Runs a hook command as the client does: through sh, its JSON on stdin, its environment. */
 function runHook(board: TestBoard, command: string, input: Record<string, unknown>, env: Record<string, string> = {}) {
-  const r = spawnSync('sh', ['-c', command], { cwd: board.root, input: JSON.stringify(input), env: { ...baseEnv(), CLAUDE_PROJECT_DIR: board.root, ...env }, encoding: 'utf8' });
+  const r = spawnSync('sh', ['-c', command], { cwd: board.root, input: JSON.stringify(input), env: { ...baseEnv(), CLAUDE_PROJECT_DIR: board.root, GEMINI_PROJECT_DIR: board.root, ...env }, encoding: 'utf8' });
   let json: any = null;
   try {
     json = r.stdout.trim() ? JSON.parse(r.stdout) : null;
@@ -101,6 +102,7 @@ describe('baton hooks install', () => {
       };
       const original = `${JSON.stringify(mine, null, 2)}\n`;
       writeFileSync(file, original);
+      installInProject(board.root);
       const first = await batonIn(['hooks', 'install', client, '--json'], { cwd: board.root });
       expect(first.json).toMatchObject({ ok: true, changed: true, installed: true });
       const after = readFileSync(file, 'utf8');
@@ -109,29 +111,43 @@ describe('baton hooks install', () => {
       expect(doc.hooks.Notification).toEqual(mine.hooks.Notification);
       expect(doc.hooks[EVENTS[client]!['post-tool-use']!][0]).toEqual(mine.hooks[EVENTS[client]!['post-tool-use']!]![0]);
       const { command } = installed(board.root, client);
-      for (const [event, cmd] of Object.entries(command)) expect(cmd).toMatch(new RegExp(`baton\\.cjs'? hook ${event} --client ${client}$`));
+      // The project's own baton, by the client's project-directory variable where it has one: no path of this machine.
+      const runner = { claude: 'node "$CLAUDE_PROJECT_DIR/node_modules/baton-board/bin/baton.cjs"', gemini: 'node "$GEMINI_PROJECT_DIR/node_modules/baton-board/bin/baton.cjs"', codex: 'node node_modules/baton-board/bin/baton.cjs' }[client];
+      for (const [event, cmd] of Object.entries(command)) expect(cmd).toBe(`${runner} hook ${event} --client ${client}`);
+      expect(after).not.toContain(board.root);
       const stop = doc.hooks[EVENTS[client]!.stop!][0].hooks[0];
       if (client === 'gemini') expect(stop).toMatchObject({ name: 'baton-stop', timeout: 10000 });
       else expect(stop).toMatchObject({ timeout: 10 });
+      // Within each client's limits: Codex clamps a SessionEnd hook to 3 s (and warns at every run past it).
+      expect(doc.hooks[EVENTS[client]!['session-end']!][0].hooks[0].timeout).toBe({ claude: 10, codex: 3, gemini: 10000 }[client]);
       expect((await batonIn(['hooks', 'install', client, '--json'], { cwd: board.root })).json.changed).toBe(false);
       expect(readFileSync(file, 'utf8')).toBe(after);
       expect((await batonIn(['hooks', 'install', client, '--uninstall', '--json'], { cwd: board.root })).json).toMatchObject({ changed: true, installed: false });
-      expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(mine);
+      expect(readFileSync(file, 'utf8')).toBe(original);
       expect((await batonIn(['hooks', 'install', client, '--uninstall', '--json'], { cwd: board.root })).json.changed).toBe(false);
     });
   }
 
-  it('a settings file it made is removed by uninstall; a file it cannot read as JSON is left alone with the reason', async () => {
+  it('without baton in the project, the hooks run baton-board; a settings file it made is removed by uninstall; comments stay; a file that is not JSON is left alone with the reason', async () => {
     const board = await makeBoardIn();
     await batonIn(['hooks', 'install', 'claude'], { cwd: board.root });
-    expect(existsSync(join(board.root, '.claude', 'settings.json'))).toBe(true);
+    expect(installed(board.root, 'claude').command.stop).toBe('baton-board hook stop --client claude');
     await batonIn(['hooks', 'install', 'claude', '--uninstall'], { cwd: board.root });
     expect(existsSync(join(board.root, '.claude', 'settings.json'))).toBe(false);
+    // JSON with comments, as Gemini's settings often are: the hooks go in, the comments stay, and out again.
     mkdirSync(join(board.root, '.gemini'));
-    writeFileSync(join(board.root, '.gemini', 'settings.json'), '{ // mine\n}');
+    const commented = '{\n  // my theme\n  "ui": { "theme": "dark" }, /* and no more */\n}\n';
+    writeFileSync(join(board.root, '.gemini', 'settings.json'), commented);
+    expect((await batonIn(['hooks', 'install', 'gemini', '--json'], { cwd: board.root })).json.changed).toBe(true);
+    const withHooks = readFileSync(join(board.root, '.gemini', 'settings.json'), 'utf8');
+    expect(withHooks).toContain('  // my theme\n  "ui": { "theme": "dark" }, /* and no more */\n');
+    expect(installed(board.root, 'gemini').command.stop).toBe('baton-board hook stop --client gemini');
+    await batonIn(['hooks', 'install', 'gemini', '--uninstall'], { cwd: board.root });
+    expect(readFileSync(join(board.root, '.gemini', 'settings.json'), 'utf8')).toBe(commented);
+    writeFileSync(join(board.root, '.gemini', 'settings.json'), '{ "hooks": [ }');
     const r = await batonIn(['hooks', 'install', 'gemini', '--json'], { cwd: board.root });
     expect([r.code, r.json.error.code]).toEqual([2, 'INVALID_INPUT']);
-    expect(readFileSync(join(board.root, '.gemini', 'settings.json'), 'utf8')).toBe('{ // mine\n}');
+    expect(readFileSync(join(board.root, '.gemini', 'settings.json'), 'utf8')).toBe('{ "hooks": [ }');
     expect((await batonIn(['hooks', 'install', 'vim', '--json'], { cwd: board.root })).json.error.code).toBe('INVALID_INPUT');
   });
 
@@ -169,6 +185,7 @@ describe('the hooks, run as the client runs them', () => {
   it('Claude Code: session start binds and primes (env file too), a message is delivered once after a tool call, stop is refused while a task is held and allowed after done, compaction and resume keep the session, session end leaves', async () => {
     const board = makeBoard();
     board.run('add', 'first task', '--id', 't1', '--no-review');
+    installInProject(board.root);
     expect(board.run('hooks', 'install', 'claude').code).toBe(0);
     const { command } = installed(board.root, 'claude');
     const envFile = join(tempDir(), 'claude.env');
@@ -241,6 +258,7 @@ describe('the hooks, run as the client runs them', () => {
   it('Gemini CLI and Codex: the same loop in their formats (JSON-only context, AfterTool, AfterAgent deny; Codex env file)', () => {
     const board = makeBoard();
     board.run('add', 'first task', '--id', 't1', '--no-review');
+    installInProject(board.root);
     expect(board.run('hooks', 'install', 'gemini').code).toBe(0);
     expect(board.run('hooks', 'install', 'codex').code).toBe(0);
     const gemini = installed(board.root, 'gemini').command;
@@ -267,6 +285,7 @@ describe('the hooks, run as the client runs them', () => {
   it('parallel tool calls deliver a message once between them; a stop delivers every message up to the high one; a session from the environment is only unbound at the end; the env file holds one set of lines', async () => {
     const board = makeBoard();
     board.run('add', 'first task', '--id', 't1', '--no-review');
+    installInProject(board.root);
     expect(board.run('hooks', 'install', 'claude').code).toBe(0);
     const { command } = installed(board.root, 'claude');
     const owner = board.json('join', '--name', 'owner', '--role', 'worker');
@@ -360,8 +379,8 @@ describe('agent presets', () => {
       expect(w.json.finished).toBe(true);
       const rec = JSON.parse(readFileSync(join(board.root, `${name}.record.json`), 'utf8'));
       const prompt = readFileSync(r.json.child.prompt_file, 'utf8');
-      if (name === 'claude') expect(rec.argv).toEqual(['-p', prompt, '--dangerously-skip-permissions']);
-      else expect(rec.argv).toEqual(['exec', '--dangerously-bypass-approvals-and-sandbox', '--dangerously-bypass-hook-trust', '--skip-git-repo-check', prompt]);
+      if (name === 'claude') expect(rec.argv).toEqual(['-p', prompt, '--permission-mode', 'acceptEdits', '--allowedTools', 'Bash,Read,Edit,Write,MultiEdit,Glob,Grep,NotebookEdit,TodoWrite,WebFetch,WebSearch,Task,mcp__baton']);
+      else expect(rec.argv).toEqual(['exec', '--trust', '--dangerously-bypass-approvals-and-sandbox', '--dangerously-bypass-hook-trust', '--skip-git-repo-check', prompt]);
       expect(prompt).toContain(`## Your task: ${task}`);
       expect(rec.env).toMatchObject({ BATON_SESSION: r.json.child.session, BATON_DIR: board.dir });
     }
@@ -370,5 +389,14 @@ describe('agent presets', () => {
     expect(agents.ok).toBe(true);
     expect(agents.message).toContain('aider (aider)');
     expect(agents.message).not.toContain('claude (claude)');
+    // The shipped presets run as root too; an older claude entry with the permission bypass is named when it would be refused.
+    expect(doctor.checks.find((c: { name: string }) => c.name === 'agent-flags')).toBeUndefined();
+    const cfg = join(board.dir, 'config.yaml');
+    writeFileSync(cfg, readFileSync(cfg, 'utf8').replace('  agents: {}', '  agents:\n    old-claude:\n      command: ["claude", "-p", "{prompt}", "--dangerously-skip-permissions"]'));
+    // (Claude Code lets it pass in a sandbox that says so: IS_SANDBOX.)
+    const flags = async (sandbox: string) => (await batonAsync(['doctor', '--json'], { cwd: board.root, env: { ...env, IS_SANDBOX: sandbox } })).json.checks.find((c: { name: string }) => c.name === 'agent-flags');
+    if (process.getuid?.() === 0) expect(await flags('')).toMatchObject({ ok: false, level: 'warn', message: expect.stringContaining('old-claude: Claude Code refuses --dangerously-skip-permissions') });
+    else expect(await flags('')).toBeUndefined();
+    expect(await flags('1')).toBeUndefined();
   });
 });

@@ -274,7 +274,7 @@ export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorR
   if (config) {
     // Agent commands that would not start here. Only the default agent's makes the board need a
     // fix; the others are reported (a configured one in the message, presets nobody uses as a note).
-    const m = missingAgentCommands(config, ctx.env.PATH);
+    const m = missingAgentCommands(config, ctx.env.PATH, process.getuid?.() ?? null, ctx.env);
     const said = [
       m.missing_configured.length ? `not found: ${m.missing_configured.join(', ')}` : '',
       m.missing_presets.length ? `presets not installed here (fine while unused): ${m.missing_presets.join(', ')}` : '',
@@ -284,6 +284,9 @@ export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorR
         ? fail('agents', 'warn', `spawn.default_agent '${m.default_missing}' would not start: ${said.join('; ')}`, 'install it, or set spawn.default_agent (or pass --agent) to one that is on PATH')
         : pass('agents', said.length ? `agent commands: ${said.join('; ')}` : 'every configured and preset agent command is on PATH'),
     );
+    if (m.refused.length) {
+      checks.push(fail('agent-flags', 'warn', `would be refused as this user: ${m.refused.join('; ')}`, 'allow its tools by name instead (the claude preset of a new config.yaml: --permission-mode acceptEdits --allowedTools …), or run as another user'));
+    }
   }
   // Unknown keys are dropped silently by the schema and warned about only when the text is
   // parsed, so doctor looks at the file itself, every time.

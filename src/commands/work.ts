@@ -1,9 +1,11 @@
+import { dirname } from 'node:path';
 import { authenticate, sweepExpiredLeases } from '../core/agents.js';
 import { type Claim, claimBest, claimTask, type Explain, finishClaim, releaseClaim } from '../core/claims.js';
 import { BatonError, invalidInput, notFound } from '../core/errors.js';
 import { firstChars, readResult, type ResultRecord, storeResult } from '../core/results.js';
 import { findArchived } from '../core/archive.js';
 import { checkId } from '../core/ids.js';
+import { asShell, routeOf, shellBaton } from '../core/launch.js';
 import { type Action, type Advice, decideNext } from '../core/next.js';
 import type { SyncResult } from '../core/sync.js';
 import { checkNote, checkSpecialty, getTask, type TaskJson, toTaskJson } from '../core/tasks.js';
@@ -129,7 +131,9 @@ export async function next(o: { watch?: number; explain?: boolean }, ctx: Ctx): 
       // --explain lists why every waiting task waits: only state.json knows.
       const { state, config } = o.explain ? await load(ctx) : await loadHot(ctx);
       const { session, agent } = authenticate(state, ctx.creds);
-      return { revision: state.revision, ...decideNext(state, config, { session, agentId: agent.id }, Date.now(), Boolean(o.explain)) };
+      const advice = decideNext(state, config, { session, agentId: agent.id }, Date.now(), Boolean(o.explain));
+      // The command as the agent's shell runs it (`npx baton …` where the project has baton as a dependency).
+      return { revision: state.revision, ...advice, command: advice.command && asShell(advice.command, shellBaton(routeOf(dirname(dir)))) };
     },
     (r) => r.action !== 'wait',
   );

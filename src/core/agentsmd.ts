@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { BatonError } from './errors.js';
+import { asShell, routeOf, shellBaton } from './launch.js';
 
 // The baton section of the repository's AGENTS.md (and CLAUDE.md): written by init, between
 // markers, so a refresh replaces only its own lines.
@@ -8,8 +9,8 @@ import { BatonError } from './errors.js';
 const START = '<!-- baton:start -->';
 const END = '<!-- baton:end -->';
 
-export function agentsSection(boardRel: string): string {
-  return [
+export function agentsSection(boardRel: string, shell: string): string {
+  const lines = [
     START,
     '## Coordination: baton',
     '',
@@ -28,13 +29,15 @@ export function agentsSection(boardRel: string): string {
     'baton prompt worker   # the full primer',
     '```',
     END,
-  ].join('\n');
+  ];
+  // The shell loop as the agent's shell runs it (`npx baton …` where the project has baton as a dependency).
+  return lines.map((l) => asShell(l, shell)).join('\n');
 }
 
 /** Adds (or refreshes, between its markers) the baton section of AGENTS.md, and of CLAUDE.md if present. */
 export function writeAgentsMd(board: string): string[] {
   const root = dirname(board);
-  const section = agentsSection(basename(board));
+  const section = agentsSection(basename(board), shellBaton(routeOf(root)));
   const written: string[] = [];
   for (const name of ['AGENTS.md', 'CLAUDE.md']) {
     const path = join(root, name);

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseClientJson, readClientFile, writeClientFile } from './clientfile.js';
+import { editClientJson, parseClientJson, readClientFile, writeClientFile } from './clientfile.js';
 import { invalidInput } from './errors.js';
 
 /**
@@ -31,6 +31,8 @@ interface ClientHooks {
   events: Record<HookEvent, { name: string; matcher?: string }>;
   /** Seconds, or milliseconds for Gemini. */
   timeout: (seconds: number) => number;
+  /** The most the client allows an event's hook, in seconds (Codex clamps SessionEnd to 3 s and warns). */
+  limit?: Partial<Record<HookEvent, number>>;
   named: boolean;
 }
 
@@ -55,6 +57,7 @@ const CLIENT_HOOKS: Record<HookClient, ClientHooks> = {
       'session-end': { name: 'SessionEnd' },
     },
     timeout: (s) => s,
+    limit: { 'session-end': 3 },
     named: false,
   },
   gemini: {
@@ -109,7 +112,7 @@ export function planHooks(root: string, client: HookClient, prefix: string, unin
       ...(c.named ? { name: `baton-${e}` } : {}),
       type: 'command',
       command: `${prefix} hook ${e} --client ${client}`,
-      timeout: c.timeout(e === 'session-start' ? 30 : 10),
+      timeout: c.timeout(Math.min(e === 'session-start' ? 30 : 10, c.limit?.[e] ?? Infinity)),
     });
   }
   const placed = new Set<string>();
@@ -152,14 +155,22 @@ export function planHooks(root: string, client: HookClient, prefix: string, unin
       out[name] = [...(out[name] ?? []), { ...(matcher ? { matcher } : {}), hooks: [want.get(name)!] }];
     }
   }
-  const next: Record<string, unknown> = { ...doc };
-  // "hooks" (and the file) go only when what emptied them was ours.
-  if (Object.keys(out).length || (doc.hooks !== undefined && !removed)) next.hooks = out;
-  else delete next.hooks;
   if (uninstall && !removed) return { file: c.file, content: before, changed: false };
-  const content = Object.keys(next).length || before === null || !removed ? `${JSON.stringify(next, null, 2)}\n` : null;
-  const same = before !== null && content !== null && JSON.stringify(JSON.parse(before || '{}')) === JSON.stringify(next);
-  return { file: c.file, content: same ? before : content, changed: !same && !(before === null && content === null) };
+  // "hooks" (and the file) go only when what emptied them was ours.
+  const keepHooks = Object.keys(out).length > 0 || (doc.hooks !== undefined && !removed);
+  const rest = Object.keys(doc).filter((k) => k !== 'hooks');
+  if (!keepHooks && !rest.length && before !== null && removed) return { file: c.file, content: null, changed: true };
+  if (keepHooks && JSON.stringify(out) === JSON.stringify(doc.hooks)) return { file: c.file, content: before, changed: false };
+  // Only the events that changed are rewritten: comments and formatting elsewhere stay.
+  let content = before;
+  if (!keepHooks) content = editClientJson(content, ['hooks'], undefined);
+  else if (doc.hooks === undefined || before === null) content = editClientJson(content, ['hooks'], out);
+  else {
+    for (const event of new Set([...Object.keys(hooks), ...Object.keys(out)])) {
+      if (JSON.stringify(hooks[event]) !== JSON.stringify(out[event])) content = editClientJson(content, ['hooks', event], out[event]);
+    }
+  }
+  return { file: c.file, content, changed: content !== before };
 }
 
 /** Writes the plan; a settings file left with nothing in it is removed. */

@@ -1,16 +1,19 @@
 import { basename, dirname } from 'node:path';
+import { parse as parseToml, patch as patchToml } from '@decimalturn/toml-patch';
 import { BOARD_DIRNAME } from './board.js';
-import { parseClientJson, readClientFile, writeClientFile } from './clientfile.js';
+import { editClientJson, parseClientJson, readClientFile, writeClientFile } from './clientfile.js';
 import { invalidInput } from './errors.js';
+import { batonArgv, PACKAGE, type Route, routeOf } from './launch.js';
 
 /**
  * The MCP client configs `baton mcp config` and `init --mcp` write: each client's project file
  * (in the board's parent directory, the project), with baton's server merged into what is there:
- * every other server and key kept, a baton entry that already runs `npx baton mcp` (with flags or
- * an env of its own) left as it is, the file written again only when it changes. The command is
- * `npx baton mcp`, so it works from a fresh clone once its dependencies are installed; the
- * server finds the board from the directory the client starts it in (`--dir` when the board is
- * not `project-plan/`).
+ * every other server, key and comment kept, the file written again only when it changes. The
+ * server runs the project's own baton (`node node_modules/baton-board/bin/baton.cjs mcp`, see
+ * launch.ts; the clients start project servers in the project's root), or `baton-board mcp`
+ * when baton is installed globally. An entry an older baton wrote (`npx baton mcp`, an absolute
+ * path) is brought up to date, keeping its own flags and env. The server finds the board from
+ * the directory the client starts it in (`--dir` when the board is not `project-plan/`).
  */
 
 const MCP_CLIENTS = ['claude', 'cursor', 'codex', 'gemini', 'vscode'] as const;
@@ -18,10 +21,31 @@ export type McpClient = (typeof MCP_CLIENTS)[number];
 
 const NAME = 'baton';
 
-/** The server entry, as every client spells a stdio server, for a board at `board` (absolute). */
-function serverFor(board: string): { command: string; args: string[] } {
+/** The server entry, as every client spells a stdio server, for a board at `board` (absolute); `extra` are the entry's own flags. */
+function serverFor(board: string, route: Route, extra: string[] = []): { command: string; args: string[] } {
   const rel = basename(board);
-  return { command: 'npx', args: ['baton', 'mcp', ...(rel === BOARD_DIRNAME ? [] : ['--dir', rel])] };
+  return batonArgv(route, ['mcp', ...(rel === BOARD_DIRNAME ? [] : ['--dir', rel]), ...extra]);
+}
+
+/**
+ * The flags of an entry that runs some baton's MCP server (this one's, an older one's: `npx baton
+ * mcp`, `node …/baton.cjs mcp`, `baton mcp`), beyond the `--dir` baton sets itself; null when
+ * the entry runs something else.
+ */
+function batonFlags(entry: unknown): string[] | null {
+  const e = entry as { command?: unknown; args?: unknown } | null;
+  if (!e || typeof e.command !== 'string' || !Array.isArray(e.args) || !e.args.every((a) => typeof a === 'string')) return null;
+  const words = [e.command, ...(e.args as string[])];
+  const at = words.indexOf('mcp');
+  if (at < 1) return null;
+  const runner = words.slice(0, at);
+  const isBaton = (w: string) => /(^|[/\\])(baton|baton-board)(\.cjs)?$/.test(w) || w === PACKAGE;
+  const ok = runner.some(isBaton) && runner.every((w) => isBaton(w) || w === 'npx' || w === 'node' || w.startsWith('-'));
+  if (!ok) return null;
+  const flags = words.slice(at + 1);
+  const dir = flags.indexOf('--dir');
+  if (dir >= 0) flags.splice(dir, 2);
+  return flags;
 }
 
 interface JsonClient {
@@ -58,78 +82,59 @@ export interface McpConfigPlan {
   changed: boolean;
 }
 
-/** Whether an entry already runs this baton server (its own flags and env are the user's). */
-const runsBaton = (entry: unknown, server: { command: string; args: string[] }): boolean => {
-  const e = entry as { command?: unknown; args?: unknown } | null;
-  return !!e && e.command === server.command && Array.isArray(e.args) && server.args.every((a, i) => (e.args as unknown[])[i] === a);
-};
-
 /** What the client's file would hold with baton's server in it, from what it holds now (reads only). */
 export function planMcpConfig(board: string, client: McpClient): McpConfigPlan {
   const root = dirname(board);
-  const server = serverFor(board);
+  const route = routeOf(root);
   if (client === 'codex') {
     const before = readClientFile(root, CODEX_FILE);
-    const content = mergeToml(before ?? '', server);
+    const content = mergeToml(before ?? '', board, route);
     return { client, root, file: CODEX_FILE, content, changed: content !== before };
   }
   const c = JSON_CLIENTS[client];
   const before = readClientFile(root, c.file);
-  const doc = parseClientJson(c.file, before, `add "${NAME}": ${JSON.stringify({ ...(c.typed ? { type: 'stdio' } : {}), ...server })} under "${c.key}" by hand`);
+  const fresh = { ...(c.typed ? { type: 'stdio' } : {}), ...serverFor(board, route) };
+  const doc = parseClientJson(c.file, before, `add "${NAME}": ${JSON.stringify(fresh)} under "${c.key}" by hand`);
   const servers = doc[c.key];
   if (servers !== undefined && (!servers || typeof servers !== 'object' || Array.isArray(servers))) throw invalidInput(`"${c.key}" in ${c.file} is not an object.`, `fix ${c.file} by hand`);
   const existing = (servers as Record<string, unknown> | undefined)?.[NAME];
-  if (runsBaton(existing, server)) return { client, root, file: c.file, content: before!, changed: false };
-  // A baton entry that runs something else: its command and args are baton's now, its env and the rest stay.
-  const entry = { ...(existing && typeof existing === 'object' ? existing : {}), ...(c.typed ? { type: 'stdio' } : {}), ...server };
-  const merged = { ...doc, [c.key]: { ...(servers as Record<string, unknown> | undefined), [NAME]: entry } };
-  return { client, root, file: c.file, content: `${JSON.stringify(merged, null, 2)}\n`, changed: true };
+  // A baton entry keeps its own flags, env and other keys; its command and args become this route's.
+  const flags = batonFlags(existing) ?? [];
+  const entry = { ...(existing && typeof existing === 'object' ? existing : {}), ...(c.typed ? { type: 'stdio' } : {}), ...serverFor(board, route, flags) };
+  if (JSON.stringify(entry) === JSON.stringify(existing)) return { client, root, file: c.file, content: before!, changed: false };
+  const content = editClientJson(before, [c.key, NAME], entry);
+  return { client, root, file: c.file, content, changed: content !== before };
 }
 
-const isHeader = (l: string) => /^\s*\[/.test(l);
-/** `[mcp_servers.baton]`, the key bare or quoted. */
-const isOurTable = (l: string) => /^\s*\[\s*mcp_servers\s*\.\s*(baton|"baton"|'baton')\s*\]\s*(#.*)?$/.test(l);
-
 /**
- * Codex's TOML, edited as text so every comment and line of the user's stays: the `command` and
- * `args` keys of the `[mcp_servers.baton]` table set (its other keys and sub-tables kept), or
- * the table added at the end. A baton server defined some other way (a dotted key, an inline
- * table under `[mcp_servers]`) is refused rather than defined twice.
+ * Codex's TOML, edited with toml-patch so every comment and line of the user's stays: the
+ * `command` and `args` of the baton server set wherever the file defines it (its other keys
+ * kept), or a `[mcp_servers.baton]` table added at the end, as Codex's documentation writes it.
+ * `required = true` (unless the file says otherwise): Codex does not wait for its MCP servers
+ * before its first model request unless one is required, and then baton's tools are missing
+ * from it.
  */
-function mergeToml(text: string, server: { command: string; args: string[] }): string {
-  const command = `command = ${JSON.stringify(server.command)}`;
-  const args = `args = [${server.args.map((a) => JSON.stringify(a)).join(', ')}]`;
-  const lines = text.split('\n');
-  let inServers = false;
-  for (const l of lines) {
-    if (isHeader(l)) inServers = /^\s*\[\s*mcp_servers\s*\]/.test(l);
-    const dotted = /^\s*mcp_servers\s*\.\s*["']?baton["']?\s*[.=]/.test(l);
-    const inline = inServers && /^\s*["']?baton["']?\s*[.=]/.test(l);
-    if (dotted || inline) {
-      throw invalidInput(`${CODEX_FILE} defines the baton server in a form baton does not rewrite (${l.trim().slice(0, 60)}).`, `make it a [mcp_servers.baton] table with ${command} and ${args}, by hand`);
-    }
+function mergeToml(text: string, board: string, route: Route): string {
+  let doc: Record<string, any>;
+  try {
+    doc = text.trim() ? (parseToml(text) as Record<string, any>) : {};
+  } catch (e) {
+    throw invalidInput(`${CODEX_FILE} is not TOML (${(e as Error).message.split('\n')[0]}), so baton will not rewrite it.`, `fix ${CODEX_FILE}, then baton mcp config --client codex`);
   }
-  const start = lines.findIndex(isOurTable);
-  if (start < 0) return `${text}${text && !text.endsWith('\n') ? '\n' : ''}${text.trim() ? '\n' : ''}[mcp_servers.${NAME}]\n${command}\n${args}\n`;
-  let end = start + 1;
-  while (end < lines.length && !isHeader(lines[end]!)) end++;
-  const body = lines.slice(start + 1, end);
-  const key = (name: string) => body.findIndex((l) => new RegExp(`^\\s*${name}\\s*=`).test(l));
-  const argsAt = key('args');
-  // Already baton's (its flags are the user's): nothing to change.
-  if (body[key('command')]?.trim() === command && argsAt >= 0 && body[argsAt]!.replace(/\s+/g, ' ').startsWith(args.slice(0, -1))) return text;
-  const kept: string[] = [];
-  for (let i = 0; i < body.length; i++) {
-    const l = body[i]!;
-    if (/^\s*command\s*=/.test(l)) continue;
-    if (/^\s*args\s*=/.test(l)) {
-      // A multi-line array: up to its closing bracket.
-      if (l.includes('[') && !l.includes(']')) while (i + 1 < body.length && !body[i]!.includes(']')) i++;
-      continue;
-    }
-    kept.push(l);
+  const servers = doc.mcp_servers;
+  if (servers !== undefined && (typeof servers !== 'object' || Array.isArray(servers))) throw invalidInput(`mcp_servers in ${CODEX_FILE} is not a table.`, `fix ${CODEX_FILE} by hand`);
+  const existing = servers?.[NAME] as Record<string, unknown> | undefined;
+  if (!existing) {
+    const s = serverFor(board, route);
+    const table = `[mcp_servers.${NAME}]\ncommand = ${JSON.stringify(s.command)}\nargs = [${s.args.map((a) => JSON.stringify(a)).join(', ')}]\nrequired = true\n`;
+    return `${text}${text && !text.endsWith('\n') ? '\n' : ''}${text.trim() ? '\n' : ''}${table}`;
   }
-  return [...lines.slice(0, start + 1), command, args, ...kept, ...lines.slice(end)].join('\n');
+  const s = serverFor(board, route, batonFlags(existing) ?? []);
+  if (existing.command === s.command && JSON.stringify(existing.args) === JSON.stringify(s.args) && existing.required !== undefined) return text;
+  existing.command = s.command;
+  existing.args = s.args;
+  existing.required ??= true;
+  return patchToml(text, doc);
 }
 
 /** Writes the plan (a file that already says it is left alone). */
@@ -139,4 +144,4 @@ export function writeMcpConfig(plan: McpConfigPlan): void {
 
 /** project-plan/mcp-host-config.json: the server entry any MCP host can take as it is. */
 export const HOST_CONFIG_FILE = 'mcp-host-config.json';
-export const hostConfig = (board: string): string => `${JSON.stringify({ mcpServers: { [NAME]: serverFor(board) } }, null, 2)}\n`;
+export const hostConfig = (board: string): string => `${JSON.stringify({ mcpServers: { [NAME]: serverFor(board, routeOf(dirname(board))) } }, null, 2)}\n`;

@@ -1,6 +1,8 @@
+import { dirname } from 'node:path';
 import { authenticate, type Credentials } from './agents.js';
 import { invalidInput } from './errors.js';
 import { type Notification, unread } from './inbox.js';
+import { routeOf, shellBaton } from './launch.js';
 import { type Advice, decideNext } from './next.js';
 import { boardView } from './rank.js';
 import { type Config, type Role, ROLES, type State, type Task } from './types.js';
@@ -18,6 +20,8 @@ export interface PrimeData {
   now: number;
   /** The caller's session that has ended (it must join again), when that is why `me` is null. */
   ended?: string | undefined;
+  /** What runs baton in the agent's shell here (`baton`, or `npx baton` where the project has it as a dependency). */
+  shell: string;
 }
 
 export const checkRole = (raw: string | undefined): Role | undefined => {
@@ -36,7 +40,8 @@ export function primeData(dir: string, state: State, config: Config, creds: Cred
   const view = boardView(state);
   const now = Date.now();
   const board = { name: state.board.name, dir, total: view.all.length, ready: view.depReady.length };
-  const none = (ended?: string) => ({ revision: state.revision, board, role: role ?? 'worker', me: null, held: [], inbox: [], next: null, now, ended });
+  const shell = shellBaton(routeOf(dirname(dir)));
+  const none = (ended?: string) => ({ revision: state.revision, board, role: role ?? 'worker', me: null, held: [], inbox: [], next: null, now, ended, shell });
   if (!creds?.session && !creds?.token) return none();
   // An ended session (left, reaped) primes as none, saying so: the agent must join again.
   const known = creds.session ? state.sessions[creds.session.toLowerCase()] : undefined;
@@ -51,5 +56,6 @@ export function primeData(dir: string, state: State, config: Config, creds: Cred
     inbox: unread(dir, state, agent).notifications,
     next: decideNext(state, config, { session, agentId: agent.id }, now, false),
     now,
+    shell,
   };
 }

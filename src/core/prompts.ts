@@ -1,7 +1,8 @@
 import { findArchived } from './archive.js';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { invalidInput } from './errors.js';
+import { asShell, routeOf, shellBaton } from './launch.js';
 import { checkId } from './ids.js';
 import { getTask } from './tasks.js';
 import type { Config, State } from './types.js';
@@ -52,5 +53,6 @@ export function renderRolePrompt(board: { dir: string; state: State; config: Con
     task: taskSection,
   };
   const text = `${template.replace(/\{\{(\w+)\}\}/g, (_m, k: string) => fields[k] ?? '').trimEnd()}\n`;
-  return { role, source, prompt: text };
+  // Every command as the agent's shell runs it (`npx baton …` where the project has baton).
+  return { role, source, prompt: asShell(text, shellBaton(routeOf(dirname(dir)))) };
 }

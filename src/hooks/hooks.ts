@@ -1,11 +1,12 @@
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative } from 'node:path';
+import { dirname, join } from 'node:path';
 import { isatty } from 'node:tty';
 import { authenticate, type Credentials } from '../core/agents.js';
 import { type Binding, bindingKey, readBindings, writeBindings } from '../core/bindings.js';
 import { moveCursor } from '../core/cursors.js';
 import { BatonError, invalidInput } from '../core/errors.js';
 import { checkHookClient, clientEventName, HOOK_EVENTS, type HookClient, type HookEvent, isHookClient, planHooks, writeHooks } from '../core/hooksconfig.js';
+import { asShell, PACKAGE, PROJECT_SCRIPT, routeOf, shellBaton } from '../core/launch.js';
 import { renewEvery } from '../core/leases.js';
 import { ackable, type Notification, unread } from '../core/inbox.js';
 import { inboxCursor } from '../core/notify.js';
@@ -33,24 +34,22 @@ export interface HooksInstallResult {
 const PROJECT_DIR: Record<HookClient, string | null> = { claude: 'CLAUDE_PROJECT_DIR', codex: null, gemini: 'GEMINI_PROJECT_DIR' };
 
 /**
- * How the hooks run baton: this baton's script, by the client's project-directory variable when
- * it is inside the project (node_modules/baton), else by its absolute path; `--command` says it
- * otherwise (`--command baton` when baton is on PATH). Never npx: a hook runs after every tool
- * call, and npx alone costs more than baton does.
+ * How the hooks run baton (launch.ts): the project's own copy, by the client's project-directory
+ * variable where it has one (hooks may run in a subdirectory) and from the project's root where
+ * it has not (Codex runs hooks in the session's directory); else `baton-board` from PATH.
+ * `--command` says it otherwise. Never npx: a hook runs after every tool call, and npx alone
+ * costs more than baton does.
  */
-function defaultCommand(bin: string, root: string, client: HookClient): string {
-  const rel = relative(root, bin);
-  if (rel && !rel.startsWith('..') && !isAbsolute(rel)) {
-    const v = PROJECT_DIR[client];
-    return v ? `node "$${v}"/${shellQuote(rel)}` : `node ${shellQuote(rel)}`;
-  }
-  return `node ${shellQuote(bin)}`;
+function defaultCommand(root: string, client: HookClient): string {
+  if (routeOf(root) === 'global') return PACKAGE;
+  const v = PROJECT_DIR[client];
+  return v ? `node "$${v}/${PROJECT_SCRIPT}"` : `node ${PROJECT_SCRIPT}`;
 }
 
 export async function install(rawClient: string, o: { uninstall?: boolean; command?: string }, ctx: Ctx): Promise<HooksInstallResult> {
   const client = checkHookClient(rawClient);
   const root = dirname(boardDir(ctx));
-  const command = o.command?.trim() || defaultCommand(ctx.bin, root, client);
+  const command = o.command?.trim() || defaultCommand(root, client);
   const plan = planHooks(root, client, command, Boolean(o.uninstall));
   writeHooks(root, plan);
   return { revision: -1, client, file: plan.file, path: join(root, plan.file), installed: !o.uninstall, changed: plan.changed, command };
@@ -210,7 +209,7 @@ async function postToolUse(dir: string, ctx: Ctx, client: HookClient, b: Binding
   if (!picked.length) return null;
   const more = all.length - picked.length;
   const text = `baton: ${picked.length} new for you (marked read):\n${describe(picked)}${more ? `\n…and ${more} more: baton inbox` : ''}`;
-  return context(client, 'post-tool-use', text);
+  return context(client, 'post-tool-use', asShell(text, shellBaton(routeOf(dirname(dir)))));
 }
 
 async function stop(dir: string, ctx: Ctx, client: HookClient, b: Binding, input: HookInput, state: State): Promise<Record<string, unknown> | null> {
@@ -237,7 +236,7 @@ async function stop(dir: string, ctx: Ctx, client: HookClient, b: Binding, input
   });
   if (picked.length) reasons.push(`Unread message${picked.length > 1 ? 's' : ''}, at least one high-priority (now marked read):\n${describe(picked)}`);
   if (!reasons.length) return null;
-  return { decision: client === 'gemini' ? 'deny' : 'block', reason: `baton: before you stop:\n${reasons.join('\n')}` };
+  return { decision: client === 'gemini' ? 'deny' : 'block', reason: asShell(`baton: before you stop:\n${reasons.join('\n')}`, shellBaton(routeOf(dirname(dir)))) };
 }
 
 export interface HookOptions {

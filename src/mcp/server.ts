@@ -1,6 +1,5 @@
-// Static imports in a module only `baton mcp` loads: the build serves them from dist/vendor/.
-import { type CallToolResult, Server, type ServerContext } from '@modelcontextprotocol/server';
-import { serveStdio } from '@modelcontextprotocol/server/stdio';
+// The SDK is imported when a message needs it (front.ts); the build serves it from dist/vendor/.
+import type { CallToolResult, ServerContext } from '@modelcontextprotocol/server';
 import * as z from 'zod/mini';
 import { successDoc, toBatonError } from '../cli/output.js';
 import { heartbeat, join, leave } from '../commands/agents.js';
@@ -11,6 +10,7 @@ import { renewEvery } from '../core/leases.js';
 import { checkRole } from '../core/primer.js';
 import { cacheStateReads, readConfig } from '../core/store.js';
 import { VERSION } from '../core/version.js';
+import { FrontTransport, readPrebuilt, serveFront } from './front.js';
 import { inputJson, inputZod, outputJson } from './schemas.js';
 import { commandFor, selectTools, type Tool } from './tools.js';
 
@@ -163,9 +163,17 @@ export async function serve(o: McpOptions, ctx: Ctx, io: RunIO): Promise<{ revis
   cacheStateReads();
 
   const tools = new Map(chosen.map((t) => [t.name, t]));
-  const checks = new Map(chosen.map((t) => [t.name, inputZod(t)]));
-  const outputs = new Map(await Promise.all(chosen.map(async (t) => [t.name, await outputJson(t)] as const)));
-  const listed = chosen.map((t) => ({ name: t.name, title: t.title, description: t.description, inputSchema: inputJson(t) as JsonObjectSchema, outputSchema: outputs.get(t.name) as JsonObjectSchema, annotations: t.annotations }));
+  // Each tool's schemas are made when first needed: a server that only lists its tools (from the
+  // build's record) builds none.
+  const checks = new Map<string, ReturnType<typeof inputZod>>();
+  const checkOf = (t: Tool) => checks.get(t.name) ?? checks.set(t.name, inputZod(t)).get(t.name)!;
+  const outputs = new Map<string, Promise<Record<string, unknown>>>();
+  const outputOf = (name: string) => outputs.get(name) ?? outputs.set(name, outputJson(tools.get(name)!)).get(name)!;
+  const prebuilt = readPrebuilt(ctx.packageRoot, VERSION, ctx.env);
+  const recorded = prebuilt && chosen.every((t) => prebuilt.tools[t.name]) ? chosen.map((t) => prebuilt.tools[t.name]!) : null;
+  let listed: Record<string, unknown>[] | null = recorded;
+  const listAll = async () =>
+    (listed ??= await Promise.all(chosen.map(async (t) => ({ name: t.name, title: t.title, description: t.description, inputSchema: inputJson(t) as JsonObjectSchema, outputSchema: (await outputOf(t.name)) as JsonObjectSchema, annotations: t.annotations }))));
   const session = new AgentSession(o, ctx);
 
   async function call(name: string, args: Record<string, unknown>, rctx: ServerContext, clientName: string | undefined): Promise<CallToolResult> {
@@ -177,7 +185,7 @@ export async function serve(o: McpOptions, ctx: Ctx, io: RunIO): Promise<{ revis
     let progress: NodeJS.Timeout | undefined;
     try {
       if (!tool) throw new BatonError('USAGE', `No tool named ${name} here.`, { hint: `tools/list shows the ${chosen.length} tools this server has (baton mcp --tools)` });
-      const parsed = z.safeParse(checks.get(name)!, args);
+      const parsed = z.safeParse(checkOf(tool), args);
       if (!parsed.success) throw inputError(tool, parsed.error);
       const { def, input, dropped } = commandFor(tool, parsed.data as Record<string, unknown>);
       if (dropped.length) throw invalidInput(`${dropped.join(', ')}: only ${def === tool.command ? 'without' : 'with'} ${tool.without!.pivot}.`, `tools/list shows what ${tool.name} takes`);
@@ -238,24 +246,33 @@ export async function serve(o: McpOptions, ctx: Ctx, io: RunIO): Promise<{ revis
       // Leave first: the log may be a pipe to a client that is already gone.
       void session.leave().then(async () => {
         log(`closed (${why})`);
-        await handle.close().catch(() => undefined);
+        await (await handle)?.close().catch(() => undefined);
         resolve({ revision: -1 });
       });
     };
-    const handle = serveStdio(
-      () => {
-        const server = new Server({ name: 'baton', title: 'baton', version: VERSION }, { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS });
-        server.setRequestHandler('tools/list', async () => ({ tools: listed }));
-        server.setRequestHandler('tools/call', async (req, rctx) => {
-          // 2026-07-28: every request names its client; 2025: the initialize handshake did.
-          const info = (rctx.mcpReq.envelope as Record<string, { name?: string } | undefined> | undefined)?.['io.modelcontextprotocol/clientInfo'];
-          const result = await call(req.params.name, req.params.arguments ?? {}, rctx, info?.name ?? server.getClientVersion()?.name);
-          return server.projectCallToolResult(result, result.isError ? undefined : outputs.get(req.params.name));
-        });
-        return server;
-      },
-      { onerror: (e) => log(e.message) },
-    );
+    const transport = new FrontTransport((line) => process.stdout.write(`${line}\n`));
+    let handle: Promise<{ close(): Promise<void> } | null> = Promise.resolve(null);
+    // The SDK, when a message needs it: it is given every message the front has seen, in order.
+    const startSdk = () => {
+      handle = (async () => {
+        const { Server, serveStdio } = await import('./sdk.js');
+        return serveStdio(
+          () => {
+            const server = new Server({ name: 'baton', title: 'baton', version: VERSION }, { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS });
+            server.setRequestHandler('tools/list', async () => ({ tools: (await listAll()) as never }));
+            server.setRequestHandler('tools/call', async (req, rctx) => {
+              // 2026-07-28: every request names its client; 2025: the initialize handshake did.
+              const info = (rctx.mcpReq.envelope as Record<string, { name?: string } | undefined> | undefined)?.['io.modelcontextprotocol/clientInfo'];
+              const result = await call(req.params.name, req.params.arguments ?? {}, rctx, info?.name ?? server.getClientVersion()?.name);
+              return server.projectCallToolResult(result, result.isError || !tools.has(req.params.name) ? undefined : await outputOf(req.params.name));
+            });
+            return server;
+          },
+          { transport, onerror: (e) => log(e.message) },
+        );
+      })();
+    };
+    serveFront({ prebuilt, listed: () => listed, transport, needSdk: startSdk, onError: (e) => log(e.message) });
     process.stdin.once('end', () => end('the client closed stdin'));
     process.stdin.once('close', () => end('the client closed stdin'));
     void io.quit.then(() => end('signalled'));

@@ -1,3 +1,4 @@
+import { asShell } from '../core/launch.js';
 import type { PrimeData } from '../core/primer.js';
 import type { Role } from '../core/types.js';
 
@@ -47,6 +48,8 @@ export function renderPrimer(p: PrimeData): string {
   lines.push(`Loop: ${LOOPS[p.role].map((s, i) => `${i + 1}. ${s}`).join('  ')}`);
   lines.push('Keep a lease with baton heartbeat (the hooks and the MCP server renew it for you); --json answers are for parsing; baton next --watch 60 waits for work.');
   lines.push('With the baton MCP server connected, the same steps are its tools: next, claim, done, release, handoff, inbox, send.');
+  // Every command as the agent's shell runs it (`npx baton …` in a project that has baton).
+  for (let i = 0; i < lines.length; i++) lines[i] = asShell(lines[i]!, p.shell);
   // Whole lines only: what does not fit is dropped from the end, the least important first (the
   // first line, who you are, is always there, cut to fit if it must be).
   let out = `${short(lines[0]!, PRIMER_MAX)}\n`;

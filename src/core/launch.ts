@@ -1,0 +1,44 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * How the files baton writes into a repository for clients and agents run baton. They are
+ * committed, so they name nothing of the machine that wrote them and nothing that could resolve
+ * to another package, and they download nothing when they run:
+ * - a project that has baton as a dependency (`npm install -D baton-board`) runs its own copy, by
+ *   its path from the project's root (`node node_modules/baton-board/bin/baton.cjs …`): after
+ *   `git clone` and `npm ci` it is there on every machine, in any directory;
+ * - a project without it runs `baton-board` from PATH (`npm install -g baton-board`), a command
+ *   name no other package has (`baton` alone belongs to another package on the registry).
+ * Never `npx`: it costs more than baton does at every hook and server start, and a bare
+ * `npx baton` downloads that other package where this one is missing.
+ */
+
+/** The name baton is published under; the command it installs stays `baton` (and `baton-board`). */
+export const PACKAGE = 'baton-board';
+
+/** The project's own copy, from the project's root. */
+export const PROJECT_SCRIPT = `node_modules/${PACKAGE}/bin/baton.cjs`;
+
+export type Route = 'project' | 'global';
+
+/** The project's own copy when `root` has one installed, else the global command. */
+export const routeOf = (root: string): Route => (existsSync(join(root, PROJECT_SCRIPT)) ? 'project' : 'global');
+
+/** The command and arguments that run `baton ARGS` from the project's root. */
+export const batonArgv = (route: Route, args: string[]): { command: string; args: string[] } =>
+  route === 'project' ? { command: 'node', args: [PROJECT_SCRIPT, ...args] } : { command: PACKAGE, args };
+
+/**
+ * What an agent types in its shell to run baton in this project: `npx baton` finds the project's
+ * own copy from any directory of the project (and, being installed, never fetches anything); a
+ * global install is `baton`.
+ */
+export const shellBaton = (route: Route): string => (route === 'project' ? 'npx baton' : 'baton');
+
+/**
+ * Text for an agent with its commands as its shell runs them: `baton next` becomes `npx baton
+ * next` in a project that has baton as a dependency (words such as "baton:" or "the baton MCP
+ * server" are not commands and stay).
+ */
+export const asShell = (text: string, word: string): string => (word === 'baton' ? text : text.replace(/(^|[\s"'`(])baton (?=[a-z])/gm, `$1${word} `));
