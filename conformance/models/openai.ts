@@ -139,7 +139,7 @@ function textOf(v: unknown): string {
  * The JSON document in a tool output. Codex wraps both kinds: MCP results as "Wall time: …\nOutput:\n{json}",
  * shell results with a header of their own before "Output:\n".
  */
-export function jsonIn(output: string): any {
+function jsonIn(output: string): any {
   const at = output.indexOf('Output:\n');
   const body = (at >= 0 ? output.slice(at + 'Output:\n'.length) : output).trim();
   const start = body.search(/[[{]/);
