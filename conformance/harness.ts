@@ -12,7 +12,7 @@ import { onTestFinished } from 'vitest';
  * and a scripted model API on 127.0.0.1 that records every request.
  */
 
-export const ROOT = resolve(import.meta.dirname, '..');
+const ROOT = resolve(import.meta.dirname, '..');
 /** The pinned clients (conformance/clients/package.json), installed by `npm ci --prefix conformance/clients`. */
 export const CLIENTS = join(ROOT, 'conformance', 'clients', 'node_modules', '.bin');
 
@@ -28,7 +28,7 @@ export function packBaton(): string {
   return packed;
 }
 
-export function tempDir(prefix: string): string {
+function tempDir(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   return dir;

@@ -10,13 +10,13 @@ import type { ModelServer, Recorded } from '../harness.js';
  * ModelServer the handler runs in.
  */
 
-export interface ToolCall {
+interface ToolCall {
   name: string;
   input: Record<string, unknown>;
 }
 
 /** One assistant turn: some text, then tool calls (none: the turn ends). */
-export interface Turn {
+interface Turn {
   text?: string;
   tools?: ToolCall[];
 }
@@ -179,7 +179,7 @@ function json(res: ServerResponse, status: number, body: unknown): void {
  * agent's tools, Bash among them (Claude Code's side calls, such as a session title, offer none;
  * with CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC it makes none in `-p` runs).
  */
-export const isLoopRequest = (req: Recorded): boolean =>
+const isLoopRequest = (req: Recorded): boolean =>
   req.method === 'POST' && /^\/v1\/messages(\?|$)/.test(req.path) && toolNames(req).includes('Bash');
 
 /** A script: the loop's requests, in order, each answered by its step. */
