@@ -108,7 +108,7 @@ async function codexProject(steps: Step[]): Promise<CodexProject> {
   const listed = await runClient(CODEX, ['mcp', 'list', '--json'], { cwd: project.root, env, timeoutMs: 60_000 });
   expect(listed.code, listed.stderr).toBe(0);
   const servers = JSON.parse(listed.stdout) as Array<{ name: string; enabled: boolean; transport: { command: string; args: string[] } }>;
-  expect(servers.find((s) => s.name === 'baton')).toMatchObject({ enabled: true, transport: { command: 'npx', args: ['baton', 'mcp'] } });
+  expect(servers.find((s) => s.name === 'baton')).toMatchObject({ enabled: true, transport: { command: 'node', args: ['node_modules/baton-board/bin/baton.cjs', 'mcp'] } });
 
   return { ...project, model, trap, env };
 }
@@ -330,10 +330,9 @@ describe('Codex CLI 0.169 (codex exec), baton installed in a user repository', (
     expect(hookBinding(p), 'the binding is forgotten at session end').toBeUndefined();
   });
 
-  // Fails today: Codex clamps a SessionEnd hook's timeout to 3 s and warns about it on stderr
-  // ("warning: clamping SessionEnd hook timeout to 3s in …/.codex/hooks.json") because
-  // `baton hooks install codex` writes 10.
-  knownBug('writes no error or warning about baton on the client stderr', async () => {
+  // Codex clamps a SessionEnd hook's timeout to 3 s and warns on stderr past it ("warning: clamping
+  // SessionEnd hook timeout to 3s in …/.codex/hooks.json"): `baton hooks install codex` writes 3.
+  it('writes no error or warning about baton on the client stderr', async () => {
     const p = await codexProject(
       [
         batonStep('next', () => mcpCall('baton', 'next')),

@@ -514,21 +514,22 @@ describe('mcp config and init --mcp', () => {
     const root = tempDir();
     // No baton in the project: the global command, a name no other package has.
     expect((await batonIn(['init', '--name', 'cfg', '--mcp', 'claude', '--json'], { cwd: root })).json).toMatchObject({ ok: true, mcp_config: '.mcp.json' });
-    expect(JSON.parse(readFileSync(join(root, '.mcp.json'), 'utf8'))).toEqual({ mcpServers: { baton: { type: 'stdio', command: 'baton-board', args: ['mcp'] } } });
+    // Claude Code loads baton's tools always (not deferred behind its tool search).
+    expect(JSON.parse(readFileSync(join(root, '.mcp.json'), 'utf8'))).toEqual({ mcpServers: { baton: { type: 'stdio', command: 'baton-board', args: ['mcp'], alwaysLoad: true } } });
     expect(JSON.parse(readFileSync(join(root, 'project-plan', 'mcp-host-config.json'), 'utf8'))).toEqual({ mcpServers: { baton: { command: 'baton-board', args: ['mcp'] } } });
 
     // baton installed in the project (what `npm install -D` of a checkout makes): its own copy, by its path from the root.
     installInProject(root);
     const server = { command: 'node', args: ['node_modules/baton-board/bin/baton.cjs', 'mcp'] };
     // What is there stays: other servers, other keys, comments (JSONC and TOML), trailing commas, indentation.
-    writeFileSync(join(root, '.mcp.json'), JSON.stringify({ mcpServers: { other: { command: 'x' }, baton: { type: 'stdio', command: 'baton-board', args: ['mcp'] } }, extra: 1 }));
+    writeFileSync(join(root, '.mcp.json'), JSON.stringify({ mcpServers: { other: { command: 'x' }, baton: { type: 'stdio', command: 'baton-board', args: ['mcp'], alwaysLoad: true } }, extra: 1 }));
     execFileSync('mkdir', ['-p', join(root, '.codex'), join(root, '.vscode'), join(root, '.gemini')]);
     writeFileSync(join(root, '.vscode', 'mcp.json'), '{\n\t// the servers of this workspace\n\t"servers": {\n\t\t"other": { "command": "x" }, // keep me\n\t},\n\t"inputs": [],\n}\n');
     writeFileSync(join(root, '.gemini', 'settings.json'), '{\n    /* the theme */\n    "ui": { "theme": "dark" }\n}\n');
     writeFileSync(join(root, '.codex', 'config.toml'), '# my settings\nmodel = "o5"\n\n[mcp_servers.other]\ncommand = "x"\n\n[mcp_servers.baton]\ncommand = "old"\n\n[mcp_servers.baton.env]\nA = "1"\n\n# the fast profile\n[profiles.fast]\nmodel = "m"\n');
     const jsonc = (t: string) => JSON.parse(t.replace(/\/\/[^\n]*|\/\*[\s\S]*?\*\//g, '').replace(/,(\s*[}\]])/g, '$1'));
     const cases: Record<string, [string, (text: string) => void]> = {
-      claude: ['.mcp.json', (t) => expect(JSON.parse(t)).toEqual({ mcpServers: { other: { command: 'x' }, baton: { type: 'stdio', ...server } }, extra: 1 })],
+      claude: ['.mcp.json', (t) => expect(JSON.parse(t)).toEqual({ mcpServers: { other: { command: 'x' }, baton: { type: 'stdio', ...server, alwaysLoad: true } }, extra: 1 })],
       cursor: ['.cursor/mcp.json', (t) => expect(JSON.parse(t)).toEqual({ mcpServers: { baton: server } })],
       gemini: [
         '.gemini/settings.json',
@@ -607,14 +608,17 @@ describe('mcp config and init --mcp', () => {
     ]) {
       writeFileSync(join(root, '.mcp.json'), JSON.stringify({ mcpServers: { baton: { type: 'stdio', ...old, env: { BATON_AGENT_NAME: 'lead' } } } }));
       expect((await batonIn(['mcp', 'config', '--client', 'claude', '--dir', '.baton', '--json'], { cwd: root })).json.changed, old.command).toBe(true);
-      const upgraded = { mcpServers: { baton: { type: 'stdio', command: 'node', args: [script, 'mcp', '--dir', '.baton', '--tools', 'orchestrator'], env: { BATON_AGENT_NAME: 'lead' } } } };
+      const upgraded = { mcpServers: { baton: { type: 'stdio', command: 'node', args: [script, 'mcp', '--dir', '.baton', '--tools', 'orchestrator'], env: { BATON_AGENT_NAME: 'lead' }, alwaysLoad: true } } };
       expect(JSON.parse(readFileSync(join(root, '.mcp.json'), 'utf8'))).toEqual(upgraded);
       expect((await batonIn(['mcp', 'config', '--client', 'claude', '--dir', '.baton', '--json'], { cwd: root })).json.changed).toBe(false);
     }
     // One that runs something else gets baton's command, and keeps its env.
     writeFileSync(join(root, '.mcp.json'), JSON.stringify({ mcpServers: { baton: { command: 'old-baton', env: { A: '1' } } } }));
     await batonIn(['mcp', 'config', '--client', 'claude', '--dir', '.baton'], { cwd: root });
-    expect(JSON.parse(readFileSync(join(root, '.mcp.json'), 'utf8')).mcpServers.baton).toEqual({ command: 'node', args: [script, 'mcp', '--dir', '.baton'], env: { A: '1' }, type: 'stdio' });
+    expect(JSON.parse(readFileSync(join(root, '.mcp.json'), 'utf8')).mcpServers.baton).toEqual({ command: 'node', args: [script, 'mcp', '--dir', '.baton'], env: { A: '1' }, type: 'stdio', alwaysLoad: true });
+    // A user who set it otherwise keeps that.
+    writeFileSync(join(root, '.mcp.json'), JSON.stringify({ mcpServers: { baton: { type: 'stdio', command: 'node', args: [script, 'mcp', '--dir', '.baton'], alwaysLoad: false } } }));
+    expect((await batonIn(['mcp', 'config', '--client', 'claude', '--dir', '.baton', '--json'], { cwd: root })).json.changed).toBe(false);
 
     // TOML: an older entry brought up to date with its flags, a multi-line args array replaced, a
     // dotted key or an inline table rewritten where it is; comments stay.

@@ -54,10 +54,14 @@ interface JsonClient {
   key: string;
   /** Clients that want the transport named. */
   typed: boolean;
+  /** Keys the entry gets unless the file already sets them. */
+  defaults?: Record<string, unknown>;
 }
 
 const JSON_CLIENTS: Record<Exclude<McpClient, 'codex'>, JsonClient> = {
-  claude: { file: '.mcp.json', key: 'mcpServers', typed: true },
+  // Claude Code defers a server's tools behind its ToolSearch tool unless the server is loaded
+  // always: baton's are the agent's loop, so they are in every request from the first.
+  claude: { file: '.mcp.json', key: 'mcpServers', typed: true, defaults: { alwaysLoad: true } },
   cursor: { file: '.cursor/mcp.json', key: 'mcpServers', typed: false },
   gemini: { file: '.gemini/settings.json', key: 'mcpServers', typed: false },
   vscode: { file: '.vscode/mcp.json', key: 'servers', typed: true },
@@ -100,7 +104,8 @@ export function planMcpConfig(board: string, client: McpClient): McpConfigPlan {
   const existing = (servers as Record<string, unknown> | undefined)?.[NAME];
   // A baton entry keeps its own flags, env and other keys; its command and args become this route's.
   const flags = batonFlags(existing) ?? [];
-  const entry = { ...(existing && typeof existing === 'object' ? existing : {}), ...(c.typed ? { type: 'stdio' } : {}), ...serverFor(board, route, flags) };
+  const entry: Record<string, unknown> = { ...(existing && typeof existing === 'object' ? existing : {}), ...(c.typed ? { type: 'stdio' } : {}), ...serverFor(board, route, flags) };
+  for (const [k, v] of Object.entries(c.defaults ?? {})) if (!(k in entry)) entry[k] = v;
   if (JSON.stringify(entry) === JSON.stringify(existing)) return { client, root, file: c.file, content: before!, changed: false };
   const content = editClientJson(before, [c.key, NAME], entry);
   return { client, root, file: c.file, content, changed: content !== before };
