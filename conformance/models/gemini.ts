@@ -28,7 +28,7 @@ import { ModelServer, type Recorded } from '../harness.js';
 
 // ---------------------------------------------------------------- what the model sees
 
-export interface Part {
+interface Part {
   text?: string;
   thought?: boolean;
   functionCall?: { id?: string; name: string; args?: Record<string, unknown> };
@@ -106,7 +106,7 @@ export class AgentRequest {
 
 // ---------------------------------------------------------------- the script
 
-export interface FunctionCall {
+interface FunctionCall {
   name: string;
   args: Record<string, unknown>;
 }
@@ -183,7 +183,7 @@ function sendSse(res: ServerResponse, docs: unknown[]): void {
 
 // ---------------------------------------------------------------- the server
 
-/** Where a side request went: the path, and the model when it names one. */
+/** A request outside the agent's loop (the router, the other checks, anything unknown: answered 404), as it came. */
 export interface SideRequest {
   recorded: Recorded;
   kind: 'generateContent' | 'streamGenerateContent' | 'countTokens' | 'other';
@@ -191,7 +191,7 @@ export interface SideRequest {
 
 export class GeminiModel {
   readonly server: ModelServer;
-  /** The agent's loop: each request and the turn the script answered it with. */
+  /** The agent's loop: each request, the turn the script answered it with, and when (ms since the epoch). */
   readonly turns: Array<{ request: AgentRequest; reply: Reply; at: number }> = [];
   readonly side: SideRequest[] = [];
   /** What went wrong in the script (a step that threw, requests after its end): empty on a run that went as written. */
