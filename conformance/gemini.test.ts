@@ -346,6 +346,42 @@ describe('Gemini CLI 0.61 with baton installed in the project', () => {
     for (const r of model.requests) for (const t of tokens) expect(r.recorded.raw.includes(t), `request ${r.index} carries the session token`).toBe(false);
   });
 
+  // Product bug: a refused call is an isError result whose structuredContent is the CLI's
+  // {code, message, hint} (src/mcp/server.ts), which does not match the tool's output schema; the
+  // MCP client in Gemini CLI 0.61 validates structuredContent whenever it is there, error or not,
+  // so the model gets "MCP error -32602: Structured content does not match the tool's output
+  // schema: data must have required property 'revision', …" and never baton's code, message and hint.
+  it.fails("brings a refused MCP call to the model as baton's code, message and hint", async () => {
+    const p = geminiProject();
+    const model = await new GeminiModel([call('mcp_baton_claim', { id: 'nosuch' }), say('There is no such task.')]).start();
+    const run = await runGemini(p, model, 'Claim the task nosuch.');
+    expectWentAsScripted(run, model);
+    const out = model.requests[1]!.output('mcp_baton_claim');
+    expect(out, run.transcript()).toContain('NOT_FOUND');
+    expect(out).toContain("No task 'nosuch' on this board.");
+    expect(out).toContain('baton list');
+  });
+
+  // Product bug: Gemini CLI adds `wait_for_previous` (boolean) to every tool's parameters, MCP
+  // tools too, tells the model to set it on a call that depends on an earlier one, and passes it
+  // on to the server; baton's tools refuse any argument they do not declare ("claim has no
+  // wait_for_previous", INVALID_INPUT), and the refusal itself reaches the model as the -32602
+  // above. A model that follows Gemini's system prompt cannot claim.
+  it.fails('takes the wait_for_previous argument Gemini CLI adds to every tool', async () => {
+    const p = geminiProject();
+    p.sh('npx baton add "Write the parser" --id parser --no-review');
+    const model = await new GeminiModel([
+      call('mcp_baton_next', { wait_for_previous: false }),
+      call('mcp_baton_claim', { id: 'parser', wait_for_previous: true }),
+      say('Claimed.'),
+    ]).start();
+    const run = await runGemini(p, model, 'Claim the next task.');
+    expectWentAsScripted(run, model);
+    expect(jsonIn(model.requests[1]!.output('mcp_baton_next')), run.transcript()).toMatchObject({ ok: true, action: 'claim' });
+    expect(jsonIn(model.requests[2]!.output('mcp_baton_claim'))).toMatchObject({ ok: true });
+    expect(events(p).find((e) => e.type === 'task.claimed')?.task).toBe('parser');
+  });
+
   it('says nothing about baton on stderr through a whole session (MCP, shell, every hook)', async () => {
     const p = geminiProject();
     p.sh('npx baton add "Write the parser" --id parser --no-review');
