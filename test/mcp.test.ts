@@ -42,10 +42,13 @@ async function connect(cwd: string, o: { args?: string[]; env?: Record<string, s
   return { client, transport, stderr: () => stderr, errors, close };
 }
 
-/** Calls a tool; the answer's structured content (the CLI's --json document, or {code, message, hint}). */
+/** Calls a tool; the answer's structured content (the CLI's --json document), or a refusal's {code, message, hint} (its text). */
 async function call(c: Connected, name: string, args: Record<string, unknown> = {}, opts: { onprogress?: (p: { progress: number; total?: number }) => void; signal?: AbortSignal } = {}) {
   const r = await c.client.callTool({ name, arguments: args }, opts);
-  return { error: r.isError === true, data: r.structuredContent as any, text: (r.content as { text: string }[])[0]?.text };
+  const text = (r.content as { text: string }[])[0]?.text;
+  // A refusal has no structured content (it would have to match the answer's schema): the same JSON is its text.
+  if (r.isError === true) expect(r.structuredContent).toBeUndefined();
+  return { error: r.isError === true, data: (r.isError === true ? JSON.parse(text!) : r.structuredContent) as any, text };
 }
 
 const ok = async (c: Connected, name: string, args: Record<string, unknown> = {}) => {
@@ -203,6 +206,8 @@ describe('refusals', () => {
     await refused('claim', { id: 't2' }, 'INVALID_TRANSITION', /waits for t1/);
     await refused('next', { watch_seconds: -1 }, 'INVALID_INPUT', /watch_seconds/);
     await refused('next', { watch: 5 }, 'INVALID_INPUT', /next has no watch/);
+    // What a client adds to every tool for itself (Gemini CLI's scheduler) is not the call's: taken, ignored.
+    expect(await ok(c, 'show', { id: 't1', wait_for_previous: true })).toMatchObject({ task: { id: 't1' } });
     await refused('done', {}, 'INVALID_INPUT', /id/);
     await refused('claim', { id: 't1', specialty: 'docs' }, 'INVALID_INPUT', /specialty: only without id/);
     await refused('show', { id: '../../etc/passwd' }, 'INVALID_INPUT', /Invalid task id/);

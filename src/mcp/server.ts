@@ -151,6 +151,14 @@ function inputError(tool: Tool, error: z.core.$ZodError): BatonError {
   return invalidInput(`Invalid ${field}: ${issue.message}.`, hint);
 }
 
+/**
+ * Arguments a client adds to every tool for itself, not for the server: Gemini CLI adds
+ * `wait_for_previous` (its scheduler's, and its prompt tells the model to set it) and passes it
+ * on. Dropped before the check, which refuses any other key a tool does not have.
+ */
+const CLIENT_KEYS = ['wait_for_previous'];
+const withoutClientKeys = (args: Record<string, unknown>): Record<string, unknown> => (CLIENT_KEYS.some((k) => k in args) ? Object.fromEntries(Object.entries(args).filter(([k]) => !CLIENT_KEYS.includes(k))) : args);
+
 const SESSION_LOST = new Set(['SESSION_ENDED', 'AUTH_FAILED']);
 const NO_CREDS: Credentials = { session: undefined, token: undefined };
 
@@ -185,7 +193,7 @@ export async function serve(o: McpOptions, ctx: Ctx, io: RunIO): Promise<{ revis
     let progress: NodeJS.Timeout | undefined;
     try {
       if (!tool) throw new BatonError('USAGE', `No tool named ${name} here.`, { hint: `tools/list shows the ${chosen.length} tools this server has (baton mcp --tools)` });
-      const parsed = z.safeParse(checkOf(tool), args);
+      const parsed = z.safeParse(checkOf(tool), withoutClientKeys(args));
       if (!parsed.success) throw inputError(tool, parsed.error);
       const { def, input, dropped } = commandFor(tool, parsed.data as Record<string, unknown>);
       if (dropped.length) throw invalidInput(`${dropped.join(', ')}: only ${def === tool.command ? 'without' : 'with'} ${tool.without!.pivot}.`, `tools/list shows what ${tool.name} takes`);
@@ -229,8 +237,10 @@ export async function serve(o: McpOptions, ctx: Ctx, io: RunIO): Promise<{ revis
     } catch (e) {
       const err = toBatonError(e);
       if (err.code === 'INTERNAL') log(`${name}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-      const shown = err.toJSON();
-      return { content: [{ type: 'text', text: JSON.stringify(shown) }], structuredContent: shown, isError: true };
+      // The refusal as text only: structured content must match the tool's output schema (the
+      // answer's), and Gemini CLI's client checks it on errors too, handing the model its own
+      // schema complaint instead of baton's words.
+      return { content: [{ type: 'text', text: JSON.stringify(err.toJSON()) }], isError: true };
     } finally {
       if (progress) clearInterval(progress);
       // Every call is a sign of life: the session's leases are renewed while the client works.
