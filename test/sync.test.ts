@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { baseEnv, batonAsync, batonIn } from './helpers.js';
-import { b, cloneWithoutDriver, commit, expectNothingLost, tryGit, twoAgents, twoMachines } from './git-helpers.js';
+import { baseEnv, batonAsync, batonIn, hashTree, tempDir } from './helpers.js';
+import { b, cloneWithoutDriver, commit, expectNothingLost, git, tryGit, twoAgents, twoMachines } from './git-helpers.js';
 
 /** baton sync between machines: converging, races for a task, what a failed sync says, and a soak on three clones. */
 
@@ -148,6 +148,68 @@ describe('sync says what went wrong, and a lost race resets exactly the task', (
     expect(readFileSync(join(a, 'project-plan', 'state.json'), 'utf8')).toBe(readFileSync(join(c, 'project-plan', 'state.json'), 'utf8'));
     await expectNothingLost(a, [c]);
     await expectNothingLost(c, [a]);
+  });
+});
+
+describe('sync in a repository that is not set up for it yet', () => {
+  /** A repository holding a board with a task and a joined agent, the driver installed, nothing committed. */
+  async function uncommittedBoard() {
+    const root = tempDir();
+    const repo = join(root, 'repo');
+    git(root, 'init', '-q', '-b', 'main', repo);
+    await b(repo, 'init', '--name', 'new');
+    await b(repo, 'add', 'first', '--id', 'first', '--no-review');
+    await b(repo, 'git', 'install');
+    const j = await b(repo, 'join', '--name', 'worker', '--role', 'worker');
+    return { root, repo, env: { BATON_SESSION: j.session.id, BATON_TOKEN: j.token } };
+  }
+
+  /** sync, claim --sync and claim-next --sync each refuse with this code and hint, and write nothing: no claim, no commit. */
+  async function expectRefused(repo: string, env: Record<string, string>, want: { exit: number; code: string; hint: string; message: string }) {
+    const board = join(repo, 'project-plan');
+    const before = hashTree(board);
+    const head = tryGit(repo, 'rev-parse', '--verify', '-q', 'HEAD').out;
+    for (const args of [['sync'], ['claim', 'first', '--sync'], ['claim-next', '--sync']]) {
+      const r = await batonIn([...args, '--json'], { cwd: repo, env });
+      expect([r.code, r.json?.error?.code], `${args.join(' ')}: ${r.stdout}${r.stderr}`).toEqual([want.exit, want.code]);
+      expect(r.json.error.hint).toBe(want.hint);
+      expect(r.json.error.message).toContain(want.message);
+      expect(hashTree(board), args.join(' ')).toEqual(before);
+      expect(tryGit(repo, 'rev-parse', '--verify', '-q', 'HEAD').out).toBe(head);
+    }
+    // Without --json: one line of error, one of the next step.
+    const text = await batonIn(['sync'], { cwd: repo, env });
+    const lines = text.stderr.trimEnd().split('\n');
+    expect([lines.length, lines[0].startsWith('error: '), lines[0].includes(want.message), lines[1]], text.stderr).toEqual([2, true, true, `  next: ${want.hint}`]);
+  }
+
+  it('no commit yet, no remote, a detached HEAD, a rebase under way: sync, claim --sync and claim-next --sync refuse before writing anything, with the code and the git commands to run', async () => {
+    const { root, repo, env } = await uncommittedBoard();
+    const noCommit = 'This repository has no commit yet';
+    await expectRefused(repo, env, { exit: 2, code: 'INVALID_INPUT', message: noCommit, hint: 'git add -A && git commit -m "board" && git remote add origin URL && git push -u origin HEAD' });
+    git(root, 'init', '-q', '--bare', '-b', 'main', 'remote.git');
+    git(repo, 'remote', 'add', 'origin', join(root, 'remote.git'));
+    await expectRefused(repo, env, { exit: 2, code: 'INVALID_INPUT', message: noCommit, hint: 'git add -A && git commit -m "board" && git push -u origin HEAD' });
+    commit(repo, 'board');
+    git(repo, 'remote', 'remove', 'origin');
+    await expectRefused(repo, env, { exit: 2, code: 'INVALID_INPUT', message: "no remote 'origin'", hint: 'git remote add origin URL && git push -u origin HEAD' });
+    git(repo, 'remote', 'add', 'origin', join(root, 'remote.git'));
+    git(repo, 'checkout', '-q', '--detach');
+    await expectRefused(repo, env, { exit: 2, code: 'INVALID_INPUT', message: 'HEAD is detached', hint: 'git switch BRANCH, then retry (or baton sync --branch BRANCH)' });
+    // A rebase stopped on a conflict also detaches HEAD: what to do then is finish the rebase.
+    git(repo, 'switch', '-q', 'main');
+    writeFileSync(join(repo, 'notes.txt'), 'on main\n');
+    commit(repo, 'main: notes');
+    git(repo, 'switch', '-q', '-c', 'side', 'HEAD~1');
+    writeFileSync(join(repo, 'notes.txt'), 'on side\n');
+    commit(repo, 'side: notes');
+    expect(tryGit(repo, 'rebase', 'main').code).not.toBe(0);
+    await expectRefused(repo, env, { exit: 3, code: 'MERGE_FAILED', message: 'git is in the middle of rebase', hint: 'finish it first (baton doctor --repair resolves the board files; then git commit or git rebase --continue), then baton sync' });
+    git(repo, 'rebase', '--abort');
+    // The hint's commands, followed, make a repository that syncs.
+    git(repo, 'switch', '-q', 'main');
+    git(repo, 'push', '-q', '-u', 'origin', 'HEAD');
+    expect((await b(repo, 'sync')).pushed).toBe(true);
   });
 });
 

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BatonError } from './errors.js';
+import { BatonError, invalidInput } from './errors.js';
 import { CONFLICT_NOTE, LOCAL_FILES, readText, unfinishedGitOperation } from './conflicts.js';
 import { type BoardRepo, git, gitOrNull, gitStatus } from './git.js';
 
@@ -56,9 +56,43 @@ function mergeFailure(repo: string, rel: string, out: string, remote: string, br
   });
 }
 
+const gitBusy = (busy: string, remote: string, branch: string) =>
+  new BatonError('MERGE_FAILED', `git is in the middle of ${busy}; sync would disturb it, so nothing was done.`, {
+    hint: `finish it first (baton doctor --repair resolves the board files; then git commit or git ${busy.split(' ')[0]} --continue), then baton sync`,
+    details: { remote, branch, operation: busy },
+  });
+
 export interface SyncOptions {
   remote?: string | undefined;
   branch?: string | undefined;
+}
+
+/**
+ * The remote and branch a sync goes to, refusing what no sync can do before anything is written
+ * (claim --sync asks before it claims): a repository with no commit yet (its first commit holds
+ * more than the board, so a person makes it), a git operation under way, a detached HEAD, a
+ * remote that is not set up. Only local git, no network.
+ */
+export function syncTarget(where: BoardRepo, o: SyncOptions): { remote: string; branch: string } {
+  const { repo } = where;
+  const remote = o.remote ?? 'origin';
+  // git also takes a URL or a path where a remote's name goes.
+  const hasRemote = gitOrNull(repo, ['remote', 'get-url', remote]) !== null || /[/\\:]/.test(remote);
+  const publish = `${hasRemote ? '' : `git remote add ${remote} URL && `}git push -u ${remote} HEAD`;
+  if (gitOrNull(repo, ['rev-parse', '-q', '--verify', 'HEAD^{commit}']) === null) {
+    throw invalidInput('This repository has no commit yet: sync merges and pushes commits, and the first one is yours to make. Nothing was written.', `git add -A && git commit -m "board" && ${publish}`, { remote, repo });
+  }
+  const branch = o.branch ?? git(repo, ['rev-parse', '--abbrev-ref', 'HEAD']);
+  // Before the detached HEAD: a rebase detaches it, and what to do then is to finish the rebase.
+  const busy = unfinishedGitOperation(repo, where.dir);
+  if (busy) throw gitBusy(busy, remote, branch);
+  if (branch === 'HEAD') {
+    throw invalidInput('HEAD is detached (no branch is checked out), so sync has no branch to push to. Nothing was written.', 'git switch BRANCH, then retry (or baton sync --branch BRANCH)', { remote });
+  }
+  if (!hasRemote) {
+    throw invalidInput(`This repository has no remote '${remote}' to sync with. Nothing was written.`, publish, { remote, branch });
+  }
+  return { remote, branch };
 }
 
 /**
@@ -71,8 +105,7 @@ export interface SyncOptions {
  */
 export async function syncBoard(where: BoardRepo, o: SyncOptions, lockTimeoutMs: number, claimed?: { task: string; agent: string }): Promise<SyncResult> {
   const { dir, repo, rel } = where;
-  const remote = o.remote ?? 'origin';
-  const branch = o.branch ?? git(repo, ['rev-parse', '--abbrev-ref', 'HEAD']);
+  const { remote, branch } = syncTarget(where, o);
   const boardPaths = ['--', rel, ...LOCAL_FILES.map((f) => `:(exclude)${rel}/${f}`)];
   const { withLock, transactHeld } = await import('./tx.js');
   const { renderLatest } = await import('./renderlock.js');
@@ -81,12 +114,7 @@ export async function syncBoard(where: BoardRepo, o: SyncOptions, lockTimeoutMs:
     // Never on top of a git operation a person is in the middle of: its abort would take the
     // board writes made since it stopped, and a commit would fail half-way.
     const busy = unfinishedGitOperation(repo, dir);
-    if (busy) {
-      throw new BatonError('MERGE_FAILED', `git is in the middle of ${busy}; sync would disturb it, so nothing was done.`, {
-        hint: `finish it first (baton doctor --repair resolves the board files; then git commit or git ${busy.split(' ')[0]} --continue), then baton sync`,
-        details: { remote, branch, operation: busy },
-      });
-    }
+    if (busy) throw gitBusy(busy, remote, branch);
     /** Reconciles what git changed (a transaction under the lock we hold), regenerates, commits the board. */
     const settle = async (message: string): Promise<boolean> => {
       await transactHeld(dir, lock, await loadConfig(dir), { lockTimeoutMs }, () => undefined);
