@@ -211,6 +211,40 @@ describe('sync in a repository that is not set up for it yet', () => {
     git(repo, 'push', '-q', '-u', 'origin', 'HEAD');
     expect((await b(repo, 'sync')).pushed).toBe(true);
   });
+
+  it('a remote with no branch yet: the first sync pushes the branch and sets its upstream, claim --sync works there, and a second clone joins in; a remote without this branch but with others is refused', async () => {
+    const { root, repo, env } = await uncommittedBoard();
+    const remote = join(root, 'remote.git');
+    git(root, 'init', '-q', '--bare', '-b', 'main', remote);
+    git(repo, 'remote', 'add', 'origin', remote);
+    commit(repo, 'board');
+    const won = await batonIn(['claim', 'first', '--sync', '--json'], { cwd: repo, env });
+    expect([won.code, won.json.synced], won.stdout).toEqual([0, { revision: won.json.revision, committed: true, merged: false, pushed: true, attempts: 1 }]);
+    expect(git(remote, 'rev-parse', 'main')).toBe(git(repo, 'rev-parse', 'HEAD'));
+    expect(git(repo, 'rev-parse', '--abbrev-ref', '@{upstream}').trim()).toBe('origin/main');
+    expect(tryGit(repo, 'status', '--porcelain').out.trim()).toBe('');
+    const c = join(root, 'c');
+    git(root, 'clone', '-q', remote, c);
+    await b(c, 'git', 'install');
+    expect((await b(c, 'show', 'first')).task).toMatchObject({ status: 'in_progress', assignee: 'worker' });
+    await b(c, 'add', 'second', '--id', 'second');
+    expect(await b(c, 'sync')).toMatchObject({ pushed: true, merged: false });
+    expect(await b(repo, 'sync')).toMatchObject({ pushed: true, merged: true });
+    await expectNothingLost(repo, [c]);
+
+    // A branch the remote lacks while it has others: not started there unasked.
+    git(repo, 'switch', '-q', '-c', 'feature');
+    await b(repo, 'add', 'on feature', '--id', 'on-feature');
+    const board = hashTree(join(repo, 'project-plan'));
+    const head = git(repo, 'rev-parse', 'HEAD');
+    const r = await batonIn(['sync', '--json'], { cwd: repo });
+    expect([r.code, r.json.error.code]).toEqual([3, 'MERGE_FAILED']);
+    expect(r.json.error.message).toBe('origin has no branch feature (it has main). Nothing was committed or pushed.');
+    expect(r.json.error.hint).toBe('git push -u origin HEAD:feature to start feature there, or git switch main; then baton sync');
+    expect(hashTree(join(repo, 'project-plan'))).toEqual(board);
+    expect(git(repo, 'rev-parse', 'HEAD')).toBe(head);
+    expect(tryGit(remote, 'rev-parse', '--verify', '-q', 'feature').code).not.toBe(0);
+  });
 });
 
 describe('a soak on three clones', () => {

@@ -56,6 +56,28 @@ function mergeFailure(repo: string, rel: string, out: string, remote: string, br
   });
 }
 
+/** The remote's branch names, or null when it does not answer. */
+function remoteBranches(repo: string, remote: string): string[] | null {
+  const heads = gitEnv(repo, ['ls-remote', '--heads', remote]);
+  return heads.code === 0 ? (heads.out.match(/refs\/heads\/\S+/g) ?? []).map((h) => h.slice('refs/heads/'.length)) : null;
+}
+
+/** Why a fetch failed: a remote without this branch (and which it has), or git's own words. */
+function fetchFailure(remote: string, branch: string, out: string, branches: string[] | null, beforeCommit: boolean): BatonError {
+  const nothing = beforeCommit ? 'Nothing was committed or pushed.' : 'Nothing was pushed.';
+  const details = { remote, branch, git: out.trim() };
+  if (branches?.length) {
+    return new BatonError('MERGE_FAILED', `${remote} has no branch ${branch} (it has ${branches.slice(0, 5).join(', ')}). ${nothing}`, {
+      hint: `git push -u ${remote} HEAD:${branch} to start ${branch} there, or git switch ${branches[0]}; then baton sync`,
+      details: { ...details, remote_branches: branches },
+    });
+  }
+  return new BatonError('MERGE_FAILED', `Fetching ${remote}/${branch} failed: ${firstLines(out)}. ${nothing}`, {
+    hint: `check the remote (git fetch ${remote} ${branch}), then baton sync`,
+    details,
+  });
+}
+
 const gitBusy = (busy: string, remote: string, branch: string) =>
   new BatonError('MERGE_FAILED', `git is in the middle of ${busy}; sync would disturb it, so nothing was done.`, {
     hint: `finish it first (baton doctor --repair resolves the board files; then git commit or git ${busy.split(' ')[0]} --continue), then baton sync`,
@@ -71,7 +93,8 @@ export interface SyncOptions {
  * The remote and branch a sync goes to, refusing what no sync can do before anything is written
  * (claim --sync asks before it claims): a repository with no commit yet (its first commit holds
  * more than the board, so a person makes it), a git operation under way, a detached HEAD, a
- * remote that is not set up. Only local git, no network.
+ * remote that is not set up. Only local git, no network: a remote with no branch yet is found by
+ * the fetch.
  */
 export function syncTarget(where: BoardRepo, o: SyncOptions): { remote: string; branch: string } {
   const { repo } = where;
@@ -132,34 +155,40 @@ export async function syncBoard(where: BoardRepo, o: SyncOptions, lockTimeoutMs:
       }
       return true;
     };
-    const committed = await settle('baton: board at revision');
+    let committed = false;
     let merged = false;
     let lost: string | null = null;
     for (let attempt = 1; attempt <= 10; attempt++) {
+      // Fetched before the first commit, so a remote that can't be read leaves no commit behind.
       const fetched = gitEnv(repo, ['fetch', '-q', remote, branch]);
+      // A remote with no branch at all (a new, empty repository): the first sync starts it, as
+      // `git push -u` would. A remote that has other branches is not given a new one unasked.
+      let first = false;
       if (fetched.code !== 0) {
-        throw new BatonError('MERGE_FAILED', `Fetching ${remote}/${branch} failed: ${firstLines(fetched.out)}. Nothing was pushed.`, {
-          hint: `check the remote (git fetch ${remote} ${branch}), then baton sync`,
-          details: { remote, branch, git: fetched.out.trim() },
-        });
+        const branches = /couldn't find remote ref/.test(fetched.out) ? remoteBranches(repo, remote) : null;
+        if (branches?.length === 0) first = true;
+        else throw fetchFailure(remote, branch, fetched.out, branches, attempt === 1);
       }
-      const before = gitEnv(repo, ['rev-parse', 'HEAD']).out.trim();
-      const m = gitEnv(repo, ['merge', '-q', '--no-edit', 'FETCH_HEAD'], claimed ? { BATON_MERGE_THEIRS: claimed.task } : {});
-      if (m.code !== 0) {
-        const note = readText(join(dir, CONFLICT_NOTE));
-        const err = mergeFailure(repo, rel, m.out, remote, branch, note);
-        gitEnv(repo, ['merge', '--abort']);
-        // The note described a merge that no longer exists: its steps would do nothing now.
-        rmSync(join(dir, CONFLICT_NOTE), { force: true });
-        throw err;
+      if (attempt === 1) committed = await settle('baton: board at revision');
+      if (!first) {
+        const before = gitEnv(repo, ['rev-parse', 'HEAD']).out.trim();
+        const m = gitEnv(repo, ['merge', '-q', '--no-edit', 'FETCH_HEAD'], claimed ? { BATON_MERGE_THEIRS: claimed.task } : {});
+        if (m.code !== 0) {
+          const note = readText(join(dir, CONFLICT_NOTE));
+          const err = mergeFailure(repo, rel, m.out, remote, branch, note);
+          gitEnv(repo, ['merge', '--abort']);
+          // The note described a merge that no longer exists: its steps would do nothing now.
+          rmSync(join(dir, CONFLICT_NOTE), { force: true });
+          throw err;
+        }
+        merged ||= gitEnv(repo, ['rev-parse', 'HEAD']).out.trim() !== before;
+        await settle('baton: board files at revision');
       }
-      merged ||= gitEnv(repo, ['rev-parse', 'HEAD']).out.trim() !== before;
-      await settle('baton: board files at revision');
       if (claimed) {
         const task = (await readState(dir)).tasks[claimed.task];
         lost = task && task.assignee === claimed.agent ? null : task ? `now ${task.status}${task.assignee ? `, held by ${task.assignee}` : ''}` : 'gone';
       }
-      const pushed = gitEnv(repo, ['push', '-q', remote, `HEAD:${branch}`]);
+      const pushed = gitEnv(repo, ['push', '-q', ...(first ? ['-u'] : []), remote, `HEAD:${branch}`]);
       if (pushed.code === 0) {
         if (claimed && lost !== null) {
           throw new BatonError('LEASE_CONFLICT', `${claimed.task} changed on another machine first (${lost}); your claim was dropped and the board is synced.`, {
