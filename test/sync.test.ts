@@ -24,38 +24,57 @@ describe('sync between machines', () => {
     expect(tryGit(c, 'status', '--porcelain').out.trim()).toBe('');
   });
 
-  it('two machines race claim --sync for the same task 20 times: exactly one wins each time, the loser gets LEASE_CONFLICT and a clean board', async () => {
+  it('two machines race claim --sync for the same task 20 times: never two winners, the loser gets LEASE_CONFLICT and a clean board, a round lost to a slow machine leaves no claim', async () => {
     const { a, c, envA, envC } = await twoAgents('on-a', 'on-c');
     await b(a, 'add', 'race 0', '--id', 'r0', '--no-review');
     await b(a, 'sync');
     await b(c, 'sync');
-    for (let i = 0; i < 20; i++) {
-      // Both machines have r<i> in the queue, and nothing else to sync.
+    // Load can make a claim fail for a reason that is no loss of the race: the lock not had in
+    // time, or the push refused until its retries ran out (both BOARD_BUSY, nothing held). Such a
+    // round may have no winner, and the same task is raced again; two winners never.
+    const TRANSIENT = ['BOARD_BUSY'];
+    let won = 0;
+    for (let round = 0; round < 20; round++) {
+      const id = `r${won}`;
+      // Both machines have this task in the queue, and nothing else to sync.
       const [ra, rc] = await Promise.all([
-        batonAsync(['claim', `r${i}`, '--sync', '--json'], { cwd: a, env: envA }),
-        batonAsync(['claim', `r${i}`, '--sync', '--json'], { cwd: c, env: envC }),
+        batonAsync(['claim', id, '--sync', '--json'], { cwd: a, env: envA }),
+        batonAsync(['claim', id, '--sync', '--json'], { cwd: c, env: envC }),
       ]);
-      const codes = [ra.code, rc.code].sort();
-      expect(codes, `${ra.stdout}\n${rc.stdout}`).toEqual([0, 3]);
-      const loser = ra.code === 3 ? ra : rc;
-      expect(loser.json.error.code).toBe('LEASE_CONFLICT');
-      const [winnerDir, loserDir] = ra.code === 0 ? [a, c] : [c, a];
-      expect(tryGit(loserDir, 'status', '--porcelain').out.trim()).toBe('');
+      const said = `${ra.stdout}${ra.stderr}\n${rc.stdout}${rc.stderr}`;
+      const winners = [ra, rc].filter((r) => r.code === 0);
+      expect(winners.length, said).toBeLessThanOrEqual(1);
+      if (winners.length === 0) {
+        expect([ra, rc].map((r) => [r.code, TRANSIENT.includes(r.json?.error?.code)]), said).toEqual([[5, true], [5, true]]);
+        await b(a, 'sync');
+        await b(c, 'sync');
+        // Neither claim lingers: the task is free on both machines.
+        for (const cwd of [a, c]) expect((await b(cwd, 'show', id)).task, said).toMatchObject({ assignee: null, status: 'todo' });
+        continue;
+      }
+      const [winnerDir, loserDir, loser] = ra.code === 0 ? [a, c, rc] : [c, a, ra];
+      if (loser.code === 3) {
+        expect(loser.json.error.code, said).toBe('LEASE_CONFLICT');
+        expect(tryGit(loserDir, 'status', '--porcelain').out.trim()).toBe('');
+      } else expect([loser.code, loser.json?.error?.code], said).toEqual([5, 'BOARD_BUSY']);
       // The winner finishes it (so the next round's claims are not refused by the in-flight
       // limit) and queues the next race; one sync each way and both machines agree on the winner.
       const winner = ra.code === 0 ? 'on-a' : 'on-c';
-      expect((await batonIn(['done', `r${i}`, '--json'], { cwd: winnerDir, env: ra.code === 0 ? envA : envC })).code).toBe(0);
-      if (i < 19) await b(winnerDir, 'add', `race ${i + 1}`, '--id', `r${i + 1}`, '--no-review');
+      expect((await batonIn(['done', id, '--json'], { cwd: winnerDir, env: ra.code === 0 ? envA : envC })).code).toBe(0);
+      if (round < 19) await b(winnerDir, 'add', `race ${won + 1}`, '--id', `r${won + 1}`, '--no-review');
       await b(winnerDir, 'sync');
       await b(loserDir, 'sync');
-      for (const cwd of [a, c]) expect((await b(cwd, 'show', `r${i}`)).task).toMatchObject({ assignee: winner, status: 'done' });
+      for (const cwd of [a, c]) expect((await b(cwd, 'show', id)).task).toMatchObject({ assignee: winner, status: 'done' });
+      won++;
     }
+    // A race with no winner at all proves nothing.
+    expect(won).toBeGreaterThan(0);
     expect((await b(a, 'doctor')).healthy).toBe(true);
     expect((await b(c, 'doctor')).healthy).toBe(true);
     // Syncs that held the lock across slow git commands (seconds) let it go: none is left behind.
     expect(existsSync(join(a, 'project-plan', '.baton.lock'))).toBe(false);
     expect(existsSync(join(c, 'project-plan', '.baton.lock'))).toBe(false);
-  }, 300_000);
+  }, 900_000);
 });
 
 describe('sync says what went wrong, and a lost race resets exactly the task', () => {
@@ -248,12 +267,17 @@ describe('sync in a repository that is not set up for it yet', () => {
 });
 
 describe('a soak on three clones', () => {
-  it('three agents on three clones loop claim-next --sync / work / done / sync: identical boards, doctor clean, no double claim, nothing lost', async () => {
-    // The same script as `npm run soak` (5 minutes there), for 30 seconds.
-    const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'bench', 'soak.mjs'), '--seconds', '30', '--tasks', '60', '--json'], { encoding: 'utf8', env: baseEnv(), maxBuffer: 1 << 26 });
+  it('three agents on three clones loop claim-next --sync / work / done / sync until every task is done: each done once by the one agent that won it, identical boards, doctor clean, nothing lost', async () => {
+    // The same script as `npm run soak` (5 minutes of it there), bounded by work here, not time: a
+    // loaded machine makes it slower, never wrong. The timeouts only catch a hang: the script
+    // itself gives up after 150 turns of the agents' loops in a row with no task done.
+    const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'bench', 'soak.mjs'), '--until-done', '--tasks', '12', '--json'], { encoding: 'utf8', env: baseEnv(), maxBuffer: 1 << 26, timeout: 900_000 });
+    expect(r.signal, r.stderr).toBe(null);
     const result = JSON.parse(r.stdout);
-    expect(result.checks, JSON.stringify(result.failures)).toEqual({ identical_boards: true, doctor_clean: true, no_double_claims: true, seq_continuous: true, nothing_lost: true, no_failures: true });
-    expect(result.claims).toBeGreaterThan(10);
+    expect(result.checks, JSON.stringify(result.failures)).toEqual({ identical_boards: true, doctor_clean: true, no_double_claims: true, seq_continuous: true, nothing_lost: true, no_failures: true, all_done: true, done_once_by_winner: true });
+    // Each of the 12 tasks (and any follow-up an agent added) claimed by exactly one winner and done.
+    expect(result.tasks).toBeGreaterThanOrEqual(12);
+    expect([result.done, result.claims]).toEqual([result.tasks, result.tasks]);
     expect(r.status).toBe(0);
-  }, 240_000);
+  }, 960_000);
 });
