@@ -74,7 +74,7 @@ describe('sync between machines', () => {
     // Syncs that held the lock across slow git commands (seconds) let it go: none is left behind.
     expect(existsSync(join(a, 'project-plan', '.baton.lock'))).toBe(false);
     expect(existsSync(join(c, 'project-plan', '.baton.lock'))).toBe(false);
-  }, 900_000);
+  }, 1_800_000);
 });
 
 describe('sync says what went wrong, and a lost race resets exactly the task', () => {
@@ -271,7 +271,7 @@ describe('a soak on three clones', () => {
     // The same script as `npm run soak` (5 minutes of it there), bounded by work here, not time: a
     // loaded machine makes it slower, never wrong. The timeouts only catch a hang: the script
     // itself gives up after 150 turns of the agents' loops in a row with no task done.
-    const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'bench', 'soak.mjs'), '--until-done', '--tasks', '12', '--json'], { encoding: 'utf8', env: baseEnv(), maxBuffer: 1 << 26, timeout: 900_000 });
+    const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'bench', 'soak.mjs'), '--until-done', '--tasks', '12', '--json'], { encoding: 'utf8', env: baseEnv(), maxBuffer: 1 << 26, timeout: 1_800_000 });
     expect(r.signal, r.stderr).toBe(null);
     const result = JSON.parse(r.stdout);
     expect(result.checks, JSON.stringify(result.failures)).toEqual({ identical_boards: true, doctor_clean: true, no_double_claims: true, seq_continuous: true, nothing_lost: true, no_failures: true, all_done: true, done_once_by_winner: true });
@@ -279,5 +279,5 @@ describe('a soak on three clones', () => {
     expect(result.tasks).toBeGreaterThanOrEqual(12);
     expect([result.done, result.claims]).toEqual([result.tasks, result.tasks]);
     expect(r.status).toBe(0);
-  }, 960_000);
+  }, 1_860_000);
 });
