@@ -6,6 +6,12 @@
 // two agents, every event and task ever committed on any ref still on the board, seq 1..n.
 //
 //   node bench/soak.mjs [--seconds 300] [--tasks 400] [--json]
+//   node bench/soak.mjs --until-done [--tasks 400] [--stall 150] [--json]
+// --until-done bounds the run by work, not time (the test's form: a loaded machine makes it slower,
+// never wrong): the agents loop until every task, follow-ups included, is done, and the run also
+// checks that each was done exactly once, by the one agent whose claim won it. It gives up (and
+// fails) only after --stall turns of the agents' loops in a row with no task done, a count that
+// load does not change.
 // Exit 0 when every check holds. With --json the figures are one JSON document on stdout.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,6 +28,8 @@ const opt = (name, dflt) => {
 };
 const SECONDS = Number(opt('seconds', '300'));
 const TASKS = Number(opt('tasks', '400'));
+const UNTIL_DONE = args.includes('--until-done');
+const STALL = Number(opt('stall', '150'));
 const JSON_OUT = args.includes('--json');
 const log = (...m) => {
   if (!JSON_OUT) console.log(...m);
@@ -76,17 +84,28 @@ for (const c of clones.slice(1)) {
   batonSync(c, 'git', 'install');
 }
 
-const figures = { claims: 0, lost_races: 0, done: 0, syncs: 0, busy: 0, merge_failed: 0, other_failures: 0, messages: 0, added: 0, code_commits: 0 };
+const figures = { claims: 0, lost_races: 0, done: 0, syncs: 0, busy: 0, merge_failed: 0, other_failures: 0, messages: 0, added: 0, code_commits: 0, stalled: false, longest_stall: 0 };
+// Turns of any agent's loop since a task was last done (--until-done gives up at --stall).
+let sinceDone = 0;
 const syncMs = [];
 const claimMs = [];
 const wins = new Map(); // task → agents whose claim --sync succeeded
 const failures = [];
+
+/** --until-done: every task on this clone's board is done (read after a sync). */
+const allDone = (cwd) => Object.values(JSON.parse(readFileSync(join(cwd, 'project-plan', 'state.json'), 'utf8')).tasks).every((t) => t.status === 'done');
 
 async function agent(i) {
   const cwd = clones[i];
   const j = batonSync(cwd, 'join', '--name', names[i], '--role', 'worker');
   const me = { BATON_SESSION: j.session.id, BATON_TOKEN: j.token };
   const deadline = Date.now() + SECONDS * 1000;
+  const going = () => {
+    if (!UNTIL_DONE) return Date.now() < deadline;
+    figures.longest_stall = Math.max(figures.longest_stall, ++sinceDone);
+    if (sinceDone > STALL) figures.stalled = true;
+    return !figures.stalled;
+  };
   const sync = async () => {
     const r = await baton(cwd, me, 'sync');
     figures.syncs++;
@@ -99,11 +118,12 @@ async function agent(i) {
     }
   };
   await sync();
-  while (Date.now() < deadline) {
+  while (going()) {
     const c = await baton(cwd, me, 'claim-next', '--sync');
     claimMs.push(c.ms);
     if (c.code === 6) {
       await sync();
+      if (UNTIL_DONE && allDone(cwd)) break;
       await sleep(pick(100, 600));
       continue;
     }
@@ -124,7 +144,7 @@ async function agent(i) {
     }
     figures.claims++;
     const id = c.json.task.id;
-    wins.set(id, [...(wins.get(id) ?? []), names[i]]);
+    wins.set(id, [...(wins.get(id) ?? []), j.agent.id]);
     await sleep(pick(20, 400)); // the work
     const roll = Math.random();
     if (roll < 0.15) {
@@ -137,9 +157,17 @@ async function agent(i) {
     } else if (roll < 0.3) {
       if ((await baton(cwd, me, 'add', `follow-up of ${id} by ${names[i]}`)).code === 0) figures.added++;
     }
-    const d = await baton(cwd, me, 'done', id, '--notes', `by ${names[i]}`);
-    if (d.code === 0) figures.done++;
-    else {
+    let d = await baton(cwd, me, 'done', id, '--notes', `by ${names[i]}`);
+    // A lock not had in time (a sync holding it on a slow machine) wrote nothing: done again.
+    for (let k = 0; d.code === 5 && k < 10; k++) {
+      figures.busy++;
+      await sleep(pick(100, 600));
+      d = await baton(cwd, me, 'done', id, '--notes', `by ${names[i]}`);
+    }
+    if (d.code === 0) {
+      figures.done++;
+      sinceDone = 0;
+    } else {
       figures.other_failures++;
       failures.push({ agent: names[i], op: `done ${id}`, error: d.json?.error ?? d.code });
     }
@@ -150,8 +178,9 @@ async function agent(i) {
 }
 
 const started = Date.now();
-log(`soak: 3 clones, ${TASKS} tasks, ${SECONDS} s, in ${root}`);
+log(`soak: 3 clones, ${TASKS} tasks, ${UNTIL_DONE ? 'until every task is done' : `${SECONDS} s`}, in ${root}`);
 await Promise.all(names.map((_, i) => agent(i)));
+if (figures.stalled) failures.push({ agent: 'all', op: 'loop', error: `${STALL} turns in a row without a task done` });
 
 // Converge: sync round the clones until a full round changes nothing.
 let rounds = 0;
@@ -204,6 +233,14 @@ for (const c of clones) {
 checks.nothing_lost = lostEvents.size === 0 && lostTasks.size === 0;
 checks.no_failures = failures.length === 0;
 const done = Object.values(state0.tasks).filter((t) => t.status === 'done').length;
+if (UNTIL_DONE) {
+  // Every task done, each by one task.done event, whose actor is the one agent whose claim won it.
+  const doneBy = new Map();
+  for (const e of log0) if (e.type === 'task.done') doneBy.set(e.task, [...(doneBy.get(e.task) ?? []), e.actor]);
+  const ids = Object.keys(state0.tasks);
+  checks.all_done = !figures.stalled && done === ids.length;
+  checks.done_once_by_winner = ids.every((id) => doneBy.get(id)?.length === 1 && wins.get(id)?.length === 1 && doneBy.get(id)[0] === wins.get(id)[0]) && [...wins.keys()].every((id) => state0.tasks[id]);
+}
 
 const result = {
   seconds: Math.round((Date.now() - started) / 100) / 10,

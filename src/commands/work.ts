@@ -7,6 +7,7 @@ import { findArchived } from '../core/archive.js';
 import { checkId } from '../core/ids.js';
 import { asShell, routeOf, shellBaton } from '../core/launch.js';
 import { type Action, type Advice, decideNext } from '../core/next.js';
+import type { BoardRepo } from '../core/git.js';
 import type { SyncResult } from '../core/sync.js';
 import { checkNote, checkSpecialty, getTask, type TaskJson, toTaskJson } from '../core/tasks.js';
 import { type Take, takeHandoff } from '../core/handoffs.js';
@@ -20,15 +21,28 @@ export interface ClaimResult extends Claim {
 }
 
 /**
- * claim --sync and claim-next --sync: the claim counts only once its push lands. A claim that
- * never reached the remote must not linger here: a later sync would meet whoever took the
- * task meanwhile as a true conflict, so it is released (LEASE_CONFLICT already reset it).
+ * claim --sync and claim-next --sync: the board's repository, checked before anything is
+ * claimed, so a repository that can't sync at all (not in git, no commit yet, no remote)
+ * refuses with nothing written.
  */
-async function syncClaim<R extends ClaimResult>(r: R, sync: boolean | undefined, ctx: Ctx): Promise<R & { synced?: SyncResult }> {
-  if (!sync) return r;
+async function syncWhere(sync: boolean | undefined, ctx: Ctx): Promise<BoardRepo | null> {
+  if (!sync) return null;
+  const [{ boardRepo }, { syncTarget }] = await Promise.all([import('../core/git.js'), import('../core/sync.js')]);
+  const where = boardRepo(boardDir(ctx), ctx);
+  syncTarget(where, {});
+  return where;
+}
+
+/**
+ * The claim counts only once its push lands. A claim that never reached the remote must not
+ * linger here: a later sync would meet whoever took the task meanwhile as a true conflict, so
+ * it is released (LEASE_CONFLICT already reset it).
+ */
+async function syncClaim<R extends ClaimResult>(r: R, where: BoardRepo | null, ctx: Ctx): Promise<R & { synced?: SyncResult }> {
+  if (!where) return r;
   try {
-    const [{ boardRepo }, { syncBoard }] = await Promise.all([import('../core/git.js'), import('../core/sync.js')]);
-    const s = await syncBoard(boardRepo(boardDir(ctx), ctx), {}, ctx.lockTimeoutMs, { task: r.task.id, agent: r.task.assignee ?? '' });
+    const { syncBoard } = await import('../core/sync.js');
+    const s = await syncBoard(where, {}, ctx.lockTimeoutMs, { task: r.task.id, agent: r.task.assignee ?? '' });
     return { ...r, revision: s.revision, synced: s };
   } catch (e) {
     if (e instanceof BatonError && e.code !== 'LEASE_CONFLICT') {
@@ -41,6 +55,7 @@ async function syncClaim<R extends ClaimResult>(r: R, sync: boolean | undefined,
 
 export async function claim(rawId: string, o: { sync?: boolean }, ctx: Ctx): Promise<ClaimResult & { synced?: SyncResult }> {
   const id = checkId(rawId, 'task id');
+  const where = await syncWhere(o.sync, ctx);
   const r = await mutateAs(ctx, (tx, me): Claim & { handoff?: Take['handoff'] } => {
     sweepExpiredLeases(tx);
     const task = getTask(tx.state, id);
@@ -49,7 +64,7 @@ export async function claim(rawId: string, o: { sync?: boolean }, ctx: Ctx): Pro
     const t = takeHandoff(tx, me, id);
     return { task: t.task, lease_token: t.lease_token, lease: t.lease, warnings: [], handoff: t.handoff };
   });
-  return syncClaim({ revision: r.revision, ...r.value }, o.sync, ctx);
+  return syncClaim({ revision: r.revision, ...r.value }, where, ctx);
 }
 
 export interface ClaimNextOptions {
@@ -63,6 +78,7 @@ type ClaimNextResult = ClaimResult & { explain: Explain | null };
 export async function claimNext(o: ClaimNextOptions & { sync?: boolean }, ctx: Ctx): Promise<ClaimNextResult & { synced?: SyncResult }> {
   const specialty = o.specialty === undefined ? null : checkSpecialty(o.specialty);
   const dir = boardDir(ctx);
+  const where = await syncWhere(o.sync, ctx);
   const claimed = await untilWork(dir, o.watch ?? null, ctx.stop, async () => {
     const r = await mutateAs(ctx, (tx, me) => {
       sweepExpiredLeases(tx);
@@ -70,7 +86,7 @@ export async function claimNext(o: ClaimNextOptions & { sync?: boolean }, ctx: C
     });
     return { revision: r.revision, ...r.value };
   });
-  return syncClaim(claimed, o.sync, ctx);
+  return syncClaim(claimed, where, ctx);
 }
 
 export function renderClaim(r: ClaimResult): string {
