@@ -22,6 +22,7 @@ let packed: string | null = null;
 export function packBaton(): string {
   if (packed) return packed;
   const dest = mkdtempSync(join(tmpdir(), 'baton-pack-'));
+  process.once('exit', () => rmSync(dest, { recursive: true, force: true }));
   const out = execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', dest, '--json'], { cwd: ROOT, encoding: 'utf8' });
   const name = (JSON.parse(out) as { filename: string }[])[0]!.filename;
   packed = join(dest, name);

@@ -48,7 +48,8 @@ describe('inbox', () => {
     expect(empty.json.notifications).toEqual([]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
 
-    const waiting = as(board, b, 'inbox', '--watch', '30');
+    // Woken by the send, not by the end of its wait (far below the wait, far above a loaded machine).
+    const waiting = as(board, b, 'inbox', '--watch', '240');
     const t0 = Date.now();
     // The waiter is a separate process; sending right away also covers a send that lands while it starts.
     const sent = await as(board, a, 'send', '--to', `agent:${b.agent}`, 'the schema is merged');
@@ -56,7 +57,7 @@ describe('inbox', () => {
     const got = await waiting;
     expect(got.code).toBe(0);
     expect(got.json.notifications.map((n: { text: string }) => n.text)).toEqual([`[from ${a.agent}] the schema is merged`]);
-    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(Date.now() - t0).toBeLessThan(100_000);
   });
 
   it('targets match exactly, reading changes nothing, ack hides only up to the acked seq', async () => {
@@ -155,7 +156,7 @@ describe('events', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
 
     // A commit of another type does not end the wait; the one asked for does.
-    const waiting = batonAsync(['events', '--since', String(since), '--type', 'task.claimed', '--watch', '30', '--json'], { cwd: board.root });
+    const waiting = batonAsync(['events', '--since', String(since), '--type', 'task.claimed', '--watch', '240', '--json'], { cwd: board.root });
     const t0 = Date.now();
     expect(board.run('add', 'second', '--id', 'second').code).toBe(0);
     const me = board.json('join', '--name', 'w', '--role', 'worker');
@@ -163,7 +164,7 @@ describe('events', () => {
     const got = await waiting;
     expect(got.code).toBe(0);
     expect(got.json.events.map((e: { type: string; task: string }) => [e.type, e.task])).toEqual([['task.claimed', 'first']]);
-    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(Date.now() - t0).toBeLessThan(100_000);
   });
 
   it('seq stays continuous across several prunes; nothing is deleted; cursors keep working', async () => {
