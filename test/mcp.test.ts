@@ -42,13 +42,10 @@ async function connect(cwd: string, o: { args?: string[]; env?: Record<string, s
   return { client, transport, stderr: () => stderr, errors, close };
 }
 
-/** Calls a tool; the answer's structured content (the CLI's --json document), or a refusal's {code, message, hint} (its text). */
+/** Calls a tool; the answer's structured content (the CLI's --json document, or {code, message, hint}). */
 async function call(c: Connected, name: string, args: Record<string, unknown> = {}, opts: { onprogress?: (p: { progress: number; total?: number }) => void; signal?: AbortSignal } = {}) {
   const r = await c.client.callTool({ name, arguments: args }, opts);
-  const text = (r.content as { text: string }[])[0]?.text;
-  // A refusal has no structured content (it would have to match the answer's schema): the same JSON is its text.
-  if (r.isError === true) expect(r.structuredContent).toBeUndefined();
-  return { error: r.isError === true, data: (r.isError === true ? JSON.parse(text!) : r.structuredContent) as any, text };
+  return { error: r.isError === true, data: r.structuredContent as any, text: (r.content as { text: string }[])[0]?.text };
 }
 
 const ok = async (c: Connected, name: string, args: Record<string, unknown> = {}) => {
@@ -82,7 +79,10 @@ describe('tools, per tier', () => {
         expect(t.description, t.name).toMatch(/^[A-Z][^\n]{3,300}[.)]$/);
         expect(t.inputSchema.type).toBe('object');
         expect(t.outputSchema?.type, t.name).toBe('object');
-        expect(t.outputSchema?.required, t.name).toEqual(expect.arrayContaining(['ok', 'revision']));
+        // The answer, or a refusal (the CLI's {code, message, hint}): a client may check either against it.
+        const [answer, refusal] = (t.outputSchema?.anyOf ?? []) as { required?: string[] }[];
+        expect(answer?.required, t.name).toEqual(expect.arrayContaining(['ok', 'revision']));
+        expect(refusal?.required, t.name).toEqual(['code', 'message']);
         expect(Object.keys(t.annotations ?? {}).sort(), t.name).toEqual(['destructiveHint', 'idempotentHint', 'openWorldHint', 'readOnlyHint']);
       }
       await c.close();

@@ -23,9 +23,18 @@ export function inputJson(tool: Tool): Record<string, unknown> {
   return compact(z.toJSONSchema(inputZod(tool), { io: 'input' })) as Record<string, unknown>;
 }
 
+/** A refusal's structured content: the CLI's error, `{code, message, hint}` and its details. */
+const REFUSAL = { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' }, hint: { type: ['string', 'null'] } }, required: ['code', 'message'] };
+
+/**
+ * The tool's answer, or its refusal: clients check a result's structured content against this
+ * schema, and Gemini CLI's does it on a refusal too (finding nothing there, it checks an empty
+ * object and hands the model its own complaint instead of baton's code, message and hint).
+ */
 export async function outputJson(tool: Tool): Promise<Record<string, unknown>> {
   // A schema used twice (the task in status's five lists) is written once, under $defs.
-  return compact(z.toJSONSchema(await outputZod(tool), { io: 'output', reused: 'ref' })) as Record<string, unknown>;
+  const { $defs, type: _object, ...answer } = compact(z.toJSONSchema(await outputZod(tool), { io: 'output', reused: 'ref' })) as Record<string, unknown>;
+  return { type: 'object', anyOf: [answer, REFUSAL], ...($defs ? { $defs } : {}) };
 }
 
 /** Drops what says nothing: `$schema`, an empty `additionalProperties`, and the bounds every number has anyway. */

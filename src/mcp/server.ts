@@ -237,10 +237,10 @@ export async function serve(o: McpOptions, ctx: Ctx, io: RunIO): Promise<{ revis
     } catch (e) {
       const err = toBatonError(e);
       if (err.code === 'INTERNAL') log(`${name}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-      // The refusal as text only: structured content must match the tool's output schema (the
-      // answer's), and Gemini CLI's client checks it on errors too, handing the model its own
-      // schema complaint instead of baton's words.
-      return { content: [{ type: 'text', text: JSON.stringify(err.toJSON()) }], isError: true };
+      // The refusal as the output schema allows it (its second branch): Gemini CLI's client checks
+      // a refusal's structured content too.
+      const shown = err.toJSON();
+      return { content: [{ type: 'text', text: JSON.stringify(shown) }], structuredContent: shown, isError: true };
     } finally {
       if (progress) clearInterval(progress);
       // Every call is a sign of life: the session's leases are renewed while the client works.
