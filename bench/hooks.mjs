@@ -2,9 +2,9 @@
 // runs it (sh -c COMMAND, the hook JSON on stdin) on a 1,000-task board, with nothing to deliver
 // and with ten new notifications, against bare `node -e 0` in the same loop.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -24,6 +24,10 @@ export function hookCost(bin, env, plan, runs) {
     writeFileSync(cfg, readFileSync(cfg, 'utf8').replace(/rate_limit_per_minute: \d+/, 'rate_limit_per_minute: 10000'));
     writeFileSync(join(dir, 'plan.json'), JSON.stringify(plan));
     baton('import', 'plan.json');
+    // baton as a dependency of the project (what `npm install -D` of this checkout makes): the
+    // hooks run the project's own copy, as they do in a user's repository.
+    mkdirSync(join(dir, 'node_modules'));
+    symlinkSync(dirname(dirname(bin)), join(dir, 'node_modules', 'baton-board'));
     baton('hooks', 'install', 'claude');
     const settings = JSON.parse(readFileSync(join(dir, '.claude', 'settings.json'), 'utf8'));
     const command = (name) => settings.hooks[name][0].hooks[0].command;
