@@ -123,5 +123,22 @@ describe('installed as a package', () => {
     // The agent's shell, in a subdirectory of the project: the command it was given works, offline.
     mkdirSync(join(b, 'src'));
     expect(JSON.parse(sh(join(b, 'src'), 'npx baton status --json')).project).toBe('shop');
+
+    // Installed globally instead (npm install -g): a project without baton in node_modules gets
+    // entries that run `baton-board` from PATH, a name no other package has.
+    const prefix = tempDir();
+    sh(prefix, `npm install -g --prefix ${prefix} ${join(packs, packed.filename)} >/dev/null`);
+    const path = `${join(prefix, 'bin')}:${process.env.PATH}`;
+    const g = join(tempDir(), 'global-user');
+    mkdirSync(g);
+    sh(g, 'baton init --name g >/dev/null && baton mcp config --client claude >/dev/null && baton hooks install claude >/dev/null', { PATH: path });
+    const entry = JSON.parse(readFileSync(join(g, '.mcp.json'), 'utf8')).mcpServers.baton;
+    expect(entry).toMatchObject({ command: 'baton-board', args: ['mcp'] });
+    expect(readFileSync(join(g, '.claude', 'settings.json'), 'utf8')).toContain('"baton-board hook stop --client claude"');
+    const client = new Client({ name: 'install-test', version: '1.0.0' });
+    await client.connect(new StdioClientTransport({ command: entry.command, args: entry.args, cwd: g, env: env({ PATH: path }), stderr: 'pipe' }));
+    onTestFinished(() => client.close());
+    expect((await client.listTools()).tools.map((t) => t.name)).toContain('next');
+    await client.close();
   }, 120_000);
 });
