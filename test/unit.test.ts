@@ -17,6 +17,7 @@ import { mergeEvents, mergeStates } from '../src/core/merge.js';
 import { renderStatusMd } from '../src/render/status.js';
 import { parseEventLog, readLiveTail } from '../src/core/events.js';
 import { firstChars } from '../src/core/results.js';
+import { asShell, asShellInCode } from '../src/core/launch.js';
 import { tempDir } from './helpers.js';
 
 const T0 = '2026-01-01T00:00:00.000Z';
@@ -553,5 +554,26 @@ describe('firstChars (result summaries and result --max-chars)', () => {
     expect(firstChars(`${'😀'.repeat(300)}x`, 300)).toEqual({ text: '😀'.repeat(300), cut: true });
     expect(firstChars('', 0)).toEqual({ text: '', cut: false });
     expect(firstChars('a', 0)).toEqual({ text: '', cut: true });
+  });
+});
+
+describe('commands as the agent\'s shell runs them', () => {
+  const cases: [string, string][] = [
+    ['baton next', 'npx baton next'],
+    ['Loop: 1. baton next  2. baton claim ID', 'Loop: 1. npx baton next  2. npx baton claim ID'],
+    ['eval "$(baton join --name N --export)"', 'eval "$(npx baton join --name N --export)"'],
+    ['(`baton mcp config --client claude`)', '(`npx baton mcp config --client claude`)'],
+    ['baton: you are w1', 'baton: you are w1'],
+    ['With the baton MCP server connected', 'With the baton MCP server connected'],
+    ['through the `baton` command', 'through the `baton` command'],
+    ['with baton (the board is x)', 'with baton (the board is x)'],
+  ];
+  it.each(cases)('%s', (text, want) => {
+    expect(asShell(text, 'npx baton')).toBe(want);
+    expect(asShell(text, 'baton')).toBe(text);
+  });
+  it('in Markdown, only code: prose stays as written', () => {
+    const md = 'You never review your own work; baton refuses it.\n\n```sh\nbaton next --json\n```\n- then `baton done ID`';
+    expect(asShellInCode(md, 'npx baton')).toBe('You never review your own work; baton refuses it.\n\n```sh\nnpx baton next --json\n```\n- then `npx baton done ID`');
   });
 });

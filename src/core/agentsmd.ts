@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { BatonError } from './errors.js';
-import { asShell, routeOf, shellBaton } from './launch.js';
+import { asShellInCode, routeOf, shellBaton } from './launch.js';
 
 // The baton section of the repository's AGENTS.md (and CLAUDE.md): written by init, between
 // markers, so a refresh replaces only its own lines.
@@ -31,7 +31,7 @@ export function agentsSection(boardRel: string, shell: string): string {
     END,
   ];
   // The shell loop as the agent's shell runs it (`npx baton …` where the project has baton as a dependency).
-  return lines.map((l) => asShell(l, shell)).join('\n');
+  return asShellInCode(lines.join('\n'), shell);
 }
 
 /** Adds (or refreshes, between its markers) the baton section of AGENTS.md, and of CLAUDE.md if present. */

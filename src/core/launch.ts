@@ -42,3 +42,9 @@ export const shellBaton = (route: Route): string => (route === 'project' ? 'npx 
  * server" are not commands and stay).
  */
 export const asShell = (text: string, word: string): string => (word === 'baton' ? text : text.replace(/(^|[\s"'`(])baton (?=[a-z])/gm, `$1${word} `));
+
+/**
+ * Markdown for an agent (a role's prompt, the AGENTS.md section) with the commands in its code
+ * (spans and blocks) as the agent's shell runs them; the prose, and what people wrote, as it is.
+ */
+export const asShellInCode = (markdown: string, word: string): string => (word === 'baton' ? markdown : markdown.replace(/```[\s\S]*?```|`[^`\n]*`/g, (code) => asShell(code, word)));

@@ -2,7 +2,7 @@ import { findArchived } from './archive.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { invalidInput } from './errors.js';
-import { asShell, routeOf, shellBaton } from './launch.js';
+import { asShellInCode, routeOf, shellBaton } from './launch.js';
 import { checkId } from './ids.js';
 import { getTask } from './tasks.js';
 import type { Config, State } from './types.js';
@@ -54,5 +54,5 @@ export function renderRolePrompt(board: { dir: string; state: State; config: Con
   };
   const text = `${template.replace(/\{\{(\w+)\}\}/g, (_m, k: string) => fields[k] ?? '').trimEnd()}\n`;
   // Every command as the agent's shell runs it (`npx baton …` where the project has baton).
-  return { role, source, prompt: asShell(text, shellBaton(routeOf(dirname(dir)))) };
+  return { role, source, prompt: asShellInCode(text, shellBaton(routeOf(dirname(dir)))) };
 }

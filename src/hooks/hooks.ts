@@ -208,8 +208,9 @@ async function postToolUse(dir: string, ctx: Ctx, client: HookClient, b: Binding
   const { picked, all } = await deliver(dir, ctx, credsOf(b), (ns) => ns.slice(0, DELIVER_MAX));
   if (!picked.length) return null;
   const more = all.length - picked.length;
-  const text = `baton: ${picked.length} new for you (marked read):\n${describe(picked)}${more ? `\n…and ${more} more: baton inbox` : ''}`;
-  return context(client, 'post-tool-use', asShell(text, shellBaton(routeOf(dirname(dir)))));
+  // The messages as they were sent; baton's own command as the agent's shell runs it.
+  const text = `baton: ${picked.length} new for you (marked read):\n${describe(picked)}${more ? `\n…and ${more} more: ${asShell('baton inbox', shellBaton(routeOf(dirname(dir))))}` : ''}`;
+  return context(client, 'post-tool-use', text);
 }
 
 async function stop(dir: string, ctx: Ctx, client: HookClient, b: Binding, input: HookInput, state: State): Promise<Record<string, unknown> | null> {
@@ -218,11 +219,13 @@ async function stop(dir: string, ctx: Ctx, client: HookClient, b: Binding, input
   authenticate(state, credsOf(b));
   const held = heldBy(state, b.session).filter((t) => t.status === 'in_progress' || t.status === 'in_review');
   const reasons: string[] = [];
+  // baton's commands as the agent's shell runs them; the titles as they are.
+  const say = (text: string) => asShell(text, shellBaton(routeOf(dirname(dir))));
   for (const t of held) {
     reasons.push(
       t.status === 'in_review'
-        ? `You are reviewing ${t.id} ("${t.title.slice(0, 80)}"): finish with baton review approve ${t.id} or baton review reject ${t.id} --notes "what must change".`
-        : `You still hold ${t.id} ("${t.title.slice(0, 80)}"): finish it with baton done ${t.id} --notes "what changed", hand it over with baton handoff ${t.id} --notes "what is done, what is left", or give it back with baton release ${t.id}.`,
+        ? `You are reviewing ${t.id} ("${t.title.slice(0, 80)}"):${say(` finish with baton review approve ${t.id} or baton review reject ${t.id} --notes "what must change".`)}`
+        : `You still hold ${t.id} ("${t.title.slice(0, 80)}"):${say(` finish it with baton done ${t.id} --notes "what changed", hand it over with baton handoff ${t.id} --notes "what is done, what is left", or give it back with baton release ${t.id}.`)}`,
     );
   }
   // An unread high-priority message holds the stop too: it is delivered here, with every
@@ -236,7 +239,7 @@ async function stop(dir: string, ctx: Ctx, client: HookClient, b: Binding, input
   });
   if (picked.length) reasons.push(`Unread message${picked.length > 1 ? 's' : ''}, at least one high-priority (now marked read):\n${describe(picked)}`);
   if (!reasons.length) return null;
-  return { decision: client === 'gemini' ? 'deny' : 'block', reason: asShell(`baton: before you stop:\n${reasons.join('\n')}`, shellBaton(routeOf(dirname(dir)))) };
+  return { decision: client === 'gemini' ? 'deny' : 'block', reason: `baton: before you stop:\n${reasons.join('\n')}` };
 }
 
 export interface HookOptions {

@@ -28,28 +28,29 @@ function left(expires: string, now: number): string {
 }
 
 export function renderPrimer(p: PrimeData): string {
+  // baton's own words with every command as the agent's shell runs it (`npx baton …` where the
+  // project has baton); titles and messages are put in after, as they are.
+  const say = (text: string) => asShell(text, p.shell);
   const lines: string[] = [];
   if (p.me) {
     lines.push(`baton: you are ${p.me.agent} (${p.role}${p.me.specialties.length ? `, ${short(p.me.specialties.join(','), 80)}` : ''}), session ${p.me.session}, on board "${short(p.board.name, 60)}" at ${short(p.board.dir, 200)}.`);
     if (p.held.length) {
       const shown = p.held.slice(0, 3).map((t) => `${t.id} "${short(t.title, 60)}" (${t.status}${t.lease ? `, lease until ${t.lease.expires_at}, ${left(t.lease.expires_at, p.now)}` : ''})`);
-      lines.push(`You hold: ${shown.join('; ')}${p.held.length > 3 ? `; and ${p.held.length - 3} more (baton status)` : ''}. Finish with baton done ID, hand over with baton handoff ID --notes "…", give back with baton release ID.`);
+      lines.push(`You hold: ${shown.join('; ')}${p.held.length > 3 ? say(`; and ${p.held.length - 3} more (baton status)`) : ''}.${say(' Finish with baton done ID, hand over with baton handoff ID --notes "…", give back with baton release ID.')}`);
     } else lines.push('You hold nothing.');
     const high = p.inbox.filter((n) => n.priority === 'high').length;
     if (p.inbox.length) {
       const first = p.inbox.find((n) => n.priority === 'high') ?? p.inbox[0]!;
-      lines.push(`Inbox: ${p.inbox.length} unread${high ? `, ${high} high` : ''}; first: ${short(first.text ?? `${first.kind}${first.task ? ` ${first.task}` : ''}`, 120)}. Read: baton inbox --ack`);
+      lines.push(`Inbox: ${p.inbox.length} unread${high ? `, ${high} high` : ''}; first: ${short(first.text ?? `${first.kind}${first.task ? ` ${first.task}` : ''}`, 120)}. Read: ${say('baton inbox --ack')}`);
     } else lines.push('Inbox: nothing unread.');
-    if (p.next) lines.push(`Next: ${p.next.action}${p.next.task ? ` ${p.next.task.id} "${short(p.next.task.title, 60)}"` : ''}${p.next.command ? `: ${p.next.command.replace(/ --json$/, '')}` : ''}. ${short(p.next.reason, 200)}`);
+    if (p.next) lines.push(`Next: ${p.next.action}${p.next.task ? ` ${p.next.task.id} "${short(p.next.task.title, 60)}"` : ''}${p.next.command ? `: ${say(p.next.command.replace(/ --json$/, ''))}` : ''}. ${short(p.next.reason, 200)}`);
   } else {
     lines.push(`baton: board "${short(p.board.name, 60)}" at ${short(p.board.dir, 200)}: ${p.board.total} tasks, ${p.board.ready} ready. ${p.ended ? `Your session ${p.ended} has ended` : 'You have no session here'}.`);
-    lines.push(`Join first: eval "$(baton join --name NAME --role ${p.role} --export)" (the baton MCP server and hooks join for you).`);
+    lines.push(say(`Join first: eval "$(baton join --name NAME --role ${p.role} --export)" (the baton MCP server and hooks join for you).`));
   }
-  lines.push(`Loop: ${LOOPS[p.role].map((s, i) => `${i + 1}. ${s}`).join('  ')}`);
-  lines.push('Keep a lease with baton heartbeat (the hooks and the MCP server renew it for you); --json answers are for parsing; baton next --watch 60 waits for work.');
+  lines.push(say(`Loop: ${LOOPS[p.role].map((s, i) => `${i + 1}. ${s}`).join('  ')}`));
+  lines.push(say('Keep a lease with baton heartbeat (the hooks and the MCP server renew it for you); --json answers are for parsing; baton next --watch 60 waits for work.'));
   lines.push('With the baton MCP server connected, the same steps are its tools: next, claim, done, release, handoff, inbox, send.');
-  // Every command as the agent's shell runs it (`npx baton …` in a project that has baton).
-  for (let i = 0; i < lines.length; i++) lines[i] = asShell(lines[i]!, p.shell);
   // Whole lines only: what does not fit is dropped from the end, the least important first (the
   // first line, who you are, is always there, cut to fit if it must be).
   let out = `${short(lines[0]!, PRIMER_MAX)}\n`;
