@@ -192,8 +192,11 @@ describe('spawn', () => {
     expect(board.run('import', 'plan.json').code).toBe(0);
     const lead = orchestrator(board);
     const children = [];
+    // The children wait for the gate: on a busy machine the first could otherwise finish every
+    // ready task (into review) before the second is spawned, leaving it nothing to take.
+    const gate = join(board.root, 'go');
     for (const args of [['--next'], ['--next'], ['--role', 'reviewer']]) {
-      const r = await as(board, lead, 'spawn', ...args, '--agent', 'fake');
+      const r = await as(board, { ...lead, env: { ...lead.env, FAKE_AGENT_GATE: gate } }, 'spawn', ...args, '--agent', 'fake');
       expect(r.code, r.stdout).toBe(0);
       expect(r.json.child).toMatchObject({ parent: board.json('sessions').sessions.find((s: { canonical: boolean }) => s.canonical).id, depth: 1, state: 'running' });
       children.push(r.json.child);
@@ -201,6 +204,7 @@ describe('spawn', () => {
     expect(children[0].task).not.toBe(children[1].task);
     const ps = (await as(board, lead, 'ps')).json.children;
     expect(ps.map((c: { session: string }) => c.session).sort()).toEqual(children.map((c) => c.session).sort());
+    writeFileSync(gate, '');
     for (const c of children) {
       const w = await as(board, lead, 'wait', c.session, '--timeout', '240');
       expect(w.json, readFileSync(c.log, 'utf8')).toMatchObject({ finished: true, child: { exit_code: 0, state: 'exited' } });
