@@ -174,8 +174,8 @@ describe('Gemini CLI 0.61 with baton installed in the project', () => {
     expect(first, info).toContain(primed);
     expect(first, info).toContain(`baton: you are ${joined.actor} (worker), session ${joined.session}, on board`);
     // Commands as the agent's shell runs them here (baton is a dependency of the project).
-    expect(first).toContain('Next: claim parser "Write the parser": npx baton claim parser.');
-    expect(first).toContain('Loop: 1. npx baton next  2. npx baton claim ID');
+    expect(first).toContain('Next: claim parser "Write the parser": npx baton-board claim parser.');
+    expect(first).toContain('Loop: 1. npx baton-board next  2. npx baton-board claim ID');
     // Before the prompt, in the same turn: the client prepends a SessionStart hook's context to the prompt.
     expect(first.indexOf('baton: you are')).toBeLessThan(first.indexOf('Work on the board.'));
   });
@@ -272,7 +272,7 @@ describe('Gemini CLI 0.61 with baton installed in the project', () => {
     expectWentAsScripted(run, model);
     expect(model.requests.length, info).toBe(4);
     expect(model.requests[1]!.output('run_shell_command')).toMatch(/parser/);
-    expect(model.requests[2]!.newestText).toMatch(/baton: before you stop:\nYou still hold parser \("Write the parser"\): finish it with npx baton done parser/);
+    expect(model.requests[2]!.newestText).toMatch(/baton: before you stop:\nYou still hold parser \("Write the parser"\): finish it with npx baton-board done parser/);
     expect(model.requests[3]!.output('run_shell_command')).not.toMatch(/error/i);
     expect(run.json?.response, info).toContain('The parser is done.');
 

@@ -117,12 +117,12 @@ describe('installed as a package', () => {
       expect(r.stderr, client).toBe('');
       const context = JSON.parse(r.stdout).hookSpecificOutput.additionalContext as string;
       expect(context, client).toContain(`you are ${client}`);
-      expect(context, client).toMatch(/Loop: 1\. npx baton next {2}2\. npx baton claim ID/);
+      expect(context, client).toMatch(/Loop: 1\. npx baton-board next {2}2\. npx baton-board claim ID/);
     }
-    expect(committed['AGENTS.md']).toContain('eval "$(npx baton join --name YOUR-NAME --role worker --export)"');
+    expect(committed['AGENTS.md']).toContain('eval "$(npx baton-board join --name YOUR-NAME --role worker --export)"');
     // The agent's shell, in a subdirectory of the project: the command it was given works, offline.
     mkdirSync(join(b, 'src'));
-    expect(JSON.parse(sh(join(b, 'src'), 'npx baton status --json')).project).toBe('shop');
+    expect(JSON.parse(sh(join(b, 'src'), 'npx baton-board status --json')).project).toBe('shop');
 
     // Installed globally instead (npm install -g): a project without baton in node_modules gets
     // entries that run `baton-board` from PATH, a name no other package has.

@@ -148,7 +148,7 @@ export async function next(o: { watch?: number; explain?: boolean }, ctx: Ctx): 
       const { state, config } = o.explain ? await load(ctx) : await loadHot(ctx);
       const { session, agent } = authenticate(state, ctx.creds);
       const advice = decideNext(state, config, { session, agentId: agent.id }, Date.now(), Boolean(o.explain));
-      // The command as the agent's shell runs it (`npx baton …` where the project has baton as a dependency).
+      // The command as the agent's shell runs it (`npx baton-board …` where the project has baton as a dependency).
       return { revision: state.revision, ...advice, command: advice.command && asShell(advice.command, shellBaton(routeOf(dirname(dir)))) };
     },
     (r) => r.action !== 'wait',

@@ -30,7 +30,7 @@ export function agentsSection(boardRel: string, shell: string): string {
     '```',
     END,
   ];
-  // The shell loop as the agent's shell runs it (`npx baton …` where the project has baton as a dependency).
+  // The shell loop as the agent's shell runs it (`npx baton-board …` where the project has baton as a dependency).
   return asShellInCode(lines.join('\n'), shell);
 }
 

@@ -30,15 +30,17 @@ export const batonArgv = (route: Route, args: string[]): { command: string; args
   route === 'project' ? { command: 'node', args: [PROJECT_SCRIPT, ...args] } : { command: PACKAGE, args };
 
 /**
- * What an agent types in its shell to run baton in this project: `npx baton` finds the project's
- * own copy from any directory of the project (and, being installed, never fetches anything); a
- * global install is `baton`.
+ * What an agent types in its shell to run baton in this project: `npx baton-board` finds the
+ * project's own copy from any directory of the project, and names baton's own package, so a shell
+ * where it is not installed yet (a clone before `npm ci`) can never run another one (a bare `npx
+ * baton` would fetch and run the registry's unrelated `baton` without asking, stdin not being a
+ * terminal); a global install is `baton`.
  */
-export const shellBaton = (route: Route): string => (route === 'project' ? 'npx baton' : 'baton');
+export const shellBaton = (route: Route): string => (route === 'project' ? 'npx baton-board' : 'baton');
 
 /**
- * Text for an agent with its commands as its shell runs them: `baton next` becomes `npx baton
- * next` in a project that has baton as a dependency (words such as "baton:" or "the baton MCP
+ * Text for an agent with its commands as its shell runs them: `baton next` becomes `npx
+ * baton-board next` in a project that has baton as a dependency (words such as "baton:" or "the baton MCP
  * server" are not commands and stay).
  */
 export const asShell = (text: string, word: string): string => (word === 'baton' ? text : text.replace(/(^|[\s"'`(])baton (?=[a-z])/gm, `$1${word} `));

@@ -20,7 +20,7 @@ export interface PrimeData {
   now: number;
   /** The caller's session that has ended (it must join again), when that is why `me` is null. */
   ended?: string | undefined;
-  /** What runs baton in the agent's shell here (`baton`, or `npx baton` where the project has it as a dependency). */
+  /** What runs baton in the agent's shell here (`baton`, or `npx baton-board` where the project has it as a dependency). */
   shell: string;
 }
 

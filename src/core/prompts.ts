@@ -53,6 +53,6 @@ export function renderRolePrompt(board: { dir: string; state: State; config: Con
     task: taskSection,
   };
   const text = `${template.replace(/\{\{(\w+)\}\}/g, (_m, k: string) => fields[k] ?? '').trimEnd()}\n`;
-  // Every command as the agent's shell runs it (`npx baton …` where the project has baton).
+  // Every command as the agent's shell runs it (`npx baton-board …` where the project has baton).
   return { role, source, prompt: asShellInCode(text, shellBaton(routeOf(dirname(dir)))) };
 }

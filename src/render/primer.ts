@@ -28,7 +28,7 @@ function left(expires: string, now: number): string {
 }
 
 export function renderPrimer(p: PrimeData): string {
-  // baton's own words with every command as the agent's shell runs it (`npx baton …` where the
+  // baton's own words with every command as the agent's shell runs it (`npx baton-board …` where the
   // project has baton); titles and messages are put in after, as they are.
   const say = (text: string) => asShell(text, p.shell);
   const lines: string[] = [];
