@@ -308,7 +308,8 @@ describe('baton inside Claude Code', () => {
     ]);
     expectClean(run);
     expect(run.code, explain(run)).toBe(0);
-    expect(primer).toContain(`baton claim ${id}`);
+    // Commands as the agent's shell runs them here (baton is a dependency of the project).
+    expect(primer).toContain(`npx baton-board claim ${id}`);
     expect(requestText(run.loop[0]!), explain(run)).toContain(primer);
   });
 
@@ -376,7 +377,7 @@ describe('baton inside Claude Code', () => {
     expect(run.loop.length, explain(run)).toBe(4);
     expect(resultsOf(run, 1), explain(run)).toMatchObject([{ name: 'Bash', isError: false, json: { ok: true, task: { id, status: 'in_progress' } } }]);
     expect(run.script.fresh[2], explain(run)).toContain(`You still hold ${id}`);
-    expect(run.script.fresh[2]).toContain(`baton done ${id}`);
+    expect(run.script.fresh[2]).toContain(`npx baton-board done ${id}`);
     expect(resultsOf(run, 3), explain(run)).toMatchObject([{ name: 'Bash', isError: false, json: { ok: true, task: { id, status: 'done' } } }]);
     expect(boardState(p.root).tasks[id].status).toBe('done');
     const ev = boardEvents(p);
