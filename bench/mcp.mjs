@@ -3,6 +3,7 @@
 // latency (client side, the JSON-RPC round trip included) on seeded boards: `next` on an
 // unchanged board, `next` just after another process changed it, and `claim` + `release`.
 import { spawn, spawnSync } from 'node:child_process';
+import { firstExchange } from './mcp-exchange.mjs';
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 
@@ -69,34 +70,11 @@ export async function callLatency(bin, dir, env, calls) {
  * sends its first model request at once lists baton's tools in it.
  */
 export async function startup(bin, dir, env, runs) {
-  const once = () =>
-    new Promise((resolve, reject) => {
-      const t0 = performance.now();
-      const child = spawn(process.execPath, [bin, 'mcp'], { cwd: dir, env, stdio: ['pipe', 'pipe', 'ignore'] });
-      const send = (m) => child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', ...m })}\n`);
-      const at = {};
-      let buf = '';
-      child.stdout.setEncoding('utf8');
-      child.stdout.on('data', (d) => {
-        buf += d;
-        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-          const m = JSON.parse(buf.slice(0, i));
-          buf = buf.slice(i + 1);
-          if (m.id === 1) {
-            at.initialize = performance.now() - t0;
-            send({ method: 'notifications/initialized' });
-            send({ id: 2, method: 'tools/list' });
-          }
-          if (m.id === 2) {
-            at.tools_list = performance.now() - t0;
-            child.stdin.end();
-          }
-        }
-      });
-      child.on('error', reject);
-      child.on('close', () => (at.tools_list ? resolve(at) : reject(new Error('baton mcp did not answer'))));
-      send({ id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1.0.0' } } });
-    });
+  const once = async () => {
+    const { messages, ms } = await firstExchange({ bin, cwd: dir, env, version: '2025-11-25', client: 'bench', then: [{ method: 'tools/list' }] });
+    if (!messages[2]?.result) throw new Error('baton mcp did not answer');
+    return { initialize: ms[1], tools_list: ms[2] };
+  };
   const bare = () =>
     new Promise((resolve) => {
       const t0 = performance.now();

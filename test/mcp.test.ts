@@ -1,9 +1,10 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { firstExchange } from '../bench/mcp-exchange.mjs';
 import { BIN, baseEnv, batonAsync, batonIn, hashTree, installInProject, makeBoard, readJsonl, type TestBoard, tempDir } from './helpers.js';
 
 /**
@@ -471,33 +472,11 @@ describe('MCP agents and shell agents on one board', () => {
 });
 
 describe('the server\'s start', () => {
-  /** One server driven by hand, as a client's first exchange goes: initialize, initialized, tools/list, one call. */
-  function exchange(cwd: string, version: string, env: Record<string, string>): Promise<Record<number, any>> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, 'mcp'], { cwd, env: { ...baseEnv(), ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-      const send = (m: object) => child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', ...m })}\n`);
-      const got: Record<number, any> = {};
-      let buf = '';
-      child.stdout.setEncoding('utf8');
-      child.stdout.on('data', (d: string) => {
-        buf += d;
-        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-          const m = JSON.parse(buf.slice(0, i));
-          buf = buf.slice(i + 1);
-          got[m.id] = m.error ?? m.result;
-          if (m.id === 1) {
-            send({ method: 'notifications/initialized' });
-            send({ id: 2, method: 'tools/list' });
-            send({ id: 3, method: 'ping' });
-          }
-          if (m.id === 3) send({ id: 4, method: 'tools/call', params: { name: 'status', arguments: {} } });
-          if (m.id === 4) child.stdin.end();
-        }
-      });
-      child.on('error', reject);
-      child.on('close', () => resolve(got));
-      send({ id: 1, method: 'initialize', params: { protocolVersion: version, capabilities: {}, clientInfo: { name: 'start-test', version: '1.0.0' } } });
-    });
+  /** One server driven by hand, as a client's first exchange goes: initialize, initialized, tools/list, ping, one call; each answer's result or error. */
+  async function exchange(cwd: string, version: string, env: Record<string, string>): Promise<Record<number, any>> {
+    const then = [{ method: 'tools/list' }, { method: 'ping' }, { method: 'tools/call', params: { name: 'status', arguments: {} } }];
+    const { messages } = await firstExchange({ bin: BIN, cwd, env: { ...baseEnv(), ...env }, version, client: 'start-test', then });
+    return Object.fromEntries(Object.entries(messages).map(([id, m]) => [id, m.error ?? m.result]));
   }
 
   it('answers initialize, tools/list and ping before it loads the SDK exactly as the SDK does, at every protocol revision, and then serves calls', async () => {
