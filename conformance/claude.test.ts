@@ -386,10 +386,8 @@ describe('baton inside Claude Code', () => {
     expect(ev.find((e) => e.task === id && e.type === 'task.done')?.session).toBe(bound);
   });
 
-  // Fails today: the MCP server and the hooks join as two baton sessions (agents claude-code and
-  // claude), so the Stop hook does not see the task claimed over MCP and lets the agent stop; the
-  // task goes back to the queue only when the MCP server leaves at exit (SPEC §12, §15).
-  it.fails('one client session is one baton session: a task claimed over MCP holds the stop, as the hooks see it', async () => {
+  // SPEC §12, §15: the MCP server and the hooks act as one baton session.
+  it('one client session is one baton session: a task claimed over MCP holds the stop, as the hooks see it', async () => {
     const p = setUp();
     const id = addTask(p, 'Claimed over MCP');
     let bound = '';

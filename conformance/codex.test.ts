@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { boardState, CLIENTS, cleanEnv, packBaton, type Project, runClient, userRepository } from './harness.js';
-import { codexUserConfig, KEY_VARIABLE, mcpCall, ProxyTrap, say, ScriptedOpenAI, shell, type Step, type Turn } from './models/openai.js';
+import { codexUserConfig, KEY_VARIABLE, mcpCall, ProxyTrap, say, ScriptedOpenAI, shell, type Step } from './models/openai.js';
 
 /**
  * baton inside the real Codex CLI (conformance/clients pins @openai/codex 0.169.1), driven by a
@@ -146,13 +146,6 @@ function hookBinding(p: Project): { key: string; session: string; token: string;
  */
 const batonStep = (name: string, reply: Step['reply']): Step => ({ name, reply, when: (t) => t.mcpTools('baton').length > 0, meanwhile: () => shell('npx baton status'), tries: 3 });
 
-/**
- * A case that fails today because of a product bug its comment names: expected to fail, so the
- * suite stays green until the fix lands (then it fails, and the marker goes).
- * CONFORMANCE_KNOWN_BUGS=show runs them as ordinary cases, to see how they fail.
- */
-const knownBug = process.env.CONFORMANCE_KNOWN_BUGS === 'show' ? it : it.fails;
-
 const step = (name: string, reply: Step['reply'], optional = false): Step => ({ name, reply, optional });
 
 describe('Codex CLI 0.169 (codex exec), baton installed in a user repository', () => {
@@ -253,17 +246,12 @@ describe('Codex CLI 0.169 (codex exec), baton installed in a user repository', (
 
   /**
    * The stop case: the model claims in the shell, ends its turn while holding the task, is held
-   * back with the reason, finishes in the shell, ends. `as` is what each shell line starts with
-   * to act as the session (nothing, when the client's shell already does).
+   * back with the reason, finishes in the shell, ends: the shell acts as the client's session.
    */
-  async function stopCase(as: (t: Turn) => string) {
-    let prefix = '';
+  async function stopCase() {
     let refusal = '';
     const p = await codexProject([
-      step('claim in the shell', (t) => {
-        prefix = as(t);
-        return shell(`${prefix}npx baton claim parser`);
-      }),
+      step('claim in the shell', () => shell('npx baton claim parser')),
       step('end the turn while holding the task', (t) => {
         const out = t.lastOutput();
         if (!/Process exited with code 0/.test(out)) throw new Error(`the shell claim failed:\n${out}`);
@@ -271,7 +259,7 @@ describe('Codex CLI 0.169 (codex exec), baton installed in a user repository', (
       }),
       step('the stop was refused: finish the task', (t) => {
         refusal = t.added().map((i) => JSON.stringify(i)).join('\n');
-        return shell(`${prefix}npx baton done parser --notes "parser written"`);
+        return shell('npx baton done parser --notes "parser written"');
       }),
       step('end the turn', (t) => {
         const out = t.lastOutput();
@@ -289,21 +277,10 @@ describe('Codex CLI 0.169 (codex exec), baton installed in a user repository', (
     expect(boardState(p.root).tasks.parser).toMatchObject({ status: 'review', lease: null });
   }
 
-  // Fails today: Codex 0.169 has no env file (no CODEX_ENV_FILE, which `baton hook session-start`
-  // writes to), so a shell command the model runs in Codex carries no BATON_SESSION and
-  // `npx baton claim ID` is refused ("This command acts as an agent: it needs a session").
-  // Codex does give every shell command CODEX_THREAD_ID (= the hooks' session_id).
-  knownBug('refuses a stop while a task claimed in the shell is held, with its reason reaching the model, and allows it once done', async () => {
-    await stopCase(() => '');
-  });
-
-  it("refuses a stop while a task is held, and allows it once done (the shell acting as the session by the primer's export line)", async () => {
-    await stopCase((t) => {
-      // Without an env file, the primer tells the agent how its shell acts as the session.
-      const line = t.messages('developer').join('\n').match(/^In your shell, act as this session: (export .+)$/m);
-      if (!line) throw new Error('no export line in the primer');
-      return `${line[1]} && `;
-    });
+  // Codex has no env file: the shell command acts as the session by the client process it runs
+  // under (and by CODEX_THREAD_ID, the hooks' session_id, which Codex gives every shell command).
+  it('refuses a stop while a task claimed in the shell is held, with its reason reaching the model, and allows it once done', async () => {
+    await stopCase();
   });
 
   it('ends the session when the client exits, and its work goes back to the queue', async () => {
@@ -356,9 +333,7 @@ describe('Codex CLI 0.169 (codex exec), baton installed in a user repository', (
     expect(aboutBaton, r.log).toEqual([]);
   });
 
-  // Fails today: the MCP server joins as its own session (agent codex-mcp-client, from Codex's
-  // clientInfo) beside the one the SessionStart hook joined (agent codex).
-  knownBug('acts as one baton session across MCP and the hooks', async () => {
+  it('acts as one baton session across MCP and the hooks', async () => {
     let bound: ReturnType<typeof hookBinding>;
     const p = await codexProject(
       [
@@ -380,10 +355,7 @@ describe('Codex CLI 0.169 (codex exec), baton installed in a user repository', (
     expect(Object.keys(state.agents)).toEqual([bound!.agent]);
   });
 
-  // Fails today: with no env file in Codex, the SessionStart context starts with
-  // "In your shell, act as this session: export BATON_SESSION=… BATON_TOKEN=…", so the token is
-  // in every request the model gets.
-  knownBug("never puts the session's token in the model's context", async () => {
+  it("never puts the session's token in the model's context", async () => {
     let token = '';
     const p = await codexProject([
       step('answer', () => {

@@ -19,7 +19,9 @@ export interface Run {
 export const baseEnv = () => {
   // BATON_VERIFY_WRITES: every write checks its spliced state.json against a full serialisation.
   const env: Record<string, string> = { ...(process.env as Record<string, string>), NO_COLOR: '1', BATON_VERIFY_WRITES: '1' };
-  for (const k of ['BATON_DIR', 'BATON_SESSION', 'BATON_TOKEN', 'BATON_AGENT', 'BATON_DEBUG', 'FORCE_COLOR']) delete env[k];
+  for (const k of ['BATON_DIR', 'BATON_SESSION', 'BATON_TOKEN', 'BATON_AGENT', 'BATON_AGENT_NAME', 'BATON_DEBUG', 'FORCE_COLOR']) delete env[k];
+  // The suite run inside an agent client is not that client's agent (link.ts).
+  for (const k of ['CLAUDECODE', 'CLAUDE_CODE_SESSION_ID', 'CODEX_THREAD_ID', 'GEMINI_CLI', 'GEMINI_SESSION_ID']) delete env[k];
   return env;
 };
 
@@ -180,4 +182,70 @@ export function readJsonl(path: string): any[] {
 export function installInProject(root: string): void {
   mkdirSync(join(root, 'node_modules'), { recursive: true });
   symlinkSync(ROOT, join(root, 'node_modules', 'baton-board'));
+}
+
+/**
+ * A stand-in agent client (fixtures/client.mjs): one process that starts an MCP server, hooks and
+ * shell commands as its own children, as the real clients do, so they can act as one session.
+ */
+export class FakeClient {
+  private readonly child = spawn(process.execPath, [resolve(ROOT, 'test', 'fixtures', 'client.mjs')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  private readonly waiting = new Map<number, (m: any) => void>();
+  private id = 0;
+  private buf = '';
+
+  constructor(private readonly root: string) {
+    this.child.stdout.setEncoding('utf8');
+    this.child.stdout.on('data', (d: string) => {
+      this.buf += d;
+      for (let i = this.buf.indexOf('\n'); i >= 0; i = this.buf.indexOf('\n')) {
+        const m = JSON.parse(this.buf.slice(0, i));
+        this.buf = this.buf.slice(i + 1);
+        this.waiting.get(m.id)?.(m);
+        this.waiting.delete(m.id);
+      }
+    });
+    onTestFinished(() => this.close());
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  private send(o: Record<string, unknown>): Promise<any> {
+    const id = ++this.id;
+    this.child.stdin.write(`${JSON.stringify({ id, ...o })}\n`);
+    return new Promise((r) => this.waiting.set(id, r));
+  }
+
+  /** Starts `baton mcp ARGS` as the client's MCP server, introducing itself as `client`. */
+  mcpStart(o: { args?: string[]; env?: Record<string, string>; client?: string } = {}): Promise<void> {
+    return this.send({ op: 'mcp-start', argv: [process.execPath, BIN, 'mcp', ...(o.args ?? [])], cwd: this.root, env: { ...baseEnv(), ...o.env }, client: o.client ?? 'claude-code' });
+  }
+
+  /** A tools/call: the tool's JSON answer, and whether it was a refusal. */
+  async mcpCall(name: string, args: Record<string, unknown> = {}): Promise<{ json: any; isError: boolean }> {
+    const r = (await this.send({ op: 'mcp-call', name, arguments: args })).result;
+    return { json: JSON.parse(r.content[0].text), isError: r.isError === true };
+  }
+
+  /** Closes the MCP server's stdin, as a client that goes does; resolves with its exit code. */
+  async mcpStop(): Promise<number> {
+    return (await this.send({ op: 'mcp-stop' })).code;
+  }
+
+  /** Runs a command as the client runs hooks (`sh -c`, JSON on stdin) or shell commands (`bash -c`). */
+  async run(command: string, o: { input?: string; env?: Record<string, string>; shell?: 'sh' | 'bash' } = {}): Promise<Run> {
+    const r = await this.send({ op: 'run', shell: o.shell ?? 'sh', command, input: o.input ?? '', cwd: this.root, env: { ...baseEnv(), ...o.env } });
+    return toRun(r.code, r.stdout, r.stderr);
+  }
+
+  /** baton as a shell command the client's agent runs. */
+  baton(args: string[], env: Record<string, string> = {}): Promise<Run> {
+    return this.run([process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' '), { shell: 'bash', env });
+  }
+
+  close(): void {
+    if (this.child.exitCode === null) this.child.stdin.end();
+  }
 }

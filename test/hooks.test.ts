@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync
 import { join } from 'node:path';
 import { parse as parseJsonc } from 'jsonc-parser';
 import { describe, expect, it } from 'vitest';
-import { baseEnv, batonAsync, batonIn, installInProject, makeBoard, makeBoardIn, type TestBoard, tempDir } from './helpers.js';
+import { baseEnv, baton, batonAsync, batonIn, FakeClient, installInProject, makeBoard, makeBoardIn, type TestBoard, tempDir } from './helpers.js';
 
 /**
  * Inside the agent's loop: `baton prime`, `baton hooks install` for Claude Code, Codex and Gemini
@@ -256,31 +256,37 @@ describe('the hooks, run as the client runs them', () => {
     for (const e of ['post-tool-use', 'stop', 'session-end']) expect(runHook(board, command[e]!, { session_id: 'unknown' }).stdout, e).toBe('');
   });
 
-  it('Gemini CLI and Codex: the same loop in their formats (JSON-only context, AfterTool, AfterAgent deny; Codex env file)', () => {
+  it('Gemini CLI and Codex: the same loop in their formats (JSON-only context, AfterTool, AfterAgent deny); their shell commands act as the session with no token given', async () => {
     const board = makeBoard();
     board.run('add', 'first task', '--id', 't1', '--no-review');
     installInProject(board.root);
     expect(board.run('hooks', 'install', 'gemini').code).toBe(0);
     expect(board.run('hooks', 'install', 'codex').code).toBe(0);
     const gemini = installed(board.root, 'gemini').command;
-    const start = runHook(board, gemini['session-start']!, { session_id: 'g-1', source: 'startup', hook_event_name: 'SessionStart', timestamp: new Date().toISOString() }, { GEMINI_PROJECT_DIR: board.root });
-    expect(start.json).toEqual({ hookSpecificOutput: { additionalContext: expect.stringContaining('you are gemini (worker)') } });
-    // No env file in Gemini: the context says how the agent's shell acts as the session.
-    const exports = /^In your shell, act as this session: (export .*)$/m.exec(start.json.hookSpecificOutput.additionalContext)![1]!;
-    const shellNext = spawnSync('sh', ['-c', `${exports} && node '${join(import.meta.dirname, '..', 'bin', 'baton.cjs')}' next --json`], { cwd: board.root, env: baseEnv(), encoding: 'utf8' });
-    expect(JSON.parse(shellNext.stdout)).toMatchObject({ ok: true, action: 'claim' });
-    const s = board.json('sessions').sessions.find((x: { agent: string }) => x.agent === 'gemini');
-    const token = JSON.parse(readFileSync(join(board.dir, 'hook-sessions.json'), 'utf8'))['gemini:g-1'].token;
-    expect(board.run('claim', 't1').code).toBe(8); // no session in this shell
-    expect(board.run('claim', 't1', '--session', s.id, '--token', token).code).toBe(0);
-    const deny = runHook(board, gemini.stop!, { session_id: 'g-1', hook_event_name: 'AfterAgent', stop_hook_active: false });
-    expect(deny.json).toMatchObject({ decision: 'deny', reason: expect.stringContaining('t1') });
+    const g = new FakeClient(board.root);
+    const hook = (client: FakeClient, command: string, input: Record<string, unknown>) => client.run(command, { input: JSON.stringify(input), env: { GEMINI_PROJECT_DIR: board.root } });
+    const start = (await hook(g, gemini['session-start']!, { session_id: 'g-1', source: 'startup', hook_event_name: 'SessionStart', timestamp: new Date().toISOString() })).json;
+    expect(start).toEqual({ hookSpecificOutput: { additionalContext: expect.stringContaining('you are gemini (worker)') } });
+    // No env file in Gemini, and no token in the context: a shell command of the client acts as its session.
+    expect(start.hookSpecificOutput.additionalContext).not.toMatch(/BATON_TOKEN|export /);
+    expect((await g.baton(['next', '--json'], { GEMINI_CLI: '1' })).json).toMatchObject({ ok: true, action: 'claim' });
+    expect(board.run('claim', 't1').code).toBe(8); // a terminal that is not the client's: no session
+    expect((await g.baton(['claim', 't1', '--json'], { GEMINI_CLI: '1' })).json).toMatchObject({ ok: true, task: { id: 't1' } });
+    const deny = (await hook(g, gemini.stop!, { session_id: 'g-1', hook_event_name: 'AfterAgent', stop_hook_active: false })).json;
+    expect(deny).toMatchObject({ decision: 'deny', reason: expect.stringContaining('t1') });
 
     const codex = installed(board.root, 'codex').command;
-    const envFile = join(tempDir(), 'codex.env');
-    const cs = runHook(board, codex['session-start']!, { session_id: 'x-1', source: 'startup', hook_event_name: 'SessionStart' }, { CODEX_ENV_FILE: envFile });
-    expect(cs.json.hookSpecificOutput).toMatchObject({ hookEventName: 'SessionStart', additionalContext: expect.stringContaining('you are codex') });
-    expect(envFromFile(envFile).BATON_AGENT).toBe('codex');
+    const c = new FakeClient(board.root);
+    const cs = (await hook(c, codex['session-start']!, { session_id: 'x-1', source: 'startup', hook_event_name: 'SessionStart' })).json;
+    expect(cs.hookSpecificOutput).toMatchObject({ hookEventName: 'SessionStart', additionalContext: expect.stringContaining('you are codex') });
+    expect(cs.hookSpecificOutput.additionalContext).not.toMatch(/BATON_TOKEN|export /);
+    const sessions = board.json('sessions').sessions as { id: string; agent: string }[];
+    expect(sessions.map((x) => x.agent).sort()).toEqual(['codex', 'gemini']);
+    // Codex's shell commands carry the thread id (the hooks' session_id): that names the session too.
+    board.run('add', 'second', '--id', 't2', '--no-review');
+    const viaThread = baton(['claim', 't2', '--json'], { cwd: board.root, env: { CODEX_THREAD_ID: 'x-1' } });
+    expect(viaThread.json).toMatchObject({ ok: true, task: { id: 't2' } });
+    expect(board.json('show', 't2').task.lease.session).toBe(sessions.find((x) => x.agent === 'codex')!.id);
   });
 
   it('parallel tool calls deliver a message once between them; a stop delivers every message up to the high one; a session from the environment is only unbound at the end; the env file holds one set of lines', async () => {

@@ -90,6 +90,11 @@ function contextOf(sys: System, cmd: Command): Ctx {
 async function execute(sys: System, mode: OutputMode, def: AnyCommand, input: Record<string, any>, cmd: Command): Promise<number> {
   const ctx = contextOf(sys, cmd);
   if (ctx.idempotencyKey) ctx.call = callOf(input);
+  // Run by an agent client with no session given: the client's session (link.ts).
+  if (def.session !== 'none' && !(ctx.creds.session && ctx.creds.token)) {
+    const { linkedCreds } = await import('../commands/link.js');
+    ctx.creds = (await linkedCreds(ctx, def.session === 'required')) ?? ctx.creds;
+  }
   const streaming = def.stream !== undefined && (def.stream.when?.(input) ?? true);
   const screen = Boolean(def.stream?.screen) && sys.tty && !mode.json;
   const quit = streaming || def.serves ? sys.quit(screen) : { promise: new Promise<void>(() => undefined), done: () => undefined };
@@ -222,6 +227,14 @@ function usageError(e: CommanderError): BatonError {
 /** Runs baton with these arguments (without the node and script paths); resolves to the exit code. */
 export async function runCli(argv: string[], sys: System): Promise<number> {
   const mode: OutputMode = { json: argv.includes('--json'), color: detectColor(argv, sys.env, sys.tty) };
+  // `eval "$(baton … --export)"`: a failure prints, besides its error on stderr, the one word that
+  // makes the eval fail (an empty output would let it succeed with nothing set).
+  const exporting = !mode.json && (argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv).includes('--export');
+  const fail = (e: unknown): number => {
+    const code = printFailure(sys, e, mode, sys.env);
+    if (exporting) sys.stdout('false\n');
+    return code;
+  };
   // What core warns about while reading the board (an unknown key in config.yaml) is said on
   // stderr as soon as it is found, whatever the output mode: --json keeps stdout one document.
   onBoardWarning((message) => sys.stderr(`warning: ${escapeTerminal(message)}\n`));
@@ -230,7 +243,7 @@ export async function runCli(argv: string[], sys: System): Promise<number> {
     try {
       code = await execute(sys, mode, def, input, cmd);
     } catch (e) {
-      code = printFailure(sys, e, mode, sys.env);
+      code = fail(e);
     }
   }, sys, argv);
   if (argv.length === 0) {
@@ -246,9 +259,9 @@ export async function runCli(argv: string[], sys: System): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
-      return printFailure(sys, usageError(e), mode, sys.env);
+      return fail(usageError(e));
     }
-    return printFailure(sys, e, mode, sys.env);
+    return fail(e);
   }
   return code;
 }

@@ -5,6 +5,8 @@ import {
   findOrMakeAgent,
   hashToken,
   mintSessionId,
+  resumeCommand,
+  takeOver,
   newToken,
   type SessionJson,
   sessionState,
@@ -19,7 +21,7 @@ import { liveBindings, readBindings, writeBindings } from '../core/bindings.js';
 import { bounded, cmp } from '../core/json.js';
 import { IN_FLIGHT } from '../core/rank.js';
 import { checkSpecialty, splitList } from '../core/tasks.js';
-import { type Role, ROLES, type Session } from '../core/types.js';
+import { type Role, ROLES, type Session, type State } from '../core/types.js';
 import { renewLeases } from '../core/leases.js';
 import { boardDir, type Ctx, load, mutate, mutateAs } from './context.js';
 
@@ -32,15 +34,27 @@ export interface JoinOptions {
   host?: string;
   window?: string;
   parent?: string;
+  /** Take over the work of this agent's earlier sessions on this host (they end). */
+  resume?: boolean;
+  /** The answer is for eval: run again in a shell that already acts as this agent, it gives that session again. */
+  export?: boolean;
 }
 
 export interface JoinResult {
   revision: number;
   agent: AgentJson;
   session: SessionJson;
-  /** Shown once; only its hash is stored. */
-  token: string;
+  /** Shown once; only its hash is stored. Null when the session is an agent client's (its hooks, MCP server and shell act as it without one). */
+  token: string | null;
+  /** The session was already there (the client's own, or the one this shell acts as): no new one. */
+  reused: boolean;
+  /** With --resume: the earlier sessions ended and the tasks that moved from each. */
+  taken_over: { session: string; tasks: string[] }[];
 }
+
+/** The agent's live sessions other than `keep` (join --resume ends them). */
+const earlierSessions = (state: State, agentId: string, keep: string): Session[] =>
+  Object.values(state.sessions).filter((x) => x.agent === agentId && x.id !== keep && x.ended_at === null);
 
 export async function join(o: JoinOptions, ctx: Ctx): Promise<JoinResult> {
   if (!o.name?.trim()) throw invalidInput('Give the agent a name: --name NAME.', 'baton join --name NAME --role worker');
@@ -53,8 +67,33 @@ export async function join(o: JoinOptions, ctx: Ctx): Promise<JoinResult> {
   if (host.length > 200 || /[\u0000-\u001f]/.test(host)) throw invalidInput('--host must be one short line.');
   const window = o.window ?? ctx.env.BATON_WINDOW ?? ctx.env.TMUX_PANE ?? null;
   if (window !== null && (window.length > 200 || /[\u0000-\u001f]/.test(window))) throw invalidInput('--window must be one short line.');
+  // Run by an agent client (no session given): --resume takes the earlier work over into the
+  // client's own session, which its hooks, MCP server and shell already act as.
+  const given = ctx.creds.session && ctx.creds.token ? ctx.creds : null;
+  const linked = o.resume && !given ? await clientSession(ctx) : null;
   const token = newToken();
   const r = await mutate(ctx, (tx) => {
+    const nowMs = Date.parse(tx.now);
+    // The session this shell already acts as, when it is this agent's: eval'd twice, the same lines.
+    const mine = given ? tx.state.sessions[given.session!.toLowerCase()] : undefined;
+    const again =
+      o.export && !o.resume && mine && !mine.ended_at && mine.token_hash === hashToken(given!.token!) && tx.state.agents[mine.agent]?.name === name && mine.host === host && mine.role === role ? mine : null;
+    if (again) {
+      return { agent: toAgentJson(tx.state.agents[again.agent]!), session: toSessionJson(again, tx.config, nowMs), token: given!.token!, reused: true, taken_over: [] };
+    }
+    if (linked) {
+      const current = tx.state.sessions[linked.session];
+      const agent = current ? tx.state.agents[current.agent] : undefined;
+      if (current && agent && !current.ended_at) {
+        if (agent.name !== name || agent.host !== host) {
+          throw invalidInput(`This client session is agent ${agent.name} on ${agent.host}: it can take over only that agent's earlier sessions.`, resumeCommand(agent.name));
+        }
+        const taken_over = earlierSessions(tx.state, agent.id, current.id).map((x) => ({ session: x.id, tasks: takeOver(tx, current, x) }));
+        current.heartbeat_at = tx.now;
+        agent.last_seen_at = tx.now;
+        return { agent: toAgentJson(agent), session: toSessionJson(current, tx.config, nowMs), token: null, reused: true, taken_over };
+      }
+    }
     let parent: Session | null = null;
     if (o.parent) {
       parent = tx.state.sessions[o.parent.toLowerCase()] ?? null;
@@ -86,13 +125,24 @@ export async function join(o: JoinOptions, ctx: Ctx): Promise<JoinResult> {
       session: session.id,
       data: { agent: agent.id, role, specialties: agent.specialties, host, parent: session.parent, new_agent: created },
     });
-    return { agent: toAgentJson(agent), session: toSessionJson(session, tx.config, Date.parse(tx.now)) };
+    const taken_over = o.resume && !created ? earlierSessions(tx.state, agent.id, session.id).map((x) => ({ session: x.id, tasks: takeOver(tx, session, x) })) : [];
+    return { agent: toAgentJson(agent), session: toSessionJson(session, tx.config, nowMs), token, reused: false, taken_over };
   });
-  return { revision: r.revision, ...r.value, token };
+  return { revision: r.revision, ...r.value };
 }
 
+/** The session of the agent client this command runs under, if any (link.ts). */
+async function clientSession(ctx: Ctx): Promise<{ session: string } | null> {
+  const { linkedCreds } = await import('./link.js');
+  const c = await linkedCreds(ctx, false);
+  return c?.session ? { session: c.session } : null;
+}
 
 export function renderJoinExport(r: JoinResult, dir: string): string {
+  if (r.token === null) {
+    // A client's session: nothing to export (its hooks, MCP server and shell act as it); eval runs nothing.
+    return `# baton: ${r.agent.id} is this client's session ${r.session.id}${tookOver(r)}; nothing to export`;
+  }
   return [
     `export BATON_DIR=${shellQuote(dir)}`,
     `export BATON_AGENT=${shellQuote(r.agent.id)}`,
@@ -101,9 +151,16 @@ export function renderJoinExport(r: JoinResult, dir: string): string {
   ].join('\n');
 }
 
+const tookOver = (r: JoinResult): string => {
+  const tasks = r.taken_over.flatMap((t) => t.tasks);
+  return r.taken_over.length ? `, took over ${r.taken_over.map((t) => t.session).join(', ')}${tasks.length ? ` with ${tasks.join(', ')}` : ''}` : '';
+};
+
 export function renderJoin(r: JoinResult): string {
+  const who = `${r.agent.id} (${r.agent.role}${r.agent.specialties.length ? `: ${r.agent.specialties.join(', ')}` : ''})`;
+  if (r.token === null) return `This client acts as ${who}, session ${r.session.id}${tookOver(r)}. Next: baton next`;
   return [
-    `Joined as ${r.agent.id} (${r.agent.role}${r.agent.specialties.length ? `: ${r.agent.specialties.join(', ')}` : ''}), session ${r.session.id}.`,
+    `${r.reused ? 'Still' : 'Joined'} as ${who}, session ${r.session.id}${tookOver(r)}.`,
     `export BATON_SESSION=${r.session.id} BATON_TOKEN=${r.token}`,
     'The token is shown once. Next: baton next',
   ].join('\n');

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { type AgentJson, endSession, findOrMakeAgent, hashToken, mintSessionId, newToken, type SessionJson, sessionState, toAgentJson, toSessionJson } from '../core/agents.js';
+import { BatonError } from '../core/errors.js';
 import { checkPromptRole, renderRolePrompt } from '../core/prompts.js';
 import type { Role, Session } from '../core/types.js';
 import { type Ctx, load, mutate } from './context.js';
@@ -31,7 +32,7 @@ export function orchestratorName(project: string): string {
  * this twice never makes two); a stale one, or any with --relaunch, is ended (its leases
  * released) and replaced. Sessions joined by hand with --role orchestrator never become it.
  */
-export async function start(o: { relaunch?: boolean }, ctx: Ctx): Promise<OrchestratorResult> {
+export async function start(o: { relaunch?: boolean; export?: boolean }, ctx: Ctx): Promise<OrchestratorResult> {
   const token = newToken();
   const r = await mutate(ctx, (tx) => {
     const nowMs = Date.parse(tx.now);
@@ -41,7 +42,17 @@ export async function start(o: { relaunch?: boolean }, ctx: Ctx): Promise<Orches
       const live = sessionState(current, tx.config, nowMs) === 'live';
       if (live && !o.relaunch) {
         const agent = tx.state.agents[current.agent]!;
-        return { agent: toAgentJson(agent), session: toSessionJson(current, tx.config, nowMs), token: null, reused: true, ended };
+        // The shell that started it (its token in the environment) gets the same lines again;
+        // any other gets a refusal eval fails on: the token is shown once.
+        const { session: s, token: t } = ctx.creds;
+        const mine = s?.toLowerCase() === current.id && t !== undefined && hashToken(t) === current.token_hash ? t : null;
+        if (o.export && !mine) {
+          throw new BatonError('INVALID_TRANSITION', `The orchestrator session ${current.id} is live, and its token was shown only when it started: this shell can't act as it.`, {
+            hint: 'eval "$(baton orchestrator start --relaunch --export)" (ends it; what it holds goes back to the queue)',
+            details: { session: current.id },
+          });
+        }
+        return { agent: toAgentJson(agent), session: toSessionJson(current, tx.config, nowMs), token: mine, reused: true, ended };
       }
       endSession(tx, current, o.relaunch ? 'relaunched' : 'replaced: no heartbeat');
       current.canonical = false;

@@ -26,6 +26,8 @@ import {
   toTaskJson,
 } from '../core/tasks.js';
 import { blockTask, cancelTask, unblockTask } from '../core/lifecycle.js';
+import { callerOf, type Intervention, intervention } from '../core/intervene.js';
+import type { Tx } from '../core/tx.js';
 import { PROFILE_LIMITS } from '../core/agents.js';
 import { rankTasks } from '../core/rank.js';
 import { archiveFileFor, archiveFinished, archiveIds, findArchived } from '../core/archive.js';
@@ -202,37 +204,44 @@ export async function dep(action: 'add' | 'rm', rawId: string, rawDep: string, c
 
 // ---------------------------------------------------------------- block / unblock / cancel
 
-export async function block(rawId: string, reason: string | undefined, ctx: Ctx): Promise<TaskResult> {
+export async function block(rawId: string, reason: string | undefined, o: { force?: boolean }, ctx: Ctx): Promise<TaskResult> {
   const id = checkId(rawId, 'task id');
   const why = (reason ?? '').trim();
   if (!why) throw invalidInput('Say why the task is blocked: --reason "…".');
   checkDescription(why);
   const r = await mutate(ctx, (tx) => {
     const task = getTask(tx.state, id);
-    blockTask(tx, task, why);
+    blockTask(tx, task, why, intervening(tx, ctx, task, o.force, 'block', why));
     return toTaskJson(task);
   });
   return { revision: r.revision, task: r.value };
 }
 
-export async function unblock(rawId: string, ctx: Ctx): Promise<TaskResult> {
+export async function unblock(rawId: string, o: { force?: boolean }, ctx: Ctx): Promise<TaskResult> {
   const id = checkId(rawId, 'task id');
   const r = await mutate(ctx, (tx) => {
     const task = getTask(tx.state, id);
-    unblockTask(tx, task);
+    unblockTask(tx, task, task.status === 'blocked' ? intervening(tx, ctx, task, o.force, 'unblock', null) : null);
     return toTaskJson(task);
   });
   return { revision: r.revision, task: r.value };
 }
 
-export async function cancel(rawId: string, reason: string | undefined, ctx: Ctx): Promise<TaskResult> {
+export async function cancel(rawId: string, reason: string | undefined, o: { force?: boolean }, ctx: Ctx): Promise<TaskResult> {
   const id = checkId(rawId, 'task id');
   const r = await mutate(ctx, (tx) => {
     const task = getTask(tx.state, id);
-    cancelTask(tx, task, reason ?? null);
+    cancelTask(tx, task, reason ?? null, intervening(tx, ctx, task, o.force, 'cancel', reason ?? null));
     return toTaskJson(task);
   });
   return { revision: r.revision, task: r.value };
+}
+
+/** An intervention on work another live session holds (intervene.ts): refused without --force, unless an orchestrator. */
+function intervening(tx: Tx, ctx: Ctx, task: Task, force: boolean | undefined, verb: string, reason: string | null): Intervention | null {
+  const caller = callerOf(tx.state, ctx.creds, ctx.env);
+  if (caller.session) tx.actAs(caller.agent!, caller.session);
+  return intervention(tx.state, task, caller, Boolean(force), verb, reason, Date.parse(tx.now));
 }
 
 // ---------------------------------------------------------------- list / show

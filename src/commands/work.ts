@@ -1,5 +1,6 @@
 import { dirname } from 'node:path';
-import { authenticate, sweepExpiredLeases } from '../core/agents.js';
+import { authenticate, dropLease, sweepExpiredLeases } from '../core/agents.js';
+import { callerOf, holderOf, intervention } from '../core/intervene.js';
 import { type Claim, claimBest, claimTask, type Explain, finishClaim, releaseClaim } from '../core/claims.js';
 import { BatonError, invalidInput, notFound } from '../core/errors.js';
 import { firstChars, readResult, type ResultRecord, storeResult } from '../core/results.js';
@@ -12,7 +13,7 @@ import type { SyncResult } from '../core/sync.js';
 import { checkNote, checkSpecialty, getTask, type TaskJson, toTaskJson } from '../core/tasks.js';
 import { type Take, takeHandoff } from '../core/handoffs.js';
 import { untilAnswer, untilWork } from '../core/watch.js';
-import { boardDir, type Ctx, load, loadHot, mutateAs, readFileArg } from './context.js';
+import { boardDir, type Ctx, load, loadHot, mutate, mutateAs, readFileArg } from './context.js';
 
 export type { Action, Explain };
 
@@ -120,12 +121,31 @@ export async function done(rawId: string, o: { notes?: string; result?: string; 
   return { revision: r.revision, task: r.value };
 }
 
-export async function release(rawId: string, o: { reason?: string; leaseToken?: string }, ctx: Ctx): Promise<{ revision: number; task: TaskJson }> {
+export async function release(rawId: string, o: { reason?: string; leaseToken?: string; force?: boolean }, ctx: Ctx): Promise<{ revision: number; task: TaskJson }> {
   const id = checkId(rawId, 'task id');
   const dir = boardDir(ctx);
-  const r = await mutateAs(ctx, (tx, me) => {
+  const r = await mutate(ctx, (tx) => {
     const task = getTask(tx.state, id);
-    releaseClaim(tx, dir, me, task, o.reason ?? null, o.leaseToken);
+    const caller = callerOf(tx.state, ctx.creds, ctx.env);
+    const holder = holderOf(tx.state, task, Date.parse(tx.now));
+    // Your own work (or your agent's earlier session's, which leaseConflict points to join --resume for).
+    if (!o.force && (!caller.session || !holder || holder.agent === caller.agent)) {
+      const { session, agent } = authenticate(tx.state, ctx.creds);
+      tx.actAs(agent.id, session.id);
+      session.heartbeat_at = tx.now;
+      releaseClaim(tx, dir, { session, agentId: agent.id }, task, o.reason ?? null, o.leaseToken);
+      return toTaskJson(task);
+    }
+    if (caller.session) tx.actAs(caller.agent!, caller.session);
+    const iv = intervention(tx.state, task, caller, Boolean(o.force), 'release', o.reason ?? null, Date.parse(tx.now));
+    if (!iv) {
+      if (caller.session && task.lease?.session === caller.session) {
+        releaseClaim(tx, dir, { session: tx.state.sessions[caller.session]!, agentId: caller.agent! }, task, o.reason ?? null, o.leaseToken);
+        return toTaskJson(task);
+      }
+      throw new BatonError('INVALID_TRANSITION', `Nobody holds ${task.id} (it is ${task.status}): there is nothing to release.`, { hint: `baton show ${task.id}`, details: { task: task.id, status: task.status } });
+    }
+    dropLease(tx, task, 'task.released', { reason: o.reason ?? null, ...iv.data }, iv.holder.agent);
     return toTaskJson(task);
   });
   return { revision: r.revision, task: r.value };

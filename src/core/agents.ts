@@ -105,9 +105,10 @@ function releaseTarget(task: Task): Task['status'] {
 
 /**
  * Ends the lease on a task without finishing it (expiry, release, leave, reap), with the
- * event that says so. `why` is the event type; expiry notifies the former holder.
+ * event that says so. `why` is the event type; expiry notifies the former holder, and so does a
+ * release by someone else (`tell`: the holder's agent).
  */
-export function dropLease(tx: Tx, task: Task, why: 'lease.expired' | 'task.released' | 'session.released', data: Record<string, unknown> = {}): void {
+export function dropLease(tx: Tx, task: Task, why: 'lease.expired' | 'task.released' | 'session.released', data: Record<string, unknown> = {}, tell: string | null = null): void {
   const lease = task.lease;
   const holder = lease ? tx.state.sessions[lease.session] : undefined;
   const formerAgent = task.status === 'in_review' ? task.reviewer : task.assignee;
@@ -121,7 +122,9 @@ export function dropLease(tx: Tx, task: Task, why: 'lease.expired' | 'task.relea
     notify:
       why === 'lease.expired' && formerAgent
         ? { targets: [`agent:${formerAgent}`], kind: 'lease-expired', priority: 'high' }
-        : null,
+        : tell
+          ? { targets: [`agent:${tell}`], kind: 'intervention', priority: 'high' }
+          : null,
   });
 }
 
@@ -150,6 +153,27 @@ export function endSession(tx: Tx, session: Session, reason: string): string[] {
   }
   tx.emit({ type: 'session.ended', data: { session: session.id, agent: session.agent, reason, released }, actor: session.agent, session: session.id });
   return released;
+}
+
+/** The command that takes an agent's earlier session's work over (every refusal on that path names it). */
+export const resumeCommand = (agentName: string): string => `baton join --name ${agentName} --resume`;
+
+/**
+ * Moves what `from` holds to `to`, a session of the same agent (join --resume: a restarted client,
+ * a lost token), then ends `from`. Each task keeps its status and its lease token, with a fresh
+ * lease; a `task.taken_over` event says so. Returns the ids moved.
+ */
+export function takeOver(tx: Tx, to: Session, from: Session): string[] {
+  const moved: string[] = [];
+  for (const t of Object.values(tx.state.tasks)) {
+    if (t.lease?.session !== from.id || (t.status !== 'in_progress' && t.status !== 'in_review')) continue;
+    t.lease = { ...t.lease, session: to.id, heartbeat_at: tx.now, expires_at: addSeconds(tx.now, tx.config.lease_ttl_seconds) };
+    tx.touch(t);
+    tx.emit({ type: 'task.taken_over', task: t.id, actor: to.agent, session: to.id, data: { from_session: from.id, to_session: to.id, status: t.status } });
+    moved.push(t.id);
+  }
+  endSession(tx, from, `taken over by ${to.id}`);
+  return moved;
 }
 
 export interface AgentJson {

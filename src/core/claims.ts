@@ -1,4 +1,4 @@
-import { dropLease, grantLease, type Me, PROFILE_LIMITS, reviewRequired } from './agents.js';
+import { dropLease, grantLease, type Me, PROFILE_LIMITS, resumeCommand, reviewRequired } from './agents.js';
 import { BatonError } from './errors.js';
 import { leaseConflict } from './leases.js';
 import { onFinished } from './lifecycle.js';
@@ -33,13 +33,28 @@ export function explainOf(ranked: Candidate[], skipped: Skipped[]): Explain {
 /** Tasks an agent has in progress (the profile's in-flight limit counts these). */
 const inFlightOf = (state: State, agentId: string): Task[] => Object.values(state.tasks).filter((t) => t.status === 'in_progress' && t.assignee === agentId);
 
+/**
+ * The first of an agent's tasks in progress held by another of its sessions still on (its client
+ * restarted, its token lost): the calling session is not its holder. Null when the caller holds them.
+ */
+export function heldByEarlier(state: State, mine: Task[], agentId: string, self?: string): { task: Task; session: string } | null {
+  for (const t of mine) {
+    const s = t.lease ? state.sessions[t.lease.session] : undefined;
+    if (s && s.agent === agentId && !s.ended_at && s.id !== self) return { task: t, session: s.id };
+  }
+  return null;
+}
+
 /** Refuses a claim (or handoff take) past the profile's in-flight limit for this agent. */
-export function checkInFlightLimit(tx: Tx, agentId: string, taskId: string): void {
+export function checkInFlightLimit(tx: Tx, agentId: string, taskId: string, self?: string): void {
   const limit = PROFILE_LIMITS[tx.config.profile].inFlight;
   const mine = inFlightOf(tx.state, agentId);
   if (mine.length >= limit) {
-    throw new BatonError('INVALID_TRANSITION', `You already have ${mine.length} task(s) in progress (${mine.map((t) => t.id).join(', ')}); the ${tx.config.profile} profile allows ${limit}. Finish or release one first.`, {
-      hint: `baton done ${mine[0]!.id}`,
+    const earlier = heldByEarlier(tx.state, mine, agentId, self);
+    const name = tx.state.agents[agentId]?.name ?? agentId;
+    const how = earlier ? ` ${earlier.task.id} is held by your earlier session ${earlier.session}: take its work over with ${resumeCommand(name)}.` : ' Finish or release one first.';
+    throw new BatonError('INVALID_TRANSITION', `You already have ${mine.length} task(s) in progress (${mine.map((t) => t.id).join(', ')}); the ${tx.config.profile} profile allows ${limit}.${how}`, {
+      hint: earlier ? resumeCommand(name) : `baton done ${mine[0]!.id}`,
       details: { task: taskId, in_flight: mine.map((t) => t.id), limit },
     });
   }
@@ -84,7 +99,7 @@ export function claimTask(tx: Tx, me: Me, task: Task): Claim {
       }
     }
   }
-  checkInFlightLimit(tx, me.agentId, task.id);
+  checkInFlightLimit(tx, me.agentId, task.id, me.session.id);
   const limits = PROFILE_LIMITS[tx.config.profile];
   const warnings: string[] = [];
   for (const { other, hit } of pathHolders(tx.state, me, task)) {

@@ -89,7 +89,7 @@ export function takeHandoff(tx: Tx, me: Me, id: string): Take {
   if (!targetReaches(h.to, agent) && h.from !== me.agentId) {
     throw new BatonError('INVALID_TRANSITION', `The handoff of ${id} is addressed to ${h.to}, not to ${agent.id}.`, { hint: 'baton handoffs --mine', details: { task: id, to: h.to } });
   }
-  checkInFlightLimit(tx, me.agentId, id);
+  checkInFlightLimit(tx, me.agentId, id, me.session.id);
   task.assignee = me.agentId;
   const { token, expires_at } = grantLease(tx, task, me.session.id);
   h.state = 'taken';

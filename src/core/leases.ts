@@ -1,4 +1,4 @@
-import { addSeconds, hashToken, leaseLive, type Me } from './agents.js';
+import { addSeconds, hashToken, leaseLive, type Me, resumeCommand } from './agents.js';
 
 /**
  * How often a long-lived or hooked session renews its leases on its own calls (the MCP server,
@@ -40,6 +40,14 @@ export function leaseConflict(dir: string, state: State, task: Task, me: Me, lea
     const story = whatHappened(dir, state, task, me);
     if (story) throw fail(`You no longer hold ${task.id}: ${story}.`);
     const holder = lease ? state.sessions[lease.session] : undefined;
+    if (holder && holder.agent === me.agentId && !holder.ended_at) {
+      // This agent's earlier session (a restarted client, a lost token): taken over explicitly.
+      const name = state.agents[me.agentId]?.name ?? me.agentId;
+      throw new BatonError('LEASE_CONFLICT', `Task ${task.id} is held by your earlier session ${holder.id}, not by this one (${me.session.id}); take that session's work over with ${resumeCommand(name)}.`, {
+        hint: resumeCommand(name),
+        details: { task: task.id, status: task.status, holder: holder.agent, holder_session: holder.id },
+      });
+    }
     throw fail(holder ? `Task ${task.id} is held by ${holder.agent} (session ${holder.id}), not by you.` : `You don't hold ${task.id} (it is ${task.status}).`);
   }
   if (leaseToken !== undefined && hashToken(leaseToken) !== lease.token_hash) {

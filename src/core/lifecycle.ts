@@ -1,5 +1,6 @@
 import { BatonError } from './errors.js';
 import { canMove, isFinished, moveTask } from './tasks.js';
+import type { Intervention } from './intervene.js';
 import type { Tx } from './tx.js';
 import type { Status, Task } from './types.js';
 
@@ -41,11 +42,17 @@ export function onFinished(tx: Tx, task: Task): void {
 }
 
 /** Blocks a task with a reason (block); it remembers where it was, for unblock. */
-export function blockTask(tx: Tx, task: Task, reason: string): void {
+/** An intervention's part of its event (intervene.ts): who made it, and the holder told in words. */
+const told = (iv: Intervention | null) => (iv ? { actor: iv.actor, data: iv.data } : { data: {} });
+
+export function blockTask(tx: Tx, task: Task, reason: string, iv: Intervention | null = null): void {
   const previous = task.status;
+  const { actor, data } = told(iv);
   moveTask(tx, task, 'blocked', {
     type: 'task.blocked',
-    data: { reason, previous },
+    ...(actor ? { actor } : {}),
+    // The words the assignee is told: the reason, and who when it was not theirs to block.
+    data: { reason, previous, text: `${task.id} ("${task.title.slice(0, 80)}") is blocked: ${reason}`, ...data },
     notify: { targets: task.assignee ? [`agent:${task.assignee}`, 'orchestrator'] : ['orchestrator'], kind: 'blocker', priority: 'high' },
   });
   task.blocked = { reason, previous, at: tx.now };
@@ -60,19 +67,31 @@ function unblockTarget(previous: Status): Status {
   return 'todo';
 }
 
-export function unblockTask(tx: Tx, task: Task): void {
+export function unblockTask(tx: Tx, task: Task, iv: Intervention | null = null): void {
   if (task.status !== 'blocked') {
     throw new BatonError('INVALID_TRANSITION', `Task ${task.id} is ${task.status}, not blocked.`, { hint: `baton show ${task.id}`, details: { task: task.id, from: task.status, to: 'todo' } });
   }
   const to = unblockTarget(task.blocked?.previous ?? 'todo');
-  moveTask(tx, task, to, { type: 'task.unblocked', data: { status: to } });
+  const { actor, data } = told(iv);
+  moveTask(tx, task, to, {
+    type: 'task.unblocked',
+    ...(actor ? { actor } : {}),
+    data: { status: to, ...data },
+    notify: iv ? { targets: [`agent:${iv.holder.agent}`], kind: 'intervention', priority: 'high' } : null,
+  });
   if (to === 'todo') task.assignee = null;
   if (to === 'review') task.reviewer = null;
   task.blocked = null;
 }
 
-export function cancelTask(tx: Tx, task: Task, reason: string | null): void {
-  moveTask(tx, task, 'cancelled', { type: 'task.cancelled', data: { reason } });
+export function cancelTask(tx: Tx, task: Task, reason: string | null, iv: Intervention | null = null): void {
+  const { actor, data } = told(iv);
+  moveTask(tx, task, 'cancelled', {
+    type: 'task.cancelled',
+    ...(actor ? { actor } : {}),
+    data: { reason, ...data },
+    notify: iv ? { targets: [`agent:${iv.holder.agent}`], kind: 'intervention', priority: 'high' } : null,
+  });
   task.lease = null;
   task.blocked = null;
   onFinished(tx, task);

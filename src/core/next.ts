@@ -1,5 +1,5 @@
-import { type Me, PROFILE_LIMITS } from './agents.js';
-import { explainOf, type Explain } from './claims.js';
+import { type Me, PROFILE_LIMITS, resumeCommand } from './agents.js';
+import { explainOf, type Explain, heldByEarlier } from './claims.js';
 import { cmp } from './json.js';
 import { handoffsFor } from './notify.js';
 import { boardView, rankTasks } from './rank.js';
@@ -8,7 +8,7 @@ import { reviewQueue } from './review.js';
 import { type TaskJson, toTaskJson } from './tasks.js';
 import type { Config, State, Task } from './types.js';
 
-export type Action = 'continue' | 'answer' | 'address-review' | 'take-handoff' | 'review' | 'claim' | 'wait' | 'idle';
+export type Action = 'continue' | 'take-over' | 'answer' | 'address-review' | 'take-handoff' | 'review' | 'claim' | 'wait' | 'idle';
 
 /** The same step as an MCP tool call (`baton mcp`): the tool's name and its arguments. */
 interface ToolCall {
@@ -97,7 +97,15 @@ export function decideNext(state: State, config: Config, me: Me, nowMs: number, 
       const c = ranked[0];
       return act('claim', c.task, `baton claim ${c.task.id} --json`, `${c.task.id} ranks first of ${ranked.length} ready (score ${c.score}).`, explain);
     }
-    if (ranked[0]) return act('wait', null, null, `You have ${mine.length} task(s) in progress, the ${config.profile} limit; finish one first.`, explain);
+    if (ranked[0]) {
+      // At the limit with work an earlier session of this agent still holds (a restarted client, a lost token).
+      const earlier = heldByEarlier(state, mine, agent.id, me.session.id);
+      if (earlier) {
+        const command = resumeCommand(agent.name);
+        return act('take-over', earlier.task, command, `Your earlier session ${earlier.session} holds ${earlier.task.id}, which counts against your limit of ${limits.inFlight}: take its work over with ${command} (it ends, its leases move to this session).`, explain);
+      }
+      return act('wait', null, null, `You have ${mine.length} task(s) in progress, the ${config.profile} limit; finish one first.`, explain);
+    }
     if (unfinished) return act('wait', null, 'baton next --watch 60 --json', `${unfinished} unfinished task(s), none ready for you: blocked, held, waiting on dependencies or review, or another specialty.`, explain);
     return act('idle', null, null, 'The board is finished: nothing left to do.', explain);
   }

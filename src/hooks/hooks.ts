@@ -2,7 +2,8 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { isatty } from 'node:tty';
 import { authenticate, type Credentials } from '../core/agents.js';
-import { type Binding, bindingKey, readBindings, writeBindings } from '../core/bindings.js';
+import { type Binding, bindingKey, bindKeys, isProcKey, readBindings } from '../core/bindings.js';
+import { clientKeys, credsOf, joinForClient } from '../commands/link.js';
 import { moveCursor } from '../core/cursors.js';
 import { BatonError, invalidInput } from '../core/errors.js';
 import { checkHookClient, clientEventName, HOOK_EVENTS, type HookClient, type HookEvent, isHookClient, planHooks, writeHooks } from '../core/hooksconfig.js';
@@ -97,24 +98,21 @@ const context = (client: HookClient, event: HookEvent, text: string) => ({
   hookSpecificOutput: { ...(client === 'gemini' ? {} : { hookEventName: clientEventName(client, event) }), additionalContext: text },
 });
 
-/** The binding of this client session, if its baton session is still on: credentials and all. */
-function boundTo(dir: string, state: State, key: string): Binding | null {
-  const b = readBindings(dir)[key];
-  const s = b ? state.sessions[b.session] : undefined;
-  return b && s && s.ended_at === null ? b : null;
+/**
+ * The binding of this client session, if its baton session is still on: by the client's session
+ * id, else by the client's process (its MCP server or a shell command joined first, or the hooks
+ * were installed while the session ran).
+ */
+function boundTo(dir: string, state: State, key: string, env: Record<string, string | undefined>): Binding | null {
+  const bindings = readBindings(dir);
+  for (const k of [key, ...clientKeys(env)]) {
+    const b = bindings[k];
+    const s = b ? state.sessions[b.session] : undefined;
+    if (b && s && s.ended_at === null) return b;
+  }
+  return null;
 }
 
-async function bind(dir: string, ctx: Ctx, key: string, b: Binding | null): Promise<void> {
-  const { withLock } = await import('../core/tx.js');
-  await withLock(dir, ctx.lockTimeoutMs, async () => {
-    const bindings = readBindings(dir);
-    if (b) bindings[key] = b;
-    else delete bindings[key];
-    writeBindings(dir, bindings, await readState(dir));
-  });
-}
-
-const credsOf = (b: Binding): Credentials => ({ session: b.session, token: b.token });
 
 /** The notifications as lines for the model (folded repeats once, the high ones marked). */
 function describe(ns: Notification[]): string {
@@ -143,31 +141,32 @@ const DELIVER_MAX = 20;
 
 async function sessionStart(dir: string, ctx: Ctx, client: HookClient, key: string, o: HookOptions): Promise<{ session: string; output: Record<string, unknown> }> {
   let state = await readState(dir);
-  let b = boundTo(dir, state, key);
-  if (!b) {
-    // A spawned child's client: its hooks act as the session it was started with.
-    const { BATON_SESSION, BATON_TOKEN } = ctx.env;
-    let given: Binding | null = null;
-    if (BATON_SESSION && BATON_TOKEN) {
-      try {
-        const { session, agent } = authenticate(state, { session: BATON_SESSION, token: BATON_TOKEN });
-        if (!session.ended_at) given = { session: session.id, token: BATON_TOKEN, agent: agent.id, bound_at: new Date().toISOString(), joined: false };
-      } catch {
-        given = null;
-      }
+  const keys = [key, ...clientKeys(ctx.env)];
+  const bindings = readBindings(dir);
+  const live = (x: Binding | undefined): x is Binding => x !== undefined && state.sessions[x.session]?.ended_at === null;
+  // A resumed or compacted client session goes on as its baton session; a spawned child's client
+  // acts as the session it was started with; a client whose MCP server or shell joined first, as that one.
+  let b: Binding | null = live(bindings[key]) ? bindings[key]! : null;
+  const { BATON_SESSION, BATON_TOKEN } = ctx.env;
+  if (!b && BATON_SESSION && BATON_TOKEN) {
+    try {
+      const { session, agent } = authenticate(state, { session: BATON_SESSION, token: BATON_TOKEN });
+      b = { session: session.id, token: BATON_TOKEN, agent: agent.id, bound_at: new Date().toISOString(), joined: false, by: 'env' };
+    } catch {
+      b = null;
     }
-    if (!given) {
-      const { join: joinBoard } = await import('../commands/agents.js');
-      const r = await joinBoard({ name: o.name ?? ctx.env.BATON_AGENT_NAME ?? client, role: o.role ?? 'worker', specialty: o.specialty }, { ...ctx, creds: { session: undefined, token: undefined }, warnings: [] });
-      given = { session: r.session.id, token: r.token, agent: r.agent.id, bound_at: new Date().toISOString(), joined: true };
-    }
-    b = given;
-    await bind(dir, ctx, key, b);
-    state = await readState(dir);
   }
-  // Later shell commands of this client session act as it (Claude Code and Codex run this file
-  // before each). baton's lines replace the ones an earlier start wrote; the rest of the file stays.
-  const envFile = ctx.env.CLAUDE_ENV_FILE || ctx.env.CODEX_ENV_FILE;
+  // The client process's session, unless another client session's hooks bound it: that one is
+  // not this client session (a client that switched sessions in one process).
+  const notHooks = (x: Binding) => x.by !== 'hook';
+  b ??= keys.map((k) => bindings[k]).find((x) => live(x) && notHooks(x)) ?? null;
+  if (b) b = (await bindKeys(dir, ctx.lockTimeoutMs, keys, { ...b, by: b.by === 'env' ? 'env' : 'hook' }, notHooks)) ?? b;
+  else b = await joinForClient(dir, ctx, { base: client, name: o.name ?? ctx.env.BATON_AGENT_NAME, role: o.role ?? 'worker', specialty: o.specialty, keys, by: 'hook', yieldTo: notHooks });
+  state = await readState(dir);
+  // Later shell commands of this client session act as it, by the client process they run
+  // under; Claude Code also runs its env file before each, which names the session outright.
+  // baton's lines replace the ones an earlier start wrote; the rest of the file stays.
+  const envFile = ctx.env.CLAUDE_ENV_FILE;
   if (envFile) {
     const vars = { BATON_SESSION: b.session, BATON_TOKEN: b.token, BATON_AGENT: b.agent, BATON_DIR: dir };
     let before = '';
@@ -181,9 +180,7 @@ async function sessionStart(dir: string, ctx: Ctx, client: HookClient, key: stri
     chmodSync(envFile, 0o600);
   }
   const d = primeData(dir, state, await readConfig(dir), credsOf(b), undefined);
-  // A client with no env file (Gemini CLI) can only act as its session if the agent is told how.
-  const how = envFile ? '' : `In your shell, act as this session: export BATON_SESSION=${shellQuote(b.session)} BATON_TOKEN=${shellQuote(b.token)} BATON_DIR=${shellQuote(dir)}\n`;
-  return { session: b.session, output: context(client, 'session-start', `${how}${renderPrimer(d)}`) };
+  return { session: b.session, output: context(client, 'session-start', renderPrimer(d)) };
 }
 
 /** Whether the session's leases (or, holding none, the session itself) were renewed long enough ago to renew now. */
@@ -271,18 +268,20 @@ export async function hook(rawEvent: string, o: HookOptions, ctx: Ctx): Promise<
       return done(r.session, r.output);
     }
     const state = await readState(dir);
-    const b = boundTo(dir, state, key);
+    const b = boundTo(dir, state, key, ctx.env);
     if (!b) return done(null, null);
     if (event === 'post-tool-use') return done(b.session, await postToolUse(dir, ctx, client, b, state));
     if (event === 'stop') return done(b.session, await stop(dir, ctx, client, b, input, state));
     // Session end: the client session is over. Its baton session leaves (what it held goes back)
-    // when the hook joined it and no other client session is bound to it; else it is only unbound.
-    const shared = Object.entries(readBindings(dir)).some(([k, o2]) => k !== key && o2.session === b.session);
+    // when it was joined for this client and no other client session's hooks are bound to it;
+    // else it is only unbound.
+    const bindings = readBindings(dir);
+    const shared = Object.entries(bindings).some(([k, o2]) => k !== key && !isProcKey(k) && o2.session === b.session && o2.by === 'hook');
     if (b.joined && !shared) {
       const { leave } = await import('../commands/agents.js');
       await leave({ ...ctx, creds: credsOf(b), warnings: [] });
     }
-    await bind(dir, ctx, key, null);
+    await bindKeys(dir, ctx.lockTimeoutMs, [key, ...clientKeys(ctx.env)].filter((k) => bindings[k]?.session === b.session), null);
     return done(b.session, null);
   } catch (e) {
     // Whatever failed, the agent goes on: the reason on stderr, nothing on stdout, exit 0.

@@ -2,13 +2,15 @@
 import type { CallToolResult, ServerContext } from '@modelcontextprotocol/server';
 import * as z from 'zod/mini';
 import { successDoc, toBatonError } from '../cli/output.js';
-import { heartbeat, join, leave } from '../commands/agents.js';
+import { heartbeat, leave } from '../commands/agents.js';
 import { boardDir, type Ctx, type RunIO } from '../commands/context.js';
 import type { Credentials } from '../core/agents.js';
 import { BatonError, invalidInput } from '../core/errors.js';
 import { renewEvery } from '../core/leases.js';
 import { checkRole } from '../core/primer.js';
-import { cacheStateReads, readConfig } from '../core/store.js';
+import { clientOfMcp, readBindings } from '../core/bindings.js';
+import { cacheStateReads, readConfig, readState } from '../core/store.js';
+import { clientKeys, credsOf, joinForClient } from '../commands/link.js';
 import { VERSION } from '../core/version.js';
 import { FrontTransport, readPrebuilt, serveFront } from './front.js';
 import { inputJson, inputZod, outputJson } from './schemas.js';
@@ -64,13 +66,21 @@ export function agentNameOf(raw: string | undefined): string | null {
   return name || null;
 }
 
-/** The server's one session: from BATON_SESSION/BATON_TOKEN, or joined when first needed. */
+/**
+ * The server's one session: from BATON_SESSION/BATON_TOKEN (a spawned child's), else the session
+ * its client is bound to (link.ts: whichever of the client's hooks, shell commands or this server
+ * acted first joined it), else joined on the first call that needs one and bound to the client.
+ * The binding is looked up on every call: a client that starts a new session in the same process
+ * (Claude Code's /clear) moves it, and this server follows.
+ */
 class AgentSession {
-  creds: Credentials | null = null;
-  /** Joined by this server (so it leaves when the client goes); a session from the environment is its owner's. */
-  own = false;
+  private readonly given: Credentials | null = null;
+  private creds: Credentials | null = null;
+  /** Sessions this server joined: it ends them when the client goes, unless the client's hooks end them. */
+  private readonly joined = new Map<string, Credentials>();
   private joining: Promise<Credentials> | null = null;
   private renewedAt = 0;
+  private keys: string[] | null = null;
 
   constructor(
     private readonly o: McpOptions,
@@ -78,66 +88,123 @@ class AgentSession {
   ) {
     const { BATON_SESSION, BATON_TOKEN } = ctx.env;
     if (BATON_SESSION && BATON_TOKEN) {
-      this.creds = { session: BATON_SESSION, token: BATON_TOKEN };
+      this.given = { session: BATON_SESSION, token: BATON_TOKEN };
       this.renewedAt = Date.now();
     }
   }
 
-  ensure(clientName: string | undefined): Promise<Credentials> {
-    if (this.creds) return Promise.resolve(this.creds);
-    this.joining ??= this.join(clientName).finally(() => {
+  /** The keys its client is known by: the process that started this server (the client), and the client's session where its variables name it. */
+  private clientKeys(): string[] {
+    return (this.keys ??= clientKeys(this.ctx.env));
+  }
+
+  /** The name this server was given (--name, BATON_AGENT_NAME): it acts only as an agent of that name. */
+  private get named(): string | undefined {
+    return this.o.name ?? this.ctx.env.BATON_AGENT_NAME;
+  }
+
+  /**
+   * The session the client is bound to now, if any; 'other' when it is bound to an agent of
+   * another name than this server was given (a second server of one client, named apart, is an
+   * agent of its own).
+   */
+  private async bound(dir: string): Promise<Credentials | 'other' | null> {
+    const bindings = readBindings(dir);
+    if (!Object.keys(bindings).length) return null;
+    const state = await readState(dir);
+    for (const k of this.clientKeys()) {
+      const b = bindings[k];
+      if (!b || state.sessions[b.session]?.ended_at !== null) continue;
+      return this.named && state.agents[b.agent]?.name !== this.named ? 'other' : credsOf(b);
+    }
+    return null;
+  }
+
+  async ensure(clientName: string | undefined): Promise<Credentials> {
+    if (this.given) return this.given;
+    const dir = boardDir(this.ctx);
+    const bound = await this.bound(dir);
+    if (bound && bound !== 'other') {
+      if (bound.session !== this.creds?.session) this.renewedAt = Date.now();
+      this.creds = bound;
+      return bound;
+    }
+    if (this.creds) return this.creds;
+    this.joining ??= this.join(dir, clientName, bound === 'other').finally(() => {
       this.joining = null;
     });
     return this.joining;
   }
 
   /**
-   * Joins again after the board ended this server's own session (reaped while the client was
-   * idle); `failed` are the credentials that were refused. Calls that failed together join once:
-   * a later one finds the new session (or the join under way) and uses it.
+   * Joins again after the session this server acted as ended (reaped while the client was idle,
+   * or ended by the client's hooks); `failed` are the credentials that were refused. Calls that
+   * failed together join once: a later one finds the new session (or the join under way).
    */
   async rejoin(clientName: string | undefined, failed: Credentials): Promise<Credentials | null> {
-    if (!this.own) return null;
+    if (this.given) return null;
     if (this.joining) return this.joining;
     if (this.creds && this.creds.session !== failed.session) return this.creds;
     this.creds = null;
     return this.ensure(clientName);
   }
 
-  private async join(clientName: string | undefined): Promise<Credentials> {
-    const name = this.o.name ?? this.ctx.env.BATON_AGENT_NAME ?? agentNameOf(clientName) ?? 'mcp-agent';
-    const r = await join({ name, role: this.o.role ?? 'worker', specialty: this.o.specialty }, { ...this.ctx, creds: NO_CREDS, warnings: [] });
-    this.creds = { session: r.session.id, token: r.token };
-    this.own = true;
+  private async join(dir: string, clientName: string | undefined, apart: boolean): Promise<Credentials> {
+    const client = clientOfMcp(clientName);
+    const b = await joinForClient(dir, this.ctx, {
+      base: client ?? agentNameOf(clientName) ?? 'mcp-agent',
+      name: this.named,
+      role: this.o.role,
+      specialty: this.o.specialty,
+      keys: apart ? [] : this.clientKeys(),
+      by: 'mcp',
+    });
+    this.creds = credsOf(b);
+    if (b.by === 'mcp') this.joined.set(b.session, this.creds);
     this.renewedAt = Date.now();
-    log(`joined as ${r.agent.id} (session ${r.session.id})`);
+    log(`${b.by === 'mcp' ? 'joined' : 'acting'} as ${b.agent} (session ${b.session})`);
     return this.creds;
   }
 
   /** Renews the session's leases when a good part of the lease time has gone since the last renewal. */
   async renew(): Promise<void> {
-    if (!this.creds) return;
+    const creds = this.given ?? this.creds;
+    if (!creds) return;
     try {
       const ttl = (await readConfig(boardDir(this.ctx))).lease_ttl_seconds;
       if (Date.now() - this.renewedAt < renewEvery(ttl)) return;
       this.renewedAt = Date.now();
-      const r = await heartbeat({}, { ...this.ctx, creds: this.creds, warnings: [] });
+      const r = await heartbeat({}, { ...this.ctx, creds, warnings: [] });
       if (r.lost.length) log(`lost the lease of ${r.lost.join(', ')}`);
     } catch (e) {
       log(`could not renew the leases: ${toBatonError(e).message}`);
     }
   }
 
-  /** Ends a session this server joined: what it holds goes back to the queue. */
+  /**
+   * When the client goes: ends the sessions this server joined (what they hold goes back to the
+   * queue), except one the client's hooks took on: they end it when the client session ends
+   * (a server restarted by its client must not end the session the client goes on with).
+   */
   async leave(): Promise<void> {
-    const creds = this.creds;
-    if (!this.own || !creds) return;
-    this.creds = null;
+    if (!this.joined.size) return;
+    let dir: string;
     try {
-      const r = await leave({ ...this.ctx, creds, warnings: [] });
-      log(`left (session ${r.session}${r.released.length ? `; released ${r.released.join(', ')}` : ''})`);
-    } catch (e) {
-      log(`could not leave: ${toBatonError(e).message}`);
+      dir = boardDir(this.ctx);
+    } catch {
+      return;
+    }
+    const bindings = Object.values(readBindings(dir));
+    const state = await readState(dir).catch(() => null);
+    for (const [session, creds] of this.joined) {
+      this.joined.delete(session);
+      if (bindings.some((x) => x.session === session && x.by === 'hook') || (state && state.sessions[session]?.ended_at)) continue;
+      try {
+        const r = await leave({ ...this.ctx, creds, warnings: [] });
+        log(`left (session ${r.session}${r.released.length ? `; released ${r.released.join(', ')}` : ''})`);
+      } catch (e) {
+        log(`could not leave: ${toBatonError(e).message}`);
+      }
     }
   }
 }

@@ -18,11 +18,11 @@ export const orchestrateCommands = [
     mutates: true,
     run: async (o, ctx) => (await orchestrate()).start(o, ctx),
     text: async (r, o, ctx) => {
-      if (o.export && r.token) return (await import('../commands/agents.js')).renderJoinExport({ ...r, token: r.token }, (await import('../commands/context.js')).boardDir(ctx));
+      if (o.export) return (await import('../commands/agents.js')).renderJoinExport({ ...r, token: r.token, taken_over: [] }, (await import('../commands/context.js')).boardDir(ctx));
       return (await orchestrate()).renderStart(r);
     },
-    // Without a token (the session was reused) there is nothing to export: the usual answer.
-    textOnly: (o, r) => Boolean(o.export && r.token),
+    // With --export the answer is for eval: export lines, the same ones when run again in the shell that started it.
+    textOnly: (o) => Boolean(o.export),
   }),
   command({
     name: 'prompt',

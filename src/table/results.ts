@@ -31,7 +31,7 @@ export const status = () =>
 
 export const next = () =>
   answer({
-    action: z.enum(['continue', 'answer', 'address-review', 'take-handoff', 'review', 'claim', 'wait', 'idle']),
+    action: z.enum(['continue', 'take-over', 'answer', 'address-review', 'take-handoff', 'review', 'claim', 'wait', 'idle']),
     task: maybe(task()),
     command: maybe(text()),
     tool: maybe(z.looseObject({ name: text(), arguments: z.record(text(), z.unknown()) })),

@@ -1,0 +1,78 @@
+import { hostname } from 'node:os';
+import type { Credentials } from '../core/agents.js';
+import { type Binding, bindKeys, clientAgentName, clientOfEnv, envSessionKey, linkedBinding, readBindings } from '../core/bindings.js';
+import { ancestors, procKey, starter } from '../core/procs.js';
+import { readState } from '../core/store.js';
+import { join, leave } from './agents.js';
+import { boardDir, type Ctx } from './context.js';
+
+/**
+ * One agent client, one baton session (SPEC §12, §15): whichever of the client's MCP server, its
+ * hooks or a shell command it runs acts first joins, and binds the client (its process, and its
+ * session where the client names it) to that session; the others find the binding and act as
+ * it. bindings.ts keeps the bindings, procs.ts finds the client process.
+ */
+
+export const credsOf = (b: Binding): Credentials => ({ session: b.session, token: b.token });
+const NO_CREDS: Credentials = { session: undefined, token: undefined };
+
+export interface ClientJoin {
+  /** The name to join under when none is given (the client's: claude, codex, gemini). */
+  base: string;
+  /** A name given (--name, BATON_AGENT_NAME): taken as it is. */
+  name?: string | undefined;
+  role?: string | undefined;
+  specialty?: string | undefined;
+  /** The keys that name this client: its process, its session. */
+  keys: string[];
+  by: NonNullable<Binding['by']>;
+  /** Which session bound meanwhile to one of the keys this join gives way to (default: any). */
+  yieldTo?: (there: Binding) => boolean;
+}
+
+/**
+ * Joins for an agent client and binds its keys to the new session. When another of the client's
+ * processes bound a session meanwhile (its MCP server's first call and its first hook at once),
+ * that one wins: the spare session leaves at once, holding nothing.
+ */
+export async function joinForClient(dir: string, ctx: Ctx, o: ClientJoin): Promise<Binding> {
+  const self = o.keys.find((k) => k.startsWith('proc:')) ?? null;
+  const name = o.name ?? clientAgentName(await readState(dir), readBindings(dir), o.base, hostname(), self);
+  const r = await join({ name, role: o.role ?? 'worker', specialty: o.specialty }, { ...ctx, creds: NO_CREDS, warnings: [] });
+  const b: Binding = { session: r.session.id, token: r.token!, agent: r.agent.id, bound_at: new Date().toISOString(), joined: true, by: o.by };
+  const won = (await bindKeys(dir, ctx.lockTimeoutMs, o.keys, b, o.yieldTo)) ?? b;
+  if (won.session !== b.session) await leave({ ...ctx, creds: credsOf(b), warnings: [] }).catch(() => undefined);
+  return won;
+}
+
+/** The keys a process started by a client is known by: the client's process, and the client's session where its variables name it. */
+export function clientKeys(env: Record<string, string | undefined>): string[] {
+  const p = starter();
+  return [p ? procKey(p) : null, envSessionKey(env)].filter((k): k is string => k !== null);
+}
+
+/**
+ * The credentials a command run with none acts as: those of the client session it runs under
+ * (a shell command of an agent client). When no process of the client has joined yet and the
+ * command needs a session (`mayJoin`), it joins for the client itself. Null: no client, or a
+ * board that can't be read (the command then says what it needs, as without a client).
+ */
+export async function linkedCreds(ctx: Ctx, mayJoin: boolean): Promise<Credentials | null> {
+  let dir: string;
+  try {
+    dir = boardDir(ctx);
+  } catch {
+    return null;
+  }
+  const client = clientOfEnv(ctx.env);
+  const bindings = readBindings(dir);
+  if (!Object.keys(bindings).length && !(mayJoin && client)) return null;
+  const state = await readState(dir).catch(() => null);
+  if (!state) return null;
+  const found = linkedBinding(bindings, state, ancestors(), ctx.env);
+  if (found) return credsOf(found.binding);
+  if (!mayJoin || !client) return null;
+  const keys = clientKeys(ctx.env);
+  if (!keys.length) return null;
+  return credsOf(await joinForClient(dir, ctx, { base: client, name: ctx.env.BATON_AGENT_NAME, keys, by: 'shell' }));
+}
