@@ -245,7 +245,14 @@ export class FakeClient {
     return this.run([process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' '), { shell: 'bash', env });
   }
 
+  /** SIGKILL, as a client that crashes: no session end. Resolves once it is gone. */
+  kill(): Promise<void> {
+    const gone = new Promise<void>((r) => this.child.once('exit', () => r()));
+    this.child.kill('SIGKILL');
+    return gone;
+  }
+
   close(): void {
-    if (this.child.exitCode === null) this.child.stdin.end();
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.stdin.end();
   }
 }

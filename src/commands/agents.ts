@@ -52,9 +52,11 @@ export interface JoinResult {
   taken_over: { session: string; tasks: string[] }[];
 }
 
-/** The agent's live sessions other than `keep` (join --resume ends them). */
+/** The agent's live sessions other than `keep`, oldest first (join --resume ends them). */
 const earlierSessions = (state: State, agentId: string, keep: string): Session[] =>
-  Object.values(state.sessions).filter((x) => x.agent === agentId && x.id !== keep && x.ended_at === null);
+  Object.values(state.sessions)
+    .filter((x) => x.agent === agentId && x.id !== keep && x.ended_at === null)
+    .sort((a, b) => cmp(a.started_at, b.started_at) || cmp(a.id, b.id));
 
 export async function join(o: JoinOptions, ctx: Ctx): Promise<JoinResult> {
   if (!o.name?.trim()) throw invalidInput('Give the agent a name: --name NAME.', 'baton join --name NAME --role worker');

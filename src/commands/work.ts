@@ -129,7 +129,7 @@ export async function release(rawId: string, o: { reason?: string; leaseToken?: 
     const caller = callerOf(tx.state, ctx.creds, ctx.env);
     const holder = holderOf(tx.state, task, Date.parse(tx.now));
     // Your own work (or your agent's earlier session's, which leaseConflict points to join --resume for).
-    if (!o.force && (!caller.session || !holder || holder.agent === caller.agent)) {
+    if (!o.force && (caller.session ? !holder || holder.agent === caller.agent : !holder)) {
       const { session, agent } = authenticate(tx.state, ctx.creds);
       tx.actAs(agent.id, session.id);
       session.heartbeat_at = tx.now;

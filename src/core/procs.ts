@@ -28,6 +28,8 @@ function linuxProc(pid: number): Proc | null {
     // pid (comm) state ppid … starttime is the 22nd field; comm may hold spaces and parentheses.
     const close = stat.lastIndexOf(')');
     const fields = stat.slice(close + 2).split(' ');
+    // A zombie (exited, not yet reaped by its parent) is gone.
+    if (fields[0] === 'Z' || fields[0] === 'X') return null;
     return { pid, ppid: Number(fields[1]), start: fields[19] ?? '', comm: stat.slice(stat.indexOf('(') + 1, close) };
   } catch {
     return null;
