@@ -17,7 +17,7 @@ import {
 import { invalidInput, notFound } from '../core/errors.js';
 import { checkId } from '../core/ids.js';
 import { shellQuote } from '../core/shell.js';
-import { liveBindings, readBindings, writeBindings } from '../core/bindings.js';
+import { clientBinding, liveBindings, readBindings, writeBindings } from '../core/bindings.js';
 import { bounded, cmp } from '../core/json.js';
 import { IN_FLIGHT } from '../core/rank.js';
 import { checkSpecialty, splitList } from '../core/tasks.js';
@@ -72,7 +72,7 @@ export async function join(o: JoinOptions, ctx: Ctx): Promise<JoinResult> {
   // Run by an agent client (no session given): --resume takes the earlier work over into the
   // client's own session, which its hooks, MCP server and shell already act as.
   const given = ctx.creds.session && ctx.creds.token ? ctx.creds : null;
-  const linked = o.resume && !given ? await clientSession(ctx) : null;
+  const linked = o.resume && !given ? await clientBinding(boardDir(ctx), ctx.env) : null;
   const token = newToken();
   const r = await mutate(ctx, (tx) => {
     const nowMs = Date.parse(tx.now);
@@ -131,13 +131,6 @@ export async function join(o: JoinOptions, ctx: Ctx): Promise<JoinResult> {
     return { agent: toAgentJson(agent), session: toSessionJson(session, tx.config, nowMs), token, reused: false, taken_over };
   });
   return { revision: r.revision, ...r.value };
-}
-
-/** The session of the agent client this command runs under, if any (link.ts). */
-async function clientSession(ctx: Ctx): Promise<{ session: string } | null> {
-  const { linkedCreds } = await import('./link.js');
-  const c = await linkedCreds(ctx, false);
-  return c?.session ? { session: c.session } : null;
 }
 
 export function renderJoinExport(r: JoinResult, dir: string): string {

@@ -4,6 +4,7 @@ import type { Config, State } from '../core/types.js';
 import { findArchived } from '../core/archive.js';
 import { BatonError, invalidInput } from '../core/errors.js';
 import { readFileSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { readConfig, readState, stateReadsCached } from '../core/store.js';
 import { readHotState } from '../core/hotindex.js';
@@ -151,4 +152,15 @@ function archivedInstead(dir: string, e: unknown): unknown {
     hint: `baton show ${id}`,
     details: { task: id, archived: true, status: found.task.status },
   });
+}
+
+/** Who runs a command with no session: the OS user and host (interventions record it). */
+export function personOf(ctx: Ctx): { user: string; host: string } {
+  let user: string;
+  try {
+    user = userInfo().username;
+  } catch {
+    user = ctx.env.USER ?? ctx.env.USERNAME ?? 'unknown';
+  }
+  return { user, host: hostname() };
 }

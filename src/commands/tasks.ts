@@ -31,7 +31,7 @@ import type { Tx } from '../core/tx.js';
 import { PROFILE_LIMITS } from '../core/agents.js';
 import { rankTasks } from '../core/rank.js';
 import { archiveFileFor, archiveFinished, archiveIds, findArchived } from '../core/archive.js';
-import { type Ctx, boardDir, load, loadHot, mutate } from './context.js';
+import { type Ctx, boardDir, load, loadHot, mutate, personOf } from './context.js';
 
 export interface TaskResult {
   revision: number;
@@ -239,7 +239,7 @@ export async function cancel(rawId: string, reason: string | undefined, o: { for
 
 /** An intervention on work another live session holds (intervene.ts): refused without --force, unless an orchestrator. */
 function intervening(tx: Tx, ctx: Ctx, task: Task, force: boolean | undefined, verb: string, reason: string | null): Intervention | null {
-  const caller = callerOf(tx.state, ctx.creds, ctx.env);
+  const caller = callerOf(tx.state, ctx.creds, personOf(ctx));
   if (caller.session) tx.actAs(caller.agent!, caller.session);
   return intervention(tx.state, task, caller, Boolean(force), verb, reason, Date.parse(tx.now));
 }

@@ -13,7 +13,7 @@ import type { SyncResult } from '../core/sync.js';
 import { checkNote, checkSpecialty, getTask, type TaskJson, toTaskJson } from '../core/tasks.js';
 import { type Take, takeHandoff } from '../core/handoffs.js';
 import { untilAnswer, untilWork } from '../core/watch.js';
-import { boardDir, type Ctx, load, loadHot, mutate, mutateAs, readFileArg } from './context.js';
+import { boardDir, type Ctx, load, loadHot, mutate, mutateAs, personOf, readFileArg } from './context.js';
 
 export type { Action, Explain };
 
@@ -126,10 +126,13 @@ export async function release(rawId: string, o: { reason?: string; leaseToken?: 
   const dir = boardDir(ctx);
   const r = await mutate(ctx, (tx) => {
     const task = getTask(tx.state, id);
-    const caller = callerOf(tx.state, ctx.creds, ctx.env);
+    const caller = callerOf(tx.state, ctx.creds, personOf(ctx));
     const holder = holderOf(tx.state, task, Date.parse(tx.now));
-    // Your own work (or your agent's earlier session's, which leaseConflict points to join --resume for).
-    if (!o.force && (caller.session ? !holder || holder.agent === caller.agent : !holder)) {
+    // A session releasing without --force: its own work, or leaseConflict says whose it is now (an
+    // earlier session of its agent: join --resume; a lapsed lease: what became of it). An
+    // orchestrator releasing another agent's work intervenes without --force.
+    const intervenes = caller.orchestrator && holder !== null && holder.agent !== caller.agent;
+    if (!o.force && (caller.session ? !intervenes : !holder)) {
       const { session, agent } = authenticate(tx.state, ctx.creds);
       tx.actAs(agent.id, session.id);
       session.heartbeat_at = tx.now;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Proc, procAlive, procKey, procOnThisHost } from './procs.js';
+import { ancestors, type Proc, procAlive, procKey, procOnThisHost } from './procs.js';
 import { readState, writeFileAtomic } from './store.js';
 import type { State } from './types.js';
 
@@ -79,6 +79,14 @@ export function linkedBinding(bindings: Bindings, state: State, chain: Proc[], e
   }
   const key = envSessionKey(env);
   return key && liveIn(state, bindings[key]) ? { key, binding: bindings[key]! } : null;
+}
+
+/** The live binding of the agent client this process runs under, if any (linkedBinding, for this process). */
+export async function clientBinding(dir: string, env: Record<string, string | undefined>): Promise<Binding | null> {
+  const bindings = readBindings(dir);
+  if (!Object.keys(bindings).length) return null;
+  const state = await readState(dir).catch(() => null);
+  return state ? (linkedBinding(bindings, state, ancestors(), env)?.binding ?? null) : null;
 }
 
 /**

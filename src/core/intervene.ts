@@ -1,4 +1,3 @@
-import { hostname, userInfo } from 'node:os';
 import { authenticate, type Credentials, leaseLive } from './agents.js';
 import { BatonError } from './errors.js';
 import type { State, Task } from './types.js';
@@ -19,17 +18,12 @@ export interface Caller {
   host: string;
 }
 
-function osUser(env: Record<string, string | undefined>): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return env.USER ?? env.USERNAME ?? 'unknown';
-  }
-}
-
-/** The caller, from the credentials given (checked: wrong ones are refused as any command refuses them). */
-export function callerOf(state: State, creds: Credentials, env: Record<string, string | undefined>): Caller {
-  const base = { user: osUser(env), host: hostname() };
+/**
+ * The caller, from the credentials given (checked: wrong ones are refused as any command refuses
+ * them); `person` is who runs the command when there is no session (the OS user and host).
+ */
+export function callerOf(state: State, creds: Credentials, person: { user: string; host: string }): Caller {
+  const base = { user: person.user, host: person.host };
   if (!creds.session && !creds.token) return { agent: null, session: null, orchestrator: false, ...base };
   try {
     const { session, agent } = authenticate(state, creds);

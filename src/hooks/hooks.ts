@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { isatty } from 'node:tty';
 import { authenticate, type Credentials } from '../core/agents.js';
 import { type Binding, bindingKey, bindKeys, isProcKey, readBindings } from '../core/bindings.js';
-import { clientKeys, credsOf, joinForClient } from '../commands/link.js';
+import { clientKeys, credsOf, joinForClient } from './link.js';
 import { moveCursor } from '../core/cursors.js';
 import { BatonError, invalidInput } from '../core/errors.js';
 import { checkHookClient, clientEventName, HOOK_EVENTS, type HookClient, type HookEvent, isHookClient, planHooks, writeHooks } from '../core/hooksconfig.js';

@@ -10,7 +10,7 @@ import { renewEvery } from '../core/leases.js';
 import { checkRole } from '../core/primer.js';
 import { clientOfMcp, readBindings } from '../core/bindings.js';
 import { cacheStateReads, readConfig, readState } from '../core/store.js';
-import { clientKeys, credsOf, joinForClient } from '../commands/link.js';
+import { clientKeys, credsOf, joinForClient } from '../hooks/link.js';
 import { VERSION } from '../core/version.js';
 import { FrontTransport, readPrebuilt, serveFront } from './front.js';
 import { inputJson, inputZod, outputJson } from './schemas.js';

@@ -3,8 +3,8 @@ import type { Credentials } from '../core/agents.js';
 import { type Binding, bindKeys, clientAgentName, clientOfEnv, envSessionKey, linkedBinding, readBindings } from '../core/bindings.js';
 import { ancestors, procKey, starter } from '../core/procs.js';
 import { readState } from '../core/store.js';
-import { join, leave } from './agents.js';
-import { boardDir, type Ctx } from './context.js';
+import { join, leave } from '../commands/agents.js';
+import { boardDir, type Ctx } from '../commands/context.js';
 
 /**
  * One agent client, one baton session (SPEC §12, §15): whichever of the client's MCP server, its
