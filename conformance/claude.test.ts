@@ -347,7 +347,8 @@ describe('baton inside Claude Code', () => {
       afterMcp(p, call('mcp__baton__claim', { id })),
       // The claim's answer is in; before the model's next tool call goes back, another process sends a message.
       meanwhile(() => {
-        p.sh(`npx baton send --to all ${JSON.stringify(text)}`, lead);
+        // To the agent the board shows for this client (its MCP server, hooks and shell are that one agent).
+        p.sh(`npx baton send --to agent:claude ${JSON.stringify(text)}`, lead);
       }, call('mcp__baton__show', { id })),
       call('mcp__baton__done', { id }),
       say('Done, and I saw the message.'),
@@ -431,6 +432,10 @@ describe('baton inside Claude Code', () => {
     const tasks = boardState(p.root).tasks;
     expect({ [overMcp]: tasks[overMcp].status, [overShell]: tasks[overShell].status }).toEqual({ [overMcp]: 'todo', [overShell]: 'todo' });
     expect(liveSessions(p), 'sessions left open after the client exited').toEqual([]);
+    // One baton session claimed both, over MCP and over the shell.
+    const ev = boardEvents(p);
+    expect(ev.filter((e) => e.type === 'session.joined'), explain(run)).toHaveLength(1);
+    expect(new Set(ev.filter((e) => e.type === 'task.claimed').map((e) => e.session)).size).toBe(1);
   });
 });
 

@@ -223,7 +223,7 @@ describe('Codex CLI 0.169 (codex exec), baton installed in a user repository', (
         batonStep('claim', () => mcpCall('baton', 'claim', { id: 'parser' })),
         step('another process sends a message, then the model runs a tool', (t) => {
           expect(t.lastJson()).toMatchObject({ ok: true });
-          p.sh(`eval "$(npx baton join --name lead --role orchestrator --export)" && npx baton send --to all "${text}"`);
+          p.sh(`eval "$(npx baton join --name lead --role orchestrator --export)" && npx baton send --to agent:codex "${text}"`);
           sentAt = t.index;
           return shell('git status --short');
         }),
@@ -333,26 +333,37 @@ describe('Codex CLI 0.169 (codex exec), baton installed in a user repository', (
     expect(aboutBaton, r.log).toEqual([]);
   });
 
-  it('acts as one baton session across MCP and the hooks', async () => {
+  it('acts as one baton session across MCP, the hooks and the shell', async () => {
     let bound: ReturnType<typeof hookBinding>;
     const p = await codexProject(
       [
-        batonStep('claim', () => {
+        batonStep('claim over MCP', () => {
           bound = hookBinding(p);
           return mcpCall('baton', 'claim', { id: 'parser' });
         }),
-        step('end the turn', () => say('Holding the parser.')),
+        step('claim in the shell', () => shell('npx baton claim lexer')),
+        step('end the turn', () => say('Holding the parser and the lexer.')),
         step('stop anyway', () => say('Stopping anyway.'), true),
       ],
     );
     p.sh('npx baton add "Write the parser" --id parser');
+    p.sh('npx baton add "Write the lexer" --id lexer');
     const r = await runCodex(p);
     expect(p.model.errors, r.log).toEqual([]);
     expect(bound, 'the hooks bound a session').toBeDefined();
-    // The hooks' session is the only one: the MCP server's claim was made as it.
+    // The hooks' session is the only one: the MCP server's claim and the shell's were made as it.
     const state = boardState(p.root);
     expect(Object.keys(state.sessions), `sessions: ${JSON.stringify(state.sessions)}`).toEqual([bound!.session]);
     expect(Object.keys(state.agents)).toEqual([bound!.agent]);
+    const claims = readFileSync(join(p.root, 'project-plan', 'events.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+      .filter((e) => e.type === 'task.claimed');
+    expect(claims.map((e) => [e.task, e.session])).toEqual([
+      ['parser', bound!.session],
+      ['lexer', bound!.session],
+    ]);
   });
 
   it("never puts the session's token in the model's context", async () => {

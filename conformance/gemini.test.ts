@@ -226,7 +226,7 @@ describe('Gemini CLI 0.61 with baton installed in the project', () => {
     const text = `lead here: the schema changed ${Date.now()}`;
     const model = await new GeminiModel([
       // Another process on the board sends while the model's turn (a tool call) is on its way.
-      after(() => void p.sh(`eval "$(npx baton join --name lead --role orchestrator --export)" && npx baton send --to all ${JSON.stringify(text)} && npx baton leave`), call('mcp_baton_next')),
+      after(() => void p.sh(`eval "$(npx baton join --name lead --role orchestrator --export)" && npx baton send --to agent:gemini ${JSON.stringify(text)} && npx baton leave`), call('mcp_baton_next')),
       say('Read the message.'),
     ]).start();
     const run = await runGemini(p, model, 'Check the board.');
@@ -238,10 +238,10 @@ describe('Gemini CLI 0.61 with baton installed in the project', () => {
     expect(second.functionResponses.map((f) => f.name)).toEqual(['mcp_baton_next']);
     expect(second.newestText, info).toContain(text);
     expect(model.requests.filter((r) => r.newestText.includes(text)).length).toBe(1);
-    // The board: the message went to all, and the agent the SessionStart hook joined as has read it.
+    // The board: the message went to the agent the board shows for this client, which the SessionStart hook joined as, and it has read it.
     const ev = events(p);
     const sent = ev.find((e) => e.type === 'message.sent');
-    expect(sent?.data?.to, JSON.stringify(ev)).toBe('all');
+    expect(sent?.data?.to, JSON.stringify(ev)).toBe('agent:gemini');
     expect(sent.data.text).toContain(text);
     const agent = ev.find((e) => e.type === 'session.joined')!.actor;
     const cursors = JSON.parse(readFileSync(join(p.root, 'project-plan', 'cursors.json'), 'utf8'));
