@@ -94,6 +94,18 @@ describe('one client session, one baton session', () => {
     await start(one, 'w-1');
     await start(two, 'w-2');
     expect(liveSessions(board).map((x) => x.agent).sort()).toEqual(['claude', 'claude-2']);
+    // Four more windows starting at once: each its own name (chosen and bound in the join's transaction).
+    const more = [new FakeClient(board.root), new FakeClient(board.root), new FakeClient(board.root), new FakeClient(board.root)];
+    await Promise.all(more.map((c, i) => start(c, `m-${i}`)));
+    expect(liveSessions(board).map((x) => x.agent).sort()).toEqual(['claude', 'claude-2', 'claude-3', 'claude-4', 'claude-5', 'claude-6']);
+    await Promise.all(more.map((c, i) => endHook(c, `m-${i}`)));
+    // Another client's hook that inherited Claude Code's session variable leaves Claude's binding alone.
+    const codexUnder = new FakeClient(board.root);
+    await codexUnder.run(hook('session-start', 'codex'), { input: JSON.stringify({ session_id: 'x-9' }), env: { CLAUDE_CODE_SESSION_ID: 'w-2' } });
+    const b = JSON.parse(readFileSync(join(board.dir, 'hook-sessions.json'), 'utf8'));
+    expect(b['claude:w-2'].agent).toBe('claude-2');
+    expect(b['codex:x-9'].agent).toBe('codex');
+    await codexUnder.run(hook('session-end', 'codex'), { input: JSON.stringify({ session_id: 'x-9' }) });
     expect((await one.baton(['claim', 't1', '--json'], CLAUDE)).json.ok).toBe(true);
     expect((await two.baton(['claim', 't2', '--json'], CLAUDE)).json.ok).toBe(true);
     expect(board.json('show', 't1').task.assignee).toBe('claude');
@@ -168,8 +180,13 @@ describe('a lost token is not a dead end', () => {
     await fresh.mcpStart({ client: 'claude-code' });
     const next = (await fresh.mcpCall('next')).json;
     expect(next).toMatchObject({ action: 'take-over', command: 'baton join --name claude --resume' });
-    const r = await fresh.baton(['join', '--name', 'claude', '--role', 'worker', '--resume', '--json'], CLAUDE);
-    expect(r.json).toMatchObject({ ok: true, token: null, reused: true });
+    // A plain join under the client would be a second agent with its token in the context: refused.
+    const plain = await fresh.baton(['join', '--name', 'claude', '--role', 'worker', '--json'], CLAUDE);
+    expect(plain.json.error).toMatchObject({ code: 'INVALID_TRANSITION', hint: expect.stringContaining('baton join --name claude --resume') });
+    // As Claude Code's shell runs it: with the session its env file names.
+    const bound = JSON.parse(readFileSync(join(board.dir, 'hook-sessions.json'), 'utf8'))['claude:new'];
+    const r = await fresh.baton(['join', '--name', 'claude', '--role', 'worker', '--resume', '--json'], { ...CLAUDE, BATON_SESSION: bound.session, BATON_TOKEN: bound.token });
+    expect(r.json).toMatchObject({ ok: true, token: null, reused: true, session: { id: bound.session } });
     expect(r.stdout).not.toMatch(/"token":"/);
     expect((await fresh.mcpCall('done', { id: 't1', notes: 'picked up' })).json).toMatchObject({ ok: true, task: { id: 't1', status: 'done' } });
     expect(liveSessions(board)).toHaveLength(1);
@@ -213,6 +230,9 @@ describe('interventions on held work', () => {
     const texts = baton(['inbox', '--json'], { cwd: board.root, env: wEnv }).json.notifications.map((n: { text: string }) => n.text).join('\n');
     expect(texts).toContain('t2 ("task t2") was cancelled by lead (orchestrator): not needed.');
     expect(texts).toContain('t3 ("task t3") was released by lead (orchestrator): reassigning.');
+    // A blocked task is nobody's to release: unblock it.
+    expect(board.json('block', 't1', '--reason', 'again').task.status).toBe('blocked');
+    expect(board.json('release', 't1', '--force').error).toMatchObject({ code: 'INVALID_TRANSITION', hint: 'baton unblock t1' });
     // The holder's own block is no intervention.
     expect(baton(['claim', 't3'], { cwd: board.root, env: wEnv }).code).toBe(0);
     expect(baton(['block', 't3', '--reason', 'waiting on t1', '--json'], { cwd: board.root, env: wEnv }).json.task.status).toBe('blocked');

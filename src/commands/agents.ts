@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import {
   type AgentJson,
+  type Credentials,
   endSession,
   findOrMakeAgent,
   hashToken,
@@ -14,10 +15,11 @@ import {
   toAgentJson,
   toSessionJson,
 } from '../core/agents.js';
-import { invalidInput, notFound } from '../core/errors.js';
+import { BatonError, invalidInput, notFound } from '../core/errors.js';
 import { checkId } from '../core/ids.js';
 import { shellQuote } from '../core/shell.js';
-import { clientBinding, liveBindings, readBindings, writeBindings } from '../core/bindings.js';
+import { type Binding, type Bindings, clientAgentName, clientBinding, clientOfEnv, isProcKey, liveBindings, readBindings, writeBindings } from '../core/bindings.js';
+import { procAlive } from '../core/procs.js';
 import { bounded, cmp } from '../core/json.js';
 import { IN_FLIGHT } from '../core/rank.js';
 import { checkSpecialty, splitList } from '../core/tasks.js';
@@ -38,6 +40,12 @@ export interface JoinOptions {
   resume?: boolean;
   /** The answer is for eval: run again in a shell that already acts as this agent, it gives that session again. */
   export?: boolean;
+  /**
+   * Joining for an agent client (hooks/link.ts): the keys to bind, in the same transaction, and the
+   * name to join under when none is given (`base`, or base-2… while that agent is another running
+   * client's). A key already bound to a live session `yieldTo` accepts gives that session instead.
+   */
+  client?: { keys: string[]; base: string; by: NonNullable<Binding['by']>; yieldTo?: (there: Binding) => boolean };
 }
 
 export interface JoinResult {
@@ -52,34 +60,79 @@ export interface JoinResult {
   taken_over: { session: string; tasks: string[] }[];
 }
 
-/** The agent's live sessions other than `keep`, oldest first (join --resume ends them). */
-const earlierSessions = (state: State, agentId: string, keep: string): Session[] =>
-  Object.values(state.sessions)
-    .filter((x) => x.agent === agentId && x.id !== keep && x.ended_at === null)
+/**
+ * The agent's live sessions other than `keep`, oldest first (join --resume ends them), but none an
+ * agent client still running on this host acts as (a second window is not an earlier session).
+ */
+function earlierSessions(state: State, dir: string, agentId: string, keep: string): Session[] {
+  const running = new Set(
+    Object.entries(readBindings(dir))
+      .filter(([k]) => isProcKey(k) && procAlive(k))
+      .map(([, b]) => b.session),
+  );
+  return Object.values(state.sessions)
+    .filter((x) => x.agent === agentId && x.id !== keep && x.ended_at === null && !running.has(x.id))
     .sort((a, b) => cmp(a.started_at, b.started_at) || cmp(a.id, b.id));
+}
+
+/** The session of the agent client this runs under: the one bound to its process or session, or the one its shell names (Claude Code's env file). */
+async function clientSessionOf(dir: string, ctx: Ctx, given: Credentials | null): Promise<{ session: string; agent: string } | null> {
+  if (given) {
+    const b = Object.values(readBindings(dir)).find((x) => x.session === given.session?.toLowerCase() && x.token === given.token);
+    return b ? { session: b.session, agent: b.agent } : null;
+  }
+  if (!clientOfEnv(ctx.env)) return null;
+  const b = await clientBinding(dir, ctx.env);
+  return b ? { session: b.session, agent: b.agent } : null;
+}
 
 export async function join(o: JoinOptions, ctx: Ctx): Promise<JoinResult> {
-  if (!o.name?.trim()) throw invalidInput('Give the agent a name: --name NAME.', 'baton join --name NAME --role worker');
+  if (!o.name?.trim() && !o.client) throw invalidInput('Give the agent a name: --name NAME.', 'baton join --name NAME --role worker');
   const role = (o.role ?? '').toLowerCase() as Role;
   if (!ROLES.includes(role)) throw invalidInput(`--role must be worker, reviewer or orchestrator${o.role ? `, not '${o.role}'` : ''}.`);
-  const name = o.name.trim();
-  checkId(name, 'agent name');
+  const given_name = o.name?.trim();
+  if (given_name) checkId(given_name, 'agent name');
   const specialties = o.specialty === undefined ? undefined : splitList(o.specialty).map((s) => checkSpecialty(s)!);
   const host = (o.host ?? hostname()).trim() || 'localhost';
   if (host.length > 200 || /[\u0000-\u001f]/.test(host)) throw invalidInput('--host must be one short line.');
   const window = o.window ?? ctx.env.BATON_WINDOW ?? ctx.env.TMUX_PANE ?? null;
   if (window !== null && (window.length > 200 || /[\u0000-\u001f]/.test(window))) throw invalidInput('--window must be one short line.');
-  // Run by an agent client (no session given): --resume takes the earlier work over into the
-  // client's own session, which its hooks, MCP server and shell already act as.
+  const dir = boardDir(ctx);
+  // Run by an agent client: the client's own session (its hooks, MCP server and shell act as it;
+  // with Claude Code's env file, the session the shell names). --resume takes the earlier work over
+  // into it; a plain join would be a second agent with its token in the model's context.
   const given = ctx.creds.session && ctx.creds.token ? ctx.creds : null;
-  const linked = o.resume && !given ? await clientBinding(boardDir(ctx), ctx.env) : null;
+  const linked = o.client ? null : await clientSessionOf(dir, ctx, given);
+  if (linked && !o.resume) {
+    throw new BatonError('INVALID_TRANSITION', `This agent client already acts as session ${linked.session} (agent ${linked.agent}) in its MCP tools, hooks and shell: a join here would be a second agent, its token in your context.`, {
+      hint: `baton next (you are on the board already); to take over an earlier session's work: ${resumeCommand(given_name ?? 'NAME')}`,
+      details: { session: linked.session, agent: linked.agent },
+    });
+  }
   const token = newToken();
   const r = await mutate(ctx, (tx) => {
     const nowMs = Date.parse(tx.now);
+    // For an agent client: a session another of its processes bound meanwhile, or the name to join under.
+    let bindings: Bindings = {};
+    let name = given_name ?? '';
+    if (o.client) {
+      bindings = readBindings(dir);
+      const live = (x: Binding | undefined): x is Binding => x !== undefined && tx.state.sessions[x.session]?.ended_at === null;
+      const there = o.client.keys.map((k) => bindings[k]).find((x) => live(x) && (o.client!.yieldTo ?? (() => true))(x));
+      if (there) {
+        // Every key of this client names that session now (the hooks' taking it on marks it theirs to end).
+        const merged: Binding = { ...there, by: o.client.by === 'hook' ? 'hook' : there.by };
+        for (const k of o.client.keys) bindings[k] = merged;
+        writeBindings(dir, bindings, tx.state);
+        const s = tx.state.sessions[there.session]!;
+        return { agent: toAgentJson(tx.state.agents[s.agent]!), session: toSessionJson(s, tx.config, nowMs), token: there.token, reused: true, taken_over: [] };
+      }
+      name ||= clientAgentName(tx.state, bindings, o.client.base, host, o.client.keys.find(isProcKey) ?? null);
+    }
     // The session this shell already acts as, when it is this agent's: eval'd twice, the same lines.
     const mine = given ? tx.state.sessions[given.session!.toLowerCase()] : undefined;
     const again =
-      o.export && !o.resume && mine && !mine.ended_at && mine.token_hash === hashToken(given!.token!) && tx.state.agents[mine.agent]?.name === name && mine.host === host && mine.role === role ? mine : null;
+      o.export && !o.resume && !o.client && mine && !mine.ended_at && mine.token_hash === hashToken(given!.token!) && tx.state.agents[mine.agent]?.name === name && mine.host === host && mine.role === role ? mine : null;
     if (again) {
       return { agent: toAgentJson(tx.state.agents[again.agent]!), session: toSessionJson(again, tx.config, nowMs), token: given!.token!, reused: true, taken_over: [] };
     }
@@ -90,7 +143,7 @@ export async function join(o: JoinOptions, ctx: Ctx): Promise<JoinResult> {
         if (agent.name !== name || agent.host !== host) {
           throw invalidInput(`This client session is agent ${agent.name} on ${agent.host}: it can take over only that agent's earlier sessions.`, resumeCommand(agent.name));
         }
-        const taken_over = earlierSessions(tx.state, agent.id, current.id).map((x) => ({ session: x.id, tasks: takeOver(tx, current, x) }));
+        const taken_over = earlierSessions(tx.state, dir, agent.id, current.id).map((x) => ({ session: x.id, tasks: takeOver(tx, current, x) }));
         current.heartbeat_at = tx.now;
         agent.last_seen_at = tx.now;
         return { agent: toAgentJson(agent), session: toSessionJson(current, tx.config, nowMs), token: null, reused: true, taken_over };
@@ -127,7 +180,15 @@ export async function join(o: JoinOptions, ctx: Ctx): Promise<JoinResult> {
       session: session.id,
       data: { agent: agent.id, role, specialties: agent.specialties, host, parent: session.parent, new_agent: created },
     });
-    const taken_over = o.resume && !created ? earlierSessions(tx.state, agent.id, session.id).map((x) => ({ session: x.id, tasks: takeOver(tx, session, x) })) : [];
+    const taken_over = o.resume && !created ? earlierSessions(tx.state, dir, agent.id, session.id).map((x) => ({ session: x.id, tasks: takeOver(tx, session, x) })) : [];
+    if (o.client) {
+      // Bound under the same lock as the join: a second process of the client finds it. (Outside
+      // the revision, as the bindings are: a join that fails to commit leaves a binding to no
+      // session, which the next write drops.)
+      const b: Binding = { session: session.id, token, agent: agent.id, bound_at: tx.now, joined: true, by: o.client.by };
+      for (const k of o.client.keys) bindings[k] = b;
+      writeBindings(dir, bindings, tx.state);
+    }
     return { agent: toAgentJson(agent), session: toSessionJson(session, tx.config, nowMs), token, reused: false, taken_over };
   });
   return { revision: r.revision, ...r.value };

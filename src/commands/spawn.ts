@@ -1,3 +1,4 @@
+import { CLIENT_VARIABLES } from '../core/bindings.js';
 import { bounded } from '../core/json.js';
 import { git, repoRoot } from '../core/git.js';
 import { spawn as spawnProcess } from 'node:child_process';
@@ -258,6 +259,8 @@ export async function spawn(rawId: string | undefined, o: SpawnOptions, ctx: Ctx
     stdio: 'ignore',
     env: {
       ...ctx.env,
+      // Its own agent: not the client its parent runs under (link.ts).
+      ...Object.fromEntries(CLIENT_VARIABLES.map((k) => [k, undefined])),
       BATON_DIR: dir,
       BATON_AGENT: child.agent,
       BATON_SESSION: child.id,

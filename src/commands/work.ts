@@ -140,10 +140,18 @@ export async function release(rawId: string, o: { reason?: string; leaseToken?: 
       return toTaskJson(task);
     }
     if (caller.session) tx.actAs(caller.agent!, caller.session);
+    if (task.status === 'blocked') {
+      throw new BatonError('INVALID_TRANSITION', `Task ${task.id} is blocked: nobody holds it; unblocking puts it back in the queue.`, { hint: `baton unblock ${task.id}`, details: { task: task.id, status: task.status } });
+    }
     const iv = intervention(tx.state, task, caller, Boolean(o.force), 'release', o.reason ?? null, Date.parse(tx.now));
     if (!iv) {
       if (caller.session && task.lease?.session === caller.session) {
         releaseClaim(tx, dir, { session: tx.state.sessions[caller.session]!, agentId: caller.agent! }, task, o.reason ?? null, o.leaseToken);
+        return toTaskJson(task);
+      }
+      // A lease that lapsed (or whose session ended) and nobody took back yet: --force takes it back now.
+      if (task.lease && (task.status === 'in_progress' || task.status === 'in_review')) {
+        dropLease(tx, task, 'task.released', { reason: o.reason ?? null, forced: true, lapsed: true });
         return toTaskJson(task);
       }
       throw new BatonError('INVALID_TRANSITION', `Nobody holds ${task.id} (it is ${task.status}): there is nothing to release.`, { hint: `baton show ${task.id}`, details: { task: task.id, status: task.status } });

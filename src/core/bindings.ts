@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ancestors, type Proc, procAlive, procKey, procOnThisHost } from './procs.js';
+import { ancestors, isClientProcess, type Proc, procAlive, procKey, procOnThisHost } from './procs.js';
 import { readState, writeFileAtomic } from './store.js';
 import type { State } from './types.js';
 
@@ -40,6 +40,12 @@ export const isProcKey = (key: string): boolean => key.startsWith('proc:');
 /** The agent clients baton knows by their hooks, and how their children can tell them. */
 export type ClientName = 'claude' | 'codex' | 'gemini';
 
+/**
+ * The variables by which a process tells it runs under an agent client (and which session of it):
+ * a child baton spawns is its own agent, not its parent's client, so it starts without them.
+ */
+export const CLIENT_VARIABLES = ['CLAUDECODE', 'CLAUDE_CODE_SESSION_ID', 'CLAUDE_ENV_FILE', 'CODEX_THREAD_ID', 'CODEX_SESSION_ID', 'GEMINI_CLI', 'GEMINI_SESSION_ID'] as const;
+
 /** The client a process runs under, by the variables each client sets for everything it starts. */
 export function clientOfEnv(env: Record<string, string | undefined>): ClientName | null {
   if (env.CLAUDECODE === '1' || env.CLAUDE_CODE_SESSION_ID) return 'claude';
@@ -48,12 +54,10 @@ export function clientOfEnv(env: Record<string, string | undefined>): ClientName
   return null;
 }
 
-/** The client's session as its children see it (Claude Code: MCP servers and shell commands; Codex: shell commands). */
-export function envSessionKey(env: Record<string, string | undefined>): string | null {
-  if (env.CLAUDE_CODE_SESSION_ID) return bindingKey('claude', env.CLAUDE_CODE_SESSION_ID);
-  if (env.CODEX_THREAD_ID) return bindingKey('codex', env.CODEX_THREAD_ID);
-  if (env.GEMINI_SESSION_ID) return bindingKey('gemini', env.GEMINI_SESSION_ID);
-  return null;
+/** The client's session as its children see it (Claude Code: MCP servers, hooks and shell commands; Codex: shell commands; Gemini CLI: hooks), for `client` only. */
+export function envSessionKey(env: Record<string, string | undefined>, client: ClientName): string | null {
+  const id = { claude: env.CLAUDE_CODE_SESSION_ID, codex: env.CODEX_THREAD_ID, gemini: env.GEMINI_SESSION_ID }[client];
+  return id ? bindingKey(client, id) : null;
 }
 
 /** An MCP client's name (its clientInfo) as the client baton knows it, when it is one of them. */
@@ -73,11 +77,15 @@ const liveIn = (state: State, b: Binding | undefined): b is Binding => b !== und
  */
 export function linkedBinding(bindings: Bindings, state: State, chain: Proc[], env: Record<string, string | undefined>): { key: string; binding: Binding } | null {
   if (!Object.keys(bindings).length) return null;
+  // Nearest first, and no further than the first agent client above: a client run inside another
+  // client's shell is not that client's session.
   for (const p of chain) {
     const key = procKey(p);
     if (liveIn(state, bindings[key])) return { key, binding: bindings[key]! };
+    if (isClientProcess(p)) break;
   }
-  const key = envSessionKey(env);
+  const client = clientOfEnv(env);
+  const key = client ? envSessionKey(env, client) : null;
   return key && liveIn(state, bindings[key]) ? { key, binding: bindings[key]! } : null;
 }
 

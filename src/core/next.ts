@@ -93,19 +93,17 @@ export function decideNext(state: State, config: Config, me: Me, nowMs: number, 
     const { ranked, skipped } = rankTasks(state, config, { agent, now: nowMs, pathsRefuse: limits.pathsRefuse, view });
     const explain = wantExplain ? explainOf(ranked, skipped) : null;
     const mine = view.inProgressBy.get(agent.id) ?? [];
+    // At the limit with work an earlier session of this agent still holds (a restarted client, a lost token).
+    const earlier = mine.length >= limits.inFlight ? heldByEarlier(state, mine, agent.id, me.session.id) : null;
+    if (earlier) {
+      const command = resumeCommand(agent.name);
+      return act('take-over', earlier.task, command, `Your earlier session ${earlier.session} holds ${earlier.task.id}, which counts against your limit of ${limits.inFlight}: take its work over with ${command} (it ends, its leases move to this session).`, explain);
+    }
     if (ranked[0] && mine.length < limits.inFlight) {
       const c = ranked[0];
       return act('claim', c.task, `baton claim ${c.task.id} --json`, `${c.task.id} ranks first of ${ranked.length} ready (score ${c.score}).`, explain);
     }
-    if (ranked[0]) {
-      // At the limit with work an earlier session of this agent still holds (a restarted client, a lost token).
-      const earlier = heldByEarlier(state, mine, agent.id, me.session.id);
-      if (earlier) {
-        const command = resumeCommand(agent.name);
-        return act('take-over', earlier.task, command, `Your earlier session ${earlier.session} holds ${earlier.task.id}, which counts against your limit of ${limits.inFlight}: take its work over with ${command} (it ends, its leases move to this session).`, explain);
-      }
-      return act('wait', null, null, `You have ${mine.length} task(s) in progress, the ${config.profile} limit; finish one first.`, explain);
-    }
+    if (ranked[0]) return act('wait', null, null, `You have ${mine.length} task(s) in progress, the ${config.profile} limit; finish one first.`, explain);
     if (unfinished) return act('wait', null, 'baton next --watch 60 --json', `${unfinished} unfinished task(s), none ready for you: blocked, held, waiting on dependencies or review, or another specialty.`, explain);
     return act('idle', null, null, 'The board is finished: nothing left to do.', explain);
   }

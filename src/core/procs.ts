@@ -102,3 +102,27 @@ export function procAlive(key: string): boolean {
 
 /** Whether a key names a process of this host (whose life can be told here). */
 export const procOnThisHost = (key: string): boolean => key.startsWith(`proc:${hostname()}:`);
+
+/** A process's command line (Linux; elsewhere its short name): how a client that runs on node is told. */
+function commandLine(p: Proc): string {
+  if (process.platform !== 'linux') return p.comm;
+  try {
+    return readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').split('\0').slice(0, 3).join(' ');
+  } catch {
+    return p.comm;
+  }
+}
+
+const CLIENT_PROCESS: Record<string, RegExp> = { claude: /(^|[/\s@])claude(-code)?([\s/.]|$)/, codex: /(^|[/\s@])codex([\s/.-]|$)/, gemini: /(^|[/\s@])gemini(-cli)?([\s/.]|$)/ };
+
+/** Whether a process is an agent client baton knows (Claude Code, Codex CLI, Gemini CLI), by its name or command line. */
+export function isClientProcess(p: Proc, client?: string): boolean {
+  const patterns = client ? [CLIENT_PROCESS[client]!] : Object.values(CLIENT_PROCESS);
+  const line = `${p.comm} ${WRAPPER.test(p.comm.trim()) ? '' : commandLine(p)}`;
+  return patterns.some((re) => re.test(line));
+}
+
+/** The nearest process above this one that is the client `client` (null: none seen). */
+export function clientProcess(client: string): Proc | null {
+  return ancestors().find((p) => isClientProcess(p, client)) ?? null;
+}

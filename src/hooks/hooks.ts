@@ -103,9 +103,9 @@ const context = (client: HookClient, event: HookEvent, text: string) => ({
  * id, else by the client's process (its MCP server or a shell command joined first, or the hooks
  * were installed while the session ran).
  */
-function boundTo(dir: string, state: State, key: string, env: Record<string, string | undefined>): Binding | null {
+function boundTo(dir: string, state: State, key: string, client: HookClient, env: Record<string, string | undefined>): Binding | null {
   const bindings = readBindings(dir);
-  for (const k of [key, ...clientKeys(env)]) {
+  for (const k of [key, ...clientKeys(env, client)]) {
     const b = bindings[k];
     const s = b ? state.sessions[b.session] : undefined;
     if (b && s && s.ended_at === null) return b;
@@ -141,7 +141,7 @@ const DELIVER_MAX = 20;
 
 async function sessionStart(dir: string, ctx: Ctx, client: HookClient, key: string, o: HookOptions): Promise<{ session: string; output: Record<string, unknown> }> {
   let state = await readState(dir);
-  const keys = [key, ...clientKeys(ctx.env)];
+  const keys = [...new Set([key, ...clientKeys(ctx.env, client)])];
   const bindings = readBindings(dir);
   const live = (x: Binding | undefined): x is Binding => x !== undefined && state.sessions[x.session]?.ended_at === null;
   // A resumed or compacted client session goes on as its baton session; a spawned child's client
@@ -268,7 +268,7 @@ export async function hook(rawEvent: string, o: HookOptions, ctx: Ctx): Promise<
       return done(r.session, r.output);
     }
     const state = await readState(dir);
-    const b = boundTo(dir, state, key, ctx.env);
+    const b = boundTo(dir, state, key, client, ctx.env);
     if (!b) return done(null, null);
     if (event === 'post-tool-use') return done(b.session, await postToolUse(dir, ctx, client, b, state));
     if (event === 'stop') return done(b.session, await stop(dir, ctx, client, b, input, state));
@@ -276,12 +276,13 @@ export async function hook(rawEvent: string, o: HookOptions, ctx: Ctx): Promise<
     // when it was joined for this client and no other client session's hooks are bound to it;
     // else it is only unbound.
     const bindings = readBindings(dir);
-    const shared = Object.entries(bindings).some(([k, o2]) => k !== key && !isProcKey(k) && o2.session === b.session && o2.by === 'hook');
+    const mine = new Set([key, ...clientKeys(ctx.env, client)]);
+    const shared = Object.entries(bindings).some(([k, o2]) => !mine.has(k) && !isProcKey(k) && o2.session === b.session && o2.by === 'hook');
     if (b.joined && !shared) {
       const { leave } = await import('../commands/agents.js');
       await leave({ ...ctx, creds: credsOf(b), warnings: [] });
     }
-    await bindKeys(dir, ctx.lockTimeoutMs, [key, ...clientKeys(ctx.env)].filter((k) => bindings[k]?.session === b.session), null);
+    await bindKeys(dir, ctx.lockTimeoutMs, [...mine].filter((k) => bindings[k]?.session === b.session), null);
     return done(b.session, null);
   } catch (e) {
     // Whatever failed, the agent goes on: the reason on stderr, nothing on stdout, exit 0.

@@ -1,9 +1,8 @@
-import { hostname } from 'node:os';
 import type { Credentials } from '../core/agents.js';
-import { type Binding, bindKeys, clientAgentName, clientOfEnv, envSessionKey, linkedBinding, readBindings } from '../core/bindings.js';
-import { ancestors, procKey, starter } from '../core/procs.js';
+import { type Binding, type ClientName, clientOfEnv, envSessionKey, linkedBinding, readBindings } from '../core/bindings.js';
+import { ancestors, clientProcess, procKey, starter } from '../core/procs.js';
 import { readState } from '../core/store.js';
-import { join, leave } from '../commands/agents.js';
+import { join } from '../commands/agents.js';
 import { boardDir, type Ctx } from '../commands/context.js';
 
 /**
@@ -31,24 +30,26 @@ export interface ClientJoin {
 }
 
 /**
- * Joins for an agent client and binds its keys to the new session. When another of the client's
- * processes bound a session meanwhile (its MCP server's first call and its first hook at once),
- * that one wins: the spare session leaves at once, holding nothing.
+ * Joins for an agent client and binds its keys to the new session, in one transaction: when
+ * another of the client's processes bound a session first (its MCP server's first call and its
+ * first hook at once), that one is given instead, and no spare session is made.
  */
-export async function joinForClient(dir: string, ctx: Ctx, o: ClientJoin): Promise<Binding> {
-  const self = o.keys.find((k) => k.startsWith('proc:')) ?? null;
-  const name = o.name ?? clientAgentName(await readState(dir), readBindings(dir), o.base, hostname(), self);
-  const r = await join({ name, role: o.role ?? 'worker', specialty: o.specialty }, { ...ctx, creds: NO_CREDS, warnings: [] });
-  const b: Binding = { session: r.session.id, token: r.token!, agent: r.agent.id, bound_at: new Date().toISOString(), joined: true, by: o.by };
-  const won = (await bindKeys(dir, ctx.lockTimeoutMs, o.keys, b, o.yieldTo)) ?? b;
-  if (won.session !== b.session) await leave({ ...ctx, creds: credsOf(b), warnings: [] }).catch(() => undefined);
-  return won;
+export async function joinForClient(_dir: string, ctx: Ctx, o: ClientJoin): Promise<Binding & { created: boolean }> {
+  const r = await join(
+    { name: o.name, role: o.role ?? 'worker', specialty: o.specialty, client: { keys: o.keys, base: o.base, by: o.by, ...(o.yieldTo ? { yieldTo: o.yieldTo } : {}) } },
+    { ...ctx, creds: NO_CREDS, warnings: [] },
+  );
+  return { session: r.session.id, token: r.token!, agent: r.agent.id, bound_at: new Date().toISOString(), joined: true, by: o.by, created: !r.reused };
 }
 
-/** The keys a process started by a client is known by: the client's process, and the client's session where its variables name it. */
-export function clientKeys(env: Record<string, string | undefined>): string[] {
+/**
+ * The keys a process started by a client is known by: the process that started it (the client,
+ * for its MCP server and hooks), and the client's session where the client's own variables name
+ * it (only `client`'s: a child inherits another client's).
+ */
+export function clientKeys(env: Record<string, string | undefined>, client: ClientName | null): string[] {
   const p = starter();
-  return [p ? procKey(p) : null, envSessionKey(env)].filter((k): k is string => k !== null);
+  return [p ? procKey(p) : null, client ? envSessionKey(env, client) : null].filter((k): k is string => k !== null);
 }
 
 /**
@@ -64,15 +65,21 @@ export async function linkedCreds(ctx: Ctx, mayJoin: boolean): Promise<Credentia
   } catch {
     return null;
   }
+  // Only under a client, as its variables say: a person's terminal, or a script that happens to
+  // run under a process some client session is bound to, acts as nobody it did not name.
   const client = clientOfEnv(ctx.env);
+  if (!client) return null;
   const bindings = readBindings(dir);
-  if (!Object.keys(bindings).length && !(mayJoin && client)) return null;
+  if (!Object.keys(bindings).length && !mayJoin) return null;
   const state = await readState(dir).catch(() => null);
   if (!state) return null;
   const found = linkedBinding(bindings, state, ancestors(), ctx.env);
   if (found) return credsOf(found.binding);
-  if (!mayJoin || !client) return null;
-  const keys = clientKeys(ctx.env);
+  if (!mayJoin) return null;
+  // Bound to the client process itself (a shell command may run under python, make or a sandbox
+  // helper first), and to the client's session where its variables name it.
+  const p = clientProcess(client) ?? starter();
+  const keys = [p ? procKey(p) : null, envSessionKey(ctx.env, client)].filter((k): k is string => k !== null);
   if (!keys.length) return null;
   return credsOf(await joinForClient(dir, ctx, { base: client, name: ctx.env.BATON_AGENT_NAME, keys, by: 'shell' }));
 }

@@ -94,8 +94,8 @@ class AgentSession {
   }
 
   /** The keys its client is known by: the process that started this server (the client), and the client's session where its variables name it. */
-  private clientKeys(): string[] {
-    return (this.keys ??= clientKeys(this.ctx.env));
+  private clientKeys(clientName: string | undefined): string[] {
+    return (this.keys ??= clientKeys(this.ctx.env, clientOfMcp(clientName)));
   }
 
   /** The name this server was given (--name, BATON_AGENT_NAME): it acts only as an agent of that name. */
@@ -108,11 +108,11 @@ class AgentSession {
    * another name than this server was given (a second server of one client, named apart, is an
    * agent of its own).
    */
-  private async bound(dir: string): Promise<Credentials | 'other' | null> {
+  private async bound(dir: string, clientName: string | undefined): Promise<Credentials | 'other' | null> {
     const bindings = readBindings(dir);
     if (!Object.keys(bindings).length) return null;
     const state = await readState(dir);
-    for (const k of this.clientKeys()) {
+    for (const k of this.clientKeys(clientName)) {
       const b = bindings[k];
       if (!b || state.sessions[b.session]?.ended_at !== null) continue;
       return this.named && state.agents[b.agent]?.name !== this.named ? 'other' : credsOf(b);
@@ -123,7 +123,7 @@ class AgentSession {
   async ensure(clientName: string | undefined): Promise<Credentials> {
     if (this.given) return this.given;
     const dir = boardDir(this.ctx);
-    const bound = await this.bound(dir);
+    const bound = await this.bound(dir, clientName);
     if (bound && bound !== 'other') {
       if (bound.session !== this.creds?.session) this.renewedAt = Date.now();
       this.creds = bound;
@@ -156,13 +156,13 @@ class AgentSession {
       name: this.named,
       role: this.o.role,
       specialty: this.o.specialty,
-      keys: apart ? [] : this.clientKeys(),
+      keys: apart ? [] : this.clientKeys(clientName),
       by: 'mcp',
     });
     this.creds = credsOf(b);
-    if (b.by === 'mcp') this.joined.set(b.session, this.creds);
+    if (b.created) this.joined.set(b.session, this.creds);
     this.renewedAt = Date.now();
-    log(`${b.by === 'mcp' ? 'joined' : 'acting'} as ${b.agent} (session ${b.session})`);
+    log(`${b.created ? 'joined' : 'acting'} as ${b.agent} (session ${b.session})`);
     return this.creds;
   }
 
