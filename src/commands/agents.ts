@@ -118,7 +118,9 @@ export async function join(o: JoinOptions, ctx: Ctx): Promise<JoinResult> {
     if (o.client) {
       bindings = readBindings(dir);
       const live = (x: Binding | undefined): x is Binding => x !== undefined && tx.state.sessions[x.session]?.ended_at === null;
-      const there = o.client.keys.map((k) => bindings[k]).find((x) => live(x) && (o.client!.yieldTo ?? (() => true))(x));
+      // A name given (--name, BATON_AGENT_NAME) is an agent of that name: it takes on no other agent's session.
+      const yieldTo = (x: Binding) => (o.client!.yieldTo ?? (() => true))(x) && (!given_name || tx.state.agents[x.agent]?.name === given_name);
+      const there = o.client.keys.map((k) => bindings[k]).find((x) => live(x) && yieldTo(x));
       if (there) {
         // Every key of this client names that session now (the hooks' taking it on marks it theirs to end).
         const merged: Binding = { ...there, by: o.client.by === 'hook' ? 'hook' : there.by };
@@ -186,7 +188,12 @@ export async function join(o: JoinOptions, ctx: Ctx): Promise<JoinResult> {
       // the revision, as the bindings are: a join that fails to commit leaves a binding to no
       // session, which the next write drops.)
       const b: Binding = { session: session.id, token, agent: agent.id, bound_at: tx.now, joined: true, by: o.client.by };
-      for (const k of o.client.keys) bindings[k] = b;
+      for (const k of o.client.keys) {
+        // Only a client session's hooks take a key bound to another live session (it is theirs now).
+        const x = bindings[k];
+        if (x && tx.state.sessions[x.session]?.ended_at === null && o.client.by !== 'hook') continue;
+        bindings[k] = b;
+      }
       writeBindings(dir, bindings, tx.state);
     }
     return { agent: toAgentJson(agent), session: toSessionJson(session, tx.config, nowMs), token, reused: false, taken_over };

@@ -105,12 +105,12 @@ const context = (client: HookClient, event: HookEvent, text: string) => ({
  */
 function boundTo(dir: string, state: State, key: string, client: HookClient, env: Record<string, string | undefined>): Binding | null {
   const bindings = readBindings(dir);
-  for (const k of [key, ...clientKeys(env, client)]) {
+  const live = (k: string) => {
     const b = bindings[k];
-    const s = b ? state.sessions[b.session] : undefined;
-    if (b && s && s.ended_at === null) return b;
-  }
-  return null;
+    return b && state.sessions[b.session]?.ended_at === null ? b : null;
+  };
+  // The client's session id first: the processes above are looked up only when it is not bound.
+  return live(key) ?? clientKeys(env, client).map(live).find((b) => b !== null) ?? null;
 }
 
 
