@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readHotState } from '../src/core/hotindex.js';
+import { readHotState } from '../src/store/hotindex.js';
 import { BIN, baseEnv, batonIn, makeBoardIn, type TestBoardIn } from './helpers.js';
 
 /**

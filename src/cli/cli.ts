@@ -1,9 +1,9 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { Ctx, RunIO, StreamItem } from '../commands/context.js';
-import { BatonError, onBoardWarning } from '../core/errors.js';
-import { sha256 } from '../core/digest.js';
-import { checkKey } from '../core/idempotency.js';
-import { VERSION } from '../core/version.js';
+import { BatonError, onBoardWarning } from '../rules/errors.js';
+import { sha256 } from '../rules/digest.js';
+import { checkKey } from '../store/idempotency.js';
+import { VERSION } from '../rules/version.js';
 import { type AnyCommand, type Input, isGroup, kebab, NUMBERS, type OptSpecs, opt, parseNumber } from '../table/define.js';
 import { TABLE } from '../table/index.js';
 import { detectColor, escapeTerminal, type OutputMode, type Out, printFailure, printSuccess } from './output.js';

@@ -1,4 +1,4 @@
-import { BatonError, diskFull, EXIT_CODES, ioError, isDiskFull, isIoError } from '../core/errors.js';
+import { BatonError, diskFull, EXIT_CODES, ioError, isDiskFull, isIoError } from '../rules/errors.js';
 
 export interface OutputMode {
   json: boolean;

@@ -14,17 +14,17 @@ import {
   sweepExpiredLeases,
   toAgentJson,
   toSessionJson,
-} from '../core/agents.js';
-import { BatonError, invalidInput, notFound } from '../core/errors.js';
-import { checkId } from '../core/ids.js';
-import { shellQuote } from '../core/shell.js';
-import { type Binding, type Bindings, clientAgentName, clientBinding, clientOfEnv, isProcKey, liveBindings, readBindings, writeBindings } from '../core/bindings.js';
-import { procAlive } from '../core/procs.js';
-import { bounded, cmp } from '../core/json.js';
-import { IN_FLIGHT } from '../core/rank.js';
-import { checkSpecialty, splitList } from '../core/tasks.js';
-import { type Role, ROLES, type Session, type State } from '../core/types.js';
-import { renewLeases } from '../core/leases.js';
+} from '../rules/agents.js';
+import { BatonError, invalidInput, notFound } from '../rules/errors.js';
+import { checkId } from '../rules/ids.js';
+import { shellQuote } from '../rules/shell.js';
+import { type Binding, type Bindings, clientAgentName, clientBinding, clientOfEnv, isProcKey, liveBindings, readBindings, writeBindings } from '../clients/bindings.js';
+import { procAlive } from '../clients/procs.js';
+import { bounded, cmp } from '../rules/json.js';
+import { IN_FLIGHT } from '../rules/rank.js';
+import { checkSpecialty, splitList } from '../rules/tasks.js';
+import { type Role, ROLES, type Session, type State } from '../rules/types.js';
+import { renewLeases } from '../rules/leases.js';
 import { boardDir, type Ctx, load, mutate, mutateAs } from './context.js';
 
 // ---------------------------------------------------------------- join

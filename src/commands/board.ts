@@ -1,21 +1,21 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
-import { ARCHIVE_IDS, archiveIds, archiveView, projectionInputs, type ProjectionInputs, readArchive } from '../core/archive.js';
-import { missingAgentCommands } from '../core/agentpath.js';
-import { BatonError } from '../core/errors.js';
-import { futureTimes, spell } from '../core/clock.js';
-import { leftoverLockDirs, lockHealth, readLockOwner, RENDER_LOCK, STALE_MS } from '../core/lock.js';
-import type { Config, State } from '../core/types.js';
+import { ARCHIVE_IDS, archiveIds, archiveView, projectionInputs, type ProjectionInputs, readArchive } from '../store/archive.js';
+import { missingAgentCommands } from '../clients/agentpath.js';
+import { BatonError } from '../rules/errors.js';
+import { futureTimes, spell } from '../rules/clock.js';
+import { leftoverLockDirs, lockHealth, readLockOwner, RENDER_LOCK, STALE_MS } from '../store/lock.js';
+import type { Config, State } from '../rules/types.js';
 import {
   checkEvents,
   FILES,
   leftoverTempFiles,
   readConfig,
   readState,
-} from '../core/store.js';
-import { readEvents } from '../core/events.js';
-import { summarize } from '../core/summary.js';
-import { findCycles, spellCycle, type TaskJson, toTaskJson } from '../core/tasks.js';
+} from '../store/store.js';
+import { readEvents } from '../store/events.js';
+import { summarize } from '../rules/summary.js';
+import { findCycles, spellCycle, type TaskJson, toTaskJson } from '../rules/tasks.js';
 import { renderProjections } from '../render/projections.js';
 import { boardDir, type Ctx, loadHot } from './context.js';
 
@@ -89,7 +89,7 @@ export interface RenderResult {
 export async function render(ctx: Ctx): Promise<RenderResult> {
   const dir = boardDir(ctx);
   // Under the render lock, as every render (renderlock.ts): the newest state, never an older one after it.
-  const { renderLatest } = await import('../core/renderlock.js');
+  const { renderLatest } = await import('../store/renderlock.js');
   const r = await renderLatest(dir, ctx.lockTimeoutMs, true);
   return { revision: r.revision ?? (await readState(dir)).revision, written: r.written };
 }
@@ -210,8 +210,8 @@ function checkClock(state: State, config: Config | null, ends: { last: number | 
 }
 
 async function checkLog(dir: string, state: State): Promise<Check[]> {
-  const { JOURNAL } = await import('../core/journal.js');
-  const { eventsGitRemoved, logDisagreement, wholeLogProblem } = await import('../core/reconcile.js');
+  const { JOURNAL } = await import('../store/journal.js');
+  const { eventsGitRemoved, logDisagreement, wholeLogProblem } = await import('../store/reconcile.js');
   if (existsSync(join(dir, JOURNAL)) && lockHealth(dir) !== 'held') {
     return [fail('log', 'warn', 'a writer was killed mid-transaction; its journal says exactly what to undo', 'baton doctor --repair (or any change to the board)')];
   }
@@ -239,11 +239,11 @@ async function checkLog(dir: string, state: State): Promise<Check[]> {
 export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorResult> {
   const dir = boardDir(ctx);
   const repaired: string[] = [];
-  const gitMod = await import('../core/conflicts.js');
+  const gitMod = await import('../git/conflicts.js');
   if (o.repair) {
     // Inside a conflicted git operation, the board files are merged from git's index first
     // (under the lock: no board write may land between reading them and writing the result).
-    const { withLock } = await import('../core/tx.js');
+    const { withLock } = await import('../store/tx.js');
     const { fromIndex, markers } = await withLock(dir, ctx.lockTimeoutMs, async () => {
       const fromIndex = await gitMod.resolveFromIndex(dir);
       const markers = fromIndex.resolved.length ? { resolved: false, conflicts: [] } : await gitMod.resolveMarkers(dir);
@@ -254,7 +254,7 @@ export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorR
     const conflicts = [...fromIndex.conflicts, ...markers.conflicts];
     if (conflicts.length) repaired.push(`both sides changed ${conflicts.map((c) => `${c.task} (${c.field})`).join(', ')}: each keeps the side that changed it last; ${gitMod.CONFLICT_NOTE} lists both values`);
     try {
-      const { repairBoard } = await import('../core/tx.js');
+      const { repairBoard } = await import('../store/tx.js');
       repaired.push(...(await repairBoard(dir, ctx.lockTimeoutMs)));
     } catch (e) {
       if (!(e instanceof BatonError) || e.code !== 'BOARD_CORRUPT') throw e;
@@ -291,9 +291,9 @@ export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorR
   // Unknown keys are dropped silently by the schema and warned about only when the text is
   // parsed, so doctor looks at the file itself, every time.
   if (existsSync(join(dir, FILES.config))) {
-    const parsedYaml = (await import('../core/yaml.js')).parseYaml(readFileSync(join(dir, FILES.config), 'utf8'));
+    const parsedYaml = (await import('../rules/yaml.js')).parseYaml(readFileSync(join(dir, FILES.config), 'utf8'));
     if (parsedYaml.ok) {
-      const { describeUnknownKey, unknownConfigKeys } = await import('../core/schema.js');
+      const { describeUnknownKey, unknownConfigKeys } = await import('../rules/schema.js');
       const unknown = unknownConfigKeys(parsedYaml.value);
       checks.push(
         unknown.length
@@ -312,7 +312,7 @@ export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorR
   }
   if (state) checks.push(...checkState(state, dir, config, Date.now()), ...(await checkLog(dir, state)));
 
-  if (state) checks.push(checkClock(state, config, (await import('../core/reconcile.js')).logEnds(dir)));
+  if (state) checks.push(checkClock(state, config, (await import('../store/reconcile.js')).logEnds(dir)));
   const lock = lockHealth(dir, config ? config.lock_stale_seconds * 1000 : STALE_MS);
   const owner = readLockOwner(dir);
   checks.push(

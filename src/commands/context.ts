@@ -1,14 +1,14 @@
-import { authenticate, type Credentials, type Me } from '../core/agents.js';
-import { locateBoard } from '../core/board.js';
-import type { Config, State } from '../core/types.js';
-import { findArchived } from '../core/archive.js';
-import { BatonError, invalidInput } from '../core/errors.js';
+import { authenticate, type Credentials, type Me } from '../rules/agents.js';
+import { locateBoard } from '../store/board.js';
+import type { Config, State } from '../rules/types.js';
+import { findArchived } from '../store/archive.js';
+import { BatonError, invalidInput } from '../rules/errors.js';
 import { readFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { resolve } from 'node:path';
-import { readConfig, readState, stateReadsCached } from '../core/store.js';
-import { readHotState } from '../core/hotindex.js';
-import type { Timing, Tx, TxOptions, TxResult } from '../core/tx.js';
+import { readConfig, readState, stateReadsCached } from '../store/store.js';
+import { readHotState } from '../store/hotindex.js';
+import type { Timing, Tx, TxOptions, TxResult } from '../store/tx.js';
 
 /** What every command gets from the wiring besides its own options. */
 export interface Ctx {
@@ -108,7 +108,7 @@ export async function loadHot(ctx: Ctx): Promise<Loaded> {
 
 export async function mutate<R>(ctx: Ctx, apply: (tx: Tx) => R, more: Pick<TxOptions, 'actor' | 'session' | 'afterCommit'> = {}): Promise<TxResult<R>> {
   // Loaded on demand: the lock and write machinery costs start-up that reads never need.
-  const { transact } = await import('../core/tx.js');
+  const { transact } = await import('../store/tx.js');
   const n = ctx.mutations ?? 0;
   ctx.mutations = n + 1;
   const idempotency = ctx.idempotencyKey

@@ -3,12 +3,12 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as pause } from 'node:timers/promises';
-import { BatonError } from '../core/errors.js';
-import { readEventsSince } from '../core/events.js';
-import { pidAlive } from '../core/lock.js';
-import { readState } from '../core/store.js';
-import type { BatonEvent, State } from '../core/types.js';
-import { waitUntil } from '../core/watch.js';
+import { BatonError } from '../rules/errors.js';
+import { readEventsSince } from '../store/events.js';
+import { pidAlive } from '../store/lock.js';
+import { readState } from '../store/store.js';
+import type { BatonEvent, State } from '../rules/types.js';
+import { waitUntil } from '../store/watch.js';
 import type { Ctx, RunIO } from './context.js';
 
 /**

@@ -1,12 +1,12 @@
 import { relative } from 'node:path';
-import { BatonError, invalidInput } from '../core/errors.js';
-import { ackCursor, checkCursorName, effectiveCursor, readCursors } from '../core/cursors.js';
-import { listArchives, readEventsSince } from '../core/events.js';
-import { checkId } from '../core/ids.js';
-import { pruneEvents } from '../core/retention.js';
-import { readConfig, readState } from '../core/store.js';
-import type { BatonEvent } from '../core/types.js';
-import { untilAnswer, waitUntil } from '../core/watch.js';
+import { BatonError, invalidInput } from '../rules/errors.js';
+import { ackCursor, checkCursorName, effectiveCursor, readCursors } from '../store/cursors.js';
+import { listArchives, readEventsSince } from '../store/events.js';
+import { checkId } from '../rules/ids.js';
+import { pruneEvents } from '../store/retention.js';
+import { readConfig, readState } from '../store/store.js';
+import type { BatonEvent } from '../rules/types.js';
+import { untilAnswer, waitUntil } from '../store/watch.js';
 import { boardDir, type Ctx } from './context.js';
 
 export interface EventsOptions {
@@ -106,8 +106,8 @@ export async function prune(o: { maxRows?: number; maxAgeDays?: number }, ctx: C
   }
   // A transaction with nothing to apply: it undoes an interrupted write or reconciles a log git
   // changed before anything is moved, and prunes under the same lock.
-  const { transact } = await import('../core/tx.js');
-  const { refreshMark } = await import('../core/reconcile.js');
+  const { transact } = await import('../store/tx.js');
+  const { refreshMark } = await import('../store/reconcile.js');
   let result: PruneCommandResult | null = null;
   await transact(dir, {
     lockTimeoutMs: ctx.lockTimeoutMs,

@@ -1,7 +1,7 @@
-import { invalidInput } from '../core/errors.js';
-import { applySignal } from '../core/gates.js';
-import { checkId } from '../core/ids.js';
-import { parseMatch, type TaskJson, toTaskJson } from '../core/tasks.js';
+import { invalidInput } from '../rules/errors.js';
+import { applySignal } from '../rules/gates.js';
+import { checkId } from '../rules/ids.js';
+import { parseMatch, type TaskJson, toTaskJson } from '../rules/tasks.js';
 import { type Ctx, mutate } from './context.js';
 
 export interface SignalOptions {

@@ -1,15 +1,15 @@
 import { basename } from 'node:path';
-import { runMergeDriver, type MergeDriverResult } from '../core/conflicts.js';
-import { boardRepo } from '../core/git.js';
-import { installGit } from '../core/gitinstall.js';
-import { type SyncOptions, type SyncResult, syncBoard } from '../core/sync.js';
+import { runMergeDriver, type MergeDriverResult } from '../git/conflicts.js';
+import { boardRepo } from '../store/git.js';
+import { installGit } from '../git/gitinstall.js';
+import { type SyncOptions, type SyncResult, syncBoard } from '../git/sync.js';
 import { boardDir, type Ctx } from './context.js';
 
 export type { MergeDriverResult, SyncOptions, SyncResult };
 
 /**
  * `baton merge-driver BASE OURS THEIRS [PATH]`, run by git (%O %A %B %P) in every merge,
- * rebase, cherry-pick, revert and stash (core/conflicts.ts).
+ * rebase, cherry-pick, revert and stash (git/conflicts.ts).
  */
 export async function mergeDriver(base: string, ours: string, theirs: string, path: string | undefined): Promise<MergeDriverResult> {
   return runMergeDriver(base, ours, theirs, path);
@@ -21,7 +21,7 @@ export interface GitInstallResult {
   changed: string[];
 }
 
-/** `git install` / `git uninstall`: the attributes, drivers and ignore lines (core/gitinstall.ts). */
+/** `git install` / `git uninstall`: the attributes, drivers and ignore lines (git/gitinstall.ts). */
 export async function install(ctx: Ctx, remove = false): Promise<GitInstallResult> {
   const where = boardRepo(boardDir(ctx), ctx);
   // git runs the driver with this node and this bin, wherever the command was started from.
@@ -31,7 +31,7 @@ export async function install(ctx: Ctx, remove = false): Promise<GitInstallResul
 
 export const renderInstall = (r: GitInstallResult) => (r.changed.length ? `Changed in ${basename(r.repo)}: ${r.changed.join(', ')}.` : 'Already in place; nothing changed.');
 
-/** Commits, merges and pushes the board (core/sync.ts). `claimed` is claim --sync's task and agent. */
+/** Commits, merges and pushes the board (git/sync.ts). `claimed` is claim --sync's task and agent. */
 export async function sync(o: SyncOptions, ctx: Ctx, claimed?: { task: string; agent: string }): Promise<SyncResult> {
   return syncBoard(boardRepo(boardDir(ctx), ctx), o, ctx.lockTimeoutMs, claimed);
 }

@@ -1,12 +1,12 @@
-import { authenticate } from '../core/agents.js';
-import { invalidInput } from '../core/errors.js';
-import { ackHandoff, gitContext, type HandedOver, handOver, type Take, takeHandoff, takeNextHandoff } from '../core/handoffs.js';
-import { checkId } from '../core/ids.js';
-import { bounded, cmp } from '../core/json.js';
-import { handoffsFor, parseTarget } from '../core/notify.js';
-import { checkNote } from '../core/tasks.js';
-import type { Handoff } from '../core/types.js';
-import { untilWork } from '../core/watch.js';
+import { authenticate } from '../rules/agents.js';
+import { invalidInput } from '../rules/errors.js';
+import { ackHandoff, gitContext, type HandedOver, handOver, type Take, takeHandoff, takeNextHandoff } from '../rules/handoffs.js';
+import { checkId } from '../rules/ids.js';
+import { bounded, cmp } from '../rules/json.js';
+import { handoffsFor, parseTarget } from '../rules/notify.js';
+import { checkNote } from '../rules/tasks.js';
+import type { Handoff } from '../rules/types.js';
+import { untilWork } from '../store/watch.js';
 import { boardDir, type Ctx, load, mutateAs } from './context.js';
 
 export type HandoffJson = Omit<Handoff, never>;

@@ -1,8 +1,8 @@
 import * as z from 'zod/mini';
-import { sha256 } from '../core/digest.js';
-import { BatonError, invalidInput } from '../core/errors.js';
-import { checkId } from '../core/ids.js';
-import type { Task } from '../core/types.js';
+import { sha256 } from '../rules/digest.js';
+import { BatonError, invalidInput } from '../rules/errors.js';
+import { checkId } from '../rules/ids.js';
+import type { Task } from '../rules/types.js';
 import {
   checkDepsExist,
   checkDescription,
@@ -19,8 +19,8 @@ import {
   parsePriority,
   parseStatus,
   spellCycle,
-} from '../core/tasks.js';
-import { archiveIds } from '../core/archive.js';
+} from '../rules/tasks.js';
+import { archiveIds } from '../store/archive.js';
 import { boardDir, type Ctx, mutate, readFileArg } from './context.js';
 
 /** One plan entry. Either spelling of a field is accepted (YAML plans are written by hand). */
@@ -81,7 +81,7 @@ async function parsePlan(text: string, name: string): Promise<unknown[]> {
       throw invalidInput(`${name} is not valid JSON: ${(e as Error).message}.`);
     }
   } else {
-    const doc = (await import('../core/yaml.js')).parseYaml(text);
+    const doc = (await import('../rules/yaml.js')).parseYaml(text);
     if (!doc.ok) throw invalidInput(`${name} is not valid YAML: ${doc.message}.`, undefined, { file: name });
     raw = doc.value;
   }

@@ -1,11 +1,11 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { BOARD_DIRNAME } from '../core/board.js';
-import { BatonError, invalidInput } from '../core/errors.js';
-import { type Profile, PROFILES, type State } from '../core/types.js';
-import { LOCK_DIR } from '../core/lock.js';
-import { checkClient, HOST_CONFIG_FILE, hostConfig, planMcpConfig, writeMcpConfig } from '../core/mcpconfig.js';
-import { CONFIG_CACHE, FILES, loadConfig, serializeState, writeConfigCache, writeFileAtomic } from '../core/store.js';
+import { BOARD_DIRNAME } from '../store/board.js';
+import { BatonError, invalidInput } from '../rules/errors.js';
+import { type Profile, PROFILES, type State } from '../rules/types.js';
+import { LOCK_DIR } from '../store/lock.js';
+import { checkClient, HOST_CONFIG_FILE, hostConfig, planMcpConfig, writeMcpConfig } from '../clients/mcpconfig.js';
+import { CONFIG_CACHE, FILES, loadConfig, serializeState, writeConfigCache, writeFileAtomic } from '../store/store.js';
 import { renderProjections } from '../render/projections.js';
 import type { Ctx } from './context.js';
 
@@ -45,9 +45,9 @@ export async function run(opts: InitOptions, ctx: Ctx): Promise<InitResult> {
   const exists = existsSync(join(target, FILES.state)) || existsSync(join(target, FILES.config));
   if (exists && opts.agentsMd) {
     // Refreshing the AGENTS.md section of an existing board is the one thing init may do twice.
-    const { writeAgentsMd } = await import('../core/agentsmd.js');
+    const { writeAgentsMd } = await import('../clients/agentsmd.js');
     const config = await loadConfig(target);
-    const { readState } = await import('../core/store.js');
+    const { readState } = await import('../store/store.js');
     const revision = (await readState(target)).revision;
     return { revision, board: target, name: config.config.name, profile: config.config.profile, files: [], agents_md: writeAgentsMd(target), refreshed: true };
   }
@@ -97,7 +97,7 @@ export async function run(opts: InitOptions, ctx: Ctx): Promise<InitResult> {
     written.push(CONFIG_CACHE);
     // state.json last: a board exists only once everything it needs is in place.
     write(FILES.state, serializeState(state));
-    const agentsMd = opts.agentsMd ? (await import('../core/agentsmd.js')).writeAgentsMd(target) : [];
+    const agentsMd = opts.agentsMd ? (await import('../clients/agentsmd.js')).writeAgentsMd(target) : [];
     if (mcpPlan) writeMcpConfig(mcpPlan);
     return {
       revision: 0,

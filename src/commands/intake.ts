@@ -1,10 +1,10 @@
-import { gitOrNull as git } from '../core/git.js';
+import { gitOrNull as git } from '../store/git.js';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { checkId } from '../core/ids.js';
-import { createTask, toTaskJson } from '../core/tasks.js';
-import type { TaskJson } from '../core/tasks.js';
-import { archiveIds } from '../core/archive.js';
+import { checkId } from '../rules/ids.js';
+import { createTask, toTaskJson } from '../rules/tasks.js';
+import type { TaskJson } from '../rules/tasks.js';
+import { archiveIds } from '../store/archive.js';
 import { boardDir, type Ctx, load, mutate } from './context.js';
 
 export interface Candidate {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import { checkClient, HOST_CONFIG_FILE, hostConfig, type McpConfigPlan, planMcpConfig, writeMcpConfig } from '../core/mcpconfig.js';
-import { writeFileAtomic } from '../core/store.js';
+import { checkClient, HOST_CONFIG_FILE, hostConfig, type McpConfigPlan, planMcpConfig, writeMcpConfig } from '../clients/mcpconfig.js';
+import { writeFileAtomic } from '../store/store.js';
 import { boardDir, type Ctx } from './context.js';
 
 export interface McpConfigResult {

@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
-import { type AgentJson, endSession, findOrMakeAgent, hashToken, mintSessionId, newToken, type SessionJson, sessionState, toAgentJson, toSessionJson } from '../core/agents.js';
-import { BatonError } from '../core/errors.js';
-import { checkPromptRole, renderRolePrompt } from '../core/prompts.js';
-import type { Role, Session } from '../core/types.js';
+import { type AgentJson, endSession, findOrMakeAgent, hashToken, mintSessionId, newToken, type SessionJson, sessionState, toAgentJson, toSessionJson } from '../rules/agents.js';
+import { BatonError } from '../rules/errors.js';
+import { checkPromptRole, renderRolePrompt } from '../clients/prompts.js';
+import type { Role, Session } from '../rules/types.js';
 import { type Ctx, load, mutate } from './context.js';
 
 export interface OrchestratorResult {

@@ -1,9 +1,9 @@
-import { gitOrNull as git } from '../core/git.js';
-import { BatonError, invalidInput } from '../core/errors.js';
-import { checkId } from '../core/ids.js';
-import { ownsPath } from '../core/paths.js';
-import { IN_FLIGHT } from '../core/rank.js';
-import { checkPaths, getTask, type TaskJson, toTaskJson } from '../core/tasks.js';
+import { gitOrNull as git } from '../store/git.js';
+import { BatonError, invalidInput } from '../rules/errors.js';
+import { checkId } from '../rules/ids.js';
+import { ownsPath } from '../rules/paths.js';
+import { IN_FLIGHT } from '../rules/rank.js';
+import { checkPaths, getTask, type TaskJson, toTaskJson } from '../rules/tasks.js';
 import { type Ctx, load, mutate } from './context.js';
 
 export interface PathsCheckResult {

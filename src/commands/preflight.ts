@@ -1,12 +1,12 @@
-import { gitOrNull as git } from '../core/git.js';
+import { gitOrNull as git } from '../store/git.js';
 import { readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { authenticate, sessionState } from '../core/agents.js';
-import { BatonError, invalidInput } from '../core/errors.js';
-import { type Profile, PROFILES } from '../core/types.js';
-import { readConfig, readState, writeFileAtomic } from '../core/store.js';
+import { authenticate, sessionState } from '../rules/agents.js';
+import { BatonError, invalidInput } from '../rules/errors.js';
+import { type Profile, PROFILES } from '../rules/types.js';
+import { readConfig, readState, writeFileAtomic } from '../store/store.js';
 import { boardDir, type Ctx, mutate } from './context.js';
-import { adviseSharing, type SharingAdvice } from '../core/advise.js';
+import { adviseSharing, type SharingAdvice } from '../rules/advise.js';
 
 export interface Preflight {
   at: string;
@@ -94,7 +94,7 @@ export async function run(o: { confirmWorkspace?: boolean; confirmBranch?: boole
   let revision = state.revision;
   if (o.profile !== undefined && profile !== config.profile) {
     // The profile the team will run under: config.yaml changes under the lock, with its event.
-    const { profileChange } = await import('../core/config.js');
+    const { profileChange } = await import('../store/config.js');
     const change = profileChange(dir, profile);
     revision = (await mutate(ctx, (tx) => change.apply(tx), { afterCommit: change.afterCommit })).revision;
   }

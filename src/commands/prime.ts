@@ -1,7 +1,7 @@
-import { checkRole, primeData } from '../core/primer.js';
-import { type Advice } from '../core/next.js';
-import { type TaskJson, toTaskJson } from '../core/tasks.js';
-import type { Role } from '../core/types.js';
+import { checkRole, primeData } from '../rules/primer.js';
+import { type Advice } from '../rules/next.js';
+import { type TaskJson, toTaskJson } from '../rules/tasks.js';
+import type { Role } from '../rules/types.js';
 import { renderPrimer } from '../render/primer.js';
 import { type Ctx, load } from './context.js';
 

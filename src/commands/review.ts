@@ -1,9 +1,9 @@
-import { sweepExpiredLeases } from '../core/agents.js';
-import { invalidInput } from '../core/errors.js';
-import { checkId } from '../core/ids.js';
-import { giveVerdict, type Review, startNextReview, startReview } from '../core/review.js';
-import { checkNote, getTask, type TaskJson, toTaskJson } from '../core/tasks.js';
-import { untilWork } from '../core/watch.js';
+import { sweepExpiredLeases } from '../rules/agents.js';
+import { invalidInput } from '../rules/errors.js';
+import { checkId } from '../rules/ids.js';
+import { giveVerdict, type Review, startNextReview, startReview } from '../rules/review.js';
+import { checkNote, getTask, type TaskJson, toTaskJson } from '../rules/tasks.js';
+import { untilWork } from '../store/watch.js';
 import { boardDir, type Ctx, mutateAs } from './context.js';
 
 export interface ReviewResult extends Review {

@@ -1,21 +1,21 @@
-import { CLIENT_VARIABLES } from '../core/bindings.js';
-import { bounded } from '../core/json.js';
-import { git, repoRoot } from '../core/git.js';
+import { CLIENT_VARIABLES } from '../clients/bindings.js';
+import { bounded } from '../rules/json.js';
+import { git, repoRoot } from '../store/git.js';
 import { spawn as spawnProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { authenticate, endSession, findOrMakeAgent, hashToken, mintSessionId, newToken, PROFILE_LIMITS, sweepExpiredLeases } from '../core/agents.js';
-import { BatonError, invalidInput, notFound } from '../core/errors.js';
-import { claimTask } from '../core/claims.js';
-import { pidAlive } from '../core/lock.js';
-import { checkPromptRole, renderRolePrompt } from '../core/prompts.js';
-import { checkId, randomSuffix } from '../core/ids.js';
-import { rankTasks } from '../core/rank.js';
-import { readConfig, readState } from '../core/store.js';
-import { checkSpecialty, getTask, splitList, type TaskJson, toTaskJson } from '../core/tasks.js';
-import type { Tx } from '../core/tx.js';
-import type { Role, Session, State, Task } from '../core/types.js';
-import { waitUntil } from '../core/watch.js';
+import { authenticate, endSession, findOrMakeAgent, hashToken, mintSessionId, newToken, PROFILE_LIMITS, sweepExpiredLeases } from '../rules/agents.js';
+import { BatonError, invalidInput, notFound } from '../rules/errors.js';
+import { claimTask } from '../rules/claims.js';
+import { pidAlive } from '../store/lock.js';
+import { checkPromptRole, renderRolePrompt } from '../clients/prompts.js';
+import { checkId, randomSuffix } from '../rules/ids.js';
+import { rankTasks } from '../rules/rank.js';
+import { readConfig, readState } from '../store/store.js';
+import { checkSpecialty, getTask, splitList, type TaskJson, toTaskJson } from '../rules/tasks.js';
+import type { Tx } from '../store/tx.js';
+import type { Role, Session, State, Task } from '../rules/types.js';
+import { waitUntil } from '../store/watch.js';
 import { boardDir, type Ctx, mutate } from './context.js';
 
 type SpawnInfo = NonNullable<Session['spawn']>;
@@ -498,8 +498,8 @@ export interface GcResult {
 export async function gc(o: { maxAgeDays?: number }, ctx: Ctx): Promise<GcResult> {
   const dir = boardDir(ctx);
   const days = o.maxAgeDays ?? 7;
-  const { withLock } = await import('../core/tx.js');
-  const { readArchive } = await import('../core/archive.js');
+  const { withLock } = await import('../store/tx.js');
+  const { readArchive } = await import('../store/archive.js');
   return withLock(dir, ctx.lockTimeoutMs, async () => {
     const state = await readState(dir);
     const now = Date.now();

@@ -1,8 +1,8 @@
-import { bounded, cmp } from '../core/json.js';
-import { BatonError, invalidInput } from '../core/errors.js';
-import { checkId } from '../core/ids.js';
-import type { BatonEvent, State, Status, Task } from '../core/types.js';
-import { readEventsSince } from '../core/events.js';
+import { bounded, cmp } from '../rules/json.js';
+import { BatonError, invalidInput } from '../rules/errors.js';
+import { checkId } from '../rules/ids.js';
+import type { BatonEvent, State, Status, Task } from '../rules/types.js';
+import { readEventsSince } from '../store/events.js';
 import {
   checkDepsExist,
   checkDescription,
@@ -24,13 +24,13 @@ import {
   splitList,
   type TaskJson,
   toTaskJson,
-} from '../core/tasks.js';
-import { blockTask, cancelTask, unblockTask } from '../core/lifecycle.js';
-import { callerOf, type Intervention, intervention } from '../core/intervene.js';
-import type { Tx } from '../core/tx.js';
-import { PROFILE_LIMITS } from '../core/agents.js';
-import { rankTasks } from '../core/rank.js';
-import { archiveFileFor, archiveFinished, archiveIds, findArchived } from '../core/archive.js';
+} from '../rules/tasks.js';
+import { blockTask, cancelTask, unblockTask } from '../rules/lifecycle.js';
+import { callerOf, type Intervention, intervention } from '../rules/intervene.js';
+import type { Tx } from '../store/tx.js';
+import { PROFILE_LIMITS } from '../rules/agents.js';
+import { rankTasks } from '../rules/rank.js';
+import { archiveFileFor, archiveFinished, archiveIds, findArchived } from '../store/archive.js';
 import { type Ctx, boardDir, load, loadHot, mutate, personOf } from './context.js';
 
 export interface TaskResult {

@@ -1,12 +1,12 @@
-import { notFound } from '../core/errors.js';
-import { effectiveCursor, readCursors } from '../core/cursors.js';
-import { readLiveTail } from '../core/events.js';
-import { fold } from '../core/inbox.js';
-import { checkId } from '../core/ids.js';
-import { eventReaches, inboxCursor } from '../core/notify.js';
-import { readConfig, readState } from '../core/store.js';
-import { summarize } from '../core/summary.js';
-import { waitUntil } from '../core/watch.js';
+import { notFound } from '../rules/errors.js';
+import { effectiveCursor, readCursors } from '../store/cursors.js';
+import { readLiveTail } from '../store/events.js';
+import { fold } from '../rules/inbox.js';
+import { checkId } from '../rules/ids.js';
+import { eventReaches, inboxCursor } from '../rules/notify.js';
+import { readConfig, readState } from '../store/store.js';
+import { summarize } from '../rules/summary.js';
+import { waitUntil } from '../store/watch.js';
 import { renderWatch, type WatchSnapshot } from '../render/watch.js';
 import { boardDir, type Ctx, type RunIO } from './context.js';
 

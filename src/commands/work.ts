@@ -1,18 +1,18 @@
 import { dirname } from 'node:path';
-import { authenticate, dropLease, sweepExpiredLeases } from '../core/agents.js';
-import { callerOf, holderOf, intervention } from '../core/intervene.js';
-import { type Claim, claimBest, claimTask, type Explain, finishClaim, releaseClaim } from '../core/claims.js';
-import { BatonError, invalidInput, notFound } from '../core/errors.js';
-import { firstChars, readResult, type ResultRecord, storeResult } from '../core/results.js';
-import { findArchived } from '../core/archive.js';
-import { checkId } from '../core/ids.js';
-import { asShell, routeOf, shellBaton } from '../core/launch.js';
-import { type Action, type Advice, decideNext } from '../core/next.js';
-import type { BoardRepo } from '../core/git.js';
-import type { SyncResult } from '../core/sync.js';
-import { checkNote, checkSpecialty, getTask, type TaskJson, toTaskJson } from '../core/tasks.js';
-import { type Take, takeHandoff } from '../core/handoffs.js';
-import { untilAnswer, untilWork } from '../core/watch.js';
+import { authenticate, dropLease, sweepExpiredLeases } from '../rules/agents.js';
+import { callerOf, holderOf, intervention } from '../rules/intervene.js';
+import { type Claim, claimBest, claimTask, type Explain, finishClaim, releaseClaim } from '../rules/claims.js';
+import { BatonError, invalidInput, notFound } from '../rules/errors.js';
+import { firstChars, readResult, type ResultRecord, storeResult } from '../store/results.js';
+import { findArchived } from '../store/archive.js';
+import { checkId } from '../rules/ids.js';
+import { asShell, routeOf, shellBaton } from '../clients/launch.js';
+import { type Action, type Advice, decideNext } from '../rules/next.js';
+import type { BoardRepo } from '../store/git.js';
+import type { SyncResult } from '../git/sync.js';
+import { checkNote, checkSpecialty, getTask, type TaskJson, toTaskJson } from '../rules/tasks.js';
+import { type Take, takeHandoff } from '../rules/handoffs.js';
+import { untilAnswer, untilWork } from '../store/watch.js';
 import { boardDir, type Ctx, load, loadHot, mutate, mutateAs, personOf, readFileArg } from './context.js';
 
 export type { Action, Explain };
@@ -28,7 +28,7 @@ export interface ClaimResult extends Claim {
  */
 async function syncWhere(sync: boolean | undefined, ctx: Ctx): Promise<BoardRepo | null> {
   if (!sync) return null;
-  const [{ boardRepo }, { syncTarget }] = await Promise.all([import('../core/git.js'), import('../core/sync.js')]);
+  const [{ boardRepo }, { syncTarget }] = await Promise.all([import('../store/git.js'), import('../git/sync.js')]);
   const where = boardRepo(boardDir(ctx), ctx);
   syncTarget(where, {});
   return where;
@@ -42,7 +42,7 @@ async function syncWhere(sync: boolean | undefined, ctx: Ctx): Promise<BoardRepo
 async function syncClaim<R extends ClaimResult>(r: R, where: BoardRepo | null, ctx: Ctx): Promise<R & { synced?: SyncResult }> {
   if (!where) return r;
   try {
-    const { syncBoard } = await import('../core/sync.js');
+    const { syncBoard } = await import('../git/sync.js');
     const s = await syncBoard(where, {}, ctx.lockTimeoutMs, { task: r.task.id, agent: r.task.assignee ?? '' });
     return { ...r, revision: s.revision, synced: s };
   } catch (e) {

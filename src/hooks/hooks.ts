@@ -1,20 +1,20 @@
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { isatty } from 'node:tty';
-import { authenticate, type Credentials } from '../core/agents.js';
-import { type Binding, bindingKey, bindKeys, isProcKey, readBindings } from '../core/bindings.js';
+import { authenticate, type Credentials } from '../rules/agents.js';
+import { type Binding, bindingKey, bindKeys, isProcKey, readBindings } from '../clients/bindings.js';
 import { clientKeys, credsOf, joinForClient } from './link.js';
-import { moveCursor } from '../core/cursors.js';
-import { BatonError, invalidInput } from '../core/errors.js';
-import { checkHookClient, clientEventName, HOOK_EVENTS, type HookClient, type HookEvent, isHookClient, planHooks, writeHooks } from '../core/hooksconfig.js';
-import { asShell, PACKAGE, PROJECT_SCRIPT, routeOf, shellBaton } from '../core/launch.js';
-import { renewEvery } from '../core/leases.js';
-import { ackable, type Notification, unread } from '../core/inbox.js';
-import { inboxCursor } from '../core/notify.js';
-import { checkRole, heldBy, primeData } from '../core/primer.js';
-import { shellQuote } from '../core/shell.js';
-import { readConfig, readState } from '../core/store.js';
-import type { State } from '../core/types.js';
+import { moveCursor } from '../store/cursors.js';
+import { BatonError, invalidInput } from '../rules/errors.js';
+import { checkHookClient, clientEventName, HOOK_EVENTS, type HookClient, type HookEvent, isHookClient, planHooks, writeHooks } from '../clients/hooksconfig.js';
+import { asShell, PACKAGE, PROJECT_SCRIPT, routeOf, shellBaton } from '../clients/launch.js';
+import { renewEvery } from '../rules/leases.js';
+import { ackable, type Notification, unread } from '../rules/inbox.js';
+import { inboxCursor } from '../rules/notify.js';
+import { checkRole, heldBy, primeData } from '../rules/primer.js';
+import { shellQuote } from '../rules/shell.js';
+import { readConfig, readState } from '../store/store.js';
+import type { State } from '../rules/types.js';
 import { renderPrimer } from '../render/primer.js';
 import { boardDir, type Ctx } from '../commands/context.js';
 
@@ -125,7 +125,7 @@ function describe(ns: Notification[]): string {
  * of one session at once (parallel tool calls) deliver each notification once between them.
  */
 async function deliver(dir: string, ctx: Ctx, creds: Credentials, pick: (ns: Notification[]) => Notification[]): Promise<{ picked: Notification[]; all: Notification[] }> {
-  const { withLock } = await import('../core/tx.js');
+  const { withLock } = await import('../store/tx.js');
   return withLock(dir, ctx.lockTimeoutMs, async () => {
     const state = await readState(dir);
     const { agent } = authenticate(state, creds);

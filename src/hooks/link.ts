@@ -1,7 +1,7 @@
-import type { Credentials } from '../core/agents.js';
-import { type Binding, type ClientName, clientOfEnv, envSessionKey, linkedBinding, readBindings } from '../core/bindings.js';
-import { ancestors, clientProcess, procKey, starter } from '../core/procs.js';
-import { readState } from '../core/store.js';
+import type { Credentials } from '../rules/agents.js';
+import { type Binding, type ClientName, clientOfEnv, envSessionKey, linkedBinding, readBindings } from '../clients/bindings.js';
+import { ancestors, clientProcess, procKey, starter } from '../clients/procs.js';
+import { readState } from '../store/store.js';
 import { join } from '../commands/agents.js';
 import { boardDir, type Ctx } from '../commands/context.js';
 

@@ -1,6 +1,6 @@
 // The bundle's layout is templates/handoff.md, compiled in (esbuild's text loader; vitest's ?raw).
 import TEMPLATE from '../../templates/handoff.md?raw';
-import type { Handoff, Task } from '../core/types.js';
+import type { Handoff, Task } from '../rules/types.js';
 import { GENERATED_NOTE, mdCode, mdText } from './markdown.js';
 
 const block = (s: string) => s.replace(/```/g, "'''");

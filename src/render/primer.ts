@@ -1,6 +1,6 @@
-import { asShell } from '../core/launch.js';
-import type { PrimeData } from '../core/primer.js';
-import type { Role } from '../core/types.js';
+import { asShell } from '../clients/launch.js';
+import type { PrimeData } from '../rules/primer.js';
+import type { Role } from '../rules/types.js';
 
 /**
  * The primer `baton prime` prints and the SessionStart hook hands an agent as context: under

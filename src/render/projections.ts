@@ -1,7 +1,7 @@
-import type { BatonEvent, Config, State } from '../core/types.js';
-import { NO_ARCHIVE, type ProjectionInputs } from '../core/archive.js';
-import { stableStringify, cmp } from '../core/json.js';
-import { boardView, IN_FLIGHT } from '../core/rank.js';
+import type { BatonEvent, Config, State } from '../rules/types.js';
+import { NO_ARCHIVE, type ProjectionInputs } from '../store/archive.js';
+import { stableStringify, cmp } from '../rules/json.js';
+import { boardView, IN_FLIGHT } from '../rules/rank.js';
 import { GENERATED_NOTE, mdCode, mdTable, mdText } from './markdown.js';
 import { renderHandoffBundle } from './handoff.js';
 import { renderStatusMd } from './status.js';
@@ -141,7 +141,7 @@ function renderNotificationsMd(recent: BatonEvent[]): string {
 /**
  * Every generated file of the board, by name relative to the board directory: a pure function
  * of the state, the config, the newest notifications of the log and what the archive holds
- * (core/archive.ts projectionInputs).
+ * (store/archive.ts projectionInputs).
  */
 export function renderProjections(state: State, config: Config, inputs: ProjectionInputs = { notifications: [], archive: NO_ARCHIVE }): Map<string, string> {
   const recent = inputs.notifications;

@@ -1,9 +1,9 @@
-import type { Config, State, Task } from '../core/types.js';
-import { STATUSES } from '../core/types.js';
-import { type BoardSummary, frontier, summarize } from '../core/summary.js';
+import type { Config, State, Task } from '../rules/types.js';
+import { STATUSES } from '../rules/types.js';
+import { type BoardSummary, frontier, summarize } from '../rules/summary.js';
 import { GENERATED_NOTE, mdCode, mdTable, mdText, mermaidLabel } from './markdown.js';
-import { type ArchiveView, NO_ARCHIVE } from '../core/archive.js';
-import { openQuestions } from '../core/questions.js';
+import { type ArchiveView, NO_ARCHIVE } from '../store/archive.js';
+import { openQuestions } from '../rules/questions.js';
 
 const P = (t: Task) => `P${t.priority}`;
 const who = (s: string | null) => (s ? mdCode(s) : '—');

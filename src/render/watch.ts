@@ -1,7 +1,7 @@
-import type { Notification } from '../core/inbox.js';
-import type { BoardSummary } from '../core/summary.js';
-import type { BatonEvent } from '../core/types.js';
-import { STATUSES } from '../core/types.js';
+import type { Notification } from '../rules/inbox.js';
+import type { BoardSummary } from '../rules/summary.js';
+import type { BatonEvent } from '../rules/types.js';
+import { STATUSES } from '../rules/types.js';
 
 export interface WatchSnapshot {
   summary: BoardSummary;

@@ -90,7 +90,7 @@ export const boardCommands = [
     tool: 'all',
     mutates: false,
     run: async (o, ctx) => (await import('../commands/preflight.js')).advise(o, ctx),
-    text: async (r) => (await import('../core/advise.js')).renderAdvice(r),
+    text: async (r) => (await import('../rules/advise.js')).renderAdvice(r),
   }),
   command({
     name: 'intake',

@@ -1,5 +1,5 @@
 import type { Ctx, RunIO } from '../commands/context.js';
-import { invalidInput } from '../core/errors.js';
+import { invalidInput } from '../rules/errors.js';
 
 /**
  * The shape of a command, written once: the CLI (src/cli/wire.ts) and the MCP tools are both

@@ -1,0 +1,67 @@
+import { effectiveCursor, readCursors } from '../store/cursors.js';
+import { readLiveTail } from '../store/events.js';
+import { eventReaches, inboxCursor } from './notify.js';
+import type { Agent, BatonEvent, State } from './types.js';
+
+/** One line of an agent's inbox: a notification, or several identical ones folded together. */
+export interface Notification {
+  /** The newest seq folded into this one: ack up to it to hide them all. */
+  seq: number;
+  first_seq: number;
+  /** How many identical notifications within a minute were folded into this one. */
+  count: number;
+  ts: string;
+  kind: string;
+  priority: string;
+  targets: string[];
+  type: string;
+  task: string | null;
+  actor: string | null;
+  text: string | null;
+  /** The question a `question` or `answer` notification is about (what `baton answer` takes), else null. */
+  question: string | null;
+}
+
+const FOLD_MS = 60_000;
+
+/** Folds identical notifications (same kind, task, sender, text, targets) that come within a minute of the first. */
+export function fold(events: BatonEvent[]): Notification[] {
+  const out: Notification[] = [];
+  const open = new Map<string, Notification>();
+  for (const e of events) {
+    const text = typeof e.data.text === 'string' ? e.data.text : null;
+    const key = JSON.stringify([e.notify!.kind, e.task, e.actor, text, e.notify!.targets, e.type]);
+    const prev = open.get(key);
+    if (prev && Date.parse(e.ts) - Date.parse(prev.ts) < FOLD_MS) {
+      prev.count++;
+      prev.seq = e.seq;
+      continue;
+    }
+    const n: Notification = { seq: e.seq, first_seq: e.seq, count: 1, ts: e.ts, kind: e.notify!.kind, priority: e.notify!.priority, targets: e.notify!.targets, type: e.type, task: e.task, actor: e.actor, text, question: typeof e.data.question === 'string' ? e.data.question : null };
+    open.set(key, n);
+    out.push(n);
+  }
+  return out;
+}
+
+/** How many events an inbox read looks at, at most (the newest that match, after the cursor). */
+const SCAN = 2000;
+
+/** An agent's notifications after its inbox cursor (or all, with `all`), folded, oldest first; and the cursor. */
+export function unread(dir: string, state: State, agent: Agent, o: { kind?: string | undefined; all?: boolean | undefined } = {}): { acked: number; notifications: Notification[] } {
+  const acked = effectiveCursor(dir, readCursors(dir)[inboxCursor(agent.id)] ?? 0);
+  const events = readLiveTail(dir, state.seq, o.all ? 0 : acked, (line) => !line.includes('"notify":null') && (!o.kind || line.includes(`"kind":"${o.kind}"`)), SCAN).filter(
+    (e) => eventReaches(e, agent) && (!o.kind || e.notify!.kind === o.kind),
+  );
+  return { acked, notifications: fold(events) };
+}
+
+/**
+ * How far acking an answer may go: to its last notification, but never past one it did not
+ * show (a cut list, and folding, which joins repeats on both sides of the cut), and never back.
+ */
+export function ackable(shown: Notification[], unshown: Notification[], acked: number): number | null {
+  let to = shown.at(-1)?.seq ?? null;
+  for (const n of unshown) if (to !== null && n.first_seq <= to) to = n.first_seq - 1;
+  return to !== null && to > acked ? to : null;
+}

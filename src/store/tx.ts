@@ -1,0 +1,388 @@
+import { unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { BatonError, diskFull, invalidInput, ioError, isDiskFull, isIoError } from '../rules/errors.js';
+import { pruneKeyRecords, readKeyRecord, writeKeyRecord } from './idempotency.js';
+import { randomSuffix } from '../rules/ids.js';
+import { acquireLock, lostLock } from './acquire.js';
+import { breakStaleLock, type HeldLock, lockHealth } from './lock.js';
+import { fileSize, logSize, removeJournal, rollbackJournal, writeJournal } from './journal.js';
+import { clockWarnings } from '../rules/clock.js';
+import { applyReconcile, eventsGitRemoved, refreshMark, type LogEnds, logChangedOutside, QUARANTINE_DIR, logDisagreement, logEnds, planReconcile, type ReconcilePlan, wholeLogProblem, writeMark } from './reconcile.js';
+import { pruneEvents } from './retention.js';
+import { taskLooksValid } from '../rules/shape.js';
+import { createTask } from '../rules/tasks.js';
+import type { BatonEvent, Config, State } from '../rules/types.js';
+import {
+  appendEvents,
+  FILES,
+  type FileStamp,
+  stampOf,
+  leftoverTempFiles,
+  type LoadedConfig,
+  loadConfig,
+  readStateText,
+  writeConfigCache,
+  writeState,
+} from './store.js';
+import { renderLatest } from './renderlock.js';
+import { type Stamp, stampOfFile } from './hotindex.js';
+import { ARCHIVE_IDS, appendArchive, archiveFileFor, archiveLine, autoArchive, pruneTombstones, settleArchive } from './archive.js';
+
+export interface TxOptions {
+  lockTimeoutMs: number;
+  /**
+   * Told how long the lock took, how long the transaction held it and what it did meanwhile, in
+   * milliseconds per phase: read, apply, validate, commit, render (the Markdown), after (bench;
+   * BATON_TIMINGS=1).
+   */
+  onTiming?: ((t: Timing) => void) | undefined;
+  /** Filled by the transaction with its phases (transact hands them to onTiming). */
+  phases?: Record<string, number>;
+  expectedRevision?: number | undefined;
+  actor?: string | null;
+  session?: string | null;
+  /** Told what the repair before the transaction did (doctor --repair reports it). */
+  onRepaired?: ((done: string[]) => void) | undefined;
+  /** Check the whole log, not only its ends, and reconcile on any problem (doctor --repair). */
+  thorough?: boolean;
+  /**
+   * Regenerate the Markdown even when the transaction has nothing to write (git may have changed
+   * the state under it, or a generated file by hand), and be told which files changed (doctor --repair).
+   */
+  onRendered?: ((written: string[]) => void) | undefined;
+  /** With a key, a retry of a committed transaction returns its first value (idempotency.ts). */
+  idempotency?: { key: string; command: string; call: string; session: string | null } | undefined;
+  /** Runs under the lock once the transaction committed, or found nothing to write. */
+  afterCommit?: ((state: State, config: Config, lock: HeldLock) => void) | undefined;
+}
+
+/** render_ms: the Markdown, regenerated after the lock was released (renderlock.ts). */
+export type Timing = { lock_wait_ms: number; locked_ms: number; phases?: Record<string, number>; render_ms?: number };
+
+export type { EmitInput, Tx } from '../rules/change.js';
+import type { Tx } from '../rules/change.js';
+
+export interface TxResult<R> {
+  value: R;
+  revision: number;
+  /** False when the apply function emitted nothing: nothing was written. */
+  changed: boolean;
+  /** What failed after the commit point (the change stands): for people, and for doctor. */
+  warnings: string[];
+  /** True when an idempotency key found this transaction already committed: `value` is its first. */
+  replayed?: boolean;
+  /** The state this transaction committed and its file's stamp: the render after it needs no re-read. */
+  committed?: { state: State; stamp: Stamp } | undefined;
+}
+
+function checkExpectedRevision(state: State, expected: number | undefined): void {
+  if (expected !== undefined && expected !== state.revision) {
+    throw new BatonError(
+      'REVISION_CONFLICT',
+      `The board is at revision ${state.revision}, not ${expected}: someone changed it since you read it.`,
+      { hint: 're-read the board (baton status --json) and retry', details: { expected, actual: state.revision } },
+    );
+  }
+}
+
+interface Prepared {
+  /** What the repair did, for people. */
+  done: string[];
+  /** Set when the log and the state disagree for a reason other than this machine's crash. */
+  plan: ReconcilePlan | null;
+  /** The live log's two ends, as read before the write. */
+  ends: LogEnds;
+  /** Whether the log is not as the last write here left it (git, a person): the archive is checked too. */
+  outside: boolean;
+}
+
+/**
+ * Before a write, under the lock: undo this machine's own interrupted transaction (only what
+ * its journal proves), remove temp files of interrupted writes, and when the log and the state
+ * still disagree, plan a reconciliation that keeps every event (nothing is written here).
+ */
+function prepareWrite(dir: string, state: State, thorough: boolean | undefined, stateStamp: FileStamp | null): Prepared {
+  const done: string[] = [];
+  const rolled = rollbackJournal(dir, state, stateStamp);
+  if (rolled) done.push(rolled);
+  const temps = leftoverTempFiles(dir);
+  for (const t of temps) {
+    try {
+      unlinkSync(t);
+    } catch {
+      /* already gone */
+    }
+  }
+  if (temps.length) done.push(`removed ${temps.length} temp file(s) of interrupted writes`);
+  const ends = logEnds(dir);
+  // The last event written here is not in the log: brought back only when git really lost it
+  // (a branch switch loses nothing: the other branch holds it).
+  const missing = eventsGitRemoved(dir, ends);
+  const restore = missing?.verdict === 'restore' && missing.events.length ? missing : null;
+  const gone = restore ? `git took event ${restore.id} and those before it out of the working tree (${restore.why}); brought back from commit ${restore.commit.slice(0, 12)}` : null;
+  if (missing?.verdict === 'gone') done.push(`event ${missing.id}, the last this board wrote, is in neither the log nor any commit git has (a change discarded with git checkout -f, git restore or git stash drop, or a log restored by hand)`);
+  const outside = logChangedOutside(dir, ends);
+  const why = logDisagreement(dir, state, ends) ?? gone ?? (thorough ? wholeLogProblem(dir, state) : outside ? wholeLogProblem(dir, state, true) : null);
+  return { done, plan: why ? planReconcile(dir, state, why, restore?.events ?? [], thorough) : null, ends, outside };
+}
+
+/** A task the log says was created but the state lacks comes back blocked, for a person to check. */
+function restoreTask(tx: Tx, t: ReconcilePlan['missingTasks'][number]): void {
+  const task = createTask(tx, { id: t.id, title: t.title, status: 'blocked' });
+  task.created_at = t.at < tx.now ? t.at : tx.now;
+  const reason = 'restored from the event log: a git operation had dropped it from state.json; check its fields, then baton unblock';
+  task.blocked = { reason, previous: 'todo', at: tx.now };
+  task.notes.push({ at: tx.now, author: null, text: reason });
+}
+
+export async function withLock<R>(dir: string, timeoutMs: number, fn: (lock: HeldLock) => Promise<R> | R): Promise<R> {
+  const { config } = await loadConfig(dir);
+  const lock = await acquireLock(dir, { timeoutMs, staleMs: config.lock_stale_seconds * 1000 });
+  try {
+    return await fn(lock);
+  } finally {
+    await lock.release();
+  }
+}
+
+export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) => R): Promise<TxResult<R>> {
+  const loaded = await loadConfig(dir);
+  const asked = performance.now();
+  const lock = await acquireLock(dir, { timeoutMs: opts.lockTimeoutMs, staleMs: loaded.config.lock_stale_seconds * 1000 });
+  const got = performance.now();
+  const phases: Record<string, number> = {};
+  let result: TxResult<R>;
+  let locked = 0;
+  try {
+    result = await transactHeld(dir, lock, loaded, { ...opts, phases }, apply);
+  } catch (e) {
+    opts.onTiming?.({ lock_wait_ms: got - asked, locked_ms: performance.now() - got, phases });
+    throw e;
+  } finally {
+    await lock.release();
+    locked = performance.now() - got;
+  }
+  // The Markdown, with the board lock free: other writers commit meanwhile, and the newest render wins.
+  const started = performance.now();
+  // A replayed keyed write renders too: its first run may have been killed before its render.
+  if (result.changed || result.replayed || opts.onRendered) {
+    try {
+      const r = await renderLatest(dir, opts.lockTimeoutMs, opts.onRendered !== undefined, result.committed);
+      opts.onRendered?.(r.written);
+    } catch (e) {
+      result.warnings.push(`regenerating the Markdown failed (${(e as Error).message}); the change is committed. Next: free the cause, then \`baton render\` (or \`baton doctor --repair\`).`);
+    }
+  }
+  opts.onTiming?.({ lock_wait_ms: got - asked, locked_ms: locked, phases, render_ms: performance.now() - started });
+  return result;
+}
+
+/**
+ * A transaction for a caller that already holds the board lock (sync holds it across git). It
+ * leaves the Markdown to the caller: renderLatest, once the lock is free or while it is held.
+ */
+export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: LoadedConfig, opts: TxOptions, apply: (tx: Tx) => R): Promise<TxResult<R>> {
+  const config = loaded.config;
+  let mark = performance.now();
+  const phase = (name: string) => {
+    const at = performance.now();
+    if (opts.phases) opts.phases[name] = (opts.phases[name] ?? 0) + (at - mark);
+    mark = at;
+  };
+  const { state, text: previous } = await readStateText(dir);
+  const base = stampOf(join(dir, FILES.state));
+  const read = { revision: state.revision, seq: state.seq };
+  const prepared = prepareWrite(dir, state, opts.thorough, base);
+  // After the journal is settled, a key's record exists only for a committed transaction.
+  const keyed = opts.idempotency;
+  const record = keyed ? readKeyRecord(dir, keyed.key) : null;
+  if (keyed && record) {
+    if (record.command !== keyed.command || record.call !== keyed.call || record.session !== keyed.session) {
+      const other = record.command !== keyed.command ? `by \`${record.command}\`` : record.session !== keyed.session ? 'by another session' : `for \`${record.command}\` with other arguments`;
+      throw invalidInput(`The idempotency key '${keyed.key}' was already used ${other}; a key names one change by one caller.`, 'use a fresh key for a new change');
+    }
+    return { value: record.value as R, revision: record.revision, changed: false, warnings: [], replayed: true };
+  }
+  checkExpectedRevision(state, opts.expectedRevision);
+  const plan = prepared.plan;
+  if (plan) state.seq = plan.lastSeq;
+
+  const now = new Date().toISOString();
+  const revision = state.revision + 1;
+  const clock = clockWarnings(lock.clockOffsetMs, prepared.ends.lastTs, config.clock_skew_seconds * 1000, Date.parse(now));
+  const warnings: string[] = [...clock.warnings];
+  const events: BatonEvent[] = [];
+  const touched = new Set<string>();
+  let actor = opts.actor ?? null;
+  let sessionId = opts.session ?? null;
+  let created = false;
+  const archiveFile = archiveFileFor(now);
+  const archived: { lines: string[]; ids: string[] } = { lines: [], ids: [] };
+  const tx: Tx = {
+    state,
+    config,
+    now,
+    revision,
+    emit(e) {
+      events.push({
+        id: `e-${randomSuffix(10)}`,
+        seq: state.seq + events.length + 1,
+        ts: now,
+        revision,
+        type: e.type,
+        actor: e.actor !== undefined ? e.actor : actor,
+        session: e.session !== undefined ? e.session : sessionId,
+        task: e.task ?? null,
+        data: e.data ?? {},
+        notify: e.notify ?? null,
+      });
+    },
+    touch(task) {
+      task.updated_at = now;
+      task.rev = revision;
+      touched.add(task.id);
+    },
+    created(task) {
+      touched.add(task.id);
+      created = true;
+    },
+    archive(task, data = {}, record = true) {
+      tx.emit({ type: 'task.archived', task: task.id, data: { status: task.status, file: archiveFile, ...data } });
+      delete state.tasks[task.id];
+      touched.add(task.id);
+      (state.archived ??= {})[task.id] = now;
+      if (!record) return;
+      archived.lines.push(archiveLine({ id: task.id, archived_at: now, event: events.at(-1)!.id, task }));
+      archived.ids.push(task.id);
+    },
+    actAs(a, s) {
+      actor = a;
+      sessionId = s;
+    },
+    clockTrusted: clock.trusted,
+  };
+  if (plan) {
+    const { why, ...counts } = plan.summary;
+    tx.emit({ type: 'board.reconciled', actor: null, session: null, data: { why, ...counts } });
+    for (const t of plan.missingTasks) restoreTask(tx, t);
+    prepared.done.push(`reconciled the log with the state (${why}): ${plan.lastSeq} events kept, ${counts.duplicates} duplicate(s) dropped, ${counts.renumbered} renumbered${plan.missingTasks.length ? `, ${plan.missingTasks.length} task(s) restored` : ''}${counts.quarantined ? `, ${counts.quarantined} unreadable line(s) set aside in ${QUARANTINE_DIR}/` : ''}`);
+  }
+  // After a git operation (or in doctor --repair): a task both on the board and in the archive.
+  if (plan || opts.thorough || prepared.outside) {
+    const settled = settleArchive(tx, dir, opts.thorough);
+    if (settled) prepared.done.push(settled);
+  }
+  opts.onRepaired?.(prepared.done);
+  phase('read');
+  const value = apply(tx);
+  // Archiving by tasks.archive_after_days rides on every 25th write, like event retention.
+  if (events.length && revision % 25 === 0) autoArchive(tx);
+  if (state.archived) state.archived = pruneTombstones(state.archived);
+  phase('apply');
+  if (events.length === 0) {
+    // Nothing to write, and the log was checked as far as it needed to be (in order, or it would
+    // have been reconciled): remember it as it is, its last event included.
+    try {
+      refreshMark(dir, prepared.ends.lastId);
+    } catch {
+      /* only costs the next write a whole-log read */
+    }
+    opts.afterCommit?.(state, config, lock);
+    return { value, revision: state.revision, changed: false, warnings };
+  }
+
+  for (const id of touched) {
+    const t = state.tasks[id];
+    if (t && !taskLooksValid(t)) throw new BatonError('INTERNAL', `Refusing to write task ${id}: it does not match the board schema (a bug in baton).`, { hint: 'rerun with BATON_DEBUG=1 and report the command' });
+  }
+  phase('validate');
+  state.revision = revision;
+  state.seq += events.length;
+  commit(dir, lock, () => {
+    if (plan) applyReconcile(dir, plan, lock.fence, now);
+    // The journal makes this transaction undoable, and only this one: see journal.ts.
+    const archiveSize = archived.lines.length ? { file: archiveFile, size: fileSize(join(dir, archiveFile)), ids_size: fileSize(join(dir, ARCHIVE_IDS)) } : null;
+    writeJournal(dir, { revision_before: revision - 1, revision_after: revision, base_seq: state.seq - events.length, log_size: logSize(dir), ids: events.map((e) => e.id), key: keyed?.key ?? null, base, read_seq: read.seq, nonce: lock.nonce, archive: archiveSize }, lock.fence);
+    if (keyed) writeKeyRecord(dir, { key: keyed.key, command: keyed.command, call: keyed.call, session: keyed.session, revision, at: now, value }, lock.fence);
+    lock.check();
+    if (archived.lines.length) appendArchive(dir, archiveFile, archived.lines.join(''), archived.ids);
+    appendEvents(dir, events);
+    // The commit point: state.json is renamed into place from inside the lock's fence.
+    writeState(dir, state, touched, created, plan ? undefined : previous, lock.fence);
+  }, read);
+  phase('commit');
+  // Past the commit point the change stands: what fails now is told, never reported as failure.
+  const after = (what: string, f: () => void) => {
+    try {
+      f();
+    } catch (e) {
+      warnings.push(`${what} failed (${(e as Error).message}); the change is committed. Next: free the cause, then \`baton render\` (or \`baton doctor --repair\`).`);
+    }
+  };
+  // Still under the lock: this stamp is of the very file this transaction wrote. The tasks in
+  // memory take the file's order (ids sorted), so what is rendered from them is what the file gives.
+  const stamp = stampOfFile(join(dir, FILES.state));
+  if (created) state.tasks = Object.fromEntries(Object.keys(state.tasks).sort().map((id) => [id, state.tasks[id]!]));
+  // The mark first: with it, a journal left behind is known to belong to a committed transaction.
+  after('recording the log mark', () => writeMark(dir, events.at(-1)?.id));
+  after('removing the transaction journal', () => removeJournal(dir, lock.nonce));
+  after('caching the parsed config', () => writeConfigCache(dir, loaded));
+  // Retention from config.yaml, applied every 25 revisions so its cost is spread thin.
+  const { max_rows: maxRows, max_age_days: maxAgeDays } = config.events;
+  if ((maxRows || maxAgeDays) && revision % 25 === 0) {
+    after('pruning the event log', () => {
+      if (pruneEvents(dir, { maxRows, maxAgeDays }, Date.parse(now), lock.fence).moved) refreshMark(dir);
+    });
+  }
+  if (keyed && revision % 25 === 0) after('dropping old idempotency records', () => pruneKeyRecords(dir, Date.parse(now)));
+  opts.afterCommit?.(state, config, lock);
+  phase('after');
+  return { value, revision, changed: true, warnings, committed: stamp ? { state, stamp } : undefined };
+}
+
+/**
+ * Runs a transaction's writes up to and including its commit point. A failure before the
+ * commit point leaves nothing behind: the appended events are cut off again (when the lock is
+ * still ours; otherwise the journal lets the next holder do it), a full disk becomes DISK_FULL
+ * and a lost lock BOARD_BUSY, both saying nothing was written.
+ */
+function commit(dir: string, lock: HeldLock, write: () => void, before: { revision: number; seq: number }): void {
+  try {
+    lock.check();
+    write();
+  } catch (e) {
+    const lost = lock.compromised();
+    if (!lost) {
+      try {
+        rollbackJournal(dir, before, stampOf(join(dir, FILES.state)));
+      } catch {
+        /* left for the next writer's repair, which the journal makes exact */
+      }
+    }
+    if (lost) throw lostLock();
+    if (isDiskFull(e)) throw diskFull(e);
+    if (isIoError(e)) throw ioError(e);
+    throw e;
+  }
+}
+
+/**
+ * doctor --repair's half of recovery: a dead writer's lock, this machine's interrupted
+ * transaction, a log that disagrees with the state (reconciled, keeping everything), projections.
+ */
+export async function repairBoard(dir: string, lockTimeoutMs: number): Promise<string[]> {
+  const done: string[] = [];
+  const staleMs = (await loadConfig(dir)).config.lock_stale_seconds * 1000;
+  if (lockHealth(dir, staleMs) === 'stale' && breakStaleLock(dir, staleMs)) done.push('removed a lock left by a dead writer');
+  const r = await transact(dir, {
+    lockTimeoutMs,
+    thorough: true,
+    onRepaired: (d) => done.push(...d),
+    onRendered: (written) => {
+      if (written.length) done.push(`regenerated ${written.join(', ')}`);
+    },
+  }, () => undefined);
+  // What failed after the commit point (a render that could not get the render lock) is said too.
+  done.push(...r.warnings);
+  return done;
+}
