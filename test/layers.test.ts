@@ -23,9 +23,7 @@ const KNOWN = new Set([
   'rules/inbox.ts -> store/events.ts',
   'rules/leases.ts -> store/events.ts',
   'rules/merge.ts -> store/archive.ts',
-  'rules/primer.ts -> clients/launch.ts',
-  // Render reads archived tasks and the shell word from files; item 2 passes them in.
-  'render/primer.ts -> clients/launch.ts',
+  // Render reads archived tasks from their files; item 2 passes them in.
   'render/projections.ts -> store/archive.ts',
   'render/status.ts -> store/archive.ts',
   // The mcp and hook commands' records run the wiring they are; item 1 moves their runs to commands/.

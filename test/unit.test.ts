@@ -17,7 +17,7 @@ import { mergeEvents, mergeStates } from '../src/rules/merge.js';
 import { renderStatusMd } from '../src/render/status.js';
 import { parseEventLog, readLiveTail } from '../src/store/events.js';
 import { firstChars } from '../src/store/results.js';
-import { asShell, asShellInCode } from '../src/clients/launch.js';
+import { asShell, asShellInCode } from '../src/rules/shellword.js';
 import { tempDir } from './helpers.js';
 
 const T0 = '2026-01-01T00:00:00.000Z';

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { BatonError } from '../rules/errors.js';
-import { asShellInCode, routeOf, shellBaton } from './launch.js';
+import { asShellInCode, shellBaton } from '../rules/shellword.js';
+import { routeOf } from './launch.js';
 
 // The baton section of the repository's AGENTS.md (and CLAUDE.md): written by init, between
 // markers, so a refresh replaces only its own lines.

@@ -3,7 +3,8 @@ import { parse as parseToml, patch as patchToml } from '@decimalturn/toml-patch'
 import { BOARD_DIRNAME } from '../store/board.js';
 import { editClientJson, parseClientJson, readClientFile, writeClientFile } from './clientfile.js';
 import { invalidInput } from '../rules/errors.js';
-import { batonArgv, PACKAGE, type Route, routeOf } from './launch.js';
+import { batonArgv, PACKAGE, type Route } from '../rules/shellword.js';
+import { routeOf } from './launch.js';
 
 /**
  * The MCP client configs `baton mcp config` and `init --mcp` write: each client's project file

@@ -1,4 +1,4 @@
-import { checkRole, primeData } from '../rules/primer.js';
+import { checkRole, primeData } from './primedata.js';
 import { type Advice } from '../rules/next.js';
 import { type TaskJson, toTaskJson } from '../rules/tasks.js';
 import type { Role } from '../rules/types.js';

@@ -7,7 +7,7 @@ import { boardDir, type Ctx, type RunIO } from '../commands/context.js';
 import type { Credentials } from '../rules/agents.js';
 import { BatonError, invalidInput } from '../rules/errors.js';
 import { renewEvery } from '../rules/leases.js';
-import { checkRole } from '../rules/primer.js';
+import { checkRole } from '../commands/primedata.js';
 import { clientOfMcp, readBindings } from '../clients/bindings.js';
 import { cacheStateReads, readConfig, readState } from '../store/store.js';
 import { clientKeys, credsOf, joinForClient } from '../hooks/link.js';

@@ -1,6 +1,25 @@
-import { asShell } from '../clients/launch.js';
-import type { PrimeData } from '../rules/primer.js';
-import type { Role } from '../rules/types.js';
+import { asShell } from '../rules/shellword.js';
+import type { Notification } from '../rules/inbox.js';
+import type { Advice } from '../rules/next.js';
+import type { Role, Task } from '../rules/types.js';
+
+/** What a primer says (render/primer.ts writes it): the board, who the caller is, what it holds, what waits for it. */
+export interface PrimeData {
+  revision: number;
+  board: { name: string; dir: string; total: number; ready: number };
+  role: Role;
+  /** Null: no session (the primer says how to join). */
+  me: { agent: string; session: string; specialties: string[] } | null;
+  held: Task[];
+  inbox: Notification[];
+  next: Advice | null;
+  now: number;
+  /** The caller's session that has ended (it must join again), when that is why `me` is null. */
+  ended?: string | undefined;
+  /** What runs baton in the agent's shell here (`baton`, or `npx baton-board` where the project has it as a dependency). */
+  shell: string;
+}
+
 
 /**
  * The primer `baton prime` prints and the SessionStart hook hands an agent as context: under

@@ -1,28 +1,13 @@
 import { dirname } from 'node:path';
-import { authenticate, type Credentials } from './agents.js';
-import { invalidInput } from './errors.js';
-import { type Notification, unread } from './inbox.js';
-import { routeOf, shellBaton } from '../clients/launch.js';
-import { type Advice, decideNext } from './next.js';
-import { boardView } from './rank.js';
-import { type Config, type Role, ROLES, type State, type Task } from './types.js';
-
-/** What a primer says (render/primer.ts writes it): the board, who the caller is, what it holds, what waits for it. */
-export interface PrimeData {
-  revision: number;
-  board: { name: string; dir: string; total: number; ready: number };
-  role: Role;
-  /** Null: no session (the primer says how to join). */
-  me: { agent: string; session: string; specialties: string[] } | null;
-  held: Task[];
-  inbox: Notification[];
-  next: Advice | null;
-  now: number;
-  /** The caller's session that has ended (it must join again), when that is why `me` is null. */
-  ended?: string | undefined;
-  /** What runs baton in the agent's shell here (`baton`, or `npx baton-board` where the project has it as a dependency). */
-  shell: string;
-}
+import { authenticate, type Credentials } from '../rules/agents.js';
+import { invalidInput } from '../rules/errors.js';
+import { unread } from '../rules/inbox.js';
+import { routeOf } from '../clients/launch.js';
+import { shellBaton } from '../rules/shellword.js';
+import { decideNext } from '../rules/next.js';
+import { boardView } from '../rules/rank.js';
+import { type Config, type Role, ROLES, type State, type Task } from '../rules/types.js';
+import type { PrimeData } from '../render/primer.js';
 
 export const checkRole = (raw: string | undefined): Role | undefined => {
   if (raw !== undefined && !(ROLES as readonly string[]).includes(raw)) throw invalidInput(`--role must be worker, reviewer or orchestrator, not '${raw}'.`);
