@@ -21,7 +21,6 @@ const KNOWN = new Set([
   'rules/handoffs.ts -> store/git.ts',
   'rules/inbox.ts -> store/cursors.ts',
   'rules/inbox.ts -> store/events.ts',
-  'rules/leases.ts -> store/events.ts',
   'rules/merge.ts -> store/archive.ts',
   // Render reads archived tasks from their files; item 2 passes them in.
   'render/projections.ts -> store/archive.ts',

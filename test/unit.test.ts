@@ -18,6 +18,8 @@ import { renderStatusMd } from '../src/render/status.js';
 import { parseEventLog, readLiveTail } from '../src/store/events.js';
 import { firstChars } from '../src/store/results.js';
 import { asShell, asShellInCode } from '../src/rules/shellword.js';
+import { leaseConflict } from '../src/rules/leases.js';
+import { hashToken } from '../src/rules/agents.js';
 import { tempDir } from './helpers.js';
 
 const T0 = '2026-01-01T00:00:00.000Z';
@@ -575,5 +577,57 @@ describe('commands as the agent\'s shell runs them', () => {
   it('in Markdown, only code: prose stays as written', () => {
     const md = 'You never review your own work; baton refuses it.\n\n```sh\nbaton next --json\n```\n- then `baton done ID`';
     expect(asShellInCode(md, 'npx baton')).toBe('You never review your own work; baton refuses it.\n\n```sh\nnpx baton next --json\n```\n- then `npx baton done ID`');
+  });
+});
+
+describe('leaseConflict (rules/leases.ts): who may finish, release or renew a task, in-process', () => {
+  const NOW = Date.parse('2026-01-01T00:10:00.000Z');
+  const session = (id: string, agent: string, ended: string | null = null) => ({
+    agent, depth: 0, end_reason: ended ? 'left' : null, ended_at: ended, heartbeat_at: T0, host: 'h', id, parent: null, role: 'worker' as const, started_at: T0, token_hash: 'x', window: null,
+  });
+  const lease = (s: string, expires: string) => ({ expires_at: expires, heartbeat_at: T0, session: s, token_hash: hashToken('lease-token') });
+  const board = (t: Task) => {
+    const s = state([t]);
+    s.agents = { w: { created_at: T0, host: 'h', id: 'w', last_seen_at: T0, name: 'w', role: 'worker', specialties: [] }, v: { created_at: T0, host: 'h', id: 'v', last_seen_at: T0, name: 'v', role: 'worker', specialties: [] } };
+    s.sessions = { 's-1': session('s-1', 'w'), 's-2': session('s-2', 'w'), 's-3': session('s-3', 'v') };
+    return s;
+  };
+  const me = (s: State, id: string) => ({ session: s.sessions[id]!, agentId: s.sessions[id]!.agent });
+  const none = () => [];
+  const refusal = (f: () => void) => {
+    try {
+      f();
+      return null;
+    } catch (e) {
+      const err = e as { code: string; message: string; hint?: string };
+      return { code: err.code, message: err.message, hint: err.hint };
+    }
+  };
+
+  it.each([
+    ['the holder, lease live', 's-1', 'in_progress', lease('s-1', '2026-01-01T00:20:00.000Z'), undefined, null],
+    ['nobody holds it', 's-1', 'todo', null, undefined, { code: 'LEASE_CONFLICT', message: "You don't hold t1 (it is todo).", hint: 'baton show t1' }],
+    ['another agent holds it', 's-1', 'in_progress', lease('s-3', '2026-01-01T00:20:00.000Z'), undefined, { code: 'LEASE_CONFLICT', message: 'Task t1 is held by v (session s-3), not by you.', hint: 'baton show t1' }],
+    ["the agent's earlier session holds it", 's-2', 'in_progress', lease('s-1', '2026-01-01T00:20:00.000Z'), undefined, { code: 'LEASE_CONFLICT', message: 'Task t1 is held by your earlier session s-1, not by this one (s-2); take that session\'s work over with baton join --name w --resume.', hint: 'baton join --name w --resume' }],
+    ['a lease token of an earlier claim', 's-1', 'in_progress', lease('s-1', '2026-01-01T00:20:00.000Z'), 'old-token', { code: 'LEASE_CONFLICT', message: 'That lease token is not the current one for t1: it was re-claimed since you got it.', hint: 'baton show t1' }],
+    ['its own lease, lapsed', 's-1', 'in_progress', lease('s-1', '2026-01-01T00:05:00.000Z'), undefined, { code: 'LEASE_CONFLICT', message: 'Your lease on t1 expired at 2026-01-01T00:05:00.000Z; nobody has taken it yet, so claim it again.', hint: 'baton claim t1' }],
+  ] as const)('%s', (_name, caller, status, l, token, expected) => {
+    const s = board(task('t1', { status, lease: l ? { ...l } : null }));
+    expect(refusal(() => leaseConflict(none, s, s.tasks.t1!, me(s, caller), token, NOW))).toEqual(expected);
+  });
+
+  it('tells from the log what became of a lease it lost, and reads the log only then', () => {
+    const s = board(task('t1', { status: 'in_progress', lease: lease('s-3', '2026-01-01T00:20:00.000Z') }));
+    let reads = 0;
+    const history = () => {
+      reads += 1;
+      return [{ id: 'e-1', seq: 1, ts: '2026-01-01T00:06:00.000Z', type: 'lease.expired', task: 't1', actor: null, session: null, revision: 1, data: { previous_session: 's-1', expired_at: '2026-01-01T00:05:00.000Z' }, notify: null }];
+    };
+    expect(refusal(() => leaseConflict(history, s, s.tasks.t1!, me(s, 's-1'), undefined, NOW))?.message).toBe(
+      'You no longer hold t1: your lease expired at 2026-01-01T00:05:00.000Z and was taken back at 2026-01-01T00:06:00.000Z; it is now held by v (session s-3) since 2026-01-01T00:00:00.000Z.',
+    );
+    expect(reads).toBe(1);
+    leaseConflict(history, s, s.tasks.t1!, me(s, 's-3'), undefined, NOW);
+    expect(reads).toBe(1);
   });
 });

@@ -1,3 +1,4 @@
+import { historyOf } from '../store/events.js';
 import { hostname } from 'node:os';
 import {
   type AgentJson,
@@ -259,7 +260,7 @@ export interface HeartbeatResult {
 export async function heartbeat(o: { task?: string; leaseToken?: string }, ctx: Ctx): Promise<HeartbeatResult> {
   const only = o.task === undefined ? null : checkId(o.task, 'task id');
   const dir = boardDir(ctx);
-  const r = await mutateAs(ctx, (tx, me) => ({ session: me.session.id, ...renewLeases(tx, dir, me, only, o.leaseToken) }));
+  const r = await mutateAs(ctx, (tx, me) => ({ session: me.session.id, ...renewLeases(tx, historyOf(dir, tx.state), me, only, o.leaseToken) }));
   return { revision: r.revision, ...r.value };
 }
 

@@ -1,3 +1,4 @@
+import { historyOf } from '../store/events.js';
 import { authenticate } from '../rules/agents.js';
 import { BatonError, invalidInput } from '../rules/errors.js';
 import { ackCursor } from '../store/cursors.js';
@@ -140,7 +141,7 @@ export async function ask(text: string, o: { to: string; choices?: string; watch
   const read = async () => {
     if (Date.now() - renewed >= every) {
       renewed = Date.now();
-      await mutateAs(ctx, (tx, me) => renewLeases(tx, dir, me, null, undefined));
+      await mutateAs(ctx, (tx, me) => renewLeases(tx, historyOf(dir, tx.state), me, null, undefined));
     }
     return readState(dir);
   };

@@ -1,3 +1,4 @@
+import { historyOf } from '../store/events.js';
 import { sweepExpiredLeases } from '../rules/agents.js';
 import { invalidInput } from '../rules/errors.js';
 import { checkId } from '../rules/ids.js';
@@ -36,7 +37,7 @@ export async function verdict(kind: 'approve' | 'reject', rawId: string, o: { no
   const dir = boardDir(ctx);
   const r = await mutateAs(ctx, (tx, me) => {
     const task = getTask(tx.state, id);
-    giveVerdict(tx, dir, me, task, kind, notes, o.leaseToken);
+    giveVerdict(tx, historyOf(dir, tx.state), me, task, kind, notes, o.leaseToken);
     return toTaskJson(task);
   });
   return { revision: r.revision, task: r.value };

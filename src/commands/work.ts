@@ -1,3 +1,4 @@
+import { historyOf } from '../store/events.js';
 import { dirname } from 'node:path';
 import { authenticate, dropLease, sweepExpiredLeases } from '../rules/agents.js';
 import { callerOf, holderOf, intervention } from '../rules/intervene.js';
@@ -110,7 +111,7 @@ export async function done(rawId: string, o: { notes?: string; result?: string; 
   const text = o.result !== undefined ? readFileArg(o.result, ctx, "the result's").text : o.resultText;
   const r = await mutateAs(ctx, (tx, me) => {
     const task = getTask(tx.state, id);
-    finishClaim(tx, dir, me, task, notes, o.leaseToken);
+    finishClaim(tx, historyOf(dir, tx.state), me, task, notes, o.leaseToken);
     // Stored once the claim is known good, under the lock `baton gc` takes too: a refused done
     // writes no file, and gc never removes one a done is about to name.
     if (text !== undefined) {
@@ -137,7 +138,7 @@ export async function release(rawId: string, o: { reason?: string; leaseToken?: 
       const { session, agent } = authenticate(tx.state, ctx.creds);
       tx.actAs(agent.id, session.id);
       session.heartbeat_at = tx.now;
-      releaseClaim(tx, dir, { session, agentId: agent.id }, task, o.reason ?? null, o.leaseToken);
+      releaseClaim(tx, historyOf(dir, tx.state), { session, agentId: agent.id }, task, o.reason ?? null, o.leaseToken);
       return toTaskJson(task);
     }
     if (caller.session) tx.actAs(caller.agent!, caller.session);
@@ -147,7 +148,7 @@ export async function release(rawId: string, o: { reason?: string; leaseToken?: 
     const iv = intervention(tx.state, task, caller, Boolean(o.force), 'release', o.reason ?? null, Date.parse(tx.now));
     if (!iv) {
       if (caller.session && task.lease?.session === caller.session) {
-        releaseClaim(tx, dir, { session: tx.state.sessions[caller.session]!, agentId: caller.agent! }, task, o.reason ?? null, o.leaseToken);
+        releaseClaim(tx, historyOf(dir, tx.state), { session: tx.state.sessions[caller.session]!, agentId: caller.agent! }, task, o.reason ?? null, o.leaseToken);
         return toTaskJson(task);
       }
       // A lease that lapsed (or whose session ended) and nobody took back yet: --force takes it back now.

@@ -1,6 +1,6 @@
 import { dropLease, grantLease, type Me, PROFILE_LIMITS, resumeCommand, reviewRequired } from './agents.js';
 import { BatonError } from './errors.js';
-import { leaseConflict } from './leases.js';
+import { type History, leaseConflict } from './leases.js';
 import { onFinished } from './lifecycle.js';
 import { setsOverlap } from './paths.js';
 import { type Candidate, IN_FLIGHT, rankTasks, type Skipped } from './rank.js';
@@ -134,9 +134,9 @@ export function claimBest(tx: Tx, me: Me, specialty: string | null, explain: boo
  * Finishes the holder's work on a task (done): to review when the task or the profile asks
  * for one, else done, which may unblock tasks and complete goals.
  */
-export function finishClaim(tx: Tx, dir: string, me: Me, task: Task, notes: string | null, leaseToken: string | undefined): void {
+export function finishClaim(tx: Tx, history: History, me: Me, task: Task, notes: string | null, leaseToken: string | undefined): void {
   if (task.status === 'in_review') throw new BatonError('INVALID_TRANSITION', `Task ${task.id} is in review; the reviewer finishes it (baton review approve ${task.id}).`, { hint: `baton show ${task.id}`, details: { task: task.id, from: task.status, to: 'done' } });
-  leaseConflict(dir, tx.state, task, me, leaseToken, Date.parse(tx.now));
+  leaseConflict(history, tx.state, task, me, leaseToken, Date.parse(tx.now));
   if (notes) task.notes.push({ at: tx.now, author: me.agentId, text: notes });
   task.lease = null;
   if (reviewRequired(task, tx.config)) {
@@ -149,7 +149,7 @@ export function finishClaim(tx: Tx, dir: string, me: Me, task: Task, notes: stri
 }
 
 /** Lets go of the holder's task without finishing it (release): back to the queue it came from. */
-export function releaseClaim(tx: Tx, dir: string, me: Me, task: Task, reason: string | null, leaseToken: string | undefined): void {
-  leaseConflict(dir, tx.state, task, me, leaseToken, Date.parse(tx.now));
+export function releaseClaim(tx: Tx, history: History, me: Me, task: Task, reason: string | null, leaseToken: string | undefined): void {
+  leaseConflict(history, tx.state, task, me, leaseToken, Date.parse(tx.now));
   dropLease(tx, task, 'task.released', { reason });
 }

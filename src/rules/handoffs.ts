@@ -1,7 +1,7 @@
 import { grantLease, type Me } from './agents.js';
 import { checkInFlightLimit } from './claims.js';
 import { BatonError } from './errors.js';
-import { readLiveTail } from '../store/events.js';
+import { readEvents, readLiveTail } from '../store/events.js';
 import { gitOrNull as git } from '../store/git.js';
 import { leaseConflict } from './leases.js';
 import { checkTargetKnown, handoffsFor, targetReaches } from './notify.js';
@@ -43,7 +43,7 @@ export function handOver(
   o: { to: string | null; notes: string; where: { branch: string | null; diff_stat: string | null }; leaseToken: string | undefined },
 ): HandedOver {
   const task = getTask(tx.state, id);
-  leaseConflict(dir, tx.state, task, me, o.leaseToken, Date.parse(tx.now));
+  leaseConflict(() => readEvents(dir, tx.state.seq), tx.state, task, me, o.leaseToken, Date.parse(tx.now));
   checkTransition(task, 'handoff');
   const to = o.to ?? (task.specialty ? `workers:${task.specialty}` : 'workers');
   checkTargetKnown(tx.state, to);

@@ -7,14 +7,19 @@ import { addSeconds, hashToken, leaseLive, type Me, resumeCommand } from './agen
  */
 export const renewEvery = (ttlSeconds: number): number => Math.min(10_000, (ttlSeconds * 1000) / 3);
 import { BatonError } from './errors.js';
-import { readEvents } from '../store/events.js';
 import { getTask } from './tasks.js';
 import type { Tx } from './change.js';
-import type { State, Task } from './types.js';
+import type { BatonEvent, State, Task } from './types.js';
+
+/**
+ * The board's event log up to the state a rule looks at, read only when a refusal needs to tell
+ * what happened (the caller reads it: the rules touch no file).
+ */
+export type History = () => readonly BatonEvent[];
 
 /** What became of a lease this session once held on a task, told from the event log. */
-function whatHappened(dir: string, state: State, task: Task, me: Me): string | null {
-  const events = readEvents(dir, state.seq);
+function whatHappened(history: History, state: State, task: Task, me: Me): string | null {
+  const events = history();
   for (let i = events.length - 1; i >= 0; i--) {
     const e = events[i]!;
     if (e.task !== task.id) continue;
@@ -32,12 +37,12 @@ function whatHappened(dir: string, state: State, task: Task, me: Me): string | n
  * when a lease token is given, unless it is the current lease's token: so a stale holder
  * can't heartbeat, finish or release work that was taken back or re-claimed since.
  */
-export function leaseConflict(dir: string, state: State, task: Task, me: Me, leaseToken: string | undefined, nowMs: number): void {
+export function leaseConflict(history: History, state: State, task: Task, me: Me, leaseToken: string | undefined, nowMs: number): void {
   const lease = task.lease;
   const fail = (message: string, details: Record<string, unknown> = {}) =>
     new BatonError('LEASE_CONFLICT', message, { hint: `baton show ${task.id}`, details: { task: task.id, status: task.status, holder: lease ? (state.sessions[lease.session]?.agent ?? null) : null, ...details } });
   if (!lease || lease.session !== me.session.id) {
-    const story = whatHappened(dir, state, task, me);
+    const story = whatHappened(history, state, task, me);
     if (story) throw fail(`You no longer hold ${task.id}: ${story}.`);
     const holder = lease ? state.sessions[lease.session] : undefined;
     if (holder && holder.agent === me.agentId && !holder.ended_at) {
@@ -65,7 +70,7 @@ export function leaseConflict(dir: string, state: State, task: Task, me: Me, lea
  * A session's heartbeat: renews the lease on `only` (which it must hold), or every live lease
  * it holds, for another lease TTL; the ones that had already lapsed are reported as lost.
  */
-export function renewLeases(tx: Tx, dir: string, me: Me, only: string | null, leaseToken: string | undefined): { leases: { task: string; expires_at: string }[]; lost: string[] } {
+export function renewLeases(tx: Tx, history: History, me: Me, only: string | null, leaseToken: string | undefined): { leases: { task: string; expires_at: string }[]; lost: string[] } {
   const nowMs = Date.parse(tx.now);
   const ttl = tx.config.lease_ttl_seconds;
   const leases: { task: string; expires_at: string }[] = [];
@@ -78,7 +83,7 @@ export function renewLeases(tx: Tx, dir: string, me: Me, only: string | null, le
   };
   if (only) {
     const t = getTask(tx.state, only);
-    leaseConflict(dir, tx.state, t, me, leaseToken, nowMs);
+    leaseConflict(history, tx.state, t, me, leaseToken, nowMs);
     renew(t);
   } else {
     for (const t of Object.values(tx.state.tasks)) {

@@ -1,7 +1,7 @@
 import { grantLease, type Me } from './agents.js';
 import { BatonError } from './errors.js';
 import { cmp } from './json.js';
-import { leaseConflict } from './leases.js';
+import { type History, leaseConflict } from './leases.js';
 import { onFinished } from './lifecycle.js';
 import { specialtyFits } from './rank.js';
 import { moveTask, type TaskJson, toTaskJson } from './tasks.js';
@@ -51,11 +51,11 @@ export function startNextReview(tx: Tx, me: Me): Review {
 }
 
 /** The reviewer's verdict: approve finishes the task, reject sends it back to its author. */
-export function giveVerdict(tx: Tx, dir: string, me: Me, task: Task, kind: 'approve' | 'reject', notes: string | null, leaseToken: string | undefined): void {
+export function giveVerdict(tx: Tx, history: History, me: Me, task: Task, kind: 'approve' | 'reject', notes: string | null, leaseToken: string | undefined): void {
   if (task.status !== 'in_review') {
     throw new BatonError('INVALID_TRANSITION', `Task ${task.id} is ${task.status}, not in review; start with baton review start ${task.id}.`, { hint: `baton review start ${task.id}`, details: { task: task.id, from: task.status, to: kind === 'approve' ? 'done' : 'changes_requested' } });
   }
-  leaseConflict(dir, tx.state, task, me, leaseToken, Date.parse(tx.now));
+  leaseConflict(history, tx.state, task, me, leaseToken, Date.parse(tx.now));
   if (notes) task.notes.push({ at: tx.now, author: me.agentId, text: notes });
   task.lease = null;
   const author = task.assignee;

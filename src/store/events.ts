@@ -1,3 +1,4 @@
+import type { History } from '../rules/leases.js';
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { corrupt, FILES, readVoid } from './store.js';
@@ -268,3 +269,6 @@ export function ensureArchiveDir(dir: string): string {
 export function recentNotifications(dir: string, seq: number): BatonEvent[] {
   return readLiveTail(dir, seq, Math.max(0, seq - 2000), (l) => !l.includes('"notify":null'), 50);
 }
+
+/** The log up to a state, for a rule that tells what happened (rules/leases.ts `History`): read only when asked. */
+export const historyOf = (dir: string, state: { seq: number }): History => () => readEvents(dir, state.seq);
