@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, sy
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { onTestFinished } from 'vitest';
+import { CLIENT_VARIABLES } from '../src/clients/bindings.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 export const BIN = resolve(ROOT, 'bin', 'baton.cjs');
@@ -21,7 +22,7 @@ export const baseEnv = () => {
   const env: Record<string, string> = { ...(process.env as Record<string, string>), NO_COLOR: '1', BATON_VERIFY_WRITES: '1' };
   for (const k of ['BATON_DIR', 'BATON_SESSION', 'BATON_TOKEN', 'BATON_AGENT', 'BATON_AGENT_NAME', 'BATON_DEBUG', 'FORCE_COLOR']) delete env[k];
   // The suite run inside an agent client is not that client's agent (link.ts).
-  for (const k of ['CLAUDECODE', 'CLAUDE_CODE_SESSION_ID', 'CODEX_THREAD_ID', 'GEMINI_CLI', 'GEMINI_SESSION_ID']) delete env[k];
+  for (const k of CLIENT_VARIABLES) delete env[k];
   return env;
 };
 

@@ -69,7 +69,17 @@ export function clientOfMcp(name: string | undefined): ClientName | null {
   return null;
 }
 
-const liveIn = (state: State, b: Binding | undefined): b is Binding => b !== undefined && state.sessions[b.session] !== undefined && state.sessions[b.session]!.ended_at === null;
+/** Whether a binding's session is on the board and has not ended. */
+export const isLive = (state: State, b: Binding | undefined): b is Binding => b !== undefined && state.sessions[b.session] !== undefined && state.sessions[b.session]!.ended_at === null;
+
+/** The first of `keys` bound to a live session that `accept` takes (a client's keys, in the order they are trusted). */
+export function boundAmong(bindings: Bindings, state: State, keys: string[], accept: (b: Binding) => boolean = () => true): Binding | null {
+  for (const k of keys) {
+    const b = bindings[k];
+    if (isLive(state, b) && accept(b)) return b;
+  }
+  return null;
+}
 
 /**
  * The live binding a command run under a client acts as: the nearest process above it that is
@@ -81,12 +91,12 @@ export function linkedBinding(bindings: Bindings, state: State, chain: Proc[], e
   // client's shell is not that client's session.
   for (const p of chain) {
     const key = procKey(p);
-    if (liveIn(state, bindings[key])) return { key, binding: bindings[key]! };
+    if (isLive(state, bindings[key])) return { key, binding: bindings[key]! };
     if (isClientProcess(p)) break;
   }
   const client = clientOfEnv(env);
   const key = client ? envSessionKey(env, client) : null;
-  return key && liveIn(state, bindings[key]) ? { key, binding: bindings[key]! } : null;
+  return key && isLive(state, bindings[key]) ? { key, binding: bindings[key]! } : null;
 }
 
 /** The live binding of the agent client this process runs under, if any (linkedBinding, for this process). */
@@ -107,7 +117,7 @@ export async function bindKeys(dir: string, lockTimeoutMs: number, keys: string[
   return withLock(dir, lockTimeoutMs, async () => {
     const state = await readState(dir);
     const bindings = readBindings(dir);
-    const there = b ? keys.map((k) => bindings[k]).find((o) => liveIn(state, o) && o.session !== b.session && yieldTo(o)) : undefined;
+    const there = b ? boundAmong(bindings, state, keys, (o) => o.session !== b.session && yieldTo(o)) : null;
     const winner = there ?? b;
     for (const k of keys) {
       if (winner) bindings[k] = winner;
@@ -128,7 +138,7 @@ export async function bindKeys(dir: string, lockTimeoutMs: number, keys: string[
 export function clientAgentName(state: State, bindings: Bindings, base: string, host: string, self: string | null): string {
   const busy = new Set<string>();
   for (const [k, b] of Object.entries(bindings)) {
-    if (!isProcKey(k) || k === self || !liveIn(state, b) || !procAlive(k)) continue;
+    if (!isProcKey(k) || k === self || !isLive(state, b) || !procAlive(k)) continue;
     busy.add(b.agent);
   }
   for (let i = 1; ; i++) {
@@ -154,10 +164,7 @@ export function readBindings(dir: string): Bindings {
 
 /** Bindings whose session the board still has and has not ended. */
 export function liveBindings(bindings: Bindings, state: State): Bindings {
-  return Object.fromEntries(Object.entries(bindings).filter(([, b]) => {
-    const s = state.sessions[b.session];
-    return s !== undefined && s.ended_at === null;
-  }));
+  return Object.fromEntries(Object.entries(bindings).filter(([, b]) => isLive(state, b)));
 }
 
 /** Writes the bindings (the caller holds the board lock), without those of ended sessions or of client processes gone from this host. */

@@ -2,6 +2,7 @@ import { historyOf } from '../store/events.js';
 import { hostname } from 'node:os';
 import {
   type AgentJson,
+  authenticated,
   type Credentials,
   endSession,
   findOrMakeAgent,
@@ -19,7 +20,7 @@ import {
 import { BatonError, invalidInput, notFound } from '../rules/errors.js';
 import { checkId } from '../rules/ids.js';
 import { shellQuote } from '../rules/shell.js';
-import { type Binding, type Bindings, clientAgentName, clientBinding, clientOfEnv, isProcKey, liveBindings, readBindings, writeBindings } from '../clients/bindings.js';
+import { type Binding, type Bindings, boundAmong, clientAgentName, clientBinding, clientOfEnv, isLive, isProcKey, liveBindings, readBindings, writeBindings } from '../clients/bindings.js';
 import { procAlive } from '../clients/procs.js';
 import { bounded, cmp } from '../rules/json.js';
 import { IN_FLIGHT } from '../rules/rank.js';
@@ -118,10 +119,9 @@ export async function join(o: JoinOptions, ctx: Ctx): Promise<JoinResult> {
     let name = given_name ?? '';
     if (o.client) {
       bindings = readBindings(dir);
-      const live = (x: Binding | undefined): x is Binding => x !== undefined && tx.state.sessions[x.session]?.ended_at === null;
       // A name given (--name, BATON_AGENT_NAME) is an agent of that name: it takes on no other agent's session.
       const yieldTo = (x: Binding) => (o.client!.yieldTo ?? (() => true))(x) && (!given_name || tx.state.agents[x.agent]?.name === given_name);
-      const there = o.client.keys.map((k) => bindings[k]).find((x) => live(x) && yieldTo(x));
+      const there = boundAmong(bindings, tx.state, o.client.keys, yieldTo);
       if (there) {
         // Every key of this client names that session now (the hooks' taking it on marks it theirs to end).
         const merged: Binding = { ...there, by: o.client.by === 'hook' ? 'hook' : there.by };
@@ -133,9 +133,8 @@ export async function join(o: JoinOptions, ctx: Ctx): Promise<JoinResult> {
       name ||= clientAgentName(tx.state, bindings, o.client.base, host, o.client.keys.find(isProcKey) ?? null);
     }
     // The session this shell already acts as, when it is this agent's: eval'd twice, the same lines.
-    const mine = given ? tx.state.sessions[given.session!.toLowerCase()] : undefined;
-    const again =
-      o.export && !o.resume && !o.client && mine && !mine.ended_at && mine.token_hash === hashToken(given!.token!) && tx.state.agents[mine.agent]?.name === name && mine.host === host && mine.role === role ? mine : null;
+    const mine = given && o.export && !o.resume && !o.client ? authenticated(tx.state, given)?.session : undefined;
+    const again = mine && tx.state.agents[mine.agent]?.name === name && mine.host === host && mine.role === role ? mine : null;
     if (again) {
       return { agent: toAgentJson(tx.state.agents[again.agent]!), session: toSessionJson(again, tx.config, nowMs), token: given!.token!, reused: true, taken_over: [] };
     }
@@ -192,7 +191,7 @@ export async function join(o: JoinOptions, ctx: Ctx): Promise<JoinResult> {
       for (const k of o.client.keys) {
         // Only a client session's hooks take a key bound to another live session (it is theirs now).
         const x = bindings[k];
-        if (x && tx.state.sessions[x.session]?.ended_at === null && o.client.by !== 'hook') continue;
+        if (isLive(tx.state, x) && o.client.by !== 'hook') continue;
         bindings[k] = b;
       }
       writeBindings(dir, bindings, tx.state);

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { type AgentJson, endSession, findOrMakeAgent, hashToken, mintSessionId, newToken, type SessionJson, sessionState, toAgentJson, toSessionJson } from '../rules/agents.js';
+import { type AgentJson, authenticated, endSession, findOrMakeAgent, hashToken, mintSessionId, newToken, type SessionJson, sessionState, toAgentJson, toSessionJson } from '../rules/agents.js';
 import { BatonError } from '../rules/errors.js';
 import { checkPromptRole, renderRolePrompt } from '../clients/prompts.js';
 import type { Role, Session } from '../rules/types.js';
@@ -44,8 +44,7 @@ export async function start(o: { relaunch?: boolean; export?: boolean }, ctx: Ct
         const agent = tx.state.agents[current.agent]!;
         // The shell that started it (its token in the environment) gets the same lines again;
         // any other gets a refusal eval fails on: the token is shown once.
-        const { session: s, token: t } = ctx.creds;
-        const mine = s?.toLowerCase() === current.id && t !== undefined && hashToken(t) === current.token_hash ? t : null;
+        const mine = authenticated(tx.state, ctx.creds)?.session.id === current.id ? ctx.creds.token! : null;
         if (o.export && !mine) {
           throw new BatonError('INVALID_TRANSITION', `The orchestrator session ${current.id} is live, and its token was shown only when it started: this shell can't act as it.`, {
             hint: 'eval "$(baton orchestrator start --relaunch --export)" (ends it; what it holds goes back to the queue)',

@@ -1,8 +1,8 @@
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { isatty } from 'node:tty';
-import { authenticate, type Credentials } from '../rules/agents.js';
-import { type Binding, bindingKey, bindKeys, isProcKey, readBindings } from '../clients/bindings.js';
+import { authenticate, authenticated, type Credentials } from '../rules/agents.js';
+import { type Binding, bindingKey, bindKeys, boundAmong, isProcKey, readBindings } from '../clients/bindings.js';
 import { clientKeys, credsOf, joinForClient } from './link.js';
 import { moveCursor } from '../store/cursors.js';
 import { BatonError, invalidInput } from '../rules/errors.js';
@@ -106,12 +106,8 @@ const context = (client: HookClient, event: HookEvent, text: string) => ({
  */
 function boundTo(dir: string, state: State, key: string, client: HookClient, env: Record<string, string | undefined>): Binding | null {
   const bindings = readBindings(dir);
-  const live = (k: string) => {
-    const b = bindings[k];
-    return b && state.sessions[b.session]?.ended_at === null ? b : null;
-  };
   // The client's session id first: the processes above are looked up only when it is not bound.
-  return live(key) ?? clientKeys(env, client).map(live).find((b) => b !== null) ?? null;
+  return boundAmong(bindings, state, [key]) ?? boundAmong(bindings, state, clientKeys(env, client));
 }
 
 
@@ -144,25 +140,18 @@ async function sessionStart(dir: string, ctx: Ctx, client: HookClient, key: stri
   let state = await readState(dir);
   const keys = [...new Set([key, ...clientKeys(ctx.env, client)])];
   const bindings = readBindings(dir);
-  const live = (x: Binding | undefined): x is Binding => x !== undefined && state.sessions[x.session]?.ended_at === null;
   // A resumed or compacted client session goes on as its baton session; a spawned child's client
   // acts as the session it was started with; a client whose MCP server or shell joined first, as that one.
-  let b: Binding | null = live(bindings[key]) ? bindings[key]! : null;
+  let b = boundAmong(bindings, state, [key]);
   const { BATON_SESSION, BATON_TOKEN } = ctx.env;
-  if (!b && BATON_SESSION && BATON_TOKEN) {
-    try {
-      const { session, agent } = authenticate(state, { session: BATON_SESSION, token: BATON_TOKEN });
-      b = { session: session.id, token: BATON_TOKEN, agent: agent.id, bound_at: new Date().toISOString(), joined: false, by: 'env' };
-    } catch {
-      b = null;
-    }
-  }
+  const given = b || !BATON_TOKEN ? null : authenticated(state, { session: BATON_SESSION, token: BATON_TOKEN });
+  if (given) b = { session: given.session.id, token: BATON_TOKEN!, agent: given.agent.id, bound_at: new Date().toISOString(), joined: false, by: 'env' };
   // The client process's session, unless another client session's hooks bound it: that one is
   // not this client session (a client that switched sessions in one process).
   const notHooks = (x: Binding) => x.by !== 'hook';
-  b ??= keys.map((k) => bindings[k]).find((x) => live(x) && notHooks(x)) ?? null;
+  b ??= boundAmong(bindings, state, keys, notHooks);
   if (b) b = (await bindKeys(dir, ctx.lockTimeoutMs, keys, { ...b, by: b.by === 'env' ? 'env' : 'hook' }, notHooks)) ?? b;
-  else b = await joinForClient(dir, ctx, { base: client, name: o.name ?? ctx.env.BATON_AGENT_NAME, role: o.role ?? 'worker', specialty: o.specialty, keys, by: 'hook', yieldTo: notHooks });
+  else b = await joinForClient(ctx, { base: client, name: o.name ?? ctx.env.BATON_AGENT_NAME, role: o.role ?? 'worker', specialty: o.specialty, keys, by: 'hook', yieldTo: notHooks });
   state = await readState(dir);
   // Later shell commands of this client session act as it, by the client process they run
   // under; Claude Code also runs its env file before each, which names the session outright.

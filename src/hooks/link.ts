@@ -1,6 +1,6 @@
 import type { Credentials } from '../rules/agents.js';
 import { type Binding, type ClientName, clientOfEnv, envSessionKey, linkedBinding, readBindings } from '../clients/bindings.js';
-import { ancestors, clientProcess, procKey, starter } from '../clients/procs.js';
+import { ancestors, clientProcess, type Proc, procKey, starter } from '../clients/procs.js';
 import { readState } from '../store/store.js';
 import { join } from '../commands/agents.js';
 import { boardDir, type Ctx } from '../commands/context.js';
@@ -34,7 +34,7 @@ export interface ClientJoin {
  * another of the client's processes bound a session first (its MCP server's first call and its
  * first hook at once), that one is given instead, and no spare session is made.
  */
-export async function joinForClient(_dir: string, ctx: Ctx, o: ClientJoin): Promise<Binding & { created: boolean }> {
+export async function joinForClient(ctx: Ctx, o: ClientJoin): Promise<Binding & { created: boolean }> {
   const r = await join(
     { name: o.name, role: o.role ?? 'worker', specialty: o.specialty, client: { keys: o.keys, base: o.base, by: o.by, ...(o.yieldTo ? { yieldTo: o.yieldTo } : {}) } },
     { ...ctx, creds: NO_CREDS, warnings: [] },
@@ -43,12 +43,11 @@ export async function joinForClient(_dir: string, ctx: Ctx, o: ClientJoin): Prom
 }
 
 /**
- * The keys a process started by a client is known by: the process that started it (the client,
- * for its MCP server and hooks), and the client's session where the client's own variables name
- * it (only `client`'s: a child inherits another client's).
+ * The keys a process started by a client is known by: the client's process (by default the one
+ * that started this process: the client, for its MCP server and hooks), and the client's session
+ * where the client's own variables name it (only `client`'s: a child inherits another client's).
  */
-export function clientKeys(env: Record<string, string | undefined>, client: ClientName | null): string[] {
-  const p = starter();
+export function clientKeys(env: Record<string, string | undefined>, client: ClientName | null, p: Proc | null = starter()): string[] {
   return [p ? procKey(p) : null, client ? envSessionKey(env, client) : null].filter((k): k is string => k !== null);
 }
 
@@ -59,16 +58,16 @@ export function clientKeys(env: Record<string, string | undefined>, client: Clie
  * board that can't be read (the command then says what it needs, as without a client).
  */
 export async function linkedCreds(ctx: Ctx, mayJoin: boolean): Promise<Credentials | null> {
+  // Only under a client, as its variables say: a person's terminal, or a script that happens to
+  // run under a process some client session is bound to, acts as nobody it did not name.
+  const client = clientOfEnv(ctx.env);
+  if (!client) return null;
   let dir: string;
   try {
     dir = boardDir(ctx);
   } catch {
     return null;
   }
-  // Only under a client, as its variables say: a person's terminal, or a script that happens to
-  // run under a process some client session is bound to, acts as nobody it did not name.
-  const client = clientOfEnv(ctx.env);
-  if (!client) return null;
   const bindings = readBindings(dir);
   if (!Object.keys(bindings).length && !mayJoin) return null;
   const state = await readState(dir).catch(() => null);
@@ -78,8 +77,7 @@ export async function linkedCreds(ctx: Ctx, mayJoin: boolean): Promise<Credentia
   if (!mayJoin) return null;
   // Bound to the client process itself (a shell command may run under python, make or a sandbox
   // helper first), and to the client's session where its variables name it.
-  const p = clientProcess(client) ?? starter();
-  const keys = [p ? procKey(p) : null, envSessionKey(ctx.env, client)].filter((k): k is string => k !== null);
+  const keys = clientKeys(ctx.env, client, clientProcess(client) ?? starter());
   if (!keys.length) return null;
-  return credsOf(await joinForClient(dir, ctx, { base: client, name: ctx.env.BATON_AGENT_NAME, keys, by: 'shell' }));
+  return credsOf(await joinForClient(ctx, { base: client, name: ctx.env.BATON_AGENT_NAME, keys, by: 'shell' }));
 }

@@ -8,7 +8,7 @@ import type { Credentials } from '../rules/agents.js';
 import { BatonError, invalidInput } from '../rules/errors.js';
 import { renewEvery } from '../rules/leases.js';
 import { checkRole } from '../commands/primedata.js';
-import { clientOfMcp, readBindings } from '../clients/bindings.js';
+import { boundAmong, clientOfMcp, readBindings } from '../clients/bindings.js';
 import { cacheStateReads, readConfig, readState } from '../store/store.js';
 import { clientKeys, credsOf, joinForClient } from '../hooks/link.js';
 import { VERSION } from '../rules/version.js';
@@ -112,12 +112,9 @@ class AgentSession {
     const bindings = readBindings(dir);
     if (!Object.keys(bindings).length) return null;
     const state = await readState(dir);
-    for (const k of this.clientKeys(clientName)) {
-      const b = bindings[k];
-      if (!b || state.sessions[b.session]?.ended_at !== null) continue;
-      return this.named && state.agents[b.agent]?.name !== this.named ? 'other' : credsOf(b);
-    }
-    return null;
+    const b = boundAmong(bindings, state, this.clientKeys(clientName));
+    if (!b) return null;
+    return this.named && state.agents[b.agent]?.name !== this.named ? 'other' : credsOf(b);
   }
 
   async ensure(clientName: string | undefined): Promise<Credentials> {
@@ -130,7 +127,7 @@ class AgentSession {
       return bound;
     }
     if (this.creds) return this.creds;
-    this.joining ??= this.join(dir, clientName, bound === 'other').finally(() => {
+    this.joining ??= this.join(clientName, bound === 'other').finally(() => {
       this.joining = null;
     });
     return this.joining;
@@ -149,9 +146,9 @@ class AgentSession {
     return this.ensure(clientName);
   }
 
-  private async join(dir: string, clientName: string | undefined, apart: boolean): Promise<Credentials> {
+  private async join(clientName: string | undefined, apart: boolean): Promise<Credentials> {
     const client = clientOfMcp(clientName);
-    const b = await joinForClient(dir, this.ctx, {
+    const b = await joinForClient(this.ctx, {
       base: client ?? agentNameOf(clientName) ?? 'mcp-agent',
       name: this.named,
       role: this.o.role,

@@ -49,6 +49,16 @@ export function authenticate(state: State, creds: Credentials): { session: Sessi
   return { session, agent };
 }
 
+/** The live session these credentials are, or null when they are none (missing, wrong or ended): authenticate without the refusal. */
+export function authenticated(state: State, creds: Credentials): { session: Session; agent: Agent } | null {
+  try {
+    return authenticate(state, creds);
+  } catch (e) {
+    if (e instanceof BatonError) return null;
+    throw e;
+  }
+}
+
 /** The stable agent for a name on a host: the same pair always gives the same id. */
 export function findOrMakeAgent(state: State, name: string, host: string, now: string): { agent: Agent; created: boolean } {
   const folded = name.trim();
