@@ -25,6 +25,7 @@ import { procAlive } from '../clients/procs.js';
 import { bounded, cmp } from '../rules/json.js';
 import { IN_FLIGHT } from '../rules/rank.js';
 import { checkSpecialty, splitList } from '../rules/tasks.js';
+import type { Tx } from '../rules/change.js';
 import { type Role, ROLES, type Session, type State } from '../rules/types.js';
 import { renewLeases } from '../rules/leases.js';
 import { boardDir, type Ctx, load, mutate, mutateAs } from './context.js';
@@ -76,6 +77,9 @@ function earlierSessions(state: State, dir: string, agentId: string, keep: strin
     .filter((x) => x.agent === agentId && x.id !== keep && x.ended_at === null && !running.has(x.id))
     .sort((a, b) => cmp(a.started_at, b.started_at) || cmp(a.id, b.id));
 }
+
+/** join --resume: `to` takes over the work of its agent's earlier sessions, which end. */
+const takeOverEarlier = (tx: Tx, dir: string, to: Session) => earlierSessions(tx.state, dir, to.agent, to.id).map((x) => ({ session: x.id, tasks: takeOver(tx, to, x) }));
 
 /** The session of the agent client this runs under: the one bound to its process or session, or the one its shell names (Claude Code's env file). */
 async function clientSessionOf(dir: string, ctx: Ctx, given: Credentials | null): Promise<{ session: string; agent: string } | null> {
@@ -145,7 +149,7 @@ export async function join(o: JoinOptions, ctx: Ctx): Promise<JoinResult> {
         if (agent.name !== name || agent.host !== host) {
           throw invalidInput(`This client session is agent ${agent.name} on ${agent.host}: it can take over only that agent's earlier sessions.`, resumeCommand(agent.name));
         }
-        const taken_over = earlierSessions(tx.state, dir, agent.id, current.id).map((x) => ({ session: x.id, tasks: takeOver(tx, current, x) }));
+        const taken_over = takeOverEarlier(tx, dir, current);
         current.heartbeat_at = tx.now;
         agent.last_seen_at = tx.now;
         return { agent: toAgentJson(agent), session: toSessionJson(current, tx.config, nowMs), token: null, reused: true, taken_over };
@@ -182,7 +186,7 @@ export async function join(o: JoinOptions, ctx: Ctx): Promise<JoinResult> {
       session: session.id,
       data: { agent: agent.id, role, specialties: agent.specialties, host, parent: session.parent, new_agent: created },
     });
-    const taken_over = o.resume && !created ? earlierSessions(tx.state, dir, agent.id, session.id).map((x) => ({ session: x.id, tasks: takeOver(tx, session, x) })) : [];
+    const taken_over = o.resume && !created ? takeOverEarlier(tx, dir, session) : [];
     if (o.client) {
       // Bound under the same lock as the join: a second process of the client finds it. (Outside
       // the revision, as the bindings are: a join that fails to commit leaves a binding to no

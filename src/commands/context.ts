@@ -126,15 +126,25 @@ export async function mutate<R>(ctx: Ctx, apply: (tx: Tx) => R, more: Pick<TxOpt
   return result;
 }
 
+/** Inside a transaction: the calling session, authenticated, whose agent the events are by. */
+export function actAsCaller(tx: Tx, ctx: Ctx): Me {
+  const { session, agent } = authenticate(tx.state, ctx.creds);
+  tx.actAs(agent.id, session.id);
+  return { session, agentId: agent.id };
+}
+
+/** Every authenticated write counts as a sign of life for the session (after its change: a reap sees the session as it was). */
+export function signOfLife(tx: Tx, me: Me): void {
+  me.session.heartbeat_at = tx.now;
+  tx.state.agents[me.agentId]!.last_seen_at = tx.now;
+}
+
 /** A mutation on behalf of the calling session: authenticated inside the transaction. */
 export async function mutateAs<R>(ctx: Ctx, apply: (tx: Tx, me: Me) => R) {
   return mutate(ctx, (tx) => {
-    const { session, agent } = authenticate(tx.state, ctx.creds);
-    tx.actAs(agent.id, session.id);
-    const value = apply(tx, { session, agentId: agent.id });
-    // Every authenticated write counts as a sign of life for the session.
-    session.heartbeat_at = tx.now;
-    agent.last_seen_at = tx.now;
+    const me = actAsCaller(tx, ctx);
+    const value = apply(tx, me);
+    signOfLife(tx, me);
     return value;
   });
 }

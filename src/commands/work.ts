@@ -15,7 +15,7 @@ import type { SyncResult } from '../git/sync.js';
 import { checkNote, checkSpecialty, getTask, type TaskJson, toTaskJson } from '../rules/tasks.js';
 import { type Take, takeHandoff } from '../rules/handoffs.js';
 import { untilAnswer, untilWork } from '../store/watch.js';
-import { boardDir, type Ctx, load, loadHot, mutate, mutateAs, personOf, readFileArg } from './context.js';
+import { actAsCaller, boardDir, type Ctx, load, loadHot, mutate, mutateAs, personOf, readFileArg, signOfLife } from './context.js';
 
 export type { Action, Explain };
 
@@ -135,10 +135,9 @@ export async function release(rawId: string, o: { reason?: string; leaseToken?: 
     // orchestrator releasing another agent's work intervenes without --force.
     const intervenes = caller.orchestrator && holder !== null && holder.agent !== caller.agent;
     if (!o.force && (caller.session ? !intervenes : !holder)) {
-      const { session, agent } = authenticate(tx.state, ctx.creds);
-      tx.actAs(agent.id, session.id);
-      session.heartbeat_at = tx.now;
-      releaseClaim(tx, historyOf(dir, tx.state), { session, agentId: agent.id }, task, o.reason ?? null, o.leaseToken);
+      const me = actAsCaller(tx, ctx);
+      releaseClaim(tx, historyOf(dir, tx.state), me, task, o.reason ?? null, o.leaseToken);
+      signOfLife(tx, me);
       return toTaskJson(task);
     }
     if (caller.session) tx.actAs(caller.agent!, caller.session);
