@@ -253,7 +253,7 @@ describe('identity and refusals', () => {
     expect((await asIn(board, a, 'done', 'x')).json.task.status).toBe('review');
 
     const self = await asIn(board, a, 'review', 'start', 'x');
-    expect([self.code, self.json.error.code]).toEqual([3, 'INVALID_TRANSITION']);
+    expect([self.code, self.json.error.code]).toEqual([3, 'NOT_YOURS']);
     expect(self.json.error.message).toMatch(/another agent must review/);
 
     expect((await asIn(board, a, 'leave')).code).toBe(0);
@@ -289,7 +289,7 @@ describe('review and next', () => {
 
     n = (await asIn(board, w, 'next')).json;
     expect([n.action, n.task.id, n.command]).toEqual(['address-review', 'f', 'baton claim f --json']);
-    expect((await asIn(board, rv, 'claim', 'f')).json.error.code).toBe('INVALID_TRANSITION');
+    expect((await asIn(board, rv, 'claim', 'f')).json.error.code).toBe('NOT_YOURS');
     expect((await asIn(board, w, 'claim', 'f')).json.task.status).toBe('in_progress');
     expect((await asIn(board, w, 'done', 'f')).code).toBe(0);
     expect((await asIn(board, rv, 'review', 'start', 'f')).code).toBe(0);
@@ -379,7 +379,7 @@ describe('profiles and inferred paths', () => {
     const s = await joinAsIn(safe, 's');
     expect((await asIn(safe, s, 'claim', 'a')).code).toBe(0);
     const second = await asIn(safe, s, 'claim', 'b');
-    expect([second.code, second.json.error.code]).toEqual([3, 'INVALID_TRANSITION']);
+    expect([second.code, second.json.error.code]).toEqual([3, 'LIMIT_REACHED']);
     expect(second.json.error.message).toMatch(/safe profile allows 1/);
     expect((await asIn(safe, s, 'next')).json).toMatchObject({ action: 'continue', task: { id: 'a' } });
 
@@ -388,7 +388,7 @@ describe('profiles and inferred paths', () => {
     const f = await joinAsIn(fast, 'f');
     const g = await joinAsIn(fast, 'g');
     for (const id of ['a', 'b', 'c', 'd']) expect((await asIn(fast, f, 'claim', id)).code).toBe(0);
-    expect((await asIn(fast, f, 'claim', 'e')).json.error.code).toBe('INVALID_TRANSITION');
+    expect((await asIn(fast, f, 'claim', 'e')).json.error.code).toBe('LIMIT_REACHED');
     const overlap = await asIn(fast, g, 'claim', 'e');
     expect(overlap.code).toBe(0);
     expect(overlap.json.warnings[0]).toMatch(/overlap src\/\*\* of a/);

@@ -56,7 +56,7 @@ describe('archive', () => {
     expect(reuse.error.message).toContain('archive');
     for (const args of [['claim', 'a'], ['edit', 'a', '--title', 'x'], ['block', 'a', '--reason', 'x']]) {
       const refused = await batonIn([...args, '--json'], { cwd: board.root, env });
-      expect([refused.code, refused.json.error.code, refused.json.error.archived], args.join(' ')).toEqual([3, 'INVALID_TRANSITION', true]);
+      expect([refused.code, refused.json.error.code, refused.json.error.archived], args.join(' ')).toEqual([3, 'TASK_ARCHIVED', true]);
     }
     const plan = join(board.root, 'plan.yaml');
     writeFileSync(plan, '- id: a\n  title: a re-imported\n- id: e\n  title: e\n  depends_on: [b]\n');

@@ -153,7 +153,7 @@ describe('a lost token is not a dead end', () => {
     const doneRefused = baton(['done', 't1', '--json'], { cwd: board.root, env }).json;
     expect(doneRefused.error).toMatchObject({ code: 'LEASE_CONFLICT', hint: 'baton join --name w --resume' });
     const claimRefused = baton(['claim', 't2', '--json'], { cwd: board.root, env }).json;
-    expect(claimRefused.error).toMatchObject({ code: 'INVALID_TRANSITION', hint: 'baton join --name w --resume' });
+    expect(claimRefused.error).toMatchObject({ code: 'LIMIT_REACHED', hint: 'baton join --name w --resume' });
 
     const resumed = board.json('join', '--name', 'w', '--role', 'worker', '--resume');
     expect(resumed.taken_over).toEqual([
@@ -182,7 +182,7 @@ describe('a lost token is not a dead end', () => {
     expect(next).toMatchObject({ action: 'take-over', command: 'baton join --name claude --resume' });
     // A plain join under the client would be a second agent with its token in the context: refused.
     const plain = await fresh.baton(['join', '--name', 'claude', '--role', 'worker', '--json'], CLAUDE);
-    expect(plain.json.error).toMatchObject({ code: 'INVALID_TRANSITION', hint: expect.stringContaining('baton join --name claude --resume') });
+    expect(plain.json.error).toMatchObject({ code: 'ALREADY_JOINED', hint: expect.stringContaining('baton join --name claude --resume') });
     // As Claude Code's shell runs it: with the session its env file names.
     const bound = JSON.parse(readFileSync(join(board.dir, 'hook-sessions.json'), 'utf8'))['claude:new'];
     const r = await fresh.baton(['join', '--name', 'claude', '--role', 'worker', '--resume', '--json'], { ...CLAUDE, BATON_SESSION: bound.session, BATON_TOKEN: bound.token });
@@ -202,7 +202,7 @@ describe('interventions on held work', () => {
     const before = readFileSync(join(board.dir, 'state.json'), 'utf8');
     for (const args of [['block', 't1', '--reason', 'wait'], ['cancel', 't2'], ['release', 't3']]) {
       const r = board.json(...args);
-      expect(r.error, args.join(' ')).toMatchObject({ code: 'INVALID_TRANSITION' });
+      expect(r.error, args.join(' ')).toMatchObject({ code: 'NOT_YOURS' });
       expect(r.error.message).toContain("is w's work");
       expect(r.error.hint).toContain('--force');
       expect(r._code).toBe(3);
@@ -216,7 +216,7 @@ describe('interventions on held work', () => {
     const inbox = baton(['inbox', '--json'], { cwd: board.root, env: wEnv }).json;
     expect(inbox.notifications.find((n: { task: string }) => n.task === 't1').text).toMatch(/t1 \("task t1"\) was blocked by .+ \(forced\): the API changed\. It is no longer yours/);
     // Still the holder's (assignee) while it lives: unblock too needs --force.
-    expect(board.json('unblock', 't1').error.code).toBe('INVALID_TRANSITION');
+    expect(board.json('unblock', 't1').error.code).toBe('NOT_YOURS');
     expect(board.json('unblock', 't1', '--force').task.status).toBe('todo');
 
     // An orchestrator needs no --force, and is named.

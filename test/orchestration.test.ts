@@ -261,7 +261,7 @@ describe('spawn', () => {
     const again = await as(board, lead, 'spawn', 'work', '--agent', 'hang');
     expect(again.json).toMatchObject({ reused: true, child: { session: first.json.child.session } });
     const over = await as(board, lead, 'spawn', 'other', '--agent', 'hang');
-    expect([over.code, over.json.error.code]).toEqual([3, 'INVALID_TRANSITION']);
+    expect([over.code, over.json.error.code]).toEqual([3, 'LIMIT_REACHED']);
     expect(board.json('show', 'other').task.status).toBe('todo');
     const deep = await batonAsync(['spawn', 'other', '--agent', 'hang', '--json'], { cwd: board.root, env: { ...lead.env, BATON_DEPTH: '1' } });
     expect(deep.json.error.message).toMatch(/max_depth is 1/);

@@ -241,7 +241,7 @@ describe('handoffs', () => {
     expect((await asIn(board, b, 'next')).json).toMatchObject({ action: 'take-handoff', command: 'baton handoff take pay --json' });
     expect((await asIn(board, b, 'inbox', '--kind', 'handoff-ready')).json.notifications).toHaveLength(1);
     expect((await asIn(board, c, 'handoffs', '--mine')).json.handoffs).toEqual([]);
-    expect((await asIn(board, c, 'handoff', 'take', 'pay')).json.error.code).toBe('INVALID_TRANSITION');
+    expect((await asIn(board, c, 'handoff', 'take', 'pay')).json.error.code).toBe('NOT_YOURS');
     expect((await asIn(board, c, 'handoff', 'ack', 'pay')).code).toBe(0);
 
     const taken = await asIn(board, b, 'handoff', 'next');

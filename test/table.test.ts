@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
 import { type AnyCommand, type ArgSpecs, isGroup, kebab, type OptSpecs, NUMBERS, parseNumber } from '../src/table/define.js';
 import { TABLE } from '../src/table/index.js';
-import { inputSchema, resultSchema } from '../src/table/schema.js';
+import { inputSchema, resultSchema } from '../src/table/jsonschemas.js';
 import { batonIn, makeBoardIn, tempDir } from './helpers.js';
 
 const commands = TABLE.filter((e): e is AnyCommand => !isGroup(e));

@@ -92,7 +92,7 @@ async function execute(sys: System, mode: OutputMode, def: AnyCommand, input: Re
   if (ctx.idempotencyKey) ctx.call = callOf(input);
   // Run by an agent client with no session given: the client's session (link.ts).
   if (def.session !== 'none' && !(ctx.creds.session && ctx.creds.token)) {
-    const { linkedCreds } = await import('../hooks/link.js');
+    const { linkedCreds } = await import('../commands/link.js');
     ctx.creds = (await linkedCreds(ctx, def.session === 'required')) ?? ctx.creds;
   }
   const streaming = def.stream !== undefined && (def.stream.when?.(input) ?? true);
@@ -116,7 +116,7 @@ async function execute(sys: System, mode: OutputMode, def: AnyCommand, input: Re
   };
   if (streaming) sys.streaming();
   try {
-    const result = await def.run(input, ctx, io);
+    const result = def.serves ? await (await import('../mcp/server.js')).serve(input, ctx, io) : await def.run(input, ctx, io);
     if (def.silent || def.serves || (streaming && !(mode.json && def.stream?.jsonResult))) return 0;
     if (def.textOnly?.(input, result)) {
       const text = await def.text(result, input, ctx);

@@ -1,6 +1,6 @@
 import { basename, dirname } from 'node:path';
 import { parse as parseToml, patch as patchToml } from '@decimalturn/toml-patch';
-import { BOARD_DIRNAME } from '../store/board.js';
+import { BOARD_DIRNAME } from '../store/boarddir.js';
 import { editClientJson, parseClientJson, readClientFile, writeClientFile } from './clientfile.js';
 import { invalidInput } from '../rules/errors.js';
 import { batonArgv, PACKAGE, type Route } from '../rules/shellword.js';

@@ -1,11 +1,11 @@
-import { findArchived } from '../store/archive.js';
+import { findArchived } from '../store/archivefiles.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { invalidInput } from '../rules/errors.js';
 import { asShellInCode, shellBaton } from '../rules/shellword.js';
 import { routeOf } from './launch.js';
 import { checkId } from '../rules/ids.js';
-import { getTask } from '../rules/tasks.js';
+import { getTask } from '../rules/taskmodel.js';
 import type { Config, State } from '../rules/types.js';
 
 const ROLES = ['worker', 'reviewer', 'orchestrator'] as const;

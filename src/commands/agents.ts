@@ -1,22 +1,8 @@
-import { historyOf } from '../store/events.js';
+import { historyOf } from '../store/eventlog.js';
 import { hostname } from 'node:os';
-import {
-  type AgentJson,
-  authenticated,
-  type Credentials,
-  endSession,
-  findOrMakeAgent,
-  hashToken,
-  mintSessionId,
-  resumeCommand,
-  takeOver,
-  newToken,
-  type SessionJson,
-  sessionState,
-  sweepExpiredLeases,
-  toAgentJson,
-  toSessionJson,
-} from '../rules/agents.js';
+import { hashToken } from '../rules/digest.js';
+import { resumeCommand, sweepExpiredLeases } from '../rules/leases.js';
+import { type AgentJson, authenticated, type Credentials, endSession, findOrMakeAgent, mintSessionId, takeOver, newToken, type SessionJson, sessionState, toAgentJson, toSessionJson } from '../rules/sessions.js';
 import { BatonError, invalidInput, notFound } from '../rules/errors.js';
 import { checkId } from '../rules/ids.js';
 import { shellQuote } from '../rules/shell.js';
@@ -24,7 +10,7 @@ import { type Binding, type Bindings, boundAmong, clientAgentName, clientBinding
 import { procAlive } from '../clients/procs.js';
 import { bounded, cmp } from '../rules/json.js';
 import { IN_FLIGHT } from '../rules/rank.js';
-import { checkSpecialty, splitList } from '../rules/tasks.js';
+import { checkSpecialty, splitList } from '../rules/taskmodel.js';
 import type { Tx } from '../rules/change.js';
 import { type Role, ROLES, type Session, type State } from '../rules/types.js';
 import { renewLeases } from '../rules/leases.js';
@@ -110,7 +96,7 @@ export async function join(o: JoinOptions, ctx: Ctx): Promise<JoinResult> {
   const given = ctx.creds.session && ctx.creds.token ? ctx.creds : null;
   const linked = o.client ? null : await clientSessionOf(dir, ctx, given);
   if (linked && !o.resume) {
-    throw new BatonError('INVALID_TRANSITION', `This agent client already acts as session ${linked.session} (agent ${linked.agent}) in its MCP tools, hooks and shell: a join here would be a second agent, its token in your context.`, {
+    throw new BatonError('ALREADY_JOINED', `This agent client already acts as session ${linked.session} (agent ${linked.agent}) in its MCP tools, hooks and shell: a join here would be a second agent, its token in your context.`, {
       hint: `baton next (you are on the board already); to take over an earlier session's work: ${resumeCommand(given_name ?? 'NAME')}`,
       details: { session: linked.session, agent: linked.agent },
     });
@@ -205,7 +191,7 @@ export async function join(o: JoinOptions, ctx: Ctx): Promise<JoinResult> {
   return { revision: r.revision, ...r.value };
 }
 
-export function renderJoinExport(r: JoinResult, dir: string): string {
+function renderJoinExport(r: Pick<JoinResult, 'token' | 'agent' | 'session' | 'taken_over'>, dir: string): string {
   if (r.token === null) {
     // A client's session: nothing to export (its hooks, MCP server and shell act as it); eval runs nothing.
     return `# baton: ${r.agent.id} is this client's session ${r.session.id}${tookOver(r)}; nothing to export`;
@@ -218,12 +204,14 @@ export function renderJoinExport(r: JoinResult, dir: string): string {
   ].join('\n');
 }
 
-const tookOver = (r: JoinResult): string => {
+const tookOver = (r: Pick<JoinResult, 'taken_over'>): string => {
   const tasks = r.taken_over.flatMap((t) => t.tasks);
   return r.taken_over.length ? `, took over ${r.taken_over.map((t) => t.session).join(', ')}${tasks.length ? ` with ${tasks.join(', ')}` : ''}` : '';
 };
 
-export function renderJoin(r: JoinResult): string {
+/** join's text: its export lines for eval with --export, else a line for people. */
+export function renderJoin(r: JoinResult, exported: boolean, ctx: Ctx): string {
+  if (exported) return renderJoinExport(r, boardDir(ctx));
   const who = `${r.agent.id} (${r.agent.role}${r.agent.specialties.length ? `: ${r.agent.specialties.join(', ')}` : ''})`;
   if (r.token === null) return `This client acts as ${who}, session ${r.session.id}${tookOver(r)}. Next: baton next`;
   return [

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
-import { ARCHIVE_IDS, archiveIds, archiveView, projectionInputs, type ProjectionInputs, readArchive } from '../store/archive.js';
+import { ARCHIVE_IDS, archiveIds, archiveView, projectionInputs, readArchive } from '../store/archivefiles.js';
+import type { ProjectionInputs } from '../render/projections.js';
 import { missingAgentCommands } from '../clients/agentpath.js';
 import { BatonError } from '../rules/errors.js';
 import { futureTimes, spell } from '../rules/clock.js';
@@ -13,9 +14,9 @@ import {
   readConfig,
   readState,
 } from '../store/store.js';
-import { readEvents } from '../store/events.js';
+import { readEvents } from '../store/eventlog.js';
 import { summarize } from '../rules/summary.js';
-import { findCycles, spellCycle, type TaskJson, toTaskJson } from '../rules/tasks.js';
+import { findCycles, spellCycle, type TaskJson, toTaskJson } from '../rules/taskmodel.js';
 import { renderProjections } from '../render/projections.js';
 import { boardDir, type Ctx, loadHot } from './context.js';
 
@@ -203,7 +204,7 @@ function checkClock(state: State, config: Config | null, ends: { last: number | 
   for (const t of Object.values(state.tasks)) times.push([`task ${t.id} updated_at`, t.updated_at]);
   for (const s of Object.values(state.sessions)) times.push([`session ${s.id} heartbeat_at`, s.heartbeat_at]);
   times.push([`event seq ${ends.last}`, ends.lastTs]);
-  const ahead = futureTimes(times, allowanceMs);
+  const ahead = futureTimes(times, allowanceMs, Date.now());
   if (!ahead.length) return pass('clock', 'no time on the board is in the future');
   const [what, iso] = ahead[0]!;
   return fail('clock', 'warn', `${ahead.length} time(s) on the board are in the future, up to ${spell(Date.parse(iso) - Date.now())} ahead (${what}: ${iso}): a machine writing to this board has a clock running ahead`, 'fix the clock of the machine that wrote them (NTP); baton takes back no lease before its time plus clock_skew_seconds');

@@ -1,7 +1,8 @@
-import { authenticate, type Credentials, type Me } from '../rules/agents.js';
-import { locateBoard } from '../store/board.js';
+import { type Me } from '../rules/change.js';
+import { authenticate, type Credentials } from '../rules/sessions.js';
+import { locateBoard } from '../store/boarddir.js';
 import type { Config, State } from '../rules/types.js';
-import { findArchived } from '../store/archive.js';
+import { findArchived } from '../store/archivefiles.js';
 import { BatonError, invalidInput } from '../rules/errors.js';
 import { readFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
@@ -158,7 +159,7 @@ function archivedInstead(dir: string, e: unknown): unknown {
   const found = findArchived(dir, e.details.id);
   if (!found) return e;
   const id = found.id;
-  return new BatonError('INVALID_TRANSITION', `Task ${id} is archived (${found.task.status}, archived ${found.archived_at}); an archived task can't change.`, {
+  return new BatonError('TASK_ARCHIVED', `Task ${id} is archived (${found.task.status}, archived ${found.archived_at}); an archived task can't change.`, {
     hint: `baton show ${id}`,
     details: { task: id, archived: true, status: found.task.status },
   });

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as pause } from 'node:timers/promises';
 import { BatonError } from '../rules/errors.js';
-import { readEventsSince } from '../store/events.js';
+import { readEventsSince } from '../store/eventlog.js';
 import { pidAlive } from '../store/lock.js';
 import { readState } from '../store/store.js';
 import type { BatonEvent, State } from '../rules/types.js';
-import { waitUntil } from '../store/watch.js';
+import { waitUntil } from '../store/waiting.js';
 import type { Ctx, RunIO } from './context.js';
 
 /**

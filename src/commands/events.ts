@@ -1,12 +1,12 @@
 import { relative } from 'node:path';
 import { BatonError, invalidInput } from '../rules/errors.js';
 import { ackCursor, checkCursorName, effectiveCursor, readCursors } from '../store/cursors.js';
-import { listArchives, readEventsSince } from '../store/events.js';
+import { listArchives, readEventsSince } from '../store/eventlog.js';
 import { checkId } from '../rules/ids.js';
 import { pruneEvents } from '../store/retention.js';
 import { readConfig, readState } from '../store/store.js';
 import type { BatonEvent } from '../rules/types.js';
-import { untilAnswer, waitUntil } from '../store/watch.js';
+import { untilAnswer, waitUntil } from '../store/waiting.js';
 import { boardDir, type Ctx } from './context.js';
 
 export interface EventsOptions {

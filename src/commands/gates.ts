@@ -1,7 +1,7 @@
 import { invalidInput } from '../rules/errors.js';
-import { applySignal } from '../rules/gates.js';
+import { applySignal } from '../rules/signals.js';
 import { checkId } from '../rules/ids.js';
-import { parseMatch, type TaskJson, toTaskJson } from '../rules/tasks.js';
+import { parseMatch, type TaskJson, toTaskJson } from '../rules/taskmodel.js';
 import { type Ctx, mutate } from './context.js';
 
 export interface SignalOptions {

@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import { runMergeDriver, type MergeDriverResult } from '../git/conflicts.js';
-import { boardRepo } from '../store/git.js';
+import { boardRepo } from '../store/gitrun.js';
 import { installGit } from '../git/gitinstall.js';
 import { type SyncOptions, type SyncResult, syncBoard } from '../git/sync.js';
 import { boardDir, type Ctx } from './context.js';

@@ -1,12 +1,14 @@
-import { authenticate } from '../rules/agents.js';
+import { authenticate } from '../rules/sessions.js';
 import { invalidInput } from '../rules/errors.js';
-import { ackHandoff, gitContext, type HandedOver, handOver, type Take, takeHandoff, takeNextHandoff } from '../rules/handoffs.js';
+import { gitContext } from '../git/diffstat.js';
+import { ackHandoff, type HandedOver, handOver, type Take, takeHandoff, takeNextHandoff } from '../rules/handover.js';
 import { checkId } from '../rules/ids.js';
 import { bounded, cmp } from '../rules/json.js';
 import { handoffsFor, parseTarget } from '../rules/notify.js';
-import { checkNote } from '../rules/tasks.js';
+import { checkNote } from '../rules/taskmodel.js';
 import type { Handoff } from '../rules/types.js';
-import { untilWork } from '../store/watch.js';
+import { untilWork } from '../store/waiting.js';
+import { historyOf, recentOfTask } from '../store/eventlog.js';
 import { boardDir, type Ctx, load, mutateAs } from './context.js';
 
 export type HandoffJson = Omit<Handoff, never>;
@@ -22,7 +24,7 @@ export async function handoff(rawId: string, o: { to?: string; notes?: string; l
   const to = o.to === undefined ? null : parseTarget(o.to);
   const dir = boardDir(ctx);
   const where = gitContext(ctx.cwd);
-  const r = await mutateAs(ctx, (tx, me) => handOver(tx, dir, me, id, { to, notes, where, leaseToken: o.leaseToken }));
+  const r = await mutateAs(ctx, (tx, me) => handOver(tx, { history: historyOf(dir, tx.state), recent: (task) => recentOfTask(dir, tx.state, task) }, me, id, { to, notes, where, leaseToken: o.leaseToken }));
   return { revision: r.revision, ...r.value };
 }
 
@@ -72,3 +74,5 @@ export async function ack(rawId: string, ctx: Ctx): Promise<{ revision: number; 
   const r = await mutateAs(ctx, (tx, me) => ackHandoff(tx, me, id));
   return { revision: r.revision, handoff: r.value };
 }
+
+export const renderAck = (r: { handoff: Handoff }) => `Marked the handoff of ${r.handoff.task} read.`;

@@ -19,8 +19,8 @@ import {
   parsePriority,
   parseStatus,
   spellCycle,
-} from '../rules/tasks.js';
-import { archiveIds } from '../store/archive.js';
+} from '../rules/taskmodel.js';
+import { archiveIds } from '../store/archivefiles.js';
 import { boardDir, type Ctx, mutate, readFileArg } from './context.js';
 
 /** One plan entry. Either spelling of a field is accepted (YAML plans are written by hand). */

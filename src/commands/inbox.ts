@@ -1,13 +1,13 @@
-import { historyOf } from '../store/events.js';
-import { authenticate } from '../rules/agents.js';
+import { historyOf } from '../store/eventlog.js';
+import { authenticate } from '../rules/sessions.js';
 import { BatonError, invalidInput } from '../rules/errors.js';
-import { ackCursor } from '../store/cursors.js';
-import { readLiveTail } from '../store/events.js';
-import { ackable, type Notification, unread } from '../rules/inbox.js';
+import { readLiveTail } from '../store/eventlog.js';
+import { ackable, type Notification } from '../rules/notifications.js';
+import { ackCursor, unread } from '../store/cursors.js';
 import { bounded } from '../rules/json.js';
 import { checkTargetKnown, inboxCursor, parseTarget } from '../rules/notify.js';
-import { checkNote, splitList } from '../rules/tasks.js';
-import { untilAnswer, waitUntil } from '../store/watch.js';
+import { checkNote, splitList } from '../rules/taskmodel.js';
+import { untilAnswer, waitUntil } from '../store/waiting.js';
 import { checkId } from '../rules/ids.js';
 import { answerQuestion, askQuestion } from '../rules/questions.js';
 import { readConfig, readState } from '../store/store.js';
@@ -175,3 +175,5 @@ export async function answer(rawId: string, text: string, ctx: Ctx): Promise<Ans
 }
 
 export const renderAnswer = (r: AnswerResult): string => `Answered ${r.question.id} for ${r.question.from_agent}: ${r.question.answer!.text}`;
+
+export const renderInboxAck = (r: InboxAckResult) => `Inbox of ${r.agent} acked up to ${r.acked}.`;

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { BOARD_DIRNAME } from '../store/board.js';
+import { BOARD_DIRNAME } from '../store/boarddir.js';
 import { BatonError, invalidInput } from '../rules/errors.js';
 import { type Profile, PROFILES, type State } from '../rules/types.js';
 import { LOCK_DIR } from '../store/lock.js';

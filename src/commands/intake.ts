@@ -1,10 +1,10 @@
-import { gitOrNull as git } from '../store/git.js';
+import { gitOrNull as git } from '../store/gitrun.js';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { checkId } from '../rules/ids.js';
-import { createTask, toTaskJson } from '../rules/tasks.js';
-import type { TaskJson } from '../rules/tasks.js';
-import { archiveIds } from '../store/archive.js';
+import { createTask, toTaskJson } from '../rules/taskmodel.js';
+import type { TaskJson } from '../rules/taskmodel.js';
+import { archiveIds } from '../store/archivefiles.js';
 import { boardDir, type Ctx, load, mutate } from './context.js';
 
 export interface Candidate {

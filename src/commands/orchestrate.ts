@@ -1,9 +1,11 @@
 import { hostname } from 'node:os';
-import { type AgentJson, authenticated, endSession, findOrMakeAgent, hashToken, mintSessionId, newToken, type SessionJson, sessionState, toAgentJson, toSessionJson } from '../rules/agents.js';
+import { hashToken } from '../rules/digest.js';
+import { type AgentJson, authenticated, endSession, findOrMakeAgent, mintSessionId, newToken, type SessionJson, sessionState, toAgentJson, toSessionJson } from '../rules/sessions.js';
 import { BatonError } from '../rules/errors.js';
 import { checkPromptRole, renderRolePrompt } from '../clients/prompts.js';
 import type { Role, Session } from '../rules/types.js';
 import { type Ctx, load, mutate } from './context.js';
+import { renderJoin } from './agents.js';
 
 export interface OrchestratorResult {
   revision: number;
@@ -46,7 +48,7 @@ export async function start(o: { relaunch?: boolean; export?: boolean }, ctx: Ct
         // any other gets a refusal eval fails on: the token is shown once.
         const mine = authenticated(tx.state, ctx.creds)?.session.id === current.id ? ctx.creds.token! : null;
         if (o.export && !mine) {
-          throw new BatonError('INVALID_TRANSITION', `The orchestrator session ${current.id} is live, and its token was shown only when it started: this shell can't act as it.`, {
+          throw new BatonError('ALREADY_JOINED', `The orchestrator session ${current.id} is live, and its token was shown only when it started: this shell can't act as it.`, {
             hint: 'eval "$(baton orchestrator start --relaunch --export)" (ends it; what it holds goes back to the queue)',
             details: { session: current.id },
           });
@@ -84,7 +86,9 @@ export async function start(o: { relaunch?: boolean; export?: boolean }, ctx: Ct
   return { revision: r.revision, ...r.value };
 }
 
-export function renderStart(r: OrchestratorResult): string {
+/** orchestrator start's text: with --export, the same export lines join gives (agents.ts). */
+export function renderStart(r: OrchestratorResult, exported: boolean, ctx: Ctx): string {
+  if (exported) return renderJoin({ ...r, taken_over: [] }, true, ctx);
   if (r.reused) return `The canonical orchestrator session ${r.session.id} (${r.agent.id}) is live; reusing it. Lost its token? baton orchestrator start --relaunch`;
   return [`Orchestrator ${r.agent.id}, session ${r.session.id}${r.ended ? ` (replaced ${r.ended})` : ''}.`, `export BATON_SESSION=${r.session.id} BATON_TOKEN=${r.token}`, 'Next: baton prompt orchestrator'].join('\n');
 }

@@ -1,7 +1,7 @@
-import { gitOrNull as git } from '../store/git.js';
+import { gitOrNull as git } from '../store/gitrun.js';
 import { readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { authenticate, sessionState } from '../rules/agents.js';
+import { authenticate, sessionState } from '../rules/sessions.js';
 import { BatonError, invalidInput } from '../rules/errors.js';
 import { type Profile, PROFILES } from '../rules/types.js';
 import { readConfig, readState, writeFileAtomic } from '../store/store.js';

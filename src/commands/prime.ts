@@ -1,6 +1,6 @@
 import { checkRole, primeData } from './primedata.js';
 import { type Advice } from '../rules/next.js';
-import { type TaskJson, toTaskJson } from '../rules/tasks.js';
+import { type TaskJson, toTaskJson } from '../rules/taskmodel.js';
 import type { Role } from '../rules/types.js';
 import { renderPrimer } from '../render/primer.js';
 import { type Ctx, load } from './context.js';

@@ -1,7 +1,7 @@
 import { dirname } from 'node:path';
-import { authenticate, type Credentials } from '../rules/agents.js';
+import { authenticate, type Credentials } from '../rules/sessions.js';
 import { invalidInput } from '../rules/errors.js';
-import { unread } from '../rules/inbox.js';
+import { unread } from '../store/cursors.js';
 import { routeOf } from '../clients/launch.js';
 import { shellBaton } from '../rules/shellword.js';
 import { decideNext } from '../rules/next.js';

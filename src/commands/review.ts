@@ -1,10 +1,10 @@
-import { historyOf } from '../store/events.js';
-import { sweepExpiredLeases } from '../rules/agents.js';
+import { historyOf } from '../store/eventlog.js';
+import { sweepExpiredLeases } from '../rules/leases.js';
 import { invalidInput } from '../rules/errors.js';
 import { checkId } from '../rules/ids.js';
-import { giveVerdict, type Review, startNextReview, startReview } from '../rules/review.js';
-import { checkNote, getTask, type TaskJson, toTaskJson } from '../rules/tasks.js';
-import { untilWork } from '../store/watch.js';
+import { giveVerdict, type Review, startNextReview, startReview } from '../rules/reviewing.js';
+import { checkNote, getTask, type TaskJson, toTaskJson } from '../rules/taskmodel.js';
+import { untilWork } from '../store/waiting.js';
 import { boardDir, type Ctx, mutateAs } from './context.js';
 
 export interface ReviewResult extends Review {
@@ -46,3 +46,7 @@ export async function verdict(kind: 'approve' | 'reject', rawId: string, o: { no
 export function renderReview(r: ReviewResult): string {
   return [`Reviewing ${r.task.id}: ${r.task.title.replace(/\s+/g, ' ').slice(0, 80)} (lease until ${r.lease.expires_at})`, `Then: baton review approve ${r.task.id}  or  baton review reject ${r.task.id} --notes "…"`].join('\n');
 }
+
+export const renderApprove = (r: { task: TaskJson }) => `${r.task.id} approved: done.`;
+
+export const renderReject = (r: { task: TaskJson }) => `${r.task.id} sent back to ${r.task.assignee ?? 'its author'}.`;

@@ -2,7 +2,7 @@ import { bounded, cmp } from '../rules/json.js';
 import { BatonError, invalidInput } from '../rules/errors.js';
 import { checkId } from '../rules/ids.js';
 import type { BatonEvent, State, Status, Task } from '../rules/types.js';
-import { readEventsSince } from '../store/events.js';
+import { readEventsSince } from '../store/eventlog.js';
 import {
   checkDepsExist,
   checkDescription,
@@ -24,13 +24,13 @@ import {
   splitList,
   type TaskJson,
   toTaskJson,
-} from '../rules/tasks.js';
+} from '../rules/taskmodel.js';
 import { blockTask, cancelTask, unblockTask } from '../rules/lifecycle.js';
 import { callerOf, type Intervention, intervention } from '../rules/intervene.js';
 import type { Tx } from '../store/tx.js';
-import { PROFILE_LIMITS } from '../rules/agents.js';
+import { PROFILE_LIMITS } from '../rules/sessions.js';
 import { rankTasks } from '../rules/rank.js';
-import { archiveFileFor, archiveFinished, archiveIds, findArchived } from '../store/archive.js';
+import { archiveFileFor, archiveFinished, archiveIds, findArchived } from '../store/archivefiles.js';
 import { type Ctx, boardDir, load, loadHot, mutate, personOf } from './context.js';
 
 export interface TaskResult {

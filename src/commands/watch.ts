@@ -1,13 +1,13 @@
 import { notFound } from '../rules/errors.js';
 import { effectiveCursor, readCursors } from '../store/cursors.js';
-import { readLiveTail } from '../store/events.js';
-import { fold } from '../rules/inbox.js';
+import { readLiveTail } from '../store/eventlog.js';
+import { fold } from '../rules/notifications.js';
 import { checkId } from '../rules/ids.js';
 import { eventReaches, inboxCursor } from '../rules/notify.js';
 import { readConfig, readState } from '../store/store.js';
 import { summarize } from '../rules/summary.js';
-import { waitUntil } from '../store/watch.js';
-import { renderWatch, type WatchSnapshot } from '../render/watch.js';
+import { waitUntil } from '../store/waiting.js';
+import { renderWatch, type WatchSnapshot } from '../render/watchframe.js';
 import { boardDir, type Ctx, type RunIO } from './context.js';
 
 async function snapshot(dir: string, agentId: string | null): Promise<WatchSnapshot> {

@@ -1,20 +1,21 @@
-import { historyOf } from '../store/events.js';
+import { historyOf } from '../store/eventlog.js';
 import { dirname } from 'node:path';
-import { authenticate, dropLease, sweepExpiredLeases } from '../rules/agents.js';
+import { dropLease, sweepExpiredLeases } from '../rules/leases.js';
+import { authenticate } from '../rules/sessions.js';
 import { callerOf, holderOf, intervention } from '../rules/intervene.js';
 import { type Claim, claimBest, claimTask, type Explain, finishClaim, releaseClaim } from '../rules/claims.js';
 import { BatonError, invalidInput, notFound } from '../rules/errors.js';
-import { firstChars, readResult, type ResultRecord, storeResult } from '../store/results.js';
-import { findArchived } from '../store/archive.js';
+import { firstChars, readResult, type ResultRecord, storeResult } from '../store/resultfiles.js';
+import { findArchived } from '../store/archivefiles.js';
 import { checkId } from '../rules/ids.js';
 import { routeOf } from '../clients/launch.js';
 import { asShell, shellBaton } from '../rules/shellword.js';
 import { type Action, type Advice, decideNext } from '../rules/next.js';
-import type { BoardRepo } from '../store/git.js';
+import type { BoardRepo } from '../store/gitrun.js';
 import type { SyncResult } from '../git/sync.js';
-import { checkNote, checkSpecialty, getTask, type TaskJson, toTaskJson } from '../rules/tasks.js';
-import { type Take, takeHandoff } from '../rules/handoffs.js';
-import { untilAnswer, untilWork } from '../store/watch.js';
+import { checkNote, checkSpecialty, getTask, type TaskJson, toTaskJson } from '../rules/taskmodel.js';
+import { type Take, takeHandoff } from '../rules/handover.js';
+import { untilAnswer, untilWork } from '../store/waiting.js';
 import { actAsCaller, boardDir, type Ctx, load, loadHot, mutate, mutateAs, personOf, readFileArg, signOfLife } from './context.js';
 
 export type { Action, Explain };
@@ -30,7 +31,7 @@ export interface ClaimResult extends Claim {
  */
 async function syncWhere(sync: boolean | undefined, ctx: Ctx): Promise<BoardRepo | null> {
   if (!sync) return null;
-  const [{ boardRepo }, { syncTarget }] = await Promise.all([import('../store/git.js'), import('../git/sync.js')]);
+  const [{ boardRepo }, { syncTarget }] = await Promise.all([import('../store/gitrun.js'), import('../git/sync.js')]);
   const where = boardRepo(boardDir(ctx), ctx);
   syncTarget(where, {});
   return where;
@@ -231,3 +232,7 @@ export async function result(ref: string, o: { maxChars?: number }, ctx: Ctx): P
 }
 
 export const renderResult = (r: ResultAnswer): string => `${r.text}${r.truncated ? `\n… (${r.size} bytes in all; baton result ${r.task} shows it whole)` : ''}`;
+
+export const renderDone = (r: { task: TaskJson }) => (r.task.status === 'review' ? `${r.task.id} is done and waits for review.` : `${r.task.id} is done.`);
+
+export const renderRelease = (r: { task: TaskJson }) => `${r.task.id} is back in the queue (${r.task.status}).`;

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { BatonError } from '../rules/errors.js';
-import { parseEventLog } from '../store/events.js';
-import { git, gitOrNull, gitStatus, repoOf } from '../store/git.js';
+import { parseEventLog } from '../store/eventlog.js';
+import { git, gitOrNull, gitStatus, repoOf } from '../store/gitrun.js';
 import { type MergeConflict, mergeEvents, mergeStates } from '../rules/merge.js';
 import { parseState, serializeState, writeFileAtomic } from '../store/store.js';
 import type { BatonEvent, State } from '../rules/types.js';
@@ -92,7 +92,7 @@ export async function runMergeDriver(base: string, ours: string, theirs: string,
     const board = dirname(name);
     const note = join(dirname(resolve(name)), CONFLICT_NOTE);
     writeFileSync(note, conflictNote(board, r.conflicts));
-    throw new BatonError('INVALID_TRANSITION', `Both sides changed ${r.conflicts.map((c) => `${c.task} (${c.field}: ${JSON.stringify(c.ours)} vs ${JSON.stringify(c.theirs)})`).join(', ')}; the board is merged, see ${note}.`, {
+    throw new BatonError('MERGE_FAILED', `Both sides changed ${r.conflicts.map((c) => `${c.task} (${c.field}: ${JSON.stringify(c.ours)} vs ${JSON.stringify(c.theirs)})`).join(', ')}; the board is merged, see ${note}.`, {
       hint: `follow ${join(board, CONFLICT_NOTE)}`,
       details: { conflicts: r.conflicts, note },
     });

@@ -1,7 +1,7 @@
 import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { LOCAL_FILES, readText } from './conflicts.js';
-import { type BoardRepo, git, gitOrNull } from '../store/git.js';
+import { type BoardRepo, git, gitOrNull } from '../store/gitrun.js';
 import { shellQuote } from '../rules/shell.js';
 
 const START = '# baton:start';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BatonError, invalidInput } from '../rules/errors.js';
 import { CONFLICT_NOTE, LOCAL_FILES, readText, unfinishedGitOperation } from './conflicts.js';
-import { type BoardRepo, git, gitOrNull, gitStatus } from '../store/git.js';
+import { type BoardRepo, git, gitOrNull, gitStatus } from '../store/gitrun.js';
 
 // BATON_SYNC tells hooks from older installs not to render: sync holds the board lock and renders itself.
 const gitEnv = (cwd: string, args: string[], extra: Record<string, string> = {}) =>

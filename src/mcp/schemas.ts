@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { fieldSchema, resultSchema } from '../table/schema.js';
+import { fieldSchema, resultSchema } from '../table/jsonschemas.js';
 import type { Tool } from './tools.js';
 
 /**

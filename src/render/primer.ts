@@ -1,5 +1,5 @@
 import { asShell } from '../rules/shellword.js';
-import type { Notification } from '../rules/inbox.js';
+import type { Notification } from '../rules/notifications.js';
 import type { Advice } from '../rules/next.js';
 import type { Role, Task } from '../rules/types.js';
 

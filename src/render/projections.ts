@@ -1,10 +1,9 @@
 import type { BatonEvent, Config, State } from '../rules/types.js';
-import { NO_ARCHIVE, type ProjectionInputs } from '../store/archive.js';
 import { stableStringify, cmp } from '../rules/json.js';
 import { boardView, IN_FLIGHT } from '../rules/rank.js';
 import { GENERATED_NOTE, mdCode, mdTable, mdText } from './markdown.js';
 import { renderHandoffBundle } from './handoff.js';
-import { renderStatusMd } from './status.js';
+import { type ArchiveView, NO_ARCHIVE, renderStatusMd } from './status.js';
 
 
 interface Holdings {
@@ -138,10 +137,16 @@ function renderNotificationsMd(recent: BatonEvent[]): string {
   return `${out.join('\n').trimEnd()}\n`;
 }
 
+/** What the generated files are made of besides the state and config (store/archivefiles.ts projectionInputs). */
+export interface ProjectionInputs {
+  notifications: BatonEvent[];
+  archive: ArchiveView;
+}
+
 /**
  * Every generated file of the board, by name relative to the board directory: a pure function
  * of the state, the config, the newest notifications of the log and what the archive holds
- * (store/archive.ts projectionInputs).
+ * (store/archivefiles.ts projectionInputs).
  */
 export function renderProjections(state: State, config: Config, inputs: ProjectionInputs = { notifications: [], archive: NO_ARCHIVE }): Map<string, string> {
   const recent = inputs.notifications;

@@ -2,11 +2,18 @@ import type { Config, State, Task } from '../rules/types.js';
 import { STATUSES } from '../rules/types.js';
 import { type BoardSummary, frontier, summarize } from '../rules/summary.js';
 import { GENERATED_NOTE, mdCode, mdTable, mdText, mermaidLabel } from './markdown.js';
-import { type ArchiveView, NO_ARCHIVE } from '../store/archive.js';
 import { openQuestions } from '../rules/questions.js';
 
 const P = (t: Task) => `P${t.priority}`;
 const who = (s: string | null) => (s ? mdCode(s) : '—');
+
+/** What the generated files show of the archive (store/archivefiles.ts archiveView): how much it holds, and its most recently done. */
+export interface ArchiveView {
+  count: number;
+  recently_done: Task[];
+}
+
+export const NO_ARCHIVE: ArchiveView = { count: 0, recently_done: [] };
 
 /** STATUS.md: a pure function of state and config, byte-identical for identical input. */
 export function renderStatusMd(state: State, config: Config, archive: ArchiveView = NO_ARCHIVE): string {

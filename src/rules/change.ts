@@ -1,4 +1,4 @@
-import type { BatonEvent, Config, State, Task } from './types.js';
+import type { BatonEvent, Config, Session, State, Task } from './types.js';
 
 /**
  * What a rule changes the board through: the transaction's private copy of the state, its clock,
@@ -29,7 +29,7 @@ export interface Tx {
   /** Marks a task added in this transaction. */
   created(task: Task): void;
   /**
-   * Takes a finished task off the board into archive/tasks/ (archive.ts), with a task.archived
+   * Takes a finished task off the board into archive/tasks/ (store/archivefiles.ts), with a task.archived
    * event; `record: false` when the archive already holds this very copy (a git merge brought
    * the task back from the side that had not archived it).
    */
@@ -43,3 +43,8 @@ export interface Tx {
   clockTrusted: boolean;
 }
 
+/** The calling session, once authenticated: who claims, reviews and handoffs act as. */
+export interface Me {
+  session: Session;
+  agentId: string;
+}

@@ -1,10 +1,12 @@
-import { dropLease, grantLease, type Me, PROFILE_LIMITS, resumeCommand, reviewRequired } from './agents.js';
+import { type Me } from './change.js';
+import { dropLease, grantLease, resumeCommand } from './leases.js';
+import { PROFILE_LIMITS, reviewRequired } from './sessions.js';
 import { BatonError } from './errors.js';
 import { type History, leaseConflict } from './leases.js';
 import { onFinished } from './lifecycle.js';
-import { setsOverlap } from './paths.js';
+import { setsOverlap } from './ownedpaths.js';
 import { type Candidate, IN_FLIGHT, rankTasks, type Skipped } from './rank.js';
-import { isFinished, moveTask, type TaskJson, toTaskJson } from './tasks.js';
+import { isFinished, moveTask, type TaskJson, toTaskJson } from './taskmodel.js';
 import type { Tx } from './change.js';
 import type { State, Task } from './types.js';
 
@@ -53,7 +55,7 @@ export function checkInFlightLimit(tx: Tx, agentId: string, taskId: string, self
     const earlier = heldByEarlier(tx.state, mine, agentId, self);
     const name = tx.state.agents[agentId]?.name ?? agentId;
     const how = earlier ? ` ${earlier.task.id} is held by your earlier session ${earlier.session}: take its work over with ${resumeCommand(name)}.` : ' Finish or release one first.';
-    throw new BatonError('INVALID_TRANSITION', `You already have ${mine.length} task(s) in progress (${mine.map((t) => t.id).join(', ')}); the ${tx.config.profile} profile allows ${limit}.${how}`, {
+    throw new BatonError('LIMIT_REACHED', `You already have ${mine.length} task(s) in progress (${mine.map((t) => t.id).join(', ')}); the ${tx.config.profile} profile allows ${limit}.${how}`, {
       hint: earlier ? resumeCommand(name) : `baton done ${mine[0]!.id}`,
       details: { task: taskId, in_flight: mine.map((t) => t.id), limit },
     });
@@ -85,7 +87,7 @@ export function claimTask(tx: Tx, me: Me, task: Task): Claim {
   }
   const resuming = task.status === 'changes_requested';
   if (resuming && task.assignee && task.assignee !== me.agentId) {
-    throw new BatonError('INVALID_TRANSITION', `Task ${task.id} was sent back to ${task.assignee}, its author; it is theirs to address.`, { hint: 'baton next', details: { task: task.id, from: task.status, to: 'in_progress' } });
+    throw new BatonError('NOT_YOURS', `Task ${task.id} was sent back to ${task.assignee}, its author; it is theirs to address.`, { hint: 'baton next', details: { task: task.id, from: task.status, to: 'in_progress' } });
   }
   if (!resuming) {
     if (task.status !== 'todo') {

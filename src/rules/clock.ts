@@ -23,7 +23,7 @@ export function spell(ms: number): string {
 }
 
 /** What a writer says about its own clock and the board's newest time (empty: all fine). */
-export function clockWarnings(off: number | null, lastTs: string | null, allowanceMs: number, nowMs = Date.now()): { trusted: boolean; warnings: string[] } {
+export function clockWarnings(off: number | null, lastTs: string | null, allowanceMs: number, nowMs: number): { trusted: boolean; warnings: string[] } {
   const warnings: string[] = [];
   const trusted = off === null || !pastAllowance(Math.abs(off), allowanceMs);
   if (off !== null && !trusted) {
@@ -37,7 +37,7 @@ export function clockWarnings(off: number | null, lastTs: string | null, allowan
 }
 
 /** Times on the board further ahead of now than the allowance: [what, iso] pairs, newest first. */
-export function futureTimes(times: Iterable<[string, string | null | undefined]>, allowanceMs: number, nowMs = Date.now()): [string, string][] {
+export function futureTimes(times: Iterable<[string, string | null | undefined]>, allowanceMs: number, nowMs: number): [string, string][] {
   const out: [string, string][] = [];
   for (const [what, iso] of times) {
     if (!iso) continue;
@@ -46,3 +46,5 @@ export function futureTimes(times: Iterable<[string, string | null | undefined]>
   }
   return out.sort((a, b) => (a[1] < b[1] ? 1 : -1));
 }
+
+export const addSeconds = (iso: string, seconds: number): string => new Date(Date.parse(iso) + seconds * 1000).toISOString();

@@ -11,3 +11,6 @@ export const randomBytes = (n: number): Buffer => crypto().randomBytes(n);
 
 /** Equal buffers of one length, compared in constant time (a token's hash). */
 export const sameSecret = (a: Buffer, b: Buffer): boolean => crypto().timingSafeEqual(a, b);
+
+/** What the board keeps of a token: its SHA-256. */
+export const hashToken = (token: string): string => sha256(token);

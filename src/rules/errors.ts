@@ -1,4 +1,14 @@
-/** Stable error codes of SPEC §3; agents branch on these, so they never change meaning. */
+/**
+ * Stable error codes of SPEC §3; agents branch on these, so each has one meaning and never changes
+ * it (README "Exit codes"). Those of exit 3, the board forbids it:
+ * - INVALID_TRANSITION: the task's (gate's, question's, handoff's, child's) state does not allow the move;
+ * - LIMIT_REACHED: a configured limit (the profile's in-flight limit, spawn.max_depth, spawn.max_parallel);
+ * - NOT_YOURS: the work is another agent's: held by a live session, addressed to another, sent back
+ *   to its author, or a review its author may not give;
+ * - ALREADY_JOINED: a live session already acts here (the client's, the orchestrator's), and a new one would be a second agent;
+ * - TASK_ARCHIVED: the task is in the archive, which does not change;
+ * - MERGE_FAILED: a git merge of the board needs a person (sync, the merge driver).
+ */
 export type ErrorCode =
   | 'INTERNAL'
   | 'USAGE'
@@ -10,6 +20,10 @@ export type ErrorCode =
   | 'RATE_LIMITED'
   | 'MERGE_FAILED'
   | 'INVALID_TRANSITION'
+  | 'LIMIT_REACHED'
+  | 'NOT_YOURS'
+  | 'ALREADY_JOINED'
+  | 'TASK_ARCHIVED'
   | 'NOT_FOUND'
   | 'NO_BOARD'
   | 'BOARD_BUSY'
@@ -32,6 +46,10 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   RATE_LIMITED: 3,
   MERGE_FAILED: 3,
   INVALID_TRANSITION: 3,
+  LIMIT_REACHED: 3,
+  NOT_YOURS: 3,
+  ALREADY_JOINED: 3,
+  TASK_ARCHIVED: 3,
   NOT_FOUND: 4,
   NO_BOARD: 4,
   BOARD_BUSY: 5,

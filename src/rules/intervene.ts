@@ -1,4 +1,5 @@
-import { authenticate, type Credentials, leaseLive } from './agents.js';
+import { leaseLive } from './leases.js';
+import { authenticate, type Credentials } from './sessions.js';
 import { BatonError } from './errors.js';
 import type { State, Task } from './types.js';
 
@@ -78,7 +79,7 @@ export function intervention(state: State, task: Task, caller: Caller, force: bo
   const own = task.lease && leaseLive(task, nowMs) ? caller.session === holder.session : caller.agent === holder.agent;
   if (own) return null;
   if (!force && !caller.orchestrator) {
-    throw new BatonError('INVALID_TRANSITION', `Task ${task.id} is ${holder.agent}'s work (session ${holder.session}, live): only its holder or an orchestrator changes it, or you with --force (${holder.agent} is told, with your reason).`, {
+    throw new BatonError('NOT_YOURS', `Task ${task.id} is ${holder.agent}'s work (session ${holder.session}, live): only its holder or an orchestrator changes it, or you with --force (${holder.agent} is told, with your reason).`, {
       hint: `baton send --to agent:${holder.agent} "…" to ask, or baton ${verb} ${task.id}${verb === 'block' || verb === 'cancel' || verb === 'release' ? ' --reason "…"' : ''} --force`,
       details: { task: task.id, holder: holder.agent, holder_session: holder.session },
     });

@@ -1,4 +1,9 @@
-import { addSeconds, hashToken, leaseLive, type Me, resumeCommand } from './agents.js';
+import { BatonError } from './errors.js';
+import { getTask, moveTask } from './taskmodel.js';
+import { hashToken, randomBytes } from './digest.js';
+import { addSeconds } from './clock.js';
+import type { Me, Tx } from './change.js';
+import type { BatonEvent, State, Task } from './types.js';
 
 /**
  * How often a long-lived or hooked session renews its leases on its own calls (the MCP server,
@@ -6,10 +11,68 @@ import { addSeconds, hashToken, leaseLive, type Me, resumeCommand } from './agen
  * every call would make every call a write.
  */
 export const renewEvery = (ttlSeconds: number): number => Math.min(10_000, (ttlSeconds * 1000) / 3);
-import { BatonError } from './errors.js';
-import { getTask } from './tasks.js';
-import type { Tx } from './change.js';
-import type { BatonEvent, State, Task } from './types.js';
+
+/** The command that takes an agent's earlier session's work over (every refusal on that path names it). */
+export const resumeCommand = (agentName: string): string => `baton join --name ${agentName} --resume`;
+
+export const leaseLive = (task: Task, nowMs: number): boolean => task.lease !== null && Date.parse(task.lease.expires_at) > nowMs;
+
+/**
+ * A lease is taken back only once it ran out by more than the clock-skew allowance (the holder's
+ * clock may be behind ours), and never by a transaction whose own clock is off (clock.ts).
+ */
+const leaseLapsed = (task: Task, tx: Tx): boolean =>
+  tx.clockTrusted && task.lease !== null && Date.parse(task.lease.expires_at) + tx.config.clock_skew_seconds * 1000 <= Date.parse(tx.now);
+
+/** Gives a task a fresh lease for a session (claims, reviews, handoff takes); the token is shown once. */
+export function grantLease(tx: Tx, task: Task, session: string): { token: string; expires_at: string } {
+  const token = randomBytes(18).toString('base64url');
+  const expires_at = addSeconds(tx.now, tx.config.lease_ttl_seconds);
+  task.lease = { expires_at, heartbeat_at: tx.now, session, token_hash: hashToken(token) };
+  return { token, expires_at };
+}
+
+/** Where a task goes when its lease ends without a finish: a worker's back to todo, a review back to the queue. */
+function releaseTarget(task: Task): Task['status'] {
+  return task.status === 'in_review' ? 'review' : 'todo';
+}
+
+/**
+ * Ends the lease on a task without finishing it (expiry, release, leave, reap), with the
+ * event that says so. `why` is the event type; expiry notifies the former holder, and so does a
+ * release by someone else (`tell`: the holder's agent).
+ */
+export function dropLease(tx: Tx, task: Task, why: 'lease.expired' | 'task.released' | 'session.released', data: Record<string, unknown> = {}, tell: string | null = null): void {
+  const lease = task.lease;
+  const holder = lease ? tx.state.sessions[lease.session] : undefined;
+  const formerAgent = task.status === 'in_review' ? task.reviewer : task.assignee;
+  const to = releaseTarget(task);
+  if (to === 'review') task.reviewer = null;
+  else task.assignee = null;
+  task.lease = null;
+  moveTask(tx, task, to, {
+    type: why,
+    data: { ...data, status: to, previous_session: lease?.session ?? null, previous_agent: holder?.agent ?? formerAgent, expired_at: lease?.expires_at ?? null },
+    notify:
+      why === 'lease.expired' && formerAgent
+        ? { targets: [`agent:${formerAgent}`], kind: 'lease-expired', priority: 'high' }
+        : tell
+          ? { targets: [`agent:${tell}`], kind: 'intervention', priority: 'high' }
+          : null,
+  });
+}
+
+/** Takes back every lease past its expiry (inside any claim, and in reap). Returns the ids. */
+export function sweepExpiredLeases(tx: Tx): string[] {
+  const swept: string[] = [];
+  for (const t of Object.values(tx.state.tasks)) {
+    if (leaseLapsed(t, tx) && (t.status === 'in_progress' || t.status === 'in_review')) {
+      dropLease(tx, t, 'lease.expired');
+      swept.push(t.id);
+    }
+  }
+  return swept;
+}
 
 /**
  * The board's event log up to the state a rule looks at, read only when a refusal needs to tell

@@ -1,5 +1,5 @@
 import { BatonError } from './errors.js';
-import { canMove, isFinished, moveTask } from './tasks.js';
+import { canMove, isFinished, moveTask } from './taskmodel.js';
 import type { Intervention } from './intervene.js';
 import type { Tx } from './change.js';
 import type { Status, Task } from './types.js';

@@ -1,4 +1,4 @@
-import { pruneTombstones } from '../store/archive.js';
+import { pruneTombstones } from './archiving.js';
 import { sha256 } from './digest.js';
 import type { BatonEvent, Handoff, Session, State, Task } from './types.js';
 
@@ -121,7 +121,7 @@ export function mergeStates(base: State | null, ours: State, theirs: State, pref
   const conflicts: MergeConflict[] = [];
   const tasks = mergeRecord(base?.tasks, ours.tasks, theirs.tasks, (b, o, t) => mergeTask(b, o, t, conflicts, preferTheirs));
   // A task one side archived (its tombstone) and the other still has as it was in the base stays
-  // archived; one the other side changed since is kept, and the next write settles it (archive.ts).
+  // archived; one the other side changed since is kept, and the next write settles it (store/archivefiles.ts).
   for (const [side, other] of [[ours, theirs], [theirs, ours]] as const) {
     for (const id of Object.keys(side.archived ?? {})) {
       const kept = other.tasks[id];

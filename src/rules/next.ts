@@ -1,11 +1,13 @@
-import { type Me, PROFILE_LIMITS, resumeCommand } from './agents.js';
+import { type Me } from './change.js';
+import { resumeCommand } from './leases.js';
+import { PROFILE_LIMITS } from './sessions.js';
 import { explainOf, type Explain, heldByEarlier } from './claims.js';
 import { cmp } from './json.js';
 import { handoffsFor } from './notify.js';
 import { boardView, rankTasks } from './rank.js';
 import { questionsFor } from './questions.js';
-import { reviewQueue } from './review.js';
-import { type TaskJson, toTaskJson } from './tasks.js';
+import { reviewQueue } from './reviewing.js';
+import { type TaskJson, toTaskJson } from './taskmodel.js';
 import type { Config, State, Task } from './types.js';
 
 export type Action = 'continue' | 'take-over' | 'answer' | 'address-review' | 'take-handoff' | 'review' | 'claim' | 'wait' | 'idle';

@@ -1,6 +1,6 @@
 import { BatonError, invalidInput, notFound } from './errors.js';
 import { mintId } from './ids.js';
-import type { Me } from './agents.js';
+import type { Me } from './change.js';
 import type { Tx } from './change.js';
 import type { Agent, Question, State } from './types.js';
 

@@ -1,6 +1,6 @@
-import { setsOverlap } from './paths.js';
+import { setsOverlap } from './ownedpaths.js';
 import { cmp } from './json.js';
-import { isFinished } from './tasks.js';
+import { isFinished } from './taskmodel.js';
 import type { Agent, Config, State, Status, Task } from './types.js';
 
 /** Statuses in which a task's owned paths are someone's work in flight. */

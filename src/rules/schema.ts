@@ -2,7 +2,7 @@
 // lazily (see types.ts): the hot read path checks shapes with shape.ts and needs zod only
 // to explain what is wrong.
 import * as z from 'zod/mini';
-import { KINDS, PROFILES, ROLES, STATUSES } from './types.js';
+import { KINDS, PROFILES, ROLES, STATUSES } from './vocabulary.js';
 
 const iso = z.string().check(z.minLength(1));
 const ref = z.string().check(z.regex(/^[a-z0-9][a-z0-9._-]{0,63}$/));
@@ -46,7 +46,7 @@ export const TaskSchema = z.object({
   updated_at: iso,
   /** Board revision at which this task last changed (the merge driver's "newer" test). */
   rev: z.int().check(z.gte(0)),
-  /** What the task produced (`done --result`), stored once under results/ (results.ts); absent until then. */
+  /** What the task produced (`done --result`), stored once under results/ (store/resultfiles.ts); absent until then. */
   result: z.optional(z.object({ ref: z.string(), size: z.int().check(z.gte(0)), kind: z.enum(['text', 'json']), summary: z.string() })),
 });
 export type Task = z.infer<typeof TaskSchema>;
@@ -150,7 +150,7 @@ export const StateSchema = z.object({
   handoffs: z.record(z.string(), HandoffSchema),
   /**
    * Tasks this board archived lately (id → when), so that a git merge can tell a task this side
-   * archived from one it never had (archive.ts TOMBSTONES). Absent on a board that never archived.
+   * archived from one it never had (archiving.ts TOMBSTONES). Absent on a board that never archived.
    */
   archived: z.optional(z.record(z.string(), iso)),
   /** Checkpoint questions (questions.ts); absent on a board that never had one. */

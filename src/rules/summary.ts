@@ -1,9 +1,9 @@
 import { cmp } from './json.js';
 import type { Config, State, Status, Task } from './types.js';
 import { STATUSES } from './types.js';
-import { PROFILE_LIMITS } from './agents.js';
+import { PROFILE_LIMITS } from './sessions.js';
 import { boardFacts, boardView, rankTasks } from './rank.js';
-import { isFinished } from './tasks.js';
+import { isFinished } from './taskmodel.js';
 
 export interface BoardSummary {
   project: string;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HeldLock } from './lock.js';
 import { FILES, writeFileAtomic } from './store.js';
-import type { Tx } from './tx.js';
+import type { Tx } from '../rules/change.js';
 import type { Config, Profile, State } from '../rules/types.js';
 
 /** config.yaml's text with its top-level `profile:` line set (added when there is none). */

@@ -2,10 +2,12 @@ import { closeSync, fstatSync, openSync, readFileSync, readSync, writeSync } fro
 import { join } from 'node:path';
 import { invalidInput } from '../rules/errors.js';
 import { checkId } from '../rules/ids.js';
-import { archivedThrough, readEventsSince, readLiveTail } from './events.js';
+import { archivedThrough, readEventsSince, readLiveTail } from './eventlog.js';
 import { logEnds } from './reconcile.js';
 import { readState, writeFileAtomic } from './store.js';
-import type { State } from '../rules/types.js';
+import type { Agent, State } from '../rules/types.js';
+import { fold, type Notification } from '../rules/notifications.js';
+import { eventReaches, inboxCursor } from '../rules/notify.js';
 
 /**
  * Cursors: read positions (an agent's inbox ack, `events --cursor NAME`), local to this clone
@@ -164,4 +166,16 @@ export function moveCursor(dir: string, name: string, to: number): number {
     }
   } else writeFileAtomic(join(dir, SEEN_FILE), ids.join(''), false);
   return to;
+}
+
+/** How many events an inbox read looks at, at most (the newest that match, after the cursor). */
+const SCAN = 2000;
+
+/** An agent's notifications after its inbox cursor (or all, with `all`), folded, oldest first; and the cursor. */
+export function unread(dir: string, state: State, agent: Agent, o: { kind?: string | undefined; all?: boolean | undefined } = {}): { acked: number; notifications: Notification[] } {
+  const acked = effectiveCursor(dir, readCursors(dir)[inboxCursor(agent.id)] ?? 0);
+  const events = readLiveTail(dir, state.seq, o.all ? 0 : acked, (line) => !line.includes('"notify":null') && (!o.kind || line.includes(`"kind":"${o.kind}"`)), SCAN).filter(
+    (e) => eventReaches(e, agent) && (!o.kind || e.notify!.kind === o.kind),
+  );
+  return { acked, notifications: fold(events) };
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { cmp } from '../rules/json.js';
 import { adoptView, type BoardView, boardView, IN_FLIGHT } from '../rules/rank.js';
 import { parseState, FILES, writeFileAtomic } from './store.js';
-import { isFinished } from '../rules/tasks.js';
+import { isFinished } from '../rules/taskmodel.js';
 import { STATUSES, type State, type Status, type Task } from '../rules/types.js';
 
 /**

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { removeKeyRecord } from './idempotency.js';
 import { readMarkId } from './reconcile.js';
-import { ARCHIVE_IDS } from './archive.js';
+import { ARCHIVE_IDS } from './archivefiles.js';
 import { FILES, type FileStamp, sameStamp, VOID, writeFileAtomic } from './store.js';
 
 /**
@@ -38,7 +38,7 @@ export interface Journal {
   read_seq?: number;
   /** The lock nonce of the writer: only it removes its journal after its commit. */
   nonce?: string | null;
-  /** The task archive file the transaction appends to (archive.ts), its size before, and ids.txt's. */
+  /** The task archive file the transaction appends to (store/archivefiles.ts), its size before, and ids.txt's. */
   archive?: { file: string; size: number; ids_size?: number } | null;
   pid: number;
   host: string;

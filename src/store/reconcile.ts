@@ -1,9 +1,9 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { gitOrNull, gitStatus, repoRoot } from './git.js';
+import { gitOrNull, gitStatus, repoRoot } from './gitrun.js';
 import { FILES, type FileStamp, readVoid, sameStamp, stampOf, writeFileAtomic } from './store.js';
-import { archivedThrough, type BadLine, ensureArchiveDir, eventOf, listArchives, type ParsedLog, parseEventLog } from './events.js';
-import { archiveIds } from './archive.js';
+import { archivedThrough, type BadLine, ensureArchiveDir, eventOf, listArchives, type ParsedLog, parseEventLog } from './eventlog.js';
+import { archiveIds } from './archivefiles.js';
 import type { BatonEvent, State } from '../rules/types.js';
 
 /**
@@ -375,7 +375,7 @@ export function planReconcile(dir: string, state: State, why: string, recovered:
   for (const e of [...archived, ...kept]) {
     if (e.type === 'task.created' && e.task && !createdAt.has(e.task)) createdAt.set(e.task, { title: typeof e.data?.title === 'string' ? e.data.title : e.task, at: e.ts });
   }
-  // An archived task is not missing: it left the board on purpose (archive.ts).
+  // An archived task is not missing: it left the board on purpose (store/archivefiles.ts).
   const archivedTasks = archiveIds(dir);
   const missingTasks = [...createdAt].filter(([id]) => !state.tasks[id] && !archivedTasks.has(id)).map(([id, v]) => ({ id, ...v }));
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { acquireLock } from './acquire.js';
 import { RENDER_LOCK } from './lock.js';
-import { projectionInputs } from './archive.js';
+import { projectionInputs } from './archivefiles.js';
 import { hotIndexExists, readStampedState, sameStamp, type Stamp, stateHead, writeHotIndex } from './hotindex.js';
 import type { State } from '../rules/types.js';
 import { FILES, loadConfig, readConfig, stampOf, writeFileAtomic, writeProjections } from './store.js';

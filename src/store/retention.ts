@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { archivedThrough, ensureArchiveDir, parseEventLog } from './events.js';
+import { archivedThrough, ensureArchiveDir, parseEventLog } from './eventlog.js';
 import { FILES, writeFileAtomic } from './store.js';
 
 export interface PruneLimits {

@@ -26,7 +26,7 @@ const loadSchemas = () => import('../rules/schema.js');
 
 /**
  * state.json and config.yaml, read and validated, and the writes a transaction is made of (whole
- * files, appended events); the event log is read in events.ts. Every mutation is one `transact()` (tx.ts):
+ * files, appended events); the event log is read in eventlog.ts. Every mutation is one `transact()` (tx.ts):
  * lock → read → check revision → undo this machine's interrupted transaction (journal.ts) or
  * reconcile a log that git changed (reconcile.ts) → apply → journal → append events (fsync) →
  * write state.json (temp, fsync, rename: the commit point) → drop the journal → projections →

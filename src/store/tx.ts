@@ -10,7 +10,7 @@ import { clockWarnings } from '../rules/clock.js';
 import { applyReconcile, eventsGitRemoved, refreshMark, type LogEnds, logChangedOutside, QUARANTINE_DIR, logDisagreement, logEnds, planReconcile, type ReconcilePlan, wholeLogProblem, writeMark } from './reconcile.js';
 import { pruneEvents } from './retention.js';
 import { taskLooksValid } from '../rules/shape.js';
-import { createTask } from '../rules/tasks.js';
+import { createTask } from '../rules/taskmodel.js';
 import type { BatonEvent, Config, State } from '../rules/types.js';
 import {
   appendEvents,
@@ -26,7 +26,8 @@ import {
 } from './store.js';
 import { renderLatest } from './renderlock.js';
 import { type Stamp, stampOfFile } from './hotindex.js';
-import { ARCHIVE_IDS, appendArchive, archiveFileFor, archiveLine, autoArchive, pruneTombstones, settleArchive } from './archive.js';
+import { ARCHIVE_IDS, appendArchive, archiveFileFor, archiveLine, autoArchive, settleArchive } from './archivefiles.js';
+import { pruneTombstones } from '../rules/archiving.js';
 
 export interface TxOptions {
   lockTimeoutMs: number;
@@ -180,44 +181,102 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
 /**
  * A transaction for a caller that already holds the board lock (sync holds it across git). It
  * leaves the Markdown to the caller: renderLatest, once the lock is free or while it is held.
+ * Its phases, in order, each a function below: read the board and repair what a crash or git
+ * left (readBoard); answer a replayed key (replayed); check the revision; open the change
+ * (openChange) and put the repair in it (repairInChange); apply the rules (applyChange);
+ * validate; commit (commitChange); and the work after the commit point (afterCommitPoint).
  */
 export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: LoadedConfig, opts: TxOptions, apply: (tx: Tx) => R): Promise<TxResult<R>> {
-  const config = loaded.config;
+  const phase = phaseClock(opts.phases);
+  const board = await readBoard(dir, opts);
+  const replay = replayed<R>(dir, opts.idempotency);
+  if (replay) return replay;
+  checkExpectedRevision(board.state, opts.expectedRevision);
+  const change = openChange(board, loaded.config, lock, opts);
+  repairInChange(dir, board, change, opts);
+  phase('read');
+  const value = applyChange(change, apply);
+  phase('apply');
+  if (change.events.length === 0) return leaveUnchanged(dir, board, change, lock, opts, value);
+  validateChange(change);
+  phase('validate');
+  commitChange(dir, lock, board, change, opts, value);
+  phase('commit');
+  const stamp = afterCommitPoint(dir, lock, loaded, change, opts);
+  phase('after');
+  return { value, revision: change.revision, changed: true, warnings: change.warnings, committed: stamp ? { state: board.state, stamp } : undefined };
+}
+
+/** Adds each phase's milliseconds to `phases` (bench, BATON_TIMINGS=1), timed from the last call. */
+function phaseClock(phases: Record<string, number> | undefined): (name: string) => void {
   let mark = performance.now();
-  const phase = (name: string) => {
+  return (name) => {
     const at = performance.now();
-    if (opts.phases) opts.phases[name] = (opts.phases[name] ?? 0) + (at - mark);
+    if (phases) phases[name] = (phases[name] ?? 0) + (at - mark);
     mark = at;
   };
+}
+
+/** The board as this transaction read it, under the lock, with what the repair before it found. */
+interface Board extends Prepared {
+  state: State;
+  /** state.json's text as read: a write that touches few tasks reuses the rest of it. */
+  previous: string;
+  /** state.json's stamp as read, for the journal. */
+  base: FileStamp | null;
+  /** The revision and seq as read, for a rollback. */
+  read: { revision: number; seq: number };
+}
+
+/** Phase 1, read: state.json, and the repair of what a crash or git left (prepareWrite). */
+async function readBoard(dir: string, opts: TxOptions): Promise<Board> {
   const { state, text: previous } = await readStateText(dir);
   const base = stampOf(join(dir, FILES.state));
   const read = { revision: state.revision, seq: state.seq };
   const prepared = prepareWrite(dir, state, opts.thorough, base);
-  // After the journal is settled, a key's record exists only for a committed transaction.
-  const keyed = opts.idempotency;
-  const record = keyed ? readKeyRecord(dir, keyed.key) : null;
-  if (keyed && record) {
-    if (record.command !== keyed.command || record.call !== keyed.call || record.session !== keyed.session) {
-      const other = record.command !== keyed.command ? `by \`${record.command}\`` : record.session !== keyed.session ? 'by another session' : `for \`${record.command}\` with other arguments`;
-      throw invalidInput(`The idempotency key '${keyed.key}' was already used ${other}; a key names one change by one caller.`, 'use a fresh key for a new change');
-    }
-    return { value: record.value as R, revision: record.revision, changed: false, warnings: [], replayed: true };
-  }
-  checkExpectedRevision(state, opts.expectedRevision);
-  const plan = prepared.plan;
-  if (plan) state.seq = plan.lastSeq;
+  if (prepared.plan) state.seq = prepared.plan.lastSeq;
+  return { ...prepared, state, previous, base, read };
+}
 
+/**
+ * Phase 2, a retry: with an idempotency key already committed, its first answer. Read after the
+ * journal is settled, so a key's record exists only for a committed transaction. A key used by
+ * another command, caller or call is refused.
+ */
+function replayed<R>(dir: string, keyed: TxOptions['idempotency']): TxResult<R> | null {
+  const record = keyed ? readKeyRecord(dir, keyed.key) : null;
+  if (!keyed || !record) return null;
+  if (record.command !== keyed.command || record.call !== keyed.call || record.session !== keyed.session) {
+    const other = record.command !== keyed.command ? `by \`${record.command}\`` : record.session !== keyed.session ? 'by another session' : `for \`${record.command}\` with other arguments`;
+    throw invalidInput(`The idempotency key '${keyed.key}' was already used ${other}; a key names one change by one caller.`, 'use a fresh key for a new change');
+  }
+  return { value: record.value as R, revision: record.revision, changed: false, warnings: [], replayed: true };
+}
+
+/** A change being made: the rules' `Tx` and what it gathers for the commit. */
+interface Change {
+  tx: Tx;
+  now: string;
+  revision: number;
+  events: BatonEvent[];
+  /** The ids of the tasks changed, created or archived: the only ones re-serialized. */
+  touched: Set<string>;
+  created: boolean;
+  archiveFile: string;
+  archived: { lines: string[]; ids: string[] };
+  warnings: string[];
+}
+
+/** Phase 3, open: the clock (and whether to trust it) and the `Tx` the rules change the board through. */
+function openChange(board: Board, config: Config, lock: HeldLock, opts: TxOptions): Change {
+  const { state } = board;
   const now = new Date().toISOString();
   const revision = state.revision + 1;
-  const clock = clockWarnings(lock.clockOffsetMs, prepared.ends.lastTs, config.clock_skew_seconds * 1000, Date.parse(now));
-  const warnings: string[] = [...clock.warnings];
-  const events: BatonEvent[] = [];
-  const touched = new Set<string>();
+  const clock = clockWarnings(lock.clockOffsetMs, board.ends.lastTs, config.clock_skew_seconds * 1000, Date.parse(now));
   let actor = opts.actor ?? null;
   let sessionId = opts.session ?? null;
-  let created = false;
-  const archiveFile = archiveFileFor(now);
-  const archived: { lines: string[]; ids: string[] } = { lines: [], ids: [] };
+  const change: Change = { tx: undefined as unknown as Tx, now, revision, events: [], touched: new Set(), created: false, archiveFile: archiveFileFor(now), archived: { lines: [], ids: [] }, warnings: [...clock.warnings] };
+  const { events, touched, archived } = change;
   const tx: Tx = {
     state,
     config,
@@ -244,10 +303,10 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
     },
     created(task) {
       touched.add(task.id);
-      created = true;
+      change.created = true;
     },
     archive(task, data = {}, record = true) {
-      tx.emit({ type: 'task.archived', task: task.id, data: { status: task.status, file: archiveFile, ...data } });
+      tx.emit({ type: 'task.archived', task: task.id, data: { status: task.status, file: change.archiveFile, ...data } });
       delete state.tasks[task.id];
       touched.add(task.id);
       (state.archived ??= {})[task.id] = now;
@@ -261,57 +320,94 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
     },
     clockTrusted: clock.trusted,
   };
+  change.tx = tx;
+  return change;
+}
+
+/**
+ * Phase 4, the repair as part of the change: a reconciliation of the log with the state (and the
+ * tasks it restores), and after a git operation a task both on the board and in the archive.
+ */
+function repairInChange(dir: string, board: Board, change: Change, opts: TxOptions): void {
+  const { plan, done } = board;
+  const { tx } = change;
   if (plan) {
     const { why, ...counts } = plan.summary;
     tx.emit({ type: 'board.reconciled', actor: null, session: null, data: { why, ...counts } });
     for (const t of plan.missingTasks) restoreTask(tx, t);
-    prepared.done.push(`reconciled the log with the state (${why}): ${plan.lastSeq} events kept, ${counts.duplicates} duplicate(s) dropped, ${counts.renumbered} renumbered${plan.missingTasks.length ? `, ${plan.missingTasks.length} task(s) restored` : ''}${counts.quarantined ? `, ${counts.quarantined} unreadable line(s) set aside in ${QUARANTINE_DIR}/` : ''}`);
+    done.push(`reconciled the log with the state (${why}): ${plan.lastSeq} events kept, ${counts.duplicates} duplicate(s) dropped, ${counts.renumbered} renumbered${plan.missingTasks.length ? `, ${plan.missingTasks.length} task(s) restored` : ''}${counts.quarantined ? `, ${counts.quarantined} unreadable line(s) set aside in ${QUARANTINE_DIR}/` : ''}`);
   }
-  // After a git operation (or in doctor --repair): a task both on the board and in the archive.
-  if (plan || opts.thorough || prepared.outside) {
+  if (plan || opts.thorough || board.outside) {
     const settled = settleArchive(tx, dir, opts.thorough);
-    if (settled) prepared.done.push(settled);
+    if (settled) done.push(settled);
   }
-  opts.onRepaired?.(prepared.done);
-  phase('read');
-  const value = apply(tx);
-  // Archiving by tasks.archive_after_days rides on every 25th write, like event retention.
-  if (events.length && revision % 25 === 0) autoArchive(tx);
-  if (state.archived) state.archived = pruneTombstones(state.archived);
-  phase('apply');
-  if (events.length === 0) {
-    // Nothing to write, and the log was checked as far as it needed to be (in order, or it would
-    // have been reconciled): remember it as it is, its last event included.
-    try {
-      refreshMark(dir, prepared.ends.lastId);
-    } catch {
-      /* only costs the next write a whole-log read */
-    }
-    opts.afterCommit?.(state, config, lock);
-    return { value, revision: state.revision, changed: false, warnings };
-  }
+  opts.onRepaired?.(done);
+}
 
-  for (const id of touched) {
-    const t = state.tasks[id];
+/** Phase 5, apply: the command's rules, then what rides on writes (archiving every 25th, the tombstones' window). */
+function applyChange<R>(change: Change, apply: (tx: Tx) => R): R {
+  const { tx } = change;
+  const value = apply(tx);
+  if (change.events.length && change.revision % 25 === 0) autoArchive(tx);
+  if (tx.state.archived) tx.state.archived = pruneTombstones(tx.state.archived);
+  return value;
+}
+
+/**
+ * Nothing to write, and the log was checked as far as it needed to be (in order, or it would
+ * have been reconciled): remember it as it is, its last event included.
+ */
+function leaveUnchanged<R>(dir: string, board: Board, change: Change, lock: HeldLock, opts: TxOptions, value: R): TxResult<R> {
+  try {
+    refreshMark(dir, board.ends.lastId);
+  } catch {
+    /* only costs the next write a whole-log read */
+  }
+  opts.afterCommit?.(board.state, change.tx.config, lock);
+  return { value, revision: board.state.revision, changed: false, warnings: change.warnings };
+}
+
+/** Phase 6, validate: every task the change touched still matches the board schema. */
+function validateChange(change: Change): void {
+  for (const id of change.touched) {
+    const t = change.tx.state.tasks[id];
     if (t && !taskLooksValid(t)) throw new BatonError('INTERNAL', `Refusing to write task ${id}: it does not match the board schema (a bug in baton).`, { hint: 'rerun with BATON_DEBUG=1 and report the command' });
   }
-  phase('validate');
+}
+
+/**
+ * Phase 7, commit: the journal (which makes this transaction, and only it, undoable: journal.ts),
+ * the key's record, the archive lines, the events, and last state.json renamed into place, the
+ * commit point, all from inside the lock's fence.
+ */
+function commitChange(dir: string, lock: HeldLock, board: Board, change: Change, opts: TxOptions, value: unknown): void {
+  const { state, plan, base, read, previous } = board;
+  const { events, revision, now, archived, archiveFile } = change;
+  const keyed = opts.idempotency;
   state.revision = revision;
   state.seq += events.length;
   commit(dir, lock, () => {
     if (plan) applyReconcile(dir, plan, lock.fence, now);
-    // The journal makes this transaction undoable, and only this one: see journal.ts.
     const archiveSize = archived.lines.length ? { file: archiveFile, size: fileSize(join(dir, archiveFile)), ids_size: fileSize(join(dir, ARCHIVE_IDS)) } : null;
     writeJournal(dir, { revision_before: revision - 1, revision_after: revision, base_seq: state.seq - events.length, log_size: logSize(dir), ids: events.map((e) => e.id), key: keyed?.key ?? null, base, read_seq: read.seq, nonce: lock.nonce, archive: archiveSize }, lock.fence);
     if (keyed) writeKeyRecord(dir, { key: keyed.key, command: keyed.command, call: keyed.call, session: keyed.session, revision, at: now, value }, lock.fence);
     lock.check();
     if (archived.lines.length) appendArchive(dir, archiveFile, archived.lines.join(''), archived.ids);
     appendEvents(dir, events);
-    // The commit point: state.json is renamed into place from inside the lock's fence.
-    writeState(dir, state, touched, created, plan ? undefined : previous, lock.fence);
+    writeState(dir, state, change.touched, change.created, plan ? undefined : previous, lock.fence);
   }, read);
-  phase('commit');
-  // Past the commit point the change stands: what fails now is told, never reported as failure.
+}
+
+/**
+ * Phase 8, after the commit point, still under the lock: the change stands, so what fails now is
+ * a warning, never a failure. The log mark first (with it, a journal left behind is known to
+ * belong to a committed transaction), then the journal's removal, the config cache, and every
+ * 25 revisions event retention and old key records. Returns the stamp of the state.json this
+ * transaction wrote, for the render after it.
+ */
+function afterCommitPoint(dir: string, lock: HeldLock, loaded: LoadedConfig, change: Change, opts: TxOptions): Stamp | null {
+  const { tx, events, revision, now, warnings } = change;
+  const { state, config } = tx;
   const after = (what: string, f: () => void) => {
     try {
       f();
@@ -319,25 +415,21 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
       warnings.push(`${what} failed (${(e as Error).message}); the change is committed. Next: free the cause, then \`baton render\` (or \`baton doctor --repair\`).`);
     }
   };
-  // Still under the lock: this stamp is of the very file this transaction wrote. The tasks in
-  // memory take the file's order (ids sorted), so what is rendered from them is what the file gives.
+  // The tasks in memory take the file's order (ids sorted), so what is rendered from them is what the file gives.
   const stamp = stampOfFile(join(dir, FILES.state));
-  if (created) state.tasks = Object.fromEntries(Object.keys(state.tasks).sort().map((id) => [id, state.tasks[id]!]));
-  // The mark first: with it, a journal left behind is known to belong to a committed transaction.
+  if (change.created) state.tasks = Object.fromEntries(Object.keys(state.tasks).sort().map((id) => [id, state.tasks[id]!]));
   after('recording the log mark', () => writeMark(dir, events.at(-1)?.id));
   after('removing the transaction journal', () => removeJournal(dir, lock.nonce));
   after('caching the parsed config', () => writeConfigCache(dir, loaded));
-  // Retention from config.yaml, applied every 25 revisions so its cost is spread thin.
   const { max_rows: maxRows, max_age_days: maxAgeDays } = config.events;
   if ((maxRows || maxAgeDays) && revision % 25 === 0) {
     after('pruning the event log', () => {
       if (pruneEvents(dir, { maxRows, maxAgeDays }, Date.parse(now), lock.fence).moved) refreshMark(dir);
     });
   }
-  if (keyed && revision % 25 === 0) after('dropping old idempotency records', () => pruneKeyRecords(dir, Date.parse(now)));
+  if (opts.idempotency && revision % 25 === 0) after('dropping old idempotency records', () => pruneKeyRecords(dir, Date.parse(now)));
   opts.afterCommit?.(state, config, lock);
-  phase('after');
-  return { value, revision, changed: true, warnings, committed: stamp ? { state, stamp } : undefined };
+  return stamp;
 }
 
 /**

@@ -4,7 +4,7 @@ import { invalidInput } from '../rules/errors.js';
 /**
  * The shape of a command, written once: the CLI (src/cli/wire.ts) and the MCP tools are both
  * generated from these records. Plain data on purpose: building the table costs nothing at
- * start-up (no zod until a schema is asked for, see schema.ts), and every command module is
+ * start-up (no zod until a schema is asked for, see jsonschemas.ts), and every command module is
  * loaded only when its command runs.
  *
  * A flag's spelling comes from its key: `leaseToken` is `--lease-token <token>`.
@@ -143,7 +143,7 @@ export interface CommandDef<A extends ArgSpecs = ArgSpecs, O extends OptSpecs = 
   readonly idempotent?: boolean;
   /**
    * The shape of its `--json` result (without the `ok` envelope), as a zod schema made on demand
-   * (results.ts, loaded only then); without one, an object with a revision (schema.ts resultSchema).
+   * (answerschemas.ts, loaded only then); without one, an object with a revision (jsonschemas.ts resultSchema).
    */
   readonly result?: (() => Promise<ResultSchema>) | undefined;
   run(input: Input<A, O>, ctx: Ctx, io: RunIO): Promise<R>;
@@ -156,7 +156,7 @@ export interface CommandDef<A extends ArgSpecs = ArgSpecs, O extends OptSpecs = 
   /** Print nothing at all when it ends (an internal entry point whose output is its children's). */
   silent?: boolean;
   /**
-   * A server (`mcp`): it runs until its client goes or SIGINT/SIGTERM settle `io.quit`, and
+   * A server (`mcp`, its run `served`: the CLI starts mcp/server.ts): it runs until its client goes or SIGINT/SIGTERM settle `io.quit`, and
    * prints nothing itself (its stdout is a protocol); a closed stdout or stderr does not end it.
    */
   serves?: boolean;
@@ -197,6 +197,14 @@ export function command<const A extends ArgSpecs = {}, const O extends OptSpecs 
 }): CommandDef<A, O, R> {
   return { args: {} as A, options: {} as O, text: () => null, ...def };
 }
+
+/**
+ * The run of a server's record (`mcp`): the server is wiring above the table, so the CLI starts it
+ * (cli.ts) and this is never called.
+ */
+export const served = async (): Promise<never> => {
+  throw new Error('a server is started by the CLI (cli.ts), not by its record');
+};
 
 export const group = (name: string, summary: string): GroupDef => ({ group: name, summary });
 

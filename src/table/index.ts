@@ -1,10 +1,10 @@
-import { boardCommands } from './board.js';
+import { boardCommands } from './boardrecords.js';
 import type { TableEntry } from './define.js';
-import { mcpCommands } from './mcp.js';
-import { messageCommands } from './messages.js';
-import { gitCommands, orchestrateCommands } from './orchestrate.js';
-import { taskCommands } from './tasks.js';
-import { workCommands } from './work.js';
+import { mcpCommands } from './clientrecords.js';
+import { messageCommands } from './messagerecords.js';
+import { gitCommands, orchestrateCommands } from './orchestratorrecords.js';
+import { taskCommands } from './taskrecords.js';
+import { workCommands } from './workrecords.js';
 
 /**
  * Every command baton has, in the order --help lists them. A new command is a record in one of

@@ -1,9 +1,9 @@
-import type { Credentials } from '../rules/agents.js';
+import type { Credentials } from '../rules/sessions.js';
 import { type Binding, type ClientName, clientOfEnv, envSessionKey, linkedBinding, readBindings } from '../clients/bindings.js';
 import { ancestors, clientProcess, type Proc, procKey, starter } from '../clients/procs.js';
 import { readState } from '../store/store.js';
-import { join } from '../commands/agents.js';
-import { boardDir, type Ctx } from '../commands/context.js';
+import { join } from './agents.js';
+import { boardDir, type Ctx } from './context.js';
 
 /**
  * One agent client, one baton session (SPEC §12, §15): whichever of the client's MCP server, its

@@ -1,7 +1,4 @@
-import { effectiveCursor, readCursors } from '../store/cursors.js';
-import { readLiveTail } from '../store/events.js';
-import { eventReaches, inboxCursor } from './notify.js';
-import type { Agent, BatonEvent, State } from './types.js';
+import type { BatonEvent } from './types.js';
 
 /** One line of an agent's inbox: a notification, or several identical ones folded together. */
 export interface Notification {
@@ -42,18 +39,6 @@ export function fold(events: BatonEvent[]): Notification[] {
     out.push(n);
   }
   return out;
-}
-
-/** How many events an inbox read looks at, at most (the newest that match, after the cursor). */
-const SCAN = 2000;
-
-/** An agent's notifications after its inbox cursor (or all, with `all`), folded, oldest first; and the cursor. */
-export function unread(dir: string, state: State, agent: Agent, o: { kind?: string | undefined; all?: boolean | undefined } = {}): { acked: number; notifications: Notification[] } {
-  const acked = effectiveCursor(dir, readCursors(dir)[inboxCursor(agent.id)] ?? 0);
-  const events = readLiveTail(dir, state.seq, o.all ? 0 : acked, (line) => !line.includes('"notify":null') && (!o.kind || line.includes(`"kind":"${o.kind}"`)), SCAN).filter(
-    (e) => eventReaches(e, agent) && (!o.kind || e.notify!.kind === o.kind),
-  );
-  return { acked, notifications: fold(events) };
 }
 
 /**

@@ -1,7 +1,8 @@
-import { randomBytes, sameSecret, sha256 } from './digest.js';
+import { hashToken, randomBytes, sameSecret, sha256 } from './digest.js';
 import { BatonError } from './errors.js';
 import { checkId, mintId } from './ids.js';
-import { moveTask } from './tasks.js';
+import { addSeconds } from './clock.js';
+import { dropLease } from './leases.js';
 import type { Tx } from './change.js';
 import type { Agent, Config, Profile, Role, Session, State, Task } from './types.js';
 
@@ -11,13 +12,6 @@ export interface Credentials {
   token: string | undefined;
 }
 
-/** The calling session, once authenticated: who claims, reviews and handoffs act as. */
-export interface Me {
-  session: Session;
-  agentId: string;
-}
-
-export const hashToken = (token: string): string => sha256(token);
 export const newToken = (): string => randomBytes(24).toString('base64url');
 
 const JOIN_HINT = 'eval "$(baton join --name NAME --role worker --export)"';
@@ -83,71 +77,10 @@ export const PROFILE_LIMITS: Record<Profile, { inFlight: number; reviewRequired:
 
 export const reviewRequired = (task: Task, config: Config): boolean => task.review_required ?? PROFILE_LIMITS[config.profile].reviewRequired;
 
-export const leaseLive = (task: Task, nowMs: number): boolean => task.lease !== null && Date.parse(task.lease.expires_at) > nowMs;
-
 /** Stale once its TTL and the clock-skew allowance have passed since its last heartbeat. */
 export function sessionState(s: Session, config: Config, nowMs: number): 'live' | 'stale' | 'ended' {
   if (s.ended_at) return 'ended';
   return nowMs - Date.parse(s.heartbeat_at) > (config.session_ttl_seconds + config.clock_skew_seconds) * 1000 ? 'stale' : 'live';
-}
-
-/**
- * A lease is taken back only once it ran out by more than the clock-skew allowance (the holder's
- * clock may be behind ours), and never by a transaction whose own clock is off (clock.ts).
- */
-const leaseLapsed = (task: Task, tx: Tx): boolean =>
-  tx.clockTrusted && task.lease !== null && Date.parse(task.lease.expires_at) + tx.config.clock_skew_seconds * 1000 <= Date.parse(tx.now);
-
-export const addSeconds = (iso: string, seconds: number): string => new Date(Date.parse(iso) + seconds * 1000).toISOString();
-
-/** Gives a task a fresh lease for a session (claims, reviews, handoff takes); the token is shown once. */
-export function grantLease(tx: Tx, task: Task, session: string): { token: string; expires_at: string } {
-  const token = randomBytes(18).toString('base64url');
-  const expires_at = addSeconds(tx.now, tx.config.lease_ttl_seconds);
-  task.lease = { expires_at, heartbeat_at: tx.now, session, token_hash: hashToken(token) };
-  return { token, expires_at };
-}
-
-/** Where a task goes when its lease ends without a finish: a worker's back to todo, a review back to the queue. */
-function releaseTarget(task: Task): Task['status'] {
-  return task.status === 'in_review' ? 'review' : 'todo';
-}
-
-/**
- * Ends the lease on a task without finishing it (expiry, release, leave, reap), with the
- * event that says so. `why` is the event type; expiry notifies the former holder, and so does a
- * release by someone else (`tell`: the holder's agent).
- */
-export function dropLease(tx: Tx, task: Task, why: 'lease.expired' | 'task.released' | 'session.released', data: Record<string, unknown> = {}, tell: string | null = null): void {
-  const lease = task.lease;
-  const holder = lease ? tx.state.sessions[lease.session] : undefined;
-  const formerAgent = task.status === 'in_review' ? task.reviewer : task.assignee;
-  const to = releaseTarget(task);
-  if (to === 'review') task.reviewer = null;
-  else task.assignee = null;
-  task.lease = null;
-  moveTask(tx, task, to, {
-    type: why,
-    data: { ...data, status: to, previous_session: lease?.session ?? null, previous_agent: holder?.agent ?? formerAgent, expired_at: lease?.expires_at ?? null },
-    notify:
-      why === 'lease.expired' && formerAgent
-        ? { targets: [`agent:${formerAgent}`], kind: 'lease-expired', priority: 'high' }
-        : tell
-          ? { targets: [`agent:${tell}`], kind: 'intervention', priority: 'high' }
-          : null,
-  });
-}
-
-/** Takes back every lease past its expiry (inside any claim, and in reap). Returns the ids. */
-export function sweepExpiredLeases(tx: Tx): string[] {
-  const swept: string[] = [];
-  for (const t of Object.values(tx.state.tasks)) {
-    if (leaseLapsed(t, tx) && (t.status === 'in_progress' || t.status === 'in_review')) {
-      dropLease(tx, t, 'lease.expired');
-      swept.push(t.id);
-    }
-  }
-  return swept;
 }
 
 /** Ends a session (leave, reap, relaunch) and lets go of every lease it holds. */
@@ -164,9 +97,6 @@ export function endSession(tx: Tx, session: Session, reason: string): string[] {
   tx.emit({ type: 'session.ended', data: { session: session.id, agent: session.agent, reason, released }, actor: session.agent, session: session.id });
   return released;
 }
-
-/** The command that takes an agent's earlier session's work over (every refusal on that path names it). */
-export const resumeCommand = (agentName: string): string => `baton join --name ${agentName} --resume`;
 
 /**
  * Moves what `from` holds to `to`, a session of the same agent (join --resume: a restarted client,

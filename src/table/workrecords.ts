@@ -1,6 +1,6 @@
 import { arg, command, group, NUMBERS, opt } from './define.js';
 
-const results = () => import('./results.js');
+const results = () => import('./answerschemas.js');
 
 const agents = () => import('../commands/agents.js');
 const work = () => import('../commands/work.js');
@@ -30,10 +30,7 @@ export const workCommands = [
     tool: false,
     mutates: true,
     run: async (o, ctx) => (await agents()).join(o, ctx),
-    text: async (r, o, ctx) => {
-      const m = await agents();
-      return o.export ? m.renderJoinExport(r, (await import('../commands/context.js')).boardDir(ctx)) : m.renderJoin(r);
-    },
+    text: async (r, o, ctx) => (await agents()).renderJoin(r, Boolean(o.export), ctx),
     textOnly: (o) => Boolean(o.export),
   }),
   command({
@@ -153,7 +150,7 @@ export const workCommands = [
     mutates: true,
     result: async () => (await results()).task1(),
     run: async ({ id, ...o }, ctx) => (await work()).done(id, o, ctx),
-    text: (r) => (r.task.status === 'review' ? `${r.task.id} is done and waits for review.` : `${r.task.id} is done.`),
+    text: async (r) => (await work()).renderDone(r),
   }),
   command({
     name: 'result',
@@ -176,7 +173,7 @@ export const workCommands = [
     mutates: true,
     result: async () => (await results()).task1(),
     run: async ({ id, ...o }, ctx) => (await work()).release(id, o, ctx),
-    text: (r) => `${r.task.id} is back in the queue (${r.task.status}).`,
+    text: async (r) => (await work()).renderRelease(r),
   }),
   group('review', 'review work: next, start, approve, reject'),
   command({
@@ -208,7 +205,7 @@ export const workCommands = [
     tool: 'orchestrator',
     mutates: true,
     run: async ({ id, ...o }, ctx) => (await review()).verdict('approve', id, o, ctx),
-    text: (r) => `${r.task.id} approved: done.`,
+    text: async (r) => (await review()).renderApprove(r),
   }),
   command({
     name: 'review reject',
@@ -219,7 +216,7 @@ export const workCommands = [
     tool: 'orchestrator',
     mutates: true,
     run: async ({ id, ...o }, ctx) => (await review()).verdict('reject', id, o, ctx),
-    text: (r) => `${r.task.id} sent back to ${r.task.assignee ?? 'its author'}.`,
+    text: async (r) => (await review()).renderReject(r),
   }),
   group('paths', 'who holds which paths'),
   command({

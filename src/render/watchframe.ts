@@ -1,4 +1,4 @@
-import type { Notification } from '../rules/inbox.js';
+import type { Notification } from '../rules/notifications.js';
 import type { BoardSummary } from '../rules/summary.js';
 import type { BatonEvent } from '../rules/types.js';
 import { STATUSES } from '../rules/types.js';

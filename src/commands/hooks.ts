@@ -1,23 +1,23 @@
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { isatty } from 'node:tty';
-import { authenticate, authenticated, type Credentials } from '../rules/agents.js';
+import { authenticate, authenticated, type Credentials } from '../rules/sessions.js';
 import { type Binding, bindingKey, bindKeys, boundAmong, isProcKey, readBindings } from '../clients/bindings.js';
 import { clientKeys, credsOf, joinForClient } from './link.js';
-import { moveCursor } from '../store/cursors.js';
 import { BatonError, invalidInput } from '../rules/errors.js';
 import { checkHookClient, clientEventName, HOOK_EVENTS, type HookClient, type HookEvent, isHookClient, planHooks, writeHooks } from '../clients/hooksconfig.js';
 import { routeOf } from '../clients/launch.js';
 import { asShell, PACKAGE, PROJECT_SCRIPT, shellBaton } from '../rules/shellword.js';
 import { renewEvery } from '../rules/leases.js';
-import { ackable, type Notification, unread } from '../rules/inbox.js';
+import { ackable, type Notification } from '../rules/notifications.js';
+import { moveCursor, unread } from '../store/cursors.js';
 import { inboxCursor } from '../rules/notify.js';
-import { checkRole, heldBy, primeData } from '../commands/primedata.js';
+import { checkRole, heldBy, primeData } from './primedata.js';
 import { shellQuote } from '../rules/shell.js';
 import { readConfig, readState } from '../store/store.js';
 import type { State } from '../rules/types.js';
 import { renderPrimer } from '../render/primer.js';
-import { boardDir, type Ctx } from '../commands/context.js';
+import { boardDir, type Ctx } from './context.js';
 
 // ---------------------------------------------------------------- hooks install
 

@@ -1,6 +1,6 @@
 import { command, NUMBERS, opt } from './define.js';
 
-const results = () => import('./results.js');
+const results = () => import('./answerschemas.js');
 
 const board = () => import('../commands/board.js');
 

@@ -1,6 +1,7 @@
 import { arg, command, group, NUMBERS, opt } from './define.js';
 
 const spawnModule = () => import('../commands/spawn.js');
+const children = () => import('../commands/children.js');
 const orchestrate = () => import('../commands/orchestrate.js');
 
 /** The orchestrator, prompts and spawned sub-agents. */
@@ -17,10 +18,7 @@ export const orchestrateCommands = [
     tool: false,
     mutates: true,
     run: async (o, ctx) => (await orchestrate()).start(o, ctx),
-    text: async (r, o, ctx) => {
-      if (o.export) return (await import('../commands/agents.js')).renderJoinExport({ ...r, token: r.token, taken_over: [] }, (await import('../commands/context.js')).boardDir(ctx));
-      return (await orchestrate()).renderStart(r);
-    },
+    text: async (r, o, ctx) => (await orchestrate()).renderStart(r, Boolean(o.export), ctx),
     // With --export the answer is for eval: export lines, the same ones when run again in the shell that started it.
     textOnly: (o) => Boolean(o.export),
   }),
@@ -64,8 +62,8 @@ export const orchestrateCommands = [
     destructive: true,
     idempotent: true,
     mutates: true,
-    run: async (o, ctx) => (await spawnModule()).gc(o, ctx),
-    text: async (r) => (await spawnModule()).renderGc(r),
+    run: async (o, ctx) => (await children()).gc(o, ctx),
+    text: async (r) => (await children()).renderGc(r),
   }),
   command({
     name: 'ps',
@@ -74,8 +72,8 @@ export const orchestrateCommands = [
     session: 'none',
     tool: 'orchestrator',
     mutates: false,
-    run: async (o, ctx) => (await spawnModule()).ps(o, ctx),
-    text: async (r) => (await spawnModule()).renderPs(r),
+    run: async (o, ctx) => (await children()).ps(o, ctx),
+    text: async (r) => (await children()).renderPs(r),
   }),
   command({
     name: 'wait',
@@ -85,8 +83,8 @@ export const orchestrateCommands = [
     session: 'none',
     tool: 'orchestrator',
     mutates: false,
-    run: async ({ sessionOrTask, ...o }, ctx) => (await spawnModule()).wait(sessionOrTask, o, ctx),
-    text: (r) => `${r.child.session} ${r.finished ? `exited (${r.child.signal ?? r.child.exit_code})` : 'still running'}${r.task ? `; ${r.task.id} is ${r.task.status}` : ''}`,
+    run: async ({ sessionOrTask, ...o }, ctx) => (await children()).wait(sessionOrTask, o, ctx),
+    text: async (r) => (await children()).renderWait(r),
   }),
   command({
     name: 'kill',
@@ -96,8 +94,8 @@ export const orchestrateCommands = [
     tool: 'orchestrator',
     destructive: true,
     mutates: true,
-    run: async ({ sessionOrTask }, ctx) => (await spawnModule()).kill(sessionOrTask, ctx),
-    text: (r) => `Sent SIGTERM to ${r.child.session} (pid ${r.child.pid}).`,
+    run: async ({ sessionOrTask }, ctx) => (await children()).kill(sessionOrTask, ctx),
+    text: async (r) => (await children()).renderKill(r),
   }),
   command({
     name: '__supervise',
@@ -108,7 +106,7 @@ export const orchestrateCommands = [
     session: 'none',
     mutates: true,
     run: async ({ session }, ctx) => {
-      await (await spawnModule()).supervise(session, ctx);
+      await (await import('../commands/supervise.js')).supervise(session, ctx);
       return { revision: 0 };
     },
   }),

@@ -1,6 +1,6 @@
 import { arg, command, NUMBERS, opt } from './define.js';
 
-const results = () => import('./results.js');
+const results = () => import('./answerschemas.js');
 
 const events = () => import('../commands/events.js');
 const inbox = () => import('../commands/inbox.js');
@@ -90,7 +90,7 @@ export const messageCommands = [
     idempotent: true,
     mutates: true,
     run: async (o, ctx) => (await inbox()).inboxAck(o, ctx),
-    text: (r) => `Inbox of ${r.agent} acked up to ${r.acked}.`,
+    text: async (r) => (await inbox()).renderInboxAck(r),
   }),
   command({
     name: 'send',
@@ -177,7 +177,7 @@ export const messageCommands = [
     idempotent: true,
     mutates: true,
     run: async ({ id }, ctx) => (await handoffs()).ack(id, ctx),
-    text: (r) => `Marked the handoff of ${r.handoff.task} read.`,
+    text: async (r) => (await handoffs()).renderAck(r),
   }),
   command({
     name: 'handoffs',

@@ -3,7 +3,7 @@ import * as z from 'zod/mini';
 /**
  * The `--json` answers of the commands an agent calls most (the MCP core tools), as zod schemas:
  * what an agent can rely on, not every field (each object also carries the rest of its fields).
- * Loaded only when a schema is asked for (schema.ts resultSchema, the MCP server's tools/list).
+ * Loaded only when a schema is asked for (jsonschemas.ts resultSchema, the MCP server's tools/list).
  */
 
 const answer = (shape: z.core.$ZodLooseShape) => z.looseObject({ revision: z.number(), ...shape });

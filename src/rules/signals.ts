@@ -1,6 +1,6 @@
 import { BatonError, invalidInput } from './errors.js';
 import { onFinished } from './lifecycle.js';
-import { getTask, moveTask } from './tasks.js';
+import { getTask, moveTask } from './taskmodel.js';
 import type { Tx } from './change.js';
 import type { Task } from './types.js';
 

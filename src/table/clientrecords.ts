@@ -1,4 +1,4 @@
-import { arg, command, group, opt } from './define.js';
+import { arg, command, group, opt, served } from './define.js';
 
 /** baton inside the agents: the MCP server and the clients' config for it, and the clients' hooks. */
 export const mcpCommands = [
@@ -14,8 +14,9 @@ export const mcpCommands = [
     session: 'none',
     tool: false,
     mutates: true,
-    run: async (o, ctx, io) => (await import('../mcp/server.js')).serve(o, ctx, io),
+    // The server is the MCP wiring (mcp/server.ts), above this table: the CLI starts it (cli.ts).
     // It runs until the client goes: SIGINT and SIGTERM end it (it leaves first), stdout is the protocol's.
+    run: served,
     serves: true,
   }),
   command({
@@ -46,8 +47,8 @@ export const mcpCommands = [
     tool: false,
     idempotent: true,
     mutates: true,
-    run: async ({ client, ...o }, ctx) => (await import('../hooks/hooks.js')).install(client, o, ctx),
-    text: async (r) => (await import('../hooks/hooks.js')).renderInstall(r),
+    run: async ({ client, ...o }, ctx) => (await import('../commands/hooks.js')).install(client, o, ctx),
+    text: async (r) => (await import('../commands/hooks.js')).renderInstall(r),
   }),
   command({
     name: 'hook',
@@ -62,7 +63,7 @@ export const mcpCommands = [
     session: 'none',
     tool: false,
     mutates: true,
-    run: async ({ event, ...o }, ctx) => (await import('../hooks/hooks.js')).hook(event, o, ctx),
+    run: async ({ event, ...o }, ctx) => (await import('../commands/hooks.js')).hook(event, o, ctx),
     // stdout is the client's: its JSON or nothing, with --json too.
     text: (r) => (r.output ? JSON.stringify(r.output) : null),
     textOnly: () => true,

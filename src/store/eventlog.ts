@@ -272,3 +272,8 @@ export function recentNotifications(dir: string, seq: number): BatonEvent[] {
 
 /** The log up to a state, for a rule that tells what happened (rules/leases.ts `History`): read only when asked. */
 export const historyOf = (dir: string, state: { seq: number }): History => () => readEvents(dir, state.seq);
+
+/** A task's newest events, up to `limit`, as a handoff records them (rules/handover.ts). */
+export function recentOfTask(dir: string, state: { seq: number }, task: string, limit = 10): { seq: number; ts: string; type: string; actor: string | null }[] {
+  return readLiveTail(dir, state.seq, 0, (l) => l.includes(`"task":"${task}"`), limit).map((e) => ({ seq: e.seq, ts: e.ts, type: e.type, actor: e.actor }));
+}

@@ -1,10 +1,11 @@
-import { grantLease, type Me } from './agents.js';
+import { type Me } from './change.js';
+import { grantLease } from './leases.js';
 import { BatonError } from './errors.js';
 import { cmp } from './json.js';
 import { type History, leaseConflict } from './leases.js';
 import { onFinished } from './lifecycle.js';
 import { specialtyFits } from './rank.js';
-import { moveTask, type TaskJson, toTaskJson } from './tasks.js';
+import { moveTask, type TaskJson, toTaskJson } from './taskmodel.js';
 import type { Tx } from './change.js';
 import type { Agent, State, Task } from './types.js';
 
@@ -31,7 +32,7 @@ export function startReview(tx: Tx, me: Me, task: Task): Review {
     });
   }
   if (task.assignee === me.agentId && !tx.config.review.allow_self_review) {
-    throw new BatonError('INVALID_TRANSITION', `You wrote ${task.id}; another agent must review it (config.yaml review.allow_self_review is false).`, {
+    throw new BatonError('NOT_YOURS', `You wrote ${task.id}; another agent must review it (config.yaml review.allow_self_review is false).`, {
       hint: 'baton next',
       details: { task: task.id, from: task.status, to: 'in_review', reason: 'self-review' },
     });

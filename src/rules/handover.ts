@@ -1,29 +1,12 @@
-import { grantLease, type Me } from './agents.js';
+import { type Me } from './change.js';
+import { grantLease } from './leases.js';
 import { checkInFlightLimit } from './claims.js';
 import { BatonError } from './errors.js';
-import { readEvents, readLiveTail } from '../store/events.js';
-import { gitOrNull as git } from '../store/git.js';
-import { leaseConflict } from './leases.js';
+import { type History, leaseConflict } from './leases.js';
 import { checkTargetKnown, handoffsFor, targetReaches } from './notify.js';
-import { checkTransition, getTask, moveTask, type TaskJson, toTaskJson } from './tasks.js';
+import { checkTransition, getTask, moveTask, type TaskJson, toTaskJson } from './taskmodel.js';
 import type { Tx } from './change.js';
 import type { Handoff } from './types.js';
-
-/** Where the work stands in git: the branch and `git diff --stat` (against where the branch left the default branch, or HEAD). */
-export function gitContext(cwd: string): { branch: string | null; diff_stat: string | null } {
-  const branch = git(cwd, ['rev-parse', '--abbrev-ref', 'HEAD']);
-  if (branch === null) return { branch: null, diff_stat: null };
-  let base = 'HEAD';
-  for (const ref of ['origin/HEAD', 'origin/main', 'main', 'master']) {
-    const mb = git(cwd, ['merge-base', 'HEAD', ref]);
-    if (mb) {
-      base = mb;
-      break;
-    }
-  }
-  const stat = git(cwd, ['diff', '--stat', base]);
-  return { branch, diff_stat: stat ? stat.split('\n').slice(-40).join('\n') : '' };
-}
 
 export interface HandedOver {
   handoff: Handoff;
@@ -33,21 +16,22 @@ export interface HandedOver {
 
 /**
  * The holder hands its task over (SPEC Handoffs): a handoff record with the notes, the git
- * context and the task's recent events; the lease ends and the target is notified.
+ * context and the task's recent events (read from the log only once the handover is allowed);
+ * the lease ends and the target is notified.
  */
 export function handOver(
   tx: Tx,
-  dir: string,
+  log: { history: History; recent: (task: string) => Handoff['recent'] },
   me: Me,
   id: string,
   o: { to: string | null; notes: string; where: { branch: string | null; diff_stat: string | null }; leaseToken: string | undefined },
 ): HandedOver {
   const task = getTask(tx.state, id);
-  leaseConflict(() => readEvents(dir, tx.state.seq), tx.state, task, me, o.leaseToken, Date.parse(tx.now));
+  leaseConflict(log.history, tx.state, task, me, o.leaseToken, Date.parse(tx.now));
   checkTransition(task, 'handoff');
   const to = o.to ?? (task.specialty ? `workers:${task.specialty}` : 'workers');
   checkTargetKnown(tx.state, to);
-  const recent = readLiveTail(dir, tx.state.seq, 0, (l) => l.includes(`"task":"${id}"`), 10).map((e) => ({ seq: e.seq, ts: e.ts, type: e.type, actor: e.actor }));
+  const recent = log.recent(id);
   const record: Handoff = {
     acked_by: [],
     at: tx.now,
@@ -87,7 +71,7 @@ export function takeHandoff(tx: Tx, me: Me, id: string): Take {
   }
   const agent = tx.state.agents[me.agentId]!;
   if (!targetReaches(h.to, agent) && h.from !== me.agentId) {
-    throw new BatonError('INVALID_TRANSITION', `The handoff of ${id} is addressed to ${h.to}, not to ${agent.id}.`, { hint: 'baton handoffs --mine', details: { task: id, to: h.to } });
+    throw new BatonError('NOT_YOURS', `The handoff of ${id} is addressed to ${h.to}, not to ${agent.id}.`, { hint: 'baton handoffs --mine', details: { task: id, to: h.to } });
   }
   checkInFlightLimit(tx, me.agentId, id, me.session.id);
   task.assignee = me.agentId;

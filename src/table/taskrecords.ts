@@ -1,6 +1,6 @@
 import { arg, command, group, NUMBERS, opt } from './define.js';
 
-const results = () => import('./results.js');
+const results = () => import('./answerschemas.js');
 
 const tasks = () => import('../commands/tasks.js');
 

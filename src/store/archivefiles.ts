@@ -2,11 +2,13 @@ import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, read
 import { join } from 'node:path';
 import { cmp } from '../rules/json.js';
 import { sortValue } from '../rules/shape.js';
-import { recentNotifications } from './events.js';
+import { recentNotifications } from './eventlog.js';
 import { appendLines, writeFileAtomic } from './store.js';
-import { isFinished } from '../rules/tasks.js';
-import type { Tx } from './tx.js';
-import type { BatonEvent, State, Task } from '../rules/types.js';
+import { archivable } from '../rules/archiving.js';
+import { NO_ARCHIVE, type ArchiveView } from '../render/status.js';
+import type { ProjectionInputs } from '../render/projections.js';
+import type { Tx } from '../rules/change.js';
+import type { State, Task } from '../rules/types.js';
 
 /**
  * Archived tasks (SPEC §13): finished tasks taken off state.json, kept whole in
@@ -188,20 +190,6 @@ function recentlyArchivedDone(dir: string, limit: number): Task[] {
   return out;
 }
 
-/** What the generated files show of the archive: how much it holds, and its most recently done. */
-export interface ArchiveView {
-  count: number;
-  recently_done: Task[];
-}
-
-export const NO_ARCHIVE: ArchiveView = { count: 0, recently_done: [] };
-
-/** What the generated files are made of besides the state and config (render/projections.ts). */
-export interface ProjectionInputs {
-  notifications: BatonEvent[];
-  archive: ArchiveView;
-}
-
 export function projectionInputs(dir: string, state: State): ProjectionInputs {
   return { notifications: recentNotifications(dir, state.seq), archive: archiveView(dir) };
 }
@@ -212,50 +200,6 @@ export function archiveView(dir: string, limit = 10): ArchiveView {
 }
 
 // ---------------------------------------------------------------- taking tasks off the board
-
-const DAY_MS = 86_400_000;
-
-/**
- * state.json's `archived`: the ids this board archived in the last 30 days, at most 2,000 (the
- * newest). A git merge reads them (merge.ts): a task one side archived and the other still has
- * unchanged since their common base stays archived. An older archiving met in a merge is settled
- * by the next write instead (settleArchive). A pure function of the map, so both sides of a merge
- * prune alike.
- */
-const TOMBSTONES = { days: 30, max: 2000 };
-
-export function pruneTombstones(map: Record<string, string>): Record<string, string> | undefined {
-  const entries = Object.entries(map);
-  if (!entries.length) return undefined;
-  let newest = '';
-  for (const [, at] of entries) if (at > newest) newest = at;
-  const cutoff = new Date(Date.parse(newest) - TOMBSTONES.days * DAY_MS).toISOString();
-  const kept = entries.filter(([, at]) => at >= cutoff);
-  if (kept.length === entries.length && kept.length <= TOMBSTONES.max) return map;
-  kept.sort(([a, x], [b, y]) => cmp(y, x) || cmp(a, b));
-  return Object.fromEntries(kept.slice(0, TOMBSTONES.max).sort(([a], [b]) => cmp(a, b)));
-}
-
-/**
- * The finished tasks (done, cancelled) last changed more than `days` ago (0: every finished
- * task), oldest first. A child of a goal still open stays until the goal finishes: the goal's
- * progress is counted on the board.
- */
-function archivable(state: State, now: string, days: number): Task[] {
-  const cutoff = Date.parse(now) - days * DAY_MS;
-  // Any goal above it still open (a parent chain may loop: each goal is visited once).
-  const openParent = (t: Task) => {
-    const seen = new Set<string>();
-    for (let p = t.parent ? state.tasks[t.parent] : undefined; p && !seen.has(p.id); p = p.parent ? state.tasks[p.parent] : undefined) {
-      if (!isFinished(p.status)) return true;
-      seen.add(p.id);
-    }
-    return false;
-  };
-  return Object.values(state.tasks)
-    .filter((t) => isFinished(t.status) && (days === 0 || Date.parse(t.updated_at) <= cutoff) && !openParent(t))
-    .sort((a, b) => cmp(a.updated_at, b.updated_at) || cmp(a.id, b.id));
-}
 
 /** Archives what archivable() names, in this transaction; returns the ids, oldest first. */
 export function archiveFinished(tx: Tx, days: number, why: 'command' | 'auto', max = Infinity): string[] {

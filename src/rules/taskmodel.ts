@@ -200,7 +200,7 @@ export function checkNoCycle(state: State, id: string, deps: string[]): void {
   }
 }
 
-/** Ids that resolve though they are not on the board: archived tasks (archive.ts), or a plan's own (import). */
+/** Ids that resolve though they are not on the board: archived tasks (store/archivefiles.ts), or a plan's own (import). */
 export interface KnownIds {
   has(id: string): boolean;
 }
