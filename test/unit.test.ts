@@ -4,11 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { idFromTitle } from '../src/commands/import.js';
 import { checkId, idLength, mintId } from '../src/rules/ids.js';
 import { conflictMarkerLine, jsonErrorLine, lineOf, stableStringify } from '../src/rules/json.js';
-import { ConfigSchema, StateSchema, TaskSchema } from '../src/rules/schema.js';
+import { StateSchema, TaskSchema } from '../src/rules/schema.js';
 import { stateLooksValid, taskLooksValid, toStoredState } from '../src/rules/shape.js';
 import { checkNoCycle, checkPaths, checkTitle, findCycles, moveTask, parsePriority, parseStatus, TRANSITIONS } from '../src/rules/taskmodel.js';
 import { completeGoals } from '../src/rules/lifecycle.js';
-import type { EmitInput, Tx } from '../src/store/tx.js';
 import { rankTasks } from '../src/rules/rank.js';
 import { pathsOverlap } from '../src/rules/ownedpaths.js';
 import type { State, Task } from '../src/rules/types.js';
@@ -21,51 +20,7 @@ import { asShell, asShellInCode } from '../src/rules/shellword.js';
 import { leaseConflict } from '../src/rules/leases.js';
 import { hashToken } from '../src/rules/digest.js';
 import { tempDir } from './helpers.js';
-
-const T0 = '2026-01-01T00:00:00.000Z';
-
-function task(id: string, over: Partial<Task> = {}): Task {
-  return {
-    assignee: null,
-    blocked: null,
-    candidate_depends_on: [],
-    candidate_owned_paths: [],
-    created_at: T0,
-    depends_on: [],
-    description: null,
-    estimate: 1,
-    gate: null,
-    id,
-    kind: 'task',
-    labels: [],
-    lease: null,
-    notes: [],
-    owned_paths: [],
-    parent: null,
-    priority: 2,
-    rev: 1,
-    review_required: null,
-    reviewer: null,
-    specialty: null,
-    status: 'todo',
-    title: `title of ${id}`,
-    updated_at: T0,
-    ...over,
-  };
-}
-
-function state(tasks: Task[]): State {
-  return {
-    schema: 1,
-    board: { name: 'unit', created_at: T0 },
-    revision: 1,
-    seq: 1,
-    tasks: Object.fromEntries(tasks.map((t) => [t.id, t])),
-    agents: {},
-    sessions: {},
-    handoffs: {},
-  };
-}
+import { CONFIG, fakeTx, state, T0, task } from './inprocess.js';
 
 describe('ids', () => {
   it.each([
@@ -168,29 +123,6 @@ describe('transitions', () => {
   });
 });
 
-/** A transaction over a literal state that records what it is told (no disk). */
-function fakeTx(s: State): Tx & { events: EmitInput[]; touched: string[] } {
-  const events: EmitInput[] = [];
-  const touched: string[] = [];
-  return {
-    state: s,
-    config: CONFIG,
-    now: T0,
-    revision: s.revision + 1,
-    emit: (e) => void events.push(e),
-    touch: (t) => void touched.push(t.id),
-    created: () => undefined,
-    archive: (t) => {
-      delete s.tasks[t.id];
-      touched.push(t.id);
-    },
-    actAs: () => undefined,
-    clockTrusted: true,
-    events,
-    touched,
-  };
-}
-
 describe('moveTask', () => {
   it('refuses every move the table does not list, changing and recording nothing', () => {
     for (const [from, allowed] of Object.entries(TRANSITIONS)) {
@@ -242,7 +174,6 @@ describe('dependency graph', () => {
   });
 });
 
-const CONFIG = ConfigSchema.parse({ name: 'unit', profile: 'balanced', ranking: { priority: 100, critical_path: 10, downstream: 5, age_per_day: 1 } });
 const agent = (specialties: string[] = [], id = 'me') => ({ id, name: id, host: 'h', role: 'worker' as const, specialties, created_at: T0, last_seen_at: T0 });
 const order = (s: State, opts: Partial<Parameters<typeof rankTasks>[2]> = {}) =>
   rankTasks(s, CONFIG, { agent: null, now: Date.parse(T0), pathsRefuse: true, ...opts }).ranked.map((c) => c.task.id);

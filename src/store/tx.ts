@@ -60,7 +60,7 @@ export interface TxOptions {
 /** render_ms: the Markdown, regenerated after the lock was released (renderlock.ts). */
 export type Timing = { lock_wait_ms: number; locked_ms: number; phases?: Record<string, number>; render_ms?: number };
 
-export type { EmitInput, Tx } from '../rules/change.js';
+export type { Tx } from '../rules/change.js';
 import type { Tx } from '../rules/change.js';
 
 export interface TxResult<R> {
