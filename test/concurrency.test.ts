@@ -3,7 +3,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, utimesSy
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, baseEnv, batonAsync, makeBoard, readJsonl, type TestBoard } from './helpers.js';
+import { BIN, baseEnv, batonAsync, makeBoard, readJsonl, seededInstants, type TestBoard } from './helpers.js';
 
 /** Every claim about concurrency and crash safety, proved with real processes. */
 
@@ -188,9 +188,10 @@ describe('crash safety', () => {
     let kills = 0;
     // Random delays over the whole life of a process (start-up, lock, write, projections).
     let rounds = 0;
+    const instants = seededInstants();
     for (let i = 0; kills < 50 || i < 60; i++, rounds++) {
-      if (i > 400) throw new Error(`only ${kills} kills landed in 400 rounds`);
-      const delay = Math.floor(Math.random() * 260);
+      if (i > 400) throw new Error(`only ${kills} kills landed in 400 rounds (BATON_TEST_SEED=${instants.seed})`);
+      const delay = instants.below(260);
       const [a, e] = await Promise.all([
         killAfter(['add', `crash ${i}`, '--id', `c-${i}`, '--json'], board.root, delay),
         killAfter(['edit', 'target', '--add-label', `l${i % 40}-${i}`, '--rm-label', `l${i % 40}-${i - 40}`, '--json'], board.root, 260 - delay),

@@ -4,7 +4,7 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFi
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { baseEnv, baton, batonAsync, batonIn, BIN, hashTree, makeBoard, makeBoardIn, type Run, type TestBoard, type TestBoardIn, tempDir } from './helpers.js';
+import { baseEnv, baton, batonAsync, batonIn, BIN, hashTree, makeBoard, makeBoardIn, type Run, type TestBoard, type TestBoardIn, seededInstants, tempDir } from './helpers.js';
 
 // Real faults, as a careless or unlucky user meets them: a lock holder stopped by SIGSTOP (on
 // this machine, and on "another machine" made with a UTS namespace of its own), a disk that fills
@@ -564,17 +564,18 @@ describe('retries after a lost answer', () => {
     expect(baton(['add', 'timed', '--idempotency-key', 'k-timed', '--json'], { cwd: board.root }).code).toBe(0);
     const life = Math.max(20, Date.now() - started) * 1.5;
     let kills = 0;
+    const instants = seededInstants();
     for (let i = 0; i < 40; i++) {
       const key = `k-${i}`;
       const s = start(['add', `keyed ${i}`, '--idempotency-key', key, '--json'], board.root);
-      const timer = setTimeout(() => s.child.kill('SIGKILL'), Math.floor(Math.random() * life));
+      const timer = setTimeout(() => s.child.kill('SIGKILL'), instants.below(life));
       const r = await s.done;
       clearTimeout(timer);
       if (r.code !== 0) kills++;
       const retry = board.json('add', `keyed ${i}`, '--idempotency-key', key);
       expect(retry._code, JSON.stringify(retry)).toBe(0);
       const titles = Object.values(JSON.parse(readFileSync(join(board.dir, 'state.json'), 'utf8')).tasks).filter((t: any) => t.title === `keyed ${i}`);
-      expect(titles, `round ${i}`).toHaveLength(1);
+      expect(titles, `round ${i} (BATON_TEST_SEED=${instants.seed})`).toHaveLength(1);
     }
     expect(kills).toBeGreaterThan(5);
     expectHealthy(board);

@@ -90,6 +90,24 @@ export function batonAsync(args: string[], opts: { cwd: string; env?: Record<str
   });
 }
 
+/**
+ * Instants for the tests that kill at random: drawn from a seeded generator (mulberry32), so every
+ * run kills at the same instants after start (only the machine's speed varies). The seed is
+ * BATON_TEST_SEED or a fixed one; a failure names it, and BATON_TEST_SEED=<it> draws those instants again.
+ */
+export function seededInstants(): { seed: number; below(maxMs: number): number } {
+  const seed = Number(process.env.BATON_TEST_SEED ?? 0x5eed) >>> 0;
+  let a = seed;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return { seed, below: (maxMs) => Math.floor(next() * maxMs) };
+}
+
 export function tempDir(prefix = 'baton-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }));

@@ -3,7 +3,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readHotState } from '../src/store/hotindex.js';
-import { BIN, baseEnv, batonIn, makeBoardIn, type TestBoardIn } from './helpers.js';
+import { BIN, baseEnv, batonIn, makeBoardIn, seededInstants, type TestBoardIn } from './helpers.js';
 
 /**
  * The read index (.baton.lock.index): `status`, `list --ready`, `next` and `inbox` answer from it exactly as
@@ -145,8 +145,9 @@ describe('the read index', () => {
     const { board, agents } = await busyBoard();
     const [w1, w2] = agents as [Env, Env];
     let kills = 0;
+    const instants = seededInstants();
     for (let i = 0; kills < 15 || i < 20; i++) {
-      if (i > 200) throw new Error(`only ${kills} kills landed in 200 rounds`);
+      if (i > 200) throw new Error(`only ${kills} kills landed in 200 rounds (BATON_TEST_SEED=${instants.seed})`);
       const [args, env] = ([
         [['add', `added ${i}`, '--depends-on', 't20'], {}],
         [['claim-next'], w2],
@@ -154,7 +155,7 @@ describe('the read index', () => {
         [['heartbeat'], w1],
         [['release', `t${20 + (i % 30)}`], w1],
       ] as [string[], Env][])[i % 5]!;
-      const delay = Math.floor(Math.random() * 250);
+      const delay = instants.below(250);
       const r = await new Promise<{ killed: boolean }>((res) => {
         const child = spawn(process.execPath, [BIN, ...args, '--json'], { cwd: board.root, env: { ...baseEnv(), ...env }, stdio: 'ignore' });
         const timer = setTimeout(() => child.kill('SIGKILL'), delay);

@@ -246,8 +246,8 @@ export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorR
     // (under the lock: no board write may land between reading them and writing the result).
     const { withLock } = await import('../store/tx.js');
     const { fromIndex, markers } = await withLock(dir, ctx.lockTimeoutMs, async () => {
-      const fromIndex = await gitMod.resolveFromIndex(dir);
-      const markers = fromIndex.resolved.length ? { resolved: false, conflicts: [] } : await gitMod.resolveMarkers(dir);
+      const fromIndex = await gitMod.resolveFromIndex(dir, gitMod.mergePreference(ctx.env));
+      const markers = fromIndex.resolved.length ? { resolved: false, conflicts: [] } : await gitMod.resolveMarkers(dir, gitMod.mergePreference(ctx.env));
       return { fromIndex, markers };
     });
     if (fromIndex.resolved.length) repaired.push(`resolved ${fromIndex.resolved.join(', ')} with baton's merge and marked them resolved`);

@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import { runMergeDriver, type MergeDriverResult } from '../git/conflicts.js';
+import { mergePreference, runMergeDriver, type MergeDriverResult } from '../git/conflicts.js';
 import { boardRepo } from '../store/gitrun.js';
 import { installGit } from '../git/gitinstall.js';
 import { type SyncOptions, type SyncResult, syncBoard } from '../git/sync.js';
@@ -11,8 +11,8 @@ export type { MergeDriverResult, SyncOptions, SyncResult };
  * `baton merge-driver BASE OURS THEIRS [PATH]`, run by git (%O %A %B %P) in every merge,
  * rebase, cherry-pick, revert and stash (git/conflicts.ts).
  */
-export async function mergeDriver(base: string, ours: string, theirs: string, path: string | undefined): Promise<MergeDriverResult> {
-  return runMergeDriver(base, ours, theirs, path);
+export async function mergeDriver(base: string, ours: string, theirs: string, path: string | undefined, ctx: Ctx): Promise<MergeDriverResult> {
+  return runMergeDriver(base, ours, theirs, path, mergePreference(ctx.env));
 }
 
 export interface GitInstallResult {
@@ -33,7 +33,7 @@ export const renderInstall = (r: GitInstallResult) => (r.changed.length ? `Chang
 
 /** Commits, merges and pushes the board (git/sync.ts). `claimed` is claim --sync's task and agent. */
 export async function sync(o: SyncOptions, ctx: Ctx, claimed?: { task: string; agent: string }): Promise<SyncResult> {
-  return syncBoard(boardRepo(boardDir(ctx), ctx), o, ctx.lockTimeoutMs, claimed);
+  return syncBoard(boardRepo(boardDir(ctx), ctx), o, ctx.lockTimeoutMs, ctx.env, claimed);
 }
 
 export const renderSync = (r: SyncResult) =>

@@ -46,7 +46,7 @@ async function syncClaim<R extends ClaimResult>(r: R, where: BoardRepo | null, c
   if (!where) return r;
   try {
     const { syncBoard } = await import('../git/sync.js');
-    const s = await syncBoard(where, {}, ctx.lockTimeoutMs, { task: r.task.id, agent: r.task.assignee ?? '' });
+    const s = await syncBoard(where, {}, ctx.lockTimeoutMs, ctx.env, { task: r.task.id, agent: r.task.assignee ?? '' });
     return { ...r, revision: s.revision, synced: s };
   } catch (e) {
     if (e instanceof BatonError && e.code !== 'LEASE_CONFLICT') {

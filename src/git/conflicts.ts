@@ -57,8 +57,14 @@ function conflictNote(board: string, conflicts: MergeConflict[]): string {
   ].join('\n');
 }
 
+/**
+ * The tasks whose both-sides conflicts take theirs: BATON_MERGE_THEIRS, which sync sets for the
+ * task it claimed when it merges (the claim that lost the race gives way).
+ */
+export const mergePreference = (env: NodeJS.ProcessEnv): ReadonlySet<string> => new Set((env.BATON_MERGE_THEIRS ?? '').split(',').filter(Boolean));
+
 /** Merges three versions of a board file (state.json, events.jsonl or an archive) as the driver does. */
-async function mergeBoardFile(name: string, base: string, ours: string, theirs: string): Promise<{ text: string; revision: number; conflicts: MergeConflict[] }> {
+async function mergeBoardFile(name: string, base: string, ours: string, theirs: string, prefer: ReadonlySet<string>): Promise<{ text: string; revision: number; conflicts: MergeConflict[] }> {
   if (isEventsFile(name) || (!name.endsWith('.json') && !ours.trimStart().startsWith('{\n'))) {
     const merged = mergeEvents(parseEvents(base, `${name} (base)`), parseEvents(ours, `${name} (ours)`), parseEvents(theirs, `${name} (theirs)`));
     return { text: merged.map((e) => `${JSON.stringify(e)}\n`).join(''), revision: merged.at(-1)?.revision ?? 0, conflicts: [] };
@@ -67,7 +73,6 @@ async function mergeBoardFile(name: string, base: string, ours: string, theirs: 
   // A side that deleted the file (modify/delete) leaves the other side's board whole.
   const o = ours.trim() ? await parseState(ours, `${name} (ours)`) : null;
   const t = theirs.trim() ? await parseState(theirs, `${name} (theirs)`) : null;
-  const prefer = new Set((process.env.BATON_MERGE_THEIRS ?? '').split(',').filter(Boolean));
   const { state, conflicts } = o && t ? mergeStates(b, o, t, prefer) : { state: (o ?? t)!, conflicts: [] };
   return { text: serializeState(state), revision: state.revision, conflicts };
 }
@@ -84,9 +89,9 @@ export interface MergeDriverResult {
  * status or holder, OURS still gets the whole merged board (the side that changed it last
  * kept), a note is written beside the board, and the exit is non-zero so git asks a person.
  */
-export async function runMergeDriver(base: string, ours: string, theirs: string, path: string | undefined): Promise<MergeDriverResult> {
+export async function runMergeDriver(base: string, ours: string, theirs: string, path: string | undefined, prefer: ReadonlySet<string>): Promise<MergeDriverResult> {
   const name = path ?? ours;
-  const r = await mergeBoardFile(name, readText(base), readText(ours), readText(theirs));
+  const r = await mergeBoardFile(name, readText(base), readText(ours), readText(theirs), prefer);
   writeFileSync(ours, r.text);
   if (r.conflicts.length) {
     const board = dirname(name);
@@ -134,7 +139,7 @@ function unmergedBoardFiles(dir: string): Map<string, Record<number, string>> {
  * file a person left with conflict markers. Generated files get any side and are regenerated
  * by the repair that follows.
  */
-export async function resolveFromIndex(dir: string): Promise<IndexResolution> {
+export async function resolveFromIndex(dir: string, prefer: ReadonlySet<string>): Promise<IndexResolution> {
   const result: IndexResolution = { resolved: [], left: [], conflicts: [] };
   const where = repoOf(dir);
   if (!where) return result;
@@ -150,7 +155,7 @@ export async function resolveFromIndex(dir: string): Promise<IndexResolution> {
       let merged = !marked(working);
       if (merged && inBoard === 'state.json') merged = await parseState(working, path).then(() => true, () => false);
       if (!merged) {
-        const r = await mergeBoardFile(path, blob(stages[1]), blob(stages[2]), blob(stages[3]));
+        const r = await mergeBoardFile(path, blob(stages[1]), blob(stages[2]), blob(stages[3]), prefer);
         writeFileAtomic(file, r.text, true);
         for (const c of r.conflicts) result.conflicts.push(c);
       }
@@ -190,11 +195,11 @@ function splitConflictMarkers(text: string): { ours: string; theirs: string } | 
  * state.json left with conflict markers after git's own text merge (a clone without the driver)
  * and already out of git's index: both sides are taken from the markers and merged per task.
  */
-export async function resolveMarkers(dir: string): Promise<{ resolved: boolean; conflicts: MergeConflict[] }> {
+export async function resolveMarkers(dir: string, prefer: ReadonlySet<string>): Promise<{ resolved: boolean; conflicts: MergeConflict[] }> {
   const file = join(dir, 'state.json');
   const sides = splitConflictMarkers(readText(file));
   if (!sides) return { resolved: false, conflicts: [] };
-  const r = await mergeBoardFile('state.json', '', sides.ours, sides.theirs);
+  const r = await mergeBoardFile('state.json', '', sides.ours, sides.theirs, prefer);
   writeFileAtomic(file, r.text, true);
   if (r.conflicts.length) writeFileSync(join(dir, CONFLICT_NOTE), conflictNote(repoOf(dir)?.rel ?? dir, r.conflicts));
   return { resolved: true, conflicts: r.conflicts };

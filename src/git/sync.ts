@@ -5,9 +5,14 @@ import { BatonError, invalidInput } from '../rules/errors.js';
 import { CONFLICT_NOTE, LOCAL_FILES, readText, unfinishedGitOperation } from './conflicts.js';
 import { type BoardRepo, git, gitOrNull, gitStatus } from '../store/gitrun.js';
 
+/** git as sync runs it: in the command's environment, never asking for a password. */
+type GitRun = (cwd: string, args: string[], extra?: Record<string, string>) => { code: number; out: string };
+
 // BATON_SYNC tells hooks from older installs not to render: sync holds the board lock and renders itself.
-const gitEnv = (cwd: string, args: string[], extra: Record<string, string> = {}) =>
-  gitStatus(cwd, args, { ...process.env, BATON_SYNC: '1', GIT_TERMINAL_PROMPT: '0', GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes', ...extra });
+const gitRunner =
+  (env: NodeJS.ProcessEnv): GitRun =>
+  (cwd, args, extra = {}) =>
+    gitStatus(cwd, args, { ...env, BATON_SYNC: '1', GIT_TERMINAL_PROMPT: '0', GIT_SSH_COMMAND: env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes', ...extra });
 
 export interface SyncResult {
   revision: number;
@@ -27,7 +32,7 @@ const firstLines = (text: string) =>
     .join(' ');
 
 /** Why a merge in sync failed, in words, and the one next step that fixes it. */
-function mergeFailure(repo: string, rel: string, out: string, remote: string, branch: string, noteText: string): BatonError {
+function mergeFailure(gitEnv: GitRun, repo: string, rel: string, out: string, remote: string, branch: string, noteText: string): BatonError {
   const unmerged = gitEnv(repo, ['diff', '--name-only', '--diff-filter=U']).out.split('\n').filter(Boolean);
   const board = unmerged.filter((f) => f === rel || f.startsWith(`${rel}/`));
   const other = unmerged.filter((f) => !board.includes(f));
@@ -57,7 +62,7 @@ function mergeFailure(repo: string, rel: string, out: string, remote: string, br
 }
 
 /** The remote's branch names, or null when it does not answer. */
-function remoteBranches(repo: string, remote: string): string[] | null {
+function remoteBranches(gitEnv: GitRun, repo: string, remote: string): string[] | null {
   const heads = gitEnv(repo, ['ls-remote', '--heads', remote]);
   return heads.code === 0 ? (heads.out.match(/refs\/heads\/\S+/g) ?? []).map((h) => h.slice('refs/heads/'.length)) : null;
 }
@@ -126,7 +131,8 @@ export function syncTarget(where: BoardRepo, o: SyncOptions): { remote: string; 
  * claim-next --sync) a true conflict on that task resolves to the remote's holder: the claim
  * lost its race, exactly that task is the remote's again, and LEASE_CONFLICT says who won.
  */
-export async function syncBoard(where: BoardRepo, o: SyncOptions, lockTimeoutMs: number, claimed?: { task: string; agent: string }): Promise<SyncResult> {
+export async function syncBoard(where: BoardRepo, o: SyncOptions, lockTimeoutMs: number, env: NodeJS.ProcessEnv, claimed?: { task: string; agent: string }): Promise<SyncResult> {
+  const gitEnv = gitRunner(env);
   const { dir, repo, rel } = where;
   const { remote, branch } = syncTarget(where, o);
   const boardPaths = ['--', rel, ...LOCAL_FILES.map((f) => `:(exclude)${rel}/${f}`)];
@@ -165,7 +171,7 @@ export async function syncBoard(where: BoardRepo, o: SyncOptions, lockTimeoutMs:
       // `git push -u` would. A remote that has other branches is not given a new one unasked.
       let first = false;
       if (fetched.code !== 0) {
-        const branches = /couldn't find remote ref/.test(fetched.out) ? remoteBranches(repo, remote) : null;
+        const branches = /couldn't find remote ref/.test(fetched.out) ? remoteBranches(gitEnv, repo, remote) : null;
         if (branches?.length === 0) first = true;
         else throw fetchFailure(remote, branch, fetched.out, branches, attempt === 1);
       }
@@ -175,7 +181,7 @@ export async function syncBoard(where: BoardRepo, o: SyncOptions, lockTimeoutMs:
         const m = gitEnv(repo, ['merge', '-q', '--no-edit', 'FETCH_HEAD'], claimed ? { BATON_MERGE_THEIRS: claimed.task } : {});
         if (m.code !== 0) {
           const note = readText(join(dir, CONFLICT_NOTE));
-          const err = mergeFailure(repo, rel, m.out, remote, branch, note);
+          const err = mergeFailure(gitEnv, repo, rel, m.out, remote, branch, note);
           gitEnv(repo, ['merge', '--abort']);
           // The note described a merge that no longer exists: its steps would do nothing now.
           rmSync(join(dir, CONFLICT_NOTE), { force: true });

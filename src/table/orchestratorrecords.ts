@@ -123,7 +123,7 @@ export const gitCommands = [
     session: 'none',
     tool: false,
     mutates: true,
-    run: async ({ base, ours, theirs, path }) => (await git()).mergeDriver(base, ours, theirs, path),
+    run: async ({ base, ours, theirs, path }, ctx) => (await git()).mergeDriver(base, ours, theirs, path, ctx),
     text: () => '',
   }),
   command({
