@@ -20,6 +20,8 @@ export interface System extends Out {
   /** stdout is a terminal (colour, watch redraws). */
   tty: boolean;
   columns(): number | undefined;
+  /** The terminal's height, when stdout is one. */
+  rows?(): number | undefined;
   /** Ends when the process is asked to stop: SIGINT, SIGTERM, or q on a terminal (screen streams). */
   quit(keys: boolean): { promise: Promise<void>; done(): void };
   /** A stream started: output that never ends by itself stops when its reader goes away. */
@@ -102,6 +104,8 @@ async function execute(sys: System, mode: OutputMode, def: AnyCommand, input: Re
   const io: RunIO = {
     tty: screen,
     width: () => sys.columns() ?? 100,
+    // Only a screen has a height (less the line the cursor ends on): scrolling output shows every row.
+    height: () => (screen ? (sys.rows?.() ?? 24) - 1 : Number.POSITIVE_INFINITY),
     quit: quit.promise,
     emit: (item: StreamItem) => {
       if (mode.json) {

@@ -66,6 +66,7 @@ const sys: System = {
   bin: resolve(process.argv[1]!),
   tty: Boolean(process.stdout.isTTY),
   columns: () => process.stdout.columns,
+  rows: () => process.stdout.rows,
   stdout: (s) => void process.stdout.write(s),
   stderr: (s) => void stderr().write(s),
   quit,

@@ -6,7 +6,8 @@ import { missingAgentCommands } from '../clients/agentpath.js';
 import { BatonError } from '../rules/errors.js';
 import { futureTimes, spell } from '../rules/clock.js';
 import { leftoverLockDirs, lockHealth, readLockOwner, RENDER_LOCK, STALE_MS } from '../store/lock.js';
-import type { Config, State } from '../rules/types.js';
+import type { Config, Question, State } from '../rules/types.js';
+import { openQuestions } from '../rules/questions.js';
 import {
   checkEvents,
   FILES,
@@ -37,6 +38,10 @@ export interface StatusResult {
   review_queue: TaskJson[];
   ready: TaskJson[];
   blocked: TaskJson[];
+  /** Gates waiting for their signal. */
+  gates: TaskJson[];
+  /** Open questions: asked, not answered, their asker still on. */
+  questions: Question[];
   recently_done: TaskJson[];
 }
 
@@ -58,6 +63,8 @@ export async function status(ctx: Ctx): Promise<StatusResult> {
     review_queue: s.review_queue.map(toTaskJson),
     ready: s.ready.map(toTaskJson),
     blocked: s.blocked.map(toTaskJson),
+    gates: s.gates_waiting.map(toTaskJson),
+    questions: openQuestions(state),
     recently_done: s.recently_done.map(toTaskJson),
   };
 }
@@ -67,18 +74,34 @@ export function renderStatus(r: StatusResult): string {
     .filter(([, n]) => n > 0)
     .map(([s, n]) => `${s} ${n}`)
     .join(' · ');
-  const out = [`${r.project} · revision ${r.revision} · profile ${r.profile} · ${r.total} tasks${nonzero ? ` (${nonzero})` : ''}${r.archive.archived ? ` · ${r.archive.archived} archived` : ''}`];
+  const counted = r.total - (r.counts.cancelled ?? 0);
+  const out = [
+    `${r.project} · revision ${r.revision} · profile ${r.profile} · ${r.total} tasks${nonzero ? ` (${nonzero})` : ''}${r.archive.archived ? ` · ${r.archive.archived} archived` : ''}`,
+    ...(r.total ? [`Progress: ${r.counts.done ?? 0} of ${counted} done (${counted ? Math.floor(((r.counts.done ?? 0) / counted) * 100) : 0}%)`] : []),
+  ];
   const section = (title: string, tasks: TaskJson[], fmt: (t: TaskJson) => string) => {
     if (tasks.length) out.push('', `${title}:`, ...tasks.map((t) => `  ${t.id.padEnd(12)} ${fmt(t)}`));
   };
-  const title = (t: TaskJson) => t.title.replace(/\s+/g, ' ').slice(0, 70);
-  section('In progress', r.in_progress, (t) => `${title(t)}${t.assignee ? `  @${t.assignee}` : ''}${t.lease ? `  lease until ${t.lease.expires_at}` : ''}`);
-  section('Review queue', r.review_queue, (t) => `${t.status.padEnd(10)} ${title(t)}`);
-  section(`Ready next (${r.ready_count})`, r.ready, (t) => `P${t.priority}  ${title(t)}`);
+  const title = (t: TaskJson) => oneLine(t.title, 70);
+  section('In progress', r.in_progress, (t) => `${title(t)}${t.assignee ? `  @${t.assignee}` : ''}${t.lease ? `  lease until ${minute(t.lease.expires_at)}` : ''}`);
+  section('Review queue', r.review_queue, (t) => `${t.status.padEnd(10)} ${title(t)}${t.assignee ? `  by @${t.assignee}` : ''}`);
+  if (r.questions.length) out.push('', 'Open questions:', ...r.questions.map((q) => `  ${q.id.padEnd(12)} ${q.from_agent} → ${q.to}: ${oneLine(q.text, 60)}${q.choices.length ? ` (${q.choices.join(' / ')})` : ''}`));
+  section('Gates waiting for a signal', r.gates, (t) => `${title(t)}${t.gate ? `  (${t.gate.type})` : ''}`);
   section('Blocked', r.blocked, (t) => `${title(t)}  — ${t.blocked?.reason ?? ''}`);
+  section(`Ready next (${r.ready_count})`, r.ready, (t) => `P${t.priority}  ${title(t)}`);
+  section('Recently done', r.recently_done, (t) => `${title(t)}  ${minute(t.updated_at)}`);
   if (r.total === 0) out.push('', 'The board is empty: baton add "First task"');
   return out.join('\n');
 }
+
+/** A title or text on one line, cut to `max` characters. */
+const oneLine = (text: string, max: number) => {
+  const t = text.replace(/\s+/g, ' ');
+  return t.length > max ? `${t.slice(0, max - 1)}…` : t;
+};
+
+/** A stored time to the minute, UTC: `2026-12-07 11:43Z`. */
+const minute = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 16)}Z`;
 
 // ---------------------------------------------------------------- render
 

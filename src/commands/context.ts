@@ -59,6 +59,8 @@ export interface RunIO {
   /** Output goes to a terminal (watch redraws in place there). */
   tty: boolean;
   width(): number;
+  /** How many lines a frame may take (a terminal's rows; unbounded when output scrolls). */
+  height(): number;
 }
 
 export interface Loaded {

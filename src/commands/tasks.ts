@@ -420,7 +420,8 @@ export function renderShow(r: ShowResult): string {
     `status ${t.status}${r.ready ? ' (ready)' : ''} · P${t.priority} · ${t.kind} · estimate ${t.estimate}${t.specialty ? ` · specialty ${t.specialty}` : ''}`,
   ];
   if (r.archived) out.push(`archived ${r.archived.at} in ${r.archived.file}`);
-  if (t.assignee) out.push(`assignee ${t.assignee}${t.lease ? ` · lease until ${t.lease.expires_at}` : ''}`);
+  if (t.assignee) out.push(`assignee ${t.assignee}${t.lease && t.status !== 'in_review' ? ` · lease until ${t.lease.expires_at}` : ''}`);
+  if (t.reviewer) out.push(`reviewer ${t.reviewer}${t.lease && t.status === 'in_review' ? ` · lease until ${t.lease.expires_at}` : ''}`);
   if (t.blocked) out.push(`blocked: ${t.blocked.reason}`);
   if (t.depends_on.length) out.push(`depends on ${t.depends_on.join(', ')}`);
   if (r.dependents.length) out.push(`needed by ${r.dependents.join(', ')}`);
@@ -437,6 +438,13 @@ export function renderShow(r: ShowResult): string {
     }
   }
   if (t.description) out.push('', t.description);
+  if (t.result) out.push('', `result (${t.result.kind}, ${t.result.size} bytes): ${t.result.summary.replace(/\s+/g, ' ').slice(0, 200)}`, `  the whole of it: baton result ${t.id}`);
+  if (t.notes.length) {
+    // A note by the task's reviewer that is not its author's is a review note (approve or reject --notes).
+    out.push('', 'notes:');
+    for (const n of t.notes.slice(-20)) out.push(`  ${n.at.slice(0, 16).replace('T', ' ')}Z ${n.author ?? '—'}${n.author && n.author === t.reviewer && n.author !== t.assignee ? ' (review)' : ''}: ${n.text.replace(/\s+/g, ' ')}`);
+    if (t.notes.length > 20) out.push(`  … ${t.notes.length - 20} earlier (--json has them all)`);
+  }
   if (r.history.length) {
     out.push('', 'history:');
     for (const e of r.history.slice(-20)) out.push(`  #${e.seq} ${e.ts} ${e.type}${e.actor ? ` by ${e.actor}` : ''}`);

@@ -6,6 +6,9 @@ import { checkId } from '../rules/ids.js';
 import { eventReaches, inboxCursor } from '../rules/notify.js';
 import { readConfig, readState } from '../store/store.js';
 import { summarize } from '../rules/summary.js';
+import { openQuestions } from '../rules/questions.js';
+import { sessionState } from '../rules/sessions.js';
+import type { Config, State } from '../rules/types.js';
 import { waitUntil } from '../store/waiting.js';
 import { renderWatch, type WatchSnapshot } from '../render/watchframe.js';
 import { boardDir, type Ctx, type RunIO } from './context.js';
@@ -21,7 +24,18 @@ async function snapshot(dir: string, agentId: string | null): Promise<WatchSnaps
     const acked = effectiveCursor(dir, readCursors(dir)[inboxCursor(agentId)] ?? 0);
     inbox = { agent: agentId, notifications: fold(readLiveTail(dir, state.seq, acked, (l) => !l.includes('"notify":null'), 200).filter((e) => eventReaches(e, agent))) };
   }
-  return { summary, events, inbox };
+  return { summary, events, questions: openQuestions(state), idle: idleAgents(state, config, Date.now()), inbox };
+}
+
+/** Agents with a live session and nothing in flight (no task they hold, no review they give), by id. */
+function idleAgents(state: State, config: Config, nowMs: number): string[] {
+  const busy = new Set<string>();
+  for (const t of Object.values(state.tasks)) {
+    const holder = t.lease ? state.sessions[t.lease.session]?.agent : undefined;
+    if (holder) busy.add(holder);
+  }
+  const live = new Set(Object.values(state.sessions).filter((x) => sessionState(x, config, nowMs) === 'live').map((x) => x.agent));
+  return [...live].filter((a) => !busy.has(a)).sort();
 }
 
 /**
@@ -41,7 +55,7 @@ export async function run(o: { agent?: string; timeout?: number }, ctx: Ctx, io:
     if (io.tty || snap.summary.revision !== lastRevision) {
       const s = snap.summary;
       io.emit({
-        text: renderWatch(snap, Date.now(), io.width()).join('\n'),
+        text: renderWatch(snap, Date.now(), io.width(), io.height()).join('\n'),
         json: { revision: s.revision, counts: s.counts, in_progress: s.in_progress.map((t) => ({ id: t.id, assignee: t.assignee, lease: t.lease?.expires_at ?? null })), events: snap.events.map((e) => ({ seq: e.seq, type: e.type, task: e.task, actor: e.actor })) },
       });
       redraws++;

@@ -280,7 +280,7 @@ export async function serve(o: McpOptions, ctx: Ctx, io: RunIO): Promise<{ revis
         progress = setInterval(tell, PROGRESS_MS);
       }
 
-      const io: RunIO = { emit: () => undefined, quit: stop, tty: false, width: () => 100 };
+      const io: RunIO = { emit: () => undefined, quit: stop, tty: false, width: () => 100, height: () => Number.POSITIVE_INFINITY };
       const run = async (creds: Credentials) => {
         const c: Ctx = { ...ctx, creds, warnings: [], command: def.name, mutations: 0, stop, stdin: false };
         const result = await def.run(input as never, c, io);

@@ -40,3 +40,17 @@ export function mermaidLabel(raw: string, max = 40): string {
     .replace(/>/g, '#gt;')
     .replace(/[`[\]{}()|]/g, (c) => `#${c.charCodeAt(0)};`);
 }
+
+/** A stored time as people read it: to the minute, UTC (the page says so once). Not a time: as it is. */
+export function utcMinute(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  const m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})/.exec(iso);
+  return m ? `${m[1]} ${m[2]}` : mdText(iso);
+}
+
+/** Done of total as a ten-cell bar and a whole percentage: `██████░░░░ 60%`. */
+export function progressBar(done: number, total: number): string {
+  const share = total ? done / total : 0;
+  const cells = Math.round(share * 10);
+  return `${'█'.repeat(cells)}${'░'.repeat(10 - cells)} ${Math.floor(share * 100)}%`;
+}

@@ -1,7 +1,8 @@
 import type { Config, State, Task } from '../rules/types.js';
 import { STATUSES } from '../rules/types.js';
 import { type BoardSummary, frontier, summarize } from '../rules/summary.js';
-import { GENERATED_NOTE, mdCode, mdTable, mdText, mermaidLabel } from './markdown.js';
+import { GENERATED_NOTE, mdCode, mdTable, mdText, mermaidLabel, progressBar, utcMinute } from './markdown.js';
+import type { Candidate } from '../rules/rank.js';
 import { openQuestions } from '../rules/questions.js';
 
 const P = (t: Task) => `P${t.priority}`;
@@ -15,86 +16,117 @@ export interface ArchiveView {
 
 export const NO_ARCHIVE: ArchiveView = { count: 0, recently_done: [] };
 
-/** STATUS.md: a pure function of state and config, byte-identical for identical input. */
+/**
+ * STATUS.md: a pure function of state and config, byte-identical for identical input. It opens
+ * with what a lead needs first: progress, what is in flight and by whom, what waits on people
+ * (reviews, questions, gates, blocked tasks with their reasons), what is ready next and why it
+ * ranks there; then what was done, the graph, and the board's settings last.
+ */
 export function renderStatusMd(state: State, config: Config, archive: ArchiveView = NO_ARCHIVE): string {
   const s = summarize(state, config, 10, archive.recently_done);
   const out: string[] = [GENERATED_NOTE, '', `# ${mdText(s.project)} — board status`, ''];
-  out.push(`Revision ${s.revision} · profile **${s.profile}** · ${s.total} task${s.total === 1 ? '' : 's'} · ${s.ready_count} ready`, '');
-  const r = config.events;
-  out.push(`Event retention: ${r.max_rows || r.max_age_days ? `max_rows ${r.max_rows}, max_age_days ${r.max_age_days} (older events move to archive/events/)` : 'keep everything (events.max_rows and max_age_days are 0)'}`, '');
-  const days = config.tasks.archive_after_days;
-  out.push(`Task archive: ${archive.count} finished task${archive.count === 1 ? '' : 's'} in archive/tasks/ (\`baton show ID\` finds them); ${days ? `finished tasks move there ${days} day${days === 1 ? '' : 's'} after they last changed (tasks.archive_after_days)` : 'nothing moves there by itself (tasks.archive_after_days is 0); `baton archive` moves finished tasks'}`, '');
+  out.push(`Revision ${s.revision} · profile **${s.profile}** · ${s.total} task${s.total === 1 ? '' : 's'} · ${s.ready_count} ready · times in UTC`, '');
+  out.push(...progress(s, archive));
 
-  out.push('## Counts', '');
-  out.push(mdTable(['status', 'tasks'], STATUSES.map((st) => [st, String(s.counts[st])])), '');
-
-  out.push('## In progress', '');
+  out.push('## In flight', '');
   out.push(
     s.in_progress.length
       ? mdTable(
-          ['task', 'title', 'status', 'assignee', 'lease expires'],
-          s.in_progress.map((t) => [mdCode(t.id), mdText(t.title), t.status, who(t.assignee), t.lease ? t.lease.expires_at : '—']),
+          ['task', 'title', 'who', 'status', 'last change', 'lease until'],
+          s.in_progress.map((t) => [mdCode(t.id), mdText(t.title), who(t.assignee), t.status, utcMinute(t.updated_at), t.lease ? utcMinute(t.lease.expires_at) : '—']),
         )
-      : '_Nothing in progress._',
+      : '_Nothing in flight._',
     '',
   );
 
-  out.push('## Review queue', '');
-  out.push(
-    s.review_queue.length
-      ? mdTable(
-          ['task', 'title', 'status', 'author', 'reviewer'],
-          s.review_queue.map((t) => [mdCode(t.id), mdText(t.title), t.status, who(t.assignee), who(t.reviewer)]),
-        )
-      : '_Nothing waiting for review._',
-    '',
-  );
+  out.push('## Waiting on people', '');
+  const waits = waitingOnPeople(state, s);
+  out.push(...(waits.length ? waits : ['_Nothing waits on people._', '']));
 
   out.push('## Ready next', '');
-  out.push(
-    s.ready.length
-      ? mdTable(
-          ['#', 'task', 'title', 'priority', 'specialty'],
-          s.ready.map((t, i) => [String(i + 1), mdCode(t.id), mdText(t.title), P(t), t.specialty ? mdCode(t.specialty) : '—']),
-        )
-      : '_Nothing ready._',
-    '',
-  );
-  if (s.ready_count > s.ready.length) out.push(`…and ${s.ready_count - s.ready.length} more ready.`, '');
-
-  out.push('## Blocked', '');
-  out.push(
-    s.blocked.length
-      ? mdTable(['task', 'title', 'reason', 'since'], s.blocked.map((t) => [mdCode(t.id), mdText(t.title), mdText(t.blocked?.reason ?? ''), t.blocked?.at ?? '—']))
-      : '_Nothing blocked._',
-    '',
-  );
-
-  // Checkpoints: a child stopped on each until it is answered (baton answer ID "…").
-  const questions = openQuestions(state);
-  if (questions.length) {
-    out.push('## Open questions', '');
+  if (s.ready_ranked.length) {
     out.push(
+      'Best first, by score: priority, then how long a chain of work it starts (critical path), how much waits on it (unblocks), and its age (`ranking` in config.yaml weighs them).',
+      '',
       mdTable(
-        ['question', 'from', 'to', 'task', 'asked', 'at'],
-        questions.slice(0, 50).map((q) => [mdCode(q.id), mdCode(q.from_agent), mdCode(q.to), q.task ? mdCode(q.task) : '—', mdText(`${q.text.length > 200 ? `${q.text.slice(0, 200)}…` : q.text}${q.choices.length ? ` (${q.choices.join(' / ')})` : ''}`), q.asked_at]),
+        ['#', 'task', 'title', 'priority', 'specialty', 'why'],
+        s.ready_ranked.map((c, i) => [String(i + 1), mdCode(c.task.id), mdText(c.task.title), P(c.task), c.task.specialty ? mdCode(c.task.specialty) : '—', why(c)]),
       ),
       '',
     );
-    if (questions.length > 50) out.push(`…and ${questions.length - 50} more; \`baton inbox\` of each target lists them.`, '');
-  }
+  } else out.push('_Nothing ready._', '');
+  if (s.ready_count > s.ready.length) out.push(`…and ${s.ready_count - s.ready.length} more ready.`, '');
 
   out.push('## Recently done', '');
   out.push(
     s.recently_done.length
-      ? mdTable(['task', 'title', 'done at'], s.recently_done.map((t) => [mdCode(t.id), mdText(t.title), t.updated_at]))
+      ? mdTable(['task', 'title', 'done at'], s.recently_done.map((t) => [mdCode(t.id), mdText(t.title), utcMinute(t.updated_at)]))
       : '_Nothing done yet._',
     '',
   );
 
   out.push('## Dependency graph', '');
-  out.push(...renderGraph(state, s));
+  out.push(...renderGraph(state, s), '');
+
+  out.push('## Board settings', '');
+  const counts = STATUSES.filter((st) => s.counts[st] > 0).map((st) => `${st} ${s.counts[st]}`);
+  out.push(`Tasks by status: ${counts.length ? counts.join(' · ') : 'none'}`, '');
+  const r = config.events;
+  out.push(`Event retention: ${r.max_rows || r.max_age_days ? `max_rows ${r.max_rows}, max_age_days ${r.max_age_days} (older events move to archive/events/)` : 'keep everything (events.max_rows and max_age_days are 0)'}`, '');
+  const days = config.tasks.archive_after_days;
+  out.push(`Task archive: ${archive.count} finished task${archive.count === 1 ? '' : 's'} in archive/tasks/ (\`baton show ID\` finds them); ${days ? `finished tasks move there ${days} day${days === 1 ? '' : 's'} after they last changed (tasks.archive_after_days)` : 'nothing moves there by itself (tasks.archive_after_days is 0); `baton archive` moves finished tasks'}`);
   return `${out.join('\n')}\n`;
+}
+
+/** Done of the tasks not cancelled, on the whole board and by goal and label. */
+function progress(s: BoardSummary, archive: ArchiveView): string[] {
+  const done = s.counts.done;
+  const total = s.total - s.counts.cancelled;
+  const more = [s.counts.cancelled ? `${s.counts.cancelled} cancelled, not counted` : '', archive.count ? `${archive.count} more finished in the archive` : ''].filter(Boolean);
+  const out = [`**Progress: ${done} of ${total} done** ${progressBar(done, total)}${more.length ? ` · ${more.join(' · ')}` : ''}`, ''];
+  if (s.goals.length) out.push(mdTable(['goal', 'done', 'progress'], s.goals.map((g) => [`${mdCode(g.key)} ${mdText(g.title, 60)}`, `${g.done} of ${g.total}`, progressBar(g.done, g.total)])), '');
+  if (s.labels.length) out.push(mdTable(['label', 'done', 'progress'], s.labels.map((l) => [mdCode(l.key), `${l.done} of ${l.total}`, progressBar(l.done, l.total)])), '');
+  return out;
+}
+
+/** Reviews, open questions, gates waiting for a signal, blocked tasks with their reasons: each a part, only when there is one. */
+function waitingOnPeople(state: State, s: BoardSummary): string[] {
+  const out: string[] = [];
+  if (s.review_queue.length) {
+    out.push('### Reviews', '', mdTable(['task', 'title', 'status', 'author', 'reviewer', 'since'], s.review_queue.map((t) => [mdCode(t.id), mdText(t.title), t.status, who(t.assignee), who(t.reviewer), utcMinute(t.updated_at)])), '');
+  }
+  // Checkpoints: a child stopped on each until it is answered (baton answer ID "…").
+  const questions = openQuestions(state);
+  if (questions.length) {
+    out.push('### Open questions', '');
+    out.push(
+      mdTable(
+        ['question', 'from', 'to', 'task', 'text', 'asked at'],
+        questions.slice(0, 50).map((q) => [mdCode(q.id), mdCode(q.from_agent), mdCode(q.to), q.task ? mdCode(q.task) : '—', mdText(`${q.text.length > 200 ? `${q.text.slice(0, 200)}…` : q.text}${q.choices.length ? ` (${q.choices.join(' / ')})` : ''}`), utcMinute(q.asked_at)]),
+      ),
+      '',
+    );
+    if (questions.length > 50) out.push(`…and ${questions.length - 50} more; \`baton inbox\` of each target lists them.`, '');
+  }
+  if (s.gates_waiting.length) {
+    out.push('### Gates waiting for a signal', '', mdTable(['gate', 'title', 'waits for', 'since'], s.gates_waiting.map((t) => [mdCode(t.id), mdText(t.title), t.gate ? mdCode(t.gate.type) : '—', utcMinute(t.updated_at)])), '');
+  }
+  if (s.blocked.length) {
+    out.push('### Blocked', '', mdTable(['task', 'title', 'reason', 'since'], s.blocked.map((t) => [mdCode(t.id), mdText(t.title), mdText(t.blocked?.reason ?? ''), utcMinute(t.blocked?.at)])), '');
+  }
+  return out;
+}
+
+/** Why a ready task ranks where it does: its score and the terms that make it, the biggest first. */
+function why(c: Candidate): string {
+  const terms: [string, number][] = [
+    [`P${c.task.priority}`, c.terms.priority],
+    ['critical path', c.terms.critical_path],
+    ['unblocks', c.terms.downstream],
+    ['age', c.terms.age],
+  ];
+  const parts = terms.filter(([, n]) => n !== 0).sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name} +${Number(n.toFixed(1))}`);
+  return `${Number(c.score.toFixed(1))}${parts.length ? `: ${parts.join(', ')}` : ''}`;
 }
 
 const CLASS_STYLE: Record<string, string> = {

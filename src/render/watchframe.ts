@@ -1,11 +1,15 @@
 import type { Notification } from '../rules/notifications.js';
 import type { BoardSummary } from '../rules/summary.js';
-import type { BatonEvent } from '../rules/types.js';
+import type { BatonEvent, Question } from '../rules/types.js';
 import { STATUSES } from '../rules/types.js';
 
 export interface WatchSnapshot {
   summary: BoardSummary;
   events: BatonEvent[];
+  /** Open questions, oldest first. */
+  questions: Question[];
+  /** Agents with a live session and nothing in flight, by id. */
+  idle: string[];
   /** The chosen agent's unacked notifications (--agent), or null. */
   inbox: { agent: string; notifications: Notification[] } | null;
 }
@@ -19,27 +23,73 @@ function countdown(iso: string, nowMs: number): string {
   return s >= 120 ? `lease ${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `lease ${s}s`;
 }
 
-/** The live board as plain lines (colour is added by the caller on a TTY). */
-export function renderWatch(snap: WatchSnapshot, nowMs: number, width: number): string[] {
+/** One part of the frame: its title, its rows (most important first) and how many there are in all. */
+interface Part {
+  title: string;
+  rows: string[];
+  total: number;
+}
+
+/**
+ * The live board as plain lines (colour is added by the caller on a TTY), at most `height` of
+ * them. The parts come in the order a lead reads them: what is in flight, what waits on people
+ * (reviews, questions, gates, blocked), the inbox asked for, idle agents, what is ready next, the
+ * newest events. When they do not all fit, each part keeps its title and first row while there is
+ * room, the rest goes to the parts in that order, and each title says how many of its rows it left
+ * out; the header says how many in all.
+ */
+export function renderWatch(snap: WatchSnapshot, nowMs: number, width: number, height = Number.POSITIVE_INFINITY): string[] {
   const s = snap.summary;
   const w = Math.max(40, width);
-  const out: string[] = [];
-  out.push(clip(`${oneLine(s.project)} · revision ${s.revision} · profile ${s.profile} · ${new Date(nowMs).toISOString().slice(11, 19)} UTC · q quits`, w));
-  out.push(clip(STATUSES.filter((st) => s.counts[st] > 0).map((st) => `${st} ${s.counts[st]}`).join(' · ') || 'empty board', w));
-  out.push('', 'In flight:');
-  if (!s.in_progress.length) out.push('  —');
-  for (const t of s.in_progress) out.push(clip(`  ${t.id.padEnd(14)} ${(t.assignee ?? '').padEnd(12)} ${t.lease ? countdown(t.lease.expires_at, nowMs).padEnd(16) : t.status.padEnd(16)} ${oneLine(t.title)}`, w));
-  out.push('', 'Review queue:');
-  if (!s.review_queue.length) out.push('  —');
-  for (const t of s.review_queue) out.push(clip(`  ${t.id.padEnd(14)} ${t.status.padEnd(10)} ${(t.reviewer ?? '').padEnd(12)} ${oneLine(t.title)}`, w));
-  out.push('', `Ready next (${s.ready_count}):`);
-  for (const t of s.ready.slice(0, 5)) out.push(clip(`  ${t.id.padEnd(14)} P${t.priority}  ${oneLine(t.title)}`, w));
-  out.push('', 'Recent events:');
-  for (const e of snap.events) out.push(clip(`  #${e.seq} ${e.ts.slice(11, 19)} ${e.type}${e.task ? ` ${e.task}` : ''}${e.actor ? ` by ${e.actor}` : ''}`, w));
+  const task = (id: string, rest: string) => `  ${id.padEnd(14)} ${rest}`;
+  const inFlight = s.counts.in_progress + s.counts.handoff + s.counts.changes_requested;
+  const parts: Part[] = [
+    { title: 'In flight', total: inFlight, rows: s.in_progress.map((t) => task(t.id, `${(t.assignee ?? '').padEnd(12)} ${t.lease ? countdown(t.lease.expires_at, nowMs).padEnd(16) : t.status.padEnd(16)} ${oneLine(t.title)}`)) },
+    { title: 'Review queue', total: s.counts.review + s.counts.in_review, rows: s.review_queue.map((t) => task(t.id, `${t.status.padEnd(10)} ${(t.reviewer ?? '').padEnd(12)} ${oneLine(t.title)}`)) },
+    { title: 'Open questions', total: snap.questions.length, rows: snap.questions.map((q) => task(q.id, `${q.from_agent} → ${q.to}: ${oneLine(q.text)}`)) },
+    { title: 'Gates waiting for a signal', total: s.gates_waiting.length, rows: s.gates_waiting.map((t) => task(t.id, `${t.gate ? `${t.gate.type}  ` : ''}${oneLine(t.title)}`)) },
+    { title: 'Blocked', total: s.counts.blocked, rows: s.blocked.map((t) => task(t.id, `${oneLine(t.title)} — ${oneLine(t.blocked?.reason ?? '')}`)) },
+  ];
   if (snap.inbox) {
-    out.push('', `Inbox of ${snap.inbox.agent}:`);
-    if (!snap.inbox.notifications.length) out.push('  —');
-    for (const n of snap.inbox.notifications.slice(-5)) out.push(clip(`  #${n.seq} ${n.kind}${n.count > 1 ? ` ×${n.count}` : ''}${n.task ? ` ${n.task}` : ''}${n.text ? `: ${oneLine(n.text)}` : ''}`, w));
+    const n = snap.inbox.notifications;
+    parts.push({ title: `Inbox of ${snap.inbox.agent}`, total: n.length, rows: n.slice().reverse().map((x) => `  #${x.seq} ${x.kind}${x.count > 1 ? ` ×${x.count}` : ''}${x.task ? ` ${x.task}` : ''}${x.text ? `: ${oneLine(x.text)}` : ''}`) });
   }
-  return out;
+  parts.push(
+    { title: 'Idle agents', total: snap.idle.length, rows: snap.idle.length ? [`  ${snap.idle.join(', ')}`] : [] },
+    { title: 'Ready next', total: s.ready_count, rows: s.ready.map((t) => task(t.id, `P${t.priority}  ${oneLine(t.title)}`)) },
+    { title: 'Recent events', total: snap.events.length, rows: snap.events.slice().reverse().map((e) => `  #${e.seq} ${e.ts.slice(11, 19)} ${e.type}${e.task ? ` ${e.task}` : ''}${e.actor ? ` by ${e.actor}` : ''}`) },
+  );
+  const shown = parts.filter((p) => p.rows.length);
+
+  const header = [
+    `${oneLine(s.project)} · revision ${s.revision} · profile ${s.profile} · ${new Date(nowMs).toISOString().slice(11, 19)} UTC · q quits`,
+    STATUSES.filter((st) => s.counts[st] > 0).map((st) => `${st} ${s.counts[st]}`).join(' · ') || 'empty board',
+  ];
+  // Lines for the parts: a title each, and a blank line before each when every row fits.
+  const room = height - header.length;
+  const rowsOf = shown.map(() => 0);
+  let left = room - shown.length;
+  for (let i = 0; i < shown.length && left > 0; i++) if (shown[i]!.rows.length) (rowsOf[i] = 1), left--;
+  for (let i = 0; i < shown.length && left > 0; i++) {
+    const more = Math.min(left, shown[i]!.rows.length - rowsOf[i]!);
+    rowsOf[i]! += more;
+    left -= more;
+  }
+  const spaced = left >= shown.length;
+  const out = [...header];
+  let omitted = 0;
+  shown.forEach((p, i) => {
+    if (room - (out.length - header.length) < 1) {
+      omitted += p.total;
+      return;
+    }
+    // Each row is one of the part's items, but the idle agents' one row holds them all.
+    const hidden = p.title === 'Idle agents' ? (rowsOf[i] ? 0 : p.total) : p.total - rowsOf[i]!;
+    omitted += hidden;
+    if (spaced) out.push('');
+    out.push(`${p.title} (${p.total}${hidden ? `, ${hidden} not shown` : ''}):`, ...p.rows.slice(0, rowsOf[i]));
+  });
+  if (omitted && Number.isFinite(height)) out[1] = `${omitted} row${omitted === 1 ? '' : 's'} not shown · ${out[1]}`;
+  if (!shown.length) out.push('', 'Nothing in flight, waiting or ready.');
+  return out.map((l) => clip(l, w)).slice(0, Number.isFinite(height) ? Math.max(height, 1) : undefined);
 }

@@ -2,7 +2,7 @@ import { cmp } from './json.js';
 import type { Config, State, Status, Task } from './types.js';
 import { STATUSES } from './types.js';
 import { PROFILE_LIMITS } from './sessions.js';
-import { boardFacts, boardView, rankTasks } from './rank.js';
+import { boardFacts, boardView, type Candidate, rankTasks } from './rank.js';
 import { isFinished } from './taskmodel.js';
 
 export interface BoardSummary {
@@ -14,13 +14,36 @@ export interface BoardSummary {
   in_progress: Task[];
   review_queue: Task[];
   ready: Task[];
+  /** The first of `ready` with the terms of their score (why each ranks where it does). */
+  ready_ranked: Candidate[];
   ready_count: number;
+  /** Gates waiting for their signal. */
+  gates_waiting: Task[];
+  /**
+   * Progress by goal and by label, from a whole state only (a read-index state holds only some
+   * tasks): each goal's children and each label's tasks, done of those not cancelled.
+   */
+  goals: Progress[];
+  labels: Progress[];
   /** Every ready task, best first, and every unfinished task (STATUS.md's graph takes its frontier from them). */
   ranked_ready: Task[];
   open: Task[];
   blocked: Task[];
   recently_done: Task[];
 }
+
+/** Done of the tasks not cancelled, under one goal or label. */
+interface Progress {
+  /** The goal's id, or the label. */
+  key: string;
+  /** The goal's title; null for a label. */
+  title: string | null;
+  done: number;
+  total: number;
+}
+
+/** How many goals and labels STATUS.md lists (the biggest first), so a board of many stays a page. */
+const PROGRESS_ROWS = 10;
 
 const byUpdatedDesc = (a: Task, b: Task) => cmp(b.updated_at, a.updated_at) || cmp(a.id, b.id);
 const byPriority = (a: Task, b: Task) => a.priority - b.priority || cmp(a.created_at, b.created_at) || cmp(a.id, b.id);
@@ -36,6 +59,16 @@ export function summarize(state: State, config: Config, limit = 10, archivedDone
   const blocked: Task[] = [];
   const done: Task[] = [];
   const open: Task[] = [];
+  const gates: Task[] = [];
+  const byGoal = new Map<string, Progress>();
+  const byLabel = new Map<string, Progress>();
+  const count = (map: Map<string, Progress>, key: string, title: string | null, t: Task) => {
+    if (t.status === 'cancelled') return;
+    const p = map.get(key) ?? { key, title, done: 0, total: 0 };
+    p.total++;
+    if (t.status === 'done') p.done++;
+    map.set(key, p);
+  };
   // One view of the board for the lists and the ranking (kept with a frozen state).
   const view = boardView(state);
   const tasks = view.all;
@@ -46,10 +79,18 @@ export function summarize(state: State, config: Config, limit = 10, archivedDone
     else if (t.status === 'review' || t.status === 'in_review') review.push(t);
     else if (t.status === 'blocked') blocked.push(t);
     else if (t.status === 'done') done.push(t);
+    if (t.kind === 'gate' && t.status === 'waiting') gates.push(t);
+    if (t.kind !== 'goal') {
+      const goal = t.parent ? state.tasks[t.parent] : undefined;
+      if (goal?.kind === 'goal') count(byGoal, goal.id, goal.title, t);
+      for (const l of t.labels) count(byLabel, l, null, t);
+    }
   }
-  const ready = rankTasks(state, config, { agent: null, now: view.clock, pathsRefuse: PROFILE_LIMITS[config.profile].pathsRefuse, view }).ranked.map((c) => c.task);
+  const ranked = rankTasks(state, config, { agent: null, now: view.clock, pathsRefuse: PROFILE_LIMITS[config.profile].pathsRefuse, view }).ranked;
+  const ready = ranked.map((c) => c.task);
   // A state from the read index holds only the tasks these lists read: the board's counts come with it.
   const whole = boardFacts(state);
+  const biggest = (map: Map<string, Progress>) => (whole ? [] : [...map.values()].sort((a, b) => b.total - a.total || cmp(a.key, b.key)).slice(0, PROGRESS_ROWS));
   return {
     project: config.name || state.board.name,
     revision: state.revision,
@@ -59,7 +100,11 @@ export function summarize(state: State, config: Config, limit = 10, archivedDone
     in_progress: inProgress.sort(byPriority).slice(0, limit * 5),
     review_queue: review.sort(byPriority).slice(0, limit * 5),
     ready: ready.slice(0, limit),
+    ready_ranked: ranked.slice(0, limit),
     ready_count: ready.length,
+    gates_waiting: gates.sort(byPriority).slice(0, limit * 5),
+    goals: biggest(byGoal),
+    labels: biggest(byLabel),
     ranked_ready: ready,
     open,
     blocked: blocked.sort(byPriority).slice(0, limit * 5),

@@ -26,6 +26,8 @@ export const status = () =>
     review_queue: tasks(),
     ready: tasks(),
     blocked: tasks(),
+    gates: tasks(),
+    questions: z.array(z.looseObject({ id: text(), from_agent: text(), to: text(), task: maybe(text()), text: text(), choices: z.array(text()) })),
     recently_done: tasks(),
   });
 

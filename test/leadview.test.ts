@@ -1,0 +1,177 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BIN, baton, batonIn, makeBoard, makeBoardIn, type TestBoard, type TestBoardIn } from './helpers.js';
+
+/**
+ * The lead's view (issue: a board a person understands at a glance): STATUS.md opens with
+ * progress, what is in flight, what waits on people and what is ready next with why; `status` and
+ * `show` say what the JSON knows; `watch` fits its terminal, most important rows first.
+ */
+
+interface Agent {
+  env: Record<string, string>;
+}
+
+async function joinIn(board: TestBoardIn, name: string, role = 'worker'): Promise<Agent> {
+  const r = await board.json('join', '--name', name, '--role', role);
+  expect(r._code, JSON.stringify(r)).toBe(0);
+  return { env: { BATON_SESSION: r.session.id, BATON_TOKEN: r.token } };
+}
+
+async function asIn(board: TestBoardIn, who: Agent, ...args: string[]) {
+  const r = await batonIn(args, { cwd: board.root, env: who.env });
+  expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+  return r;
+}
+
+/** A board with something in every part: a goal, labels, work in flight, a review, a question, a gate, a blocked task, done work. */
+async function liveBoard(): Promise<TestBoardIn> {
+  const b = await makeBoardIn();
+  await b.run('add', 'Checkout', '--id', 'checkout', '--kind', 'goal');
+  await b.run('add', 'Cart API', '--id', 'cart', '--parent', 'checkout', '--priority', 'P0', '--label', 'api');
+  await b.run('add', 'Payment form', '--id', 'pay', '--parent', 'checkout', '--depends-on', 'cart', '--label', 'ui');
+  await b.run('add', 'Schema', '--id', 'schema', '--priority', 'P1', '--label', 'api');
+  await b.run('add', 'Copy edit', '--id', 'copy', '--priority', 'P3');
+  await b.run('add', 'Docs', '--id', 'docs', '--priority', 'P2');
+  await b.run('add', 'Release', '--id', 'rel', '--kind', 'gate', '--gate-type', 'ci');
+  await b.run('block', 'docs', '--reason', 'waiting for the API to settle');
+  const w = await joinIn(b, 'w');
+  const rv = await joinIn(b, 'rv', 'reviewer');
+  await asIn(b, w, 'claim', 'schema');
+  await asIn(b, w, 'done', 'schema', '--notes', 'tables in place', '--result-text', '{"tables":4}');
+  await asIn(b, rv, 'review', 'start', 'schema');
+  await asIn(b, rv, 'review', 'approve', 'schema', '--notes', 'reads well');
+  await asIn(b, w, 'claim', 'cart');
+  await asIn(b, w, 'ask', '--to', 'orchestrator', 'Which payment provider?');
+  return b;
+}
+
+const sections = (md: string) => md.split('\n').filter((l) => /^#{2,3} /.test(l));
+
+describe("STATUS.md: what a lead needs first", () => {
+  it('opens with progress, then in flight, what waits on people, ready next with why; the settings come last', async () => {
+    const b = await liveBoard();
+    const md = readFileSync(join(b.dir, 'STATUS.md'), 'utf8');
+    expect(sections(md)).toEqual([
+      '## In flight',
+      '## Waiting on people',
+      '### Open questions',
+      '### Gates waiting for a signal',
+      '### Blocked',
+      '## Ready next',
+      '## Recently done',
+      '## Dependency graph',
+      '## Board settings',
+    ]);
+    const head = md.slice(0, md.indexOf('## In flight'));
+    // Done of the tasks not cancelled, on the board and by goal and label.
+    expect(head).toMatch(/\*\*Progress: 1 of 7 done\*\* █░░░░░░░░░ 14%/);
+    expect(head).toContain('| `checkout` Checkout | 0 of 2 | ░░░░░░░░░░ 0% |');
+    expect(head).toContain('| `api` | 1 of 2 | █████░░░░░ 50% |');
+    expect(head).toContain('times in UTC');
+    // In flight, by whom; waiting on people, with the reason.
+    expect(md).toMatch(/\| `cart` \| Cart API \| `w` \| in_progress \| \d{4}-\d\d-\d\d \d\d:\d\d \| \d{4}-\d\d-\d\d \d\d:\d\d \|/);
+    expect(md).toMatch(/\| `docs` \| Docs \| waiting for the API to settle \| \d{4}-\d\d-\d\d \d\d:\d\d \|/);
+    expect(md).toContain('| `rel` | Release | `ci` |');
+    expect(md).toContain('Which payment provider?');
+    // Ready next says why each ranks where it does: P3 `copy` after the P2-free chain.
+    const ready = md.slice(md.indexOf('## Ready next'), md.indexOf('## Recently done'));
+    expect(ready).toMatch(/\| 1 \| `copy` \| Copy edit \| P3 \| — \| [\d.]+(: .+)? \|/);
+    expect(ready).toContain('why');
+    // Times to the minute: no stored stamp (seconds, milliseconds) outside the graph.
+    expect(md.slice(0, md.indexOf('## Dependency graph'))).not.toMatch(/\d\d:\d\d:\d\d/);
+    // Settings and counts below everything else, zero counts left out.
+    const settings = md.slice(md.indexOf('## Board settings'));
+    expect(settings).toMatch(/Tasks by status: todo \d+ · in_progress 1 · blocked 1 · waiting 1 · done 1\n/);
+    expect(settings).toContain('Event retention:');
+    expect(settings).toContain('Task archive:');
+    expect(md).not.toContain('## Counts');
+    // Still byte-identical for the same state: rendering again changes nothing.
+    const again = await b.json('render');
+    expect(again.written).toEqual([]);
+  });
+
+  it('an empty board says so in each part', async () => {
+    const b = await makeBoardIn();
+    const md = readFileSync(join(b.dir, 'STATUS.md'), 'utf8');
+    for (const line of ['**Progress: 0 of 0 done**', '_Nothing in flight._', '_Nothing waits on people._', '_Nothing ready._', '_Nothing done yet._']) expect(md).toContain(line);
+  });
+});
+
+describe('status and show say what the JSON knows', () => {
+  it('status: progress, what waits on people, recently done; its JSON has the questions and gates too', async () => {
+    const b = await liveBoard();
+    const text = (await b.run('status')).stdout;
+    expect(text).toContain('Progress: 1 of 7 done (14%)');
+    expect(text).toMatch(/Open questions:\n\s+q-\S+\s+w → orchestrator: Which payment provider\?/);
+    expect(text).toMatch(/Gates waiting for a signal:\n\s+rel\s+Release {2}\(ci\)/);
+    expect(text).toMatch(/Blocked:\n\s+docs\s+Docs {2}— waiting for the API to settle/);
+    expect(text).toMatch(/Recently done:\n\s+schema\s+Schema {2}\d{4}-\d\d-\d\d \d\d:\d\dZ/);
+    const json = await b.json('status');
+    expect(json.questions.map((q: { text: string }) => q.text)).toEqual(['Which payment provider?']);
+    expect(json.gates.map((t: { id: string }) => t.id)).toEqual(['rel']);
+  });
+
+  it('show: the reviewer, the result summary, and the notes with the review notes marked', async () => {
+    const b = await liveBoard();
+    const text = (await b.run('show', 'schema')).stdout;
+    expect(text).toContain('reviewer rv');
+    expect(text).toContain('result (json, 12 bytes): JSON object with key(s): tables');
+    expect(text).toContain('the whole of it: baton result schema');
+    expect(text).toMatch(/notes:\n\s+\d{4}-\d\d-\d\d \d\d:\d\dZ w: tables in place\n\s+\d{4}-\d\d-\d\d \d\d:\d\dZ rv \(review\): reads well/);
+  });
+});
+
+describe('watch fits its terminal', () => {
+  /** Polls the pane until it shows `text`: waiting on a condition, not a fixed sleep. */
+  async function paneShows(session: string, text: string, ms = 15_000): Promise<string> {
+    const deadline = Date.now() + ms;
+    let pane = '';
+    while (Date.now() < deadline) {
+      pane = execFileSync('tmux', ['capture-pane', '-p', '-t', session], { encoding: 'utf8' });
+      if (pane.includes(text)) return pane;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`pane never showed ${JSON.stringify(text)}:\n${pane}`);
+  }
+
+  function busyBoard(): TestBoard {
+    const b = makeBoard();
+    for (let i = 0; i < 30; i++) b.run('add', `filler ${i}`, '--id', `f${i}`);
+    b.run('add', 'Blocked one', '--id', 'stuck');
+    b.run('block', 'stuck', '--reason', 'needs a key');
+    b.run('add', 'Release', '--id', 'rel', '--kind', 'gate', '--gate-type', 'ci');
+    for (let i = 0; i < 10; i++) {
+      const r = b.json('join', '--name', `a${i}`, '--role', 'worker');
+      const env = { BATON_SESSION: r.session.id, BATON_TOKEN: r.token };
+      if (i < 8) expect(baton(['claim', `f${i}`], { cwd: b.root, env }).code).toBe(0);
+      if (i === 0) expect(baton(['ask', '--to', 'orchestrator', 'Ship on Friday?'], { cwd: b.root, env }).code).toBe(0);
+    }
+    return b;
+  }
+
+  it('at 80×24: the header and the most important rows first, how many it left out, blocked, questions, gates and idle agents', async () => {
+    execFileSync('tmux', ['-V']);
+    const b = busyBoard();
+    const session = `baton-watch-small-${process.pid}-${Date.now()}`;
+    execFileSync('tmux', ['new-session', '-d', '-s', session, '-x', '80', '-y', '24', `cd ${JSON.stringify(b.root)} && NO_COLOR=1 ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} watch; sleep 30`]);
+    try {
+      const pane = await paneShows(session, 'Recent events');
+      const lines = pane.replace(/\n+$/, '').split('\n');
+      expect(lines.length).toBeLessThanOrEqual(24);
+      expect(lines[0]).toMatch(/ · revision \d+ · profile balanced · .* UTC · q quits/);
+      expect(lines[1]).toMatch(/^\d+ rows not shown · /);
+      expect(pane).toMatch(/In flight \(8\):/);
+      expect(pane).toContain('Open questions (1):');
+      expect(pane).toContain('Gates waiting for a signal (1):');
+      expect(pane).toMatch(/Blocked \(1\):\n\s+stuck\s+Blocked one — needs a key/);
+      expect(pane).toMatch(/Idle agents \(2\):\n\s+a8, a9/);
+      expect(pane).toMatch(/Ready next \(22, 2\d not shown\):/);
+      for (const l of lines) expect(l.length, l).toBeLessThanOrEqual(80);
+    } finally {
+      execFileSync('tmux', ['kill-session', '-t', session]);
+    }
+  });
+});
