@@ -175,3 +175,40 @@ describe('watch fits its terminal', () => {
     }
   });
 });
+
+describe('session hygiene', () => {
+  it('a session a newer one of the same agent replaced stops counting as live, unless it holds work or speaks again', async () => {
+    const b = await makeBoardIn();
+    await b.run('add', 'held', '--id', 'held');
+    const first = await joinIn(b, 'w');
+    const second = await joinIn(b, 'w');
+    const third = await joinIn(b, 'w');
+    // The second still holds a task: it stays, replaced or not.
+    await asIn(b, second, 'claim', 'held');
+    const third2 = await joinIn(b, 'w');
+    const listed = await b.json('sessions');
+    expect(listed.sessions.map((s: { id: string }) => s.id)).toEqual([second.env.BATON_SESSION, third2.env.BATON_SESSION]);
+    expect(listed.not_shown).toEqual({ stale: 0, replaced: 2, ended: 0 });
+    const all = (await b.json('sessions', '--all')).sessions as { id: string; state: string }[];
+    expect(all.filter((s) => s.state === 'replaced').map((s) => s.id).sort()).toEqual([first.env.BATON_SESSION, third.env.BATON_SESSION].sort());
+    const md = readFileSync(join(b.dir, 'SESSIONS.md'), 'utf8');
+    expect(md).toContain(`\`${second.env.BATON_SESSION}\``);
+    expect(md).not.toContain(`\`${first.env.BATON_SESSION}\``);
+    expect(md).toContain('Not shown: 2 replaced by a newer session of the same agent on the same host.');
+    expect(readFileSync(join(b.dir, 'AGENTS.md'), 'utf8')).toMatch(/\| `w` \| worker \| — \| .+ \| 2 \| `held` in_progress until \d{4}-\d\d-\d\d \d\d:\d\d \| \d{4}-\d\d-\d\d \d\d:\d\d \|/);
+    // The first speaks again: it counts again.
+    await asIn(b, first, 'heartbeat');
+    expect((await b.json('sessions')).sessions.map((s: { id: string }) => s.id)).toContain(first.env.BATON_SESSION);
+    // Its agent leaves from the newest: the older ones left behind are not live either.
+    await asIn(b, third2, 'leave');
+    expect((await b.json('sessions')).not_shown).toMatchObject({ ended: 1 });
+  });
+
+  it('every table a person reads has headers: sessions, agents, ps', async () => {
+    const b = await makeBoardIn();
+    await joinIn(b, 'w');
+    expect((await b.run('sessions')).stdout.split('\n')[0]).toMatch(/^SESSION\s+AGENT\s+ROLE\s+STATE\s+WHERE \/ HOLDS$/);
+    expect((await b.run('agents')).stdout.split('\n')[0]).toMatch(/^AGENT\s+ROLE\s+SPECIALTIES\s+LIVE\s+HOLDS$/);
+    expect(readFileSync(join(b.dir, 'AGENTS.md'), 'utf8')).toContain('| agent | role | specialties | host | open sessions | holds | last seen |');
+  });
+});

@@ -304,6 +304,13 @@ describe('demo', () => {
     const statuses = Object.values<{ status: string }>(state.tasks).map((t) => t.status);
     expect(statuses.length).toBeGreaterThan(0);
     expect(statuses.filter((st) => st !== 'done')).toEqual([]);
+    // A live board to look at: a copy taken part-way, some work done and some still moving.
+    const midway = join(dir, 'midway', 'project-plan');
+    expect(r.stdout).toContain(`The board part-way, with work in flight: ${join(midway, 'STATUS.md')}`);
+    const part = baton(['status', '--json'], { cwd: join(dir, 'midway') }).json;
+    expect([part.board, part.counts.done > 0, part.counts.done < part.total]).toEqual([midway, true, true]);
+    expect(part.in_progress.length + part.review_queue.length + part.gates.length).toBeGreaterThan(0);
+    expect(readFileSync(join(midway, 'STATUS.md'), 'utf8')).toMatch(/\*\*Progress: [1-6] of 7 done\*\*/);
   }, 120_000);
 });
 

@@ -2,7 +2,7 @@ import { historyOf } from '../store/eventlog.js';
 import { hostname } from 'node:os';
 import { hashToken } from '../rules/digest.js';
 import { resumeCommand, sweepExpiredLeases } from '../rules/leases.js';
-import { type AgentJson, authenticated, type Credentials, endSession, findOrMakeAgent, mintSessionId, takeOver, newToken, type SessionJson, sessionState, toAgentJson, toSessionJson } from '../rules/sessions.js';
+import { type AgentJson, authenticated, type Credentials, endSession, findOrMakeAgent, mintSessionId, replacedSessions, takeOver, newToken, type SessionJson, sessionState, toAgentJson, toSessionJson } from '../rules/sessions.js';
 import { BatonError, invalidInput, notFound } from '../rules/errors.js';
 import { checkId } from '../rules/ids.js';
 import { shellQuote } from '../rules/shell.js';
@@ -279,24 +279,33 @@ export async function agents(o: { limit?: number }, ctx: Ctx): Promise<AgentsRes
     if (who && IN_FLIGHT.has(t.status)) holds.set(who, [...(holds.get(who) ?? []), t.id]);
   }
   const live = new Map<string, number>();
-  for (const s of Object.values(state.sessions)) if (sessionState(s, config, nowMs) === 'live') live.set(s.agent, (live.get(s.agent) ?? 0) + 1);
+  const replaced = replacedSessions(state);
+  for (const s of Object.values(state.sessions)) if (sessionState(s, config, nowMs) === 'live' && !replaced.has(s.id)) live.set(s.agent, (live.get(s.agent) ?? 0) + 1);
   const { items, truncated } = bounded(Object.values(state.agents).sort((a, b) => cmp(a.id, b.id)), o.limit);
   return { revision: state.revision, agents: items.map((a) => ({ ...toAgentJson(a), sessions: live.get(a.id) ?? 0, holds: (holds.get(a.id) ?? []).sort() })), truncated };
 }
 
 export function renderAgents(r: AgentsResult): string {
   if (!r.agents.length) return 'No agents yet: baton join --name NAME --role worker';
-  return r.agents
-    .map((a) => `${a.id.padEnd(16)} ${a.role.padEnd(12)} ${(a.specialties.join(',') || '-').padEnd(16)} ${a.sessions} live session(s)${a.holds.length ? `  holds ${a.holds.join(', ')}` : ''}`)
-    .join('\n');
+  const row = (cells: string[]) => `${cells[0]!.padEnd(16)} ${cells[1]!.padEnd(12)} ${cells[2]!.padEnd(16)} ${cells[3]!.padEnd(5)} ${cells[4]}`.trimEnd();
+  return [
+    row(['AGENT', 'ROLE', 'SPECIALTIES', 'LIVE', 'HOLDS']),
+    ...r.agents.map((a) => row([a.id, a.role, a.specialties.join(',') || '-', String(a.sessions), a.holds.join(', ') || '-'])),
+  ].join('\n');
 }
 
 export interface SessionsResult {
   revision: number;
   sessions: (SessionJson & { holds: { task: string; status: string; expires_at: string }[] })[];
   truncated: boolean;
+  /** Without --all, how many sessions were left out, by state. */
+  not_shown: { stale: number; replaced: number; ended: number };
 }
 
+/**
+ * The live sessions (with --all, every one). A session a newer one of the same agent on the same
+ * host replaced (replacedSessions) is `replaced`, and counts with the stale and ended ones left out.
+ */
 export async function sessions(o: { all?: boolean; limit?: number }, ctx: Ctx): Promise<SessionsResult> {
   const { state, config } = await load(ctx);
   const nowMs = Date.now();
@@ -305,25 +314,37 @@ export async function sessions(o: { all?: boolean; limit?: number }, ctx: Ctx): 
     if (!t.lease) continue;
     holds.set(t.lease.session, [...(holds.get(t.lease.session) ?? []), { task: t.id, status: t.status, expires_at: t.lease.expires_at }]);
   }
-  const all = Object.values(state.sessions)
-    .map((s) => ({ ...toSessionJson(s, config, nowMs), holds: holds.get(s.id) ?? [] }))
-    .filter((s) => o.all || s.state !== 'ended')
+  const replaced = replacedSessions(state);
+  const every = Object.values(state.sessions)
+    .map((s) => {
+      const json = toSessionJson(s, config, nowMs);
+      return { ...json, state: json.state !== 'ended' && replaced.has(s.id) ? ('replaced' as const) : json.state, holds: holds.get(s.id) ?? [] };
+    })
     .sort((a, b) => cmp(a.started_at, b.started_at) || cmp(a.id, b.id));
+  const not_shown = { stale: 0, replaced: 0, ended: 0 };
+  const all = o.all ? every : every.filter((s) => s.state === 'live' || ((not_shown[s.state] += 1), false));
   const { items, truncated } = bounded(all, o.limit);
-  return { revision: state.revision, sessions: items, truncated };
+  return { revision: state.revision, sessions: items, truncated, not_shown };
 }
 
 export function renderSessions(r: SessionsResult): string {
-  if (!r.sessions.length) return 'No live sessions.';
+  const rest = Object.entries(r.not_shown).filter(([, n]) => n > 0);
+  const more = rest.length ? `\n${rest.reduce((n, [, k]) => n + k, 0)} more not shown: ${rest.map(([k, n]) => `${n} ${k}`).join(', ')} (baton sessions --all)` : '';
+  if (!r.sessions.length) return `No live sessions.${more}`;
   const note = r.sessions.some((s) => s.canonical) ? '\n* the canonical orchestrator (baton orchestrator start)' : '';
-  return `${r.sessions
-    .map(
-      (s) =>
-        `${s.id.padEnd(14)} ${s.agent.padEnd(16)} ${(s.canonical ? `${s.role}*` : s.role).padEnd(12)} ${s.state.padEnd(6)} ${s.host}${s.window ? `/${s.window}` : ''}${s.parent ? `  parent ${s.parent}` : ''}${
-          s.holds.length ? `  holds ${s.holds.map((h) => `${h.task} until ${h.expires_at}`).join(', ')}` : ''
-        }`,
-    )
-    .join('\n')}${note}`;
+  const row = (cells: string[]) => `${cells[0]!.padEnd(14)} ${cells[1]!.padEnd(16)} ${cells[2]!.padEnd(13)} ${cells[3]!.padEnd(8)} ${cells[4]}`.trimEnd();
+  return [
+    row(['SESSION', 'AGENT', 'ROLE', 'STATE', 'WHERE / HOLDS']),
+    ...r.sessions.map((s) =>
+      row([
+        s.id,
+        s.agent,
+        s.canonical ? `${s.role}*` : s.role,
+        s.state,
+        `${s.host}${s.window ? `/${s.window}` : ''}${s.parent ? `  parent ${s.parent}` : ''}${s.holds.length ? `  holds ${s.holds.map((h) => `${h.task} until ${h.expires_at}`).join(', ')}` : ''}`,
+      ]),
+    ),
+  ].join('\n') + note + more;
 }
 
 // ---------------------------------------------------------------- reap

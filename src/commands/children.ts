@@ -106,8 +106,13 @@ export async function ps(o: { all?: boolean; limit?: number }, ctx: Ctx): Promis
 
 export const renderPs = (r: PsResult) =>
   r.children.length
-    ? r.children.map((c) => `${c.session.padEnd(12)} ${c.agent.padEnd(18)} ${c.state.padEnd(8)} ${c.pid ?? '-'}  ${c.task ?? '-'}${c.exit_code !== null || c.signal ? `  exit ${c.signal ?? c.exit_code}` : ''}  ${c.log}`).join('\n')
+    ? [
+        psRow(['SESSION', 'AGENT', 'STATE', 'PID', 'TASK', 'EXIT', 'LOG']),
+        ...r.children.map((c) => psRow([c.session, c.agent, c.state, String(c.pid ?? '-'), c.task ?? '-', c.exit_code !== null || c.signal ? String(c.signal ?? c.exit_code) : '-', c.log])),
+      ].join('\n')
     : 'No spawned agents.';
+
+const psRow = (c: string[]) => `${c[0]!.padEnd(12)} ${c[1]!.padEnd(18)} ${c[2]!.padEnd(8)} ${c[3]!.padEnd(7)} ${c[4]!.padEnd(14)} ${c[5]!.padEnd(7)} ${c[6]}`;
 
 function findChild(state: State, ref: string): Session {
   const id = ref.toLowerCase();

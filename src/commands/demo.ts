@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as pause } from 'node:timers/promises';
@@ -9,6 +9,7 @@ import { pidAlive } from '../store/lock.js';
 import { readState } from '../store/store.js';
 import type { BatonEvent, State } from '../rules/types.js';
 import { waitUntil } from '../store/waiting.js';
+import { withLock } from '../store/tx.js';
 import type { Ctx, RunIO } from './context.js';
 
 /**
@@ -72,6 +73,8 @@ export interface DemoResult {
   revision: number;
   board: string;
   status_md: string;
+  /** A copy of the board taken mid-run (work in flight, some done): a live board to look at. */
+  midway: string | null;
   seconds: number;
   done: number;
   total: number;
@@ -116,6 +119,16 @@ export async function run(o: { dir?: string }, ctx: Ctx, io: RunIO): Promise<Dem
   let signalled = false;
   let justSignalled = false;
   const live = (state: State) => children.filter((c) => ['starting', 'running'].includes(state.sessions[c]?.spawn?.state ?? ''));
+  const midwayRoot = join(root, 'midway');
+  let midway: string | null = null;
+  const keepMidway = async (state: State) => {
+    const statuses = Object.values(state.tasks).map((t) => t.status);
+    const lively = statuses.includes('done') && statuses.some((x) => ['in_progress', 'review', 'in_review', 'changes_requested', 'handoff'].includes(x));
+    if (midway || !(lively || justSignalled)) return;
+    midway = join(midwayRoot, 'project-plan');
+    // Under the board lock: the copy is one revision of the board, whole (lock files left out).
+    await withLock(board, ctx.lockTimeoutMs, () => cpSync(board, midway!, { recursive: true, filter: (src) => !/[\\/]\.baton\.lock/.test(src) && !src.endsWith(`${join('project-plan', 'runs')}`) }));
+  };
   const state = await waitUntil(
     board,
     async () => {
@@ -129,6 +142,8 @@ export async function run(o: { dir?: string }, ctx: Ctx, io: RunIO): Promise<Dem
       shown = now;
       seq = state.seq;
       justSignalled = !signalled && state.tasks.ui?.status === 'done';
+      // A copy of the board part-way, once work is in flight and some is done (at the latest before the CI signal).
+      await keepMidway(state);
       if (justSignalled) {
         signalled = true;
         say(`  ${new Date().toISOString().slice(11, 19)}  ${'ci'.padEnd(14)} baton signal --type ci --match repo=bookshop,pr=1 --outcome success`);
@@ -148,8 +163,9 @@ export async function run(o: { dir?: string }, ctx: Ctx, io: RunIO): Promise<Dem
   const done = Object.values(state.tasks).filter((t) => t.status === 'done').length;
   const seconds = Math.round((Date.now() - started) / 100) / 10;
   say(`\n${done} of ${total} done in ${seconds}s. The board: ${join(board, 'STATUS.md')}`);
+  if (midway) say(`The board part-way, with work in flight: ${join(midway, 'STATUS.md')} (cd ${midwayRoot} && baton status)`);
   if (done !== total) throw new BatonError('INTERNAL', `The demo ended with ${total - done} task(s) unfinished; see ${join(board, 'runs')}.`, { details: { board } });
-  return { revision: state.revision, board, status_md: join(board, 'STATUS.md'), seconds, done, total };
+  return { revision: state.revision, board, status_md: join(board, 'STATUS.md'), midway, seconds, done, total };
 }
 
 // ---------------------------------------------------------------- the scripted agent

@@ -1,7 +1,8 @@
 import type { BatonEvent, Config, State } from '../rules/types.js';
 import { stableStringify, cmp } from '../rules/json.js';
 import { boardView, IN_FLIGHT } from '../rules/rank.js';
-import { GENERATED_NOTE, mdCode, mdTable, mdText } from './markdown.js';
+import { GENERATED_NOTE, mdCode, mdTable, mdText, utcMinute } from './markdown.js';
+import { replacedSessions } from '../rules/sessions.js';
 import { renderHandoffBundle } from './handoff.js';
 import { type ArchiveView, NO_ARCHIVE, renderStatusMd } from './status.js';
 
@@ -25,9 +26,9 @@ function holdings(state: State): Holdings {
   const all = frozen ? boardView(state).all : Object.values(state.tasks);
   for (const t of all.filter((x) => IN_FLIGHT.has(x.status)).sort((a, b) => cmp(a.id, b.id))) {
     const who = t.status === 'in_review' ? t.reviewer : t.assignee;
-    const label = `${mdCode(t.id)} ${t.status}${t.lease ? ` until ${t.lease.expires_at}` : ''}`;
+    const label = `${mdCode(t.id)} ${t.status}${t.lease ? ` until ${utcMinute(t.lease.expires_at)}` : ''}`;
     if (who) byAgent.set(who, [...(byAgent.get(who) ?? []), label]);
-    if (t.lease) bySession.set(t.lease.session, [...(bySession.get(t.lease.session) ?? []), `${mdCode(t.id)} until ${t.lease.expires_at}`]);
+    if (t.lease) bySession.set(t.lease.session, [...(bySession.get(t.lease.session) ?? []), `${mdCode(t.id)} until ${utcMinute(t.lease.expires_at)}`]);
   }
   if (frozen) held.set(state, { byAgent, bySession });
   return { byAgent, bySession };
@@ -40,20 +41,22 @@ function renderAgentsMd(state: State): string {
     out.push('_No agent has joined yet. Start with `baton join --name NAME --role worker`._');
   } else {
     const { byAgent } = holdings(state);
+    const replaced = replacedSessions(state);
     const sessions = new Map<string, number>();
-    for (const s of Object.values(state.sessions)) if (!s.ended_at) sessions.set(s.agent, (sessions.get(s.agent) ?? 0) + 1);
+    for (const s of Object.values(state.sessions)) if (!s.ended_at && !replaced.has(s.id)) sessions.set(s.agent, (sessions.get(s.agent) ?? 0) + 1);
     out.push(
+      'Times in UTC. An agent is a name on a host; its name shows only where it differs from its id (a second agent of one name on another host).',
+      '',
       mdTable(
-        ['agent', 'name', 'role', 'specialties', 'host', 'open sessions', 'holds', 'last seen'],
+        ['agent', 'role', 'specialties', 'host', 'open sessions', 'holds', 'last seen'],
         agents.map((a) => [
-          mdCode(a.id),
-          mdText(a.name),
+          `${mdCode(a.id)}${a.name !== a.id ? ` (${mdText(a.name)})` : ''}`,
           a.role,
           a.specialties.map(mdCode).join(', ') || '—',
           mdText(a.host),
           String(sessions.get(a.id) ?? 0),
           (byAgent.get(a.id) ?? []).join('<br>') || '—',
-          a.last_seen_at,
+          utcMinute(a.last_seen_at),
         ]),
       ),
     );
@@ -61,30 +64,39 @@ function renderAgentsMd(state: State): string {
   return `${out.join('\n')}\n`;
 }
 
+/**
+ * SESSIONS.md: the open sessions a newer one of the same agent did not replace (replacedSessions),
+ * and how many others there are; `baton sessions --all` lists every one.
+ */
 function renderSessionsMd(state: State): string {
-  const sessions = Object.values(state.sessions).sort((a, b) => cmp(a.started_at, b.started_at) || cmp(a.id, b.id));
+  const all = Object.values(state.sessions).sort((a, b) => cmp(a.started_at, b.started_at) || cmp(a.id, b.id));
+  const replaced = replacedSessions(state);
+  const open = all.filter((s) => !s.ended_at && !replaced.has(s.id));
+  const ended = all.filter((s) => s.ended_at).length;
   const out = [GENERATED_NOTE, '', '# Sessions', ''];
-  if (sessions.length === 0) out.push('_No sessions yet._');
+  if (all.length === 0) out.push('_No sessions yet._');
   else {
     const { bySession } = holdings(state);
+    out.push('Open sessions, times in UTC. A session with no heartbeat for `session_ttl_seconds` is stale and `baton reap` ends it.', '');
     out.push(
-      'Open sessions first. A session with no heartbeat for `session_ttl_seconds` is stale and `baton reap` ends it.',
-      '',
-      mdTable(
-        ['session', 'agent', 'role', 'host / window', 'parent', 'started', 'last heartbeat', 'leases', 'ended'],
-        [...sessions.filter((s) => !s.ended_at), ...sessions.filter((s) => s.ended_at)].map((s) => [
-          mdCode(s.id),
-          mdCode(s.agent),
-          s.role,
-          `${mdText(s.host)}${s.window ? ` / ${mdText(s.window)}` : ''}`,
-          s.parent ? mdCode(s.parent) : '—',
-          s.started_at,
-          s.heartbeat_at,
-          (bySession.get(s.id) ?? []).join('<br>') || '—',
-          s.ended_at ? `${s.ended_at} (${mdText(s.end_reason ?? '')})` : '—',
-        ]),
-      ),
+      open.length
+        ? mdTable(
+            ['session', 'agent', 'role', 'host / window', 'parent', 'started', 'last heartbeat', 'leases'],
+            open.map((s) => [
+              mdCode(s.id),
+              mdCode(s.agent),
+              s.role,
+              `${mdText(s.host)}${s.window ? ` / ${mdText(s.window)}` : ''}`,
+              s.parent ? mdCode(s.parent) : '—',
+              utcMinute(s.started_at),
+              utcMinute(s.heartbeat_at),
+              (bySession.get(s.id) ?? []).join('<br>') || '—',
+            ]),
+          )
+        : '_No open session._',
     );
+    const rest = [replaced.size ? `${replaced.size} replaced by a newer session of the same agent on the same host` : '', ended ? `${ended} ended` : ''].filter(Boolean);
+    if (rest.length) out.push('', `Not shown: ${rest.join(', ')}. \`baton sessions --all\` lists them.`);
   }
   return `${out.join('\n')}\n`;
 }

@@ -136,6 +136,29 @@ export const toAgentJson = (a: Agent): AgentJson => ({
   last_seen_at: a.last_seen_at,
 });
 
+/**
+ * Sessions a newer one of the same agent on the same host replaced (session id → the newer one's):
+ * it started after this one was last heard from, and this one holds no lease. A replaced session's
+ * token still works, and a heartbeat from it makes it count again; it only stops counting as live
+ * in what people read (SESSIONS.md, AGENTS.md, `baton sessions`). A pure function of the state.
+ */
+export function replacedSessions(state: State): Map<string, string> {
+  const newest = new Map<string, Session>();
+  const key = (s: Session) => `${s.agent}\u0000${s.host}`;
+  for (const s of Object.values(state.sessions)) {
+    const n = newest.get(key(s));
+    if (!n || s.started_at > n.started_at || (s.started_at === n.started_at && s.id > n.id)) newest.set(key(s), s);
+  }
+  const leased = new Set<string>();
+  for (const t of Object.values(state.tasks)) if (t.lease) leased.add(t.lease.session);
+  const out = new Map<string, string>();
+  for (const s of Object.values(state.sessions)) {
+    const n = newest.get(key(s))!;
+    if (!s.ended_at && n.id !== s.id && n.started_at > s.heartbeat_at && !leased.has(s.id)) out.set(s.id, n.id);
+  }
+  return out;
+}
+
 export interface SessionJson {
   id: string;
   agent: string;
@@ -148,7 +171,8 @@ export interface SessionJson {
   heartbeat_at: string;
   ended_at: string | null;
   end_reason: string | null;
-  state: 'live' | 'stale' | 'ended';
+  /** `replaced` only in `baton sessions` (replacedSessions). */
+  state: 'live' | 'stale' | 'ended' | 'replaced';
   /** True for the canonical orchestrator session. */
   canonical: boolean;
 }
