@@ -156,16 +156,61 @@ function graphClass(state: State, t: Task): string {
   }
 }
 
-/** What a git host renders: Mermaid beyond these is refused or unreadable. */
-const GRAPH = { boxes: 100, edges: 500, chars: 50_000, chars_shown: '50,000' };
+/**
+ * What a git host renders, and what reads on its page: Mermaid beyond `edges` and `chars` is
+ * refused; beyond `boxes`, or more than `across` boxes side by side, a page of about 830 px scales
+ * the picture until its text is too small to read (test/graph.test.ts renders it to check).
+ */
+const GRAPH = { boxes: 20, across: 3, edges: 500, chars: 50_000, chars_shown: '50,000', label: 24 };
 
 const LEGEND =
-  'Colours: blue in progress (or handed off, or sent back to its author), yellow in review, green ready, grey waiting on its dependencies, red blocked, purple a gate waiting for its signal.';
+  'Colours: blue in progress (or handed off, or sent back to its author), yellow in review, green ready, grey waiting on its dependencies, red blocked, purple a gate waiting for its signal. A frame is a goal.';
+
+/**
+ * Each task's rank among `tasks`: 0 for one that waits on none of them, else one more than the
+ * highest of those it waits on (Kahn's order: no recursion, whatever the board's shape).
+ */
+function ranksOf(tasks: Task[]): Map<string, number> {
+  const ids = new Set(tasks.map((t) => t.id));
+  const waitsOn = new Map(tasks.map((t) => [t.id, t.depends_on.filter((d) => ids.has(d))]));
+  const dependents = new Map<string, string[]>();
+  for (const [id, deps] of waitsOn) for (const d of deps) dependents.set(d, [...(dependents.get(d) ?? []), id]);
+  const left = new Map([...waitsOn].map(([id, deps]) => [id, deps.length]));
+  const rank = new Map<string, number>();
+  const queue = tasks.filter((t) => left.get(t.id) === 0).map((t) => t.id);
+  for (const id of queue) rank.set(id, 0);
+  for (let i = 0; i < queue.length; i++) {
+    const id = queue[i]!;
+    for (const n of dependents.get(id) ?? []) {
+      rank.set(n, Math.max(rank.get(n) ?? 0, rank.get(id)! + 1));
+      left.set(n, left.get(n)! - 1);
+      if (left.get(n) === 0) queue.push(n);
+    }
+  }
+  return rank;
+}
+
+/**
+ * The graph's shape on the page: left to right when its chains are at most `across` deep (boxes
+ * stack down the page), top down when no rank holds more than `across` boxes (a long chain runs
+ * down it), else left to right with the tasks deeper than `across` left out.
+ */
+function layout(tasks: Task[]): { direction: 'LR' | 'TD'; tasks: Task[] } {
+  const rank = ranksOf(tasks);
+  const depth = Math.max(0, ...rank.values()) + 1;
+  const perRank = new Map<number, number>();
+  for (const r of rank.values()) perRank.set(r, (perRank.get(r) ?? 0) + 1);
+  if (depth <= GRAPH.across) return { direction: 'LR', tasks };
+  if (Math.max(...perRank.values()) <= GRAPH.across) return { direction: 'TD', tasks };
+  return { direction: 'LR', tasks: tasks.filter((t) => rank.get(t.id)! < GRAPH.across) };
+}
 
 function renderGraph(state: State, s: BoardSummary): string[] {
-  const label = (t: Task, i: number) => `  n${i}["${t.id}: ${mermaidLabel(t.title.length > 60 ? `${t.title.slice(0, 59)}…` : t.title)}"]:::${graphClass(state, t)}`;
+  // One line a box (a git host's Mermaid wraps a label past about 200 px): the id and as much of the title as fits.
+  const title = (t: Task) => mermaidLabel(t.title, Math.max(8, GRAPH.label - t.id.length - 2));
+  const label = (t: Task, i: number) => `  n${i}["${t.id}: ${title(t)}"]:::${graphClass(state, t)}`;
   const styles = Object.entries(CLASS_STYLE).map(([cls, style]) => `  classDef ${cls} ${style}`);
-  let chars = '```mermaid\ngraph TD\n```\n'.length + styles.join('\n').length + 1;
+  let chars = '```mermaid\nflowchart LR\n```\n'.length + styles.join('\n').length + 1;
   let edges = 0;
   const chosenIds = new Set<string>();
   const fits = (chosen: Task[], next: Task): boolean => {
@@ -177,23 +222,47 @@ function renderGraph(state: State, s: BoardSummary): string[] {
     chosenIds.add(next.id);
     return true;
   };
-  const f = frontier(state, s, GRAPH.boxes, fits);
+  // Goals are the frames their tasks sit in, not boxes of their own.
+  const f = frontier(state, { ...s, open: s.open.filter((t) => t.kind !== 'goal'), ranked_ready: s.ranked_ready.filter((t) => t.kind !== 'goal') }, GRAPH.boxes, fits);
   if (f.total === 0) return ['_No unfinished tasks._'];
-  const tasks = f.tasks.map((c) => c.task);
+  const shape = layout(f.tasks.map((c) => c.task));
+  const tasks = shape.tasks;
   const node = new Map(tasks.map((t, i) => [t.id, `n${i}`]));
-  const lines = ['```mermaid', 'graph TD'];
+  const lines = ['```mermaid', `flowchart ${shape.direction}`];
   tasks.forEach((t, i) => lines.push(label(t, i)));
+  let shownEdges = 0;
   for (const t of tasks) {
-    for (const d of t.depends_on) if (node.has(d)) lines.push(`  ${node.get(d)} --> ${node.get(t.id)}`);
+    for (const d of t.depends_on) {
+      if (!node.has(d)) continue;
+      lines.push(`  ${node.get(d)} --> ${node.get(t.id)}`);
+      shownEdges++;
+    }
   }
+  // A frame for each goal, around its tasks that are shown (a goal's goal frames nothing more).
+  const goalOf = (t: Task) => (t.parent && state.tasks[t.parent]?.kind === 'goal' ? t.parent : null);
+  const byGoal = new Map<string, string[]>();
+  for (const t of tasks) {
+    const goal = goalOf(t);
+    if (goal) byGoal.set(goal, [...(byGoal.get(goal) ?? []), node.get(t.id)!]);
+  }
+  // Tasks in no frame and joined to no other shown one would stack in one long column (left to
+  // right) or one wide row (top down): invisible links set them in rows of `across` instead.
+  const joined = new Set<string>();
+  for (const t of tasks) for (const d of t.depends_on) if (node.has(d)) joined.add(d).add(t.id);
+  const alone = tasks.filter((t) => !joined.has(t.id) && !goalOf(t)).map((t) => node.get(t.id)!);
+  for (let i = 0; i + 1 < alone.length; i++) if ((i + 1) % GRAPH.across) lines.push(`  ${alone[i]} ~~~ ${alone[i + 1]}`);
+  // Each frame says its direction: Mermaid turns a frame with no link out of it the other way.
+  const direction = shape.direction === 'TD' ? 'TB' : 'LR';
+  [...byGoal].forEach(([goal, members], i) => lines.push(`  subgraph g${i}["${goal}: ${title(state.tasks[goal]!)}"]`, `    direction ${direction}`, ...members.map((m) => `    ${m}`), '  end'));
   lines.push(...styles, '```', '', LEGEND);
-  if (!f.whole) {
-    const count = (why: string) => f.tasks.filter((c) => c.why === why).length;
+  const whole = f.whole && tasks.length === f.tasks.length;
+  if (!whole) {
+    const count = (why: string) => f.tasks.filter((c) => c.why === why && node.has(c.task.id)).length;
     lines.push(
       '',
       `Showing ${tasks.length} of ${f.total} unfinished tasks, ${
         count('unfinished') ? 'in flight first, then by priority' : `the frontier: ${count('in flight')} of ${f.in_flight} in flight, ${count('ready')} of ${f.ready} ready, and ${count('unblocked next')} they unblock next`
-      }, with the ${edges} dependencies between them. Left out: the other ${f.total - tasks.length} (a git host renders at most ${GRAPH.edges} edges and ${GRAPH.chars_shown} characters of Mermaid); \`baton list\` has them all.`,
+      }, with the ${shownEdges} dependencies between them. Left out: the other ${f.total - tasks.length}, so that the picture reads on a page (at most ${GRAPH.boxes} boxes, ${GRAPH.across} side by side); \`baton list\` has them all.`,
     );
   }
   return lines;

@@ -177,7 +177,10 @@ export function frontier(state: State, s: BoardSummary, cap: number, fits: (chos
   // One pass over the board (no map of every task's dependents: this runs on every write).
   const next = open.filter((t) => !picked.has(t.id) && t.depends_on.some((d) => picked.has(d)));
   const soon = (t: Task) => t.depends_on.every((d) => picked.has(d) || !state.tasks[d] || isFinished(state.tasks[d]!.status));
-  for (const t of [...next.filter(soon), ...next.filter((t) => !soon(t))]) if (!take(t, 'unblocked next')) break;
+  // What the work in flight unblocks comes first, then what the ready tasks do.
+  const afterFlight = (t: Task) => t.depends_on.some((d) => state.tasks[d] && IN_FLIGHT_STATUSES.has(state.tasks[d]!.status));
+  const ordered = [...next.filter(soon), ...next.filter((t) => !soon(t))];
+  for (const t of [...ordered.filter(afterFlight), ...ordered.filter((t) => !afterFlight(t))]) if (!take(t, 'unblocked next')) break;
   for (const t of s.ranked_ready.slice(shownReady)) if (!take(t, 'ready')) break;
   return { tasks: chosen, total: open.length, whole: false, in_flight: inFlight.length, ready: s.ready_count };
 }
