@@ -3,6 +3,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, baton, batonIn, makeBoard, makeBoardIn, type TestBoard, type TestBoardIn } from './helpers.js';
+import { CONFIG, state, T0, task } from './inprocess.js';
+import { progressBar } from '../src/render/markdown.js';
+import { renderWatch } from '../src/render/watchframe.js';
+import { summarize } from '../src/rules/summary.js';
 
 /**
  * The lead's view (issue: a board a person understands at a glance): STATUS.md opens with
@@ -69,7 +73,7 @@ describe("STATUS.md: what a lead needs first", () => {
     // Done of the tasks not cancelled, on the board and by goal and label.
     expect(head).toMatch(/\*\*Progress: 1 of 7 done\*\* █░░░░░░░░░ 14%/);
     expect(head).toContain('| `checkout` Checkout | 0 of 2 | ░░░░░░░░░░ 0% |');
-    expect(head).toContain('| `api` | 1 of 2 | █████░░░░░ 50% |');
+    expect(head).toContain('| api | 1 of 2 | █████░░░░░ 50% |');
     expect(head).toContain('times in UTC');
     // In flight, by whom; waiting on people, with the reason.
     expect(md).toMatch(/\| `cart` \| Cart API \| `w` \| in_progress \| \d{4}-\d\d-\d\d \d\d:\d\d \| \d{4}-\d\d-\d\d \d\d:\d\d \|/);
@@ -210,5 +214,47 @@ describe('session hygiene', () => {
     expect((await b.run('sessions')).stdout.split('\n')[0]).toMatch(/^SESSION\s+AGENT\s+ROLE\s+STATE\s+WHERE \/ HOLDS$/);
     expect((await b.run('agents')).stdout.split('\n')[0]).toMatch(/^AGENT\s+ROLE\s+SPECIALTIES\s+LIVE\s+HOLDS$/);
     expect(readFileSync(join(b.dir, 'AGENTS.md'), 'utf8')).toContain('| agent | role | specialties | host | open sessions | holds | last seen |');
+  });
+});
+
+describe('what the review of the lead view found', () => {
+  it('a label with backticks, pipes and markup stays one cell of its row', async () => {
+    const b = await makeBoardIn();
+    await b.run('add', 'labelled', '--label', 'x` | <b>inj</b> [link](http://evil) `y');
+    const md = readFileSync(join(b.dir, 'STATUS.md'), 'utf8');
+    const row = md.split('\n').find((l) => l.includes('inj'))!;
+    expect(row.replace(/\\\|/g, '').split('|')).toHaveLength(5);
+    expect(row).not.toContain('<b>');
+    expect(row).not.toContain('](http');
+  });
+
+  it('percentages are whole numbers of the counts, and the bar is full only when all is done', () => {
+    expect(progressBar(7, 25)).toBe('██░░░░░░░░ 28%');
+    expect(progressBar(29, 100)).toBe('██░░░░░░░░ 29%');
+    expect(progressBar(19, 20)).toBe('█████████░ 95%');
+    expect(progressBar(20, 20)).toBe('██████████ 100%');
+    expect(progressBar(0, 0)).toBe('░░░░░░░░░░ 0%');
+  });
+
+  it("watch's frame never wraps: wide characters take two columns, bidi marks and controls are not spelled out", () => {
+    const titles = ['漢字のタイトルがとても長いタスクです漢字のタイトルがとても長いタスクです', `x${'\u200e'.repeat(50)}y`, 'tab\there\u202Eevil'];
+    const s = state(titles.map((title, i) => task(`t${i}`, { title })));
+    const snap = { summary: summarize(s, CONFIG, 8), events: [], questions: [], idle: [], inbox: null };
+    const lines = renderWatch(snap, Date.parse(T0), 40, 12);
+    expect(lines.length).toBeLessThanOrEqual(12);
+    const columns = (l: string) => [...l].reduce((n, ch) => n + (/[\u3000-\u9fff]/.test(ch) ? 2 : 1), 0);
+    for (const l of lines) {
+      expect(columns(l), l).toBeLessThanOrEqual(40);
+      expect(l).not.toMatch(/[\u0000-\u001f\u200e\u202e]/);
+    }
+  });
+
+  it("the graph says when it left out tasks deeper than a page's three steps", async () => {
+    const b = await makeBoardIn();
+    await b.run('add', 'one', '--id', 'a1');
+    for (const i of [2, 3, 4]) await b.run('add', `step ${i}`, '--id', `a${i}`, '--depends-on', `a${i - 1}`, '--priority', i === 4 ? 'P0' : 'P2');
+    for (const i of [1, 2, 3, 4]) await b.run('add', `lone ${i}`, '--id', `l${i}`, '--priority', 'P3');
+    const md = readFileSync(join(b.dir, 'STATUS.md'), 'utf8');
+    expect(md).toMatch(/Showing 7 of 8 unfinished tasks, .*Left out: the other 1 \(1 of them more than 3 steps down a chain of the shown ones\)/);
   });
 });

@@ -77,7 +77,7 @@ export function renderStatus(r: StatusResult): string {
   const counted = r.total - (r.counts.cancelled ?? 0);
   const out = [
     `${r.project} · revision ${r.revision} · profile ${r.profile} · ${r.total} tasks${nonzero ? ` (${nonzero})` : ''}${r.archive.archived ? ` · ${r.archive.archived} archived` : ''}`,
-    ...(r.total ? [`Progress: ${r.counts.done ?? 0} of ${counted} done (${counted ? Math.floor(((r.counts.done ?? 0) / counted) * 100) : 0}%)`] : []),
+    ...(r.total ? [`Progress: ${r.counts.done ?? 0} of ${counted} done (${counted ? Math.floor(((r.counts.done ?? 0) * 100) / counted) : 0}%)`] : []),
   ];
   const section = (title: string, tasks: TaskJson[], fmt: (t: TaskJson) => string) => {
     if (tasks.length) out.push('', `${title}:`, ...tasks.map((t) => `  ${t.id.padEnd(12)} ${fmt(t)}`));

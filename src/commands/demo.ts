@@ -10,6 +10,7 @@ import { readState } from '../store/store.js';
 import type { BatonEvent, State } from '../rules/types.js';
 import { waitUntil } from '../store/waiting.js';
 import { withLock } from '../store/tx.js';
+import { renderLatest } from '../store/renderlock.js';
 import type { Ctx, RunIO } from './context.js';
 
 /**
@@ -128,6 +129,8 @@ export async function run(o: { dir?: string }, ctx: Ctx, io: RunIO): Promise<Dem
     midway = join(midwayRoot, 'project-plan');
     // Under the board lock: the copy is one revision of the board, whole (lock files left out).
     await withLock(board, ctx.lockTimeoutMs, () => cpSync(board, midway!, { recursive: true, filter: (src) => !/[\\/]\.baton\.lock/.test(src) && !src.endsWith(`${join('project-plan', 'runs')}`) }));
+    // The Markdown is rendered after the board lock is let go: made again from the copy's own state.
+    await renderLatest(midway, ctx.lockTimeoutMs, true);
   };
   const state = await waitUntil(
     board,

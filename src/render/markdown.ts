@@ -50,7 +50,7 @@ export function utcMinute(iso: string | null | undefined): string {
 
 /** Done of total as a ten-cell bar and a whole percentage: `██████░░░░ 60%`. */
 export function progressBar(done: number, total: number): string {
-  const share = total ? done / total : 0;
-  const cells = Math.round(share * 10);
-  return `${'█'.repeat(cells)}${'░'.repeat(10 - cells)} ${Math.floor(share * 100)}%`;
+  // Whole numbers first (7 of 25 is 28%, not 27.999…%), and a full bar only when all is done.
+  const cells = total ? Math.floor((done * 10) / total) : 0;
+  return `${'█'.repeat(cells)}${'░'.repeat(10 - cells)} ${total ? Math.floor((done * 100) / total) : 0}%`;
 }

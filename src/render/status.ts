@@ -85,7 +85,7 @@ function progress(s: BoardSummary, archive: ArchiveView): string[] {
   const more = [s.counts.cancelled ? `${s.counts.cancelled} cancelled, not counted` : '', archive.count ? `${archive.count} more finished in the archive` : ''].filter(Boolean);
   const out = [`**Progress: ${done} of ${total} done** ${progressBar(done, total)}${more.length ? ` · ${more.join(' · ')}` : ''}`, ''];
   if (s.goals.length) out.push(mdTable(['goal', 'done', 'progress'], s.goals.map((g) => [`${mdCode(g.key)} ${mdText(g.title, 60)}`, `${g.done} of ${g.total}`, progressBar(g.done, g.total)])), '');
-  if (s.labels.length) out.push(mdTable(['label', 'done', 'progress'], s.labels.map((l) => [mdCode(l.key), `${l.done} of ${l.total}`, progressBar(l.done, l.total)])), '');
+  if (s.labels.length) out.push(mdTable(['label', 'done', 'progress'], s.labels.map((l) => [mdText(l.key), `${l.done} of ${l.total}`, progressBar(l.done, l.total)])), '');
   return out;
 }
 
@@ -110,9 +110,11 @@ function waitingOnPeople(state: State, s: BoardSummary): string[] {
   }
   if (s.gates_waiting.length) {
     out.push('### Gates waiting for a signal', '', mdTable(['gate', 'title', 'waits for', 'since'], s.gates_waiting.map((t) => [mdCode(t.id), mdText(t.title), t.gate ? mdCode(t.gate.type) : '—', utcMinute(t.updated_at)])), '');
+    if (s.gates_waiting_count > s.gates_waiting.length) out.push(`…and ${s.gates_waiting_count - s.gates_waiting.length} more; \`baton list --status waiting\` lists them.`, '');
   }
   if (s.blocked.length) {
     out.push('### Blocked', '', mdTable(['task', 'title', 'reason', 'since'], s.blocked.map((t) => [mdCode(t.id), mdText(t.title), mdText(t.blocked?.reason ?? ''), utcMinute(t.blocked?.at)])), '');
+    if (s.counts.blocked > s.blocked.length) out.push(`…and ${s.counts.blocked - s.blocked.length} more; \`baton list --status blocked\` lists them.`, '');
   }
   return out;
 }
@@ -195,14 +197,17 @@ function ranksOf(tasks: Task[]): Map<string, number> {
  * stack down the page), top down when no rank holds more than `across` boxes (a long chain runs
  * down it), else left to right with the tasks deeper than `across` left out.
  */
-function layout(tasks: Task[]): { direction: 'LR' | 'TD'; tasks: Task[] } {
-  const rank = ranksOf(tasks);
+function layout(tasks: Task[]): { direction: 'LR' | 'TD'; tasks: Task[]; deep: number } {
+  const ranked = ranksOf(tasks);
+  // A task in a dependency cycle (a merge can make one; doctor names it) has no rank: it shows as a first one.
+  const rank = new Map(tasks.map((t) => [t.id, ranked.get(t.id) ?? 0]));
   const depth = Math.max(0, ...rank.values()) + 1;
   const perRank = new Map<number, number>();
   for (const r of rank.values()) perRank.set(r, (perRank.get(r) ?? 0) + 1);
-  if (depth <= GRAPH.across) return { direction: 'LR', tasks };
-  if (Math.max(...perRank.values()) <= GRAPH.across) return { direction: 'TD', tasks };
-  return { direction: 'LR', tasks: tasks.filter((t) => rank.get(t.id)! < GRAPH.across) };
+  if (depth <= GRAPH.across) return { direction: 'LR', tasks, deep: 0 };
+  if (Math.max(...perRank.values()) <= GRAPH.across) return { direction: 'TD', tasks, deep: 0 };
+  const kept = tasks.filter((t) => rank.get(t.id)! < GRAPH.across);
+  return { direction: 'LR', tasks: kept, deep: tasks.length - kept.length };
 }
 
 function renderGraph(state: State, s: BoardSummary): string[] {
@@ -262,7 +267,7 @@ function renderGraph(state: State, s: BoardSummary): string[] {
       '',
       `Showing ${tasks.length} of ${f.total} unfinished tasks, ${
         count('unfinished') ? 'in flight first, then by priority' : `the frontier: ${count('in flight')} of ${f.in_flight} in flight, ${count('ready')} of ${f.ready} ready, and ${count('unblocked next')} they unblock next`
-      }, with the ${shownEdges} dependencies between them. Left out: the other ${f.total - tasks.length}, so that the picture reads on a page (at most ${GRAPH.boxes} boxes, ${GRAPH.across} side by side); \`baton list\` has them all.`,
+      }, with the ${shownEdges} dependencies between them. Left out: the other ${f.total - tasks.length}${shape.deep ? ` (${shape.deep} of them more than ${GRAPH.across} steps down a chain of the shown ones)` : ''}, so that the picture reads on a page (at most ${GRAPH.boxes} boxes, ${GRAPH.across} side by side); \`baton list\` has them all.`,
     );
   }
   return lines;

@@ -14,8 +14,46 @@ export interface WatchSnapshot {
   inbox: { agent: string; notifications: Notification[] } | null;
 }
 
-const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
-const oneLine = (s: string) => s.replace(/[\u0000-\u001f\u007f]+/g, ' ');
+/**
+ * Columns a character takes on a terminal: none for a combining mark or a zero-width one, two for
+ * an East Asian wide or full-width one (and the emoji planes), else one.
+ */
+function cells(code: number): number {
+  if ((code >= 0x300 && code <= 0x36f) || (code >= 0x200b && code <= 0x200d) || (code >= 0xfe00 && code <= 0xfe0f)) return 0;
+  if (
+    (code >= 0x1100 && code <= 0x115f) ||
+    (code >= 0x2e80 && code <= 0xa4cf) ||
+    (code >= 0xac00 && code <= 0xd7a3) ||
+    (code >= 0xf900 && code <= 0xfaff) ||
+    (code >= 0xfe30 && code <= 0xfe4f) ||
+    (code >= 0xff00 && code <= 0xff60) ||
+    (code >= 0xffe0 && code <= 0xffe6) ||
+    (code >= 0x1f300 && code <= 0x1faff) ||
+    (code >= 0x20000 && code <= 0x3fffd)
+  )
+    return 2;
+  return 1;
+}
+
+/** A line cut to `n` terminal columns (an ellipsis where it was cut), so a frame never wraps. */
+function clip(s: string, n: number): string {
+  const chars = [...s];
+  const widths = chars.map((ch) => cells(ch.codePointAt(0)!));
+  if (widths.reduce((x, y) => x + y, 0) <= n) return s;
+  let used = 0;
+  let out = '';
+  for (let i = 0; i < chars.length && used + widths[i]! <= n - 1; i++) {
+    used += widths[i]!;
+    out += chars[i];
+  }
+  return `${out}…`;
+}
+
+/**
+ * User text on one line: controls, line and paragraph separators and the bidi marks (which the
+ * CLI would spell out as escapes, longer than the line was measured) become spaces.
+ */
+const oneLine = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]+/g, ' ');
 
 function countdown(iso: string, nowMs: number): string {
   const s = Math.round((Date.parse(iso) - nowMs) / 1000);
@@ -40,14 +78,14 @@ interface Part {
  */
 export function renderWatch(snap: WatchSnapshot, nowMs: number, width: number, height = Number.POSITIVE_INFINITY): string[] {
   const s = snap.summary;
-  const w = Math.max(40, width);
+  const w = Math.max(10, width);
   const task = (id: string, rest: string) => `  ${id.padEnd(14)} ${rest}`;
   const inFlight = s.counts.in_progress + s.counts.handoff + s.counts.changes_requested;
   const parts: Part[] = [
     { title: 'In flight', total: inFlight, rows: s.in_progress.map((t) => task(t.id, `${(t.assignee ?? '').padEnd(12)} ${t.lease ? countdown(t.lease.expires_at, nowMs).padEnd(16) : t.status.padEnd(16)} ${oneLine(t.title)}`)) },
     { title: 'Review queue', total: s.counts.review + s.counts.in_review, rows: s.review_queue.map((t) => task(t.id, `${t.status.padEnd(10)} ${(t.reviewer ?? '').padEnd(12)} ${oneLine(t.title)}`)) },
     { title: 'Open questions', total: snap.questions.length, rows: snap.questions.map((q) => task(q.id, `${q.from_agent} → ${q.to}: ${oneLine(q.text)}`)) },
-    { title: 'Gates waiting for a signal', total: s.gates_waiting.length, rows: s.gates_waiting.map((t) => task(t.id, `${t.gate ? `${t.gate.type}  ` : ''}${oneLine(t.title)}`)) },
+    { title: 'Gates waiting for a signal', total: s.gates_waiting_count, rows: s.gates_waiting.map((t) => task(t.id, `${t.gate ? `${t.gate.type}  ` : ''}${oneLine(t.title)}`)) },
     { title: 'Blocked', total: s.counts.blocked, rows: s.blocked.map((t) => task(t.id, `${oneLine(t.title)} — ${oneLine(t.blocked?.reason ?? '')}`)) },
   ];
   if (snap.inbox) {

@@ -17,8 +17,9 @@ export interface BoardSummary {
   /** The first of `ready` with the terms of their score (why each ranks where it does). */
   ready_ranked: Candidate[];
   ready_count: number;
-  /** Gates waiting for their signal. */
+  /** Gates waiting for their signal (the first of them), and how many there are. */
   gates_waiting: Task[];
+  gates_waiting_count: number;
   /**
    * Progress by goal and by label, from a whole state only (a read-index state holds only some
    * tasks): each goal's children and each label's tasks, done of those not cancelled.
@@ -103,6 +104,7 @@ export function summarize(state: State, config: Config, limit = 10, archivedDone
     ready_ranked: ranked.slice(0, limit),
     ready_count: ready.length,
     gates_waiting: gates.sort(byPriority).slice(0, limit * 5),
+    gates_waiting_count: gates.length,
     goals: biggest(byGoal),
     labels: biggest(byLabel),
     ranked_ready: ready,
