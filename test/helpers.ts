@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -106,6 +106,18 @@ export function seededInstants(): { seed: number; below(maxMs: number): number }
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
   return { seed, below: (maxMs) => Math.floor(next() * maxMs) };
+}
+
+/** Polls a tmux pane until it shows `text` (or the deadline passes): waiting on a condition, not a fixed sleep. */
+export async function paneShows(session: string, text: string, ms = 15_000): Promise<string> {
+  const deadline = Date.now() + ms;
+  let pane = '';
+  while (Date.now() < deadline) {
+    pane = execFileSync('tmux', ['capture-pane', '-p', '-t', session], { encoding: 'utf8' });
+    if (pane.includes(text)) return pane;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`pane never showed ${JSON.stringify(text)}:\n${pane}`);
 }
 
 export function tempDir(prefix = 'baton-test-'): string {

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, baton, batonIn, makeBoard, makeBoardIn, type TestBoard, type TestBoardIn } from './helpers.js';
+import { BIN, baton, batonIn, makeBoard, makeBoardIn, paneShows, type TestBoard, type TestBoardIn } from './helpers.js';
 import { CONFIG, state, T0, task } from './inprocess.js';
 import { progressBar } from '../src/render/markdown.js';
 import { renderWatch } from '../src/render/watchframe.js';
@@ -129,18 +129,6 @@ describe('status and show say what the JSON knows', () => {
 });
 
 describe('watch fits its terminal', () => {
-  /** Polls the pane until it shows `text`: waiting on a condition, not a fixed sleep. */
-  async function paneShows(session: string, text: string, ms = 15_000): Promise<string> {
-    const deadline = Date.now() + ms;
-    let pane = '';
-    while (Date.now() < deadline) {
-      pane = execFileSync('tmux', ['capture-pane', '-p', '-t', session], { encoding: 'utf8' });
-      if (pane.includes(text)) return pane;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`pane never showed ${JSON.stringify(text)}:\n${pane}`);
-  }
-
   function busyBoard(): TestBoard {
     const b = makeBoard();
     for (let i = 0; i < 30; i++) b.run('add', `filler ${i}`, '--id', `f${i}`);

@@ -2,7 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, baton, batonAsync, batonIn, hashTree, makeBoard, makeBoardIn, type Run, type TestBoard, type TestBoardIn } from './helpers.js';
+import { BIN, baton, batonAsync, batonIn, hashTree, makeBoard, makeBoardIn, paneShows, type Run, type TestBoard, type TestBoardIn } from './helpers.js';
 
 /**
  * Signals between agents: events, notifications, inbox, messages, handoffs and the live board.
@@ -271,18 +271,6 @@ describe('watch', () => {
       throw new Error('tmux is needed for the terminal test of watch (apt-get install tmux; .ci/run installs it)');
     }
   };
-
-  /** Polls the pane until it shows `text` (or the deadline passes): waiting on a condition, not a fixed sleep. */
-  async function paneShows(session: string, text: string, ms = 15_000): Promise<string> {
-    const deadline = Date.now() + ms;
-    let pane = '';
-    while (Date.now() < deadline) {
-      pane = execFileSync('tmux', ['capture-pane', '-p', '-t', session], { encoding: 'utf8' });
-      if (pane.includes(text)) return pane;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`pane never showed ${JSON.stringify(text)}:\n${pane}`);
-  }
 
   it('redraws under a pseudo-terminal after another process claims, and exits cleanly on q', async () => {
     requireTmux();

@@ -20,7 +20,7 @@ import { asShell, asShellInCode } from '../src/rules/shellword.js';
 import { leaseConflict } from '../src/rules/leases.js';
 import { hashToken } from '../src/rules/digest.js';
 import { tempDir } from './helpers.js';
-import { CONFIG, fakeTx, state, T0, task } from './inprocess.js';
+import { agentNamed, CONFIG, fakeTx, refusal, sessionOf, state, T0, task } from './inprocess.js';
 
 describe('ids', () => {
   it.each([
@@ -513,27 +513,15 @@ describe('commands as the agent\'s shell runs them', () => {
 
 describe('leaseConflict (rules/leases.ts): who may finish, release or renew a task, in-process', () => {
   const NOW = Date.parse('2026-01-01T00:10:00.000Z');
-  const session = (id: string, agent: string, ended: string | null = null) => ({
-    agent, depth: 0, end_reason: ended ? 'left' : null, ended_at: ended, heartbeat_at: T0, host: 'h', id, parent: null, role: 'worker' as const, started_at: T0, token_hash: 'x', window: null,
-  });
   const lease = (s: string, expires: string) => ({ expires_at: expires, heartbeat_at: T0, session: s, token_hash: hashToken('lease-token') });
   const board = (t: Task) => {
     const s = state([t]);
-    s.agents = { w: { created_at: T0, host: 'h', id: 'w', last_seen_at: T0, name: 'w', role: 'worker', specialties: [] }, v: { created_at: T0, host: 'h', id: 'v', last_seen_at: T0, name: 'v', role: 'worker', specialties: [] } };
-    s.sessions = { 's-1': session('s-1', 'w'), 's-2': session('s-2', 'w'), 's-3': session('s-3', 'v') };
+    s.agents = { w: agentNamed('w'), v: agentNamed('v') };
+    s.sessions = { 's-1': sessionOf('s-1', 'w'), 's-2': sessionOf('s-2', 'w'), 's-3': sessionOf('s-3', 'v') };
     return s;
   };
   const me = (s: State, id: string) => ({ session: s.sessions[id]!, agentId: s.sessions[id]!.agent });
   const none = () => [];
-  const refusal = (f: () => void) => {
-    try {
-      f();
-      return null;
-    } catch (e) {
-      const err = e as { code: string; message: string; hint?: string };
-      return { code: err.code, message: err.message, hint: err.hint };
-    }
-  };
 
   it.each([
     ['the holder, lease live', 's-1', 'in_progress', lease('s-1', '2026-01-01T00:20:00.000Z'), undefined, null],

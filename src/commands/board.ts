@@ -4,7 +4,8 @@ import { ARCHIVE_IDS, archiveIds, archiveView, projectionInputs, readArchive } f
 import type { ProjectionInputs } from '../render/projections.js';
 import { missingAgentCommands } from '../clients/agentpath.js';
 import { BatonError } from '../rules/errors.js';
-import { futureTimes, spell } from '../rules/clock.js';
+import { futureTimes, spell, toMinute } from '../rules/clock.js';
+import { percent } from '../render/markdown.js';
 import { leftoverLockDirs, lockHealth, readLockOwner, RENDER_LOCK, STALE_MS } from '../store/lock.js';
 import type { Config, Question, State } from '../rules/types.js';
 import { openQuestions } from '../rules/questions.js';
@@ -77,7 +78,7 @@ export function renderStatus(r: StatusResult): string {
   const counted = r.total - (r.counts.cancelled ?? 0);
   const out = [
     `${r.project} · revision ${r.revision} · profile ${r.profile} · ${r.total} tasks${nonzero ? ` (${nonzero})` : ''}${r.archive.archived ? ` · ${r.archive.archived} archived` : ''}`,
-    ...(r.total ? [`Progress: ${r.counts.done ?? 0} of ${counted} done (${counted ? Math.floor(((r.counts.done ?? 0) * 100) / counted) : 0}%)`] : []),
+    ...(r.total ? [`Progress: ${r.counts.done ?? 0} of ${counted} done (${percent(r.counts.done ?? 0, counted)}%)`] : []),
   ];
   const section = (title: string, tasks: TaskJson[], fmt: (t: TaskJson) => string) => {
     if (tasks.length) out.push('', `${title}:`, ...tasks.map((t) => `  ${t.id.padEnd(12)} ${fmt(t)}`));
@@ -101,7 +102,7 @@ const oneLine = (text: string, max: number) => {
 };
 
 /** A stored time to the minute, UTC: `2026-12-07 11:43Z`. */
-const minute = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 16)}Z`;
+const minute = (iso: string) => `${toMinute(iso)}Z`;
 
 // ---------------------------------------------------------------- render
 

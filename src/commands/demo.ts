@@ -10,6 +10,7 @@ import { readState } from '../store/store.js';
 import type { BatonEvent, State } from '../rules/types.js';
 import { waitUntil } from '../store/waiting.js';
 import { withLock } from '../store/tx.js';
+import { IN_FLIGHT } from '../rules/rank.js';
 import { renderLatest } from '../store/renderlock.js';
 import type { Ctx, RunIO } from './context.js';
 
@@ -124,7 +125,7 @@ export async function run(o: { dir?: string }, ctx: Ctx, io: RunIO): Promise<Dem
   let midway: string | null = null;
   const keepMidway = async (state: State) => {
     const statuses = Object.values(state.tasks).map((t) => t.status);
-    const lively = statuses.includes('done') && statuses.some((x) => ['in_progress', 'review', 'in_review', 'changes_requested', 'handoff'].includes(x));
+    const lively = statuses.includes('done') && statuses.some((x) => IN_FLIGHT.has(x));
     if (midway || !(lively || justSignalled)) return;
     midway = join(midwayRoot, 'project-plan');
     // Under the board lock: the copy is one revision of the board, whole (lock files left out).

@@ -1,3 +1,4 @@
+import { toMinute } from '../rules/clock.js';
 import { bounded, cmp } from '../rules/json.js';
 import { BatonError, invalidInput } from '../rules/errors.js';
 import { checkId } from '../rules/ids.js';
@@ -442,7 +443,7 @@ export function renderShow(r: ShowResult): string {
   if (t.notes.length) {
     // A note by the task's reviewer that is not its author's is a review note (approve or reject --notes).
     out.push('', 'notes:');
-    for (const n of t.notes.slice(-20)) out.push(`  ${n.at.slice(0, 16).replace('T', ' ')}Z ${n.author ?? '—'}${n.author && n.author === t.reviewer && n.author !== t.assignee ? ' (review)' : ''}: ${n.text.replace(/\s+/g, ' ')}`);
+    for (const n of t.notes.slice(-20)) out.push(`  ${toMinute(n.at)}Z ${n.author ?? '—'}${n.author && n.author === t.reviewer && n.author !== t.assignee ? ' (review)' : ''}: ${n.text.replace(/\s+/g, ' ')}`);
     if (t.notes.length > 20) out.push(`  … ${t.notes.length - 20} earlier (--json has them all)`);
   }
   if (r.history.length) {

@@ -34,14 +34,13 @@ function holdings(state: State): Holdings {
   return { byAgent, bySession };
 }
 
-function renderAgentsMd(state: State): string {
+function renderAgentsMd(state: State, replaced: ReadonlyMap<string, string>): string {
   const agents = Object.values(state.agents).sort((a, b) => cmp(a.id, b.id));
   const out = [GENERATED_NOTE, '', '# Agents', ''];
   if (agents.length === 0) {
     out.push('_No agent has joined yet. Start with `baton join --name NAME --role worker`._');
   } else {
     const { byAgent } = holdings(state);
-    const replaced = replacedSessions(state);
     const sessions = new Map<string, number>();
     for (const s of Object.values(state.sessions)) if (!s.ended_at && !replaced.has(s.id)) sessions.set(s.agent, (sessions.get(s.agent) ?? 0) + 1);
     out.push(
@@ -68,9 +67,8 @@ function renderAgentsMd(state: State): string {
  * SESSIONS.md: the open sessions a newer one of the same agent did not replace (replacedSessions),
  * and how many others there are; `baton sessions --all` lists every one.
  */
-function renderSessionsMd(state: State): string {
+function renderSessionsMd(state: State, replaced: ReadonlyMap<string, string>): string {
   const all = Object.values(state.sessions).sort((a, b) => cmp(a.started_at, b.started_at) || cmp(a.id, b.id));
-  const replaced = replacedSessions(state);
   const open = all.filter((s) => !s.ended_at && !replaced.has(s.id));
   const ended = all.filter((s) => s.ended_at).length;
   const out = [GENERATED_NOTE, '', '# Sessions', ''];
@@ -162,10 +160,12 @@ export interface ProjectionInputs {
  */
 export function renderProjections(state: State, config: Config, inputs: ProjectionInputs = { notifications: [], archive: NO_ARCHIVE }): Map<string, string> {
   const recent = inputs.notifications;
+  // One pass over the sessions and leases for both files that leave replaced sessions out.
+  const replaced = replacedSessions(state);
   return new Map([
     ['STATUS.md', renderStatusMd(state, config, inputs.archive)],
-    ['AGENTS.md', renderAgentsMd(state)],
-    ['SESSIONS.md', renderSessionsMd(state)],
+    ['AGENTS.md', renderAgentsMd(state, replaced)],
+    ['SESSIONS.md', renderSessionsMd(state, replaced)],
     ['HANDOFFS.md', renderHandoffsMd(state)],
     ['NOTIFICATIONS.md', renderNotificationsMd(recent)],
     ['handoff-index.json', stableStringify({ generated_by: 'baton render', handoffs: Object.values(state.handoffs).sort((a, b) => cmp(a.task, b.task)) })],

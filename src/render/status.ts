@@ -163,7 +163,7 @@ function graphClass(state: State, t: Task): string {
  * refused; beyond `boxes`, or more than `across` boxes side by side, a page of about 830 px scales
  * the picture until its text is too small to read (test/graph.test.ts renders it to check).
  */
-const GRAPH = { boxes: 20, across: 3, edges: 500, chars: 50_000, chars_shown: '50,000', label: 24 };
+const GRAPH = { boxes: 20, across: 3, edges: 500, chars: 50_000, label: 24 };
 
 const LEGEND =
   'Colours: blue in progress (or handed off, or sent back to its author), yellow in review, green ready, grey waiting on its dependencies, red blocked, purple a gate waiting for its signal. A frame is a goal.';

@@ -48,3 +48,6 @@ export function futureTimes(times: Iterable<[string, string | null | undefined]>
 }
 
 export const addSeconds = (iso: string, seconds: number): string => new Date(Date.parse(iso) + seconds * 1000).toISOString();
+
+/** A stored time to the minute, as people read it: `2026-12-07 11:43` (UTC; the caller says so). */
+export const toMinute = (iso: string): string => `${iso.slice(0, 10)} ${iso.slice(11, 16)}`;

@@ -2,7 +2,7 @@ import { cmp } from './json.js';
 import type { Config, State, Status, Task } from './types.js';
 import { STATUSES } from './types.js';
 import { PROFILE_LIMITS } from './sessions.js';
-import { boardFacts, boardView, type Candidate, rankTasks } from './rank.js';
+import { boardFacts, boardView, type Candidate, IN_FLIGHT, rankTasks } from './rank.js';
 import { isFinished } from './taskmodel.js';
 
 export interface BoardSummary {
@@ -141,8 +141,6 @@ export interface Frontier {
   ready: number;
 }
 
-const IN_FLIGHT_STATUSES: ReadonlySet<Status> = new Set(['in_progress', 'handoff', 'changes_requested', 'review', 'in_review']);
-
 /**
  * The graph's tasks. A board with at most `cap` unfinished tasks shows them all. A bigger one
  * shows its frontier, in this order until `fits` says no more: every task in flight, the ready
@@ -151,8 +149,8 @@ const IN_FLIGHT_STATUSES: ReadonlySet<Status> = new Set(['in_progress', 'handoff
  */
 export function frontier(state: State, s: BoardSummary, cap: number, fits: (chosen: Task[], next: Task) => boolean): Frontier {
   const open = s.open;
-  const inFlight = open.filter((t) => IN_FLIGHT_STATUSES.has(t.status)).sort(byPriority);
-  const order = (a: Task, b: Task) => (IN_FLIGHT_STATUSES.has(a.status) ? 0 : 1) - (IN_FLIGHT_STATUSES.has(b.status) ? 0 : 1) || byPriority(a, b);
+  const inFlight = open.filter((t) => IN_FLIGHT.has(t.status)).sort(byPriority);
+  const order = (a: Task, b: Task) => (IN_FLIGHT.has(a.status) ? 0 : 1) - (IN_FLIGHT.has(b.status) ? 0 : 1) || byPriority(a, b);
   const chosen: Frontier['tasks'] = [];
   const picked = new Set<string>();
   const take = (t: Task, why: Frontier['tasks'][number]['why']): boolean => {
@@ -163,7 +161,7 @@ export function frontier(state: State, s: BoardSummary, cap: number, fits: (chos
     return true;
   };
   if (open.length <= cap) {
-    for (const t of [...open].sort(order)) take(t, IN_FLIGHT_STATUSES.has(t.status) ? 'in flight' : 'unfinished');
+    for (const t of [...open].sort(order)) take(t, IN_FLIGHT.has(t.status) ? 'in flight' : 'unfinished');
     return { tasks: chosen, total: open.length, whole: chosen.length === open.length, in_flight: inFlight.length, ready: s.ready_count };
   }
   for (const t of inFlight) if (!take(t, 'in flight')) break;
@@ -180,7 +178,7 @@ export function frontier(state: State, s: BoardSummary, cap: number, fits: (chos
   const next = open.filter((t) => !picked.has(t.id) && t.depends_on.some((d) => picked.has(d)));
   const soon = (t: Task) => t.depends_on.every((d) => picked.has(d) || !state.tasks[d] || isFinished(state.tasks[d]!.status));
   // What the work in flight unblocks comes first, then what the ready tasks do.
-  const afterFlight = (t: Task) => t.depends_on.some((d) => state.tasks[d] && IN_FLIGHT_STATUSES.has(state.tasks[d]!.status));
+  const afterFlight = (t: Task) => t.depends_on.some((d) => state.tasks[d] && IN_FLIGHT.has(state.tasks[d]!.status));
   const ordered = [...next.filter(soon), ...next.filter((t) => !soon(t))];
   for (const t of [...ordered.filter(afterFlight), ...ordered.filter((t) => !afterFlight(t))]) if (!take(t, 'unblocked next')) break;
   for (const t of s.ranked_ready.slice(shownReady)) if (!take(t, 'ready')) break;
