@@ -92,8 +92,17 @@ const claimMs = [];
 const wins = new Map(); // task → agents whose claim --sync succeeded
 const failures = [];
 
+/** A clone's board as one object: state.json, with the tasks of every shard (tasks/XX.json) in `tasks`. */
+const wholeState = (c) => {
+  const dir = join(c, 'project-plan');
+  const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
+  if (state.schema !== 2) return state;
+  const shards = existsSync(join(dir, 'tasks')) ? readdirSync(join(dir, 'tasks')).filter((n) => /^[0-9a-f]{2}\.json$/.test(n)).sort() : [];
+  const tasks = Object.assign({}, ...shards.map((n) => JSON.parse(readFileSync(join(dir, 'tasks', n), 'utf8'))));
+  return { ...state, tasks: Object.fromEntries(Object.keys(tasks).sort().map((id) => [id, tasks[id]])) };
+};
 /** --until-done: every task on this clone's board is done (read after a sync). */
-const allDone = (cwd) => Object.values(JSON.parse(readFileSync(join(cwd, 'project-plan', 'state.json'), 'utf8')).tasks).every((t) => t.status === 'done');
+const allDone = (cwd) => Object.values(wholeState(cwd).tasks).every((t) => t.status === 'done');
 
 async function agent(i) {
   const cwd = clones[i];
@@ -196,7 +205,7 @@ for (; rounds < 6; rounds++) {
 
 // The checks.
 const checks = {};
-const states = clones.map((c) => readFileSync(join(c, 'project-plan', 'state.json'), 'utf8'));
+const states = clones.map((c) => JSON.stringify(wholeState(c)));
 checks.identical_boards = states.every((s) => s === states[0]);
 checks.doctor_clean = clones.every((c) => {
   try {
@@ -228,7 +237,8 @@ for (const c of clones) {
       if (!have.has(id)) lostEvents.add(id);
     }
   }
-  for (const text of blobs.states) for (const id of Object.keys(JSON.parse(text).tasks)) if (!state0.tasks[id]) lostTasks.add(id);
+  for (const text of blobs.states) for (const id of Object.keys(JSON.parse(text).tasks ?? {})) if (!state0.tasks[id]) lostTasks.add(id);
+  for (const text of blobs.shards) for (const id of Object.keys(JSON.parse(text))) if (!state0.tasks[id]) lostTasks.add(id);
 }
 checks.nothing_lost = lostEvents.size === 0 && lostTasks.size === 0;
 checks.no_failures = failures.length === 0;

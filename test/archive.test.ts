@@ -1,7 +1,7 @@
 import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { batonIn, makeBoardIn, readJsonl } from './helpers.js';
+import { batonIn, makeBoardIn, readJsonl, boardState, writeBoardState } from './helpers.js';
 import { b, cloneWithoutDriver, commit, expectNothingLost, git, tryGit, twoMachines } from './git-helpers.js';
 
 /** Finished tasks moved to archive/tasks/ (SPEC §13): nothing deleted, every id still resolves. */
@@ -34,7 +34,7 @@ describe('archive', () => {
     // kid, sub and grandkid are done but the goal above them is open: they stay for its progress.
     expect(r).toMatchObject({ ok: true, archived: 2, truncated: false, file: `archive/tasks/${month()}.jsonl`, older_than_days: 0 });
     expect([...r.ids].sort()).toEqual(['a', 'b']);
-    const state = JSON.parse(readFileSync(join(board.dir, 'state.json'), 'utf8'));
+    const state = boardState(board.dir);
     expect(Object.keys(state.tasks).sort()).toEqual(['c', 'goal', 'grandkid', 'kid', 'kid2', 'sub']);
     const lines = readJsonl(join(board.dir, r.file));
     expect(lines.map((l) => [l.id, l.task.status])).toEqual(expect.arrayContaining([['a', 'done'], ['b', 'cancelled']]));
@@ -97,18 +97,17 @@ describe('archive', () => {
       await batonIn(['done', id, '--json'], { cwd: board.root, env });
     }
     // A person's edit: one task finished 40 days ago, one 20 (the default keeps 30 days).
-    const file = join(board.dir, 'state.json');
-    const state = JSON.parse(readFileSync(file, 'utf8'));
+    const state = boardState(board.dir);
     const ago = (days: number) => new Date(Date.now() - days * 86_400_000).toISOString();
     state.tasks.old.updated_at = ago(40);
     state.tasks.young.updated_at = ago(20);
-    writeFileSync(file, `${JSON.stringify(state, null, 2)}\n`);
+    writeBoardState(board.dir, state);
     let revision = state.revision;
     while ((revision + 1) % 25 !== 0) revision = (await board.json('edit', 'open', '--title', `open ${revision}`)).revision;
     expect(existsSync(join(board.dir, 'archive', 'tasks'))).toBe(false);
     const last = await board.json('edit', 'open', '--title', 'the 25th write');
     expect(last.revision % 25).toBe(0);
-    const tasks = JSON.parse(readFileSync(file, 'utf8')).tasks;
+    const tasks = boardState(board.dir).tasks;
     expect(Object.keys(tasks).sort()).toEqual(['open', 'young']);
     const archived = readJsonl(join(board.dir, 'archive', 'tasks', `${month()}.jsonl`));
     expect(archived.map((l) => l.id)).toEqual(['old']);
@@ -122,7 +121,7 @@ describe('archive', () => {
     await board.json('add', 'one', '--id', 'one');
     await board.json('cancel', 'one');
     const committed = readFileSync(join(board.dir, 'state.json'), 'utf8');
-    const state = JSON.parse(committed);
+    const state = boardState(board.dir);
     // Exactly what a writer leaves when killed after appending the archive lines and its events,
     // before its rename: its journal, the archive line and id, the event past state.seq.
     const rel = join('archive', 'tasks', `${month()}.jsonl`);
@@ -147,7 +146,7 @@ describe('archive', () => {
     expect(readFileSync(join(board.dir, 'archive', 'tasks', 'ids.txt'), 'utf8')).toBe('');
     expect((await board.json('status')).archive.archived).toBe(0);
     expect(readJsonl(join(board.dir, 'events.jsonl')).map((e) => e.id)).not.toContain('e-ghost');
-    expect(Object.keys(JSON.parse(readFileSync(join(board.dir, 'state.json'), 'utf8')).tasks).sort()).toEqual(['one', 'two']);
+    expect(Object.keys(boardState(board.dir).tasks).sort()).toEqual(['one', 'two']);
     expect((await board.json('doctor')).healthy).toBe(true);
     // And a real archiving afterwards.
     expect((await board.json('archive')).ids).toEqual(['one']);

@@ -1,8 +1,8 @@
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baton, hashTree, readJsonl, type Run } from './helpers.js';
+import { baton, hashTree, readJsonl, type Run, boardState, writeBoardState } from './helpers.js';
 
 /**
  * A 100,000-task dependency chain (t1 ← t2 ← … ← t100000, each also the parent of the next)
@@ -53,7 +53,7 @@ describe(`a ${N.toLocaleString('en')}-task dependency chain`, { timeout: 300_000
     expect(imported.created).toHaveLength(N);
     expect(imported.created.at(-1)).toBe(id(N));
 
-    const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
+    const state = boardState(dir);
     expect(Object.keys(state.tasks)).toHaveLength(N);
     expect(state.tasks[id(N)].depends_on).toEqual([id(N - 1)]);
     const status = readFileSync(join(dir, 'STATUS.md'), 'utf8');
@@ -139,8 +139,11 @@ describe(`a ${N.toLocaleString('en')}-task dependency chain`, { timeout: 300_000
   it('the merge driver merges its 100,000-event log and its state', () => {
     const scratch = mkdtempSync(join(tmpdir(), 'baton-chain-merge-'));
     try {
-      for (const name of ['events.jsonl', 'state.json']) {
-        const [base, ours, theirs] = ['base', 'ours', 'theirs'].map((s) => join(scratch, `${s}.${name}`));
+      // The log, state.json and every task shard, each merged as git's driver would be.
+      const shards = readdirSync(join(dir, 'tasks')).map((n) => `tasks/${n}`);
+      let tasks = 0;
+      for (const name of ['events.jsonl', 'state.json', ...shards]) {
+        const [base, ours, theirs] = ['base', 'ours', 'theirs'].map((s) => join(scratch, `${s}.${name.replace('/', '-')}`));
         writeFileSync(base, '');
         copyFileSync(join(dir, name), ours);
         copyFileSync(join(dir, name), theirs);
@@ -151,20 +154,22 @@ describe(`a ${N.toLocaleString('en')}-task dependency chain`, { timeout: 300_000
           const merged = readJsonl(ours);
           expect(merged).toHaveLength(log.length + 1);
           expect(merged.at(-1)).toMatchObject({ type: 'board.merged', seq: log.length + 1 });
+        } else if (name === 'state.json') {
+          expect(JSON.parse(readFileSync(ours, 'utf8')).revision).toBe(JSON.parse(readFileSync(join(dir, name), 'utf8')).revision + 1);
         } else {
-          expect(Object.keys(JSON.parse(readFileSync(ours, 'utf8')).tasks)).toHaveLength(N + 1);
+          tasks += Object.keys(JSON.parse(readFileSync(ours, 'utf8'))).length;
         }
       }
+      expect(tasks).toBe(N + 1);
     } finally {
       rmSync(scratch, { recursive: true, force: true });
     }
   });
 
   it('doctor finds a cycle a hand edit closed across the whole chain, and spells it', () => {
-    const path = join(dir, 'state.json');
-    const state = JSON.parse(readFileSync(path, 'utf8'));
+    const state = boardState(dir);
     state.tasks[id(1)].depends_on = [id(N + 1)];
-    writeFileSync(path, `${JSON.stringify(state, null, 2)}\n`);
+    writeBoardState(dir, state);
     const r = json('doctor');
     expect(r.code).toBe(7);
     expect(r.json.error.code).toBe('BOARD_CORRUPT');

@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, baseEnv, baton, batonIn, hashTree, makeBoardIn, readJsonl, tempDir, type Run, type TestBoardIn } from './helpers.js';
+import { shardOf } from '../src/rules/layout.js';
+import { BIN, baseEnv, baton, batonIn, hashTree, makeBoardIn, readJsonl, tempDir, type Run, type TestBoardIn, boardState } from './helpers.js';
 
 /** End-to-end tests (in-process, bar stdin and the TTY): the board, task and import commands (SPEC §2, §3, §6, §7). */
 
@@ -266,24 +267,28 @@ describe('task commands', () => {
     expect(shown.history).toEqual(events.filter((e) => e.task === 'b'));
     expect(shown.history.length).toBeGreaterThanOrEqual(4);
 
-    const state = JSON.parse(readFileSync(join(b.dir, 'state.json'), 'utf8'));
+    const state = boardState(b.dir);
     expect(state.revision).toBe(rev);
     expect(Object.keys(state.tasks).sort()).toEqual(['a', 'b', 'ci', 'g']);
   });
 
-  it('state.json: sorted keys at every depth, 2-space indent, every task field present', async () => {
+  it('state.json and the task shards: sorted keys at every depth, 2-space indent, every task field present', async () => {
     const b = await makeBoardIn();
     ok(await j(b, 'add', 'Plain', '--id', 'plain'), 1);
     ok(await j(b, 'add', 'CI green', '--id', 'ci', '--kind', 'gate', '--gate-type', 'ci', '--match', 'repo=web,pr=42', '--label', 'l'), 2);
     ok(await j(b, 'block', 'plain', '--reason', 'r'), 3);
     ok(await j(b, 'unblock', 'plain'), 4);
-    const text = readFileSync(join(b.dir, 'state.json'), 'utf8');
-    const state = JSON.parse(text);
+    const state = boardState(b.dir);
     expect(Object.keys(state.tasks).sort()).toEqual(['ci', 'plain']);
     // Whole tasks, null for empty values: JSON.parse gives the program complete objects (see README).
     for (const t of Object.values<any>(state.tasks)) expect(Object.keys(t).sort()).toEqual([...TASK_FIELDS, 'blocked'].sort());
     // Sorted keys at every depth (the gate's type/match included), so a git diff of one change is a few lines.
-    expect(text.trimEnd()).toBe(JSON.stringify(sortKeysDeep(state), null, 2));
+    const files = ['state.json', ...readdirSync(join(b.dir, 'tasks')).map((n) => `tasks/${n}`)];
+    expect(files.length).toBeGreaterThan(1);
+    for (const f of files) {
+      const text = readFileSync(join(b.dir, f), 'utf8');
+      expect(text.trimEnd(), f).toBe(JSON.stringify(sortKeysDeep(JSON.parse(text)), null, 2));
+    }
   });
 });
 
@@ -452,41 +457,45 @@ describe('bad input', () => {
     expect(hashTree(b.root)).toEqual(before);
   });
 
-  it('a hand-broken state.json is BOARD_CORRUPT naming file and line, for reads and mutations', async () => {
-    const b = await makeBoardIn();
-    ok(await j(b, 'add', 'One', '--id', 'one'), 1);
-    ok(await j(b, 'add', 'Two', '--id', 'two', '--depends-on', 'one'), 2);
-    const statePath = join(b.dir, 'state.json');
-    const lines = readFileSync(statePath, 'utf8').split('\n');
-    const i = lines.findIndex((l) => l.trim() === '"kind": "task",');
-    expect(i).toBeGreaterThan(5);
-    lines[i] = lines[i].replace(/,$/, '');
-    writeFileSync(statePath, lines.join('\n'));
-    // The parser trips on the token after the missing comma: the next line (1-based i + 2).
-    const where = `state.json:${i + 2}:`;
-    const before = hashTree(b.root);
-    expect(fails(await j(b, 'status'), 7, 'BOARD_CORRUPT').message).toContain(where);
-    expect(fails(await j(b, 'add', 'Three'), 7, 'BOARD_CORRUPT').message).toContain(where);
-    expect(failsHuman(await b.run('status'), 7)).toContain(where);
-    expect(failsHuman(await b.run('add', 'Three'), 7)).toContain(where);
-    expect(hashTree(b.root)).toEqual(before);
+  it('a hand-broken state.json or task shard is BOARD_CORRUPT naming file and line, for reads and mutations', async () => {
+    for (const [file, line] of [[`tasks/${shardOf('one')}.json`, '"kind": "task",'], ['state.json', '"handoffs": {},']]) {
+      const b = await makeBoardIn();
+      ok(await j(b, 'add', 'One', '--id', 'one'), 1);
+      ok(await j(b, 'add', 'Two', '--id', 'two', '--depends-on', 'one'), 2);
+      const statePath = join(b.dir, file);
+      const lines = readFileSync(statePath, 'utf8').split('\n');
+      const i = lines.findIndex((l) => l.trim() === line);
+      expect(i).toBeGreaterThan(2);
+      lines[i] = lines[i].replace(/,$/, '');
+      writeFileSync(statePath, lines.join('\n'));
+      // The parser trips on the token after the missing comma: the next line (1-based i + 2).
+      const where = `${file}:${i + 2}:`;
+      const before = hashTree(b.root);
+      expect(fails(await j(b, 'status'), 7, 'BOARD_CORRUPT').message).toContain(where);
+      expect(fails(await j(b, 'add', 'Three'), 7, 'BOARD_CORRUPT').message).toContain(where);
+      expect(failsHuman(await b.run('status'), 7)).toContain(where);
+      expect(failsHuman(await b.run('add', 'Three'), 7)).toContain(where);
+      expect(hashTree(b.root)).toEqual(before);
+    }
   });
 
-  it('git merge-conflict markers in state.json are BOARD_CORRUPT naming the marker line', async () => {
-    const b = await makeBoardIn();
-    ok(await j(b, 'add', 'One', '--id', 'one'), 1);
-    const statePath = join(b.dir, 'state.json');
-    const lines = readFileSync(statePath, 'utf8').split('\n');
-    const i = lines.findIndex((l) => l.trim() === '"priority": 2,');
-    expect(i).toBeGreaterThan(5);
-    lines.splice(i, 1, '<<<<<<< ours', '      "priority": 2,', '=======', '      "priority": 0,', '>>>>>>> theirs');
-    writeFileSync(statePath, lines.join('\n'));
-    const where = `state.json:${i + 1}:`;
-    const before = hashTree(b.root);
-    expect(fails(await j(b, 'status'), 7, 'BOARD_CORRUPT').message).toContain(where);
-    expect(fails(await j(b, 'add', 'Two'), 7, 'BOARD_CORRUPT').message).toContain(where);
-    expect(failsHuman(await b.run('list'), 7)).toContain(where);
-    expect(hashTree(b.root)).toEqual(before);
+  it('git merge-conflict markers in state.json or a task shard are BOARD_CORRUPT naming the marker line', async () => {
+    for (const [file, line, other] of [[`tasks/${shardOf('one')}.json`, '"priority": 2,', '"priority": 0,'], ['state.json', '"revision": 1,', '"revision": 4,']]) {
+      const b = await makeBoardIn();
+      ok(await j(b, 'add', 'One', '--id', 'one'), 1);
+      const statePath = join(b.dir, file);
+      const lines = readFileSync(statePath, 'utf8').split('\n');
+      const i = lines.findIndex((l) => l.trim() === line);
+      expect(i).toBeGreaterThan(2);
+      lines.splice(i, 1, '<<<<<<< ours', `      ${line}`, '=======', `      ${other}`, '>>>>>>> theirs');
+      writeFileSync(statePath, lines.join('\n'));
+      const where = `${file}:${i + 1}:`;
+      const before = hashTree(b.root);
+      expect(fails(await j(b, 'status'), 7, 'BOARD_CORRUPT').message).toContain(where);
+      expect(fails(await j(b, 'add', 'Two'), 7, 'BOARD_CORRUPT').message).toContain(where);
+      expect(failsHuman(await b.run('list'), 7)).toContain(where);
+      expect(hashTree(b.root)).toEqual(before);
+    }
   });
 
   it('no board: NO_BOARD (exit 4) with the baton init hint; --dir and BATON_DIR pointing nowhere too', async () => {
@@ -637,7 +646,7 @@ describe('finding the board', () => {
     const st = ok(await call(wtSub, ['status', '--json']), 1);
     expect(realpathSync(st.board)).toBe(realpathSync(join(repo, 'project-plan')));
     ok(await call(join(root, 'wt'), ['add', 'From worktree', '--id', 'wt-task', '--json']), 2);
-    expect(Object.keys(JSON.parse(readFileSync(join(repo, 'project-plan', 'state.json'), 'utf8')).tasks).sort()).toEqual(['wt-task', 'x']);
+    expect(Object.keys(boardState(join(repo, 'project-plan')).tasks).sort()).toEqual(['wt-task', 'x']);
     expect(existsSync(join(root, 'wt', 'project-plan'))).toBe(false);
   });
 });

@@ -4,7 +4,7 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFi
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { baseEnv, baton, batonAsync, batonIn, BIN, hashTree, makeBoard, makeBoardIn, type Run, type TestBoard, type TestBoardIn, seededInstants, tempDir } from './helpers.js';
+import { baseEnv, baton, batonAsync, batonIn, BIN, hashTree, makeBoard, makeBoardIn, type Run, type TestBoard, type TestBoardIn, seededInstants, tempDir, boardState } from './helpers.js';
 
 // Real faults, as a careless or unlucky user meets them: a lock holder stopped by SIGSTOP (on
 // this machine, and on "another machine" made with a UTS namespace of its own), a disk that fills
@@ -90,7 +90,7 @@ async function stopWhen(child: ChildProcess, done: Promise<Run>, holding: () => 
 }
 
 function tasksOf(board: { dir: string }): Set<string> {
-  return new Set(Object.keys(JSON.parse(readFileSync(join(board.dir, 'state.json'), 'utf8')).tasks));
+  return new Set(Object.keys(boardState(board.dir).tasks));
 }
 
 function expectHealthy(board: TestBoard): void {
@@ -239,7 +239,8 @@ describe('a full disk', () => {
   }
 
   it('every exit-0 write is whole and kept, every refusal is DISK_FULL with nothing written, and writes work once space is back', () => {
-    const disk = tinyDisk(512);
+    // Room for the board (its 256 task shards take a page each) and the fills below.
+    const disk = tinyDisk(2048);
     const init = baton(['init', '--name', 'disk'], { cwd: disk });
     expect(init.code, init.stderr).toBe(0);
     const run = (...args: string[]) => baton([...args, '--json'], { cwd: disk });
@@ -267,7 +268,7 @@ describe('a full disk', () => {
       const status = run('status');
       expect(status.code, status.stdout + status.stderr).toBe(0);
       expect(existsSync(join(disk, 'project-plan', '.baton.lock'))).toBe(false);
-      const ids = new Set(Object.keys(JSON.parse(readFileSync(join(disk, 'project-plan', 'state.json'), 'utf8')).tasks));
+      const ids = new Set(Object.keys(boardState(join(disk, 'project-plan')).tasks));
       for (const c of committed) expect(ids.has(c), `${c} answered ok but is missing`).toBe(true);
       for (const r2 of refused) expect(ids.has(r2), `${r2} was refused but is there`).toBe(false);
     }
@@ -332,7 +333,7 @@ describe('an I/O error', () => {
     }
     const after = run('add', 'two', '--id', 'two');
     expect(after.code, after.stdout).toBe(0);
-    expect(Object.keys(JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')).tasks).sort()).toEqual(['one', 'two']);
+    expect(Object.keys(boardState(dir).tasks).sort()).toEqual(['one', 'two']);
     const doctor = run('doctor');
     expect(doctor.json.checks.filter((c: { ok: boolean }) => !c.ok)).toEqual([]);
   }, 60_000);
@@ -368,7 +369,7 @@ describe('init', () => {
       expect(r.json.error.code).toBe('INVALID_INPUT');
     }
     const name = won[0]!.json.name as string;
-    expect(JSON.parse(readFileSync(join(root, 'project-plan', 'state.json'), 'utf8')).board.name).toBe(name);
+    expect(boardState(join(root, 'project-plan')).board.name).toBe(name);
     expect(readFileSync(join(root, 'project-plan', 'config.yaml'), 'utf8')).toContain(`name: "${name}"`);
     expect(existsSync(join(root, 'project-plan', '.baton.lock'))).toBe(false);
     expect(baton(['doctor', '--json'], { cwd: root }).json.healthy).toBe(true);
@@ -574,7 +575,7 @@ describe('retries after a lost answer', () => {
       if (r.code !== 0) kills++;
       const retry = board.json('add', `keyed ${i}`, '--idempotency-key', key);
       expect(retry._code, JSON.stringify(retry)).toBe(0);
-      const titles = Object.values(JSON.parse(readFileSync(join(board.dir, 'state.json'), 'utf8')).tasks).filter((t: any) => t.title === `keyed ${i}`);
+      const titles = Object.values(boardState(board.dir).tasks).filter((t: any) => t.title === `keyed ${i}`);
       expect(titles, `round ${i} (BATON_TEST_SEED=${instants.seed})`).toHaveLength(1);
     }
     expect(kills).toBeGreaterThan(5);

@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { batonIn, hashTree, readJsonl, tempDir } from './helpers.js';
+import { shardOf } from '../src/rules/layout.js';
+import { batonIn, hashTree, readJsonl, tempDir, boardState, writeBoardState } from './helpers.js';
 import { b, boardOnMain, cloneWithoutDriver, commit, divergedMachines, expectNothingLost, git, mergeCleanly, statuses, tryGit, twoAgents, twoMachines, writeHere } from './git-helpers.js';
 
 /** Boards committed to git: the structural merge driver and every git operation a person runs, on real repositories. */
@@ -91,7 +92,7 @@ describe('merging boards', () => {
     // And the other way: a pulls c's merge and sees the same board.
     git(c, 'push', '-q', 'origin', 'HEAD:main');
     expect(tryGit(a, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main').code).toBe(0);
-    expect(readFileSync(join(a, 'project-plan', 'state.json'), 'utf8')).toBe(readFileSync(join(c, 'project-plan', 'state.json'), 'utf8'));
+    expect(JSON.stringify(boardState(join(a, 'project-plan')))).toBe(JSON.stringify(boardState(join(c, 'project-plan'))));
     expect((await b(a, 'doctor')).healthy).toBe(true);
   });
 
@@ -109,7 +110,8 @@ describe('merging boards', () => {
     const note = readFileSync(join(c, 'project-plan', 'MERGE-CONFLICT.md'), 'utf8');
     expect(note).toContain('| `first` | status | "cancelled" | "blocked" |');
     expect(note).not.toContain('git checkout --theirs');
-    expect(tryGit(c, 'diff', '--name-only', '--diff-filter=U').out).toContain('project-plan/state.json');
+    // The file left unmerged is the one holding the task: its shard.
+    expect(tryGit(c, 'diff', '--name-only', '--diff-filter=U').out).toContain(`project-plan/tasks/${shardOf('first')}.json`);
     // The board is usable in the middle of the merge: both sides' tasks are there.
     const ids = (await b(c, 'list')).tasks.map((t: { id: string }) => t.id);
     expect(ids).toEqual(expect.arrayContaining(['only-a', 'only-c', 'first']));
@@ -124,7 +126,7 @@ describe('merging boards', () => {
     expect(existsSync(join(c, '.git', 'MERGE_HEAD'))).toBe(true);
 
     // The note's steps, literally.
-    expect((await b(c, 'doctor', '--repair')).repaired.join(' ')).toContain('resolved project-plan/state.json');
+    expect((await b(c, 'doctor', '--repair')).repaired.join(' ')).toContain(`resolved project-plan/tasks/${shardOf('first')}.json`);
     expect((await b(c, 'show', 'during')).task).toMatchObject({ status: 'todo', description: 'important' });
     if ((await b(c, 'show', 'first')).task.status !== 'cancelled') await b(c, 'cancel', 'first');
     git(c, 'add', 'project-plan');
@@ -280,10 +282,10 @@ describe('nothing committed is lost, whatever git operation a person runs', () =
   it('a log that git left longer than the state is reconciled, never truncated, and says so', async () => {
     const { c } = await divergedMachines();
     const dir = join(c, 'project-plan');
-    const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
+    const state = boardState(dir);
     // What a hand resolution leaves: the state of one side, the log of both.
     state.seq -= 2;
-    writeFileSync(join(dir, 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
+    writeBoardState(dir, state);
     commit(c, 'a hand-made disagreement');
     const before = readJsonl(join(dir, 'events.jsonl')).map((e) => e.id);
     const doctor = await b(c, 'doctor');

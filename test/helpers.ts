@@ -1,10 +1,11 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { onTestFinished } from 'vitest';
 import { CLIENT_VARIABLES } from '../src/clients/bindings.js';
+import { shardText, tasksByShard } from '../src/rules/layout.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 export const BIN = resolve(ROOT, 'bin', 'baton.cjs');
@@ -18,7 +19,7 @@ export interface Run {
 }
 
 export const baseEnv = () => {
-  // BATON_VERIFY_WRITES: every write checks its spliced state.json against a full serialisation.
+  // BATON_VERIFY_WRITES: every write checks the shards it rewrote against a serialisation of every shard.
   const env: Record<string, string> = { ...(process.env as Record<string, string>), NO_COLOR: '1', BATON_VERIFY_WRITES: '1' };
   for (const k of ['BATON_DIR', 'BATON_SESSION', 'BATON_TOKEN', 'BATON_AGENT', 'BATON_AGENT_NAME', 'BATON_DEBUG', 'FORCE_COLOR']) delete env[k];
   // The suite run inside an agent client is not that client's agent (link.ts).
@@ -197,6 +198,38 @@ export function hashTree(dir: string): Record<string, string> {
   };
   walk(dir, '');
   return out;
+}
+
+/**
+ * The board state as one object, as state.json held it before the tasks moved to tasks/*.json:
+ * state.json, with every shard's tasks (layout 2) in `tasks`. `dir` is the board directory.
+ */
+export function boardState(dir: string): any {
+  const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
+  if (state.schema !== 2) return state;
+  const tasks: Record<string, any> = {};
+  let names: string[] = [];
+  try {
+    names = readdirSync(join(dir, 'tasks')).filter((n) => /^[0-9a-f]{2}\.json$/.test(n)).sort();
+  } catch {
+    /* no task yet */
+  }
+  for (const n of names) Object.assign(tasks, JSON.parse(readFileSync(join(dir, 'tasks', n), 'utf8')));
+  state.tasks = Object.fromEntries(Object.keys(tasks).sort().map((id) => [id, tasks[id]]));
+  return state;
+}
+
+/** Writes a board state as a person or git would leave it, in the board's layout: state.json, and the tasks in their shards. */
+export function writeBoardState(dir: string, state: any): void {
+  const { tasks, ...rest } = state;
+  if (rest.schema !== 2) {
+    writeFileSync(join(dir, 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
+    return;
+  }
+  rmSync(join(dir, 'tasks'), { recursive: true, force: true });
+  mkdirSync(join(dir, 'tasks'));
+  for (const [shard, list] of tasksByShard(tasks)) writeFileSync(join(dir, 'tasks', `${shard}.json`), shardText(list));
+  writeFileSync(join(dir, 'state.json'), `${JSON.stringify(rest, null, 2)}\n`);
 }
 
 export function readJsonl(path: string): any[] {

@@ -3,7 +3,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readHotState } from '../src/store/hotindex.js';
-import { BIN, baseEnv, batonIn, makeBoardIn, seededInstants, type TestBoardIn } from './helpers.js';
+import { BIN, baseEnv, batonIn, makeBoardIn, seededInstants, type TestBoardIn, boardState, writeBoardState } from './helpers.js';
 
 /**
  * The read index (.baton.lock.index): `status`, `list --ready`, `next` and `inbox` answer from it exactly as
@@ -94,17 +94,16 @@ describe('the read index', () => {
     expect((await board.json('doctor')).checks.filter((c: { ok: boolean; name: string }) => !c.ok)).toEqual([]);
     // It holds the work in flight and the ready tasks, not the waiting ones.
     const index = JSON.parse(readFileSync(join(board.dir, '.baton.lock.index'), 'utf8'));
-    const state = JSON.parse(readFileSync(join(board.dir, 'state.json'), 'utf8'));
+    const state = boardState(board.dir);
     expect(Object.keys(index.state.tasks).length).toBeLessThan(Object.keys(state.tasks).length / 2);
   });
 
   it('is not used once state.json changed behind it (a hand edit, a restore), and a missing index only costs speed', async () => {
     const { board, agents } = await busyBoard();
-    const file = join(board.dir, 'state.json');
     const ready = (await board.json('list', '--ready')).tasks[0].id;
-    const state = JSON.parse(readFileSync(file, 'utf8'));
+    const state = boardState(board.dir);
     state.tasks[ready].title = 'changed by hand';
-    writeFileSync(file, `${JSON.stringify(state, null, 2)}\n`);
+    writeBoardState(board.dir, state);
     expect(readHotState(board.dir)).toBeNull();
     expect((await board.json('list', '--ready')).tasks[0].title).toBe('changed by hand');
     await expectSameAnswers(board, agents);

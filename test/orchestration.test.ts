@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, uti
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, baton, batonAsync, batonIn, makeBoard, makeBoardIn, type Run, tempDir, type TestBoard, type TestBoardIn } from './helpers.js';
+import { BIN, baton, batonAsync, batonIn, makeBoard, makeBoardIn, type Run, tempDir, type TestBoard, type TestBoardIn, boardState } from './helpers.js';
 
 /**
  * Orchestration: goals, gates and signals (more of it as the orchestration work lands). Request and
@@ -300,7 +300,7 @@ describe('demo', () => {
     const events = readFileSync(join(dir, 'project-plan', 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const types = new Set(events.map((e) => e.type));
     for (const t of ['review.rejected', 'task.handed_off', 'handoff.taken', 'gate.resolved', 'goal.completed', 'spawn.exited']) expect(types, t).toContain(t);
-    const state = JSON.parse(readFileSync(join(dir, 'project-plan', 'state.json'), 'utf8'));
+    const state = boardState(join(dir, 'project-plan'));
     const statuses = Object.values<{ status: string }>(state.tasks).map((t) => t.status);
     expect(statuses.length).toBeGreaterThan(0);
     expect(statuses.filter((st) => st !== 'done')).toEqual([]);
@@ -426,7 +426,7 @@ describe('results by reference', () => {
     expect(w.stdout.length).toBeLessThan(10_000);
     const ps = await as(board, lead, 'ps', '--all');
     expect(ps.json.children.find((c: { session: string }) => c.session === spawned.json.child.session).result).toEqual(result);
-    const state = readFileSync(join(board.dir, 'state.json'), 'utf8');
+    const state = JSON.stringify(boardState(board.dir), null, 2);
     expect(state).not.toContain('line 04000');
     expect(state.length).toBeLessThan(50_000);
     expect(readdirSync(join(board.dir, 'results'))).toEqual([result.ref.slice('results/'.length)]);

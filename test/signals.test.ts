@@ -2,7 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, baton, batonAsync, batonIn, hashTree, makeBoard, makeBoardIn, paneShows, type Run, type TestBoard, type TestBoardIn } from './helpers.js';
+import { BIN, baton, batonAsync, batonIn, hashTree, makeBoard, makeBoardIn, paneShows, type Run, type TestBoard, type TestBoardIn, boardState } from './helpers.js';
 
 /**
  * Signals between agents: events, notifications, inbox, messages, handoffs and the live board.
@@ -250,7 +250,7 @@ describe('handoffs', () => {
     expect(taken.json.task.lease.session).toBe(b.session);
     expect((await asIn(board, b, 'heartbeat', '--task', 'pay', '--lease-token', taken.json.lease_token)).code).toBe(0);
 
-    const state = JSON.parse(readFileSync(join(board.dir, 'state.json'), 'utf8'));
+    const state = boardState(board.dir);
     const index = JSON.parse(readFileSync(join(board.dir, 'handoff-index.json'), 'utf8'));
     expect(index.handoffs).toEqual(Object.values(state.handoffs));
     expect(state.handoffs.pay).toMatchObject({ state: 'taken', taken_by: b.agent, acked_by: [c.agent] });

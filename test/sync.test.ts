@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { baseEnv, batonAsync, batonIn, hashTree, tempDir } from './helpers.js';
+import { baseEnv, batonAsync, batonIn, hashTree, tempDir, boardState } from './helpers.js';
 import { b, cloneWithoutDriver, commit, expectNothingLost, git, tryGit, twoAgents, twoMachines } from './git-helpers.js';
 
 /** baton sync between machines: converging, races for a task, what a failed sync says, and a soak on three clones. */
@@ -19,7 +19,7 @@ describe('sync between machines', () => {
     const ids = async (cwd: string) => (await b(cwd, 'list')).tasks.map((t: { id: string }) => t.id).sort();
     expect(await ids(a)).toEqual(await ids(c));
     expect(await ids(a)).toEqual(['first', 'on-a', 'on-c', 'second']);
-    expect(readFileSync(join(a, 'project-plan', 'state.json'), 'utf8')).toBe(readFileSync(join(c, 'project-plan', 'state.json'), 'utf8'));
+    expect(JSON.stringify(boardState(join(a, 'project-plan')))).toBe(JSON.stringify(boardState(join(c, 'project-plan'))));
     expect((await b(c, 'doctor')).healthy).toBe(true);
     expect(tryGit(c, 'status', '--porcelain').out.trim()).toBe('');
   });
@@ -149,7 +149,7 @@ describe('sync says what went wrong, and a lost race resets exactly the task', (
     await b(a, 'sync');
     expect((await b(a, 'show', won.json.task.id)).task.assignee).toBe(jc.agent.id);
     expect((await b(a, 'show', 'c-local')).task.id).toBe('c-local');
-    expect(readFileSync(join(a, 'project-plan', 'state.json'), 'utf8')).toBe(readFileSync(join(c, 'project-plan', 'state.json'), 'utf8'));
+    expect(JSON.stringify(boardState(join(a, 'project-plan')))).toBe(JSON.stringify(boardState(join(c, 'project-plan'))));
     await expectNothingLost(c, [a]);
     await expectNothingLost(a, [c]);
   });
@@ -164,7 +164,7 @@ describe('sync says what went wrong, and a lost race resets exactly the task', (
     expect((await b(a, 'sync')).pushed).toBe(true);
     await b(c, 'sync');
     for (const m of [a, c]) expect((await batonIn(['events', '--json'], { cwd: m })).code).toBe(0);
-    expect(readFileSync(join(a, 'project-plan', 'state.json'), 'utf8')).toBe(readFileSync(join(c, 'project-plan', 'state.json'), 'utf8'));
+    expect(JSON.stringify(boardState(join(a, 'project-plan')))).toBe(JSON.stringify(boardState(join(c, 'project-plan'))));
     await expectNothingLost(a, [c]);
     await expectNothingLost(c, [a]);
   });

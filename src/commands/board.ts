@@ -363,7 +363,7 @@ export async function doctor(o: { repair?: boolean }, ctx: Ctx): Promise<DoctorR
     checks.push(fail('merge', 'warn', `${gitMod.CONFLICT_NOTE} lists tasks both sides of a merge changed; each holds the side that changed it last`, `check those tasks, then delete ${gitMod.CONFLICT_NOTE}`));
   }
   if (g.driverMissing) checks.push(fail('git-driver', 'warn', '.gitattributes names baton\'s merge driver but this clone has not installed it: git would merge the board as text', 'baton git install'));
-  if (g.attributesOld) checks.push(fail('git-attributes', 'warn', '.gitattributes is from an older `baton git install`: it lacks the lines that merge archive/tasks/, so git would merge archived tasks as text and stop', 'baton git install'));
+  if (g.attributesOld) checks.push(fail('git-attributes', 'warn', '.gitattributes is from an older `baton git install`: it lacks the lines that merge tasks/ or archive/tasks/, so git would merge those files as text and stop', 'baton git install'));
   if (g.ignoreMissing.length) checks.push(fail('git-ignore', 'warn', `the board's .gitignore lacks ${g.ignoreMissing.join(', ')}: files local to this clone could be committed`, 'baton git install'));
   const temps = leftoverTempFiles(dir);
   checks.push(

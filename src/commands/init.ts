@@ -5,7 +5,8 @@ import { BatonError, invalidInput } from '../rules/errors.js';
 import { type Profile, PROFILES, type State } from '../rules/types.js';
 import { LOCK_DIR } from '../store/lock.js';
 import { checkClient, HOST_CONFIG_FILE, hostConfig, planMcpConfig, writeMcpConfig } from '../clients/mcpconfig.js';
-import { CONFIG_CACHE, FILES, loadConfig, serializeState, writeConfigCache, writeFileAtomic } from '../store/store.js';
+import { CONFIG_CACHE, FILES, loadConfig, writeConfigCache, writeFileAtomic } from '../store/store.js';
+import { ALL_SHARDS, boardText, SHARD_DIR, shardPath, shardText } from '../rules/layout.js';
 import { renderProjections } from '../render/projections.js';
 import type { Ctx } from './context.js';
 
@@ -96,7 +97,13 @@ export async function run(opts: InitOptions, ctx: Ctx): Promise<InitResult> {
     writeConfigCache(target, loaded);
     written.push(CONFIG_CACHE);
     // state.json last: a board exists only once everything it needs is in place.
-    write(FILES.state, serializeState(state));
+    // Every task shard from the start, empty (rules/layout.ts), then state.json. A shard that a
+    // crash loses reads as empty, which it is: only state.json is synced to disk.
+    mkdirSync(join(target, SHARD_DIR));
+    written.push(`${SHARD_DIR}/`);
+    const empty = shardText([]);
+    for (const s of ALL_SHARDS) writeFileAtomic(join(target, shardPath(s)), empty, false);
+    write(FILES.state, boardText(state));
     const agentsMd = opts.agentsMd ? (await import('../clients/agentsmd.js')).writeAgentsMd(target) : [];
     if (mcpPlan) writeMcpConfig(mcpPlan);
     return {
@@ -112,7 +119,7 @@ export async function run(opts: InitOptions, ctx: Ctx): Promise<InitResult> {
   } catch (e) {
     // Nothing half-made is left behind: what this init wrote goes again (a full disk, say), and
     // the directories it made, each only while empty (another process may be using a parent).
-    for (const f of written) rmSync(join(target, f), { force: true });
+    for (const f of written) rmSync(join(target, f), { force: true, recursive: f.endsWith('/') });
     for (const d of new Set(written.filter((f) => f.includes('/')).map((f) => join(target, dirname(f))))) removeEmptyDirs([d]);
     rmSync(lock, { recursive: true, force: true });
     removeEmptyDirs(made);

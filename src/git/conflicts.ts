@@ -1,11 +1,12 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { BatonError } from '../rules/errors.js';
 import { parseEventLog } from '../store/eventlog.js';
 import { git, gitOrNull, gitStatus, repoOf } from '../store/gitrun.js';
 import { type MergeConflict, mergeEvents, mergeStates } from '../rules/merge.js';
-import { parseState, serializeState, writeFileAtomic } from '../store/store.js';
-import type { BatonEvent, State } from '../rules/types.js';
+import { parseState, readShardTasks, serializeState, writeFileAtomic, writeWholeState } from '../store/store.js';
+import { boardText, isShardName, LAYOUT, SHARD_DIR, shardText } from '../rules/layout.js';
+import type { BatonEvent, State, Task } from '../rules/types.js';
 
 // The board's side of git: the merge driver, resolving a stopped merge from git's index or
 // from conflict markers, and what doctor checks. Every merge is baton's own (merge.ts).
@@ -63,18 +64,66 @@ function conflictNote(board: string, conflicts: MergeConflict[]): string {
  */
 export const mergePreference = (env: NodeJS.ProcessEnv): ReadonlySet<string> => new Set((env.BATON_MERGE_THEIRS ?? '').split(',').filter(Boolean));
 
-/** Merges three versions of a board file (state.json, events.jsonl or an archive) as the driver does. */
+/** A shard file of the board (tasks/XX.json), by its path. */
+const isShardFile = (name: string) => /(^|\/)tasks\/[0-9a-f]{2}\.json$/.test(name);
+
+/** state.json's layout, from its text: 2 keeps the tasks in tasks/, 1 inside; null when absent or unreadable. */
+function layoutOfText(text: string): 1 | 2 | null {
+  if (!text.trim()) return null;
+  try {
+    return (JSON.parse(text) as { schema?: unknown }).schema === LAYOUT ? 2 : 1;
+  } catch {
+    return null;
+  }
+}
+
+/** The sides of a merge of state.json, when they are in different layouts (a clone upgraded, the other not). */
+const mixedLayouts = (...texts: string[]): boolean => new Set(texts.map(layoutOfText).filter((l) => l !== null)).size > 1;
+
+/**
+ * A board holding only tasks, for merging one shard with mergeStates. It has no tombstones (they
+ * are in state.json): a task one side lacks is kept from the other, whether that side archived
+ * it or never had it (a revert, a cherry-pick). One archived on a side comes back to the board
+ * unchanged, and the next write takes it off again (store/archivefiles.ts settleArchive).
+ */
+function shardBoard(tasks: Record<string, Task>): State {
+  return { schema: 1, board: { name: '', created_at: '1970-01-01T00:00:00.000Z' }, revision: 0, seq: 0, tasks, agents: {}, sessions: {}, handoffs: {} };
+}
+
+/** Merges three versions of one shard, task by task. A side without the file holds none of its tasks. */
+async function mergeShard(name: string, base: string, ours: string, theirs: string, prefer: ReadonlySet<string>): Promise<{ text: string; revision: number; conflicts: MergeConflict[] }> {
+  const parse = async (text: string, side: string) => (text.trim() ? (await parseState(`{"schema":1,"board":{"name":"x","created_at":"1970-01-01T00:00:00.000Z"},"revision":0,"seq":0,"agents":{},"sessions":{},"handoffs":{},"tasks":${text}}`, `${name} (${side})`)).tasks : null);
+  const b = await parse(base, 'base');
+  const o = (await parse(ours, 'ours')) ?? {};
+  const t = (await parse(theirs, 'theirs')) ?? {};
+  const { state, conflicts } = mergeStates(b ? shardBoard(b) : null, shardBoard(o), shardBoard(t), prefer);
+  const tasks = Object.values(state.tasks);
+  return { text: shardText(tasks), revision: Math.max(0, ...tasks.map((x) => x.rev)), conflicts };
+}
+
+/** Merges three versions of a board file (state.json, a shard, events.jsonl or an archive) as the driver does. */
 async function mergeBoardFile(name: string, base: string, ours: string, theirs: string, prefer: ReadonlySet<string>): Promise<{ text: string; revision: number; conflicts: MergeConflict[] }> {
   if (isEventsFile(name) || (!name.endsWith('.json') && !ours.trimStart().startsWith('{\n'))) {
     const merged = mergeEvents(parseEvents(base, `${name} (base)`), parseEvents(ours, `${name} (ours)`), parseEvents(theirs, `${name} (theirs)`));
     return { text: merged.map((e) => `${JSON.stringify(e)}\n`).join(''), revision: merged.at(-1)?.revision ?? 0, conflicts: [] };
   }
+  if (isShardFile(name)) return mergeShard(name, base, ours, theirs, prefer);
+  if (mixedLayouts(base, ours, theirs)) throw mixedLayoutError(name);
   const b: State | null = base.trim() ? await parseState(base, `${name} (base)`) : null;
   // A side that deleted the file (modify/delete) leaves the other side's board whole.
   const o = ours.trim() ? await parseState(ours, `${name} (ours)`) : null;
   const t = theirs.trim() ? await parseState(theirs, `${name} (theirs)`) : null;
   const { state, conflicts } = o && t ? mergeStates(b, o, t, prefer) : { state: (o ?? t)!, conflicts: [] };
-  return { text: serializeState(state), revision: state.revision, conflicts };
+  // In layout 2 the tasks are in the shards (merged one by one); state.json holds the rest.
+  const text = layoutOfText(ours || theirs) === 2 ? boardText(state) : serializeState(state);
+  return { text, revision: state.revision, conflicts };
+}
+
+function mixedLayoutError(name: string): BatonError {
+  return new BatonError('MERGE_FAILED', `${name}: one side of this merge keeps its tasks in state.json (a board no baton upgraded yet), the other in tasks/; the git merge driver can't join them file by file.`, {
+    hint: 'let git stop, then run `baton doctor --repair` (it merges both sides task by task and writes the board in the new layout)',
+    details: { file: name },
+  });
 }
 
 export interface MergeDriverResult {
@@ -94,8 +143,9 @@ export async function runMergeDriver(base: string, ours: string, theirs: string,
   const r = await mergeBoardFile(name, readText(base), readText(ours), readText(theirs), prefer);
   writeFileSync(ours, r.text);
   if (r.conflicts.length) {
-    const board = dirname(name);
-    const note = join(dirname(resolve(name)), CONFLICT_NOTE);
+    // The note goes in the board directory, also for a shard (project-plan/tasks/XX.json).
+    const board = isShardFile(name) ? dirname(dirname(name)) : dirname(name);
+    const note = join(isShardFile(name) ? dirname(dirname(resolve(name))) : dirname(resolve(name)), CONFLICT_NOTE);
     writeFileSync(note, conflictNote(board, r.conflicts));
     throw new BatonError('MERGE_FAILED', `Both sides changed ${r.conflicts.map((c) => `${c.task} (${c.field}: ${JSON.stringify(c.ours)} vs ${JSON.stringify(c.theirs)})`).join(', ')}; the board is merged, see ${note}.`, {
       hint: `follow ${join(board, CONFLICT_NOTE)}`,
@@ -149,11 +199,18 @@ export async function resolveFromIndex(dir: string, prefer: ReadonlySet<string>)
     const inBoard = where.rel === '.' ? path : path.slice(where.rel.length + 1);
     const file = join(where.repo, path);
     const working = readText(file);
-    if (inBoard === 'state.json' || isEventsFile(inBoard)) {
+    if (inBoard === 'state.json' && mixedLayouts(blob(stages[1]), blob(stages[2]), blob(stages[3]))) {
+      // Two layouts: the side in layout 2 brought its shards, which git put in the working tree.
+      const r = await resolveMixed(dir, blob(stages[1]), blob(stages[2]), blob(stages[3]), prefer);
+      for (const c of r.conflicts) result.conflicts.push(c);
+      result.resolved.push(path, ...r.shards.map((sh) => `${where.rel === '.' ? '' : `${where.rel}/`}${sh}`));
+      continue;
+    }
+    if (inBoard === 'state.json' || isEventsFile(inBoard) || isShardFile(inBoard)) {
       // Merged by the driver already (a true conflict it would not guess): that file also holds
       // every board write made since, so it is the resolution. Only git's text merge is redone.
       let merged = !marked(working);
-      if (merged && inBoard === 'state.json') merged = await parseState(working, path).then(() => true, () => false);
+      if (merged && (inBoard === 'state.json' || isShardFile(inBoard))) merged = await mergeBoardFile(path, '', working, working, prefer).then(() => true, () => false);
       if (!merged) {
         const r = await mergeBoardFile(path, blob(stages[1]), blob(stages[2]), blob(stages[3]), prefer);
         writeFileAtomic(file, r.text, true);
@@ -168,7 +225,7 @@ export async function resolveFromIndex(dir: string, prefer: ReadonlySet<string>)
     result.resolved.push(path);
   }
   if (result.conflicts.length) writeFileSync(join(dir, CONFLICT_NOTE), conflictNote(where.rel, result.conflicts));
-  if (result.resolved.length) git(where.repo, ['add', '--', ...result.resolved]);
+  if (result.resolved.length) git(where.repo, ['add', '-A', '--', ...result.resolved]);
   return result;
 }
 
@@ -192,17 +249,58 @@ function splitConflictMarkers(text: string): { ours: string; theirs: string } | 
 }
 
 /**
- * state.json left with conflict markers after git's own text merge (a clone without the driver)
- * and already out of git's index: both sides are taken from the markers and merged per task.
+ * A merge of a board in layout 1 with one in layout 2, after git stopped on it: the side in
+ * layout 2 has its tasks in the shard files git put in the working tree (the other side has
+ * none). Both sides are merged task by task and written in layout 2; returns the shard files
+ * written or removed, relative to the board directory.
+ */
+async function resolveMixed(dir: string, base: string, ours: string, theirs: string, prefer: ReadonlySet<string>): Promise<{ conflicts: MergeConflict[]; shards: string[] }> {
+  const inShards = readShardTasks(dir);
+  const side = async (text: string, label: string): Promise<State | null> => {
+    if (!text.trim()) return null;
+    const state = await parseState(text, `state.json (${label})`);
+    return layoutOfText(text) === 2 ? { ...state, tasks: inShards } : state;
+  };
+  const b = await side(base, 'base');
+  const o = await side(ours, 'ours');
+  const t = await side(theirs, 'theirs');
+  const { state, conflicts } = o && t ? mergeStates(b, o, t, prefer) : { state: (o ?? t)!, conflicts: [] };
+  const shards = writeWholeState(dir, state);
+  if (conflicts.length) writeFileSync(join(dir, CONFLICT_NOTE), conflictNote(repoOf(dir)?.rel ?? dir, conflicts));
+  return { conflicts, shards };
+}
+
+/** The two sides of a board file's conflict markers, merged as the driver would. */
+async function mergeMarked(dir: string, name: string, prefer: ReadonlySet<string>): Promise<MergeConflict[] | null> {
+  const file = join(dir, name);
+  const sides = splitConflictMarkers(readText(file));
+  if (!sides) return null;
+  const r = await mergeBoardFile(name, '', sides.ours, sides.theirs, prefer);
+  writeFileAtomic(file, r.text, true);
+  return r.conflicts;
+}
+
+/**
+ * state.json or a shard left with conflict markers after git's own text merge (a clone without
+ * the driver) and already out of git's index: both sides are taken from the markers and merged per task.
  */
 export async function resolveMarkers(dir: string, prefer: ReadonlySet<string>): Promise<{ resolved: boolean; conflicts: MergeConflict[] }> {
-  const file = join(dir, 'state.json');
-  const sides = splitConflictMarkers(readText(file));
-  if (!sides) return { resolved: false, conflicts: [] };
-  const r = await mergeBoardFile('state.json', '', sides.ours, sides.theirs, prefer);
-  writeFileAtomic(file, r.text, true);
-  if (r.conflicts.length) writeFileSync(join(dir, CONFLICT_NOTE), conflictNote(repoOf(dir)?.rel ?? dir, r.conflicts));
-  return { resolved: true, conflicts: r.conflicts };
+  const conflicts: MergeConflict[] = [];
+  let resolved = false;
+  let names: string[] = [];
+  try {
+    names = readdirSync(join(dir, SHARD_DIR)).filter(isShardName).sort().map((n) => `${SHARD_DIR}/${n}`);
+  } catch {
+    /* no shards */
+  }
+  for (const name of ['state.json', ...names]) {
+    const r = await mergeMarked(dir, name, prefer);
+    if (!r) continue;
+    resolved = true;
+    conflicts.push(...r);
+  }
+  if (conflicts.length) writeFileSync(join(dir, CONFLICT_NOTE), conflictNote(repoOf(dir)?.rel ?? dir, conflicts));
+  return { resolved, conflicts };
 }
 
 /** After a repair rewrote resolved files (reconciled, regenerated), stage them again. */
@@ -234,7 +332,7 @@ export function gitChecks(dir: string): { unmerged: string[]; driverMissing: boo
   const driverMissing = named && gitOrNull(where.repo, ['config', '--get', 'merge.baton.driver']) === null;
   const ignore = readText(join(dir, '.gitignore')).split('\n').map((l) => l.trim());
   const ignoreMissing = named ? LOCAL_FILES.filter((f) => !ignore.includes(f)) : [];
-  // An install from before the task archive: git would merge archive/tasks/ as text and stop.
-  const attributesOld = named && !attrs.includes(`${where.rel}/archive/tasks/ids.txt merge=union`);
+  // An install from before the task archive or the task shards: git would merge archive/tasks/ or tasks/ as text and stop.
+  const attributesOld = named && (!attrs.includes(`${where.rel}/archive/tasks/ids.txt merge=union`) || !attrs.includes(`${where.rel}/tasks/*.json merge=baton`));
   return { unmerged, driverMissing, ignoreMissing, attributesOld };
 }

@@ -28,6 +28,7 @@ export function installGit(where: BoardRepo, driver: { node: string; bin: string
   const block = [
     START,
     `${rel}/state.json merge=baton`,
+    `${rel}/tasks/*.json merge=baton`,
     `${rel}/events.jsonl merge=baton`,
     `${rel}/archive/events/*.jsonl merge=baton`,
     // Archived tasks only ever gain lines: git's own union merge keeps both sides' (no driver needed).

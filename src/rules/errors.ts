@@ -31,6 +31,7 @@ export type ErrorCode =
   | 'IO_ERROR'
   | 'NO_WORK'
   | 'BOARD_CORRUPT'
+  | 'BOARD_TOO_NEW'
   | 'AUTH_REQUIRED'
   | 'AUTH_FAILED'
   | 'SESSION_ENDED';
@@ -57,6 +58,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   IO_ERROR: 5,
   NO_WORK: 6,
   BOARD_CORRUPT: 7,
+  BOARD_TOO_NEW: 7,
   AUTH_REQUIRED: 8,
   AUTH_FAILED: 8,
   SESSION_ENDED: 8,

@@ -153,6 +153,11 @@ export const StateSchema = z.object({
    * archived from one it never had (archiving.ts TOMBSTONES). Absent on a board that never archived.
    */
   archived: z.optional(z.record(z.string(), iso)),
+  /**
+   * The id of the last event this state committed: two histories that wrote alike still differ
+   * here, so git hands state.json to the merge driver whenever the boards diverged. Absent after a merge.
+   */
+  tip: z.optional(z.string()),
   /** Checkpoint questions (questions.ts); absent on a board that never had one. */
   questions: z.optional(z.record(z.string(), QuestionSchema)),
 });

@@ -133,6 +133,7 @@ export function stateLooksValid(raw: unknown): raw is State {
       recordOf(raw.sessions, sessionLooksValid) &&
       recordOf(raw.handoffs, handoffLooksValid) &&
       (raw.archived === undefined || recordOf(raw.archived, isIso)) &&
+      (raw.tip === undefined || isStr(raw.tip)) &&
       (raw.questions === undefined || recordOf(raw.questions, questionLooksValid))
     )
   ) {

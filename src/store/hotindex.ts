@@ -2,7 +2,7 @@ import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, sta
 import { join } from 'node:path';
 import { cmp } from '../rules/json.js';
 import { adoptView, type BoardView, boardView, IN_FLIGHT } from '../rules/rank.js';
-import { parseState, FILES, writeFileAtomic } from './store.js';
+import { FILES, readStateText, shardSignature, writeFileAtomic } from './store.js';
 import { isFinished } from '../rules/taskmodel.js';
 import { STATUSES, type State, type Status, type Task } from '../rules/types.js';
 
@@ -24,13 +24,15 @@ import { STATUSES, type State, type Status, type Task } from '../rules/types.js'
  */
 
 const INDEX = '.baton.lock.index';
-const VERSION = 1;
+const VERSION = 2;
 
 export interface Stamp {
   size: number;
   mtime: number;
   ctime: number;
   ino: number;
+  /** The task shards' stamps (store.ts shardSignature): a hand edit of a shard alone changes it. */
+  shards?: string;
 }
 
 interface HotIndex {
@@ -61,7 +63,7 @@ export function stampOfFile(path: string): Stamp | null {
   }
 }
 
-export const sameStamp = (a: Stamp, b: Stamp) => a.size === b.size && a.mtime === b.mtime && a.ctime === b.ctime && a.ino === b.ino;
+export const sameStamp = (a: Stamp, b: Stamp) => a.size === b.size && a.mtime === b.mtime && a.ctime === b.ctime && a.ino === b.ino && (a.shards ?? '') === (b.shards ?? '');
 
 /**
  * state.json's stamp and revision without parsing it: the top-level `"revision"` line comes
@@ -79,6 +81,7 @@ export function stateHead(dir: string): { stamp: Stamp; revision: number } | nul
   }
   try {
     const stamp = stampOfFd(fd);
+    stamp.shards = shardSignature(dir);
     // Read on until the line is found: near the top unless the handoffs are many and long.
     const buf = Buffer.allocUnsafe(stamp.size);
     let got = 0;
@@ -97,14 +100,8 @@ export function stateHead(dir: string): { stamp: Stamp; revision: number } | nul
 
 /** state.json parsed, with the stamp of the very file read (renderlock.ts reads the board this way). */
 export async function readStampedState(dir: string): Promise<{ state: State; stamp: Stamp }> {
-  const path = join(dir, FILES.state);
-  const fd = openSync(path, 'r');
-  try {
-    const stamp = stampOfFd(fd);
-    return { state: await parseState(readFileSync(fd, 'utf8'), path), stamp };
-  } finally {
-    closeSync(fd);
-  }
+  const { state, stamp, signature } = await readStateText(dir);
+  return { state, stamp: { ...stamp, shards: signature } };
 }
 
 export const hotIndexExists = (dir: string): boolean => existsSync(join(dir, INDEX));

@@ -1,10 +1,11 @@
-import { appendFileSync, closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, statSync, unlinkSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, statSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { removeKeyRecord } from './idempotency.js';
 import { readMarkId } from './reconcile.js';
 import { ARCHIVE_IDS } from './archivefiles.js';
-import { FILES, type FileStamp, sameStamp, VOID, writeFileAtomic } from './store.js';
+import { FILES, type FileStamp, JOURNAL, journalUncommitted, VOID, writeFileAtomic } from './store.js';
+import { shardPath } from '../rules/layout.js';
 
 /**
  * The transaction journal: what a writer is about to append, written (fsync) before the first
@@ -15,7 +16,7 @@ import { FILES, type FileStamp, sameStamp, VOID, writeFileAtomic } from './store
  *
  * The name matches the board's `.baton.lock.*` ignore line, so no board ever commits it.
  */
-export const JOURNAL = '.baton.lock.journal';
+export { JOURNAL };
 
 export interface Journal {
   /** The revision the board had when the transaction began, and the one it would commit. */
@@ -40,6 +41,8 @@ export interface Journal {
   nonce?: string | null;
   /** The task archive file the transaction appends to (store/archivefiles.ts), its size before, and ids.txt's. */
   archive?: { file: string; size: number; ids_size?: number } | null;
+  /** The shards the transaction rewrites (tasks/XX.json), each with its text before (null: it did not exist). */
+  shards?: Record<string, string | null>;
   pid: number;
   host: string;
 }
@@ -158,6 +161,31 @@ function readPast(path: string, from: number, size: number): string {
 }
 
 /**
+ * Puts back the shards an unfinished transaction rewrote (their texts before it, from its
+ * journal): the shard files are written before state.json, the commit point. Returns how many differed.
+ */
+function restoreShards(dir: string, shards: Journal['shards']): number {
+  let restored = 0;
+  for (const [s, old] of Object.entries(shards ?? {})) {
+    const path = join(dir, shardPath(s));
+    let now: string | null;
+    try {
+      now = readFileSync(path, 'utf8');
+    } catch {
+      now = null;
+    }
+    if (now === old) continue;
+    restored++;
+    if (old === null) unlinkSync(path);
+    else {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileAtomic(path, old, true);
+    }
+  }
+  return restored;
+}
+
+/**
  * Undoes this machine's own interrupted transaction, if a journal proves there was one; call
  * under the board lock with the revision of the state just read. Returns what it did (null: nothing to say).
  * It truncates only when the state is still the one the transaction started from and every
@@ -188,7 +216,7 @@ export function rollbackJournal(dir: string, state: { revision: number; seq: num
   const ownIds = new Set(j.ids);
   const markId = readMarkId(dir);
   const markedOwn = markId !== null && ownIds.has(markId);
-  const isBase = sameStamp(j.base, stateNow) || (revision === j.revision_before && (j.read_seq === undefined || state.seq === j.read_seq));
+  const isBase = journalUncommitted(j, state, stateNow);
   if (markedOwn || !isBase) {
     removeJournal(dir);
     return revision === j.revision_after || markedOwn ? null : `dropped the journal of a transaction (revision ${j.revision_after}) without undoing anything: the state has changed since`;
@@ -197,6 +225,7 @@ export function rollbackJournal(dir: string, state: { revision: number; seq: num
   // wherever they are or may yet turn up.
   if (j.key) removeKeyRecord(dir, j.key);
   voidIds(dir, j.ids);
+  const shards = restoreShards(dir, j.shards);
   if (j.archive && cutOwnArchiveLines(join(dir, j.archive.file), j.archive.size, ownIds) && j.archive.ids_size !== undefined) {
     // ids.txt is appended after the archive lines, under the same lock: its tail is this transaction's.
     cutBack(join(dir, ARCHIVE_IDS), j.archive.ids_size);
@@ -204,6 +233,7 @@ export function rollbackJournal(dir: string, state: { revision: number; seq: num
   const size = logSize(dir);
   if (size <= j.log_size) {
     removeJournal(dir);
+    if (shards) return `undid the unfinished transaction of revision ${j.revision_after} (pid ${j.pid} on ${j.host}): put back ${shards} task shard(s) it had rewritten`;
     return size < j.log_size ? `dropped the journal of an unfinished transaction (revision ${j.revision_after}): the log has been replaced since, so nothing was undone` : null;
   }
   const past = readPast(join(dir, FILES.events), j.log_size, size);
@@ -233,5 +263,5 @@ export function rollbackJournal(dir: string, state: { revision: number; seq: num
   }
   cutBack(join(dir, FILES.events), j.log_size);
   removeJournal(dir);
-  return `undid the unfinished transaction of revision ${j.revision_after} (pid ${j.pid} on ${j.host}): removed ${own} event(s)${torn ? ' and a torn line' : ''} it had appended`;
+  return `undid the unfinished transaction of revision ${j.revision_after} (pid ${j.pid} on ${j.host}): removed ${own} event(s)${torn ? ' and a torn line' : ''} it had appended${shards ? ` and put back ${shards} task shard(s) it had rewritten` : ''}`;
 }

@@ -4,7 +4,9 @@ import { gitOrNull, gitStatus, repoRoot } from './gitrun.js';
 import { FILES, type FileStamp, readVoid, sameStamp, stampOf, writeFileAtomic } from './store.js';
 import { archivedThrough, type BadLine, ensureArchiveDir, eventOf, listArchives, type ParsedLog, parseEventLog } from './eventlog.js';
 import { archiveIds } from './archivefiles.js';
-import type { BatonEvent, State } from '../rules/types.js';
+import type { BatonEvent, State, Task } from '../rules/types.js';
+import { shardOf, shardPath } from '../rules/layout.js';
+import { taskLooksValid } from '../rules/shape.js';
 
 /**
  * Reconciling a log and a state that disagree for a reason other than this machine's own
@@ -240,6 +242,7 @@ export function logDisagreement(dir: string, state: State, ends = logEnds(dir)):
  */
 export function wholeLogProblem(dir: string, state: State, throwUnreadable = false): string | null {
   const ids = new Set<string>();
+  const created = new Set<string>();
   const voided = readVoid(dir);
   let n = 0;
   for (const [file, text, isLive] of logFiles(dir)) {
@@ -258,9 +261,35 @@ export function wholeLogProblem(dir: string, state: State, throwUnreadable = fal
       ids.add(e.id);
       n++;
       if (e.seq !== n) return `${file}: seq ${e.seq} where ${n} was expected`;
+      if (e.type === 'task.created' && e.task) created.add(e.task);
     }
   }
-  return n === state.seq ? null : `the log holds ${n} events but the state counts ${state.seq}`;
+  if (n !== state.seq) return `the log holds ${n} events but the state counts ${state.seq}`;
+  // A task the log created that is neither on the board nor archived: git took it out of its shard
+  // (a revert of the commit that added it, when no later commit touched that shard).
+  const archived = archiveIds(dir);
+  const missing = [...created].filter((id) => !state.tasks[id] && !archived.has(id));
+  return missing.length ? `${missing.length} task(s) the log created are neither on the board nor archived (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''}): a git operation took them out of their shards` : null;
+}
+
+/**
+ * The newest version of a task that HEAD's history committed in its shard: what a task git took
+ * out of the working tree is restored from (null: no repository, or no commit holds it).
+ */
+export function taskFromGit(dir: string, id: string): { task: Task; commit: string } | null {
+  const repo = repoRoot(dir);
+  if (!repo) return null;
+  const path = relative(repo, join(dir, shardPath(shardOf(id)))).split('\\').join('/');
+  const commits = (gitOrNull(repo, ['log', '--format=%H', '-n', '50', 'HEAD', '--', path]) ?? '').split('\n').filter(Boolean);
+  for (const commit of commits) {
+    try {
+      const task = (JSON.parse(gitOrNull(repo, ['show', `${commit}:${path}`]) ?? '{}') as Record<string, unknown>)[id];
+      if (task && taskLooksValid(task)) return { task: task as Task, commit };
+    } catch {
+      /* that version does not parse (conflict markers committed): an older one may */
+    }
+  }
+  return null;
 }
 
 /**
@@ -286,7 +315,8 @@ export interface ReconcilePlan {
   /** The seq of the last event kept. */
   lastSeq: number;
   /** Tasks whose `task.created` event is in the log but which the state lacks. */
-  missingTasks: { id: string; title: string; at: string }[];
+  /** Tasks the log created that the state lacks, each with its newest version in git when HEAD's history has one. */
+  missingTasks: { id: string; title: string; at: string; git: { task: Task; commit: string } | null }[];
   /** Unreadable lines set aside (doctor --repair only): written to quarantine/ before the log. */
   quarantine: BadLine[];
   /** What the `board.reconciled` event records. */
@@ -377,7 +407,7 @@ export function planReconcile(dir: string, state: State, why: string, recovered:
   }
   // An archived task is not missing: it left the board on purpose (store/archivefiles.ts).
   const archivedTasks = archiveIds(dir);
-  const missingTasks = [...createdAt].filter(([id]) => !state.tasks[id] && !archivedTasks.has(id)).map(([id, v]) => ({ id, ...v }));
+  const missingTasks = [...createdAt].filter(([id]) => !state.tasks[id] && !archivedTasks.has(id)).map(([id, v]) => ({ id, ...v, git: taskFromGit(dir, id) }));
 
   return {
     live: lines(kept),

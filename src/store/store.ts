@@ -18,8 +18,9 @@ import { randomBytes } from '../rules/digest.js';
 import { BatonError, warnAboutBoard } from '../rules/errors.js';
 import { pidAlive } from './lock.js';
 import { conflictMarkerLine, jsonErrorLine, lineOf } from '../rules/json.js';
-import { sortValue, stateLooksValid, toStoredState } from '../rules/shape.js';
-import type { BatonEvent, Config, State } from '../rules/types.js';
+import { ALL_SHARDS, boardText, isShardName, LAYOUT, SHARD_DIR, shardOf, shardPath, shardText, tasksByShard } from '../rules/layout.js';
+import { stateLooksValid, taskLooksValid, toStoredState } from '../rules/shape.js';
+import type { BatonEvent, Config, State, Task } from '../rules/types.js';
 
 /** zod schemas, loaded only when a fast check fails or YAML must be validated. */
 const loadSchemas = () => import('../rules/schema.js');
@@ -33,6 +34,9 @@ const loadSchemas = () => import('../rules/schema.js');
  * unlock. Events are appended before the state that refers to them, so a crash between the
  * two leaves events past `state.seq`, which readers ignore and the next writer undoes.
  */
+
+/** The transaction journal (journal.ts); readers look into it for the shards of an unfinished write. */
+export const JOURNAL = '.baton.lock.journal';
 
 export const FILES = {
   state: 'state.json',
@@ -54,10 +58,10 @@ function zodIssues(err: { issues: { path: PropertyKey[]; message: string }[] }):
   return err.issues.slice(0, 3).map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`);
 }
 
-export async function parseState(text: string, file = 'state.json'): Promise<State> {
-  let raw: unknown;
+/** JSON.parse of a board file, or BOARD_CORRUPT naming its line (conflict markers named as such). */
+function parseJsonText(text: string, file: string): unknown {
   try {
-    raw = JSON.parse(text);
+    return JSON.parse(text);
   } catch (e) {
     // Conflict markers always break the JSON, so they are looked for only then.
     const marker = conflictMarkerLine(text);
@@ -71,38 +75,83 @@ export async function parseState(text: string, file = 'state.json'): Promise<Sta
     }
     throw corrupt(file, jsonErrorLine(text, e), `not valid JSON (${(e as Error).message.split('\n')[0]}).`, `fix the JSON at that line by hand or restore it from git (\`git checkout -- ${file}\`), then \`baton doctor --repair\``);
   }
-  if (stateLooksValid(raw)) return raw;
-  const { StateSchema } = await loadSchemas();
-  const parsed = StateSchema.safeParse(raw);
-  if (parsed.success) return parsed.data;
-  const first = parsed.error.issues[0]!;
-  // Point at the line of the offending field: follow its path through the text key by key.
+}
+
+/** The line of the field a schema issue names: its path followed through the text key by key. */
+function lineOfPath(text: string, path: readonly PropertyKey[]): number | null {
   let line: number | null = null;
   let pos = 0;
-  for (const key of first.path) {
+  for (const key of path) {
     if (typeof key !== 'string') continue;
     const at = text.indexOf(`"${key}":`, pos);
     if (at < 0) break;
     pos = at;
     line = lineOf(text, at).line;
   }
-  throw corrupt(file, line, `does not match the board schema: ${zodIssues(parsed.error).join('; ')}.`, 'fix the field by hand or restore it from git, then `baton doctor --repair`');
+  return line;
+}
+
+async function validateState(raw: unknown, text: string, file: string): Promise<State> {
+  if (stateLooksValid(raw)) return raw;
+  const { StateSchema } = await loadSchemas();
+  const parsed = StateSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  throw corrupt(file, lineOfPath(text, parsed.error.issues[0]!.path), `does not match the board schema: ${zodIssues(parsed.error).join('; ')}.`, 'fix the field by hand or restore it from git, then `baton doctor --repair`');
+}
+
+/** A state.json whose `schema` is a layout this baton does not know: written by a newer baton. */
+function tooNew(file: string, schema: number): BatonError {
+  return new BatonError('BOARD_TOO_NEW', `${file} is in board layout ${schema}, newer than this baton reads (${LAYOUT}); nothing was read or written.`, {
+    hint: 'upgrade baton on this machine to the version that wrote the board (npm install baton@latest), then run the command again',
+    details: { file, layout: schema, supported: LAYOUT },
+  });
+}
+
+/**
+ * A whole state from one text: state.json in layout 1 (tasks inside), or a merged or generated
+ * state (the merge driver, the read index). A layout-2 state.json parses to a state without
+ * tasks (they are in tasks/, read by readStateText).
+ */
+export async function parseState(text: string, file = 'state.json'): Promise<State> {
+  const raw = parseJsonText(text, file);
+  const schema = (raw as { schema?: unknown } | null)?.schema;
+  if (typeof schema === 'number' && schema > LAYOUT) throw tooNew(file, schema);
+  if (schema === LAYOUT && raw && typeof raw === 'object' && !('tasks' in raw)) return validateState({ ...raw, schema: 1, tasks: {} }, text, file);
+  return validateState(raw, text, file);
+}
+
+/** A shard's tasks, checked: each a valid task under its own id. */
+async function parseShard(text: string, file: string): Promise<Record<string, Task>> {
+  const raw = parseJsonText(text, file);
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw corrupt(file, 1, 'not a JSON object of tasks keyed by id.', `restore it from git (\`git checkout -- ${file}\`), then \`baton doctor --repair\``);
+  const tasks = raw as Record<string, unknown>;
+  for (const id in tasks) {
+    const t = tasks[id];
+    if (taskLooksValid(t) && (t as Task).id === id) continue;
+    const { TaskSchema } = await loadSchemas();
+    const parsed = TaskSchema.safeParse(t);
+    const line = lineOfPath(text, [id, ...(parsed.success ? ['id'] : parsed.error.issues[0]!.path)]);
+    const what = parsed.success ? `task ${id} holds the id ${JSON.stringify((t as Task).id)}` : `task ${id} does not match the board schema: ${zodIssues(parsed.error).join('; ')}`;
+    throw corrupt(file, line, `${what}.`, 'fix the field by hand or restore it from git, then `baton doctor --repair`');
+  }
+  return tasks as Record<string, Task>;
 }
 
 export async function readState(dir: string): Promise<State> {
   if (!parsed) return (await readStateText(dir)).state;
   // A long-lived process: the state parsed last time, while state.json is the same file.
   const stamp = stampOf(join(dir, FILES.state));
+  const shards = shardSignature(dir);
   const hit = parsed.get(dir);
-  if (hit && sameStamp(hit.stamp, stamp)) return hit.state;
-  // The stamp is taken before the read: a commit landing in between only costs a parse next time.
+  if (hit && sameStamp(hit.stamp, stamp) && hit.shards === shards) return hit.state;
+  // The stamps are taken before the read: a commit landing in between only costs a parse next time.
   const { state } = await readStateText(dir);
-  parsed.set(dir, { stamp, state: deepFreeze(state) });
+  parsed.set(dir, { stamp, shards, state: deepFreeze(state) });
   return state;
 }
 
 /** The last state each board's readState parsed, when cacheStateReads() turned it on. */
-let parsed: Map<string, { stamp: FileStamp | null; state: State }> | null = null;
+let parsed: Map<string, { stamp: FileStamp | null; shards: string; state: State }> | null = null;
 
 /**
  * For a long-lived process (the MCP server): readState parses state.json again only when it
@@ -125,18 +174,181 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** The state and the exact text it was parsed from (a writer splices its changes into it). */
-export async function readStateText(dir: string): Promise<{ state: State; text: string }> {
-  let text: string;
+/** A full stamp of a file read through its descriptor (the read index names state.json by it). */
+interface ReadStamp {
+  size: number;
+  mtime: number;
+  ctime: number;
+  ino: number;
+}
+
+/** The board as read from its files. */
+export interface BoardFiles {
+  state: State;
+  /** state.json's text. */
+  text: string;
+  /** state.json's stamp, taken from the descriptor it was read through. */
+  stamp: ReadStamp;
+  /** state.json's layout: 1, tasks inside it (a board the first write upgrades); 2, tasks in tasks/. */
+  layout: 1 | 2;
+  /**
+   * The shard files' texts by shard, as the tasks were read from them (an unfinished
+   * transaction's shards replaced by the journal's copies of what they were). In layout 1, the
+   * shard files a crashed upgrade left, which the board ignores.
+   */
+  shards: Map<string, string>;
+  /** The ids each shard holds. */
+  members: Map<string, Set<string>>;
+  /** A task in a shard its id does not hash to, or in two shards: the next write rewrites every shard. */
+  misplaced: boolean;
+  /** The shards' stamps (shardSignature), taken before they were read. */
+  signature: string;
+}
+
+/** The journal's part a reader needs: which shards an unfinished transaction rewrote, and what they held. */
+interface ShardUndo {
+  revision_before: number;
+  read_seq?: number;
+  base?: FileStamp | null;
+  shards?: Record<string, string | null>;
+}
+
+/**
+ * The shard files' names, sizes, mtimes and inodes in one string: the read index is used only
+ * while it equals the one it was made with, so a hand edit of a shard alone is seen at once.
+ */
+export function shardSignature(dir: string): string {
+  let names: string[];
   try {
-    text = readFileSync(join(dir, FILES.state), 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw corrupt(join(dir, FILES.state), null, 'missing.', 'restore it from git, or `baton init` a new board elsewhere');
-    }
-    throw e;
+    names = readdirSync(join(dir, SHARD_DIR));
+  } catch {
+    return '';
   }
-  return { state: await parseState(text, join(dir, FILES.state)), text };
+  const parts: string[] = [];
+  for (const n of names.sort()) {
+    if (!isShardName(n)) continue;
+    try {
+      const st = statSync(join(dir, SHARD_DIR, n));
+      parts.push(`${n.slice(0, 2)}:${st.size}:${st.mtimeMs}:${st.ino}`);
+    } catch {
+      parts.push(`${n.slice(0, 2)}:gone`);
+    }
+  }
+  return parts.join(',');
+}
+
+function readShardTexts(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let names: string[];
+  try {
+    names = readdirSync(join(dir, SHARD_DIR));
+  } catch {
+    return out;
+  }
+  for (const n of names.sort()) {
+    if (!isShardName(n)) continue;
+    try {
+      out.set(n.slice(0, 2), readFileSync(join(dir, SHARD_DIR, n), 'utf8'));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+  return out;
+}
+
+/**
+ * Did the journal's transaction leave this state.json as it found it (so its shard writes are
+ * not committed)? The same test journal.ts's rollback makes: the very file it read, or a state
+ * still at the revision and seq it read.
+ */
+export function journalUncommitted(j: ShardUndo, state: { revision: number; seq: number }, now: FileStamp | null): boolean {
+  return sameStamp(j.base, now) || (state.revision === j.revision_before && (j.read_seq === undefined || state.seq === j.read_seq));
+}
+
+function readUndo(dir: string): ShardUndo | null {
+  try {
+    const j = JSON.parse(readFileSync(join(dir, JOURNAL), 'utf8')) as ShardUndo;
+    return j && typeof j === 'object' && j.shards && typeof j.shards === 'object' ? j : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The board read whole: state.json, and in layout 2 every shard. A read takes no lock, so it
+ * must never see a write half done: a writer journals the shards it will rewrite (with their old
+ * texts) before it touches any, and renames state.json into place last. A reader reads
+ * state.json, the shards, then the journal, and state.json's stamp again: a stamp that moved is
+ * a commit in between (read again); a journal of a transaction that has not committed gives the
+ * shards it rewrote as they were.
+ */
+export async function readStateText(dir: string): Promise<BoardFiles> {
+  const file = join(dir, FILES.state);
+  for (let attempt = 0; ; attempt++) {
+    let fd: number;
+    try {
+      fd = openSync(file, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw corrupt(file, null, 'missing.', 'restore it from git, or `baton init` a new board elsewhere');
+      }
+      throw e;
+    }
+    let text: string;
+    let stamp: ReadStamp;
+    try {
+      const st = fstatSync(fd);
+      stamp = { size: st.size, mtime: st.mtimeMs, ctime: st.ctimeMs, ino: st.ino };
+      text = readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
+    const raw = parseJsonText(text, file) as Record<string, unknown> | null;
+    const schema = raw?.schema;
+    if (typeof schema === 'number' && schema > LAYOUT) throw tooNew(file, schema);
+    const signature = shardSignature(dir);
+    if (schema !== LAYOUT) {
+      const state = await validateState(raw, text, file);
+      return { state, text, stamp, layout: 1, shards: readShardTexts(dir), members: new Map(), misplaced: false, signature };
+    }
+    const shards = readShardTexts(dir);
+    const undo = readUndo(dir);
+    const again = stampOf(file);
+    if (!again || again.size !== stamp.size || again.mtime !== stamp.mtime || again.ino !== stamp.ino) {
+      if (attempt < 100) continue;
+    }
+    const head = await validateState({ ...raw, schema: 1, tasks: {} }, text, file);
+    if (undo && journalUncommitted(undo, head, { size: stamp.size, mtime: stamp.mtime, ino: stamp.ino })) {
+      for (const [s, old] of Object.entries(undo.shards!)) {
+        if (old === null) shards.delete(s);
+        else shards.set(s, old);
+      }
+    }
+    const all: [string, Task][] = [];
+    const members = new Map<string, Set<string>>();
+    const seen = new Map<string, Task>();
+    let misplaced = false;
+    for (const [s, t] of shards) {
+      const tasks = await parseShard(t, join(dir, shardPath(s)));
+      const ids = new Set<string>();
+      for (const id in tasks) {
+        ids.add(id);
+        if (shardOf(id) !== s) misplaced = true;
+        const other = seen.get(id);
+        if (other) {
+          misplaced = true;
+          if (other.rev >= tasks[id]!.rev) continue;
+        }
+        seen.set(id, tasks[id]!);
+      }
+      members.set(s, ids);
+    }
+    for (const [id, t] of seen) all.push([id, t]);
+    // The tasks in memory in id order, as layout 1 held them: what is rendered from them follows it.
+    all.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    head.tasks = Object.fromEntries(all);
+    return { state: head, text, stamp, layout: 2, shards, members, misplaced, signature };
+  }
 }
 
 export const CONFIG_CACHE = '.config-cache.json';
@@ -264,7 +476,7 @@ export async function checkEvents(events: BatonEvent[]): Promise<string | null> 
  */
 export function leftoverTempFiles(dir: string, now = Date.now()): string[] {
   const out: string[] = [];
-  for (const sub of ['', 'handoffs', 'results']) {
+  for (const sub of ['', 'handoffs', 'results', SHARD_DIR]) {
     let names: string[];
     try {
       names = readdirSync(join(dir, sub));
@@ -399,84 +611,108 @@ export function appendLines(file: string, text: string): void {
   }
 }
 
-/**
- * state.json's text: sorted keys, tasks keyed by id, two-space indent. `touched` names the
- * tasks changed since the file was read (their keys are re-sorted); `created` says whether
- * ids were added (the task map is re-sorted). Omit both to sort everything.
- */
-export function serializeState(state: State, touched?: ReadonlySet<string>, created = true): string {
-  return `${JSON.stringify(toStoredState(state, touched ?? new Set(Object.keys(state.tasks)), created), null, 2)}\n`;
+/** A whole state in one text, in layout 1 (tasks inside): what the merge driver gives for a board in layout 1. */
+export function serializeState(state: State): string {
+  return `${JSON.stringify(toStoredState(state, new Set(Object.keys(state.tasks)), true), null, 2)}\n`;
 }
 
-const TASKS_OPEN = '\n  "tasks": {\n';
-const TASKS_CLOSE = '\n  }\n}\n';
+const EMPTY_SHARD = shardText([]);
 
-/** One task as it stands inside the tasks map of state.json (four-space indent, no newline). */
-const taskEntry = (id: string, task: unknown) => `    "${id}": ${JSON.stringify(sortValue(task), null, 2).replace(/\n/g, '\n    ')}`;
-
-/**
- * state.json's new text made from the text it was read from: the untouched tasks are kept as
- * they stand and only the touched ones are serialised again, which on a board of 10,000 tasks
- * saves most of a write's time. Returns null when the old text is not in the canonical layout
- * (a hand edit, an empty task map, a big import): the caller then serialises everything.
- */
-function spliceState(previous: string, state: State, touched: ReadonlySet<string>): string | null {
-  if (touched.size > 64) return null;
-  const open = previous.indexOf(TASKS_OPEN);
-  if (open < 0 || !previous.endsWith(TASKS_CLOSE)) return null;
-  let body = previous.slice(open + TASKS_OPEN.length, previous.length - TASKS_CLOSE.length);
-  /** Where the entry of `id` starts in the body, or -1. Ids hold no quote or newline. */
-  const find = (id: string): number => {
-    if (body.startsWith(`    "${id}": {\n`)) return 0;
-    const i = body.indexOf(`\n    "${id}": {\n`);
-    return i < 0 ? -1 : i + 1;
-  };
-  let ids: string[] | null = null;
-  for (const id of [...touched].sort()) {
-    const task = state.tasks[id];
-    const at = find(id);
-    if (!task) {
-      // Taken off the board (archived): its entry goes, with one separator.
-      if (at < 0) return null;
-      const end = body.indexOf('\n    }', at);
-      if (end < 0) return null;
-      let from = at;
-      let to = end + 6;
-      if (body.startsWith(',\n', to)) to += 2;
-      else if (from >= 2) from -= 2;
-      body = `${body.slice(0, from)}${body.slice(to)}`;
-      if (!body) return null; // an empty map has a layout of its own
-      continue;
-    }
-    if (at >= 0) {
-      const end = body.indexOf('\n    }', at);
-      if (end < 0) return null;
-      body = `${body.slice(0, at)}${taskEntry(id, task)}${body.slice(end + 6)}`;
-      continue;
-    }
-    // A new task goes before the first id after it that is already written, or last.
-    ids ??= Object.keys(state.tasks).sort();
-    let before = -1;
-    for (let k = ids.indexOf(id) + 1; k < ids.length && before < 0; k++) before = find(ids[k]!);
-    body = before < 0 ? `${body},\n${taskEntry(id, task)}` : `${body.slice(0, before)}${taskEntry(id, task)},\n${body.slice(before)}`;
-  }
-  const { tasks: _tasks, ...rest } = state;
-  const head = JSON.stringify(sortValue({ ...rest, tasks: {} }), null, 2);
-  const headEnd = head.lastIndexOf('"tasks": {}');
-  if (headEnd < 0) return null;
-  return `${head.slice(0, headEnd)}"tasks": {\n${body}${TASKS_CLOSE}`;
+/** What a commit writes: the shards and state.json. */
+export interface StateWrite {
+  shards: Map<string, string>;
+  board: string;
 }
 
-export function writeState(dir: string, state: State, touched: ReadonlySet<string>, created: boolean, previous?: string, via?: string): void {
-  let text = previous === undefined ? null : spliceState(previous, state, touched);
-  // The test suite runs with BATON_VERIFY_WRITES=1: every spliced write is checked against a
-  // full serialisation, so a change that forgot tx.touch() can't go unnoticed.
-  if (text !== null && process.env.BATON_VERIFY_WRITES === '1') {
-    const full = serializeState(state, touched, created);
-    if (full !== text) throw new BatonError('INTERNAL', 'Spliced state.json differs from a full serialisation (a change without tx.touch).');
+/** Every shard of the state, compared with what the files hold: the shards that differ, and those left empty. */
+function fullWrite(state: State, read: Pick<BoardFiles, 'shards'>): Map<string, string> {
+  const writes = new Map<string, string>();
+  const groups = tasksByShard(state.tasks);
+  // Every shard, empty ones too (layout.ts: no write ever adds or removes a file).
+  for (const s of ALL_SHARDS) {
+    const tasks = groups.get(s);
+    const text = tasks ? shardText(tasks) : EMPTY_SHARD;
+    if (read.shards.get(s) !== text) writes.set(s, text);
   }
-  text ??= serializeState(state, touched, created);
-  writeFileAtomic(join(dir, FILES.state), text, true, via);
+  return writes;
+}
+
+/**
+ * The files a commit of `state` writes. Only the shards of the tasks it touched (changed,
+ * created, archived) are serialised again, unless `whole` (a reconciliation, a merge settled) or
+ * the board is in layout 1 (this write upgrades it: every shard is written, state.json last) or
+ * holds a misplaced task.
+ */
+export function planStateWrite(state: State, touched: ReadonlySet<string>, read: Pick<BoardFiles, 'layout' | 'shards' | 'members' | 'misplaced'>, whole: boolean): StateWrite {
+  const board = boardText(state);
+  if (whole || read.layout === 1 || read.misplaced) return { shards: fullWrite(state, read), board };
+  const touchedByShard = new Map<string, string[]>();
+  for (const id of touched) {
+    const s = shardOf(id);
+    const list = touchedByShard.get(s);
+    if (list) list.push(id);
+    else touchedByShard.set(s, [id]);
+  }
+  const shards = new Map<string, string>();
+  for (const [s, ids] of touchedByShard) {
+    const tasks: Task[] = [];
+    for (const id of new Set([...(read.members.get(s) ?? []), ...ids])) {
+      const t = state.tasks[id];
+      if (t) tasks.push(t);
+    }
+    const text = shardText(tasks);
+    if (text !== read.shards.get(s)) shards.set(s, text);
+  }
+  // The test suite runs with BATON_VERIFY_WRITES=1: every write of a few shards is checked against
+  // a serialisation of every shard, so a change that forgot tx.touch() can't go unnoticed.
+  if (process.env.BATON_VERIFY_WRITES === '1') {
+    const full = fullWrite(state, read);
+    for (const s of ALL_SHARDS) {
+      // A shard file that is missing holds no task, as an empty one.
+      const was = read.shards.get(s) ?? EMPTY_SHARD;
+      if ((shards.get(s) ?? was) !== (full.get(s) ?? was)) {
+        throw new BatonError('INTERNAL', `Shard ${shardPath(s)} written from the touched tasks differs from a full serialisation (a change without tx.touch).`);
+      }
+    }
+  }
+  return { shards, board };
+}
+
+/** Every task in the shard files as they stand (a merge in progress reads the side git put there). */
+export function readShardTasks(dir: string): Record<string, Task> {
+  const out: Record<string, Task> = {};
+  for (const text of readShardTexts(dir).values()) {
+    try {
+      Object.assign(out, JSON.parse(text) as Record<string, Task>);
+    } catch {
+      /* a shard with conflict markers: resolveMarkers merges it */
+    }
+  }
+  return out;
+}
+
+/**
+ * Writes a whole state in layout 2 outside a transaction (a merge resolved by doctor --repair,
+ * under the board lock, before its repair transaction): returns the shard files written or removed.
+ */
+export function writeWholeState(dir: string, state: State): string[] {
+  const plan = planStateWrite(state, new Set(), { layout: 1, shards: readShardTexts(dir), members: new Map(), misplaced: false }, true);
+  writeState(dir, plan);
+  return [...plan.shards.keys()].map(shardPath);
+}
+
+/**
+ * Writes a planned commit: each shard whole (temp file, fsync, rename) or removed, then
+ * state.json, renamed into place last: the commit point. The journal holding the shards' old
+ * texts is written before this (tx.ts), so a crash anywhere here is undone or readable.
+ */
+export function writeState(dir: string, plan: StateWrite, via?: string): void {
+  if (plan.shards.size) {
+    mkdirSync(join(dir, SHARD_DIR), { recursive: true });
+    for (const [s, text] of plan.shards) writeFileAtomic(join(dir, shardPath(s)), text, true, via);
+    fsyncDir(join(dir, SHARD_DIR));
+  }
+  writeFileAtomic(join(dir, FILES.state), plan.board, true, via);
   fsyncDir(dir);
 }
 

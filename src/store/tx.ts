@@ -1,4 +1,4 @@
-import { unlinkSync } from 'node:fs';
+import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatonError, diskFull, invalidInput, ioError, isDiskFull, isIoError } from '../rules/errors.js';
 import { pruneKeyRecords, readKeyRecord, writeKeyRecord } from './idempotency.js';
@@ -11,16 +11,20 @@ import { applyReconcile, eventsGitRemoved, refreshMark, type LogEnds, logChanged
 import { pruneEvents } from './retention.js';
 import { taskLooksValid } from '../rules/shape.js';
 import { createTask } from '../rules/taskmodel.js';
-import type { BatonEvent, Config, State } from '../rules/types.js';
+import type { BatonEvent, Config, State, Task } from '../rules/types.js';
 import {
   appendEvents,
   FILES,
   type FileStamp,
+  JOURNAL,
   stampOf,
   leftoverTempFiles,
   type LoadedConfig,
   loadConfig,
+  type BoardFiles,
+  planStateWrite,
   readStateText,
+  shardSignature,
   writeConfigCache,
   writeState,
 } from './store.js';
@@ -28,6 +32,7 @@ import { renderLatest } from './renderlock.js';
 import { type Stamp, stampOfFile } from './hotindex.js';
 import { ARCHIVE_IDS, appendArchive, archiveFileFor, archiveLine, autoArchive, settleArchive } from './archivefiles.js';
 import { pruneTombstones } from '../rules/archiving.js';
+import { LAYOUT } from '../rules/layout.js';
 
 export interface TxOptions {
   lockTimeoutMs: number;
@@ -102,9 +107,8 @@ interface Prepared {
  * its journal proves), remove temp files of interrupted writes, and when the log and the state
  * still disagree, plan a reconciliation that keeps every event (nothing is written here).
  */
-function prepareWrite(dir: string, state: State, thorough: boolean | undefined, stateStamp: FileStamp | null): Prepared {
+function prepareWrite(dir: string, state: State, thorough: boolean | undefined, rolled: string | null): Prepared {
   const done: string[] = [];
-  const rolled = rollbackJournal(dir, state, stateStamp);
   if (rolled) done.push(rolled);
   const temps = leftoverTempFiles(dir);
   for (const t of temps) {
@@ -129,6 +133,14 @@ function prepareWrite(dir: string, state: State, thorough: boolean | undefined, 
 
 /** A task the log says was created but the state lacks comes back blocked, for a person to check. */
 function restoreTask(tx: Tx, t: ReconcilePlan['missingTasks'][number]): void {
+  if (t.git) {
+    // Its newest committed version, whole: a git operation took it out of its shard, which a merge never does.
+    const task: Task = { ...t.git.task, notes: [...t.git.task.notes, { at: tx.now, author: null, text: `restored from git commit ${t.git.commit.slice(0, 12)}: a git operation had taken it out of its shard` }] };
+    tx.state.tasks[t.id] = task;
+    tx.touch(task);
+    tx.created(task);
+    return;
+  }
   const task = createTask(tx, { id: t.id, title: t.title, status: 'blocked' });
   task.created_at = t.at < tx.now ? t.at : tx.now;
   const reason = 'restored from the event log: a git operation had dropped it from state.json; check its fields, then baton unblock';
@@ -196,6 +208,8 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
   repairInChange(dir, board, change, opts);
   phase('read');
   const value = applyChange(change, apply);
+  // A board in layout 1 is upgraded by its first write, and by doctor --repair (which writes for it).
+  if (board.files.layout === 1 && (change.events.length || opts.thorough)) change.tx.emit({ type: 'board.upgraded', actor: null, session: null, data: { from: 1, to: LAYOUT } });
   phase('apply');
   if (change.events.length === 0) return leaveUnchanged(dir, board, change, lock, opts, value);
   validateChange(change);
@@ -220,8 +234,8 @@ function phaseClock(phases: Record<string, number> | undefined): (name: string) 
 /** The board as this transaction read it, under the lock, with what the repair before it found. */
 interface Board extends Prepared {
   state: State;
-  /** state.json's text as read: a write that touches few tasks reuses the rest of it. */
-  previous: string;
+  /** The files as read: a write rewrites only the shards of the tasks it touched. */
+  files: BoardFiles;
   /** state.json's stamp as read, for the journal. */
   base: FileStamp | null;
   /** The revision and seq as read, for a rollback. */
@@ -230,12 +244,19 @@ interface Board extends Prepared {
 
 /** Phase 1, read: state.json, and the repair of what a crash or git left (prepareWrite). */
 async function readBoard(dir: string, opts: TxOptions): Promise<Board> {
-  const { state, text: previous } = await readStateText(dir);
-  const base = stampOf(join(dir, FILES.state));
+  let files = await readStateText(dir);
+  const stampOfRead = (f: BoardFiles) => ({ size: f.stamp.size, mtime: f.stamp.mtime, ino: f.stamp.ino });
+  // This machine's interrupted transaction first: undoing it may put back shards it rewrote (or
+  // remove those a cut-short upgrade made), so the board is read again after it.
+  const hadJournal = existsSync(join(dir, JOURNAL));
+  const rolled = rollbackJournal(dir, files.state, stampOfRead(files));
+  if (hadJournal) files = await readStateText(dir);
+  const { state } = files;
+  const base = stampOfRead(files);
   const read = { revision: state.revision, seq: state.seq };
-  const prepared = prepareWrite(dir, state, opts.thorough, base);
+  const prepared = prepareWrite(dir, state, opts.thorough, rolled);
   if (prepared.plan) state.seq = prepared.plan.lastSeq;
-  return { ...prepared, state, previous, base, read };
+  return { ...prepared, state, files, base, read };
 }
 
 /**
@@ -381,20 +402,24 @@ function validateChange(change: Change): void {
  * commit point, all from inside the lock's fence.
  */
 function commitChange(dir: string, lock: HeldLock, board: Board, change: Change, opts: TxOptions, value: unknown): void {
-  const { state, plan, base, read, previous } = board;
+  const { state, plan, base, read, files } = board;
   const { events, revision, now, archived, archiveFile } = change;
   const keyed = opts.idempotency;
   state.revision = revision;
   state.seq += events.length;
+  state.tip = events.at(-1)!.id;
+  // A reconciliation may have changed any task; otherwise only the touched tasks' shards are written.
+  const write = planStateWrite(state, change.touched, files, plan !== null);
+  const undo = Object.fromEntries([...write.shards.keys()].map((s) => [s, files.shards.get(s) ?? null]));
   commit(dir, lock, () => {
     if (plan) applyReconcile(dir, plan, lock.fence, now);
     const archiveSize = archived.lines.length ? { file: archiveFile, size: fileSize(join(dir, archiveFile)), ids_size: fileSize(join(dir, ARCHIVE_IDS)) } : null;
-    writeJournal(dir, { revision_before: revision - 1, revision_after: revision, base_seq: state.seq - events.length, log_size: logSize(dir), ids: events.map((e) => e.id), key: keyed?.key ?? null, base, read_seq: read.seq, nonce: lock.nonce, archive: archiveSize }, lock.fence);
+    writeJournal(dir, { revision_before: revision - 1, revision_after: revision, base_seq: state.seq - events.length, log_size: logSize(dir), ids: events.map((e) => e.id), key: keyed?.key ?? null, base, read_seq: read.seq, nonce: lock.nonce, archive: archiveSize, shards: undo }, lock.fence);
     if (keyed) writeKeyRecord(dir, { key: keyed.key, command: keyed.command, call: keyed.call, session: keyed.session, revision, at: now, value }, lock.fence);
     lock.check();
     if (archived.lines.length) appendArchive(dir, archiveFile, archived.lines.join(''), archived.ids);
     appendEvents(dir, events);
-    writeState(dir, state, change.touched, change.created, plan ? undefined : previous, lock.fence);
+    writeState(dir, write, lock.fence);
   }, read);
 }
 
@@ -417,6 +442,7 @@ function afterCommitPoint(dir: string, lock: HeldLock, loaded: LoadedConfig, cha
   };
   // The tasks in memory take the file's order (ids sorted), so what is rendered from them is what the file gives.
   const stamp = stampOfFile(join(dir, FILES.state));
+  if (stamp) stamp.shards = shardSignature(dir);
   if (change.created) state.tasks = Object.fromEntries(Object.keys(state.tasks).sort().map((id) => [id, state.tasks[id]!]));
   after('recording the log mark', () => writeMark(dir, events.at(-1)?.id));
   after('removing the transaction journal', () => removeJournal(dir, lock.nonce));

@@ -1,0 +1,257 @@
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { shardOf } from '../src/rules/layout.js';
+import { b, commit, expectNothingLost, git, tryGit, twoMachines } from './git-helpers.js';
+import { BIN, baseEnv, baton, batonIn, boardState, hashTree, makeBoard, makeBoardIn, seededInstants, tempDir, type TestBoard } from './helpers.js';
+
+// The board's file layout (src/rules/layout.ts): state.json small, the tasks in tasks/XX.json.
+
+/** Sorted keys at every depth, as baton writes JSON. */
+const sorted = (v: unknown): unknown =>
+  Array.isArray(v) ? v.map(sorted) : v && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted((v as Record<string, unknown>)[k])])) : v;
+
+/** Turns a board back into layout 1, as a baton before layout 2 wrote it: every task inside state.json. */
+function toLayout1(dir: string): void {
+  const state = boardState(dir);
+  state.schema = 1;
+  writeFileSync(join(dir, 'state.json'), `${JSON.stringify(sorted(state), null, 2)}\n`);
+  rmSync(join(dir, 'tasks'), { recursive: true, force: true });
+  rmSync(join(dir, '.baton.lock.index'), { force: true });
+}
+
+/** A plan of n tasks in chains of ten, some with labels and paths. */
+function plan(n: number, prefix = 'p'): string {
+  const tasks = Array.from({ length: n }, (_, i) => ({
+    id: `${prefix}-${i}`,
+    title: `planned ${i} ü "quoted"`,
+    priority: i % 4,
+    depends_on: i % 10 ? [`${prefix}-${i - 1}`] : [],
+    ...(i % 3 ? {} : { labels: ['l'], paths: [`src/m${i}/**`] }),
+  }));
+  return JSON.stringify({ tasks });
+}
+
+/** What the board answers, without what a write changes anyway. */
+async function answers(cwd: string) {
+  const list = await batonIn(['list', '--json'], { cwd });
+  const ready = await batonIn(['list', '--ready', '--json'], { cwd });
+  return { list: list.json.tasks, ready: ready.json.tasks.map((t: { id: string }) => t.id) };
+}
+
+/** Two ids that hash to the same shard, starting with `prefix`. */
+function sameShard(prefix: string): [string, string] {
+  const seen = new Map<string, string>();
+  for (let i = 0; ; i++) {
+    const id = `${prefix}${i}`;
+    const other = seen.get(shardOf(id));
+    if (other) return [other, id];
+    seen.set(shardOf(id), id);
+  }
+}
+
+describe('layout 2: state.json small, the tasks in shards', () => {
+  it('a write rewrites only the shards of the tasks it changed, and git shows a few lines', async () => {
+    const board = await makeBoardIn();
+    writeFileSync(join(board.root, 'plan.json'), plan(300));
+    await board.json('import', 'plan.json');
+    const state = JSON.parse(readFileSync(join(board.dir, 'state.json'), 'utf8'));
+    expect(state.schema).toBe(2);
+    expect(state.tasks).toBeUndefined();
+    const shards = readdirSync(join(board.dir, 'tasks'));
+    expect(shards.length).toBeGreaterThan(100);
+    expect(shards.every((n) => /^[0-9a-f]{2}\.json$/.test(n))).toBe(true);
+    // Each task is in the shard its id hashes to.
+    for (const n of shards) for (const id of Object.keys(JSON.parse(readFileSync(join(board.dir, 'tasks', n), 'utf8')))) expect(shardOf(id)).toBe(n.slice(0, 2));
+    const before = hashTree(join(board.dir, 'tasks'));
+    await board.json('edit', 'p-7', '--title', 'renamed');
+    const after = hashTree(join(board.dir, 'tasks'));
+    const changed = Object.keys(after).filter((k) => after[k] !== before[k]);
+    expect(changed).toEqual([`${shardOf('p-7')}.json`]);
+  });
+
+  it('a board in layout 1 is upgraded by its first write, in that one transaction: the same tasks and answers, doctor clean', async () => {
+    const board = await makeBoardIn();
+    writeFileSync(join(board.root, 'plan.json'), plan(200));
+    await board.json('import', 'plan.json');
+    await board.json('block', 'p-3', '--reason', 'waiting on a person');
+    toLayout1(board.dir);
+    const was = await answers(board.root);
+    const tasksBefore = boardState(board.dir).tasks;
+    const revision = boardState(board.dir).revision;
+    const added = await board.json('add', 'after the upgrade', '--id', 'after');
+    expect(added.revision).toBe(revision + 1);
+    expect(JSON.parse(readFileSync(join(board.dir, 'state.json'), 'utf8')).schema).toBe(2);
+    const tasksAfter = boardState(board.dir).tasks;
+    const { after, ...rest } = tasksAfter;
+    expect(after.title).toBe('after the upgrade');
+    expect(rest).toEqual(tasksBefore);
+    const now = await answers(board.root);
+    expect(now.list.filter((t: { id: string }) => t.id !== 'after')).toEqual(was.list);
+    expect(now.ready.filter((id: string) => id !== 'after')).toEqual(was.ready);
+    const doctor = await board.json('doctor');
+    expect(doctor.checks.filter((c: { ok: boolean }) => !c.ok)).toEqual([]);
+  });
+
+  it('doctor --repair upgrades a board in layout 1 too, and a read never does', async () => {
+    const board = await makeBoardIn();
+    writeFileSync(join(board.root, 'plan.json'), plan(40));
+    await board.json('import', 'plan.json');
+    toLayout1(board.dir);
+    const tasks = boardState(board.dir).tasks;
+    const before = hashTree(board.dir);
+    await board.json('status');
+    await board.json('list');
+    expect(hashTree(board.dir)).toEqual(before);
+    expect((await board.json('doctor', '--repair'))._code).toBe(0);
+    expect(JSON.parse(readFileSync(join(board.dir, 'state.json'), 'utf8')).schema).toBe(2);
+    expect(boardState(board.dir).tasks).toEqual(tasks);
+    expect((await board.json('doctor')).healthy).toBe(true);
+  });
+
+  it('an upgrade killed at any instant leaves one layout or the other, never a mix: every task reads, and the next write finishes it', async () => {
+    const template = makeBoard();
+    writeFileSync(join(template.root, 'plan.json'), plan(3000));
+    expect(template.json('import', 'plan.json')._code).toBe(0);
+    toLayout1(template.dir);
+    const ids = Object.keys(boardState(template.dir).tasks).sort();
+    // How long an upgrade takes here, start to exit, so the kills fall all along it.
+    const timed = tempDir();
+    cpSync(template.root, timed, { recursive: true });
+    const t0 = Date.now();
+    expect(baton(['add', 'timed'], { cwd: timed }).code).toBe(0);
+    const span = Date.now() - t0;
+    const { seed, below } = seededInstants();
+    const layouts = new Set<number>();
+    for (let k = 0; k < 8; k++) {
+      const root = tempDir();
+      cpSync(template.root, root, { recursive: true });
+      const dir = join(root, 'project-plan');
+      const child = spawn(process.execPath, [BIN, 'add', `killed ${k}`, '--id', `killed-${k}`], { cwd: root, env: baseEnv(), stdio: 'ignore' });
+      const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+      const delay = below(span);
+      await new Promise((r) => setTimeout(r, delay));
+      child.kill('SIGKILL');
+      const code = await exited;
+      const at = `seed ${seed}, kill ${k} after ${delay} ms of ${span}`;
+      layouts.add(JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')).schema);
+      // A read sees every task, whatever the instant (the add too, once it exited 0).
+      const list = baton(['list', '--json'], { cwd: root });
+      expect(list.code, `${at}: ${list.stdout}${list.stderr}`).toBe(0);
+      const listed = list.json.tasks.map((t: { id: string }) => t.id);
+      expect(ids.filter((id) => !listed.includes(id)).length, `${at}: ${listed.length} listed; ${JSON.stringify(readdirSync(dir))}`).toBe(0);
+      if (code === 0) expect(listed, at).toContain(`killed-${k}`);
+      // The next write repairs what was cut short and upgrades; nothing is lost.
+      expect(baton(['add', 'next', '--id', 'next'], { cwd: root }).code, at).toBe(0);
+      expect(JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')).schema, at).toBe(2);
+      const tasks = Object.keys(boardState(dir).tasks);
+      expect(ids.filter((id) => !tasks.includes(id)), at).toEqual([]);
+      const doctor = baton(['doctor', '--json'], { cwd: root });
+      expect(doctor.json.checks.filter((c: { ok: boolean }) => !c.ok), at).toEqual([]);
+      rmSync(root, { recursive: true, force: true });
+    }
+    rmSync(timed, { recursive: true, force: true });
+    rmSync(template.root, { recursive: true, force: true });
+  });
+
+  it('a board in a layout newer than this baton reads is refused by every command, with nothing written', async () => {
+    const board: TestBoard = makeBoard();
+    expect(board.json('add', 'one', '--id', 'one')._code).toBe(0);
+    const file = join(board.dir, 'state.json');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('"schema": 2', '"schema": 3'));
+    const before = hashTree(board.root);
+    for (const args of [['status'], ['list'], ['add', 'two'], ['claim-next'], ['doctor', '--repair'], ['render']]) {
+      const r = board.json(...args);
+      expect(r._code, args.join(' ')).toBe(7);
+      expect(r.error.code, args.join(' ')).toBe('BOARD_TOO_NEW');
+      expect(r.error.hint).toContain('upgrade baton');
+    }
+    const human = board.run('status');
+    expect(human.stderr).toContain('layout 3');
+    expect(hashTree(board.root)).toEqual(before);
+  });
+});
+
+describe('merging boards in layout 2', () => {
+  it('two clones change different tasks of one shard, and different fields of one task: the driver merges the shard task by task', async () => {
+    const { a, c } = await twoMachines();
+    const [x, y] = sameShard('s');
+    await b(a, 'add', 'x', '--id', x);
+    await b(a, 'add', 'y', '--id', y);
+    await b(a, 'sync');
+    await b(c, 'sync');
+    await b(a, 'edit', x, '--title', 'x from a');
+    await b(a, 'edit', y, '--priority', '0');
+    await b(c, 'edit', y, '--title', 'y from c');
+    commit(a, 'a');
+    commit(c, 'c');
+    git(a, 'push', '-q', 'origin', 'HEAD:main');
+    const pull = tryGit(c, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main');
+    expect(pull.code, pull.out).toBe(0);
+    const tasks = boardState(join(c, 'project-plan')).tasks;
+    expect([tasks[x].title, tasks[y].title, tasks[y].priority]).toEqual(['x from a', 'y from c', 0]);
+    await b(c, 'add', 'after the merge');
+    await expectNothingLost(c, [a]);
+  });
+
+  it('both clones move one task of a shard: the merge stops with the note, the shard holds both sides\' other tasks', async () => {
+    const { a, c } = await twoMachines();
+    const [x, y] = sameShard('t');
+    await b(a, 'add', 'x', '--id', x);
+    await b(a, 'add', 'y', '--id', y);
+    await b(a, 'sync');
+    await b(c, 'sync');
+    await b(a, 'block', x, '--reason', 'a says');
+    await b(c, 'cancel', x);
+    await b(c, 'edit', y, '--title', 'y from c');
+    commit(a, 'a');
+    commit(c, 'c');
+    git(a, 'push', '-q', 'origin', 'HEAD:main');
+    const pull = tryGit(c, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main');
+    expect(pull.code).not.toBe(0);
+    expect(pull.out).toContain(`tasks/${shardOf(x)}.json`);
+    expect(existsSync(join(c, 'project-plan', 'MERGE-CONFLICT.md'))).toBe(true);
+    expect(readFileSync(join(c, 'project-plan', 'MERGE-CONFLICT.md'), 'utf8')).toContain(x);
+    const tasks = boardState(join(c, 'project-plan')).tasks;
+    expect(tasks[y].title).toBe('y from c');
+    expect((await batonIn(['doctor', '--repair', '--json'], { cwd: c })).code).toBe(0);
+    rmSync(join(c, 'project-plan', 'MERGE-CONFLICT.md'));
+    git(c, 'add', '-A');
+    git(c, 'commit', '-q', '--no-edit');
+    await b(c, 'add', 'after the merge');
+    await expectNothingLost(c, [a]);
+  });
+
+  it('a clone still in layout 1 merged with an upgraded one: the driver stops, doctor --repair merges both sides task by task into layout 2', async () => {
+    const { a, c } = await twoMachines();
+    // Both clones hold the board in layout 1, as a baton before layout 2 committed it.
+    toLayout1(join(a, 'project-plan'));
+    commit(a, 'the board as an older baton wrote it');
+    git(a, 'push', '-q', 'origin', 'HEAD:main');
+    git(c, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main');
+    // a upgrades with its first write; c changes a task as an older baton would, by hand.
+    await b(a, 'add', 'added on a', '--id', 'from-a');
+    commit(a, 'a');
+    git(a, 'push', '-q', 'origin', 'HEAD:main');
+    const file = join(c, 'project-plan', 'state.json');
+    const old = JSON.parse(readFileSync(file, 'utf8'));
+    old.tasks.second.title = 'second, renamed on c';
+    old.tasks.second.rev = old.revision + 1;
+    old.revision += 1;
+    writeFileSync(file, `${JSON.stringify(sorted(old), null, 2)}\n`);
+    commit(c, 'c, in layout 1');
+    const pull = tryGit(c, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main');
+    expect(pull.code).not.toBe(0);
+    const repair = await batonIn(['doctor', '--repair', '--json'], { cwd: c });
+    expect(repair.code, repair.stdout).toBe(0);
+    expect(JSON.parse(readFileSync(file, 'utf8')).schema).toBe(2);
+    const tasks = boardState(join(c, 'project-plan')).tasks;
+    expect(Object.keys(tasks).sort()).toEqual(['first', 'from-a', 'second']);
+    expect(tasks.second.title).toBe('second, renamed on c');
+    git(c, 'add', '-A');
+    git(c, 'commit', '-q', '--no-edit');
+    await b(c, 'add', 'after the merge');
+    await expectNothingLost(c, [a]);
+  });
+});
