@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -143,7 +143,12 @@ export function runClient(cmd: string, args: string[], o: { cwd: string; env: Re
   });
 }
 
-/** The board's state.json as the client left it. */
+/** The board as the client left it: state.json, with every task shard's tasks (tasks/XX.json) in `tasks`. */
 export function boardState(root: string): any {
-  return JSON.parse(readFileSync(join(root, 'project-plan', 'state.json'), 'utf8'));
+  const dir = join(root, 'project-plan');
+  const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
+  if (state.schema !== 2) return state;
+  const names = existsSync(join(dir, 'tasks')) ? readdirSync(join(dir, 'tasks')).filter((n) => /^[0-9a-f]{2}\.json$/.test(n)) : [];
+  state.tasks = Object.assign({}, ...names.map((n) => JSON.parse(readFileSync(join(dir, 'tasks', n), 'utf8'))));
+  return state;
 }
