@@ -239,7 +239,7 @@ describe('a full disk', () => {
   }
 
   it('every exit-0 write is whole and kept, every refusal is DISK_FULL with nothing written, and writes work once space is back', () => {
-    // Room for the board (its 256 task shards take a page each) and the fills below.
+    // Room for the board (its 64 task shards take a page each) and the fills below.
     const disk = tinyDisk(2048);
     const init = baton(['init', '--name', 'disk'], { cwd: disk });
     expect(init.code, init.stderr).toBe(0);
