@@ -223,6 +223,54 @@ describe('merging boards in layout 2', () => {
     await expectNothingLost(c, [a]);
   });
 
+  it('two clones that each upgraded a board in layout 1 by their own write merge task by task from the old base: both edits of one task kept, and sync goes through', async () => {
+    const { a, c } = await twoMachines();
+    toLayout1(join(a, 'project-plan'));
+    commit(a, 'the board as an older baton wrote it');
+    git(a, 'push', '-q', 'origin', 'HEAD:main');
+    git(c, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main');
+    // Each clone's first write upgrades it; both change the same task, different fields.
+    await b(a, 'edit', 'first', '--title', 'first, titled on a');
+    await b(c, 'edit', 'first', '--priority', '0');
+    await b(a, 'sync');
+    await b(c, 'sync');
+    await b(a, 'sync');
+    for (const clone of [a, c]) {
+      const first = boardState(join(clone, 'project-plan')).tasks.first;
+      expect([first.title, first.priority]).toEqual(['first, titled on a', 0]);
+    }
+    await expectNothingLost(c, [a]);
+  });
+
+  it('a write while a merge of a clone in layout 1 with an upgraded one is stopped is refused, and doctor --repair then merges both', async () => {
+    const { a, c } = await twoMachines();
+    toLayout1(join(a, 'project-plan'));
+    commit(a, 'the board as an older baton wrote it');
+    git(a, 'push', '-q', 'origin', 'HEAD:main');
+    git(c, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main');
+    await b(a, 'edit', 'second', '--title', 'second, renamed on a');
+    commit(a, 'a upgrades');
+    git(a, 'push', '-q', 'origin', 'HEAD:main');
+    const file = join(c, 'project-plan', 'state.json');
+    const old = JSON.parse(readFileSync(file, 'utf8'));
+    old.tasks.first.title = 'first, renamed on c';
+    old.tasks.first.rev = old.revision + 1;
+    old.revision += 1;
+    writeFileSync(file, `${JSON.stringify(sorted(old), null, 2)}\n`);
+    commit(c, 'c, in layout 1');
+    expect(tryGit(c, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main').code).not.toBe(0);
+    const refused = await batonIn(['add', 'during the merge', '--json'], { cwd: c });
+    expect([refused.code, refused.json.error.code]).toEqual([3, 'MERGE_FAILED']);
+    expect(refused.json.error.hint).toContain('doctor --repair');
+    expect((await batonIn(['doctor', '--repair', '--json'], { cwd: c })).code).toBe(0);
+    const tasks = boardState(join(c, 'project-plan')).tasks;
+    expect([tasks.first.title, tasks.second.title]).toEqual(['first, renamed on c', 'second, renamed on a']);
+    git(c, 'add', '-A');
+    git(c, 'commit', '-q', '--no-edit');
+    await b(c, 'add', 'after the merge');
+    await expectNothingLost(c, [a]);
+  });
+
   it('a clone still in layout 1 merged with an upgraded one: the driver stops, doctor --repair merges both sides task by task into layout 2', async () => {
     const { a, c } = await twoMachines();
     // Both clones hold the board in layout 1, as a baton before layout 2 committed it.

@@ -2,10 +2,10 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { BatonError } from '../rules/errors.js';
 import { parseEventLog } from '../store/eventlog.js';
-import { git, gitOrNull, gitStatus, repoOf } from '../store/gitrun.js';
+import { git, gitOrNull, gitStatus, repoOf, repoRoot } from '../store/gitrun.js';
 import { type MergeConflict, mergeEvents, mergeStates } from '../rules/merge.js';
 import { parseState, readShardTasks, serializeState, writeFileAtomic, writeWholeState } from '../store/store.js';
-import { boardText, isShardName, LAYOUT, SHARD_DIR, shardText } from '../rules/layout.js';
+import { boardText, isShardName, LAYOUT, SHARD_DIR, shardOf, shardText } from '../rules/layout.js';
 import type { BatonEvent, State, Task } from '../rules/types.js';
 
 // The board's side of git: the merge driver, resolving a stopped merge from git's index or
@@ -90,10 +90,51 @@ function shardBoard(tasks: Record<string, Task>): State {
   return { schema: 1, board: { name: '', created_at: '1970-01-01T00:00:00.000Z' }, revision: 0, seq: 0, tasks, agents: {}, sessions: {}, handoffs: {} };
 }
 
+/**
+ * The commit a git operation merges from, while its driver runs or once it stopped: the merge base
+ * of HEAD and the commit merged in (GITHEAD_<sha>, which git sets for its drivers, or MERGE_HEAD), or
+ * the parent of the commit a rebase, cherry-pick or revert applies. Null when none can be told.
+ */
+function operationBase(repo: string, env: NodeJS.ProcessEnv): string | null {
+  const merged = Object.keys(env).find((k) => /^GITHEAD_[0-9a-f]{40,64}$/.test(k))?.slice('GITHEAD_'.length) ?? gitOrNull(repo, ['rev-parse', '-q', '--verify', 'MERGE_HEAD']);
+  if (merged) return gitOrNull(repo, ['merge-base', 'HEAD', merged]);
+  const picked = gitOrNull(repo, ['rev-parse', '-q', '--verify', 'CHERRY_PICK_HEAD']) ?? gitOrNull(repo, ['rev-parse', '-q', '--verify', 'REBASE_HEAD']);
+  if (picked) return gitOrNull(repo, ['rev-parse', '-q', '--verify', `${picked}^`]);
+  const reverted = gitOrNull(repo, ['rev-parse', '-q', '--verify', 'REVERT_HEAD']);
+  if (reverted) return reverted;
+  // A rebase between picks: the last line of its done list names the commit being applied.
+  const done = gitOrNull(repo, ['rev-parse', '--git-path', 'rebase-merge/done']);
+  const last = done ? readText(resolve(repo, done)).trim().split('\n').at(-1) : undefined;
+  const sha = last?.split(/\s+/)[1];
+  return sha && /^[0-9a-f]{7,64}$/.test(sha) ? gitOrNull(repo, ['rev-parse', '-q', '--verify', `${sha}^`]) : null;
+}
+
+/**
+ * The base of a shard that the merge base does not have because the base is in layout 1 (both
+ * sides upgraded since): that shard's tasks from the base's state.json. Without it, the merge
+ * would take every field of a task both sides changed from one side.
+ */
+function shardBaseFromLayout1(name: string): Record<string, Task> | null {
+  const repo = repoRoot(process.cwd());
+  if (!repo) return null;
+  const board = dirname(dirname(name)).split('\\').join('/');
+  const base = operationBase(repo, process.env);
+  const text = base ? gitOrNull(repo, ['show', `${base}:${board === '.' ? '' : `${board}/`}state.json`]) : null;
+  if (!text) return null;
+  try {
+    const tasks = (JSON.parse(text) as { tasks?: Record<string, Task> }).tasks;
+    if (!tasks) return null;
+    const shard = /([0-9a-f]{2})\.json$/.exec(name)![1]!;
+    return Object.fromEntries(Object.entries(tasks).filter(([id]) => shardOf(id) === shard));
+  } catch {
+    return null;
+  }
+}
+
 /** Merges three versions of one shard, task by task. A side without the file holds none of its tasks. */
 async function mergeShard(name: string, base: string, ours: string, theirs: string, prefer: ReadonlySet<string>): Promise<{ text: string; revision: number; conflicts: MergeConflict[] }> {
   const parse = async (text: string, side: string) => (text.trim() ? (await parseState(`{"schema":1,"board":{"name":"x","created_at":"1970-01-01T00:00:00.000Z"},"revision":0,"seq":0,"agents":{},"sessions":{},"handoffs":{},"tasks":${text}}`, `${name} (${side})`)).tasks : null);
-  const b = await parse(base, 'base');
+  const b = (await parse(base, 'base')) ?? (ours.trim() && theirs.trim() ? shardBaseFromLayout1(name) : null);
   const o = (await parse(ours, 'ours')) ?? {};
   const t = (await parse(theirs, 'theirs')) ?? {};
   const { state, conflicts } = mergeStates(b ? shardBoard(b) : null, shardBoard(o), shardBoard(t), prefer);
@@ -108,7 +149,8 @@ async function mergeBoardFile(name: string, base: string, ours: string, theirs: 
     return { text: merged.map((e) => `${JSON.stringify(e)}\n`).join(''), revision: merged.at(-1)?.revision ?? 0, conflicts: [] };
   }
   if (isShardFile(name)) return mergeShard(name, base, ours, theirs, prefer);
-  if (mixedLayouts(base, ours, theirs)) throw mixedLayoutError(name);
+  // Two sides upgraded from a base in layout 1 are both in layout 2: only the sides must agree.
+  if (mixedLayouts(ours, theirs)) throw mixedLayoutError(name);
   const b: State | null = base.trim() ? await parseState(base, `${name} (base)`) : null;
   // A side that deleted the file (modify/delete) leaves the other side's board whole.
   const o = ours.trim() ? await parseState(ours, `${name} (ours)`) : null;
@@ -199,7 +241,7 @@ export async function resolveFromIndex(dir: string, prefer: ReadonlySet<string>)
     const inBoard = where.rel === '.' ? path : path.slice(where.rel.length + 1);
     const file = join(where.repo, path);
     const working = readText(file);
-    if (inBoard === 'state.json' && mixedLayouts(blob(stages[1]), blob(stages[2]), blob(stages[3]))) {
+    if (inBoard === 'state.json' && mixedLayouts(blob(stages[2]), blob(stages[3]))) {
       // Two layouts: the side in layout 2 brought its shards, which git put in the working tree.
       const r = await resolveMixed(dir, blob(stages[1]), blob(stages[2]), blob(stages[3]), prefer);
       for (const c of r.conflicts) result.conflicts.push(c);
@@ -255,7 +297,9 @@ function splitConflictMarkers(text: string): { ours: string; theirs: string } | 
  * written or removed, relative to the board directory.
  */
 async function resolveMixed(dir: string, base: string, ours: string, theirs: string, prefer: ReadonlySet<string>): Promise<{ conflicts: MergeConflict[]; shards: string[] }> {
-  const inShards = readShardTasks(dir);
+  // A shard left with conflict markers is merged first: its tasks are never skipped.
+  await resolveMarkers(dir, prefer);
+  const inShards = await readShardTasks(dir);
   const side = async (text: string, label: string): Promise<State | null> => {
     if (!text.trim()) return null;
     const state = await parseState(text, `state.json (${label})`);

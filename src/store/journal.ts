@@ -160,6 +160,12 @@ function readPast(path: string, from: number, size: number): string {
   }
 }
 
+/** Writes state.json's own text again through a new file: its stamp changes, its content does not. */
+function restampState(dir: string): void {
+  const path = join(dir, FILES.state);
+  writeFileAtomic(path, readFileSync(path, 'utf8'), true);
+}
+
 /**
  * Puts back the shards an unfinished transaction rewrote (their texts before it, from its
  * journal): the shard files are written before state.json, the commit point. Returns how many differed.
@@ -226,6 +232,9 @@ export function rollbackJournal(dir: string, state: { revision: number; seq: num
   if (j.key) removeKeyRecord(dir, j.key);
   voidIds(dir, j.ids);
   const shards = restoreShards(dir, j.shards);
+  // A reader that read a shard before it was put back and the journal after it went must see the
+  // board move: state.json is renamed anew (same text), so its stamp changes and the reader reads again.
+  if (shards) restampState(dir);
   if (j.archive && cutOwnArchiveLines(join(dir, j.archive.file), j.archive.size, ownIds) && j.archive.ids_size !== undefined) {
     // ids.txt is appended after the archive lines, under the same lock: its tail is this transaction's.
     cutBack(join(dir, ARCHIVE_IDS), j.archive.ids_size);

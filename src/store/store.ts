@@ -316,6 +316,8 @@ export async function readStateText(dir: string): Promise<BoardFiles> {
     const again = stampOf(file);
     if (!again || again.size !== stamp.size || again.mtime !== stamp.mtime || again.ino !== stamp.ino) {
       if (attempt < 100) continue;
+      // Never a board half of one commit and half of another: after so many commits in between, give up.
+      throw new BatonError('BOARD_BUSY', `${file} changed under every one of 100 reads of the board; nothing was read.`, { hint: 'retry in a moment', details: { file } });
     }
     const head = await validateState({ ...raw, schema: 1, tasks: {} }, text, file);
     if (undo && journalUncommitted(undo, head, { size: stamp.size, mtime: stamp.mtime, ino: stamp.ino })) {
@@ -678,16 +680,10 @@ export function planStateWrite(state: State, touched: ReadonlySet<string>, read:
   return { shards, board };
 }
 
-/** Every task in the shard files as they stand (a merge in progress reads the side git put there). */
-export function readShardTasks(dir: string): Record<string, Task> {
+/** Every task in the shard files as they stand (a merge in progress reads the side git put there); an unreadable shard is BOARD_CORRUPT, never skipped. */
+export async function readShardTasks(dir: string): Promise<Record<string, Task>> {
   const out: Record<string, Task> = {};
-  for (const text of readShardTexts(dir).values()) {
-    try {
-      Object.assign(out, JSON.parse(text) as Record<string, Task>);
-    } catch {
-      /* a shard with conflict markers: resolveMarkers merges it */
-    }
-  }
+  for (const [s, text] of readShardTexts(dir)) Object.assign(out, await parseShard(text, join(dir, shardPath(s))));
   return out;
 }
 

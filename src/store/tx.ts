@@ -251,6 +251,14 @@ async function readBoard(dir: string, opts: TxOptions): Promise<Board> {
   const hadJournal = existsSync(join(dir, JOURNAL));
   const rolled = rollbackJournal(dir, files.state, stampOfRead(files));
   if (hadJournal) files = await readStateText(dir);
+  // A board in layout 1 whose shard files hold tasks: git put them there (a merge with an upgraded
+  // clone, stopped). Upgrading now would write over them; doctor --repair merges both sides first.
+  if (files.layout === 1 && !opts.thorough && [...files.shards.values()].some((t) => t.trim() !== '{}')) {
+    throw new BatonError('MERGE_FAILED', `${FILES.state} keeps its tasks inside it (layout 1), but tasks/ holds tasks too: a merge with an upgraded clone is not finished; nothing was written.`, {
+      hint: 'baton doctor --repair (it merges both sides task by task), then run the command again',
+      details: { file: FILES.state },
+    });
+  }
   const { state } = files;
   const base = stampOfRead(files);
   const read = { revision: state.revision, seq: state.seq };
