@@ -234,7 +234,13 @@ export function rollbackJournal(dir: string, state: { revision: number; seq: num
   const shards = restoreShards(dir, j.shards);
   // A reader that read a shard before it was put back and the journal after it went must see the
   // board move: state.json is renamed anew (same text), so its stamp changes and the reader reads again.
-  if (shards) restampState(dir);
+  if (shards) {
+    try {
+      restampState(dir);
+    } catch {
+      /* the storage failing now (a full disk, EIO): the undo goes on; only a reader at this very instant may miss it */
+    }
+  }
   if (j.archive && cutOwnArchiveLines(join(dir, j.archive.file), j.archive.size, ownIds) && j.archive.ids_size !== undefined) {
     // ids.txt is appended after the archive lines, under the same lock: its tail is this transaction's.
     cutBack(join(dir, ARCHIVE_IDS), j.archive.ids_size);
