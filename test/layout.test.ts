@@ -173,6 +173,27 @@ describe('layout 2: state.json small, the tasks in shards', () => {
   });
 });
 
+/** Two clones whose board is in layout 1, as a baton before layout 2 committed it. */
+async function layout1OnBothClones(): Promise<{ a: string; c: string }> {
+  const { a, c } = await twoMachines();
+  toLayout1(join(a, 'project-plan'));
+  commit(a, 'the board as an older baton wrote it');
+  git(a, 'push', '-q', 'origin', 'HEAD:main');
+  git(c, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main');
+  return { a, c };
+}
+
+/** A task retitled in a layout-1 board as an older baton would (its rev and the revision moved on), committed. */
+function editInLayout1(clone: string, id: string, title: string): void {
+  const file = join(clone, 'project-plan', 'state.json');
+  const old = JSON.parse(readFileSync(file, 'utf8'));
+  old.tasks[id].title = title;
+  old.tasks[id].rev = old.revision + 1;
+  old.revision += 1;
+  writeFileSync(file, `${JSON.stringify(sorted(old), null, 2)}\n`);
+  commit(clone, 'c, in layout 1');
+}
+
 describe('merging boards in layout 2', () => {
   it('two clones change different tasks of one shard, and different fields of one task: the driver merges the shard task by task', async () => {
     const { a, c } = await twoMachines();
@@ -224,11 +245,7 @@ describe('merging boards in layout 2', () => {
   });
 
   it('two clones that each upgraded a board in layout 1 by their own write merge task by task from the old base: both edits of one task kept, and sync goes through', async () => {
-    const { a, c } = await twoMachines();
-    toLayout1(join(a, 'project-plan'));
-    commit(a, 'the board as an older baton wrote it');
-    git(a, 'push', '-q', 'origin', 'HEAD:main');
-    git(c, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main');
+    const { a, c } = await layout1OnBothClones();
     // Each clone's first write upgrades it; both change the same task, different fields.
     await b(a, 'edit', 'first', '--title', 'first, titled on a');
     await b(c, 'edit', 'first', '--priority', '0');
@@ -243,21 +260,11 @@ describe('merging boards in layout 2', () => {
   });
 
   it('a write while a merge of a clone in layout 1 with an upgraded one is stopped is refused, and doctor --repair then merges both', async () => {
-    const { a, c } = await twoMachines();
-    toLayout1(join(a, 'project-plan'));
-    commit(a, 'the board as an older baton wrote it');
-    git(a, 'push', '-q', 'origin', 'HEAD:main');
-    git(c, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main');
+    const { a, c } = await layout1OnBothClones();
     await b(a, 'edit', 'second', '--title', 'second, renamed on a');
     commit(a, 'a upgrades');
     git(a, 'push', '-q', 'origin', 'HEAD:main');
-    const file = join(c, 'project-plan', 'state.json');
-    const old = JSON.parse(readFileSync(file, 'utf8'));
-    old.tasks.first.title = 'first, renamed on c';
-    old.tasks.first.rev = old.revision + 1;
-    old.revision += 1;
-    writeFileSync(file, `${JSON.stringify(sorted(old), null, 2)}\n`);
-    commit(c, 'c, in layout 1');
+    editInLayout1(c, 'first', 'first, renamed on c');
     expect(tryGit(c, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main').code).not.toBe(0);
     const refused = await batonIn(['add', 'during the merge', '--json'], { cwd: c });
     expect([refused.code, refused.json.error.code]).toEqual([3, 'MERGE_FAILED']);
@@ -272,28 +279,17 @@ describe('merging boards in layout 2', () => {
   });
 
   it('a clone still in layout 1 merged with an upgraded one: the driver stops, doctor --repair merges both sides task by task into layout 2', async () => {
-    const { a, c } = await twoMachines();
-    // Both clones hold the board in layout 1, as a baton before layout 2 committed it.
-    toLayout1(join(a, 'project-plan'));
-    commit(a, 'the board as an older baton wrote it');
-    git(a, 'push', '-q', 'origin', 'HEAD:main');
-    git(c, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main');
+    const { a, c } = await layout1OnBothClones();
     // a upgrades with its first write; c changes a task as an older baton would, by hand.
     await b(a, 'add', 'added on a', '--id', 'from-a');
     commit(a, 'a');
     git(a, 'push', '-q', 'origin', 'HEAD:main');
-    const file = join(c, 'project-plan', 'state.json');
-    const old = JSON.parse(readFileSync(file, 'utf8'));
-    old.tasks.second.title = 'second, renamed on c';
-    old.tasks.second.rev = old.revision + 1;
-    old.revision += 1;
-    writeFileSync(file, `${JSON.stringify(sorted(old), null, 2)}\n`);
-    commit(c, 'c, in layout 1');
+    editInLayout1(c, 'second', 'second, renamed on c');
     const pull = tryGit(c, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main');
     expect(pull.code).not.toBe(0);
     const repair = await batonIn(['doctor', '--repair', '--json'], { cwd: c });
     expect(repair.code, repair.stdout).toBe(0);
-    expect(JSON.parse(readFileSync(file, 'utf8')).schema).toBe(2);
+    expect(JSON.parse(readFileSync(join(c, 'project-plan', 'state.json'), 'utf8')).schema).toBe(2);
     const tasks = boardState(join(c, 'project-plan')).tasks;
     expect(Object.keys(tasks).sort()).toEqual(['first', 'from-a', 'second']);
     expect(tasks.second.title).toBe('second, renamed on c');
