@@ -244,6 +244,32 @@ describe('merging boards in layout 2', () => {
     await expectNothingLost(c, [a]);
   });
 
+  it('both clones move a task in each of two shards: the one note lists both conflicts', async () => {
+    const { a, c } = await twoMachines();
+    const x = 'x0';
+    let z = 'z0';
+    for (let i = 1; shardOf(z) === shardOf(x); i++) z = `z${i}`;
+    for (const id of [x, z]) await b(a, 'add', id, '--id', id);
+    await b(a, 'sync');
+    await b(c, 'sync');
+    for (const id of [x, z]) {
+      await b(a, 'block', id, '--reason', 'a says');
+      await b(c, 'cancel', id);
+    }
+    commit(a, 'a');
+    commit(c, 'c');
+    git(a, 'push', '-q', 'origin', 'HEAD:main');
+    const pull = tryGit(c, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main');
+    expect(pull.code).not.toBe(0);
+    expect(pull.out).toContain(`tasks/${shardOf(x)}.json`);
+    expect(pull.out).toContain(`tasks/${shardOf(z)}.json`);
+    const note = readFileSync(join(c, 'project-plan', 'MERGE-CONFLICT.md'), 'utf8');
+    expect(note).toContain(`| \`${x}\` | status |`);
+    expect(note).toContain(`| \`${z}\` | status |`);
+    // Each conflict once, though the driver wrote the note twice.
+    expect(note.split('\n').filter((l) => l.startsWith('| `')).length).toBe(note.split('\n').filter((l) => l.startsWith('| `')).map((l) => l.split(' | ').slice(0, 2).join()).filter((k, i, all) => all.indexOf(k) === i).length);
+  });
+
   it('two clones that each upgraded a board in layout 1 by their own write merge task by task from the old base: both edits of one task kept, and sync goes through', async () => {
     const { a, c } = await layout1OnBothClones();
     // Each clone's first write upgrades it; both change the same task, different fields.

@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { BatonError } from '../rules/errors.js';
 import { parseEventLog } from '../store/eventlog.js';
 import { git, gitOrNull, gitStatus, repoOf, repoRoot } from '../store/gitrun.js';
@@ -30,7 +30,25 @@ const isGenerated = (name: string) => /^[A-Z]+\.md$/.test(name) || /^handoffs\/[
 const parseEvents = (text: string, file: string): BatonEvent[] => parseEventLog(text, file, { live: true, markers: true }).events;
 const cell = (v: unknown) => JSON.stringify(v).replace(/\|/g, '\\|');
 
-function conflictNote(board: string, conflicts: MergeConflict[]): string {
+const noteRow = (c: MergeConflict) => `| \`${c.task}\` | ${c.field} | ${cell(c.ours)} | ${cell(c.theirs)} | ${c.kept} |`;
+/** A row's task and field: the first two cells. */
+const rowKey = (row: string) => row.split(' | ').slice(0, 2).join(' | ');
+
+/**
+ * Writes the conflict note beside the board. git runs the driver once per file, so a merge with
+ * true conflicts in two shards writes twice: the rows of a note already there are kept, and a
+ * task and field listed again take the newer row.
+ */
+function writeConflictNote(boardDir: string, board: string, conflicts: MergeConflict[]): string {
+  const file = join(boardDir, CONFLICT_NOTE);
+  const rows = new Map<string, string>();
+  for (const row of readText(file).split('\n')) if (row.startsWith('| `')) rows.set(rowKey(row), row);
+  for (const c of conflicts) rows.set(rowKey(noteRow(c)), noteRow(c));
+  writeFileSync(file, conflictNote(board, [...rows.values()]));
+  return file;
+}
+
+function conflictNote(board: string, rows: string[]): string {
   return [
     '# baton: both sides changed the same task',
     '',
@@ -41,7 +59,7 @@ function conflictNote(board: string, conflicts: MergeConflict[]): string {
     '',
     '| task | field | ours | theirs | kept |',
     '| --- | --- | --- | --- | --- |',
-    ...conflicts.map((c) => `| \`${c.task}\` | ${c.field} | ${cell(c.ours)} | ${cell(c.theirs)} | ${c.kept} |`),
+    ...rows,
     '',
     'To finish, in this order:',
     '',
@@ -65,7 +83,7 @@ function conflictNote(board: string, conflicts: MergeConflict[]): string {
 export const mergePreference = (env: NodeJS.ProcessEnv): ReadonlySet<string> => new Set((env.BATON_MERGE_THEIRS ?? '').split(',').filter(Boolean));
 
 /** A shard file of the board (tasks/XX.json), by its path. */
-const isShardFile = (name: string) => /(^|\/)tasks\/[0-9a-f]{2}\.json$/.test(name);
+const isShardFile = (name: string) => basename(dirname(name)) === SHARD_DIR && isShardName(basename(name));
 
 /** state.json's layout, from its text: 2 keeps the tasks in tasks/, 1 inside; null when absent or unreadable. */
 function layoutOfText(text: string): 1 | 2 | null {
@@ -187,8 +205,7 @@ export async function runMergeDriver(base: string, ours: string, theirs: string,
   if (r.conflicts.length) {
     // The note goes in the board directory, also for a shard (project-plan/tasks/XX.json).
     const board = isShardFile(name) ? dirname(dirname(name)) : dirname(name);
-    const note = join(isShardFile(name) ? dirname(dirname(resolve(name))) : dirname(resolve(name)), CONFLICT_NOTE);
-    writeFileSync(note, conflictNote(board, r.conflicts));
+    const note = writeConflictNote(isShardFile(name) ? dirname(dirname(resolve(name))) : dirname(resolve(name)), board, r.conflicts);
     throw new BatonError('MERGE_FAILED', `Both sides changed ${r.conflicts.map((c) => `${c.task} (${c.field}: ${JSON.stringify(c.ours)} vs ${JSON.stringify(c.theirs)})`).join(', ')}; the board is merged, see ${note}.`, {
       hint: `follow ${join(board, CONFLICT_NOTE)}`,
       details: { conflicts: r.conflicts, note },
@@ -266,7 +283,7 @@ export async function resolveFromIndex(dir: string, prefer: ReadonlySet<string>)
     }
     result.resolved.push(path);
   }
-  if (result.conflicts.length) writeFileSync(join(dir, CONFLICT_NOTE), conflictNote(where.rel, result.conflicts));
+  if (result.conflicts.length) writeConflictNote(dir, where.rel, result.conflicts);
   if (result.resolved.length) git(where.repo, ['add', '-A', '--', ...result.resolved]);
   return result;
 }
@@ -310,7 +327,7 @@ async function resolveMixed(dir: string, base: string, ours: string, theirs: str
   const t = await side(theirs, 'theirs');
   const { state, conflicts } = o && t ? mergeStates(b, o, t, prefer) : { state: (o ?? t)!, conflicts: [] };
   const shards = writeWholeState(dir, state);
-  if (conflicts.length) writeFileSync(join(dir, CONFLICT_NOTE), conflictNote(repoOf(dir)?.rel ?? dir, conflicts));
+  if (conflicts.length) writeConflictNote(dir, repoOf(dir)?.rel ?? dir, conflicts);
   return { conflicts, shards };
 }
 
@@ -343,7 +360,7 @@ export async function resolveMarkers(dir: string, prefer: ReadonlySet<string>): 
     resolved = true;
     conflicts.push(...r);
   }
-  if (conflicts.length) writeFileSync(join(dir, CONFLICT_NOTE), conflictNote(repoOf(dir)?.rel ?? dir, conflicts));
+  if (conflicts.length) writeConflictNote(dir, repoOf(dir)?.rel ?? dir, conflicts);
   return { resolved, conflicts };
 }
 
