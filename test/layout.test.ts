@@ -304,6 +304,29 @@ describe('merging boards in layout 2', () => {
     await expectNothingLost(c, [a]);
   });
 
+  it('an upgraded clone merging one still in layout 1 can write while the merge is stopped, and doctor --repair keeps those writes', async () => {
+    const { a, c } = await layout1OnBothClones();
+    editInLayout1(c, 'first', 'first, renamed on c');
+    git(c, 'push', '-q', 'origin', 'HEAD:main');
+    await b(a, 'edit', 'second', '--title', 'second, renamed on a');
+    commit(a, 'a upgrades');
+    expect(tryGit(a, 'pull', '-q', '--no-rebase', '--no-edit', 'origin', 'main').code).not.toBe(0);
+    // a's working tree is in layout 2 (its own side): a write goes through.
+    const joined = await batonIn(['join', '--name', 'late-agent', '--role', 'worker', '--json'], { cwd: a });
+    expect(joined.code, joined.stdout).toBe(0);
+    await b(a, 'add', 'during the merge', '--id', 'during');
+    expect((await batonIn(['doctor', '--repair', '--json'], { cwd: a })).code).toBe(0);
+    const state = boardState(join(a, 'project-plan'));
+    expect(Object.keys(state.agents)).toContain('late-agent');
+    expect([state.tasks.first.title, state.tasks.second.title, state.tasks.during.title]).toEqual(['first, renamed on c', 'second, renamed on a', 'during the merge']);
+    const doctor = await batonIn(['doctor', '--json'], { cwd: a });
+    expect(doctor.json.checks.filter((k: { status: string }) => k.status === 'fail')).toEqual([]);
+    git(a, 'add', '-A');
+    git(a, 'commit', '-q', '--no-edit');
+    await b(a, 'add', 'after the merge');
+    await expectNothingLost(a, [c]);
+  });
+
   it('a clone still in layout 1 merged with an upgraded one: the driver stops, doctor --repair merges both sides task by task into layout 2', async () => {
     const { a, c } = await layout1OnBothClones();
     // a upgrades with its first write; c changes a task as an older baton would, by hand.

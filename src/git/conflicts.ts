@@ -260,7 +260,10 @@ export async function resolveFromIndex(dir: string, prefer: ReadonlySet<string>)
     const working = readText(file);
     if (inBoard === 'state.json' && mixedLayouts(blob(stages[2]), blob(stages[3]))) {
       // Two layouts: the side in layout 2 brought its shards, which git put in the working tree.
-      const r = await resolveMixed(dir, blob(stages[1]), blob(stages[2]), blob(stages[3]), prefer);
+      // Ours is the working tree's state.json when it is whole: it also holds every board write
+      // made since git stopped (a write goes through on the side already in layout 2).
+      const ours = !marked(working) && layoutOfText(working) === layoutOfText(blob(stages[2])) ? working : blob(stages[2]);
+      const r = await resolveMixed(dir, blob(stages[1]), ours, blob(stages[3]), prefer);
       for (const c of r.conflicts) result.conflicts.push(c);
       result.resolved.push(path, ...r.shards.map((sh) => `${where.rel === '.' ? '' : `${where.rel}/`}${sh}`));
       continue;
