@@ -100,7 +100,7 @@ export function stateHead(dir: string): { stamp: Stamp; revision: number } | nul
 
 /** state.json parsed, with the stamp of the very file read (renderlock.ts reads the board this way). */
 export async function readStampedState(dir: string): Promise<{ state: State; stamp: Stamp }> {
-  const { state, stamp, signature } = await readStateText(dir);
+  const { state, stamp, signature } = await readStateText(dir, true);
   return { state, stamp: { ...stamp, shards: signature } };
 }
 

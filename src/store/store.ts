@@ -201,7 +201,7 @@ export interface BoardFiles {
   members: Map<string, Set<string>>;
   /** A task in a shard its id does not hash to, or in two shards: the next write rewrites every shard. */
   misplaced: boolean;
-  /** The shards' stamps (shardSignature), taken before they were read. */
+  /** The shards' stamps (shardSignature), taken before they were read; only when asked for (`stamped`). */
   signature: string;
 }
 
@@ -282,7 +282,8 @@ function readUndo(dir: string): ShardUndo | null {
  * a commit in between (read again); a journal of a transaction that has not committed gives the
  * shards it rewrote as they were.
  */
-export async function readStateText(dir: string): Promise<BoardFiles> {
+/** `stamped`: also take the shards' stamps (a reader that writes an index or a cache from what it read). */
+export async function readStateText(dir: string, stamped = false): Promise<BoardFiles> {
   const file = join(dir, FILES.state);
   for (let attempt = 0; ; attempt++) {
     let fd: number;
@@ -306,7 +307,7 @@ export async function readStateText(dir: string): Promise<BoardFiles> {
     const raw = parseJsonText(text, file) as Record<string, unknown> | null;
     const schema = raw?.schema;
     if (typeof schema === 'number' && schema > LAYOUT) throw tooNew(file, schema);
-    const signature = shardSignature(dir);
+    const signature = stamped ? shardSignature(dir) : '';
     if (schema !== LAYOUT) {
       const state = await validateState(raw, text, file);
       return { state, text, stamp, layout: 1, shards: readShardTexts(dir), members: new Map(), misplaced: false, signature };
