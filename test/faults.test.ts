@@ -72,13 +72,27 @@ const journalPid = (dir: string): number | null => {
  * holds the lock; it has written its journal), polling the board's files as fast as we can.
  * Returns false when the child finished before that moment was seen.
  */
+/** Whether a process is stopped (state T in /proc/PID/stat), or gone. */
+function isStopped(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return true;
+  }
+  return /^[TtZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+}
+
 async function stopWhen(child: ChildProcess, done: Promise<Run>, holding: () => boolean): Promise<boolean> {
   let finished = false;
   void done.then(() => (finished = true));
   for (;;) {
     if (holding()) {
       child.kill('SIGSTOP');
-      // Stopped while still there (it may have moved on between our look and the signal).
+      // kill() returns before the child has stopped: on another core it runs on until the kernel
+      // stops it. Only once it is stopped does a second look say where it stopped.
+      while (!isStopped(child.pid!)) await new Promise((r) => setImmediate(r));
+      // Stopped while still there (it may have moved on between our look and the stop).
       if (holding()) return true;
       child.kill('SIGCONT');
       await done;
