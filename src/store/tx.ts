@@ -177,6 +177,9 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
   }
   // The Markdown, with the board lock free: other writers commit meanwhile, and the newest render wins.
   const started = performance.now();
+  // The stamps of the shards this commit left, taken now: a writer that commits meanwhile renames
+  // a new state.json, so the render then reads the board again instead of trusting them.
+  if (result.committed) result.committed.stamp.shards = shardSignature(dir);
   // A replayed keyed write renders too: its first run may have been killed before its render.
   if (result.changed || result.replayed || opts.onRendered) {
     try {
@@ -448,9 +451,9 @@ function afterCommitPoint(dir: string, lock: HeldLock, loaded: LoadedConfig, cha
       warnings.push(`${what} failed (${(e as Error).message}); the change is committed. Next: free the cause, then \`baton render\` (or \`baton doctor --repair\`).`);
     }
   };
-  // The tasks in memory take the file's order (ids sorted), so what is rendered from them is what the file gives.
+  // The shards' stamps are added once the lock is free (transact): 64 stats another writer need not wait for.
   const stamp = stampOfFile(join(dir, FILES.state));
-  if (stamp) stamp.shards = shardSignature(dir);
+  // The tasks in memory take the file's order (ids sorted), so what is rendered from them is what the file gives.
   if (change.created) state.tasks = Object.fromEntries(Object.keys(state.tasks).sort().map((id) => [id, state.tasks[id]!]));
   after('recording the log mark', () => writeMark(dir, events.at(-1)?.id));
   after('removing the transaction journal', () => removeJournal(dir, lock.nonce));
