@@ -18,7 +18,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { boardBlobs } from './board-blobs.mjs';
+import { boardBlobs, boardOnDisk } from './board-blobs.mjs';
 
 const BIN = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'bin', 'baton.cjs');
 const args = process.argv.slice(2);
@@ -93,14 +93,7 @@ const wins = new Map(); // task → agents whose claim --sync succeeded
 const failures = [];
 
 /** A clone's board as one object: state.json, with the tasks of every shard (tasks/XX.json) in `tasks`. */
-const wholeState = (c) => {
-  const dir = join(c, 'project-plan');
-  const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
-  if (state.schema !== 2) return state;
-  const shards = existsSync(join(dir, 'tasks')) ? readdirSync(join(dir, 'tasks')).filter((n) => /^[0-9a-f]{2}\.json$/.test(n)).sort() : [];
-  const tasks = Object.assign({}, ...shards.map((n) => JSON.parse(readFileSync(join(dir, 'tasks', n), 'utf8'))));
-  return { ...state, tasks: Object.fromEntries(Object.keys(tasks).sort().map((id) => [id, tasks[id]])) };
-};
+const wholeState = (c) => boardOnDisk(join(c, 'project-plan'));
 /** --until-done: every task on this clone's board is done (read after a sync). */
 const allDone = (cwd) => Object.values(wholeState(cwd).tasks).every((t) => t.status === 'done');
 

@@ -1,10 +1,11 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { onTestFinished } from 'vitest';
+import { boardOnDisk } from '../bench/board-blobs.mjs';
 
 /**
  * What every client's conformance test shares: baton packed as the package a user installs, a
@@ -144,11 +145,4 @@ export function runClient(cmd: string, args: string[], o: { cwd: string; env: Re
 }
 
 /** The board as the client left it: state.json, with every task shard's tasks (tasks/XX.json) in `tasks`. */
-export function boardState(root: string): any {
-  const dir = join(root, 'project-plan');
-  const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
-  if (state.schema !== 2) return state;
-  const names = existsSync(join(dir, 'tasks')) ? readdirSync(join(dir, 'tasks')).filter((n) => /^[0-9a-f]{2}\.json$/.test(n)) : [];
-  state.tasks = Object.assign({}, ...names.map((n) => JSON.parse(readFileSync(join(dir, 'tasks', n), 'utf8'))));
-  return state;
-}
+export const boardState = (root: string): any => boardOnDisk(join(root, 'project-plan'));

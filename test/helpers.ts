@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { onTestFinished } from 'vitest';
 import { CLIENT_VARIABLES } from '../src/clients/bindings.js';
 import { shardText, tasksByShard } from '../src/rules/layout.js';
+import { boardOnDisk } from '../bench/board-blobs.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 export const BIN = resolve(ROOT, 'bin', 'baton.cjs');
@@ -204,20 +205,7 @@ export function hashTree(dir: string): Record<string, string> {
  * The board state as one object, as state.json held it before the tasks moved to tasks/*.json:
  * state.json, with every shard's tasks (layout 2) in `tasks`. `dir` is the board directory.
  */
-export function boardState(dir: string): any {
-  const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
-  if (state.schema !== 2) return state;
-  const tasks: Record<string, any> = {};
-  let names: string[] = [];
-  try {
-    names = readdirSync(join(dir, 'tasks')).filter((n) => /^[0-9a-f]{2}\.json$/.test(n)).sort();
-  } catch {
-    /* no task yet */
-  }
-  for (const n of names) Object.assign(tasks, JSON.parse(readFileSync(join(dir, 'tasks', n), 'utf8')));
-  state.tasks = Object.fromEntries(Object.keys(tasks).sort().map((id) => [id, tasks[id]]));
-  return state;
-}
+export const boardState = (dir: string): any => boardOnDisk(dir);
 
 /** Writes a board state as a person or git would leave it, in the board's layout: state.json, and the tasks in their shards. */
 export function writeBoardState(dir: string, state: any): void {
