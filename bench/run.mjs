@@ -7,6 +7,7 @@
 //   100000-archived    100,000 tasks, 99% of them finished and archived
 //
 //   node bench/run.mjs [--runs N] [--sizes 1000,10000,100000,10000-grown,100000-archived] [--only status,add] [--no-mcp] [--no-hooks] [--no-signals] [--no-contention]
+//     [--contention-tasks 200] [--contention-claims N]   (8 agents on a board of that many tasks, stopping after N claims)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -152,7 +153,7 @@ for (const shape of SIZES) {
  * 8 agent processes looping claim-next / done on one board: claims per second, the lock
  * wait each claim reported (BATON_TIMINGS=1), and the event log replayed for double claims.
  */
-async function contention(tasks, agents) {
+async function contention(tasks, agents, stopAfter = Infinity) {
   const { spawn } = await import('node:child_process');
   const { readFileSync } = await import('node:fs');
   const dir = mkdtempSync(join(tmpdir(), 'baton-bench-contention-'));
@@ -171,13 +172,19 @@ async function contention(tasks, agents) {
         p.on('close', (code) => res({ code, out, err }));
       });
     const waits = [];
+    // How long each claim held the lock: what the other agents wait for.
+    const held = [];
     let claims = 0;
     const started = process.hrtime.bigint();
     await Promise.all(
       envs.map(async (agentEnv) => {
-        for (;;) {
+        while (claims < stopAfter) {
           const c = await call(['claim-next'], agentEnv);
-          for (const m of c.err.matchAll(/baton-timing (\{.*\})/g)) waits.push(JSON.parse(m[1]).lock_wait_ms);
+          for (const m of c.err.matchAll(/baton-timing (\{.*\})/g)) {
+            const t = JSON.parse(m[1]);
+            waits.push(t.lock_wait_ms);
+            held.push(t.locked_ms);
+          }
           if (c.code === 6) return;
           if (c.code !== 0) throw new Error(`claim-next: ${c.out}${c.err}`);
           claims++;
@@ -203,9 +210,13 @@ async function contention(tasks, agents) {
     const claimed = new Map();
     for (const e of events) if (e.type === 'task.claimed') claimed.set(e.task, (claimed.get(e.task) ?? 0) + 1);
     const doubles = [...claimed.values()].filter((k) => k > 1).length;
-    const sorted = [...waits].sort((a, b) => a - b);
-    const pct = (p) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))];
-    return { agents, tasks, claims, seconds, claims_per_second: claims / seconds, ops_per_second: (2 * claims) / seconds, ceiling_processes_per_second: ceiling, ceiling_claims_per_second: ceiling / 2, lock_wait_p50_ms: pct(0.5), lock_wait_p99_ms: pct(0.99), double_claims: doubles, unclaimed: tasks - claimed.size };
+    const pctOf = (xs) => {
+      const sorted = [...xs].sort((a, b) => a - b);
+      return (p) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))];
+    };
+    const pct = pctOf(waits);
+    const heldPct = pctOf(held);
+    return { agents, tasks, claims, seconds, claims_per_second: claims / seconds, ops_per_second: (2 * claims) / seconds, ceiling_processes_per_second: ceiling, ceiling_claims_per_second: ceiling / 2, lock_wait_p50_ms: pct(0.5), lock_wait_p99_ms: pct(0.99), lock_held_p50_ms: heldPct(0.5), lock_held_p99_ms: heldPct(0.99), double_claims: doubles, unclaimed: stopAfter < tasks ? 0 : tasks - claimed.size };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -316,12 +327,13 @@ if (!args.includes('--no-signals')) {
 }
 
 if (!args.includes('--no-contention')) {
-  const c = await contention(Number(opt('contention-tasks', '200')), 8);
+  const c = await contention(Number(opt('contention-tasks', '200')), 8, Number(opt('contention-claims', 'Infinity')));
   results.contention = c;
   rows.push(['contention', '8 agents', `${c.claims} claims in ${c.seconds.toFixed(1)} s`, '', '', '']);
   rows.push(['', 'claims/s (a claim is claim-next + done)', c.claims_per_second.toFixed(1), '', '', '']);
   rows.push(['', 'ceiling: 8 loops of node -e 0, per 2', `${c.ceiling_claims_per_second.toFixed(1)} (${c.ceiling_processes_per_second.toFixed(1)} processes/s)`, '', '', '']);
   rows.push(['', 'lock wait p50 / p99', `${c.lock_wait_p50_ms.toFixed(1)} / ${c.lock_wait_p99_ms.toFixed(1)} ms`, '', 'p99 ≤ 300 ms', c.lock_wait_p99_ms <= 300 ? 'ok' : 'OVER']);
+  rows.push(['', 'lock held by a claim-next p50 / p99', `${c.lock_held_p50_ms.toFixed(1)} / ${c.lock_held_p99_ms.toFixed(1)} ms`, '', '', '']);
   rows.push(['', 'double claims', String(c.double_claims), '', '= 0', c.double_claims === 0 && c.unclaimed === 0 ? 'ok' : 'FAIL']);
 }
 

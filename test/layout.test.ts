@@ -3,6 +3,7 @@ import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } 
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { shardOf } from '../src/rules/layout.js';
+import { readStateText, refreshBoardFiles } from '../src/store/store.js';
 import { b, commit, expectNothingLost, git, tryGit, twoMachines } from './git-helpers.js';
 import { BIN, baseEnv, baton, batonIn, boardState, hashTree, makeBoard, makeBoardIn, seededInstants, tempDir, type TestBoard } from './helpers.js';
 
@@ -153,6 +154,33 @@ describe('layout 2: state.json small, the tasks in shards', () => {
     }
     rmSync(timed, { recursive: true, force: true });
     rmSync(template.root, { recursive: true, force: true });
+  });
+
+  it('a writer that read the board while it waited for the lock reads again exactly what changed since: a commit, a hand edit of a shard, a shard removed', async () => {
+    const board = makeBoard();
+    const [x, y] = sameShard('w');
+    const z = ['z0', 'z1', 'z2', 'z3'].find((id) => shardOf(id) !== shardOf(x))!;
+    for (const id of [x, y, z]) expect(board.json('add', id, '--id', id)._code).toBe(0);
+    const pre = await readStateText(board.dir);
+    // Another writer commits (state.json and z's shard), and a person edits y in x's shard by hand.
+    expect(board.json('edit', z, '--title', 'z, edited by a commit')._code).toBe(0);
+    const shard = join(board.dir, 'tasks', `${shardOf(y)}.json`);
+    const tasks = JSON.parse(readFileSync(shard, 'utf8'));
+    tasks[y].title = 'y, edited by hand';
+    writeFileSync(shard, `${JSON.stringify(tasks, null, 2)}\n`);
+    const now = (await refreshBoardFiles(board.dir, pre))!;
+    const whole = await readStateText(board.dir);
+    expect(now.state).toEqual(whole.state);
+    expect([now.state.tasks[y]!.title, now.state.tasks[z]!.title]).toEqual(['y, edited by hand', 'z, edited by a commit']);
+    expect([...now.shards]).toEqual([...whole.shards]);
+    expect([...now.members]).toEqual([...whole.members]);
+    // Nothing changed since: the very same read, nothing read again.
+    expect(await refreshBoardFiles(board.dir, now)).toBe(now);
+    // A shard file removed by hand: its tasks are gone from the refreshed board as from a whole read.
+    rmSync(join(board.dir, 'tasks', `${shardOf(z)}.json`));
+    const gone = (await refreshBoardFiles(board.dir, now))!;
+    expect(gone.state).toEqual((await readStateText(board.dir)).state);
+    expect(gone.state.tasks[z]).toBeUndefined();
   });
 
   it('a board in a layout newer than this baton reads is refused by every command, with nothing written', async () => {

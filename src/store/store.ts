@@ -203,6 +203,14 @@ export interface BoardFiles {
   misplaced: boolean;
   /** The shards' stamps (shardSignature), taken before they were read; only when asked for (`stamped`). */
   signature: string;
+  /** In layout 2, each shard's tasks as parsed (an unfinished transaction's shards as they were). */
+  parsed: Map<string, Record<string, Task>>;
+  /**
+   * In layout 2, the stamp of each shard file read (size, mtime, ctime, inode, from the very
+   * descriptor), '' for a shard taken from the journal: a writer that read the board while it
+   * waited for the lock reads again only the files that changed since (refreshBoardFiles).
+   */
+  stamps: Map<string, string>;
 }
 
 /** The journal's part a reader needs: which shards an unfinished transaction rewrote, and what they held. */
@@ -235,6 +243,73 @@ export function shardSignature(dir: string): string {
     }
   }
   return parts.join(',');
+}
+
+const statText = (st: { size: number; mtimeMs: number; ctimeMs: number; ino: number }) => `${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`;
+
+/** A shard file's text and the stamp of the very file read; null when it is not there. */
+function readShardFile(path: string): { text: string; stamp: string } | null {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  try {
+    const stamp = statText(fstatSync(fd));
+    return { text: readFileSync(fd, 'utf8'), stamp };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The shard files there are (tasks/XX.json), by shard, in order. */
+function shardNames(dir: string): string[] {
+  try {
+    return readdirSync(join(dir, SHARD_DIR)).filter(isShardName).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** Every shard file's text and stamp. */
+function readShardFiles(dir: string): Map<string, { text: string; stamp: string }> {
+  const out = new Map<string, { text: string; stamp: string }>();
+  for (const n of shardNames(dir)) {
+    const f = readShardFile(join(dir, SHARD_DIR, n));
+    if (f) out.set(n.slice(0, 2), f);
+  }
+  return out;
+}
+
+/**
+ * The board's tasks from its parsed shards, in id order as layout 1 held them (what is rendered
+ * from them follows it), with the ids each shard holds and whether a task is misplaced (in a
+ * shard its id does not hash to, or in two: the newer rev is kept).
+ */
+function assembleTasks(parsed: Map<string, Record<string, Task>>): { tasks: Record<string, Task>; members: Map<string, Set<string>>; misplaced: boolean } {
+  const members = new Map<string, Set<string>>();
+  const seen = new Map<string, Task>();
+  let misplaced = false;
+  for (const s of [...parsed.keys()].sort()) {
+    const tasks = parsed.get(s)!;
+    const ids = new Set<string>();
+    for (const id in tasks) {
+      ids.add(id);
+      if (shardOf(id) !== s) misplaced = true;
+      const other = seen.get(id);
+      if (other) {
+        misplaced = true;
+        if (other.rev >= tasks[id]!.rev) continue;
+      }
+      seen.set(id, tasks[id]!);
+    }
+    members.set(s, ids);
+  }
+  const all = [...seen];
+  all.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  return { tasks: Object.fromEntries(all), members, misplaced };
 }
 
 function readShardTexts(dir: string): Map<string, string> {
@@ -280,9 +355,9 @@ function readUndo(dir: string): ShardUndo | null {
  * texts) before it touches any, and renames state.json into place last. A reader reads
  * state.json, the shards, then the journal, and state.json's stamp again: a stamp that moved is
  * a commit in between (read again); a journal of a transaction that has not committed gives the
- * shards it rewrote as they were.
+ * shards it rewrote as they were. `stamped`: also take the shards' stamps (shardSignature), for a
+ * reader that writes an index or a cache from what it read.
  */
-/** `stamped`: also take the shards' stamps (a reader that writes an index or a cache from what it read). */
 export async function readStateText(dir: string, stamped = false): Promise<BoardFiles> {
   const file = join(dir, FILES.state);
   for (let attempt = 0; ; attempt++) {
@@ -310,9 +385,9 @@ export async function readStateText(dir: string, stamped = false): Promise<Board
     const signature = stamped ? shardSignature(dir) : '';
     if (schema !== LAYOUT) {
       const state = await validateState(raw, text, file);
-      return { state, text, stamp, layout: 1, shards: readShardTexts(dir), members: new Map(), misplaced: false, signature };
+      return { state, text, stamp, layout: 1, shards: readShardTexts(dir), members: new Map(), misplaced: false, signature, parsed: new Map(), stamps: new Map() };
     }
-    const shards = readShardTexts(dir);
+    const files = readShardFiles(dir);
     const undo = readUndo(dir);
     const again = stampOf(file);
     if (!again || again.size !== stamp.size || again.mtime !== stamp.mtime || again.ino !== stamp.ino) {
@@ -323,35 +398,89 @@ export async function readStateText(dir: string, stamped = false): Promise<Board
     const head = await validateState({ ...raw, schema: 1, tasks: {} }, text, file);
     if (undo && journalUncommitted(undo, head, { size: stamp.size, mtime: stamp.mtime, ino: stamp.ino })) {
       for (const [s, old] of Object.entries(undo.shards!)) {
-        if (old === null) shards.delete(s);
-        else shards.set(s, old);
+        if (old === null) files.delete(s);
+        else files.set(s, { text: old, stamp: '' });
       }
     }
-    const all: [string, Task][] = [];
-    const members = new Map<string, Set<string>>();
-    const seen = new Map<string, Task>();
-    let misplaced = false;
-    for (const [s, t] of shards) {
-      const tasks = await parseShard(t, join(dir, shardPath(s)));
-      const ids = new Set<string>();
-      for (const id in tasks) {
-        ids.add(id);
-        if (shardOf(id) !== s) misplaced = true;
-        const other = seen.get(id);
-        if (other) {
-          misplaced = true;
-          if (other.rev >= tasks[id]!.rev) continue;
-        }
-        seen.set(id, tasks[id]!);
-      }
-      members.set(s, ids);
+    const shards = new Map<string, string>();
+    const stamps = new Map<string, string>();
+    const parsed = new Map<string, Record<string, Task>>();
+    for (const [s, f] of files) {
+      shards.set(s, f.text);
+      stamps.set(s, f.stamp);
+      parsed.set(s, await parseShard(f.text, join(dir, shardPath(s))));
     }
-    for (const [id, t] of seen) all.push([id, t]);
-    // The tasks in memory in id order, as layout 1 held them: what is rendered from them follows it.
-    all.sort((a, b) => (a[0] < b[0] ? -1 : 1));
-    head.tasks = Object.fromEntries(all);
-    return { state: head, text, stamp, layout: 2, shards, members, misplaced, signature };
+    const { tasks, members, misplaced } = assembleTasks(parsed);
+    head.tasks = tasks;
+    return { state: head, text, stamp, layout: 2, shards, members, misplaced, signature, parsed, stamps };
   }
+}
+
+/**
+ * The board as `pre` read it without the lock, brought up to date by a writer that now holds
+ * it: state.json and the shards whose stamps moved since are read again, the rest is kept. No
+ * journal may be there (the caller checked: it is undone first, and the board read whole). Null
+ * when `pre` can't be brought up to date this way (layout 1, or state.json changed layout): the
+ * caller reads the board whole.
+ */
+export async function refreshBoardFiles(dir: string, pre: BoardFiles): Promise<BoardFiles | null> {
+  if (pre.layout !== 2) return null;
+  const file = join(dir, FILES.state);
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return null;
+  }
+  let { text, stamp, state } = pre;
+  let stateMoved = false;
+  try {
+    const st = fstatSync(fd);
+    const now = { size: st.size, mtime: st.mtimeMs, ctime: st.ctimeMs, ino: st.ino };
+    if (now.size !== stamp.size || now.mtime !== stamp.mtime || now.ctime !== stamp.ctime || now.ino !== stamp.ino) {
+      stateMoved = true;
+      stamp = now;
+      text = readFileSync(fd, 'utf8');
+    }
+  } finally {
+    closeSync(fd);
+  }
+  if (stateMoved) {
+    const raw = parseJsonText(text, file) as Record<string, unknown> | null;
+    if (raw?.schema !== LAYOUT) return null;
+    state = await validateState({ ...raw, schema: 1, tasks: {} }, text, file);
+  }
+  const shards = new Map(pre.shards);
+  const stamps = new Map(pre.stamps);
+  const parsed = new Map(pre.parsed);
+  let shardsMoved = false;
+  const there = new Map<string, string>();
+  for (const n of shardNames(dir)) {
+    try {
+      there.set(n.slice(0, 2), statText(statSync(join(dir, SHARD_DIR, n))));
+    } catch {
+      /* gone meanwhile: read as gone below */
+    }
+  }
+  for (const s of new Set([...there.keys(), ...pre.stamps.keys()])) {
+    const was = pre.stamps.get(s);
+    if (was && there.get(s) === was) continue;
+    shardsMoved = true;
+    const f = there.has(s) ? readShardFile(join(dir, shardPath(s))) : null;
+    if (!f) {
+      shards.delete(s);
+      stamps.delete(s);
+      parsed.delete(s);
+      continue;
+    }
+    shards.set(s, f.text);
+    stamps.set(s, f.stamp);
+    parsed.set(s, await parseShard(f.text, join(dir, shardPath(s))));
+  }
+  if (!stateMoved && !shardsMoved) return pre;
+  const { tasks, members, misplaced } = shardsMoved ? assembleTasks(parsed) : { tasks: pre.state.tasks, members: pre.members, misplaced: pre.misplaced };
+  state.tasks = tasks;
+  return { state, text, stamp, layout: 2, shards, members, misplaced, signature: '', parsed, stamps };
 }
 
 export const CONFIG_CACHE = '.config-cache.json';

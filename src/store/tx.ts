@@ -24,6 +24,7 @@ import {
   type BoardFiles,
   planStateWrite,
   readStateText,
+  refreshBoardFiles,
   shardSignature,
   writeConfigCache,
   writeState,
@@ -38,7 +39,8 @@ export interface TxOptions {
   lockTimeoutMs: number;
   /**
    * Told how long the lock took, how long the transaction held it and what it did meanwhile, in
-   * milliseconds per phase: read, apply, validate, commit, render (the Markdown), after (bench;
+   * milliseconds per phase: read, apply, validate, commit, render (the Markdown), after, and
+   * pre_read (the board read while the lock was held by another, part of the wait) (bench;
    * BATON_TIMINGS=1).
    */
   onTiming?: ((t: Timing) => void) | undefined;
@@ -161,13 +163,23 @@ export async function withLock<R>(dir: string, timeoutMs: number, fn: (lock: Hel
 export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) => R): Promise<TxResult<R>> {
   const loaded = await loadConfig(dir);
   const asked = performance.now();
-  const lock = await acquireLock(dir, { timeoutMs: opts.lockTimeoutMs, staleMs: loaded.config.lock_stale_seconds * 1000 });
-  const got = performance.now();
+  const staleMs = loaded.config.lock_stale_seconds * 1000;
+  // A free lock is taken at once. A held one is waited for with the board read meanwhile, so that
+  // under the lock only the files the writers before it changed are read again (SPEC §13: the
+  // lock covers the transaction and nothing else). doctor --repair reads everything under it.
+  let lock = opts.thorough ? null : await acquireLock(dir, { timeoutMs: 0, staleMs }).catch(() => null);
+  let pre: BoardFiles | null = null;
   const phases: Record<string, number> = {};
+  if (!lock) {
+    if (!opts.thorough) pre = await readStateText(dir).catch(() => null);
+    phases.pre_read = performance.now() - asked;
+    lock = await acquireLock(dir, { timeoutMs: opts.lockTimeoutMs, staleMs });
+  }
+  const got = performance.now();
   let result: TxResult<R>;
   let locked = 0;
   try {
-    result = await transactHeld(dir, lock, loaded, { ...opts, phases }, apply);
+    result = await transactHeld(dir, lock, loaded, { ...opts, phases }, apply, pre);
   } catch (e) {
     opts.onTiming?.({ lock_wait_ms: got - asked, locked_ms: performance.now() - got, phases });
     throw e;
@@ -201,9 +213,9 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
  * (openChange) and put the repair in it (repairInChange); apply the rules (applyChange);
  * validate; commit (commitChange); and the work after the commit point (afterCommitPoint).
  */
-export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: LoadedConfig, opts: TxOptions, apply: (tx: Tx) => R): Promise<TxResult<R>> {
+export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: LoadedConfig, opts: TxOptions, apply: (tx: Tx) => R, pre: BoardFiles | null = null): Promise<TxResult<R>> {
   const phase = phaseClock(opts.phases);
-  const board = await readBoard(dir, opts);
+  const board = await readBoard(dir, opts, pre);
   const replay = replayed<R>(dir, opts.idempotency);
   if (replay) return replay;
   checkExpectedRevision(board.state, opts.expectedRevision);
@@ -245,13 +257,16 @@ interface Board extends Prepared {
   read: { revision: number; seq: number };
 }
 
-/** Phase 1, read: state.json, and the repair of what a crash or git left (prepareWrite). */
-async function readBoard(dir: string, opts: TxOptions): Promise<Board> {
-  let files = await readStateText(dir);
-  const stampOfRead = (f: BoardFiles) => ({ size: f.stamp.size, mtime: f.stamp.mtime, ino: f.stamp.ino });
+/**
+ * Phase 1, read: state.json, and the repair of what a crash or git left (prepareWrite). `pre`:
+ * the board as read while waiting for the lock, of which only what changed since is read again.
+ */
+async function readBoard(dir: string, opts: TxOptions, pre: BoardFiles | null): Promise<Board> {
   // This machine's interrupted transaction first: undoing it may put back shards it rewrote (or
   // remove those a cut-short upgrade made), so the board is read again after it.
   const hadJournal = existsSync(join(dir, JOURNAL));
+  let files = (!hadJournal && pre && (await refreshBoardFiles(dir, pre))) || (await readStateText(dir));
+  const stampOfRead = (f: BoardFiles) => ({ size: f.stamp.size, mtime: f.stamp.mtime, ino: f.stamp.ino });
   const rolled = rollbackJournal(dir, files.state, stampOfRead(files));
   if (hadJournal) files = await readStateText(dir);
   // A board in layout 1 whose shard files hold tasks: git put them there (a merge with an upgraded
