@@ -171,6 +171,7 @@ describe('layout 2: state.json small, the tasks in shards', () => {
     const now = (await refreshBoardFiles(board.dir, pre))!;
     const whole = await readStateText(board.dir);
     expect(now.state).toEqual(whole.state);
+    expect(Object.keys(now.state.tasks)).toEqual(Object.keys(whole.state.tasks));
     expect([now.state.tasks[y]!.title, now.state.tasks[z]!.title]).toEqual(['y, edited by hand', 'z, edited by a commit']);
     expect([...now.shards]).toEqual([...whole.shards]);
     expect([...now.members]).toEqual([...whole.members]);
@@ -181,6 +182,13 @@ describe('layout 2: state.json small, the tasks in shards', () => {
     const gone = (await refreshBoardFiles(board.dir, now))!;
     expect(gone.state).toEqual((await readStateText(board.dir)).state);
     expect(gone.state.tasks[z]).toBeUndefined();
+    // A task added by a commit (a new key): the tasks stay in id order, as a whole read gives them.
+    expect(board.json('add', 'a, added by a commit', '--id', 'a0')._code).toBe(0);
+    const added = (await refreshBoardFiles(board.dir, gone))!;
+    const after = await readStateText(board.dir);
+    expect(added.state).toEqual(after.state);
+    expect(Object.keys(added.state.tasks)).toEqual(Object.keys(after.state.tasks));
+    expect([...added.members]).toEqual([...after.members]);
   });
 
   it('a board in a layout newer than this baton reads is refused by every command, with nothing written', async () => {

@@ -453,7 +453,7 @@ export async function refreshBoardFiles(dir: string, pre: BoardFiles): Promise<B
   const shards = new Map(pre.shards);
   const stamps = new Map(pre.stamps);
   const parsed = new Map(pre.parsed);
-  let shardsMoved = false;
+  const moved = new Set<string>();
   const there = new Map<string, string>();
   for (const n of shardNames(dir)) {
     try {
@@ -465,7 +465,7 @@ export async function refreshBoardFiles(dir: string, pre: BoardFiles): Promise<B
   for (const s of new Set([...there.keys(), ...pre.stamps.keys()])) {
     const was = pre.stamps.get(s);
     if (was && there.get(s) === was) continue;
-    shardsMoved = true;
+    moved.add(s);
     const f = there.has(s) ? readShardFile(join(dir, shardPath(s))) : null;
     if (!f) {
       shards.delete(s);
@@ -477,10 +477,41 @@ export async function refreshBoardFiles(dir: string, pre: BoardFiles): Promise<B
     stamps.set(s, f.stamp);
     parsed.set(s, await parseShard(f.text, join(dir, shardPath(s))));
   }
+  const shardsMoved = moved.size > 0;
   if (!stateMoved && !shardsMoved) return pre;
-  const { tasks, members, misplaced } = shardsMoved ? assembleTasks(parsed) : { tasks: pre.state.tasks, members: pre.members, misplaced: pre.misplaced };
+  const { tasks, members, misplaced } = (shardsMoved ? updatedInPlace(pre, parsed, moved) : null) ?? (shardsMoved ? assembleTasks(parsed) : { tasks: pre.state.tasks, members: pre.members, misplaced: pre.misplaced });
   state.tasks = tasks;
   return { state, text, stamp, layout: 2, shards, members, misplaced, signature: '', parsed, stamps };
+}
+
+/**
+ * The tasks of `pre` with the shards in `moved` taken from `parsed`, changed in place: when those
+ * shards hold no id they did not hold before (a task changed or removed, none added or moved in),
+ * every key keeps its place, so the map stays in id order without sorting the whole board again.
+ * Null otherwise (a task added, or a board with a misplaced task): the caller assembles it whole.
+ */
+function updatedInPlace(pre: BoardFiles, parsed: Map<string, Record<string, Task>>, moved: Set<string>): ReturnType<typeof assembleTasks> | null {
+  if (pre.misplaced) return null;
+  const members = new Map(pre.members);
+  for (const s of moved) {
+    const was = pre.members.get(s) ?? new Set<string>();
+    const now = parsed.get(s) ?? {};
+    for (const id in now) if (!was.has(id)) return null;
+  }
+  const tasks = pre.state.tasks;
+  for (const s of moved) {
+    const now = parsed.get(s) ?? {};
+    const ids = new Set<string>();
+    for (const id of pre.members.get(s) ?? []) {
+      if (now[id]) {
+        tasks[id] = now[id]!;
+        ids.add(id);
+      } else delete tasks[id];
+    }
+    if (parsed.has(s)) members.set(s, ids);
+    else members.delete(s);
+  }
+  return { tasks, members, misplaced: false };
 }
 
 export const CONFIG_CACHE = '.config-cache.json';
