@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { shardOf } from '../src/rules/layout.js';
@@ -189,6 +189,40 @@ describe('layout 2: state.json small, the tasks in shards', () => {
     expect(added.state).toEqual(after.state);
     expect(Object.keys(added.state.tasks)).toEqual(Object.keys(after.state.tasks));
     expect([...added.members]).toEqual([...after.members]);
+  });
+
+  it('a tasks folder or a shard that is there but can\'t be read is BOARD_CORRUPT for every command, never a board without those tasks, and nothing is written', async () => {
+    const board = makeBoard();
+    for (const id of ['a', 'b', 'c']) expect(board.json('add', id, '--id', id)._code).toBe(0);
+    const pre = await readStateText(board.dir);
+    const tasks = join(board.dir, 'tasks');
+    const shard = join(tasks, `${shardOf('a')}.json`);
+    // A shard replaced by a link to itself: opening it fails (ELOOP), as a broken storage would.
+    const kept = readFileSync(shard, 'utf8');
+    rmSync(shard);
+    symlinkSync(`${shardOf('a')}.json`, shard);
+    expect(await refreshBoardFiles(board.dir, pre)).toBeNull();
+    // The tasks folder replaced by a file (ENOTDIR), then the shard again.
+    for (const broken of ['folder', 'shard']) {
+      if (broken === 'folder') {
+        rmSync(shard);
+        writeFileSync(shard, kept);
+        renameSync(tasks, `${tasks}.aside`);
+        writeFileSync(tasks, 'not a folder');
+      } else {
+        // A folder in the shard's place (EISDIR when read).
+        rmSync(tasks);
+        renameSync(`${tasks}.aside`, tasks);
+        rmSync(shard);
+        mkdirSync(shard);
+      }
+      const before = hashTree(board.root);
+      for (const args of [['list'], ['add', 'd', '--id', 'd'], ['edit', 'b', '--title', 'b2'], ['doctor', '--repair']]) {
+        const r = board.json(...args);
+        expect([r._code, r.error?.code], `${broken}: ${args.join(' ')}`).toEqual([7, 'BOARD_CORRUPT']);
+      }
+      expect(hashTree(board.root)).toEqual(before);
+    }
   });
 
   it('a board in a layout newer than this baton reads is refused by every command, with nothing written', async () => {

@@ -15,6 +15,8 @@ export interface LockOptions {
   staleMs?: number | undefined;
   /** Another lock of the board, taken the same way (renderlock.ts: the render lock). */
   name?: string;
+  /** When the caller began to wait (Date.now()), if before this call: the timeout counts from then. */
+  since?: number;
 }
 
 export const lostLock = (): BatonError =>
@@ -92,7 +94,7 @@ export async function acquireLock(boardDir: string, opts: LockOptions): Promise<
   const staleMs = opts.staleMs ?? STALE_MS;
   const name = opts.name ?? LOCK_DIR;
   const lockDir = join(boardDir, name);
-  const deadline = Date.now() + timeoutMs;
+  const deadline = (opts.since ?? Date.now()) + timeoutMs;
   let delay = 2;
   for (;;) {
     const nonce = randomBytes(8).toString('hex');

@@ -15,7 +15,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from '../rules/digest.js';
-import { BatonError, warnAboutBoard } from '../rules/errors.js';
+import { BatonError, ioError, isIoError, warnAboutBoard } from '../rules/errors.js';
 import { pidAlive } from './lock.js';
 import { conflictMarkerLine, jsonErrorLine, lineOf } from '../rules/json.js';
 import { ALL_SHARDS, boardText, isShardName, LAYOUT, SHARD_DIR, shardOf, shardPath, shardText, tasksByShard } from '../rules/layout.js';
@@ -247,18 +247,29 @@ export function shardSignature(dir: string): string {
 
 const statText = (st: { size: number; mtimeMs: number; ctimeMs: number; ino: number }) => `${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`;
 
+/** How far before the last commit a shard must have changed for its stamp to be trusted (readStateText). */
+const RACY_MS = 2000;
+
+/** A board file or folder that is there but can't be read: the storage failing, or something a person put in its place. */
+function unreadable(path: string, e: unknown): BatonError {
+  if (isIoError(e)) return ioError(e);
+  return corrupt(path, null, `can't be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}).`, `restore it from git (\`git checkout -- ${path}\`), then \`baton doctor --repair\``);
+}
+
 /** A shard file's text and the stamp of the very file read; null when it is not there. */
-function readShardFile(path: string): { text: string; stamp: string } | null {
+function readShardFile(path: string): { text: string; stamp: string; mtime: number } | null {
   let fd: number;
   try {
     fd = openSync(path, 'r');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw e;
+    throw unreadable(path, e);
   }
   try {
-    const stamp = statText(fstatSync(fd));
-    return { text: readFileSync(fd, 'utf8'), stamp };
+    const st = fstatSync(fd);
+    return { text: readFileSync(fd, 'utf8'), stamp: statText(st), mtime: st.mtimeMs };
+  } catch (e) {
+    throw unreadable(path, e);
   } finally {
     closeSync(fd);
   }
@@ -268,14 +279,16 @@ function readShardFile(path: string): { text: string; stamp: string } | null {
 function shardNames(dir: string): string[] {
   try {
     return readdirSync(join(dir, SHARD_DIR)).filter(isShardName).sort();
-  } catch {
-    return [];
+  } catch (e) {
+    // No tasks/ is a board without shards; any other failure must never read as a board without tasks.
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw unreadable(join(dir, SHARD_DIR), e);
   }
 }
 
 /** Every shard file's text and stamp. */
-function readShardFiles(dir: string): Map<string, { text: string; stamp: string }> {
-  const out = new Map<string, { text: string; stamp: string }>();
+function readShardFiles(dir: string): Map<string, { text: string; stamp: string; mtime: number }> {
+  const out = new Map<string, { text: string; stamp: string; mtime: number }>();
   for (const n of shardNames(dir)) {
     const f = readShardFile(join(dir, SHARD_DIR, n));
     if (f) out.set(n.slice(0, 2), f);
@@ -314,18 +327,11 @@ function assembleTasks(parsed: Map<string, Record<string, Task>>): { tasks: Reco
 
 function readShardTexts(dir: string): Map<string, string> {
   const out = new Map<string, string>();
-  let names: string[];
-  try {
-    names = readdirSync(join(dir, SHARD_DIR));
-  } catch {
-    return out;
-  }
-  for (const n of names.sort()) {
-    if (!isShardName(n)) continue;
+  for (const n of shardNames(dir)) {
     try {
       out.set(n.slice(0, 2), readFileSync(join(dir, SHARD_DIR, n), 'utf8'));
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw unreadable(join(dir, SHARD_DIR, n), e);
     }
   }
   return out;
@@ -399,7 +405,7 @@ export async function readStateText(dir: string, stamped = false): Promise<Board
     if (undo && journalUncommitted(undo, head, { size: stamp.size, mtime: stamp.mtime, ino: stamp.ino })) {
       for (const [s, old] of Object.entries(undo.shards!)) {
         if (old === null) files.delete(s);
-        else files.set(s, { text: old, stamp: '' });
+        else files.set(s, { text: old, stamp: '', mtime: 0 });
       }
     }
     const shards = new Map<string, string>();
@@ -407,7 +413,10 @@ export async function readStateText(dir: string, stamped = false): Promise<Board
     const parsed = new Map<string, Record<string, Task>>();
     for (const [s, f] of files) {
       shards.set(s, f.text);
-      stamps.set(s, f.stamp);
+      // A shard changed within two seconds of the last commit (or after it) may change again within
+      // the same tick of a coarse file system clock, size and recycled inode alike: its stamp is not
+      // trusted, and a refresh reads it again (as git treats "racy" files). Both times are the storage's.
+      stamps.set(s, f.stamp && f.mtime < stamp.mtime - RACY_MS ? f.stamp : '');
       parsed.set(s, await parseShard(f.text, join(dir, shardPath(s))));
     }
     const { tasks, members, misplaced } = assembleTasks(parsed);
@@ -456,10 +465,19 @@ export async function refreshBoardFiles(dir: string, pre: BoardFiles): Promise<B
   const moved = new Set<string>();
   const there = new Map<string, string>();
   for (const n of shardNames(dir)) {
+    // open and fstat, not stat: on a network file system an open revalidates what a stat may cache.
+    let fd: number;
     try {
-      there.set(n.slice(0, 2), statText(statSync(join(dir, SHARD_DIR, n))));
-    } catch {
-      /* gone meanwhile: read as gone below */
+      fd = openSync(join(dir, SHARD_DIR, n), 'r');
+    } catch (e) {
+      // Gone meanwhile: read as gone below. Any other failure: the caller reads the board whole (and says why).
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      return null;
+    }
+    try {
+      there.set(n.slice(0, 2), statText(fstatSync(fd)));
+    } finally {
+      closeSync(fd);
     }
   }
   for (const s of new Set([...there.keys(), ...pre.stamps.keys()])) {

@@ -150,6 +150,12 @@ function restoreTask(tx: Tx, t: ReconcilePlan['missingTasks'][number]): void {
   task.notes.push({ at: tx.now, author: null, text: reason });
 }
 
+/** The first, instant try for the lock: null when another holds it; any other failure is thrown as it is. */
+function heldByAnother(e: unknown): null {
+  if (e instanceof BatonError && e.code === 'BOARD_BUSY' && !e.details?.lost_lock) return null;
+  throw e;
+}
+
 export async function withLock<R>(dir: string, timeoutMs: number, fn: (lock: HeldLock) => Promise<R> | R): Promise<R> {
   const { config } = await loadConfig(dir);
   const lock = await acquireLock(dir, { timeoutMs, staleMs: config.lock_stale_seconds * 1000 });
@@ -167,13 +173,19 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
   // A free lock is taken at once. A held one is waited for with the board read meanwhile, so that
   // under the lock only the files the writers before it changed are read again (SPEC §13: the
   // lock covers the transaction and nothing else). doctor --repair reads everything under it.
-  let lock = opts.thorough ? null : await acquireLock(dir, { timeoutMs: 0, staleMs }).catch(() => null);
+  // The read is skipped when the wait may be shorter than it (--lock-timeout under a second).
+  const since = Date.now();
+  const readFirst = !opts.thorough && opts.lockTimeoutMs >= 1000;
+  let lock = readFirst ? await acquireLock(dir, { timeoutMs: 0, staleMs }).catch(heldByAnother) : null;
   let pre: BoardFiles | null = null;
   const phases: Record<string, number> = {};
   if (!lock) {
-    if (!opts.thorough) pre = await readStateText(dir).catch(() => null);
-    phases.pre_read = performance.now() - asked;
-    lock = await acquireLock(dir, { timeoutMs: opts.lockTimeoutMs, staleMs });
+    if (readFirst) {
+      // Any failure of this read (a commit mid-way, a broken file) is met again, and reported, under the lock.
+      pre = await readStateText(dir).catch(() => null);
+      phases.pre_read = performance.now() - asked;
+    }
+    lock = await acquireLock(dir, { timeoutMs: opts.lockTimeoutMs, staleMs, since });
   }
   const got = performance.now();
   let result: TxResult<R>;
