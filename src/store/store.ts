@@ -228,13 +228,12 @@ interface ShardUndo {
 export function shardSignature(dir: string): string {
   let names: string[];
   try {
-    names = readdirSync(join(dir, SHARD_DIR));
+    names = shardNames(dir);
   } catch {
     return '';
   }
   const parts: string[] = [];
-  for (const n of names.sort()) {
-    if (!isShardName(n)) continue;
+  for (const n of names) {
     try {
       const st = statSync(join(dir, SHARD_DIR, n));
       parts.push(`${n.slice(0, 2)}:${st.size}:${st.mtimeMs}:${st.ino}`);
@@ -325,17 +324,8 @@ function assembleTasks(parsed: Map<string, Record<string, Task>>): { tasks: Reco
   return { tasks: Object.fromEntries(all), members, misplaced };
 }
 
-function readShardTexts(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const n of shardNames(dir)) {
-    try {
-      out.set(n.slice(0, 2), readFileSync(join(dir, SHARD_DIR, n), 'utf8'));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw unreadable(join(dir, SHARD_DIR, n), e);
-    }
-  }
-  return out;
-}
+/** Every shard file's text. */
+const readShardTexts = (dir: string): Map<string, string> => new Map([...readShardFiles(dir)].map(([s, f]) => [s, f.text]));
 
 /**
  * Did the journal's transaction leave this state.json as it found it (so its shard writes are
@@ -495,9 +485,8 @@ export async function refreshBoardFiles(dir: string, pre: BoardFiles): Promise<B
     stamps.set(s, f.stamp);
     parsed.set(s, await parseShard(f.text, join(dir, shardPath(s))));
   }
-  const shardsMoved = moved.size > 0;
-  if (!stateMoved && !shardsMoved) return pre;
-  const { tasks, members, misplaced } = (shardsMoved ? updatedInPlace(pre, parsed, moved) : null) ?? (shardsMoved ? assembleTasks(parsed) : { tasks: pre.state.tasks, members: pre.members, misplaced: pre.misplaced });
+  if (!stateMoved && !moved.size) return pre;
+  const { tasks, members, misplaced } = moved.size ? (updatedInPlace(pre, parsed, moved) ?? assembleTasks(parsed)) : { tasks: pre.state.tasks, members: pre.members, misplaced: pre.misplaced };
   state.tasks = tasks;
   return { state, text, stamp, layout: 2, shards, members, misplaced, signature: '', parsed, stamps };
 }
