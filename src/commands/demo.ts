@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -36,7 +35,7 @@ const PLAN = {
 
 function baton(bin: string, cwd: string, args: string[], env: Record<string, string | undefined> = {}): { ok: boolean; [k: string]: unknown } {
   try {
-    return JSON.parse(execFileSync(process.execPath, [bin, ...args, '--json'], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+    return JSON.parse(process.getBuiltinModule('node:child_process').execFileSync(process.execPath, [bin, ...args, '--json'], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
   } catch (e) {
     const out = (e as { stdout?: string }).stdout;
     if (out) return JSON.parse(out);

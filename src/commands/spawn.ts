@@ -1,6 +1,5 @@
 import { CLIENT_VARIABLES } from '../clients/bindings.js';
 import { git, repoRoot } from '../store/gitrun.js';
-import { spawn as spawnProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { hashToken } from '../rules/digest.js';
@@ -182,7 +181,7 @@ export async function spawn(rawId: string | undefined, o: SpawnOptions, ctx: Ctx
   } catch (e) {
     await fail(`could not write the prompt: ${(e as Error).message}`, { worktree, branch });
   }
-  const supervisor = spawnProcess(process.execPath, [ctx.bin, '__supervise', child.id], {
+  const supervisor = process.getBuiltinModule('node:child_process').spawn(process.execPath, [ctx.bin, '__supervise', child.id], {
     cwd: worktree ?? child.spawn!.cwd,
     detached: true,
     stdio: 'ignore',

@@ -1,4 +1,3 @@
-import { spawn as spawnProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { endSession } from '../rules/sessions.js';
@@ -40,7 +39,7 @@ export async function supervise(sessionId: string, ctx: Ctx): Promise<void> {
   const worktree = ctx.env.BATON_SPAWN_WORKTREE || null;
   const branch = ctx.env.BATON_SPAWN_BRANCH || null;
   const timeoutMs = Number(ctx.env.BATON_SPAWN_TIMEOUT || 0) * 1000;
-  const child = spawnProcess(cmd!, args, {
+  const child = process.getBuiltinModule('node:child_process').spawn(cmd!, args, {
     cwd: worktree ?? s.spawn.cwd,
     stdio: ['ignore', log, log],
     detached: true,

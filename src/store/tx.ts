@@ -35,6 +35,12 @@ import { ARCHIVE_IDS, appendArchive, archiveFileFor, archiveLine, autoArchive, s
 import { pruneTombstones } from '../rules/archiving.js';
 import { LAYOUT } from '../rules/layout.js';
 
+/**
+ * Milliseconds from a monotonic clock, for the timings. Not `performance.now()`: the first use of
+ * the `performance` global loads perf_hooks, about 1.5 ms of every write.
+ */
+const msNow = (): number => Number(process.hrtime.bigint()) / 1e6;
+
 export interface TxOptions {
   lockTimeoutMs: number;
   /**
@@ -168,7 +174,7 @@ export async function withLock<R>(dir: string, timeoutMs: number, fn: (lock: Hel
 
 export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) => R): Promise<TxResult<R>> {
   const loaded = await loadConfig(dir);
-  const asked = performance.now();
+  const asked = msNow();
   const staleMs = loaded.config.lock_stale_seconds * 1000;
   // A free lock is taken at once. A held one is waited for with the board read meanwhile, so that
   // under the lock only the files the writers before it changed are read again (SPEC §13: the
@@ -183,24 +189,24 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
     if (readFirst) {
       // Any failure of this read (a commit mid-way, a broken file) is met again, and reported, under the lock.
       pre = await readStateText(dir).catch(() => null);
-      phases.pre_read = performance.now() - asked;
+      phases.pre_read = msNow() - asked;
     }
     lock = await acquireLock(dir, { timeoutMs: opts.lockTimeoutMs, staleMs, since });
   }
-  const got = performance.now();
+  const got = msNow();
   let result: TxResult<R>;
   let locked = 0;
   try {
     result = await transactHeld(dir, lock, loaded, { ...opts, phases }, apply, pre);
   } catch (e) {
-    opts.onTiming?.({ lock_wait_ms: got - asked, locked_ms: performance.now() - got, phases });
+    opts.onTiming?.({ lock_wait_ms: got - asked, locked_ms: msNow() - got, phases });
     throw e;
   } finally {
     await lock.release();
-    locked = performance.now() - got;
+    locked = msNow() - got;
   }
   // The Markdown, with the board lock free: other writers commit meanwhile, and the newest render wins.
-  const started = performance.now();
+  const started = msNow();
   // The stamps of the shards this commit left, taken now: a writer that commits meanwhile renames
   // a new state.json, so the render then reads the board again instead of trusting them.
   if (result.committed) result.committed.stamp.shards = shardSignature(dir);
@@ -213,7 +219,7 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
       result.warnings.push(`regenerating the Markdown failed (${(e as Error).message}); the change is committed. Next: free the cause, then \`baton render\` (or \`baton doctor --repair\`).`);
     }
   }
-  opts.onTiming?.({ lock_wait_ms: got - asked, locked_ms: locked, phases, render_ms: performance.now() - started });
+  opts.onTiming?.({ lock_wait_ms: got - asked, locked_ms: locked, phases, render_ms: msNow() - started });
   return result;
 }
 
@@ -250,9 +256,9 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
 
 /** Adds each phase's milliseconds to `phases` (bench, BATON_TIMINGS=1), timed from the last call. */
 function phaseClock(phases: Record<string, number> | undefined): (name: string) => void {
-  let mark = performance.now();
+  let mark = msNow();
   return (name) => {
-    const at = performance.now();
+    const at = msNow();
     if (phases) phases[name] = (phases[name] ?? 0) + (at - mark);
     mark = at;
   };
