@@ -14,12 +14,38 @@ const picomatch = (): typeof Picomatch => (pm ??= createRequire(import.meta.url)
  * tasks; a false "no" would let two agents edit one file.
  */
 export function pathsOverlap(a: string, b: string): boolean {
-  const A = picomatch().scan(a);
-  const B = picomatch().scan(b);
+  const A = scanned(a);
+  const B = scanned(b);
   if (!A.isGlob && !B.isGlob) return a === b || within(a, b) || within(b, a);
   if (!A.isGlob) return literalMeetsGlob(a, b, B.base);
   if (!B.isGlob) return literalMeetsGlob(b, a, A.base);
   return within(A.base, B.base) || within(B.base, A.base) || A.base === B.base;
+}
+
+// A ranking compares every ready task's paths with every path in flight, a few patterns many
+// times over: each is scanned and compiled once, and a long-lived process (the MCP server)
+// starts the caches afresh past CACHED patterns.
+const CACHED = 10_000;
+const scans = new Map<string, { isGlob: boolean; base: string }>();
+const matchers = new Map<string, (path: string) => boolean>();
+
+function scanned(glob: string): { isGlob: boolean; base: string } {
+  let s = scans.get(glob);
+  if (!s) {
+    if (scans.size >= CACHED) scans.clear();
+    const { isGlob, base } = picomatch().scan(glob);
+    scans.set(glob, (s = { isGlob, base }));
+  }
+  return s;
+}
+
+function matcher(glob: string): (path: string) => boolean {
+  let m = matchers.get(glob);
+  if (!m) {
+    if (matchers.size >= CACHED) matchers.clear();
+    matchers.set(glob, (m = picomatch()(glob, { dot: true })));
+  }
+  return m;
 }
 
 /** True when `inner` is `outer` or lies under the directory `outer` ('' holds everything). */
@@ -32,7 +58,7 @@ function literalMeetsGlob(literal: string, glob: string, base: string): boolean 
   // The literal is a directory holding the glob's matches, or the glob matches it (or
   // something under it, when it is a directory).
   if (within(base, literal)) return true;
-  const m = picomatch()(glob, { dot: true });
+  const m = matcher(glob);
   return m(literal) || m(`${literal}/x`) || m(`${literal}/x/y`);
 }
 
@@ -43,7 +69,7 @@ export function setsOverlap(a: readonly string[], b: readonly string[]): [string
 
 /** Does the owned glob (or literal directory) cover this concrete path? */
 export function ownsPath(owned: string, path: string): boolean {
-  const s = picomatch().scan(owned);
+  const s = scanned(owned);
   if (!s.isGlob) return path === owned || within(path, owned);
-  return picomatch()(owned, { dot: true })(path);
+  return matcher(owned)(path);
 }

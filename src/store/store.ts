@@ -302,7 +302,7 @@ function readShardFiles(dir: string): Map<string, { text: string; stamp: string;
  */
 function assembleTasks(parsed: Map<string, Record<string, Task>>): { tasks: Record<string, Task>; members: Map<string, Set<string>>; misplaced: boolean } {
   const members = new Map<string, Set<string>>();
-  const seen = new Map<string, Task>();
+  const entries: [string, Task][] = [];
   let misplaced = false;
   for (const s of [...parsed.keys()].sort()) {
     const tasks = parsed.get(s)!;
@@ -310,18 +310,25 @@ function assembleTasks(parsed: Map<string, Record<string, Task>>): { tasks: Reco
     for (const id in tasks) {
       ids.add(id);
       if (shardOf(id) !== s) misplaced = true;
-      const other = seen.get(id);
-      if (other) {
-        misplaced = true;
-        if (other.rev >= tasks[id]!.rev) continue;
-      }
-      seen.set(id, tasks[id]!);
+      entries.push([id, tasks[id]!]);
     }
     members.set(s, ids);
   }
-  const all = [...seen];
-  all.sort((a, b) => (a[0] < b[0] ? -1 : 1));
-  return { tasks: Object.fromEntries(all), members, misplaced };
+  // One array sorted (stable: a task in two shards keeps their order), then one object built in
+  // that order: at 100,000 tasks, a map of the ids and a sorted copy of it cost twice as much.
+  entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const out: Record<string, Task> = {};
+  let last: [string, Task] | null = null;
+  for (const e of entries) {
+    if (last && last[0] === e[0]) {
+      // The same task in two shards: the newer copy, the first shard's on a tie.
+      misplaced = true;
+      if (e[1].rev > last[1].rev) out[e[0]] = (last = e)[1];
+      continue;
+    }
+    out[e[0]] = (last = e)[1];
+  }
+  return { tasks: out, members, misplaced };
 }
 
 /** Every shard file's text. */

@@ -487,7 +487,11 @@ function afterCommitPoint(dir: string, lock: HeldLock, loaded: LoadedConfig, cha
   // The shards' stamps are added once the lock is free (transact): 64 stats another writer need not wait for.
   const stamp = stampOfFile(join(dir, FILES.state));
   // The tasks in memory take the file's order (ids sorted), so what is rendered from them is what the file gives.
-  if (change.created) state.tasks = Object.fromEntries(Object.keys(state.tasks).sort().map((id) => [id, state.tasks[id]!]));
+  if (change.created) {
+    const sorted: State['tasks'] = {};
+    for (const id of Object.keys(state.tasks).sort()) sorted[id] = state.tasks[id]!;
+    state.tasks = sorted;
+  }
   after('recording the log mark', () => writeMark(dir, events.at(-1)?.id));
   after('removing the transaction journal', () => removeJournal(dir, lock.nonce));
   after('caching the parsed config', () => writeConfigCache(dir, loaded));
