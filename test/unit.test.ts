@@ -8,7 +8,8 @@ import { StateSchema, TaskSchema } from '../src/rules/schema.js';
 import { stateLooksValid, taskLooksValid, toStoredState } from '../src/rules/shape.js';
 import { checkNoCycle, checkPaths, checkTitle, findCycles, moveTask, parsePriority, parseStatus, TRANSITIONS } from '../src/rules/taskmodel.js';
 import { completeGoals } from '../src/rules/lifecycle.js';
-import { rankTasks } from '../src/rules/rank.js';
+import { boardView, rankTasks } from '../src/rules/rank.js';
+import { type GraphLookup, measureRoot, type RootMeasures, updateRoots } from '../src/rules/readyroots.js';
 import { pathsOverlap } from '../src/rules/ownedpaths.js';
 import type { State, Task } from '../src/rules/types.js';
 import { mdTable, mdText, mermaidLabel } from '../src/render/markdown.js';
@@ -252,6 +253,88 @@ describe('ranking', () => {
     const chain = Array.from({ length: 10_000 }, (_, i) => task(`c${i}`, { depends_on: i ? [`c${i - 1}`] : [] }));
     const r = rankTasks(state(chain), CONFIG, { agent: null, now: Date.parse(T0), pathsRefuse: true });
     expect(r.ranked[0]?.terms.critical_path).toBe(10 * 9_999);
+  });
+});
+
+describe('ready roots kept up to date from what a change touched (rules/readyroots.ts)', () => {
+  /** The graph of a state, as the board index will keep it: each task, and who names an id in depends_on. */
+  const lookup = (s: State): GraphLookup => {
+    const named = new Map<string, string[]>();
+    for (const t of Object.values(s.tasks)) for (const d of t.depends_on) named.set(d, [...(named.get(d) ?? []), t.id]);
+    return { entry: (id) => s.tasks[id], dependents: (id) => named.get(id) ?? [] };
+  };
+  /** The whole board's answer (rank.ts). */
+  const whole = (s: State) => {
+    const v = boardView(s);
+    return new Map(v.depReady.map((i) => [v.all[i]!.id, { critical: v.critical[i]!, downstream: v.downstream.get(i)! }]));
+  };
+  const sorted = (m: Map<string, RootMeasures>) => [...m].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+
+  /** A small deterministic generator (mulberry32), so a failure names its seed. */
+  const random = (seed: number) => () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+  const STATUS_MIX: Task['status'][] = ['todo', 'todo', 'todo', 'todo', 'in_progress', 'done', 'done', 'cancelled', 'blocked', 'review', 'waiting'];
+
+  it.each(Array.from({ length: 40 }, (_, i) => i + 1))('seed %i: 30 random changes, each updated from the roots before it, equal the whole board ranked again', (seed) => {
+    const rnd = random(seed);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+    // Ids in creation order; a task depends only on earlier ones (or on an id no task has yet), so the graph stays acyclic.
+    const order: string[] = [];
+    const depsFor = (upTo: number) => Array.from({ length: Math.floor(rnd() * 4) }, () => (rnd() < 0.1 ? `gone-${Math.floor(rnd() * 5)}` : order[Math.floor(rnd() * upTo)])).filter((d): d is string => d !== undefined);
+    const make = (id: string) => {
+      const t = task(id, { status: pick(STATUS_MIX), kind: rnd() < 0.1 ? pick(['goal', 'gate'] as const) : 'task', depends_on: depsFor(order.length), estimate: 1 + Math.floor(rnd() * 5) });
+      order.push(id);
+      return t;
+    };
+    let s = state(Array.from({ length: 5 + Math.floor(rnd() * 30) }, (_, i) => make(`t${i}`)));
+    let roots = whole(s);
+    for (let step = 0; step < 30; step++) {
+      const next = structuredClone(s);
+      const changed = new Set<string>();
+      for (let k = 1 + Math.floor(rnd() * 3); k > 0; k--) {
+        const live = order.filter((id) => next.tasks[id]);
+        const id = pick(live);
+        const t = next.tasks[id]!;
+        const what = rnd();
+        if (what < 0.35) t.status = pick(STATUS_MIX);
+        else if (what < 0.55) t.depends_on = id.startsWith('gone-') ? [] : depsFor(order.indexOf(id));
+        else if (what < 0.65) t.estimate = 1 + Math.floor(rnd() * 5);
+        else if (what < 0.8) {
+          // A new task, sometimes taking an id that others already depend on.
+          const fresh = rnd() < 0.3 ? `gone-${Math.floor(rnd() * 5)}` : `n${step}-${k}`;
+          if (next.tasks[fresh]) continue;
+          next.tasks[fresh] = make(fresh);
+          // Tasks made earlier may depend on a gone- id: depending on nothing, it closes no cycle.
+          if (fresh.startsWith('gone-')) next.tasks[fresh]!.depends_on = [];
+          changed.add(fresh);
+          continue;
+        } else if (t.status === 'done' || t.status === 'cancelled') delete next.tasks[id];
+        else t.kind = t.kind === 'task' ? 'goal' : 'task';
+        changed.add(id);
+      }
+      const updated = updateRoots(lookup(s), lookup(next), roots, changed);
+      expect(updated, `seed ${seed}, step ${step}`).not.toBeNull();
+      expect(sorted(updated!), `seed ${seed}, step ${step}`).toEqual(sorted(whole(next)));
+      s = next;
+      roots = updated!;
+    }
+  });
+
+  it('a root that reaches a cycle is left to the whole board (null), and one that does not is measured', () => {
+    const s = state([task('r'), task('a', { depends_on: ['r', 'b'] }), task('b', { depends_on: ['a'] }), task('free'), task('f1', { depends_on: ['free'], estimate: 3 })]);
+    expect(measureRoot(lookup(s), 'r')).toBeNull();
+    expect(measureRoot(lookup(s), 'free')).toEqual({ critical: 3, downstream: 1 });
+    expect(updateRoots(lookup(s), lookup(s), new Map(), ['b'])).toBeNull();
+    expect(updateRoots(lookup(s), lookup(s), new Map(), ['f1'])).toEqual(new Map([['free', { critical: 3, downstream: 1 }]]));
+  });
+
+  it('a 10,000-task chain is measured without overflowing the stack', () => {
+    const s = state(Array.from({ length: 10_000 }, (_, i) => task(`c${i}`, { depends_on: i ? [`c${i - 1}`] : [] })));
+    expect(measureRoot(lookup(s), 'c0')).toEqual({ critical: 9_999, downstream: 9_999 });
   });
 });
 
