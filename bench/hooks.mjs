@@ -1,5 +1,5 @@
 // The after-each-tool hook under `npm run bench`: `baton hook post-tool-use` run as Claude Code
-// runs it (sh -c COMMAND, the hook JSON on stdin) on a 1,000-task board, with nothing to deliver
+// runs it (sh -c COMMAND, the hook JSON on stdin) on a seeded board (1,000 tasks unless --hooks-tasks), with nothing to deliver
 // and with ten new notifications, against bare `node -e 0` in the same loop.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';

@@ -8,6 +8,7 @@
 //
 //   node bench/run.mjs [--runs N] [--sizes 1000,10000,100000,10000-grown,100000-archived] [--only status,add] [--no-mcp] [--no-hooks] [--no-signals] [--no-contention]
 //     [--contention-tasks 200] [--contention-claims N]   (8 agents on a board of that many tasks, stopping after N claims)
+//     [--hooks-tasks 1000]   (the board the post-tool-use hook runs on)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -309,9 +310,10 @@ if (!args.includes('--no-mcp')) {
 
 if (!args.includes('--no-hooks')) {
   // The hook every tool call of a Claude Code session runs: it must cost little beyond starting node.
-  const h = hookCost(BIN, env, seedPlan(1000), RUNS);
+  const hookTasks = Number(opt('hooks-tasks', '1000'));
+  const h = hookCost(BIN, env, seedPlan(hookTasks), RUNS);
   results.hooks = h;
-  rows.push(['hooks, 1,000 tasks', 'node -e 0 (through sh)', h.node_ms.toFixed(1), '1.00', '', '']);
+  rows.push([`hooks, ${hookTasks.toLocaleString('en')} tasks`, 'node -e 0 (through sh)', h.node_ms.toFixed(1), '1.00', '', '']);
   rows.push(['', 'baton --version (start-up)', h.baton_startup_ms.toFixed(1), (h.baton_startup_ms / h.node_ms).toFixed(2), '', '']);
   rows.push(['', 'post-tool-use, nothing new', `${h.nothing.median_ms.toFixed(1)} (start-up +${h.nothing.beyond_startup_ms.toFixed(1)})`, h.nothing.ratio.toFixed(2), '', '']);
   rows.push(['', 'post-tool-use, 10 new', `${h.ten.median_ms.toFixed(1)} (start-up +${h.ten.beyond_startup_ms.toFixed(1)})`, h.ten.ratio.toFixed(2), '', '']);

@@ -14,7 +14,8 @@ import { moveCursor, unread } from '../store/cursors.js';
 import { inboxCursor } from '../rules/notify.js';
 import { checkRole, heldBy, primeData } from './primedata.js';
 import { shellQuote } from '../rules/shell.js';
-import { readConfig, readState } from '../store/store.js';
+import { readConfig, readState, readStateHead } from '../store/store.js';
+import { readHotState } from '../store/hotindex.js';
 import type { State } from '../rules/types.js';
 import { renderPrimer } from '../render/primer.js';
 import { boardDir, type Ctx } from './context.js';
@@ -124,7 +125,8 @@ function describe(ns: Notification[]): string {
 async function deliver(dir: string, ctx: Ctx, creds: Credentials, pick: (ns: Notification[]) => Notification[]): Promise<{ picked: Notification[]; all: Notification[] }> {
   const { withLock } = await import('../store/tx.js');
   return withLock(dir, ctx.lockTimeoutMs, async () => {
-    const state = await readState(dir);
+    // state.json alone: the delivery holds the board lock, and needs no task.
+    const state = await readStateHead(dir);
     const { agent } = authenticate(state, creds);
     const { acked, notifications } = unread(dir, state, agent);
     const picked = pick(notifications);
@@ -173,6 +175,16 @@ async function sessionStart(dir: string, ctx: Ctx, client: HookClient, key: stri
   return { session: b.session, output: context(client, 'session-start', renderPrimer(d)) };
 }
 
+/**
+ * The board a hook after a tool call or at a stop looks at: the read index when it names the
+ * current state.json (it holds the agents, the sessions and every task holding a lease, all these
+ * hooks read), else state.json whole. A hook runs after every tool call: on 10,000 tasks, parsing
+ * every shard would cost it some 150 ms each time.
+ */
+async function hookState(dir: string, ctx: Ctx): Promise<State> {
+  return (ctx.env.BATON_NO_INDEX !== '1' && readHotState(dir)) || readState(dir);
+}
+
 /** Whether the session's leases (or, holding none, the session itself) were renewed long enough ago to renew now. */
 function renewDue(state: State, session: string, ttlSeconds: number, now: number): boolean {
   const every = renewEvery(ttlSeconds);
@@ -187,7 +199,7 @@ async function postToolUse(dir: string, ctx: Ctx, client: HookClient, b: Binding
   if (renewDue(state, b.session, config.lease_ttl_seconds, Date.now())) {
     const { heartbeat } = await import('../commands/agents.js');
     await heartbeat({}, { ...ctx, creds: credsOf(b), warnings: [] });
-    state = await readState(dir);
+    state = await hookState(dir, ctx);
   }
   // Nothing new (the common case): no lock taken.
   const { agent } = authenticate(state, credsOf(b));
@@ -257,7 +269,7 @@ export async function hook(rawEvent: string, o: HookOptions, ctx: Ctx): Promise<
       const r = await sessionStart(dir, ctx, client, key, o);
       return done(r.session, r.output);
     }
-    const state = await readState(dir);
+    const state = await hookState(dir, ctx);
     const b = boundTo(dir, state, key, client, ctx.env);
     if (!b) return done(null, null);
     if (event === 'post-tool-use') return done(b.session, await postToolUse(dir, ctx, client, b, state));

@@ -21,7 +21,7 @@ const JOIN_HINT = 'eval "$(baton join --name NAME --role worker --export)"';
  * Checks a session and its token against the state. Every refusal is exit 8 with the
  * `baton join` hint: missing credentials, an unknown session, a wrong token, an ended session.
  */
-export function authenticate(state: State, creds: Credentials): { session: Session; agent: Agent } {
+export function authenticate(state: Pick<State, 'sessions' | 'agents'>, creds: Credentials): { session: Session; agent: Agent } {
   if (!creds.session || !creds.token) {
     throw new BatonError('AUTH_REQUIRED', 'This command acts as an agent: it needs a session and its token (BATON_SESSION and BATON_TOKEN, or --session and --token).', {
       hint: JOIN_HINT,
@@ -45,7 +45,7 @@ export function authenticate(state: State, creds: Credentials): { session: Sessi
 }
 
 /** The live session these credentials are, or null when they are none (missing, wrong or ended): authenticate without the refusal. */
-export function authenticated(state: State, creds: Credentials): { session: Session; agent: Agent } | null {
+export function authenticated(state: Pick<State, 'sessions' | 'agents'>, creds: Credentials): { session: Session; agent: Agent } | null {
   try {
     return authenticate(state, creds);
   } catch (e) {

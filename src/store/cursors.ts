@@ -4,7 +4,7 @@ import { invalidInput } from '../rules/errors.js';
 import { checkId } from '../rules/ids.js';
 import { archivedThrough, readEventsSince, readLiveTail } from './eventlog.js';
 import { logEnds } from './reconcile.js';
-import { readState, writeFileAtomic } from './store.js';
+import { type BoardHead, readStateHead, writeFileAtomic } from './store.js';
 import type { Agent, State } from '../rules/types.js';
 import { fold, type Notification } from '../rules/notifications.js';
 import { eventReaches, inboxCursor } from '../rules/notify.js';
@@ -116,11 +116,12 @@ export function effectiveCursor(dir: string, seq: number): number {
  * `cursorOf` names for the state just read (it may authenticate the caller) to `to`, by default
  * the last event. The board's revision does not change.
  */
-export async function ackCursor(dir: string, lockTimeoutMs: number, to: string | number | undefined, cursorOf: (state: State) => string): Promise<{ revision: number; cursor: string; seq: number }> {
+export async function ackCursor(dir: string, lockTimeoutMs: number, to: string | number | undefined, cursorOf: (state: BoardHead) => string): Promise<{ revision: number; cursor: string; seq: number }> {
   // Loaded on demand: reads never pay for the lock machinery.
   const { withLock } = await import('./tx.js');
   return withLock(dir, lockTimeoutMs, async () => {
-    const state = await readState(dir);
+    // state.json alone: an ack holds the board lock, and needs no task.
+    const state = await readStateHead(dir);
     const cursor = cursorOf(state);
     const seq = to === undefined ? state.seq : Number(to);
     if (!Number.isInteger(seq) || seq < 0 || seq > state.seq) throw invalidInput(`Invalid --to '${to}': a seq between 0 and ${state.seq} (the last event).`);
@@ -172,7 +173,7 @@ export function moveCursor(dir: string, name: string, to: number): number {
 const SCAN = 2000;
 
 /** An agent's notifications after its inbox cursor (or all, with `all`), folded, oldest first; and the cursor. */
-export function unread(dir: string, state: State, agent: Agent, o: { kind?: string | undefined; all?: boolean | undefined } = {}): { acked: number; notifications: Notification[] } {
+export function unread(dir: string, state: Pick<State, 'seq'>, agent: Agent, o: { kind?: string | undefined; all?: boolean | undefined } = {}): { acked: number; notifications: Notification[] } {
   const acked = effectiveCursor(dir, readCursors(dir)[inboxCursor(agent.id)] ?? 0);
   const events = readLiveTail(dir, state.seq, o.all ? 0 : acked, (line) => !line.includes('"notify":null') && (!o.kind || line.includes(`"kind":"${o.kind}"`)), SCAN).filter(
     (e) => eventReaches(e, agent) && (!o.kind || e.notify!.kind === o.kind),

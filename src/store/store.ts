@@ -137,6 +137,26 @@ async function parseShard(text: string, file: string): Promise<Record<string, Ta
   return tasks as Record<string, Task>;
 }
 
+/** The board without its tasks: what state.json alone holds (the board, agents, sessions, handoffs, questions, revision, seq). */
+export type BoardHead = Omit<State, 'tasks'>;
+
+/**
+ * state.json alone, for what needs no task (an ack, a hook's delivery): the shards are not read.
+ * Every commit renames a whole state.json into place, so it is one commit's, whatever is in flight.
+ */
+export async function readStateHead(dir: string): Promise<BoardHead> {
+  const file = join(dir, FILES.state);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw corrupt(file, null, 'missing.', 'restore it from git, or `baton init` a new board elsewhere');
+    throw e;
+  }
+  const { tasks: _tasks, ...head } = await parseState(text, file);
+  return head;
+}
+
 export async function readState(dir: string): Promise<State> {
   if (!parsed) return (await readStateText(dir)).state;
   // A long-lived process: the state parsed last time, while state.json is the same file.
