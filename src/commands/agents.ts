@@ -8,7 +8,7 @@ import { checkId } from '../rules/ids.js';
 import { shellQuote } from '../rules/shell.js';
 import { type Binding, type Bindings, boundAmong, clientAgentName, clientBinding, clientOfEnv, isLive, isProcKey, liveBindings, readBindings, writeBindings } from '../clients/bindings.js';
 import { procAlive } from '../clients/procs.js';
-import { bounded, cmp } from '../rules/json.js';
+import { appendTo, bounded, cmp } from '../rules/json.js';
 import { IN_FLIGHT } from '../rules/rank.js';
 import { checkSpecialty, splitList } from '../rules/taskmodel.js';
 import type { Tx } from '../rules/change.js';
@@ -276,7 +276,7 @@ export async function agents(o: { limit?: number }, ctx: Ctx): Promise<AgentsRes
   const holds = new Map<string, string[]>();
   for (const t of Object.values(state.tasks)) {
     const who = t.status === 'in_review' ? t.reviewer : t.assignee;
-    if (who && IN_FLIGHT.has(t.status)) holds.set(who, [...(holds.get(who) ?? []), t.id]);
+    if (who && IN_FLIGHT.has(t.status)) appendTo(holds, who, t.id);
   }
   const live = new Map<string, number>();
   const replaced = replacedSessions(state);
@@ -312,7 +312,7 @@ export async function sessions(o: { all?: boolean; limit?: number }, ctx: Ctx): 
   const holds = new Map<string, SessionsResult['sessions'][number]['holds']>();
   for (const t of Object.values(state.tasks)) {
     if (!t.lease) continue;
-    holds.set(t.lease.session, [...(holds.get(t.lease.session) ?? []), { task: t.id, status: t.status, expires_at: t.lease.expires_at }]);
+    appendTo(holds, t.lease.session, { task: t.id, status: t.status, expires_at: t.lease.expires_at });
   }
   const replaced = replacedSessions(state);
   const every = Object.values(state.sessions)

@@ -1,5 +1,5 @@
 import type { BatonEvent, Config, State } from '../rules/types.js';
-import { stableStringify, cmp } from '../rules/json.js';
+import { appendTo, stableStringify, cmp } from '../rules/json.js';
 import { boardView, IN_FLIGHT } from '../rules/rank.js';
 import { GENERATED_NOTE, mdCode, mdTable, mdText, utcMinute } from './markdown.js';
 import { replacedSessions } from '../rules/sessions.js';
@@ -27,8 +27,8 @@ function holdings(state: State): Holdings {
   for (const t of all.filter((x) => IN_FLIGHT.has(x.status)).sort((a, b) => cmp(a.id, b.id))) {
     const who = t.status === 'in_review' ? t.reviewer : t.assignee;
     const label = `${mdCode(t.id)} ${t.status}${t.lease ? ` until ${utcMinute(t.lease.expires_at)}` : ''}`;
-    if (who) byAgent.set(who, [...(byAgent.get(who) ?? []), label]);
-    if (t.lease) bySession.set(t.lease.session, [...(bySession.get(t.lease.session) ?? []), `${mdCode(t.id)} until ${utcMinute(t.lease.expires_at)}`]);
+    if (who) appendTo(byAgent, who, label);
+    if (t.lease) appendTo(bySession, t.lease.session, `${mdCode(t.id)} until ${utcMinute(t.lease.expires_at)}`);
   }
   if (frozen) held.set(state, { byAgent, bySession });
   return { byAgent, bySession };
@@ -129,7 +129,7 @@ function renderNotificationsMd(recent: BatonEvent[]): string {
   if (!recent.length) return `${[...out, '_No notifications._'].join('\n')}\n`;
   out.push(`The ${recent.length} most recent, newest first, by target. Agents read theirs with \`baton inbox\`.`, '');
   const byTarget = new Map<string, BatonEvent[]>();
-  for (const e of recent) for (const t of e.notify!.targets) byTarget.set(t, [...(byTarget.get(t) ?? []), e]);
+  for (const e of recent) for (const t of e.notify!.targets) appendTo(byTarget, t, e);
   for (const target of [...byTarget.keys()].sort(cmp)) {
     out.push(`## ${mdCode(target)}`, '');
     out.push(

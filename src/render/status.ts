@@ -4,6 +4,7 @@ import { type BoardSummary, frontier, summarize } from '../rules/summary.js';
 import { GENERATED_NOTE, mdCode, mdTable, mdText, mermaidLabel, progressBar, utcMinute } from './markdown.js';
 import type { Candidate } from '../rules/rank.js';
 import { openQuestions } from '../rules/questions.js';
+import { appendTo } from '../rules/json.js';
 
 const P = (t: Task) => `P${t.priority}`;
 const who = (s: string | null) => (s ? mdCode(s) : '—');
@@ -176,7 +177,7 @@ function ranksOf(tasks: Task[]): Map<string, number> {
   const ids = new Set(tasks.map((t) => t.id));
   const waitsOn = new Map(tasks.map((t) => [t.id, t.depends_on.filter((d) => ids.has(d))]));
   const dependents = new Map<string, string[]>();
-  for (const [id, deps] of waitsOn) for (const d of deps) dependents.set(d, [...(dependents.get(d) ?? []), id]);
+  for (const [id, deps] of waitsOn) for (const d of deps) appendTo(dependents, d, id);
   const left = new Map([...waitsOn].map(([id, deps]) => [id, deps.length]));
   const rank = new Map<string, number>();
   const queue = tasks.filter((t) => left.get(t.id) === 0).map((t) => t.id);
@@ -248,7 +249,7 @@ function renderGraph(state: State, s: BoardSummary): string[] {
   const byGoal = new Map<string, string[]>();
   for (const t of tasks) {
     const goal = goalOf(t);
-    if (goal) byGoal.set(goal, [...(byGoal.get(goal) ?? []), node.get(t.id)!]);
+    if (goal) appendTo(byGoal, goal, node.get(t.id)!);
   }
   // Tasks in no frame and joined to no other shown one would stack in one long column (left to
   // right) or one wide row (top down): invisible links set them in rows of `across` instead.

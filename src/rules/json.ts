@@ -44,6 +44,13 @@ export function conflictMarkerLine(text: string): number | null {
 /** Code-unit order: deterministic everywhere and far cheaper than localeCompare (ICU). */
 export const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
+/** Adds `value` to the list under `key` in place (a copy per insert is quadratic in the list's length). */
+export function appendTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
 /** A list answer cut to `limit` items (all of them without one), and whether some were left out. */
 export function bounded<T>(items: T[], limit: number | undefined): { items: T[]; truncated: boolean } {
   return limit === undefined || items.length <= limit ? { items, truncated: false } : { items: items.slice(0, limit), truncated: true };

@@ -1,5 +1,5 @@
 import { setsOverlap } from './ownedpaths.js';
-import { cmp } from './json.js';
+import { appendTo, cmp } from './json.js';
 import { isFinished } from './taskmodel.js';
 import type { Agent, Config, State, Status, Task } from './types.js';
 
@@ -236,7 +236,7 @@ export function boardView(state: State): BoardView {
     if (!isFinished(t.status)) unfinished++;
     if (t.lease) leased.push(t);
     if (t.status === 'changes_requested') sentBack.push(t);
-    if (t.status === 'in_progress' && t.assignee) inProgressBy.set(t.assignee, [...(inProgressBy.get(t.assignee) ?? []), t]);
+    if (t.status === 'in_progress' && t.assignee) appendTo(inProgressBy, t.assignee, t);
     if (IN_FLIGHT.has(t.status) && t.owned_paths.length) holding.push(t);
     if (t.status !== 'todo') continue;
     const why = waitsFor(state, t);

@@ -118,7 +118,7 @@ export function summarize(state: State, config: Config, limit = 10, archivedDone
  * The first `k` items in `compare` order without sorting them all (boards of 10,000 tasks
  * render STATUS.md on every write): one pass keeping a sorted window of k.
  */
-function topK<T>(items: T[], k: number, compare: (a: T, b: T) => number): T[] {
+export function topK<T>(items: T[], k: number, compare: (a: T, b: T) => number): T[] {
   const out: T[] = [];
   for (const x of items) {
     if (out.length === k && compare(x, out[k - 1]!) >= 0) continue;
