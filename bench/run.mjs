@@ -311,6 +311,7 @@ if (!args.includes('--no-mcp')) {
 if (!args.includes('--no-hooks')) {
   // The hook every tool call of a Claude Code session runs: it must cost little beyond starting node.
   const hookTasks = Number(opt('hooks-tasks', '1000'));
+  if (!Number.isInteger(hookTasks) || hookTasks < 1) throw new Error(`--hooks-tasks takes a number of tasks, not ${opt('hooks-tasks')}`);
   const h = hookCost(BIN, env, seedPlan(hookTasks), RUNS);
   results.hooks = h;
   rows.push([`hooks, ${hookTasks.toLocaleString('en')} tasks`, 'node -e 0 (through sh)', h.node_ms.toFixed(1), '1.00', '', '']);

@@ -241,6 +241,27 @@ describe('layout 2: state.json small, the tasks in shards', () => {
     expect(human.stderr).toContain('layout 3');
     expect(hashTree(board.root)).toEqual(before);
   });
+
+  it('what reads state.json alone (an ack) takes it as a whole read does: a stray tasks key ignored, a newer layout refused', async () => {
+    const board: TestBoard = makeBoard();
+    expect(board.json('add', 'one', '--id', 'one')._code).toBe(0);
+    const w = board.json('join', '--name', 'w', '--role', 'worker');
+    const me = ['--session', w.session.id, '--token', w.token];
+    expect(board.json('send', '--to', 'agent:w', 'hello', ...me)._code).toBe(0);
+    // A layout-2 state.json that also has a tasks key (a hand edit): the shards hold the tasks, the key is ignored.
+    const file = join(board.dir, 'state.json');
+    const text = readFileSync(file, 'utf8');
+    writeFileSync(file, text.replace('{\n', '{\n  "tasks": {},\n'));
+    expect(board.json('list').tasks.map((t: { id: string }) => t.id)).toEqual(['one']);
+    const acked = board.json('inbox', 'ack', ...me);
+    expect([acked._code, acked.acked]).toEqual([0, expect.any(Number)]);
+    expect(board.json('events', 'ack', '--cursor', 'ci')._code).toBe(0);
+    writeFileSync(file, text.replace('"schema": 2', '"schema": 3'));
+    for (const args of [['inbox', 'ack', ...me], ['events', 'ack', '--cursor', 'ci']]) {
+      const r = board.json(...args);
+      expect([r._code, r.error?.code], args[0]).toEqual([7, 'BOARD_TOO_NEW']);
+    }
+  });
 });
 
 /** Two clones whose board is in layout 1, as a baton before layout 2 committed it. */

@@ -317,11 +317,23 @@ describe('ready roots kept up to date from what a change touched (rules/readyroo
         changed.add(id);
       }
       const updated = updateRoots(lookup(s), lookup(next), roots, changed);
+      expect(boardView(next).cyclic, `seed ${seed}, step ${step}`).toBe(false);
       expect(updated, `seed ${seed}, step ${step}`).not.toBeNull();
       expect(sorted(updated!), `seed ${seed}, step ${step}`).toEqual(sorted(whole(next)));
       s = next;
       roots = updated!;
     }
+  });
+
+  it('a whole ranking that met a cycle says so: its measures hang on the order it walked the roots in, which no update follows', () => {
+    // a and b both reach the cycle x <-> y; which of them walked into it first decides b's measure.
+    const s = state([task('a'), task('b'), task('x', { depends_on: ['a', 'y'] }), task('y', { depends_on: ['b', 'x'] })]);
+    expect(boardView(s).cyclic).toBe(true);
+    const after = structuredClone(s);
+    after.tasks.a!.status = 'in_progress';
+    expect(whole(after).get('b')).not.toEqual(whole(s).get('b'));
+    expect(boardView(after).cyclic).toBe(true);
+    expect(boardView(state([task('a'), task('x', { depends_on: ['a'] })])).cyclic).toBe(false);
   });
 
   it('a root that reaches a cycle is left to the whole board (null), and one that does not is measured', () => {

@@ -91,8 +91,9 @@ function buildGraph(all: Task[]): Graph {
  * not counted). Iterative, so a chain of 100,000 tasks can't overflow the stack; a cycle (which
  * the commands refuse, but a hand edit may make) ends a chain.
  */
-function criticalPaths(g: Graph, roots: number[]): Float64Array {
+function criticalPaths(g: Graph, roots: number[]): { memo: Float64Array; cyclic: boolean } {
   const n = g.tasks.length;
+  let cyclic = false;
   const memo = new Float64Array(n).fill(-1);
   const onStack = new Uint8Array(n);
   const stackNode = new Int32Array(n);
@@ -109,7 +110,8 @@ function criticalPaths(g: Graph, roots: number[]): Float64Array {
       if (e < g.start[v + 1]!) {
         stackEdge[top] = e + 1;
         const w = g.adj[e]!;
-        if (memo[w]! < 0 && !onStack[w]) {
+        if (onStack[w]) cyclic = true;
+        else if (memo[w]! < 0) {
           top++;
           stackNode[top] = w;
           stackEdge[top] = g.start[w]!;
@@ -128,7 +130,7 @@ function criticalPaths(g: Graph, roots: number[]): Float64Array {
       top--;
     }
   }
-  return memo;
+  return { memo, cyclic };
 }
 
 /** How many unfinished tasks wait on `root`, directly or not (a stamp array, no sets). */
@@ -181,6 +183,11 @@ export interface BoardView {
   waiting: Skipped[];
   /** In-flight tasks that own paths (claims may not overlap them). */
   holding: Task[];
+  /**
+   * A root's walk met a cycle (a hand edit or a merge made one): the measures then depend on the
+   * order the roots were walked in, and can't be kept from a change (readyroots.ts). Whole views only.
+   */
+  cyclic?: boolean;
   /** Tasks holding a lease; tasks sent back for changes; in-progress tasks by assignee. */
   leased: Task[];
   sentBack: Task[];
@@ -245,12 +252,12 @@ export function boardView(state: State): BoardView {
   }
   waiting.sort((a, b) => cmp(a.task, b.task));
   const g = buildGraph(all);
-  const critical = criticalPaths(g, depReady);
+  const { memo: critical, cyclic } = criticalPaths(g, depReady);
   const seen = new Int32Array(all.length);
   const queue = new Int32Array(all.length);
   const downstream = new Map<number, number>();
   depReady.forEach((i, k) => downstream.set(i, downstreamCount(g, i, seen, k + 1, queue)));
-  const view: BoardView = { all, depReady, critical, downstream, waiting, holding, leased, sentBack, inProgressBy, unfinished, clock: Date.parse(latest) || 0 };
+  const view: BoardView = { all, depReady, critical, downstream, cyclic, waiting, holding, leased, sentBack, inProgressBy, unfinished, clock: Date.parse(latest) || 0 };
   if (frozen) views.set(state, view);
   return view;
 }

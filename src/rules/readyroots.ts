@@ -107,6 +107,12 @@ function above(g: GraphLookup, ids: Iterable<string>): Set<string> {
  * The ready roots after a change to the tasks `changed` (added, edited or removed), from the
  * roots before it: the graph `before` and `after` the change, and the roots' measures before.
  * Null when a root to measure meets a cycle: the caller ranks from the whole board instead.
+ *
+ * The roots given must come from a whole ranking that met no cycle (rank.ts `BoardView.cyclic`
+ * false) or from updates of one that never returned null: with a cycle below a root, the whole
+ * ranking's measures depend on the order it walked the roots in, which no update can follow. A
+ * cycle a change makes holds a changed task, so each root that reaches it is measured (null).
+ * The roots come back in no particular order.
  */
 export function updateRoots(before: GraphLookup, after: GraphLookup, roots: ReadonlyMap<string, RootMeasures>, changed: Iterable<string>): Map<string, RootMeasures> | null {
   const ids = [...changed];

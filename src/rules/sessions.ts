@@ -1,5 +1,4 @@
 import { hashToken, randomBytes, sameSecret, sha256 } from './digest.js';
-import { boardView } from './rank.js';
 import { BatonError } from './errors.js';
 import { checkId, mintId } from './ids.js';
 import { addSeconds } from './clock.js';
@@ -141,23 +140,22 @@ export const toAgentJson = (a: Agent): AgentJson => ({
  * Sessions a newer one of the same agent on the same host replaced (session id → the newer one's):
  * it started after this one was last heard from, and this one holds no lease. A replaced session's
  * token still works, and a heartbeat from it makes it count again; it only stops counting as live
- * in what people read (SESSIONS.md, AGENTS.md, `baton sessions`). A pure function of the state.
+ * in what people read (SESSIONS.md, AGENTS.md, `baton sessions`). A pure function of the state;
+ * `leased`: the tasks that may hold a lease, when the caller has them listed.
  */
-export function replacedSessions(state: State): Map<string, string> {
+export function replacedSessions(state: State, leased: Iterable<Task> = Object.values(state.tasks)): Map<string, string> {
   const newest = new Map<string, Session>();
   const key = (s: Session) => `${s.agent}\u0000${s.host}`;
   for (const s of Object.values(state.sessions)) {
     const n = newest.get(key(s));
     if (!n || s.started_at > n.started_at || (s.started_at === n.started_at && s.id > n.id)) newest.set(key(s), s);
   }
-  // A render's state is frozen, and its board view already lists the leased tasks (a whole
-  // board's Object.values costs tens of milliseconds at 100,000 tasks).
-  const leased = new Set<string>();
-  for (const t of Object.isFrozen(state) ? boardView(state).leased : Object.values(state.tasks)) if (t.lease) leased.add(t.lease.session);
+  const holding = new Set<string>();
+  for (const t of leased) if (t.lease) holding.add(t.lease.session);
   const out = new Map<string, string>();
   for (const s of Object.values(state.sessions)) {
     const n = newest.get(key(s))!;
-    if (!s.ended_at && n.id !== s.id && n.started_at > s.heartbeat_at && !leased.has(s.id)) out.set(s.id, n.id);
+    if (!s.ended_at && n.id !== s.id && n.started_at > s.heartbeat_at && !holding.has(s.id)) out.set(s.id, n.id);
   }
   return out;
 }

@@ -153,12 +153,13 @@ export function moveCursor(dir: string, name: string, to: number): number {
   // Line n is seq n: a gap in the log (git left one, the next write reconciles it) stays a blank line.
   const ids: string[] = [];
   let expect = from + 1;
-  // The events after `from`: from the live log's end when it holds them all (an ack moves a cursor
-  // a few events on; parsing the whole log for them cost an ack 50 ms at 10,000 events, under the
-  // board lock), else the whole log and its archives.
-  const events = ends.first !== null && ends.first <= expect ? readLiveTail(dir, upTo, from, () => true) : readEventsSince(dir, from, upTo);
-  for (const e of events) {
-    if (e.seq < expect) continue; // each seq once, in order, as readEventsSince gives them
+  // The events after `from`: from the live log's end when it holds every one of them, once each and
+  // in order (an ack moves a cursor a few events on; parsing the whole log for them cost an ack 50
+  // ms at 10,000 events, under the board lock). Else, as for a log that git left out of order or
+  // with gaps, or one pruned past them, the whole log and its archives.
+  const tail = ends.first !== null && ends.first <= expect ? readLiveTail(dir, upTo, from, () => true) : null;
+  const whole = tail !== null && tail.length === upTo - from && tail.every((e, i) => e.seq === expect + i);
+  for (const e of whole ? tail : readEventsSince(dir, from, upTo)) {
     for (; expect < e.seq; expect++) ids.push(record(''));
     ids.push(record(e.id));
     expect = e.seq + 1;

@@ -107,6 +107,16 @@ function tooNew(file: string, schema: number): BatonError {
   });
 }
 
+/** state.json's layout: 1 (tasks inside it) or 2 (tasks in tasks/); one newer than this baton's is refused. */
+function layoutOf(raw: Record<string, unknown> | null, file: string): 1 | 2 {
+  const schema = raw?.schema;
+  if (typeof schema === 'number' && schema > LAYOUT) throw tooNew(file, schema);
+  return schema === LAYOUT ? 2 : 1;
+}
+
+/** A layout-2 state.json's board, without tasks (the shards hold them; a `tasks` key in it is ignored). */
+const headOf = (raw: Record<string, unknown> | null, text: string, file: string): Promise<State> => validateState({ ...raw, schema: 1, tasks: {} }, text, file);
+
 /**
  * A whole state from one text: state.json in layout 1 (tasks inside), or a merged or generated
  * state (the merge driver, the read index). A layout-2 state.json parses to a state without
@@ -153,7 +163,9 @@ export async function readStateHead(dir: string): Promise<BoardHead> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw corrupt(file, null, 'missing.', 'restore it from git, or `baton init` a new board elsewhere');
     throw e;
   }
-  const { tasks: _tasks, ...head } = await parseState(text, file);
+  // Exactly as readStateText takes it, so what a whole read accepts this accepts.
+  const raw = parseJsonText(text, file) as Record<string, unknown> | null;
+  const { tasks: _tasks, ...head } = layoutOf(raw, file) === 2 ? await headOf(raw, text, file) : await validateState(raw, text, file);
   return head;
 }
 
@@ -403,10 +415,9 @@ export async function readStateText(dir: string, stamped = false): Promise<Board
       closeSync(fd);
     }
     const raw = parseJsonText(text, file) as Record<string, unknown> | null;
-    const schema = raw?.schema;
-    if (typeof schema === 'number' && schema > LAYOUT) throw tooNew(file, schema);
+    const layout = layoutOf(raw, file);
     const signature = stamped ? shardSignature(dir) : '';
-    if (schema !== LAYOUT) {
+    if (layout === 1) {
       const state = await validateState(raw, text, file);
       return { state, text, stamp, layout: 1, shards: readShardTexts(dir), members: new Map(), misplaced: false, signature, parsed: new Map(), stamps: new Map() };
     }
@@ -418,7 +429,7 @@ export async function readStateText(dir: string, stamped = false): Promise<Board
       // Never a board half of one commit and half of another: after so many commits in between, give up.
       throw new BatonError('BOARD_BUSY', `${file} changed under every one of 100 reads of the board; nothing was read.`, { hint: 'retry in a moment', details: { file } });
     }
-    const head = await validateState({ ...raw, schema: 1, tasks: {} }, text, file);
+    const head = await headOf(raw, text, file);
     if (undo && journalUncommitted(undo, head, { size: stamp.size, mtime: stamp.mtime, ino: stamp.ino })) {
       for (const [s, old] of Object.entries(undo.shards!)) {
         if (old === null) files.delete(s);
