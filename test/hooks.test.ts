@@ -228,6 +228,8 @@ describe('the hooks, run as the client runs them', () => {
     expect(refused.json.reason).toContain('You still hold t1');
     // The command as the agent's shell runs it: baton is a dependency of this project.
     expect(refused.json.reason).toContain('npx baton-board done t1');
+    // The hook read the read index (it names the current state.json); state.json whole gives the same answer.
+    expect(runHook(board, command.stop!, { session_id: sid, hook_event_name: 'Stop', stop_hook_active: false }, { BATON_NO_INDEX: '1' }).json).toEqual(refused.json);
     expect(runHook(board, command.stop!, { session_id: sid, hook_event_name: 'Stop', stop_hook_active: true }).stdout).toBe('');
     // A high-priority message unread at the end also holds the stop (and is delivered by it).
     expect(spawnSync('sh', ['-c', `. '${envFile}' && node '${join(import.meta.dirname, '..', 'bin', 'baton.cjs')}' done t1 --json`], { cwd: board.root, env: baseEnv(), encoding: 'utf8' }).status).toBe(0);
