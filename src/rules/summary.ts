@@ -46,7 +46,8 @@ interface Progress {
 /** How many goals and labels STATUS.md lists (the biggest first), so a board of many stays a page. */
 const PROGRESS_ROWS = 10;
 
-const byUpdatedDesc = (a: Task, b: Task) => cmp(b.updated_at, a.updated_at) || cmp(a.id, b.id);
+/** Newest update first, ties by id: the order of "recently done". */
+export const byUpdatedDesc = (a: Task, b: Task) => cmp(b.updated_at, a.updated_at) || cmp(a.id, b.id);
 const byPriority = (a: Task, b: Task) => a.priority - b.priority || cmp(a.created_at, b.created_at) || cmp(a.id, b.id);
 
 /**

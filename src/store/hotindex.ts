@@ -1,10 +1,10 @@
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { appendTo, cmp } from '../rules/json.js';
+import { appendTo } from '../rules/json.js';
 import { adoptView, type BoardView, boardView, IN_FLIGHT } from '../rules/rank.js';
 import { FILES, readStateText, shardSignature, writeFileAtomic } from './store.js';
 import { isFinished } from '../rules/taskmodel.js';
-import { topK } from '../rules/summary.js';
+import { byUpdatedDesc, topK } from '../rules/summary.js';
 import { STATUSES, type State, type Status, type Task } from '../rules/types.js';
 
 /**
@@ -122,7 +122,7 @@ export function writeHotIndex(dir: string, state: State, stamp: Stamp, via?: str
     if ((!isFinished(t.status) && (t.status !== 'todo' || ready.has(t.id))) || t.lease || handedOff.has(t.id)) tasks[t.id] = t;
   }
   // The ten most recently done (STATUS.md's and status's "recently done"), ties by id.
-  for (const t of topK(done, 10, (a, b) => cmp(b.updated_at, a.updated_at) || cmp(a.id, b.id))) tasks[t.id] = t;
+  for (const t of topK(done, 10, byUpdatedDesc)) tasks[t.id] = t;
   const { tasks: _all, ...rest } = state;
   const index: HotIndex = {
     v: VERSION,

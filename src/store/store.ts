@@ -484,8 +484,8 @@ export async function refreshBoardFiles(dir: string, pre: BoardFiles): Promise<B
   }
   if (stateMoved) {
     const raw = parseJsonText(text, file) as Record<string, unknown> | null;
-    if (raw?.schema !== LAYOUT) return null;
-    state = await validateState({ ...raw, schema: 1, tasks: {} }, text, file);
+    if (layoutOf(raw, file) !== 2) return null;
+    state = await headOf(raw, text, file);
   }
   const shards = new Map(pre.shards);
   const stamps = new Map(pre.stamps);
