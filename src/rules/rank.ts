@@ -200,6 +200,20 @@ export interface BoardView {
   clock: number;
 }
 
+/** The board view's lists of work in flight. */
+type InFlight = Pick<BoardView, 'holding' | 'leased' | 'sentBack' | 'inProgressBy'>;
+
+/** Empty lists of work in flight, for addInFlight to fill. */
+export const inFlightLists = (): InFlight => ({ holding: [], leased: [], sentBack: [], inProgressBy: new Map() });
+
+/** Puts a task in the lists of work in flight it belongs to (boardView, and the read index's view). */
+export function addInFlight(lists: InFlight, t: Task): void {
+  if (t.lease) lists.leased.push(t);
+  if (t.status === 'changes_requested') lists.sentBack.push(t);
+  if (t.status === 'in_progress' && t.assignee) appendTo(lists.inProgressBy, t.assignee, t);
+  if (IN_FLIGHT.has(t.status) && t.owned_paths.length) lists.holding.push(t);
+}
+
 const views = new WeakMap<State, BoardView>();
 
 /** What a state read from the read index (hotindex.ts) can't count itself: it holds only some tasks. */
@@ -230,10 +244,7 @@ export function boardView(state: State): BoardView {
   const all = Object.values(state.tasks);
   const depReady: number[] = [];
   const waiting: Skipped[] = [];
-  const holding: Task[] = [];
-  const leased: Task[] = [];
-  const sentBack: Task[] = [];
-  const inProgressBy = new Map<string, Task[]>();
+  const inFlight = inFlightLists();
   let unfinished = 0;
   // ISO-8601 UTC strings of one length order like the instants they name: compare, parse once.
   let latest = state.board.created_at;
@@ -241,10 +252,7 @@ export function boardView(state: State): BoardView {
     const t = all[i]!;
     if (t.updated_at > latest) latest = t.updated_at;
     if (!isFinished(t.status)) unfinished++;
-    if (t.lease) leased.push(t);
-    if (t.status === 'changes_requested') sentBack.push(t);
-    if (t.status === 'in_progress' && t.assignee) appendTo(inProgressBy, t.assignee, t);
-    if (IN_FLIGHT.has(t.status) && t.owned_paths.length) holding.push(t);
+    addInFlight(inFlight, t);
     if (t.status !== 'todo') continue;
     const why = waitsFor(state, t);
     if (why) waiting.push({ task: t.id, reason: why });
@@ -257,7 +265,7 @@ export function boardView(state: State): BoardView {
   const queue = new Int32Array(all.length);
   const downstream = new Map<number, number>();
   depReady.forEach((i, k) => downstream.set(i, downstreamCount(g, i, seen, k + 1, queue)));
-  const view: BoardView = { all, depReady, critical, downstream, cyclic, waiting, holding, leased, sentBack, inProgressBy, unfinished, clock: Date.parse(latest) || 0 };
+  const view: BoardView = { all, depReady, critical, downstream, cyclic, waiting, ...inFlight, unfinished, clock: Date.parse(latest) || 0 };
   if (frozen) views.set(state, view);
   return view;
 }

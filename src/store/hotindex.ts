@@ -1,7 +1,6 @@
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { appendTo } from '../rules/json.js';
-import { adoptView, type BoardView, boardView, IN_FLIGHT } from '../rules/rank.js';
+import { addInFlight, adoptView, type BoardView, boardView, inFlightLists } from '../rules/rank.js';
 import { FILES, readStateText, shardSignature, writeFileAtomic } from './store.js';
 import { isFinished } from '../rules/taskmodel.js';
 import { byUpdatedDesc, topK } from '../rules/summary.js';
@@ -168,18 +167,10 @@ export function readHotState(dir: string): State | null {
     critical[i] = cp;
     downstream.set(i, ds);
   }
-  const holding: Task[] = [];
-  const leased: Task[] = [];
-  const sentBack: Task[] = [];
-  const inProgressBy = new Map<string, Task[]>();
-  for (const t of all) {
-    if (t.lease) leased.push(t);
-    if (t.status === 'changes_requested') sentBack.push(t);
-    if (t.status === 'in_progress' && t.assignee) appendTo(inProgressBy, t.assignee, t);
-    if (IN_FLIGHT.has(t.status) && t.owned_paths.length) holding.push(t);
-  }
+  const inFlight = inFlightLists();
+  for (const t of all) addInFlight(inFlight, t);
   // Why the waiting tasks wait is not in the index: `--explain` reads state.json.
-  const view: BoardView = { all, depReady, critical, downstream, waiting: [], holding, leased, sentBack, inProgressBy, unfinished: index.unfinished, clock: index.clock };
+  const view: BoardView = { all, depReady, critical, downstream, waiting: [], ...inFlight, unfinished: index.unfinished, clock: index.clock };
   adoptView(state, view, { counts: index.counts, total: index.total });
   return state;
 }
