@@ -460,7 +460,10 @@ describe('MCP agents and shell agents on one board', () => {
     expect([...claims.values()].every((n) => n === 1)).toBe(true);
     expect(claims.size).toBe(40);
     const done = events.filter((e) => e.type === 'task.done');
-    expect(new Set(done.map((e) => e.task)).size).toBe(40);
+    // On a failure, the log of each task claimed and not done, to tell a lost event from a lost write.
+    const undone = [...claims.keys()].filter((id) => !done.some((e) => e.task === id));
+    const story = undone.map((id) => `${id}: ${events.filter((e) => e.task === id).map((e) => `#${e.seq} ${e.type} by ${e.actor}`).join(', ')}; board: ${board.json('show', id).task?.status}`).join('\n');
+    expect(new Set(done.map((e) => e.task)).size, story).toBe(40);
     expect(done).toHaveLength(40);
     const byAgent = new Set(events.filter((e) => e.type === 'task.claimed').map((e) => e.actor));
     expect([...byAgent].some((a) => a.startsWith('mcp-'))).toBe(true);
