@@ -40,7 +40,7 @@ function run(argv, cwd, extraEnv = {}) {
   const r = spawnSync(process.execPath, argv, { cwd, env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 28 });
   const ms = Number(process.hrtime.bigint() - t) / 1e6;
   if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}: ${r.stderr}${String(r.stdout).slice(0, 2000)}`);
-  return { ms, stdout: String(r.stdout) };
+  return { ms, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
 const time = (argv, cwd, extraEnv) => run(argv, cwd, extraEnv).ms;
@@ -100,12 +100,17 @@ for (const shape of SIZES) {
     const agentEnv = joinAgent(dir, 'bench');
     // Ready tasks for claim and done (untimed): enough for every run of done.
     const ready = JSON.parse(run([BIN, 'list', '--ready', '--json'], dir).stdout).tasks.map((t) => t.id);
+    // Each write also says what it did under the lock (BATON_TIMINGS=1): how long it held it, and
+    // how many task shards it had read when its rules were done (a build before that counted none).
+    const held = Object.fromEntries(cmds.filter((c) => c.kind === 'write').map((c) => [c.name, []]));
     const once = (c, i) => {
       // A task on the board: the middle one, or on an archived board the newest.
       const edited = /\D/.test(shape) ? `task-${n - 1}` : `task-${Math.floor(n / 2)}`;
       c.before?.(i, ready, dir, agentEnv);
       const argv = [BIN, ...c.argv(i, ready).map((a) => a.replace('task-5000', edited))];
-      const r = run(argv, dir, c.agent ? agentEnv : {});
+      const r = run(argv, dir, { ...(c.agent ? agentEnv : {}), ...(c.kind === 'write' ? { BATON_TIMINGS: '1' } : {}) });
+      const timing = /baton-timing (\{.*\})/.exec(r.stderr);
+      if (timing && i >= 0) held[c.name].push(JSON.parse(timing[1]));
       c.after?.(r.stdout, dir, agentEnv);
       return r.ms;
     };
@@ -125,6 +130,13 @@ for (const shape of SIZES) {
       const target = TARGET[shape]?.[c.kind] ?? null;
       size.commands[c.name] = { kind: c.kind, median_ms: ms, p90_ms: [...samples[c.name]].sort((a, b) => a - b)[Math.floor(RUNS * 0.9)], ratio, target };
       rows.push(['', c.name, ms.toFixed(1), ratio.toFixed(2), target ? `≤ ${target}` : '', target ? (ratio <= target ? 'ok' : 'OVER') : '']);
+    }
+    for (const [name, ts] of Object.entries(held)) {
+      if (!ts.length) continue;
+      const locked = median(ts.map((t) => t.locked_ms));
+      const shards = ts.every((t) => t.shards_read !== undefined) ? median(ts.map((t) => t.shards_read)) : null;
+      size.commands[name].under_lock = { locked_ms: locked, shards_read: shards };
+      rows.push(['', `${name}: under the lock`, `${locked.toFixed(1)} ms${shards === null ? '' : `, ${shards} of 64 shards read`}`, '', '', '']);
     }
     if (!args.includes('--no-mcp')) {
       // A long-lived server: a call on an unchanged board parses nothing (goal: next p50 under 5 ms).

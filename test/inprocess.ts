@@ -1,5 +1,6 @@
 import { ConfigSchema } from '../src/rules/schema.js';
 import type { EmitInput, Me, Tx } from '../src/rules/change.js';
+import { wholeFinder } from '../src/rules/finder.js';
 import type { Agent, Config, Session, State, Task } from '../src/rules/types.js';
 
 /**
@@ -91,6 +92,7 @@ export function fakeTx(s: State, config: Config = CONFIG, now = T0): Tx & { even
     },
     actAs: () => undefined,
     clockTrusted: true,
+    find: wholeFinder(s),
     events,
     touched,
   };

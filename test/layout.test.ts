@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { shardOf } from '../src/rules/layout.js';
 import { readStateText, refreshBoardFiles } from '../src/store/store.js';
 import { b, commit, expectNothingLost, git, tryGit, twoMachines } from './git-helpers.js';
-import { BIN, baseEnv, baton, batonIn, boardState, hashTree, makeBoard, makeBoardIn, seededInstants, tempDir, type TestBoard } from './helpers.js';
+import { BIN, baseEnv, baton, batonIn, boardState, hashTree, makeBoard, makeBoardIn, readJsonl, seededInstants, tempDir, type TestBoard } from './helpers.js';
 
 // The board's file layout (src/rules/layout.ts): state.json small, the tasks in tasks/XX.json.
 
@@ -433,5 +433,107 @@ describe('merging boards in layout 2', () => {
     expect(Object.keys(tasks).sort()).toEqual(['first', 'from-a', 'second']);
     expect(tasks.second.title).toBe('second, renamed on c');
     await finishMerge(c, [a]);
+  });
+});
+
+describe('the board index: a write reads the shards its rules ask for', () => {
+  /** Ids starting with `prefix`, each in a shard of its own. */
+  function apart(prefix: string, n: number): string[] {
+    const out: string[] = [];
+    const used = new Set<string>();
+    for (let i = 0; out.length < n; i++) {
+      const id = `${prefix}${i}`;
+      if (used.has(shardOf(id))) continue;
+      used.add(shardOf(id));
+      out.push(id);
+    }
+    return out;
+  }
+  const join_ = (board: TestBoard, name: string, env: Record<string, string> = {}) => {
+    const j = board.json('join', '--name', name, '--role', 'worker');
+    return { ...env, BATON_SESSION: j.session.id, BATON_TOKEN: j.token };
+  };
+  const as = (board: TestBoard, env: Record<string, string>, ...args: string[]) => {
+    const r = baton([...args, '--json'], { cwd: board.root, env });
+    return { ...r.json, _code: r.code };
+  };
+
+  it('a shard changed behind the index (a write with BATON_NO_INDEX=1, a hand edit) is read again: limits, dependents and leases see it', async () => {
+    const board = makeBoard(['--profile', 'safe']);
+    const [x, y, a, d, c] = apart('k', 5);
+    for (const id of [x, y, d, c]) expect(board.json('add', id, '--id', id)._code).toBe(0);
+    expect(board.json('add', a!, '--id', a!, '--no-review')._code).toBe(0);
+    expect(existsSync(join(board.dir, '.baton.lock.tasks'))).toBe(true);
+    // A write that leaves the index as it was: the index still has x to do and nobody's.
+    const w1 = join_(board, 'w1');
+    expect(as(board, { ...w1, BATON_NO_INDEX: '1' }, 'claim', x!)._code).toBe(0);
+    // safe allows one task in progress: the claim of y must see x held (its shard's stamp moved).
+    const second = as(board, w1, 'claim', y!);
+    expect([second._code, second.error?.code, second.error?.in_flight]).toEqual([3, 'LIMIT_REACHED', [x]]);
+    // A hand edit: d now waits for a (another shard). Finishing a must say d is ready.
+    const shardD = join(board.dir, 'tasks', `${shardOf(d!)}.json`);
+    const tasks = JSON.parse(readFileSync(shardD, 'utf8'));
+    tasks[d!].depends_on = [a];
+    writeFileSync(shardD, `${JSON.stringify(sorted(tasks), null, 2)}\n`);
+    const w2 = join_(board, 'w2');
+    expect(as(board, w2, 'claim', a!)._code).toBe(0);
+    expect(as(board, w2, 'done', a!)._code).toBe(0);
+    const events = board.json('events', '--type', 'task.ready', '--limit', '50').events;
+    expect(events.map((e: { task: string; data: { after: string } }) => [e.task, e.data.after])).toContainEqual([d, a]);
+    // A lease taken by a hand edit, run out: the next claim by anyone takes it back.
+    const shardC = join(board.dir, 'tasks', `${shardOf(c!)}.json`);
+    const cs = JSON.parse(readFileSync(shardC, 'utf8'));
+    cs[c!] = { ...cs[c!], status: 'in_progress', assignee: 'w1', lease: { session: w1.BATON_SESSION, expires_at: '2000-01-01T00:00:00.000Z', heartbeat_at: '2000-01-01T00:00:00.000Z', token_hash: 'x' } };
+    writeFileSync(shardC, `${JSON.stringify(sorted(cs), null, 2)}\n`);
+    const w3 = join_(board, 'w3');
+    // Shards changed in the last two seconds are read again whatever their stamps (a coarse clock
+    // and a recycled inode could repeat one): made an hour old, a write records them settled.
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    for (const n of readdirSync(join(board.dir, 'tasks'))) utimesSync(join(board.dir, 'tasks', n), hourAgo, hourAgo);
+    expect(as(board, w3, 'heartbeat')._code).toBe(0);
+    const timed = baton(['claim', y!, '--json'], { cwd: board.root, env: { ...w3, BATON_TIMINGS: '1' } });
+    expect(timed.code, timed.stdout).toBe(0);
+    expect(board.json('show', c!).task.status).toBe('todo');
+    // What the claim read: y's shard and c's (its lease ran out), not all 64 as without the index.
+    const read = (r: { stderr: string }) => JSON.parse(/baton-timing (\{.*\})/.exec(r.stderr)![1]!).shards_read;
+    expect(read(timed)).toBe(2);
+    expect(as(board, w3, 'release', y!)._code).toBe(0);
+    expect(read(baton(['claim', y!, '--json'], { cwd: board.root, env: { ...w3, BATON_TIMINGS: '1', BATON_NO_INDEX: '1' } }))).toBe(64);
+    expect(board.json('doctor').healthy).toBe(true);
+  });
+
+  it('the same commands give the same board and the same events with the index and without it (BATON_NO_INDEX=1)', async () => {
+    const run = (off: boolean) => {
+      const board = makeBoard(['--profile', 'balanced']);
+      const env: Record<string, string> = off ? { BATON_NO_INDEX: '1' } : {};
+      const goals = JSON.stringify({ tasks: [{ id: 'g', title: 'goal', kind: 'goal' }, ...JSON.parse(plan(60)).tasks.map((t: { id: string }, i: number) => ({ ...t, ...(i < 12 ? { parent: 'g' } : {}) }))] });
+      writeFileSync(join(board.root, 'plan.json'), goals);
+      expect(baton(['import', 'plan.json', '--json'], { cwd: board.root, env }).code).toBe(0);
+      const agents = ['w1', 'w2', 'w3'].map((n) => ({ ...join_(board, n, env) }));
+      const rv = { ...join_(board, 'rv', env) };
+      for (let round = 0; round < 14; round++) {
+        const me = agents[round % 3]!;
+        const c = as(board, me, 'claim-next');
+        if (c._code !== 0) continue;
+        if (round % 5 === 4) {
+          expect(as(board, me, 'release', c.task.id)._code).toBe(0);
+          continue;
+        }
+        expect(as(board, me, 'heartbeat')._code).toBe(0);
+        expect(as(board, me, 'done', c.task.id)._code).toBe(0);
+        const r = as(board, rv, 'review', 'next');
+        if (r._code === 0) expect(as(board, rv, 'review', ...(round % 4 ? ['approve', r.task.id] : ['reject', r.task.id, '--notes', 'again']))._code).toBe(0);
+      }
+      expect(as(board, agents[0]!, 'leave')._code).toBe(0);
+      expect(baton(['add', 'late', '--id', 'late', '--depends-on', 'p-59', '--json'], { cwd: board.root, env }).code).toBe(0);
+      const events = readJsonl(join(board.dir, 'events.jsonl')).map((e) => [e.type, e.task, e.actor]);
+      const tasks = board.json('list').tasks.map((t: { id: string; status: string; assignee: string | null; reviewer: string | null }) => [t.id, t.status, t.assignee, t.reviewer]);
+      expect(board.json('doctor').healthy).toBe(true);
+      return { events, tasks };
+    };
+    const withIndex = run(false);
+    const without = run(true);
+    expect(withIndex.events.length).toBeGreaterThan(60);
+    expect(withIndex).toEqual(without);
   });
 });

@@ -9,6 +9,9 @@ import { stateLooksValid, taskLooksValid, toStoredState } from '../src/rules/sha
 import { checkNoCycle, checkPaths, checkTitle, findCycles, moveTask, parsePriority, parseStatus, TRANSITIONS } from '../src/rules/taskmodel.js';
 import { completeGoals } from '../src/rules/lifecycle.js';
 import { boardView, rankTasks } from '../src/rules/rank.js';
+import { IN_FLIGHT } from '../src/rules/vocabulary.js';
+import { entryOf, indexFinder, type LazyTasks, type TaskFinder, wholeFinder } from '../src/rules/finder.js';
+import { shardOf } from '../src/rules/layout.js';
 import { type GraphLookup, measureRoot, type RootMeasures, updateRoots } from '../src/rules/readyroots.js';
 import { pathsOverlap } from '../src/rules/ownedpaths.js';
 import type { State, Task } from '../src/rules/types.js';
@@ -347,6 +350,78 @@ describe('ready roots kept up to date from what a change touched (rules/readyroo
   it('a 10,000-task chain is measured without overflowing the stack', () => {
     const s = state(Array.from({ length: 10_000 }, (_, i) => task(`c${i}`, { depends_on: i ? [`c${i - 1}`] : [] })));
     expect(measureRoot(lookup(s), 'c0')).toEqual({ critical: 9_999, downstream: 9_999 });
+  });
+});
+
+describe('the finder (rules/finder.ts): the board index answers what the whole board does', () => {
+  const random = (seed: number) => () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+  const STATUSES: Task['status'][] = ['todo', 'in_progress', 'review', 'in_review', 'changes_requested', 'handoff', 'done', 'cancelled', 'blocked', 'waiting'];
+  const at = (h: number) => new Date(Date.parse(T0) + h * 3_600_000).toISOString();
+
+  it.each(Array.from({ length: 30 }, (_, i) => i + 1))('seed %i: after random changes to the shards a transaction read, every question gets every task the whole board gives', (seed) => {
+    const rnd = random(seed);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+    const ids = Array.from({ length: 40 }, (_, i) => `t${i}`);
+    const randomTask = (id: string): Task => {
+      const status = pick(STATUSES);
+      const leased = rnd() < 0.4;
+      return task(id, {
+        status,
+        parent: rnd() < 0.3 ? pick(ids) : null,
+        depends_on: Array.from({ length: Math.floor(rnd() * 3) }, () => (rnd() < 0.1 ? 'gone' : pick(ids))),
+        owned_paths: rnd() < 0.4 ? ['src/**'] : [],
+        assignee: rnd() < 0.6 ? pick(['a', 'b']) : null,
+        reviewer: rnd() < 0.3 ? pick(['a', 'b']) : null,
+        lease: leased ? { session: pick(['s1', 's2']), expires_at: at(Math.floor(rnd() * 10)), heartbeat_at: T0, token_hash: 'x' } : null,
+      });
+    };
+    const before = state(ids.filter(() => rnd() < 0.8).map(randomTask));
+    const entries = new Map(Object.values(before.tasks).map((t) => [t.id, entryOf(t)]));
+    const now = structuredClone(before);
+    const read = new Set<string>();
+    const lazy: LazyTasks = {
+      loaded: () => Object.values(now.tasks).filter((t) => read.has(shardOf(t.id))).sort((x, y) => (x.id < y.id ? -1 : 1)),
+      isLoaded: (id) => read.has(shardOf(id)),
+      get: (id) => {
+        read.add(shardOf(id));
+        return now.tasks[id];
+      },
+      countDelta: () => Object.keys(now.tasks).length - Object.keys(before.tasks).length,
+    };
+    const found = indexFinder(entries, lazy);
+    const whole = wholeFinder(now);
+    const check = (what: string, q: (f: TaskFinder) => Iterable<Task>, keep: (t: Task) => boolean) => {
+      const want = [...q(whole)].filter(keep).map((t) => t.id).sort();
+      const got = [...new Set([...q(found)].filter(keep).map((t) => t.id))].sort();
+      expect(got, what).toEqual(want);
+    };
+    for (let step = 0; step < 12; step++) {
+      // Change, add or remove a few tasks: a transaction reads a task's shard before it changes one.
+      for (let k = 0; k < 3; k++) {
+        const id = pick([...ids, `n${step}-${k}`]);
+        lazy.get(id);
+        if (rnd() < 0.2) delete now.tasks[id];
+        else now.tasks[id] = randomTask(id);
+      }
+      if (rnd() < 0.5) lazy.get(pick(ids)); // a shard read without a change
+      const by = Date.parse(at(Math.floor(rnd() * 10)));
+      check('leased', (f) => f.leased(by), (t) => t.lease !== null && Date.parse(t.lease.expires_at) <= by);
+      check('leased, any', (f) => f.leased(), (t) => t.lease !== null);
+      for (const sid of ['s1', 's2']) check(`leasedBy ${sid}`, (f) => f.leasedBy(sid), (t) => t.lease?.session === sid);
+      for (const agent of ['a', 'b']) check(`inProgressBy ${agent}`, (f) => f.inProgressBy(agent), (t) => t.status === 'in_progress' && t.assignee === agent);
+      check('holdingPaths', (f) => f.holdingPaths(), (t) => IN_FLIGHT.has(t.status) && t.owned_paths.length > 0);
+      for (const id of [...ids, 'gone']) {
+        check(`dependents ${id}`, (f) => f.dependents(id), (t) => t.depends_on.includes(id));
+        check(`children ${id}`, (f) => f.children(id), (t) => t.parent === id);
+        expect(found.status(id), `status ${id}`).toBe(whole.status(id));
+      }
+      expect(found.count()).toBe(whole.count());
+    }
   });
 });
 

@@ -9,7 +9,7 @@ import { shellQuote } from '../rules/shell.js';
 import { type Binding, type Bindings, boundAmong, clientAgentName, clientBinding, clientOfEnv, isLive, isProcKey, liveBindings, readBindings, writeBindings } from '../clients/bindings.js';
 import { procAlive } from '../clients/procs.js';
 import { appendTo, bounded, cmp } from '../rules/json.js';
-import { IN_FLIGHT } from '../rules/rank.js';
+import { IN_FLIGHT } from '../rules/vocabulary.js';
 import { checkSpecialty, splitList } from '../rules/taskmodel.js';
 import type { Tx } from '../rules/change.js';
 import { type Role, ROLES, type Session, type State } from '../rules/types.js';

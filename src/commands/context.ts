@@ -109,7 +109,7 @@ export async function loadHot(ctx: Ctx): Promise<Loaded> {
   return { dir, state: hot, config: await readConfig(dir) };
 }
 
-export async function mutate<R>(ctx: Ctx, apply: (tx: Tx) => R, more: Pick<TxOptions, 'actor' | 'session' | 'afterCommit'> = {}): Promise<TxResult<R>> {
+export async function mutate<R>(ctx: Ctx, apply: (tx: Tx) => R, more: Pick<TxOptions, 'actor' | 'session' | 'afterCommit' | 'readsAll'> = {}): Promise<TxResult<R>> {
   // Loaded on demand: the lock and write machinery costs start-up that reads never need.
   const { transact } = await import('../store/tx.js');
   const n = ctx.mutations ?? 0;
@@ -143,13 +143,17 @@ export function signOfLife(tx: Tx, me: Me): void {
 }
 
 /** A mutation on behalf of the calling session: authenticated inside the transaction. */
-export async function mutateAs<R>(ctx: Ctx, apply: (tx: Tx, me: Me) => R) {
-  return mutate(ctx, (tx) => {
-    const me = actAsCaller(tx, ctx);
-    const value = apply(tx, me);
-    signOfLife(tx, me);
-    return value;
-  });
+export async function mutateAs<R>(ctx: Ctx, apply: (tx: Tx, me: Me) => R, more: Pick<TxOptions, 'readsAll'> = {}) {
+  return mutate(
+    ctx,
+    (tx) => {
+      const me = actAsCaller(tx, ctx);
+      const value = apply(tx, me);
+      signOfLife(tx, me);
+      return value;
+    },
+    more,
+  );
 }
 
 /**

@@ -9,7 +9,7 @@ import { readState } from '../store/store.js';
 import type { BatonEvent, State } from '../rules/types.js';
 import { waitUntil } from '../store/waiting.js';
 import { withLock } from '../store/tx.js';
-import { IN_FLIGHT } from '../rules/rank.js';
+import { IN_FLIGHT } from '../rules/vocabulary.js';
 import { renderLatest } from '../store/renderlock.js';
 import type { Ctx, RunIO } from './context.js';
 

@@ -2,7 +2,7 @@ import { gitOrNull as git } from '../store/gitrun.js';
 import { BatonError, invalidInput } from '../rules/errors.js';
 import { checkId } from '../rules/ids.js';
 import { ownsPath } from '../rules/ownedpaths.js';
-import { IN_FLIGHT } from '../rules/rank.js';
+import { IN_FLIGHT } from '../rules/vocabulary.js';
 import { checkPaths, getTask, type TaskJson, toTaskJson } from '../rules/taskmodel.js';
 import { type Ctx, load, mutate } from './context.js';
 

@@ -74,7 +74,7 @@ export async function add(title: string, o: AddOptions, ctx: Ctx): Promise<TaskR
   const deps = splitList(o.dependsOn);
   const archived = archiveIds(boardDir(ctx));
   const r = await mutate(ctx, (tx) => {
-    const taskId = id ?? mintTaskId(tx.state, archived);
+    const taskId = id ?? mintTaskId(tx.find, archived);
     if (tx.state.tasks[taskId]) {
       throw new BatonError('INVALID_INPUT', `A task with id '${taskId}' already exists.`, { hint: `baton edit ${taskId} …, or pick another --id` });
     }

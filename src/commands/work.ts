@@ -84,10 +84,15 @@ export async function claimNext(o: ClaimNextOptions & { sync?: boolean }, ctx: C
   const dir = boardDir(ctx);
   const where = await syncWhere(o.sync, ctx);
   const claimed = await untilWork(dir, o.watch ?? null, ctx.stop, async () => {
-    const r = await mutateAs(ctx, (tx, me) => {
-      sweepExpiredLeases(tx);
-      return claimBest(tx, me, specialty, Boolean(o.explain));
-    });
+    // The ranking lists every task: read while waiting for the lock, as without the board index.
+    const r = await mutateAs(
+      ctx,
+      (tx, me) => {
+        sweepExpiredLeases(tx);
+        return claimBest(tx, me, specialty, Boolean(o.explain));
+      },
+      { readsAll: true },
+    );
     return { revision: r.revision, ...r.value };
   });
   return syncClaim(claimed, where, ctx);

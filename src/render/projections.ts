@@ -1,6 +1,7 @@
 import type { BatonEvent, Config, State } from '../rules/types.js';
 import { appendTo, stableStringify, cmp } from '../rules/json.js';
-import { boardView, IN_FLIGHT } from '../rules/rank.js';
+import { boardView } from '../rules/rank.js';
+import { IN_FLIGHT } from '../rules/vocabulary.js';
 import { GENERATED_NOTE, mdCode, mdTable, mdText, utcMinute } from './markdown.js';
 import { replacedSessions } from '../rules/sessions.js';
 import { renderHandoffBundle } from './handoff.js';

@@ -1,3 +1,4 @@
+import type { TaskFinder } from './finder.js';
 import type { BatonEvent, Config, Session, State, Task } from './types.js';
 
 /**
@@ -41,6 +42,8 @@ export interface Tx {
    * such a transaction takes back no lease or session (clock.ts).
    */
   clockTrusted: boolean;
+  /** The tasks a rule asks about without naming them (finder.ts): a superset it checks task by task. */
+  find: TaskFinder;
 }
 
 /** The calling session, once authenticated: who claims, reviews and handoffs act as. */

@@ -5,7 +5,9 @@ import { BatonError } from './errors.js';
 import { type History, leaseConflict } from './leases.js';
 import { onFinished } from './lifecycle.js';
 import { setsOverlap } from './ownedpaths.js';
-import { type Candidate, IN_FLIGHT, rankTasks, type Skipped } from './rank.js';
+import { type Candidate, rankTasks, type Skipped } from './rank.js';
+import { IN_FLIGHT } from './vocabulary.js';
+import { cmp } from './json.js';
 import { isFinished, moveTask, type TaskJson, toTaskJson } from './taskmodel.js';
 import type { Tx } from './change.js';
 import type { State, Task } from './types.js';
@@ -32,8 +34,8 @@ export function explainOf(ranked: Candidate[], skipped: Skipped[]): Explain {
   };
 }
 
-/** Tasks an agent has in progress (the profile's in-flight limit counts these). */
-const inFlightOf = (state: State, agentId: string): Task[] => Object.values(state.tasks).filter((t) => t.status === 'in_progress' && t.assignee === agentId);
+/** Tasks an agent has in progress (the profile's in-flight limit counts these), by id. */
+const inFlightOf = (tx: Tx, agentId: string): Task[] => [...tx.find.inProgressBy(agentId)].filter((t) => t.status === 'in_progress' && t.assignee === agentId).sort((a, b) => cmp(a.id, b.id));
 
 /**
  * The first of an agent's tasks in progress held by another of its sessions still on (its client
@@ -50,7 +52,7 @@ export function heldByEarlier(state: State, mine: Task[], agentId: string, self?
 /** Refuses a claim (or handoff take) past the profile's in-flight limit for this agent. */
 export function checkInFlightLimit(tx: Tx, agentId: string, taskId: string, self?: string): void {
   const limit = PROFILE_LIMITS[tx.config.profile].inFlight;
-  const mine = inFlightOf(tx.state, agentId);
+  const mine = inFlightOf(tx, agentId);
   if (mine.length >= limit) {
     const earlier = heldByEarlier(tx.state, mine, agentId, self);
     const name = tx.state.agents[agentId]?.name ?? agentId;
@@ -62,10 +64,10 @@ export function checkInFlightLimit(tx: Tx, agentId: string, taskId: string, self
   }
 }
 
-function pathHolders(state: State, me: Me, task: Task): { other: Task; hit: [string, string] }[] {
+function pathHolders(tx: Tx, me: Me, task: Task): { other: Task; hit: [string, string] }[] {
   const out: { other: Task; hit: [string, string] }[] = [];
   if (!task.owned_paths.length) return out;
-  for (const other of Object.values(state.tasks)) {
+  for (const other of tx.find.holdingPaths()) {
     if (other.id === task.id || !IN_FLIGHT.has(other.status) || other.assignee === me.agentId) continue;
     const hit = setsOverlap(task.owned_paths, other.owned_paths);
     if (hit) out.push({ other, hit });
@@ -95,16 +97,16 @@ export function claimTask(tx: Tx, me: Me, task: Task): Claim {
     }
     if (task.kind !== 'task') throw new BatonError('INVALID_TRANSITION', `${task.id} is a ${task.kind}; only plain tasks are claimed.`, { hint: 'baton next', details: { task: task.id, from: task.status, to: 'in_progress' } });
     for (const d of task.depends_on) {
-      const dep = tx.state.tasks[d];
-      if (dep && !isFinished(dep.status)) {
-        throw new BatonError('INVALID_TRANSITION', `Task ${task.id} waits for ${d}, which is ${dep.status}.`, { hint: 'baton next', details: { task: task.id, from: task.status, to: 'in_progress', waits_for: d } });
+      const status = tx.find.status(d);
+      if (status && !isFinished(status)) {
+        throw new BatonError('INVALID_TRANSITION', `Task ${task.id} waits for ${d}, which is ${status}.`, { hint: 'baton next', details: { task: task.id, from: task.status, to: 'in_progress', waits_for: d } });
       }
     }
   }
   checkInFlightLimit(tx, me.agentId, task.id, me.session.id);
   const limits = PROFILE_LIMITS[tx.config.profile];
   const warnings: string[] = [];
-  for (const { other, hit } of pathHolders(tx.state, me, task)) {
+  for (const { other, hit } of pathHolders(tx, me, task)) {
     const msg = `paths ${hit[0]} of ${task.id} overlap ${hit[1]} of ${other.id}, held by ${other.assignee ?? other.status}`;
     if (limits.pathsRefuse) {
       throw new BatonError('PATH_CONFLICT', `Can't claim ${task.id}: ${msg}.`, { hint: `baton paths check ${hit[1]}`, details: { task: task.id, conflicts_with: other.id, paths: hit } });

@@ -65,7 +65,9 @@ export function dropLease(tx: Tx, task: Task, why: 'lease.expired' | 'task.relea
 /** Takes back every lease past its expiry (inside any claim, and in reap). Returns the ids. */
 export function sweepExpiredLeases(tx: Tx): string[] {
   const swept: string[] = [];
-  for (const t of Object.values(tx.state.tasks)) {
+  if (!tx.clockTrusted) return swept;
+  const lapsedBy = Date.parse(tx.now) - tx.config.clock_skew_seconds * 1000;
+  for (const t of tx.find.leased(lapsedBy)) {
     if (leaseLapsed(t, tx) && (t.status === 'in_progress' || t.status === 'in_review')) {
       dropLease(tx, t, 'lease.expired');
       swept.push(t.id);
@@ -149,7 +151,7 @@ export function renewLeases(tx: Tx, history: History, me: Me, only: string | nul
     leaseConflict(history, tx.state, t, me, leaseToken, nowMs);
     renew(t);
   } else {
-    for (const t of Object.values(tx.state.tasks)) {
+    for (const t of tx.find.leasedBy(me.session.id)) {
       if (t.lease?.session !== me.session.id) continue;
       if (leaseLive(t, nowMs)) renew(t);
       else lost.push(t.id);

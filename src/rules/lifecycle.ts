@@ -6,9 +6,9 @@ import type { Status, Task } from './types.js';
 
 /** A task that became ready because this one finished gets an `unblocked` notification. */
 function announceUnblocked(tx: Tx, finished: Task): void {
-  for (const t of Object.values(tx.state.tasks)) {
+  for (const t of tx.find.dependents(finished.id)) {
     if (t.status !== 'todo' || !t.depends_on.includes(finished.id)) continue;
-    if (t.depends_on.every((d) => !tx.state.tasks[d] || isFinished(tx.state.tasks[d]!.status))) {
+    if (t.depends_on.every((d) => { const s = tx.find.status(d); return !s || isFinished(s); })) {
       tx.emit({ type: 'task.ready', task: t.id, data: { after: finished.id }, notify: { targets: [t.specialty ? `workers:${t.specialty}` : 'workers'], kind: 'unblocked', priority: 'normal' } });
     }
   }
@@ -26,7 +26,7 @@ export function completeGoals(tx: Tx, finished: Task): void {
     // A goal the table can't move to done (finished, blocked, or put in review by an import)
     // is left for someone to decide.
     if (!goal || goal.kind !== 'goal' || !canMove(goal, 'done')) return;
-    const children = Object.values(tx.state.tasks).filter((t) => t.parent === goal.id);
+    const children = [...tx.find.children(goal.id)].filter((t) => t.parent === goal.id);
     if (!children.every((c) => isFinished(c.status)) || !children.some((c) => c.status === 'done')) return;
     goal.lease = null;
     moveTask(tx, goal, 'done', { type: 'goal.completed', data: { children: children.map((c) => c.id).sort() }, notify: { targets: ['orchestrator'], kind: 'goal-done', priority: 'normal' } });

@@ -3,8 +3,7 @@ import { appendTo, cmp } from './json.js';
 import { isFinished } from './taskmodel.js';
 import type { Agent, Config, State, Status, Task } from './types.js';
 
-/** Statuses in which a task's owned paths are someone's work in flight. */
-export const IN_FLIGHT: ReadonlySet<Status> = new Set(['in_progress', 'review', 'in_review', 'changes_requested', 'handoff']);
+import { IN_FLIGHT } from './vocabulary.js';
 
 interface Terms {
   priority: number;

@@ -88,7 +88,7 @@ export function endSession(tx: Tx, session: Session, reason: string): string[] {
   session.ended_at = tx.now;
   session.end_reason = reason;
   const released: string[] = [];
-  for (const t of Object.values(tx.state.tasks)) {
+  for (const t of tx.find.leasedBy(session.id)) {
     if (t.lease?.session === session.id && (t.status === 'in_progress' || t.status === 'in_review')) {
       dropLease(tx, t, 'session.released', { reason });
       released.push(t.id);
@@ -105,7 +105,7 @@ export function endSession(tx: Tx, session: Session, reason: string): string[] {
  */
 export function takeOver(tx: Tx, to: Session, from: Session): string[] {
   const moved: string[] = [];
-  for (const t of Object.values(tx.state.tasks)) {
+  for (const t of tx.find.leasedBy(from.id)) {
     if (t.lease?.session !== from.id || (t.status !== 'in_progress' && t.status !== 'in_review')) continue;
     t.lease = { ...t.lease, session: to.id, heartbeat_at: tx.now, expires_at: addSeconds(tx.now, tx.config.lease_ttl_seconds) };
     tx.touch(t);

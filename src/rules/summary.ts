@@ -2,7 +2,8 @@ import { cmp } from './json.js';
 import type { Config, State, Status, Task } from './types.js';
 import { STATUSES } from './types.js';
 import { PROFILE_LIMITS } from './sessions.js';
-import { boardFacts, boardView, type Candidate, IN_FLIGHT, rankTasks } from './rank.js';
+import { boardFacts, boardView, type Candidate, rankTasks } from './rank.js';
+import { IN_FLIGHT } from './vocabulary.js';
 import { isFinished } from './taskmodel.js';
 
 export interface BoardSummary {

@@ -1,6 +1,7 @@
 import { BatonError, invalidInput, notFound } from './errors.js';
 import { checkId, mintId } from './ids.js';
 import { type Kind, KINDS, type State, type Status, STATUSES, type Task } from './types.js';
+import type { TaskFinder } from './finder.js';
 import type { EmitInput, Tx } from './change.js';
 
 /** Limits that keep one task from swamping the board files and every table they render in. */
@@ -239,8 +240,8 @@ export interface TaskInput {
 }
 
 /** A fresh task id, on the board and in its archive (`archived`, with how many it holds). */
-export function mintTaskId(state: State, archived?: KnownIds & { count(): number }): string {
-  return mintId('t', (id) => id in state.tasks || (archived?.has(id) ?? false), Object.keys(state.tasks).length + (archived?.count() ?? 0));
+export function mintTaskId(find: TaskFinder, archived?: KnownIds & { count(): number }): string {
+  return mintId('t', (id) => find.status(id) !== undefined || (archived?.has(id) ?? false), find.count() + (archived?.count() ?? 0));
 }
 
 export function checkParent(state: State, id: string, parent: string | null | undefined, known?: KnownIds): string | null {

@@ -13,6 +13,9 @@ export const STATUSES = [
 ] as const;
 export type Status = (typeof STATUSES)[number];
 
+/** Statuses in which a task's owned paths are someone's work in flight. */
+export const IN_FLIGHT: ReadonlySet<Status> = new Set(['in_progress', 'review', 'in_review', 'changes_requested', 'handoff']);
+
 export const KINDS = ['task', 'goal', 'gate'] as const;
 export type Kind = (typeof KINDS)[number];
 

@@ -21,6 +21,7 @@ import { conflictMarkerLine, jsonErrorLine, lineOf } from '../rules/json.js';
 import { ALL_SHARDS, boardText, isShardName, LAYOUT, SHARD_DIR, shardOf, shardPath, shardText, tasksByShard } from '../rules/layout.js';
 import { stateLooksValid, taskLooksValid, toStoredState } from '../rules/shape.js';
 import type { BatonEvent, Config, State, Task } from '../rules/types.js';
+import type { LazyTasks } from '../rules/finder.js';
 
 /** zod schemas, loaded only when a fast check fails or YAML must be validated. */
 const loadSchemas = () => import('../rules/schema.js');
@@ -276,7 +277,7 @@ export function shardSignature(dir: string): string {
   return parts.join(',');
 }
 
-const statText = (st: { size: number; mtimeMs: number; ctimeMs: number; ino: number }) => `${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`;
+export const statText = (st: { size: number; mtimeMs: number; ctimeMs: number; ino: number }) => `${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`;
 
 /** How far before the last commit a shard must have changed for its stamp to be trusted (readStateText). */
 const RACY_MS = 2000;
@@ -527,6 +528,197 @@ export async function refreshBoardFiles(dir: string, pre: BoardFiles): Promise<B
   const { tasks, members, misplaced } = moved.size ? (updatedInPlace(pre, parsed, moved) ?? assembleTasks(parsed)) : { tasks: pre.state.tasks, members: pre.members, misplaced: pre.misplaced };
   state.tasks = tasks;
   return { state, text, stamp, layout: 2, shards, members, misplaced, signature: '', parsed, stamps };
+}
+
+/**
+ * A shard read inside a rule (the lazy board below): checked as parseShard checks it, but at once.
+ * Such a shard has the stamp the board index recorded from a valid one, so a failure here is a
+ * file changed in between; doctor explains it field by field.
+ */
+function parseShardNow(text: string, file: string): Record<string, Task> {
+  const raw = parseJsonText(text, file);
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw corrupt(file, 1, 'not a JSON object of tasks keyed by id.', `restore it from git (\`git checkout -- ${file}\`), then \`baton doctor --repair\``);
+  const tasks = raw as Record<string, unknown>;
+  for (const id in tasks) {
+    const t = tasks[id];
+    if (!taskLooksValid(t) || (t as Task).id !== id) throw corrupt(file, lineOfPath(text, [id]), `task ${id} does not match the board schema.`, '`baton doctor` names the field; fix it by hand or restore it from git, then `baton doctor --repair`');
+  }
+  return tasks as Record<string, Task>;
+}
+
+/** The board read lazily: its files (filled as shards are read) and the tasks' reader for the finder. */
+export interface LazyBoard {
+  files: BoardFiles;
+  lazy: LazyTasks;
+  /** Each shard file's stamp as found ('' for a missing file). */
+  stamps: Map<string, string>;
+  /** The shards read before any rule ran: their stamps differed from those given. */
+  fresh: Set<string>;
+}
+
+/**
+ * The board for a writer holding the lock, with state.json read whole and each shard read only
+ * when a rule touches one of its tasks (`state.tasks` is a proxy that reads a shard on first use;
+ * anything that lists the tasks reads them all). `known`: the stamps of shards whose tasks the
+ * caller knows (the board index): every other shard, and one whose stamp moved, is read at once.
+ * Null when the board can't be read so (layout 1, a task in a shard its id does not hash to, a
+ * file that can't be stat'ed): the caller reads it whole, which says why. No journal may be there.
+ * `pre`: the board as read while waiting for the lock; a shard whose trusted stamp there is the
+ * file's now is taken from it instead of read again (as refreshBoardFiles does).
+ */
+export async function readBoardLazily(dir: string, known: ReadonlyMap<string, string>, pre: BoardFiles | null = null): Promise<LazyBoard | null> {
+  const file = join(dir, FILES.state);
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return null;
+  }
+  let text: string;
+  let stamp: ReadStamp;
+  try {
+    const st = fstatSync(fd);
+    stamp = { size: st.size, mtime: st.mtimeMs, ctime: st.ctimeMs, ino: st.ino };
+    text = readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+  const raw = parseJsonText(text, file) as Record<string, unknown> | null;
+  if (layoutOf(raw, file) !== 2) return null;
+  const head = await headOf(raw, text, file);
+  const stamps = new Map<string, string>();
+  for (const s of ALL_SHARDS) {
+    try {
+      stamps.set(s, statText(statSync(join(dir, shardPath(s)))));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return null;
+      stamps.set(s, '');
+    }
+  }
+  const files: BoardFiles = { state: head, text, stamp, layout: 2, shards: new Map(), members: new Map(), misplaced: false, signature: '', parsed: new Map(), stamps: new Map() };
+  const target: Record<string, Task> = {};
+  // The order a plain object gives, as the whole read's map has it: integer-like ids first by
+  // value, then the ids read, by id (assembleTasks put them in so), then the ids added, in order.
+  const start = new Set<string>();
+  let sorted: string[] | null = [];
+  const added = new Set<string>();
+  let delta = 0;
+  const take = (s: string, f: { text: string; stamp: string }, tasks: Record<string, Task>) => {
+    files.shards.set(s, f.text);
+    files.stamps.set(s, f.stamp);
+    files.parsed.set(s, tasks);
+    files.members.set(s, new Set(Object.keys(tasks)));
+    for (const id in tasks) {
+      if (shardOf(id) !== s) return false;
+      target[id] = tasks[id]!;
+      start.add(id);
+    }
+    sorted = null;
+    return true;
+  };
+  const read = new Set<string>();
+  const fresh = new Set<string>();
+  const kept = (s: string): { text: string; stamp: string } | null => {
+    const stamp = pre?.layout === 2 ? pre.stamps.get(s) : undefined;
+    const text = pre?.shards.get(s);
+    return stamp && stamp === stamps.get(s) && text !== undefined && pre!.parsed.has(s) ? { text, stamp } : null;
+  };
+  for (const s of ALL_SHARDS) {
+    if (known.get(s) === stamps.get(s)) continue;
+    read.add(s);
+    fresh.add(s);
+    const path = join(dir, shardPath(s));
+    const had = kept(s);
+    if (had) {
+      if (!take(s, had, pre!.parsed.get(s)!)) return null;
+      continue;
+    }
+    const f = readShardFile(path);
+    if (f && !take(s, f, await parseShard(f.text, path))) return null;
+  }
+  const load = (s: string) => {
+    if (read.has(s)) return;
+    read.add(s);
+    const path = join(dir, shardPath(s));
+    const had = kept(s);
+    if (had) {
+      if (!take(s, had, pre!.parsed.get(s)!)) throw corrupt(path, null, 'holds a task its id does not belong in; nothing was written.', '`baton doctor --repair`');
+      return;
+    }
+    const f = readShardFile(path);
+    // Under the lock nothing changes a shard: one that did (a person, git) is not read half-known.
+    if (f ? f.stamp !== stamps.get(s) || !take(s, f, parseShardNow(f.text, path)) : stamps.get(s) !== '') {
+      throw corrupt(path, null, 'changed while a writer held the board lock (or holds a task its id does not belong in); nothing was written.', 'run the command again; if it says this again, `baton doctor --repair`');
+    }
+  };
+  const loadAll = () => {
+    for (const s of ALL_SHARDS) load(s);
+  };
+  const has = (id: string) => Object.prototype.hasOwnProperty.call(target, id);
+  const isIndex = (id: string) => /^(?:0|[1-9]\d*)$/.test(id) && Number(id) < 4294967295;
+  const order = (): string[] => {
+    sorted ??= [...start].sort();
+    const ints: string[] = [];
+    const out: string[] = [];
+    for (const id of sorted) if (has(id)) (isIndex(id) ? ints : out).push(id);
+    for (const id of added) if (has(id)) (isIndex(id) ? ints : out).push(id);
+    return ints.length ? [...ints.sort((a, b) => Number(a) - Number(b)), ...out] : out;
+  };
+  const adding = (key: string) => {
+    load(shardOf(key));
+    if (has(key)) return;
+    delta++;
+    // A key put back after it was deleted goes last, as in a plain object.
+    start.delete(key);
+    sorted = null;
+    added.delete(key);
+    added.add(key);
+  };
+  const tasks = new Proxy(target, {
+    get: (t, key) => {
+      if (typeof key === 'string') load(shardOf(key));
+      return Reflect.get(t, key);
+    },
+    has: (t, key) => {
+      if (typeof key === 'string') load(shardOf(key));
+      return Reflect.has(t, key);
+    },
+    // Set on the target itself (the proxy as receiver would call defineProperty below too).
+    set: (t, key, value) => {
+      if (typeof key === 'string') adding(key);
+      return Reflect.set(t, key, value);
+    },
+    defineProperty: (t, key, desc) => {
+      if (typeof key === 'string') adding(key);
+      return Reflect.defineProperty(t, key, desc);
+    },
+    deleteProperty: (t, key) => {
+      if (typeof key === 'string') {
+        load(shardOf(key));
+        if (has(key)) delta--;
+      }
+      return Reflect.deleteProperty(t, key);
+    },
+    ownKeys: () => {
+      loadAll();
+      return order();
+    },
+    getOwnPropertyDescriptor: (t, key) => {
+      if (typeof key === 'string') load(shardOf(key));
+      return Reflect.getOwnPropertyDescriptor(t, key);
+    },
+  });
+  head.tasks = tasks;
+  const lazy: LazyTasks = {
+    loaded: () => order().map((id) => target[id]!),
+    isLoaded: (id) => read.has(shardOf(id)),
+    get: (id) => {
+      load(shardOf(id));
+      return has(id) ? target[id] : undefined;
+    },
+    countDelta: () => delta,
+  };
+  return { files, lazy, stamps, fresh };
 }
 
 /**

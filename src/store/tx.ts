@@ -1,4 +1,4 @@
-import { existsSync, unlinkSync } from 'node:fs';
+import { existsSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatonError, diskFull, invalidInput, ioError, isDiskFull, isIoError } from '../rules/errors.js';
 import { pruneKeyRecords, readKeyRecord, writeKeyRecord } from './idempotency.js';
@@ -11,6 +11,9 @@ import { applyReconcile, eventsGitRemoved, refreshMark, type LogEnds, logChanged
 import { pruneEvents } from './retention.js';
 import { taskLooksValid } from '../rules/shape.js';
 import { createTask } from '../rules/taskmodel.js';
+import { indexFinder, type TaskEntry, wholeFinder } from '../rules/finder.js';
+import { entriesOf, indexOff, type IndexedShard, lineOf, RACY, readTaskIndex, settled, TASK_INDEX, verifyTaskIndex, writeTaskIndex } from './taskindex.js';
+import { ALL_SHARDS, shardOf } from '../rules/layout.js';
 import type { BatonEvent, Config, State, Task } from '../rules/types.js';
 import {
   appendEvents,
@@ -22,7 +25,9 @@ import {
   type LoadedConfig,
   loadConfig,
   type BoardFiles,
+  type LazyBoard,
   planStateWrite,
+  readBoardLazily,
   readStateText,
   refreshBoardFiles,
   shardSignature,
@@ -52,6 +57,14 @@ export interface TxOptions {
   onTiming?: ((t: Timing) => void) | undefined;
   /** Filled by the transaction with its phases (transact hands them to onTiming). */
   phases?: Record<string, number>;
+  /**
+   * The rules will list every task (the ranking of claim-next): a writer that finds the lock held
+   * reads the board while it waits even with the board index, and takes from that read every
+   * shard whose stamp has not moved.
+   */
+  readsAll?: boolean;
+  /** Filled by the transaction with how many shards it had read when its rules were done. */
+  shardsRead?: { n?: number };
   expectedRevision?: number | undefined;
   actor?: string | null;
   session?: string | null;
@@ -71,7 +84,8 @@ export interface TxOptions {
 }
 
 /** render_ms: the Markdown, regenerated after the lock was released (renderlock.ts). */
-export type Timing = { lock_wait_ms: number; locked_ms: number; phases?: Record<string, number>; render_ms?: number };
+/** shards_read: how many task shards the transaction had read when its rules were done (64 for a whole read). */
+export type Timing = { lock_wait_ms: number; locked_ms: number; phases?: Record<string, number>; render_ms?: number; shards_read?: number };
 
 export type { Tx } from '../rules/change.js';
 import type { Tx } from '../rules/change.js';
@@ -181,10 +195,12 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
   // lock covers the transaction and nothing else). doctor --repair reads everything under it.
   // The read is skipped when the wait may be shorter than it (--lock-timeout under a second).
   const since = Date.now();
-  const readFirst = !opts.thorough && opts.lockTimeoutMs >= 1000;
+  // With the board index, the writer reads only a few shards under the lock: nothing to read first.
+  const readFirst = !opts.thorough && opts.lockTimeoutMs >= 1000 && (opts.readsAll || indexOff() || !existsSync(join(dir, TASK_INDEX)));
   let lock = readFirst ? await acquireLock(dir, { timeoutMs: 0, staleMs }).catch(heldByAnother) : null;
   let pre: BoardFiles | null = null;
   const phases: Record<string, number> = {};
+  const shardsRead: { n?: number } = {};
   if (!lock) {
     if (readFirst) {
       // Any failure of this read (a commit mid-way, a broken file) is met again, and reported, under the lock.
@@ -197,7 +213,7 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
   let result: TxResult<R>;
   let locked = 0;
   try {
-    result = await transactHeld(dir, lock, loaded, { ...opts, phases }, apply, pre);
+    result = await transactHeld(dir, lock, loaded, { ...opts, phases, shardsRead }, apply, pre);
   } catch (e) {
     opts.onTiming?.({ lock_wait_ms: got - asked, locked_ms: msNow() - got, phases });
     throw e;
@@ -219,7 +235,7 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
       result.warnings.push(`regenerating the Markdown failed (${(e as Error).message}); the change is committed. Next: free the cause, then \`baton render\` (or \`baton doctor --repair\`).`);
     }
   }
-  opts.onTiming?.({ lock_wait_ms: got - asked, locked_ms: locked, phases, render_ms: msNow() - started });
+  opts.onTiming?.({ lock_wait_ms: got - asked, locked_ms: locked, phases, render_ms: msNow() - started, ...(shardsRead.n === undefined ? {} : { shards_read: shardsRead.n }) });
   return result;
 }
 
@@ -244,14 +260,16 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
   // A board in layout 1 is upgraded by its first write, and by doctor --repair (which writes for it).
   if (board.files.layout === 1 && (change.events.length || opts.thorough)) change.tx.emit({ type: 'board.upgraded', actor: null, session: null, data: { from: 1, to: LAYOUT } });
   phase('apply');
+  if (opts.shardsRead) opts.shardsRead.n = board.indexed ? board.indexed.lazy.files.parsed.size : board.files.shards.size;
   if (change.events.length === 0) return leaveUnchanged(dir, board, change, lock, opts, value);
   validateChange(change);
   phase('validate');
-  commitChange(dir, lock, board, change, opts, value);
+  const written = commitChange(dir, lock, board, change, opts, value);
   phase('commit');
-  const stamp = afterCommitPoint(dir, lock, loaded, change, opts);
+  const stamp = afterCommitPoint(dir, lock, loaded, board, change, written, opts);
   phase('after');
-  return { value, revision: change.revision, changed: true, warnings: change.warnings, committed: stamp ? { state: board.state, stamp } : undefined };
+  // A board read lazily is not whole: the render after the lock reads it (as any reader does).
+  return { value, revision: change.revision, changed: true, warnings: change.warnings, committed: stamp && !board.indexed ? { state: board.state, stamp } : undefined };
 }
 
 /** Adds each phase's milliseconds to `phases` (bench, BATON_TIMINGS=1), timed from the last call. */
@@ -273,6 +291,81 @@ interface Board extends Prepared {
   base: FileStamp | null;
   /** The revision and seq as read, for a rollback. */
   read: { revision: number; seq: number };
+  /** With the board index: the board read lazily, the index as read and its entries (null: read whole). */
+  indexed: Indexed | null;
+}
+
+interface Indexed {
+  lazy: LazyBoard;
+  index: ReadonlyMap<string, IndexedShard>;
+  entries: Map<string, TaskEntry>;
+}
+
+/**
+ * The board read lazily through the board index (taskindex.ts), under the lock, no journal there;
+ * null when there is no index or the board can't be read so (the caller reads it whole).
+ */
+async function readIndexed(dir: string, pre: BoardFiles | null): Promise<Indexed | null> {
+  const index = readTaskIndex(dir);
+  if (!index) return null;
+  const lazy = await readBoardLazily(dir, new Map([...index].map(([s, x]) => [s, x.stamp])), pre);
+  if (!lazy) return null;
+  const entries = entriesOf(index, lazy.fresh, (s) => Object.values(lazy.files.parsed.get(s) ?? {}));
+  return entries ? { lazy, index, entries } : null;
+}
+
+/**
+ * Records the board index, under the lock, after a commit (`written`: the shards it wrote) or a
+ * read that rebuilt part of it. Each line rebuilt gets the stamp of the file its tasks were read
+ * from, or RACY (read again next time) for a shard this commit wrote or one changed within two
+ * seconds of state.json: a coarse file system clock and a recycled inode could repeat a stamp.
+ * A board read lazily rebuilds the lines of the shards read again and of those holding a task the
+ * change touched, and copies the others; a board read whole gives every line. A board holding a
+ * task in the wrong shard records nothing (its next write rewrites every shard).
+ */
+function recordIndex(dir: string, board: Board, touched: ReadonlySet<string>, written: ReadonlySet<string>, via: string): void {
+  const { indexed, state, files } = board;
+  if (files.misplaced && written.size === 0) return;
+  let ref = files.stamp.mtime;
+  try {
+    ref = statSync(join(dir, FILES.state)).mtimeMs;
+  } catch {
+    /* as read */
+  }
+  const stampOf = (s: string): string => {
+    if (written.has(s)) return RACY;
+    if (!files.shards.has(s)) return '';
+    return settled(files.stamps.get(s) ?? '', ref);
+  };
+  if (!indexed) {
+    const by = new Map<string, Task[]>();
+    for (const id in state.tasks) {
+      const s = shardOf(id);
+      (by.get(s) ?? by.set(s, []).get(s)!).push(state.tasks[id]!);
+    }
+    writeTaskIndex(dir, new Map(ALL_SHARDS.map((s) => [s, lineOf(s, stampOf(s), by.get(s) ?? [])])), via);
+    return;
+  }
+  const { lazy, index } = indexed;
+  // The shards read again before the rules ran, and those holding a task the change touched; a
+  // shard a rule only read is as the index has it.
+  const ids = new Map<string, Set<string>>();
+  for (const s of lazy.fresh) ids.set(s, new Set(files.members.get(s)));
+  for (const id of touched) {
+    const s = shardOf(id);
+    (ids.get(s) ?? ids.set(s, new Set(files.members.get(s))).get(s)!).add(id);
+  }
+  const lines = new Map<string, string>();
+  for (const [s, x] of index) lines.set(s, x.line);
+  for (const [s, set] of ids) {
+    const tasks: Task[] = [];
+    for (const id of set) {
+      const t = state.tasks[id];
+      if (t) tasks.push(t);
+    }
+    lines.set(s, lineOf(s, stampOf(s), tasks));
+  }
+  writeTaskIndex(dir, lines, via);
 }
 
 /**
@@ -281,9 +374,11 @@ interface Board extends Prepared {
  */
 async function readBoard(dir: string, opts: TxOptions, pre: BoardFiles | null): Promise<Board> {
   // This machine's interrupted transaction first: undoing it may put back shards it rewrote (or
-  // remove those a cut-short upgrade made), so the board is read again after it.
+  // remove those a cut-short upgrade made), so the board is read again after it, whole.
   const hadJournal = existsSync(join(dir, JOURNAL));
-  let files = (!hadJournal && pre && (await refreshBoardFiles(dir, pre))) || (await readStateText(dir));
+  // Without a journal, through the board index: state.json and the shards a rule asks for.
+  const indexed = !hadJournal && !opts.thorough && !indexOff() ? await readIndexed(dir, pre) : null;
+  let files = indexed?.lazy.files ?? ((!hadJournal && pre && (await refreshBoardFiles(dir, pre))) || (await readStateText(dir)));
   const stampOfRead = (f: BoardFiles) => ({ size: f.stamp.size, mtime: f.stamp.mtime, ino: f.stamp.ino });
   const rolled = rollbackJournal(dir, files.state, stampOfRead(files));
   if (hadJournal) files = await readStateText(dir);
@@ -300,7 +395,7 @@ async function readBoard(dir: string, opts: TxOptions, pre: BoardFiles | null): 
   const read = { revision: state.revision, seq: state.seq };
   const prepared = prepareWrite(dir, state, opts.thorough, rolled);
   if (prepared.plan) state.seq = prepared.plan.lastSeq;
-  return { ...prepared, state, files, base, read };
+  return { ...prepared, state, files, base, read, indexed };
 }
 
 /**
@@ -384,6 +479,7 @@ function openChange(board: Board, config: Config, lock: HeldLock, opts: TxOption
       sessionId = s;
     },
     clockTrusted: clock.trusted,
+    find: board.indexed ? indexFinder(board.indexed.entries, board.indexed.lazy.lazy) : wholeFinder(state),
   };
   change.tx = tx;
   return change;
@@ -428,6 +524,15 @@ function leaveUnchanged<R>(dir: string, board: Board, change: Change, lock: Held
   } catch {
     /* only costs the next write a whole-log read */
   }
+  // The index of what was read, when it was missing or some of it was rebuilt: the next write reads less.
+  const rebuilt = board.indexed ? board.indexed.lazy.fresh.size > 0 : board.files.layout === 2 && !indexOff();
+  if (rebuilt) {
+    try {
+      recordIndex(dir, board, new Set(), new Set(), lock.fence);
+    } catch {
+      /* only costs the next write a whole read */
+    }
+  }
   opts.afterCommit?.(board.state, change.tx.config, lock);
   return { value, revision: board.state.revision, changed: false, warnings: change.warnings };
 }
@@ -445,7 +550,8 @@ function validateChange(change: Change): void {
  * the key's record, the archive lines, the events, and last state.json renamed into place, the
  * commit point, all from inside the lock's fence.
  */
-function commitChange(dir: string, lock: HeldLock, board: Board, change: Change, opts: TxOptions, value: unknown): void {
+/** Returns the shards it wrote. */
+function commitChange(dir: string, lock: HeldLock, board: Board, change: Change, opts: TxOptions, value: unknown): ReadonlySet<string> {
   const { state, plan, base, read, files } = board;
   const { events, revision, now, archived, archiveFile } = change;
   const keyed = opts.idempotency;
@@ -465,6 +571,7 @@ function commitChange(dir: string, lock: HeldLock, board: Board, change: Change,
     appendEvents(dir, events);
     writeState(dir, write, lock.fence);
   }, read);
+  return new Set(write.shards.keys());
 }
 
 /**
@@ -474,7 +581,7 @@ function commitChange(dir: string, lock: HeldLock, board: Board, change: Change,
  * 25 revisions event retention and old key records. Returns the stamp of the state.json this
  * transaction wrote, for the render after it.
  */
-function afterCommitPoint(dir: string, lock: HeldLock, loaded: LoadedConfig, change: Change, opts: TxOptions): Stamp | null {
+function afterCommitPoint(dir: string, lock: HeldLock, loaded: LoadedConfig, board: Board, change: Change, written: ReadonlySet<string>, opts: TxOptions): Stamp | null {
   const { tx, events, revision, now, warnings } = change;
   const { state, config } = tx;
   const after = (what: string, f: () => void) => {
@@ -486,8 +593,9 @@ function afterCommitPoint(dir: string, lock: HeldLock, loaded: LoadedConfig, cha
   };
   // The shards' stamps are added once the lock is free (transact): 64 stats another writer need not wait for.
   const stamp = stampOfFile(join(dir, FILES.state));
-  // The tasks in memory take the file's order (ids sorted), so what is rendered from them is what the file gives.
-  if (change.created) {
+  // The tasks in memory take the file's order (ids sorted), so what is rendered from them is what
+  // the file gives. A board read lazily is not rendered from memory, and lists its tasks in that order.
+  if (change.created && !board.indexed) {
     const sorted: State['tasks'] = {};
     for (const id of Object.keys(state.tasks).sort()) sorted[id] = state.tasks[id]!;
     state.tasks = sorted;
@@ -495,6 +603,15 @@ function afterCommitPoint(dir: string, lock: HeldLock, loaded: LoadedConfig, cha
   after('recording the log mark', () => writeMark(dir, events.at(-1)?.id));
   after('removing the transaction journal', () => removeJournal(dir, lock.nonce));
   after('caching the parsed config', () => writeConfigCache(dir, loaded));
+  if (!indexOff()) {
+    let recorded = false;
+    after('recording the board index', () => {
+      recordIndex(dir, board, change.touched, written, lock.fence);
+      recorded = true;
+    });
+    // The tests check every index a write records against the shard files it describes.
+    if (recorded && process.env.BATON_VERIFY_WRITES === '1') verifyTaskIndex(dir);
+  }
   const { max_rows: maxRows, max_age_days: maxAgeDays } = config.events;
   if ((maxRows || maxAgeDays) && revision % 25 === 0) {
     after('pruning the event log', () => {
