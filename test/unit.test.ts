@@ -10,7 +10,7 @@ import { checkNoCycle, checkPaths, checkTitle, findCycles, moveTask, parsePriori
 import { completeGoals } from '../src/rules/lifecycle.js';
 import { boardView, rankTasks } from '../src/rules/rank.js';
 import { IN_FLIGHT } from '../src/rules/vocabulary.js';
-import { entryOf, indexFinder, type LazyTasks, type TaskFinder, wholeFinder } from '../src/rules/finder.js';
+import { entryOf, indexFinder, type LazyTasks, mapView, type TaskFinder, wholeFinder } from '../src/rules/finder.js';
 import { shardOf } from '../src/rules/layout.js';
 import { type GraphLookup, measureRoot, type RootMeasures, updateRoots } from '../src/rules/readyroots.js';
 import { pathsOverlap } from '../src/rules/ownedpaths.js';
@@ -393,7 +393,7 @@ describe('the finder (rules/finder.ts): the board index answers what the whole b
       },
       countDelta: () => Object.keys(now.tasks).length - Object.keys(before.tasks).length,
     };
-    const found = indexFinder(entries, lazy);
+    const found = indexFinder(mapView(entries), lazy);
     const whole = wholeFinder(now);
     const check = (what: string, q: (f: TaskFinder) => Iterable<Task>, keep: (t: Task) => boolean) => {
       const want = [...q(whole)].filter(keep).map((t) => t.id).sort();

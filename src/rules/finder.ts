@@ -92,11 +92,31 @@ export interface LazyTasks {
 }
 
 /**
- * The finder over the board index as the transaction began (`entries`, by id) and the tasks it
- * has read since: an entry of a task whose shard was read may be out of date, so such tasks are
- * judged by their records, and every read task is in every list.
+ * The board index as the finder reads it (store/taskindex.ts): each task's entry as the
+ * transaction began, the tasks holding a lease or in flight listed apart (the few most writes ask
+ * about), every entry only when a rule asks who depends on a task or a goal's children.
  */
-export function indexFinder(entries: ReadonlyMap<string, TaskEntry>, lazy: LazyTasks): TaskFinder {
+export interface IndexView {
+  count(): number;
+  status(id: string): Status | undefined;
+  /** The entries of the tasks holding a lease or in flight with a holder or owned paths. */
+  flight(): Iterable<[string, TaskEntry]>;
+  /** Every task's entry. */
+  all(): Iterable<[string, TaskEntry]>;
+}
+
+/** The index view of entries held in memory (a board index built whole, the tests). */
+export function mapView(entries: ReadonlyMap<string, TaskEntry>): IndexView {
+  const flight = [...entries].filter(([, e]) => e.lease !== null || e.assignee !== null || e.reviewer !== null || e.paths);
+  return { count: () => entries.size, status: (id) => entries.get(id)?.status, flight: () => flight, all: () => entries };
+}
+
+/**
+ * The finder over the board index as the transaction began (`index`) and the tasks it has read
+ * since: an entry of a task whose shard was read may be out of date, so such tasks are judged by
+ * their records, and every read task is in every list.
+ */
+export function indexFinder(index: IndexView, lazy: LazyTasks): TaskFinder {
   let dependents: Map<string, string[]> | null = null;
   let children: Map<string, string[]> | null = null;
   // The shards of the tasks named are read; then every task read so far is given.
@@ -106,12 +126,12 @@ export function indexFinder(entries: ReadonlyMap<string, TaskEntry>, lazy: LazyT
   };
   const where = (keep: (e: TaskEntry) => boolean): string[] => {
     const out: string[] = [];
-    for (const [id, e] of entries) if (keep(e)) out.push(id);
+    for (const [id, e] of index.flight()) if (keep(e)) out.push(id);
     return out;
   };
   return {
-    count: () => entries.size + lazy.countDelta(),
-    status: (id) => (lazy.isLoaded(id) ? lazy.get(id)?.status : entries.get(id)?.status),
+    count: () => index.count() + lazy.countDelta(),
+    status: (id) => (lazy.isLoaded(id) ? lazy.get(id)?.status : index.status(id)),
     leased: (lapsedBy) => pick(where((e) => e.lease !== null && (lapsedBy === undefined || Date.parse(e.lease[1]) <= lapsedBy))),
     leasedBy: (session) => pick(where((e) => e.lease?.[0] === session)),
     inProgressBy: (agent) => pick(where((e) => e.status === 'in_progress' && e.assignee === agent)),
@@ -119,14 +139,14 @@ export function indexFinder(entries: ReadonlyMap<string, TaskEntry>, lazy: LazyT
     dependents: (id) => {
       if (!dependents) {
         dependents = new Map();
-        for (const [tid, e] of entries) for (const d of e.depends_on) (dependents.get(d) ?? dependents.set(d, []).get(d)!).push(tid);
+        for (const [tid, e] of index.all()) for (const d of e.depends_on) (dependents.get(d) ?? dependents.set(d, []).get(d)!).push(tid);
       }
       return pick(dependents.get(id) ?? []);
     },
     children: (id) => {
       if (!children) {
         children = new Map();
-        for (const [tid, e] of entries) if (e.parent !== null) (children.get(e.parent) ?? children.set(e.parent, []).get(e.parent)!).push(tid);
+        for (const [tid, e] of index.all()) if (e.parent !== null) (children.get(e.parent) ?? children.set(e.parent, []).get(e.parent)!).push(tid);
       }
       return pick(children.get(id) ?? []);
     },

@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatonError } from '../rules/errors.js';
-import { entryOf, type TaskEntry } from '../rules/finder.js';
+import { entryOf, type IndexView, type TaskEntry } from '../rules/finder.js';
 import { ALL_SHARDS, shardOf, shardPath } from '../rules/layout.js';
 import type { Task } from '../rules/types.js';
 import { statText, writeFileAtomic } from './store.js';
@@ -19,10 +19,11 @@ import { statText, writeFileAtomic } from './store.js';
  * lock, after its commit point. Local to the clone, like the read index: the name matches the
  * board's `.baton.lock.*` ignore line. BATON_NO_INDEX=1 leaves it unread and unwritten.
  *
- * The file: a first line `{"v":1}`, then one line per shard, `["00","<stamp>",{"<id>":[...]}]`,
- * a task as [status, parent, depends_on, lease ([session, expires_at] or null), assignee,
- * reviewer, 1 when in flight with owned paths else 0]. A write copies the lines of the shards it
- * did not touch as they were.
+ * The file: a first line `{"v":2}`, then two lines per shard: its head, `["00","<stamp>",<count>,
+ * [<flight>...]]`, a flight being [id, status, assignee, reviewer, lease ([session, expires_at] or
+ * null), 1 when it owns paths] for each task holding a lease or in flight; then its rows,
+ * `{"<id>":[status, parent, depends_on]}`, parsed only by a write that asks who depends on a task,
+ * a goal's children or a status. A write copies the lines of the shards it did not touch as they were.
  */
 export const TASK_INDEX = '.baton.lock.tasks';
 
@@ -39,16 +40,18 @@ export function settled(stamp: string, ref: number): string {
   return Number.isFinite(mtime) && mtime < ref - RACY_MS ? stamp : RACY;
 }
 
-const HEADER = '{"v":1}';
+const HEADER = '{"v":2}';
 
-type Row = [TaskEntry['status'], string | null, string[], [string, string] | null, string | null, string | null, 0 | 1];
+/** A task in its shard's rows: [status, parent, depends_on]. */
+type Row = [TaskEntry['status'], string | null, string[]];
+/** A task holding a lease or in flight, in its shard's head: [id, status, assignee, reviewer, lease, 1 when it owns paths]. */
+type Flight = [string, TaskEntry['status'], string | null, string | null, [string, string] | null, 0 | 1];
 
-const rowOf = (e: TaskEntry): Row => [e.status, e.parent, e.depends_on, e.lease, e.assignee, e.reviewer, e.paths ? 1 : 0];
-const entryOfRow = (r: Row): TaskEntry => ({ status: r[0], parent: r[1], depends_on: r[2], lease: r[3], assignee: r[4], reviewer: r[5], paths: r[6] === 1 });
-
-/** One shard's part of the index as read: its file's stamp and its line, parsed when needed. */
+/** One shard's part of the index as read: its file's stamp, its count, and its two lines, parsed when needed. */
 export interface IndexedShard {
   stamp: string;
+  count: number;
+  /** `["00","<stamp>",<count>,[<flight>...]]\n{<rows>}`: what a write copies when it did not touch the shard. */
   line: string;
 }
 
@@ -65,54 +68,83 @@ export function readTaskIndex(dir: string): Map<string, IndexedShard> | null {
   const lines = text.split('\n');
   if (lines[0] !== HEADER) return null;
   const out = new Map<string, IndexedShard>();
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (!line) continue;
-    // ["00","<stamp>",{...}]: the shard and the stamp without parsing the rest.
-    const m = /^\["([0-3][0-9a-f])","([^"]*)",/.exec(line);
+  for (let i = 1; i + 1 < lines.length; i += 2) {
+    // ["00","<stamp>",<count>,...: the shard, the stamp and the count without parsing the rest.
+    const m = /^\["([0-3][0-9a-f])","([^"]*)",(\d+),/.exec(lines[i]!);
     if (!m) return null;
-    out.set(m[1]!, { stamp: m[2]!, line });
+    out.set(m[1]!, { stamp: m[2]!, count: Number(m[3]), line: `${lines[i]}\n${lines[i + 1]}` });
   }
   return out;
 }
 
-/** The entries of one indexed shard; null when its line is not what this baton writes. */
-function entriesOfLine(line: string): Record<string, Row> | null {
-  try {
-    const v = JSON.parse(line) as [string, string, Record<string, Row>];
-    return v[2] && typeof v[2] === 'object' ? v[2] : null;
-  } catch {
-    return null;
-  }
-}
-
-/** A shard's line from its tasks and its file's stamp. */
+/** A shard's two lines from its tasks and its file's stamp. */
 export function lineOf(shard: string, stamp: string, tasks: Iterable<Task>): string {
   const rows: Record<string, Row> = {};
-  for (const t of [...tasks].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) rows[t.id] = rowOf(entryOf(t));
-  return JSON.stringify([shard, stamp, rows]);
+  const flight: Flight[] = [];
+  for (const t of [...tasks].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
+    const e = entryOf(t);
+    rows[t.id] = [e.status, e.parent, e.depends_on];
+    if (e.lease || e.assignee !== null || e.reviewer !== null || e.paths) flight.push([t.id, e.status, e.assignee, e.reviewer, e.lease, e.paths ? 1 : 0]);
+  }
+  return `${JSON.stringify([shard, stamp, Object.keys(rows).length, flight])}\n${JSON.stringify(rows)}`;
 }
 
 /**
- * The finder's entries, by id, of every shard not in `fresh` (those the index holds for the
- * stamps found), and of the tasks of the shards in `fresh` (read again); null when a line can't
- * be read (the caller reads the board whole).
+ * What the finder reads of the index (rules/finder.ts IndexView): the shards not in `fresh` from
+ * their lines, each parsed when first asked, and the shards in `fresh` (read again) from their
+ * tasks. Null when a line is not what this baton writes (the caller reads the board whole).
  */
-export function entriesOf(index: ReadonlyMap<string, IndexedShard>, fresh: ReadonlySet<string>, freshTasks: (s: string) => Iterable<Task>): Map<string, TaskEntry> | null {
-  const out = new Map<string, TaskEntry>();
+export function indexView(index: ReadonlyMap<string, IndexedShard>, fresh: ReadonlySet<string>, freshTasks: (s: string) => Task[]): IndexView | null {
+  const flights: [string, TaskEntry][] = [];
+  let count = 0;
+  const rows = new Map<string, Map<string, TaskEntry>>();
   for (const s of ALL_SHARDS) {
     if (fresh.has(s)) {
-      for (const t of freshTasks(s)) out.set(t.id, entryOf(t));
+      const m = new Map<string, TaskEntry>();
+      for (const t of freshTasks(s)) {
+        const e = entryOf(t);
+        m.set(t.id, e);
+        if (e.lease || e.assignee !== null || e.reviewer !== null || e.paths) flights.push([t.id, e]);
+      }
+      rows.set(s, m);
+      count += m.size;
       continue;
     }
-    const rows = entriesOfLine(index.get(s)!.line);
-    if (!rows) return null;
-    for (const id in rows) {
-      if (shardOf(id) !== s) return null; // not what a write records: read the board whole
-      out.set(id, entryOfRow(rows[id]!));
+    const x = index.get(s)!;
+    count += x.count;
+    let head: [string, string, number, Flight[]];
+    try {
+      head = JSON.parse(x.line.slice(0, x.line.indexOf('\n'))) as typeof head;
+    } catch {
+      return null;
+    }
+    for (const f of head[3]) {
+      if (shardOf(f[0]) !== s) return null; // not what a write records: read the board whole
+      flights.push([f[0], { status: f[1], parent: null, depends_on: [], assignee: f[2], reviewer: f[3], lease: f[4], paths: f[5] === 1 }]);
     }
   }
-  return out;
+  const shardRows = (s: string): Map<string, TaskEntry> => {
+    let m = rows.get(s);
+    if (m) return m;
+    m = new Map();
+    const x = index.get(s)!;
+    const parsed = JSON.parse(x.line.slice(x.line.indexOf('\n') + 1)) as Record<string, Row>;
+    for (const id in parsed) {
+      if (shardOf(id) !== s) throw new BatonError('INTERNAL', `${TASK_INDEX}: shard ${s} lists ${id}, which belongs in another (delete the file: the next write rebuilds it).`);
+      const r = parsed[id]!;
+      m.set(id, { status: r[0], parent: r[1], depends_on: r[2], assignee: null, reviewer: null, lease: null, paths: false });
+    }
+    rows.set(s, m);
+    return m;
+  };
+  return {
+    count: () => count,
+    status: (id) => shardRows(shardOf(id)).get(id)?.status,
+    flight: () => flights,
+    all: function* () {
+      for (const s of ALL_SHARDS) yield* shardRows(s);
+    },
+  };
 }
 
 /** The stamp of a shard file as the index records it ('' for a missing file). */

@@ -11,8 +11,8 @@ import { applyReconcile, eventsGitRemoved, refreshMark, type LogEnds, logChanged
 import { pruneEvents } from './retention.js';
 import { taskLooksValid } from '../rules/shape.js';
 import { createTask } from '../rules/taskmodel.js';
-import { indexFinder, type TaskEntry, wholeFinder } from '../rules/finder.js';
-import { entriesOf, indexOff, type IndexedShard, lineOf, RACY, readTaskIndex, settled, TASK_INDEX, verifyTaskIndex, writeTaskIndex } from './taskindex.js';
+import { indexFinder, type IndexView, wholeFinder } from '../rules/finder.js';
+import { indexOff, type IndexedShard, indexView, lineOf, RACY, readTaskIndex, settled, TASK_INDEX, verifyTaskIndex, writeTaskIndex } from './taskindex.js';
 import { ALL_SHARDS, shardOf } from '../rules/layout.js';
 import type { BatonEvent, Config, State, Task } from '../rules/types.js';
 import {
@@ -58,9 +58,9 @@ export interface TxOptions {
   /** Filled by the transaction with its phases (transact hands them to onTiming). */
   phases?: Record<string, number>;
   /**
-   * The rules will list every task (the ranking of claim-next): a writer that finds the lock held
-   * reads the board while it waits even with the board index, and takes from that read every
-   * shard whose stamp has not moved.
+   * The rules will list every task (the ranking of claim-next): the board is read whole, as without
+   * the board index (while waiting for a held lock, then what moved since), and the index is
+   * brought up to date from it.
    */
   readsAll?: boolean;
   /** Filled by the transaction with how many shards it had read when its rules were done. */
@@ -298,20 +298,20 @@ interface Board extends Prepared {
 interface Indexed {
   lazy: LazyBoard;
   index: ReadonlyMap<string, IndexedShard>;
-  entries: Map<string, TaskEntry>;
+  view: IndexView;
 }
 
 /**
  * The board read lazily through the board index (taskindex.ts), under the lock, no journal there;
  * null when there is no index or the board can't be read so (the caller reads it whole).
  */
-async function readIndexed(dir: string, pre: BoardFiles | null): Promise<Indexed | null> {
+async function readIndexed(dir: string): Promise<Indexed | null> {
   const index = readTaskIndex(dir);
   if (!index) return null;
-  const lazy = await readBoardLazily(dir, new Map([...index].map(([s, x]) => [s, x.stamp])), pre);
+  const lazy = await readBoardLazily(dir, new Map([...index].map(([s, x]) => [s, x.stamp])));
   if (!lazy) return null;
-  const entries = entriesOf(index, lazy.fresh, (s) => Object.values(lazy.files.parsed.get(s) ?? {}));
-  return entries ? { lazy, index, entries } : null;
+  const view = indexView(index, lazy.fresh, (s) => Object.values(lazy.files.parsed.get(s) ?? {}));
+  return view ? { lazy, index, view } : null;
 }
 
 /**
@@ -338,12 +338,21 @@ function recordIndex(dir: string, board: Board, touched: ReadonlySet<string>, wr
     return settled(files.stamps.get(s) ?? '', ref);
   };
   if (!indexed) {
+    // A line of the index there whose stamp is the one read, of a shard the change did not touch, stays.
+    const old = readTaskIndex(dir);
+    const changed = new Set([...touched].map(shardOf));
     const by = new Map<string, Task[]>();
     for (const id in state.tasks) {
       const s = shardOf(id);
       (by.get(s) ?? by.set(s, []).get(s)!).push(state.tasks[id]!);
     }
-    writeTaskIndex(dir, new Map(ALL_SHARDS.map((s) => [s, lineOf(s, stampOf(s), by.get(s) ?? [])])), via);
+    const lines = new Map<string, string>();
+    for (const s of ALL_SHARDS) {
+      const stamp = stampOf(s);
+      const was = old?.get(s);
+      lines.set(s, was && stamp !== RACY && was.stamp === stamp && !changed.has(s) && !files.misplaced ? was.line : lineOf(s, stamp, by.get(s) ?? []));
+    }
+    if (!old || ALL_SHARDS.some((s) => old.get(s)?.line !== lines.get(s))) writeTaskIndex(dir, lines, via);
     return;
   }
   const { lazy, index } = indexed;
@@ -377,7 +386,8 @@ async function readBoard(dir: string, opts: TxOptions, pre: BoardFiles | null): 
   // remove those a cut-short upgrade made), so the board is read again after it, whole.
   const hadJournal = existsSync(join(dir, JOURNAL));
   // Without a journal, through the board index: state.json and the shards a rule asks for.
-  const indexed = !hadJournal && !opts.thorough && !indexOff() ? await readIndexed(dir, pre) : null;
+  // A write whose rules list every task (claim-next's ranking) reads it whole, as it did before the index.
+  const indexed = !hadJournal && !opts.thorough && !opts.readsAll && !indexOff() ? await readIndexed(dir) : null;
   let files = indexed?.lazy.files ?? ((!hadJournal && pre && (await refreshBoardFiles(dir, pre))) || (await readStateText(dir)));
   const stampOfRead = (f: BoardFiles) => ({ size: f.stamp.size, mtime: f.stamp.mtime, ino: f.stamp.ino });
   const rolled = rollbackJournal(dir, files.state, stampOfRead(files));
@@ -479,7 +489,7 @@ function openChange(board: Board, config: Config, lock: HeldLock, opts: TxOption
       sessionId = s;
     },
     clockTrusted: clock.trusted,
-    find: board.indexed ? indexFinder(board.indexed.entries, board.indexed.lazy.lazy) : wholeFinder(state),
+    find: board.indexed ? indexFinder(board.indexed.view, board.indexed.lazy.lazy) : wholeFinder(state),
   };
   change.tx = tx;
   return change;
