@@ -61,6 +61,9 @@ export function entryOf(t: Task): TaskEntry {
   };
 }
 
+/** Whether an entry is in the index's short list: holding a lease, or in flight with a holder or owned paths. */
+export const inFlightEntry = (e: TaskEntry): boolean => e.lease !== null || e.assignee !== null || e.reviewer !== null || e.paths;
+
 /** The finder of a board held whole in memory: every list is every task. */
 export function wholeFinder(state: State): TaskFinder {
   const all = () => Object.values(state.tasks);
@@ -107,7 +110,7 @@ export interface IndexView {
 
 /** The index view of entries held in memory (a board index built whole, the tests). */
 export function mapView(entries: ReadonlyMap<string, TaskEntry>): IndexView {
-  const flight = [...entries].filter(([, e]) => e.lease !== null || e.assignee !== null || e.reviewer !== null || e.paths);
+  const flight = [...entries].filter(([, e]) => inFlightEntry(e));
   return { count: () => entries.size, status: (id) => entries.get(id)?.status, flight: () => flight, all: () => entries };
 }
 

@@ -131,14 +131,24 @@ export async function parseState(text: string, file = 'state.json'): Promise<Sta
   return validateState(raw, text, file);
 }
 
-/** A shard's tasks, checked: each a valid task under its own id. */
-async function parseShard(text: string, file: string): Promise<Record<string, Task>> {
+/** A shard's parsed tasks and the first id whose task is not a valid task under that id (null: none). */
+function shardTasks(text: string, file: string): { tasks: Record<string, unknown>; bad: string | null } {
   const raw = parseJsonText(text, file);
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw corrupt(file, 1, 'not a JSON object of tasks keyed by id.', `restore it from git (\`git checkout -- ${file}\`), then \`baton doctor --repair\``);
   const tasks = raw as Record<string, unknown>;
   for (const id in tasks) {
     const t = tasks[id];
-    if (taskLooksValid(t) && (t as Task).id === id) continue;
+    if (!taskLooksValid(t) || (t as Task).id !== id) return { tasks, bad: id };
+  }
+  return { tasks, bad: null };
+}
+
+/** A shard's tasks, checked: each a valid task under its own id. */
+async function parseShard(text: string, file: string): Promise<Record<string, Task>> {
+  const { tasks, bad } = shardTasks(text, file);
+  if (bad !== null) {
+    const id = bad;
+    const t = tasks[id];
     const { TaskSchema } = await loadSchemas();
     const parsed = TaskSchema.safeParse(t);
     const line = lineOfPath(text, [id, ...(parsed.success ? ['id'] : parsed.error.issues[0]!.path)]);
@@ -394,27 +404,30 @@ function readUndo(dir: string): ShardUndo | null {
  * shards it rewrote as they were. `stamped`: also take the shards' stamps (shardSignature), for a
  * reader that writes an index or a cache from what it read.
  */
+/** A file's text and the stamp of the very file read (fstat of its descriptor); throws as the fs calls do. */
+function readStamped(file: string): { text: string; stamp: ReadStamp } {
+  const fd = openSync(file, 'r');
+  try {
+    const st = fstatSync(fd);
+    return { text: readFileSync(fd, 'utf8'), stamp: { size: st.size, mtime: st.mtimeMs, ctime: st.ctimeMs, ino: st.ino } };
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export async function readStateText(dir: string, stamped = false): Promise<BoardFiles> {
   const file = join(dir, FILES.state);
   for (let attempt = 0; ; attempt++) {
-    let fd: number;
+    let read: { text: string; stamp: ReadStamp };
     try {
-      fd = openSync(file, 'r');
+      read = readStamped(file);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
         throw corrupt(file, null, 'missing.', 'restore it from git, or `baton init` a new board elsewhere');
       }
       throw e;
     }
-    let text: string;
-    let stamp: ReadStamp;
-    try {
-      const st = fstatSync(fd);
-      stamp = { size: st.size, mtime: st.mtimeMs, ctime: st.ctimeMs, ino: st.ino };
-      text = readFileSync(fd, 'utf8');
-    } finally {
-      closeSync(fd);
-    }
+    const { text, stamp } = read;
     const raw = parseJsonText(text, file) as Record<string, unknown> | null;
     const layout = layoutOf(raw, file);
     const signature = stamped ? shardSignature(dir) : '';
@@ -536,13 +549,8 @@ export async function refreshBoardFiles(dir: string, pre: BoardFiles): Promise<B
  * file changed in between; doctor explains it field by field.
  */
 function parseShardNow(text: string, file: string): Record<string, Task> {
-  const raw = parseJsonText(text, file);
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw corrupt(file, 1, 'not a JSON object of tasks keyed by id.', `restore it from git (\`git checkout -- ${file}\`), then \`baton doctor --repair\``);
-  const tasks = raw as Record<string, unknown>;
-  for (const id in tasks) {
-    const t = tasks[id];
-    if (!taskLooksValid(t) || (t as Task).id !== id) throw corrupt(file, lineOfPath(text, [id]), `task ${id} does not match the board schema.`, '`baton doctor` names the field; fix it by hand or restore it from git, then `baton doctor --repair`');
-  }
+  const { tasks, bad } = shardTasks(text, file);
+  if (bad !== null) throw corrupt(file, lineOfPath(text, [bad]), `task ${bad} does not match the board schema.`, '`baton doctor` names the field; fix it by hand or restore it from git, then `baton doctor --repair`');
   return tasks as Record<string, Task>;
 }
 
@@ -550,8 +558,6 @@ function parseShardNow(text: string, file: string): Record<string, Task> {
 export interface LazyBoard {
   files: BoardFiles;
   lazy: LazyTasks;
-  /** Each shard file's stamp as found ('' for a missing file). */
-  stamps: Map<string, string>;
   /** The shards read before any rule ran: their stamps differed from those given. */
   fresh: Set<string>;
 }
@@ -563,26 +569,16 @@ export interface LazyBoard {
  * caller knows (the board index): every other shard, and one whose stamp moved, is read at once.
  * Null when the board can't be read so (layout 1, a task in a shard its id does not hash to, a
  * file that can't be stat'ed): the caller reads it whole, which says why. No journal may be there.
- * `pre`: the board as read while waiting for the lock; a shard whose trusted stamp there is the
- * file's now is taken from it instead of read again (as refreshBoardFiles does).
  */
-export async function readBoardLazily(dir: string, known: ReadonlyMap<string, string>, pre: BoardFiles | null = null): Promise<LazyBoard | null> {
+export async function readBoardLazily(dir: string, known: ReadonlyMap<string, string>): Promise<LazyBoard | null> {
   const file = join(dir, FILES.state);
-  let fd: number;
+  let stateFile: { text: string; stamp: ReadStamp };
   try {
-    fd = openSync(file, 'r');
+    stateFile = readStamped(file);
   } catch {
     return null;
   }
-  let text: string;
-  let stamp: ReadStamp;
-  try {
-    const st = fstatSync(fd);
-    stamp = { size: st.size, mtime: st.mtimeMs, ctime: st.ctimeMs, ino: st.ino };
-    text = readFileSync(fd, 'utf8');
-  } finally {
-    closeSync(fd);
-  }
+  const { text, stamp } = stateFile;
   const raw = parseJsonText(text, file) as Record<string, unknown> | null;
   if (layoutOf(raw, file) !== 2) return null;
   const head = await headOf(raw, text, file);
@@ -618,21 +614,11 @@ export async function readBoardLazily(dir: string, known: ReadonlyMap<string, st
   };
   const read = new Set<string>();
   const fresh = new Set<string>();
-  const kept = (s: string): { text: string; stamp: string } | null => {
-    const stamp = pre?.layout === 2 ? pre.stamps.get(s) : undefined;
-    const text = pre?.shards.get(s);
-    return stamp && stamp === stamps.get(s) && text !== undefined && pre!.parsed.has(s) ? { text, stamp } : null;
-  };
   for (const s of ALL_SHARDS) {
     if (known.get(s) === stamps.get(s)) continue;
     read.add(s);
     fresh.add(s);
     const path = join(dir, shardPath(s));
-    const had = kept(s);
-    if (had) {
-      if (!take(s, had, pre!.parsed.get(s)!)) return null;
-      continue;
-    }
     const f = readShardFile(path);
     if (f && !take(s, f, await parseShard(f.text, path))) return null;
   }
@@ -640,11 +626,6 @@ export async function readBoardLazily(dir: string, known: ReadonlyMap<string, st
     if (read.has(s)) return;
     read.add(s);
     const path = join(dir, shardPath(s));
-    const had = kept(s);
-    if (had) {
-      if (!take(s, had, pre!.parsed.get(s)!)) throw corrupt(path, null, 'holds a task its id does not belong in; nothing was written.', '`baton doctor --repair`');
-      return;
-    }
     const f = readShardFile(path);
     // Under the lock nothing changes a shard: one that did (a person, git) is not read half-known.
     if (f ? f.stamp !== stamps.get(s) || !take(s, f, parseShardNow(f.text, path)) : stamps.get(s) !== '') {
@@ -718,7 +699,7 @@ export async function readBoardLazily(dir: string, known: ReadonlyMap<string, st
     },
     countDelta: () => delta,
   };
-  return { files, lazy, stamps, fresh };
+  return { files, lazy, fresh };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatonError } from '../rules/errors.js';
-import { entryOf, type IndexView, type TaskEntry } from '../rules/finder.js';
+import { entryOf, type IndexView, inFlightEntry, type TaskEntry } from '../rules/finder.js';
 import { ALL_SHARDS, shardOf, shardPath } from '../rules/layout.js';
 import type { Task } from '../rules/types.js';
 import { statText, writeFileAtomic } from './store.js';
@@ -84,7 +84,7 @@ export function lineOf(shard: string, stamp: string, tasks: Iterable<Task>): str
   for (const t of [...tasks].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
     const e = entryOf(t);
     rows[t.id] = [e.status, e.parent, e.depends_on];
-    if (e.lease || e.assignee !== null || e.reviewer !== null || e.paths) flight.push([t.id, e.status, e.assignee, e.reviewer, e.lease, e.paths ? 1 : 0]);
+    if (inFlightEntry(e)) flight.push([t.id, e.status, e.assignee, e.reviewer, e.lease, e.paths ? 1 : 0]);
   }
   return `${JSON.stringify([shard, stamp, Object.keys(rows).length, flight])}\n${JSON.stringify(rows)}`;
 }
@@ -104,7 +104,7 @@ export function indexView(index: ReadonlyMap<string, IndexedShard>, fresh: Reado
       for (const t of freshTasks(s)) {
         const e = entryOf(t);
         m.set(t.id, e);
-        if (e.lease || e.assignee !== null || e.reviewer !== null || e.paths) flights.push([t.id, e]);
+        if (inFlightEntry(e)) flights.push([t.id, e]);
       }
       rows.set(s, m);
       count += m.size;

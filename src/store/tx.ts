@@ -1,4 +1,4 @@
-import { existsSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatonError, diskFull, invalidInput, ioError, isDiskFull, isIoError } from '../rules/errors.js';
 import { pruneKeyRecords, readKeyRecord, writeKeyRecord } from './idempotency.js';
@@ -13,7 +13,7 @@ import { taskLooksValid } from '../rules/shape.js';
 import { createTask } from '../rules/taskmodel.js';
 import { indexFinder, type IndexView, wholeFinder } from '../rules/finder.js';
 import { indexOff, type IndexedShard, indexView, lineOf, RACY, readTaskIndex, settled, TASK_INDEX, verifyTaskIndex, writeTaskIndex } from './taskindex.js';
-import { ALL_SHARDS, shardOf } from '../rules/layout.js';
+import { ALL_SHARDS, shardOf, tasksByShard } from '../rules/layout.js';
 import type { BatonEvent, Config, State, Task } from '../rules/types.js';
 import {
   appendEvents,
@@ -318,20 +318,14 @@ async function readIndexed(dir: string): Promise<Indexed | null> {
  * Records the board index, under the lock, after a commit (`written`: the shards it wrote) or a
  * read that rebuilt part of it. Each line rebuilt gets the stamp of the file its tasks were read
  * from, or RACY (read again next time) for a shard this commit wrote or one changed within two
- * seconds of state.json: a coarse file system clock and a recycled inode could repeat a stamp.
+ * seconds of state.json's mtime `ref`: a coarse file system clock and a recycled inode could repeat a stamp.
  * A board read lazily rebuilds the lines of the shards read again and of those holding a task the
  * change touched, and copies the others; a board read whole gives every line. A board holding a
  * task in the wrong shard records nothing (its next write rewrites every shard).
  */
-function recordIndex(dir: string, board: Board, touched: ReadonlySet<string>, written: ReadonlySet<string>, via: string): void {
+function recordIndex(dir: string, board: Board, touched: ReadonlySet<string>, written: ReadonlySet<string>, ref: number, via: string): void {
   const { indexed, state, files } = board;
   if (files.misplaced && written.size === 0) return;
-  let ref = files.stamp.mtime;
-  try {
-    ref = statSync(join(dir, FILES.state)).mtimeMs;
-  } catch {
-    /* as read */
-  }
   const stampOf = (s: string): string => {
     if (written.has(s)) return RACY;
     if (!files.shards.has(s)) return '';
@@ -341,11 +335,7 @@ function recordIndex(dir: string, board: Board, touched: ReadonlySet<string>, wr
     // A line of the index there whose stamp is the one read, of a shard the change did not touch, stays.
     const old = readTaskIndex(dir);
     const changed = new Set([...touched].map(shardOf));
-    const by = new Map<string, Task[]>();
-    for (const id in state.tasks) {
-      const s = shardOf(id);
-      (by.get(s) ?? by.set(s, []).get(s)!).push(state.tasks[id]!);
-    }
+    const by = tasksByShard(state.tasks);
     const lines = new Map<string, string>();
     for (const s of ALL_SHARDS) {
       const stamp = stampOf(s);
@@ -538,7 +528,7 @@ function leaveUnchanged<R>(dir: string, board: Board, change: Change, lock: Held
   const rebuilt = board.indexed ? board.indexed.lazy.fresh.size > 0 : board.files.layout === 2 && !indexOff();
   if (rebuilt) {
     try {
-      recordIndex(dir, board, new Set(), new Set(), lock.fence);
+      recordIndex(dir, board, new Set(), new Set(), board.files.stamp.mtime, lock.fence);
     } catch {
       /* only costs the next write a whole read */
     }
@@ -616,7 +606,7 @@ function afterCommitPoint(dir: string, lock: HeldLock, loaded: LoadedConfig, boa
   if (!indexOff()) {
     let recorded = false;
     after('recording the board index', () => {
-      recordIndex(dir, board, change.touched, written, lock.fence);
+      recordIndex(dir, board, change.touched, written, stamp?.mtime ?? board.files.stamp.mtime, lock.fence);
       recorded = true;
     });
     // The tests check every index a write records against the shard files it describes.
