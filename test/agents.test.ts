@@ -59,27 +59,35 @@ describe('eight agents finish a 200-task board', () => {
     expect(board.run('import', 'plan.json').code).toBe(0);
     const agents = Array.from({ length: 8 }, (_, i) => joinAs(board, `agent${i}`));
 
+    // Each problem is printed as it happens, and the agents stop when the time runs out, so a failure
+    // is reported with what went wrong (and the tasks left undone) rather than as the test's timeout.
+    const deadline = Date.now() + 370_000;
     const loop = async (me: Joined) => {
       const problems: string[] = [];
-      for (let rounds = 0; rounds < 400; rounds++) {
+      const problem = (what: string) => {
+        problems.push(`${me.agent}: ${what}`);
+        process.stderr.write(`agents test: ${me.agent}: ${what}\n`);
+      };
+      for (let rounds = 0; rounds < 400 && Date.now() < deadline; rounds++) {
         const c = await as(board, me, 'claim-next', '--watch', '5', '--lock-timeout', '60');
         if (c.code === 0) {
           const d = await as(board, me, 'done', c.json.task.id, '--lease-token', c.json.lease_token, '--lock-timeout', '60');
-          if (d.code !== 0) problems.push(`done ${c.json.task.id}: ${d.stdout}`);
+          if (d.code !== 0) problem(`done ${c.json.task.id}: ${d.code} ${d.stdout} ${d.stderr}`);
           continue;
         }
         if (c.code !== 6) {
-          problems.push(`claim-next: ${c.code} ${c.stdout}`);
+          problem(`claim-next: ${c.code} ${c.stdout} ${c.stderr}`);
           continue;
         }
         const n = await as(board, me, 'next');
         if (n.json?.action === 'idle') return problems;
       }
-      problems.push('gave up after 400 rounds');
+      problem('gave up (400 rounds or 370 s)');
       return problems;
     };
     const problems = (await Promise.all(agents.map(loop))).flat();
-    expect(problems).toEqual([]);
+    const left = board.json('list').tasks.filter((t: { status: string }) => t.status !== 'done');
+    expect(problems, `tasks not done: ${JSON.stringify(left.slice(0, 10))}`).toEqual([]);
 
     const list = board.json('list');
     expect(list.tasks.every((t: { status: string }) => t.status === 'done')).toBe(true);

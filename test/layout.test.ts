@@ -502,6 +502,75 @@ describe('the board index: a write reads the shards its rules ask for', () => {
     expect(board.json('doctor').healthy).toBe(true);
   });
 
+  it('the render reads the board index and gives, after every kind of write, the bytes a render of the whole board gives', () => {
+    // The generated files and the read index, as they are.
+    const generated = (board: TestBoard) => {
+      const files = ['STATUS.md', 'AGENTS.md', 'SESSIONS.md', 'HANDOFFS.md', 'NOTIFICATIONS.md', 'handoff-index.json', '.baton.lock.index'];
+      const out: Record<string, string> = {};
+      for (const f of files) out[f] = readFileSync(join(board.dir, f), 'utf8');
+      const bundles = join(board.dir, 'handoffs');
+      if (existsSync(bundles)) for (const f of readdirSync(bundles)) out[`handoffs/${f}`] = readFileSync(join(bundles, f), 'utf8');
+      return out;
+    };
+    const hourAgo = () => new Date(Date.now() - 3_600_000);
+    for (const size of [14, 70]) {
+      const board = makeBoard(['--profile', 'balanced']);
+      const tasks = [
+        { id: 'g', title: 'the goal', kind: 'goal' },
+        { id: 'g2', title: 'another goal', kind: 'goal' },
+        ...JSON.parse(plan(size)).tasks.map((t: { id: string }, i: number) => ({ ...t, ...(i % 4 === 1 ? { parent: i % 8 === 1 ? 'g' : 'g2' } : {}), ...(i % 5 === 2 ? { labels: ['l', 'm'] } : {}) })),
+      ];
+      writeFileSync(join(board.root, 'plan.json'), JSON.stringify({ tasks }));
+      expect(baton(['import', 'plan.json', '--json'], { cwd: board.root }).code).toBe(0);
+      const [w1, w2] = ['w1', 'w2'].map((n) => join_(board, n));
+      const rj = board.json('join', '--name', 'rv', '--role', 'reviewer');
+      const rv = { BATON_SESSION: rj.session.id, BATON_TOKEN: rj.token };
+      let viaIndex = 0;
+      let fewer = 0;
+      /** Runs a write, then renders the whole board: the files must not change. */
+      const step = (env: Record<string, string>, ...args: string[]) => {
+        // Shards an hour old: the index records them settled, so the render reads its rows and cache.
+        // (Rendered whole after, so a command that writes nothing leaves files that name these stamps.)
+        for (const n of readdirSync(join(board.dir, 'tasks'))) utimesSync(join(board.dir, 'tasks', n), hourAgo(), hourAgo());
+        expect(baton(['render'], { cwd: board.root, env: { BATON_NO_INDEX: '1' } }).code).toBe(0);
+        const r = baton([...args, '--json'], { cwd: board.root, env: { ...env, BATON_TIMINGS: '1' } });
+        const timing = JSON.parse(/baton-timing (\{.*\})/.exec(r.stderr)?.[1] ?? '{}');
+        if (timing.render_shards_read !== undefined) {
+          viaIndex++;
+          if (timing.render_shards_read < 16) fewer++;
+        }
+        const mine = generated(board);
+        expect(baton(['render'], { cwd: board.root, env: { BATON_NO_INDEX: '1' } }).code).toBe(0);
+        expect(mine, `after ${args.join(' ')}`).toEqual(generated(board));
+        return { ...r.json, _code: r.code };
+      };
+      step(w1, 'add', 'an added task', '--id', 'added', '--depends-on', 'p-0', '--parent', 'g', '--label', 'm');
+      for (let round = 0; round < 6; round++) {
+        const c = step(round % 2 ? w2 : w1, 'claim-next');
+        expect([0, 6]).toContain(c._code);
+        if (c._code !== 0) continue;
+        if (round === 1) expect(step(w2, 'release', c.task.id)._code).toBe(0);
+        else if (round === 2) expect(step(w1, 'block', c.task.id, '--reason', 'waits on a person')._code).toBe(0);
+        else if (round === 3) expect(step(w2, 'handoff', c.task.id, '--to', 'worker', '--notes', 'over to you')._code).toBe(0);
+        else {
+          expect(step(round % 2 ? w2 : w1, 'done', c.task.id)._code).toBe(0);
+          const r = step(rv, 'review', 'next');
+          if (r._code === 0) expect(step(rv, 'review', ...(round % 4 ? ['approve', r.task.id] : ['reject', r.task.id, '--notes', 'again']))._code).toBe(0);
+        }
+      }
+      expect(step(w1, 'add', 'a gate', '--id', 'gate', '--kind', 'gate', '--gate-type', 'ci', '--match', 'branch=main')._code).toBe(0);
+      expect(step(w1, 'edit', 'p-2', '--priority', 'P0', '--title', 'retitled')._code).toBe(0);
+      expect(step(w1, 'dep', 'add', 'p-3', 'added')._code).toBe(0);
+      expect(step(w1, 'cancel', 'p-4')._code).toBe(0);
+      expect(step(w1, 'heartbeat')._code).toBe(0);
+      expect(step(w2, 'leave')._code).toBe(0);
+      // Most renders read a few shards through the index; none fell back unseen to a whole read.
+      expect(viaIndex, `size ${size}`).toBeGreaterThan(10);
+      if (size > 50) expect(fewer, `size ${size}`).toBeGreaterThan(5);
+      expect(board.json('doctor').healthy).toBe(true);
+    }
+  });
+
   it('the same commands give the same board and the same events with the index and without it (BATON_NO_INDEX=1)', async () => {
     const run = (off: boolean) => {
       const board = makeBoard(['--profile', 'balanced']);

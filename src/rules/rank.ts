@@ -51,14 +51,17 @@ export function specialtyFits(task: Task, agent: Agent | null): boolean {
  * in a process that lives for a fraction of a second, so it avoids maps of strings.
  */
 interface Graph {
-  tasks: Task[];
+  tasks: readonly GraphTask[];
   index: Map<string, number>;
   /** dependents of i are adj[start[i] .. start[i+1]) (unfinished tasks only). */
   start: Int32Array;
   adj: Int32Array;
 }
 
-function buildGraph(all: Task[]): Graph {
+/** What the graph needs of a task: a whole task, or its row in the board index (the render's). */
+export type GraphTask = Pick<Task, 'id' | 'status' | 'depends_on' | 'estimate'>;
+
+function buildGraph(all: readonly GraphTask[]): Graph {
   const n = all.length;
   const index = new Map<string, number>();
   for (let i = 0; i < n; i++) index.set(all[i]!.id, i);
@@ -219,6 +222,20 @@ const views = new WeakMap<State, BoardView>();
 export interface BoardFacts {
   counts: Record<Status, number>;
   total: number;
+  /** From the render's board (renderboard.ts), which counts every task's row: STATUS.md's progress by goal and by label. */
+  progress?: { goals: Progress[]; labels: Progress[] };
+  /** From the render's board: how many tasks are unfinished and not goals (STATUS.md's graph). */
+  openTasks?: number;
+}
+
+/** Done of the tasks not cancelled, under one goal or label. */
+export interface Progress {
+  /** The goal's id, or the label. */
+  key: string;
+  /** The goal's title; null for a label. */
+  title: string | null;
+  done: number;
+  total: number;
 }
 
 const facts = new WeakMap<State, BoardFacts>();
@@ -258,15 +275,24 @@ export function boardView(state: State): BoardView {
     else depReady.push(i);
   }
   waiting.sort((a, b) => cmp(a.task, b.task));
-  const g = buildGraph(all);
-  const { memo: critical, cyclic } = criticalPaths(g, depReady);
-  const seen = new Int32Array(all.length);
-  const queue = new Int32Array(all.length);
-  const downstream = new Map<number, number>();
-  depReady.forEach((i, k) => downstream.set(i, downstreamCount(g, i, seen, k + 1, queue)));
+  const { critical, downstream, cyclic } = measureRoots(all, depReady);
   const view: BoardView = { all, depReady, critical, downstream, cyclic, waiting, ...inFlight, unfinished, clock: Date.parse(latest) || 0 };
   if (frozen) views.set(state, view);
   return view;
+}
+
+/**
+ * The ready roots' measures (indexes into `all`): the critical path of each (by index; -1 for a
+ * task that is not a root nor below one) and its downstream count; `cyclic` when a walk met a cycle.
+ */
+export function measureRoots(all: readonly GraphTask[], roots: number[]): { critical: Float64Array; downstream: Map<number, number>; cyclic: boolean } {
+  const g = buildGraph(all);
+  const { memo: critical, cyclic } = criticalPaths(g, roots);
+  const seen = new Int32Array(all.length);
+  const queue = new Int32Array(all.length);
+  const downstream = new Map<number, number>();
+  roots.forEach((i, k) => downstream.set(i, downstreamCount(g, i, seen, k + 1, queue)));
+  return { critical, downstream, cyclic };
 }
 
 /** Why a todo task waits whoever asks (its kind, an unfinished dependency), or null. */

@@ -2,7 +2,7 @@ import { cmp } from './json.js';
 import type { Config, State, Status, Task } from './types.js';
 import { STATUSES } from './types.js';
 import { PROFILE_LIMITS } from './sessions.js';
-import { boardFacts, boardView, type Candidate, rankTasks } from './rank.js';
+import { boardFacts, boardView, type Candidate, type Progress, rankTasks } from './rank.js';
 import { IN_FLIGHT } from './vocabulary.js';
 import { isFinished } from './taskmodel.js';
 
@@ -32,16 +32,6 @@ export interface BoardSummary {
   open: Task[];
   blocked: Task[];
   recently_done: Task[];
-}
-
-/** Done of the tasks not cancelled, under one goal or label. */
-interface Progress {
-  /** The goal's id, or the label. */
-  key: string;
-  /** The goal's title; null for a label. */
-  title: string | null;
-  done: number;
-  total: number;
 }
 
 /** How many goals and labels STATUS.md lists (the biggest first), so a board of many stays a page. */
@@ -75,6 +65,8 @@ export function summarize(state: State, config: Config, limit = 10, archivedDone
   // One view of the board for the lists and the ranking (kept with a frozen state).
   const view = boardView(state);
   const tasks = view.all;
+  // A state from the read index or the render's board holds only the tasks these lists read: the board's counts come with it.
+  const whole = boardFacts(state);
   for (const t of tasks) {
     counts[t.status]++;
     if (!isFinished(t.status)) open.push(t);
@@ -83,7 +75,7 @@ export function summarize(state: State, config: Config, limit = 10, archivedDone
     else if (t.status === 'blocked') blocked.push(t);
     else if (t.status === 'done') done.push(t);
     if (t.kind === 'gate' && t.status === 'waiting') gates.push(t);
-    if (t.kind !== 'goal') {
+    if (!whole && t.kind !== 'goal') {
       const goal = t.parent ? state.tasks[t.parent] : undefined;
       if (goal?.kind === 'goal') count(byGoal, goal.id, goal.title, t);
       for (const l of t.labels) count(byLabel, l, null, t);
@@ -91,9 +83,7 @@ export function summarize(state: State, config: Config, limit = 10, archivedDone
   }
   const ranked = rankTasks(state, config, { agent: null, now: view.clock, pathsRefuse: PROFILE_LIMITS[config.profile].pathsRefuse, view }).ranked;
   const ready = ranked.map((c) => c.task);
-  // A state from the read index holds only the tasks these lists read: the board's counts come with it.
-  const whole = boardFacts(state);
-  const biggest = (map: Map<string, Progress>) => (whole ? [] : [...map.values()].sort((a, b) => b.total - a.total || cmp(a.key, b.key)).slice(0, PROGRESS_ROWS));
+  const biggest = (map: Map<string, Progress>) => biggestProgress([...map.values()]);
   return {
     project: config.name || state.board.name,
     revision: state.revision,
@@ -107,14 +97,17 @@ export function summarize(state: State, config: Config, limit = 10, archivedDone
     ready_count: ready.length,
     gates_waiting: gates.sort(byPriority).slice(0, limit * 5),
     gates_waiting_count: gates.length,
-    goals: biggest(byGoal),
-    labels: biggest(byLabel),
+    goals: whole ? (whole.progress?.goals ?? []) : biggest(byGoal),
+    labels: whole ? (whole.progress?.labels ?? []) : biggest(byLabel),
     ranked_ready: ready,
     open,
     blocked: blocked.sort(byPriority).slice(0, limit * 5),
     recently_done: topK(archivedDone.length ? [...done, ...archivedDone.filter((t) => !state.tasks[t.id])] : done, limit, byUpdatedDesc),
   };
 }
+
+/** The goals or labels STATUS.md lists: the biggest first, ties by key. */
+export const biggestProgress = (all: Progress[]): Progress[] => all.sort((a, b) => b.total - a.total || cmp(a.key, b.key)).slice(0, PROGRESS_ROWS);
 
 /**
  * The first `k` items in `compare` order without sorting them all (boards of 10,000 tasks
@@ -162,9 +155,11 @@ export function frontier(state: State, s: BoardSummary, cap: number, fits: (chos
     picked.add(t.id);
     return true;
   };
-  if (open.length <= cap) {
+  // The render's board holds only the tasks the frontier may show (and, on a small board, all of them).
+  const total = boardFacts(state)?.openTasks ?? open.length;
+  if (total <= cap) {
     for (const t of [...open].sort(order)) take(t, IN_FLIGHT.has(t.status) ? 'in flight' : 'unfinished');
-    return { tasks: chosen, total: open.length, whole: chosen.length === open.length, in_flight: inFlight.length, ready: s.ready_count };
+    return { tasks: chosen, total, whole: chosen.length === total, in_flight: inFlight.length, ready: s.ready_count };
   }
   for (const t of inFlight) if (!take(t, 'in flight')) break;
   // Half of the room left for the best ready tasks, the other half for what the shown ones
@@ -184,5 +179,5 @@ export function frontier(state: State, s: BoardSummary, cap: number, fits: (chos
   const ordered = [...next.filter(soon), ...next.filter((t) => !soon(t))];
   for (const t of [...ordered.filter(afterFlight), ...ordered.filter((t) => !afterFlight(t))]) if (!take(t, 'unblocked next')) break;
   for (const t of s.ranked_ready.slice(shownReady)) if (!take(t, 'ready')) break;
-  return { tasks: chosen, total: open.length, whole: false, in_flight: inFlight.length, ready: s.ready_count };
+  return { tasks: chosen, total, whole: false, in_flight: inFlight.length, ready: s.ready_count };
 }

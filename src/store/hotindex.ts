@@ -1,6 +1,6 @@
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { addInFlight, adoptView, type BoardView, boardView, inFlightLists } from '../rules/rank.js';
+import { addInFlight, adoptView, type BoardView, boardFacts, boardView, inFlightLists } from '../rules/rank.js';
 import { FILES, readStateText, shardSignature, writeFileAtomic } from './store.js';
 import { isFinished } from '../rules/taskmodel.js';
 import { byUpdatedDesc, topK } from '../rules/summary.js';
@@ -109,6 +109,8 @@ export const hotIndexExists = (dir: string): boolean => existsSync(join(dir, IND
 /** Writes the index of `state` (read from the file `stamp` names); `via`: the render lock's fence. */
 export function writeHotIndex(dir: string, state: State, stamp: Stamp, via?: string): void {
   const view = boardView(state);
+  // The render's board (renderboard.ts) holds only some tasks, and the board's counts with them.
+  const facts = boardFacts(state);
   const counts = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<Status, number>;
   const ready = new Set(view.depReady.map((i) => view.all[i]!.id));
   const done: Task[] = [];
@@ -128,8 +130,8 @@ export function writeHotIndex(dir: string, state: State, stamp: Stamp, via?: str
     stamp,
     revision: state.revision,
     clock: view.clock,
-    total: view.all.length,
-    counts,
+    total: facts?.total ?? view.all.length,
+    counts: facts ? { ...facts.counts } : counts,
     unfinished: view.unfinished,
     // In the board's own order, so every list built from it comes out as the full state's would.
     state: { ...rest, tasks: Object.fromEntries(view.all.filter((t) => tasks[t.id]).map((t) => [t.id, t])) },

@@ -7,6 +7,7 @@ import { hotIndexExists, readStampedState, sameStamp, type Stamp, stateHead, wri
 import type { State } from '../rules/types.js';
 import { FILES, loadConfig, readConfig, stampOf, writeFileAtomic, writeProjections } from './store.js';
 import { renderProjections } from '../render/projections.js';
+import { BoardMoved, readRenderBoard } from './renderboard.js';
 
 /**
  * Regenerating the Markdown (STATUS.md and the rest), the one way every command does it: after a
@@ -38,7 +39,7 @@ const marker = (dir: string, head: ReturnType<typeof stateHead>): string | null 
  * `baton render` and doctor --repair do after a hand edit or a git checkout of a generated file).
  * Returns the revision rendered and the files written.
  */
-export async function renderLatest(dir: string, timeoutMs: number, force = false, committed?: { state: State; stamp: Stamp }): Promise<{ revision: number | null; written: string[] }> {
+export async function renderLatest(dir: string, timeoutMs: number, force = false, committed?: { state: State; stamp: Stamp }): Promise<{ revision: number | null; written: string[]; shardsRead?: number }> {
   // A holder on another machine is judged dead as the board lock's is: by lock_stale_seconds.
   const staleMs = (await loadConfig(dir)).config.lock_stale_seconds * 1000;
   const lock = await acquireLock(dir, { timeoutMs, name: RENDER_LOCK, staleMs });
@@ -53,16 +54,39 @@ export async function renderLatest(dir: string, timeoutMs: number, force = false
     }
     if (!force && now !== null && done === now && hotIndexExists(dir)) return { revision: null, written: [] };
     // The state a writer just committed, while it is still the newest (its file's stamp and
-    // revision); else state.json as it is now.
+    // revision); else state.json as it is now: through the board index (renderboard.ts) unless
+    // asked to render anyway (after a hand edit, `baton render` trusts no index).
     const current = committed && head && head.revision === committed.state.revision && sameStamp(head.stamp, committed.stamp) ? committed : null;
-    const [{ state, stamp }, config] = await Promise.all([current ?? readStampedState(dir), readConfig(dir)]);
-    // Frozen (shallowly): the summary and the index share one board view of it.
-    Object.freeze(state);
-    const written = writeProjections(dir, renderProjections(state, config, projectionInputs(dir, state)), lock.fence);
-    writeHotIndex(dir, state, stamp, lock.fence);
+    const config = await readConfig(dir);
+    const render = (state: State, stamp: Stamp): string[] => {
+      // Frozen (shallowly): the summary and the index share one board view of it.
+      Object.freeze(state);
+      const written = writeProjections(dir, renderProjections(state, config, projectionInputs(dir, state)), lock.fence);
+      writeHotIndex(dir, state, stamp, lock.fence);
+      return written;
+    };
+    let board = current || force ? null : await readRenderBoard(dir);
+    let written: string[] | null = null;
+    let state: State | null = null;
+    if (board) {
+      try {
+        written = render(board.state, board.stamp);
+        board.keep(lock.fence);
+        state = board.state;
+      } catch (e) {
+        // A shard moved under it (a commit since): the board as it is now, read whole.
+        if (!(e instanceof BoardMoved)) throw e;
+        board = null;
+      }
+    }
+    if (!state || !written) {
+      const read = current ?? (await readStampedState(dir));
+      written = render(read.state, read.stamp);
+      state = read.state;
+    }
     // Recorded after the files: a crash in between only costs the next render some work.
     writeFileAtomic(join(dir, RENDERED), `${now ?? 'unknown'}\n`, false, lock.fence);
-    return { revision: state.revision, written };
+    return { revision: state.revision, written, ...(board ? { shardsRead: board.shardsRead } : {}) };
   } finally {
     await lock.release();
   }

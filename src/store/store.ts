@@ -1,6 +1,7 @@
 import {
   closeSync,
   constants,
+  existsSync,
   fstatSync,
   fsyncSync,
   ftruncateSync,
@@ -299,7 +300,7 @@ function unreadable(path: string, e: unknown): BatonError {
 }
 
 /** A shard file's text and the stamp of the very file read; null when it is not there. */
-function readShardFile(path: string): { text: string; stamp: string; mtime: number } | null {
+export function readShardFile(path: string): { text: string; stamp: string; mtime: number } | null {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -548,29 +549,18 @@ export async function refreshBoardFiles(dir: string, pre: BoardFiles): Promise<B
  * Such a shard has the stamp the board index recorded from a valid one, so a failure here is a
  * file changed in between; doctor explains it field by field.
  */
-function parseShardNow(text: string, file: string): Record<string, Task> {
+export function parseShardNow(text: string, file: string): Record<string, Task> {
   const { tasks, bad } = shardTasks(text, file);
   if (bad !== null) throw corrupt(file, lineOfPath(text, [bad]), `task ${bad} does not match the board schema.`, '`baton doctor` names the field; fix it by hand or restore it from git, then `baton doctor --repair`');
   return tasks as Record<string, Task>;
 }
 
-/** The board read lazily: its files (filled as shards are read) and the tasks' reader for the finder. */
-export interface LazyBoard {
-  files: BoardFiles;
-  lazy: LazyTasks;
-  /** The shards read before any rule ran: their stamps differed from those given. */
-  fresh: Set<string>;
-}
-
 /**
- * The board for a writer holding the lock, with state.json read whole and each shard read only
- * when a rule touches one of its tasks (`state.tasks` is a proxy that reads a shard on first use;
- * anything that lists the tasks reads them all). `known`: the stamps of shards whose tasks the
- * caller knows (the board index): every other shard, and one whose stamp moved, is read at once.
- * Null when the board can't be read so (layout 1, a task in a shard its id does not hash to, a
- * file that can't be stat'ed): the caller reads it whole, which says why. No journal may be there.
+ * state.json read whole but for its tasks, with the stamp of the very file read, then each shard's
+ * stamp ('' for one not there): what a lazy read starts from. Null in layout 1, or when state.json
+ * or a shard can't be read or stat'ed (the caller reads the board whole, which says why).
  */
-export async function readBoardLazily(dir: string, known: ReadonlyMap<string, string>): Promise<LazyBoard | null> {
+export async function readHeadAndStamps(dir: string): Promise<{ head: State; text: string; stamp: ReadStamp; stamps: Map<string, string> } | null> {
   const file = join(dir, FILES.state);
   let stateFile: { text: string; stamp: ReadStamp };
   try {
@@ -591,6 +581,32 @@ export async function readBoardLazily(dir: string, known: ReadonlyMap<string, st
       stamps.set(s, '');
     }
   }
+  return { head, text, stamp, stamps };
+}
+
+/** Is a transaction's journal there (a write under way, or one a crash left)? */
+export const journalThere = (dir: string): boolean => existsSync(join(dir, JOURNAL));
+
+/** The board read lazily: its files (filled as shards are read) and the tasks' reader for the finder. */
+export interface LazyBoard {
+  files: BoardFiles;
+  lazy: LazyTasks;
+  /** The shards read before any rule ran: their stamps differed from those given. */
+  fresh: Set<string>;
+}
+
+/**
+ * The board for a writer holding the lock, with state.json read whole and each shard read only
+ * when a rule touches one of its tasks (`state.tasks` is a proxy that reads a shard on first use;
+ * anything that lists the tasks reads them all). `known`: the stamps of shards whose tasks the
+ * caller knows (the board index): every other shard, and one whose stamp moved, is read at once.
+ * Null when the board can't be read so (layout 1, a task in a shard its id does not hash to, a
+ * file that can't be stat'ed): the caller reads it whole, which says why. No journal may be there.
+ */
+export async function readBoardLazily(dir: string, known: ReadonlyMap<string, string>): Promise<LazyBoard | null> {
+  const start0 = await readHeadAndStamps(dir);
+  if (!start0) return null;
+  const { head, text, stamp, stamps } = start0;
   const files: BoardFiles = { state: head, text, stamp, layout: 2, shards: new Map(), members: new Map(), misplaced: false, signature: '', parsed: new Map(), stamps: new Map() };
   const target: Record<string, Task> = {};
   // The order a plain object gives, as the whole read's map has it: integer-like ids first by

@@ -22,8 +22,10 @@ import { statText, writeFileAtomic } from './store.js';
  * The file: a first line `{"v":2}`, then two lines per shard: its head, `["00","<stamp>",<count>,
  * [<flight>...]]`, a flight being [id, status, assignee, reviewer, lease ([session, expires_at] or
  * null), 1 when it owns paths] for each task holding a lease or in flight; then its rows,
- * `{"<id>":[status, parent, depends_on]}`, parsed only by a write that asks who depends on a task,
- * a goal's children or a status. A write copies the lines of the shards it did not touch as they were.
+ * `{"<id>":[status, parent, depends_on, kind, estimate, labels, updated_at]}`,
+ * parsed only by a write that asks who depends on a task, a goal's children or a status, and by
+ * the render (renderboard.ts), which ranks and counts every task from them. A write copies the
+ * lines of the shards it did not touch as they were.
  */
 export const TASK_INDEX = '.baton.lock.tasks';
 
@@ -40,10 +42,14 @@ export function settled(stamp: string, ref: number): string {
   return Number.isFinite(mtime) && mtime < ref - RACY_MS ? stamp : RACY;
 }
 
-const HEADER = '{"v":2}';
+const HEADER = '{"v":4}';
 
-/** A task in its shard's rows: [status, parent, depends_on]. */
-type Row = [TaskEntry['status'], string | null, string[]];
+/** A task in its shard's rows: [status, parent, depends_on, kind, estimate, labels, updated_at]. */
+type Row = [Task['status'], Task['parent'], Task['depends_on'], Task['kind'], Task['estimate'], Task['labels'], Task['updated_at']];
+
+/** What a row gives of a task, named as on the task (renderboard.ts builds its stand-ins from it). */
+export const ROW_FIELDS = ['status', 'parent', 'depends_on', 'kind', 'estimate', 'labels', 'updated_at'] as const satisfies readonly (keyof Task)[];
+export type RowFields = Pick<Task, (typeof ROW_FIELDS)[number]>;
 /** A task holding a lease or in flight, in its shard's head: [id, status, assignee, reviewer, lease, 1 when it owns paths]. */
 type Flight = [string, TaskEntry['status'], string | null, string | null, [string, string] | null, 0 | 1];
 
@@ -83,7 +89,7 @@ export function lineOf(shard: string, stamp: string, tasks: Iterable<Task>): str
   const flight: Flight[] = [];
   for (const t of [...tasks].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
     const e = entryOf(t);
-    rows[t.id] = [e.status, e.parent, e.depends_on];
+    rows[t.id] = [e.status, e.parent, e.depends_on, t.kind, t.estimate, t.labels, t.updated_at];
     if (inFlightEntry(e)) flight.push([t.id, e.status, e.assignee, e.reviewer, e.lease, e.paths ? 1 : 0]);
   }
   return `${JSON.stringify([shard, stamp, Object.keys(rows).length, flight])}\n${JSON.stringify(rows)}`;
@@ -145,6 +151,30 @@ export function indexView(index: ReadonlyMap<string, IndexedShard>, fresh: Reado
       for (const s of ALL_SHARDS) yield* shardRows(s);
     },
   };
+}
+
+/**
+ * One shard's tasks as its line records them, for the render: each id with the fields a row holds,
+ * and the ids in its head (holding a lease or in flight), whose other fields a row does not give.
+ * Null when the line is not what this baton writes.
+ */
+export function rowsOfLine<T>(shard: string, line: string, make: (id: string, fields: RowFields) => T): { rows: Map<string, T>; flight: Set<string> } | null {
+  try {
+    const cut = line.indexOf('\n');
+    const head = JSON.parse(line.slice(0, cut)) as [string, string, number, Flight[]];
+    const parsed = JSON.parse(line.slice(cut + 1)) as Record<string, Row>;
+    const rows = new Map<string, T>();
+    for (const id in parsed) {
+      const r = parsed[id]!;
+      if (shardOf(id) !== shard || !Array.isArray(r) || r.length !== ROW_FIELDS.length) return null;
+      rows.set(id, make(id, { status: r[0], parent: r[1], depends_on: r[2], kind: r[3], estimate: r[4], labels: r[5], updated_at: r[6] }));
+    }
+    const flight = new Set(head[3].map((f) => f[0]));
+    for (const id of flight) if (!rows.has(id)) return null;
+    return { rows, flight };
+  } catch {
+    return null;
+  }
 }
 
 /** The stamp of a shard file as the index records it ('' for a missing file). */

@@ -85,7 +85,7 @@ export interface TxOptions {
 
 /** render_ms: the Markdown, regenerated after the lock was released (renderlock.ts). */
 /** shards_read: how many task shards the transaction had read when its rules were done (64 for a whole read). */
-export type Timing = { lock_wait_ms: number; locked_ms: number; phases?: Record<string, number>; render_ms?: number; shards_read?: number };
+export type Timing = { lock_wait_ms: number; locked_ms: number; phases?: Record<string, number>; render_ms?: number; shards_read?: number; render_shards_read?: number };
 
 export type { Tx } from '../rules/change.js';
 import type { Tx } from '../rules/change.js';
@@ -227,15 +227,17 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
   // a new state.json, so the render then reads the board again instead of trusting them.
   if (result.committed) result.committed.stamp.shards = shardSignature(dir);
   // A replayed keyed write renders too: its first run may have been killed before its render.
+  let renderRead: number | undefined;
   if (result.changed || result.replayed || opts.onRendered) {
     try {
       const r = await renderLatest(dir, opts.lockTimeoutMs, opts.onRendered !== undefined, result.committed);
+      renderRead = r.shardsRead;
       opts.onRendered?.(r.written);
     } catch (e) {
       result.warnings.push(`regenerating the Markdown failed (${(e as Error).message}); the change is committed. Next: free the cause, then \`baton render\` (or \`baton doctor --repair\`).`);
     }
   }
-  opts.onTiming?.({ lock_wait_ms: got - asked, locked_ms: locked, phases, render_ms: msNow() - started, ...(shardsRead.n === undefined ? {} : { shards_read: shardsRead.n }) });
+  opts.onTiming?.({ lock_wait_ms: got - asked, locked_ms: locked, phases, render_ms: msNow() - started, ...(shardsRead.n === undefined ? {} : { shards_read: shardsRead.n }), ...(renderRead === undefined ? {} : { render_shards_read: renderRead }) });
   return result;
 }
 
