@@ -9,7 +9,7 @@ import { STATUSES, type State, type Status, type Task } from '../rules/types.js'
 import { IN_FLIGHT } from '../rules/vocabulary.js';
 import type { Stamp } from './hotindex.js';
 import { FILES, journalThere, parseShardNow, readHeadAndStamps, readShardFile, stampOf, writeFileAtomic } from './store.js';
-import { indexOff, RACY, readTaskIndex, ROW_FIELDS, type RowFields, rowsOfLine, settled } from './taskindex.js';
+import { indexOff, indexOfLines, RACY, readTaskIndex, type Row, rowOf, rowsOfLine, settled } from './taskindex.js';
 
 /**
  * The board as the render reads it (renderlock.ts): what STATUS.md and the read index show,
@@ -68,33 +68,54 @@ function readCache(dir: string): Cache['shards'] {
   }
 }
 
-/** A task as its row gives it; reading any other field is a bug the caller recovers from. */
-type Stub = RowFields & { id: string; lease?: null };
-
-const STUB: object = Object.create(null);
-for (const key of ['title', 'description', 'priority', 'created_at', 'specialty', 'candidate_depends_on', 'owned_paths', 'candidate_owned_paths', 'assignee', 'reviewer', 'lease', 'review_required', 'gate', 'blocked', 'notes', 'rev', 'result'] satisfies (keyof Task)[]) {
-  Object.defineProperty(STUB, key, {
+/**
+ * A task as its row gives it (a stand-in for one not read whole); reading any other field is a
+ * bug the caller recovers from by rendering the whole board.
+ */
+class Stub {
+  status: Task['status'];
+  parent: Task['parent'];
+  depends_on: Task['depends_on'];
+  kind: Task['kind'];
+  estimate: Task['estimate'];
+  labels: Task['labels'];
+  updated_at: Task['updated_at'];
+  /** Null for a task neither leased nor in flight (the index's heads list every one that is); else not known. */
+  lease!: null;
+  constructor(
+    readonly id: string,
+    r: Row,
+    leased: boolean,
+  ) {
+    this.status = r[0];
+    this.parent = r[1];
+    this.depends_on = r[2];
+    this.kind = r[3];
+    this.estimate = r[4];
+    this.labels = r[5];
+    this.updated_at = r[6];
+    if (leased) Object.defineProperty(this, 'lease', { get: () => unknown(id, 'lease') });
+    else this.lease = null;
+  }
+}
+const unknown = (id: string, key: string): never => {
+  throw new BoardMoved(`the render read ${key} of task ${id}, which it holds only a row of`);
+};
+for (const key of ['title', 'description', 'priority', 'created_at', 'specialty', 'candidate_depends_on', 'owned_paths', 'candidate_owned_paths', 'assignee', 'reviewer', 'review_required', 'gate', 'blocked', 'notes', 'rev', 'result'] satisfies (keyof Task)[]) {
+  Object.defineProperty(Stub.prototype, key, {
     get(this: Stub) {
-      throw new BoardMoved(`the render read ${key} of task ${this.id}, which it holds only a row of`);
+      return unknown(this.id, key);
     },
   });
 }
-const stub = (id: string, row: RowFields, lease: boolean): Stub => {
-  const s = Object.create(STUB) as Stub;
-  s.id = id;
-  for (const k of ROW_FIELDS) (s as Record<string, unknown>)[k] = row[k];
-  // A task neither leased nor in flight has no lease (the index lists every one that has).
-  if (!lease) Object.defineProperty(s, 'lease', { value: null, enumerable: true });
-  return s;
-};
 
 /** How many unfinished tasks (not goals) the graph shows all of; more, and it shows a frontier (render/status.ts). */
 const SMALL_BOARD = 50;
 
-/** The board for the render, or null when it must be read whole (see above). */
-export async function readRenderBoard(dir: string): Promise<RenderBoard | null> {
+/** The board for the render, or null when it must be read whole (see above). `written`: the index a write just wrote, else the file's. */
+export async function readRenderBoard(dir: string, written?: ReadonlyMap<string, string>): Promise<RenderBoard | null> {
   if (indexOff()) return null;
-  const index = readTaskIndex(dir);
+  const index = written ? indexOfLines(written) : readTaskIndex(dir);
   if (!index) return null;
   const start = await readHeadAndStamps(dir);
   if (!start) return null;
@@ -120,10 +141,11 @@ export async function readRenderBoard(dir: string): Promise<RenderBoard | null> 
     const x = index.get(s);
     const now = stamps.get(s)!;
     if (x && x.stamp !== RACY && x.stamp === now) {
-      const got = rowsOfLine(s, x.line, (id, r) => stub(id, r, true));
-      if (!got) return null;
-      for (const id of got.flight) flight.add(id);
-      for (const [id, r] of got.rows) rows.set(id, flight.has(id) ? r : stub(id, r, false));
+      const ok = rowsOfLine(s, x.line, (id, r, leased) => {
+        rows.set(id, new Stub(id, r, leased));
+        if (leased) flight.add(id);
+      });
+      if (!ok) return null;
       const c = cache[s];
       if (c && c[0] === now) whole.set(s, c[1]);
       continue;
@@ -138,7 +160,7 @@ export async function readRenderBoard(dir: string): Promise<RenderBoard | null> 
     if (!tasks) return null;
     whole.set(s, tasks);
     for (const id in tasks) {
-      rows.set(id, stub(id, tasks[id]!, true));
+      rows.set(id, new Stub(id, rowOf(tasks[id]!), true));
       flight.add(id);
     }
   }
@@ -233,7 +255,8 @@ export async function readRenderBoard(dir: string): Promise<RenderBoard | null> 
   const kept: Record<string, Task> = {};
   for (const id of [...want].sort((a, b) => cmp(a, b))) kept[id] = got.get(id)!;
   const keptAll = Object.values(kept);
-  const at = new Map(all.map((t, i) => [t.id, i]));
+  const at = new Map<string, number>();
+  for (let i = 0; i < all.length; i++) if (want.has(all[i]!.id)) at.set(all[i]!.id, i);
   const critical = new Float64Array(keptAll.length).fill(-1);
   const downstream = new Map<number, number>();
   const keptReady: number[] = [];

@@ -37,9 +37,10 @@ const marker = (dir: string, head: ReturnType<typeof stateHead>): string | null 
 /**
  * Renders the newest committed board unless it is rendered already (`force`: render anyway, as
  * `baton render` and doctor --repair do after a hand edit or a git checkout of a generated file).
- * Returns the revision rendered and the files written.
+ * Returns the revision rendered and the files written. `index`: the board index a writer just
+ * wrote (what the file holds, unless a later writer rewrote it: its stamps are checked anyway).
  */
-export async function renderLatest(dir: string, timeoutMs: number, force = false, committed?: { state: State; stamp: Stamp }): Promise<{ revision: number | null; written: string[]; shardsRead?: number }> {
+export async function renderLatest(dir: string, timeoutMs: number, force = false, committed?: { state: State; stamp: Stamp }, index?: ReadonlyMap<string, string>): Promise<{ revision: number | null; written: string[]; shardsRead?: number }> {
   // A holder on another machine is judged dead as the board lock's is: by lock_stale_seconds.
   const staleMs = (await loadConfig(dir)).config.lock_stale_seconds * 1000;
   const lock = await acquireLock(dir, { timeoutMs, name: RENDER_LOCK, staleMs });
@@ -65,7 +66,7 @@ export async function renderLatest(dir: string, timeoutMs: number, force = false
       writeHotIndex(dir, state, stamp, lock.fence);
       return written;
     };
-    let board = current || force ? null : await readRenderBoard(dir);
+    let board = current || force ? null : await readRenderBoard(dir, index);
     let written: string[] | null = null;
     let state: State | null = null;
     if (board) {

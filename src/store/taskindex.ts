@@ -45,11 +45,10 @@ export function settled(stamp: string, ref: number): string {
 const HEADER = '{"v":4}';
 
 /** A task in its shard's rows: [status, parent, depends_on, kind, estimate, labels, updated_at]. */
-type Row = [Task['status'], Task['parent'], Task['depends_on'], Task['kind'], Task['estimate'], Task['labels'], Task['updated_at']];
+export type Row = [Task['status'], Task['parent'], Task['depends_on'], Task['kind'], Task['estimate'], Task['labels'], Task['updated_at']];
 
-/** What a row gives of a task, named as on the task (renderboard.ts builds its stand-ins from it). */
-export const ROW_FIELDS = ['status', 'parent', 'depends_on', 'kind', 'estimate', 'labels', 'updated_at'] as const satisfies readonly (keyof Task)[];
-export type RowFields = Pick<Task, (typeof ROW_FIELDS)[number]>;
+/** A task's row. */
+export const rowOf = (t: Task): Row => [t.status, t.parent, t.depends_on, t.kind, t.estimate, t.labels, t.updated_at];
 /** A task holding a lease or in flight, in its shard's head: [id, status, assignee, reviewer, lease, 1 when it owns paths]. */
 type Flight = [string, TaskEntry['status'], string | null, string | null, [string, string] | null, 0 | 1];
 
@@ -75,10 +74,25 @@ export function readTaskIndex(dir: string): Map<string, IndexedShard> | null {
   if (lines[0] !== HEADER) return null;
   const out = new Map<string, IndexedShard>();
   for (let i = 1; i + 1 < lines.length; i += 2) {
-    // ["00","<stamp>",<count>,...: the shard, the stamp and the count without parsing the rest.
-    const m = /^\["([0-3][0-9a-f])","([^"]*)",(\d+),/.exec(lines[i]!);
-    if (!m) return null;
-    out.set(m[1]!, { stamp: m[2]!, count: Number(m[3]), line: `${lines[i]}\n${lines[i + 1]}` });
+    const x = indexedShard(`${lines[i]}\n${lines[i + 1]}`);
+    if (!x) return null;
+    out.set(x.shard, x);
+  }
+  return out;
+}
+
+/** A shard's two lines as read or written: the shard, the stamp and the count without parsing the rest. */
+function indexedShard(line: string): (IndexedShard & { shard: string }) | null {
+  const m = /^\["([0-3][0-9a-f])","([^"]*)",(\d+),/.exec(line);
+  return m ? { shard: m[1]!, stamp: m[2]!, count: Number(m[3]), line } : null;
+}
+
+/** The index a write just wrote, as readTaskIndex would read it back (the render after it takes it so). */
+export function indexOfLines(lines: ReadonlyMap<string, string>): Map<string, IndexedShard> {
+  const out = new Map<string, IndexedShard>();
+  for (const line of lines.values()) {
+    const x = indexedShard(line);
+    if (x) out.set(x.shard, x);
   }
   return out;
 }
@@ -89,7 +103,7 @@ export function lineOf(shard: string, stamp: string, tasks: Iterable<Task>): str
   const flight: Flight[] = [];
   for (const t of [...tasks].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
     const e = entryOf(t);
-    rows[t.id] = [e.status, e.parent, e.depends_on, t.kind, t.estimate, t.labels, t.updated_at];
+    rows[t.id] = rowOf(t);
     if (inFlightEntry(e)) flight.push([t.id, e.status, e.assignee, e.reviewer, e.lease, e.paths ? 1 : 0]);
   }
   return `${JSON.stringify([shard, stamp, Object.keys(rows).length, flight])}\n${JSON.stringify(rows)}`;
@@ -154,26 +168,26 @@ export function indexView(index: ReadonlyMap<string, IndexedShard>, fresh: Reado
 }
 
 /**
- * One shard's tasks as its line records them, for the render: each id with the fields a row holds,
- * and the ids in its head (holding a lease or in flight), whose other fields a row does not give.
- * Null when the line is not what this baton writes.
+ * One shard's tasks as its line records them, for the render: each id with its row, and whether
+ * its head lists it (holding a lease or in flight: a row does not give its lease). False when the
+ * line is not what this baton writes.
  */
-export function rowsOfLine<T>(shard: string, line: string, make: (id: string, fields: RowFields) => T): { rows: Map<string, T>; flight: Set<string> } | null {
+export function rowsOfLine(shard: string, line: string, take: (id: string, row: Row, leased: boolean) => void): boolean {
   try {
     const cut = line.indexOf('\n');
     const head = JSON.parse(line.slice(0, cut)) as [string, string, number, Flight[]];
     const parsed = JSON.parse(line.slice(cut + 1)) as Record<string, Row>;
-    const rows = new Map<string, T>();
+    const flight = new Set(head[3].map((f) => f[0]));
+    let n = 0;
     for (const id in parsed) {
       const r = parsed[id]!;
-      if (shardOf(id) !== shard || !Array.isArray(r) || r.length !== ROW_FIELDS.length) return null;
-      rows.set(id, make(id, { status: r[0], parent: r[1], depends_on: r[2], kind: r[3], estimate: r[4], labels: r[5], updated_at: r[6] }));
+      if (shardOf(id) !== shard || !Array.isArray(r) || r.length !== 7) return false;
+      take(id, r, flight.has(id));
+      if (flight.has(id)) n++;
     }
-    const flight = new Set(head[3].map((f) => f[0]));
-    for (const id of flight) if (!rows.has(id)) return null;
-    return { rows, flight };
+    return n === flight.size;
   } catch {
-    return null;
+    return false;
   }
 }
 

@@ -101,6 +101,8 @@ export interface TxResult<R> {
   replayed?: boolean;
   /** The state this transaction committed and its file's stamp: the render after it needs no re-read. */
   committed?: { state: State; stamp: Stamp } | undefined;
+  /** The board index this transaction wrote, by shard (taskindex.ts): the render after it reads through it. */
+  index?: ReadonlyMap<string, string> | undefined;
 }
 
 function checkExpectedRevision(state: State, expected: number | undefined): void {
@@ -230,7 +232,7 @@ export async function transact<R>(dir: string, opts: TxOptions, apply: (tx: Tx) 
   let renderRead: number | undefined;
   if (result.changed || result.replayed || opts.onRendered) {
     try {
-      const r = await renderLatest(dir, opts.lockTimeoutMs, opts.onRendered !== undefined, result.committed);
+      const r = await renderLatest(dir, opts.lockTimeoutMs, opts.onRendered !== undefined, result.committed, result.index);
       renderRead = r.shardsRead;
       opts.onRendered?.(r.written);
     } catch (e) {
@@ -268,10 +270,10 @@ export async function transactHeld<R>(dir: string, lock: HeldLock, loaded: Loade
   phase('validate');
   const written = commitChange(dir, lock, board, change, opts, value);
   phase('commit');
-  const stamp = afterCommitPoint(dir, lock, loaded, board, change, written, opts);
+  const { stamp, index } = afterCommitPoint(dir, lock, loaded, board, change, written, opts);
   phase('after');
-  // A board read lazily is not whole: the render after the lock reads it (as any reader does).
-  return { value, revision: change.revision, changed: true, warnings: change.warnings, committed: stamp && !board.indexed ? { state: board.state, stamp } : undefined };
+  // A board read lazily is not whole: the render after the lock reads it through the index just written.
+  return { value, revision: change.revision, changed: true, warnings: change.warnings, committed: stamp && !board.indexed ? { state: board.state, stamp } : undefined, index: index ?? undefined };
 }
 
 /** Adds each phase's milliseconds to `phases` (bench, BATON_TIMINGS=1), timed from the last call. */
@@ -325,9 +327,9 @@ async function readIndexed(dir: string): Promise<Indexed | null> {
  * change touched, and copies the others; a board read whole gives every line. A board holding a
  * task in the wrong shard records nothing (its next write rewrites every shard).
  */
-function recordIndex(dir: string, board: Board, touched: ReadonlySet<string>, written: ReadonlySet<string>, ref: number, via: string): void {
+function recordIndex(dir: string, board: Board, touched: ReadonlySet<string>, written: ReadonlySet<string>, ref: number, via: string): ReadonlyMap<string, string> | null {
   const { indexed, state, files } = board;
-  if (files.misplaced && written.size === 0) return;
+  if (files.misplaced && written.size === 0) return null;
   const stampOf = (s: string): string => {
     if (written.has(s)) return RACY;
     if (!files.shards.has(s)) return '';
@@ -345,7 +347,7 @@ function recordIndex(dir: string, board: Board, touched: ReadonlySet<string>, wr
       lines.set(s, was && stamp !== RACY && was.stamp === stamp && !changed.has(s) && !files.misplaced ? was.line : lineOf(s, stamp, by.get(s) ?? []));
     }
     if (!old || ALL_SHARDS.some((s) => old.get(s)?.line !== lines.get(s))) writeTaskIndex(dir, lines, via);
-    return;
+    return lines;
   }
   const { lazy, index } = indexed;
   // The shards read again before the rules ran, and those holding a task the change touched; a
@@ -367,6 +369,7 @@ function recordIndex(dir: string, board: Board, touched: ReadonlySet<string>, wr
     lines.set(s, lineOf(s, stampOf(s), tasks));
   }
   writeTaskIndex(dir, lines, via);
+  return lines;
 }
 
 /**
@@ -583,7 +586,7 @@ function commitChange(dir: string, lock: HeldLock, board: Board, change: Change,
  * 25 revisions event retention and old key records. Returns the stamp of the state.json this
  * transaction wrote, for the render after it.
  */
-function afterCommitPoint(dir: string, lock: HeldLock, loaded: LoadedConfig, board: Board, change: Change, written: ReadonlySet<string>, opts: TxOptions): Stamp | null {
+function afterCommitPoint(dir: string, lock: HeldLock, loaded: LoadedConfig, board: Board, change: Change, written: ReadonlySet<string>, opts: TxOptions): { stamp: Stamp | null; index: ReadonlyMap<string, string> | null } {
   const { tx, events, revision, now, warnings } = change;
   const { state, config } = tx;
   const after = (what: string, f: () => void) => {
@@ -605,10 +608,11 @@ function afterCommitPoint(dir: string, lock: HeldLock, loaded: LoadedConfig, boa
   after('recording the log mark', () => writeMark(dir, events.at(-1)?.id));
   after('removing the transaction journal', () => removeJournal(dir, lock.nonce));
   after('caching the parsed config', () => writeConfigCache(dir, loaded));
+  let index: ReadonlyMap<string, string> | null = null;
   if (!indexOff()) {
     let recorded = false;
     after('recording the board index', () => {
-      recordIndex(dir, board, change.touched, written, stamp?.mtime ?? board.files.stamp.mtime, lock.fence);
+      index = recordIndex(dir, board, change.touched, written, stamp?.mtime ?? board.files.stamp.mtime, lock.fence);
       recorded = true;
     });
     // The tests check every index a write records against the shard files it describes.
@@ -622,7 +626,7 @@ function afterCommitPoint(dir: string, lock: HeldLock, loaded: LoadedConfig, boa
   }
   if (opts.idempotency && revision % 25 === 0) after('dropping old idempotency records', () => pruneKeyRecords(dir, Date.parse(now)));
   opts.afterCommit?.(state, config, lock);
-  return stamp;
+  return { stamp, index };
 }
 
 /**
