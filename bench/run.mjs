@@ -135,8 +135,11 @@ for (const shape of SIZES) {
       if (!ts.length) continue;
       const locked = median(ts.map((t) => t.locked_ms));
       const shards = ts.every((t) => t.shards_read !== undefined) ? median(ts.map((t) => t.shards_read)) : null;
-      size.commands[name].under_lock = { locked_ms: locked, shards_read: shards };
-      rows.push(['', `${name}: under the lock`, `${locked.toFixed(1)} ms${shards === null ? '' : `, ${shards} of 64 shards read`}`, '', '', '']);
+      // The render after it: how long, and how many shards it read through the board index (none said: the whole board).
+      const render = median(ts.map((t) => t.render_ms ?? 0));
+      const rendered = ts.every((t) => t.render_shards_read !== undefined) ? median(ts.map((t) => t.render_shards_read)) : null;
+      size.commands[name].under_lock = { locked_ms: locked, shards_read: shards, render_ms: render, render_shards_read: rendered };
+      rows.push(['', `${name}: under the lock`, `${locked.toFixed(1)} ms${shards === null ? '' : `, ${shards} of 64 shards read`}; the Markdown after it ${render.toFixed(1)} ms, ${rendered === null ? 'the whole board read' : `${rendered} of 64 shards read`}`, '', '', '']);
     }
     if (!args.includes('--no-mcp')) {
       // A long-lived server: a call on an unchanged board parses nothing (goal: next p50 under 5 ms).

@@ -378,6 +378,7 @@ describe('the finder (rules/finder.ts): the board index answers what the whole b
         assignee: rnd() < 0.6 ? pick(['a', 'b']) : null,
         reviewer: rnd() < 0.3 ? pick(['a', 'b']) : null,
         lease: leased ? { session: pick(['s1', 's2']), expires_at: at(Math.floor(rnd() * 10)), heartbeat_at: T0, token_hash: 'x' } : null,
+        updated_at: at(Math.floor(rnd() * 10)),
       });
     };
     const before = state(ids.filter(() => rnd() < 0.8).map(randomTask));
@@ -415,6 +416,7 @@ describe('the finder (rules/finder.ts): the board index answers what the whole b
       for (const sid of ['s1', 's2']) check(`leasedBy ${sid}`, (f) => f.leasedBy(sid), (t) => t.lease?.session === sid);
       for (const agent of ['a', 'b']) check(`inProgressBy ${agent}`, (f) => f.inProgressBy(agent), (t) => t.status === 'in_progress' && t.assignee === agent);
       check('holdingPaths', (f) => f.holdingPaths(), (t) => IN_FLIGHT.has(t.status) && t.owned_paths.length > 0);
+      check('finishedBy', (f) => f.finishedBy(by), (t) => (t.status === 'done' || t.status === 'cancelled') && Date.parse(t.updated_at) <= by);
       for (const id of [...ids, 'gone']) {
         check(`dependents ${id}`, (f) => f.dependents(id), (t) => t.depends_on.includes(id));
         check(`children ${id}`, (f) => f.children(id), (t) => t.parent === id);

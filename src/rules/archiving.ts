@@ -32,7 +32,7 @@ export function pruneTombstones(map: Record<string, string>): Record<string, str
  * task), oldest first. A child of a goal still open stays until the goal finishes: the goal's
  * progress is counted on the board.
  */
-export function archivable(state: State, now: string, days: number): Task[] {
+export function archivable(state: State, now: string, days: number, candidates: Iterable<Task> = Object.values(state.tasks)): Task[] {
   const cutoff = Date.parse(now) - days * DAY_MS;
   // Any goal above it still open (a parent chain may loop: each goal is visited once).
   const openParent = (t: Task) => {
@@ -43,7 +43,7 @@ export function archivable(state: State, now: string, days: number): Task[] {
     }
     return false;
   };
-  return Object.values(state.tasks)
+  return [...candidates]
     .filter((t) => isFinished(t.status) && (days === 0 || Date.parse(t.updated_at) <= cutoff) && !openParent(t))
     .sort((a, b) => cmp(a.updated_at, b.updated_at) || cmp(a.id, b.id));
 }

@@ -1,4 +1,5 @@
 import { IN_FLIGHT } from './vocabulary.js';
+import { isFinished } from './taskmodel.js';
 import type { State, Status, Task } from './types.js';
 
 /**
@@ -30,6 +31,8 @@ export interface TaskFinder {
   dependents(id: string): Iterable<Task>;
   /** Tasks that may have `id` as their parent. */
   children(id: string): Iterable<Task>;
+  /** Tasks that may be finished and have last changed by `cutoff` (ms): what archiving may take. */
+  finishedBy(cutoff: number): Iterable<Task>;
 }
 
 /**
@@ -46,6 +49,8 @@ export interface TaskEntry {
   reviewer: string | null;
   /** Whether it is in flight with owned paths. */
   paths: boolean;
+  /** When it last changed ('' in the index's short list, which holds no finished task). */
+  updated_at: string;
 }
 
 export function entryOf(t: Task): TaskEntry {
@@ -58,6 +63,7 @@ export function entryOf(t: Task): TaskEntry {
     assignee: flight || t.lease ? t.assignee : null,
     reviewer: flight || t.lease ? t.reviewer : null,
     paths: flight && t.owned_paths.length > 0,
+    updated_at: t.updated_at,
   };
 }
 
@@ -76,6 +82,7 @@ export function wholeFinder(state: State): TaskFinder {
     holdingPaths: all,
     dependents: all,
     children: all,
+    finishedBy: all,
   };
 }
 
@@ -145,6 +152,11 @@ export function indexFinder(index: IndexView, lazy: LazyTasks): TaskFinder {
         for (const [tid, e] of index.all()) for (const d of e.depends_on) (dependents.get(d) ?? dependents.set(d, []).get(d)!).push(tid);
       }
       return pick(dependents.get(id) ?? []);
+    },
+    finishedBy: (cutoff) => {
+      const ids: string[] = [];
+      for (const [tid, e] of index.all()) if (isFinished(e.status) && Date.parse(e.updated_at) <= cutoff) ids.push(tid);
+      return pick(ids);
     },
     children: (id) => {
       if (!children) {

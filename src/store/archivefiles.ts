@@ -203,7 +203,9 @@ export function archiveView(dir: string, limit = 10): ArchiveView {
 
 /** Archives what archivable() names, in this transaction; returns the ids, oldest first. */
 export function archiveFinished(tx: Tx, days: number, why: 'command' | 'auto', max = Infinity): string[] {
-  const tasks = archivable(tx.state, tx.now, days).slice(0, max);
+  // Auto-archiving rides on every 25th write: the board index names its candidates (`archive` looks at every task).
+  const candidates = why === 'auto' ? tx.find.finishedBy(Date.parse(tx.now) - days * 86_400_000) : undefined;
+  const tasks = archivable(tx.state, tx.now, days, candidates).slice(0, max);
   for (const t of tasks) tx.archive(t, { by: why });
   return tasks.map((t) => t.id);
 }

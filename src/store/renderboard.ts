@@ -160,8 +160,9 @@ export async function readRenderBoard(dir: string, written?: ReadonlyMap<string,
     if (!tasks) return null;
     whole.set(s, tasks);
     for (const id in tasks) {
-      rows.set(id, new Stub(id, rowOf(tasks[id]!), true));
-      flight.add(id);
+      const leased = tasks[id]!.lease !== null;
+      rows.set(id, new Stub(id, rowOf(tasks[id]!), leased));
+      if (leased) flight.add(id);
     }
   }
   // No write under way, and state.json still the file read: the stamps above are its shards'.

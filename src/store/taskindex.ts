@@ -140,7 +140,7 @@ export function indexView(index: ReadonlyMap<string, IndexedShard>, fresh: Reado
     }
     for (const f of head[3]) {
       if (shardOf(f[0]) !== s) return null; // not what a write records: read the board whole
-      flights.push([f[0], { status: f[1], parent: null, depends_on: [], assignee: f[2], reviewer: f[3], lease: f[4], paths: f[5] === 1 }]);
+      flights.push([f[0], { status: f[1], parent: null, depends_on: [], assignee: f[2], reviewer: f[3], lease: f[4], paths: f[5] === 1, updated_at: '' }]);
     }
   }
   const shardRows = (s: string): Map<string, TaskEntry> => {
@@ -152,7 +152,7 @@ export function indexView(index: ReadonlyMap<string, IndexedShard>, fresh: Reado
     for (const id in parsed) {
       if (shardOf(id) !== s) throw new BatonError('INTERNAL', `${TASK_INDEX}: shard ${s} lists ${id}, which belongs in another (delete the file: the next write rebuilds it).`);
       const r = parsed[id]!;
-      m.set(id, { status: r[0], parent: r[1], depends_on: r[2], assignee: null, reviewer: null, lease: null, paths: false });
+      m.set(id, { status: r[0], parent: r[1], depends_on: r[2], assignee: null, reviewer: null, lease: null, paths: false, updated_at: r[6] });
     }
     rows.set(s, m);
     return m;
