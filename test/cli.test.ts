@@ -211,6 +211,9 @@ describe('task commands', () => {
     expect(shownB.ready).toBe(false);
     expect(shownB.dependents).toEqual([]);
     fails(await j(b, 'show', 'nope'), 4, 'NOT_FOUND');
+    // A name every JavaScript object answers to is no task: a dependency on it is refused like any unknown id.
+    fails(await j(b, 'add', 'odd', '--depends-on', 'constructor'), 4, 'NOT_FOUND');
+    fails(await j(b, 'dep', 'add', 'b', 'constructor'), 4, 'NOT_FOUND');
 
     const all = ok(await j(b, 'list'), rev);
     expect(ids({ json: all } as Run).sort()).toEqual(['a', 'b', 'ci', 'g']);

@@ -210,7 +210,8 @@ export function checkDepsExist(state: State, id: string, deps: string[], known?:
   const out = deps.map((d) => checkId(d, 'dependency id'));
   for (const d of out) {
     if (d === id) throw new BatonError('DEPENDENCY_CYCLE', `Task ${id} can't depend on itself.`, { details: { cycle: [id, id] } });
-    if (!state.tasks[d] && !known?.has(d)) {
+    // Own keys only: `constructor` is a valid id that every object answers to.
+    if (!Object.hasOwn(state.tasks, d) && !known?.has(d)) {
       throw new BatonError('NOT_FOUND', `Dependency '${d}' of ${id} is not a task on this board.`, {
         hint: 'baton list',
         details: { kind: 'task', id: d },

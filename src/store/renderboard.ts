@@ -185,12 +185,17 @@ export async function readRenderBoard(dir: string, written?: ReadonlyMap<string,
     if (t.status === 'done') p.done++;
     map.set(key, p);
   };
+  // An id a plain object answers to (`constructor`, which a hand edit can name): the whole board's
+  // lookups and the rows' would disagree on it, so the whole board decides.
+  let inherited = false;
   const finished = (id: string) => {
     const d = rows.get(id);
+    if (!d && id in Object.prototype) inherited = true;
     return !d || isFinished(d.status);
   };
   for (let i = 0; i < all.length; i++) {
     const t = all[i]!;
+    if (t.id in Object.prototype || (t.parent !== null && t.parent in Object.prototype)) inherited = true;
     counts[t.status]++;
     if (t.updated_at > latest) latest = t.updated_at;
     if (!isFinished(t.status)) {
@@ -203,6 +208,7 @@ export async function readRenderBoard(dir: string, written?: ReadonlyMap<string,
     }
     if (t.status === 'todo' && t.kind === 'task' && t.depends_on.every(finished)) depReady.push(i);
   }
+  if (inherited) return null;
   const measured = measureRoots(all, depReady);
   // With a cycle, the measures hang on the order the roots were walked in: the whole board's order decides.
   if (measured.cyclic) return null;
