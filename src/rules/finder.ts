@@ -1,5 +1,4 @@
-import { IN_FLIGHT } from './vocabulary.js';
-import { isFinished } from './taskmodel.js';
+import { IN_FLIGHT, isFinished } from './vocabulary.js';
 import type { State, Status, Task } from './types.js';
 
 /**

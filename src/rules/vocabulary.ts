@@ -16,6 +16,9 @@ export type Status = (typeof STATUSES)[number];
 /** Statuses in which a task's owned paths are someone's work in flight. */
 export const IN_FLIGHT: ReadonlySet<Status> = new Set(['in_progress', 'review', 'in_review', 'changes_requested', 'handoff']);
 
+/** Done or cancelled: a finished task counts as out of the way for whoever depends on it. */
+export const isFinished = (s: Status) => s === 'done' || s === 'cancelled';
+
 export const KINDS = ['task', 'goal', 'gate'] as const;
 export type Kind = (typeof KINDS)[number];
 
