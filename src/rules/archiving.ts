@@ -32,8 +32,11 @@ export function pruneTombstones(map: Record<string, string>): Record<string, str
  * task), oldest first. A child of a goal still open stays until the goal finishes: the goal's
  * progress is counted on the board.
  */
+/** The instant (ms) a finished task must have last changed by to be archived after `days`. */
+export const archiveCutoff = (now: string, days: number): number => Date.parse(now) - days * DAY_MS;
+
 export function archivable(state: State, now: string, days: number, candidates: Iterable<Task> = Object.values(state.tasks)): Task[] {
-  const cutoff = Date.parse(now) - days * DAY_MS;
+  const cutoff = archiveCutoff(now, days);
   // Any goal above it still open (a parent chain may loop: each goal is visited once).
   const openParent = (t: Task) => {
     const seen = new Set<string>();

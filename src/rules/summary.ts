@@ -55,13 +55,6 @@ export function summarize(state: State, config: Config, limit = 10, archivedDone
   const gates: Task[] = [];
   const byGoal = new Map<string, Progress>();
   const byLabel = new Map<string, Progress>();
-  const count = (map: Map<string, Progress>, key: string, title: string | null, t: Task) => {
-    if (t.status === 'cancelled') return;
-    const p = map.get(key) ?? { key, title, done: 0, total: 0 };
-    p.total++;
-    if (t.status === 'done') p.done++;
-    map.set(key, p);
-  };
   // One view of the board for the lists and the ranking (kept with a frozen state).
   const view = boardView(state);
   const tasks = view.all;
@@ -77,8 +70,8 @@ export function summarize(state: State, config: Config, limit = 10, archivedDone
     if (t.kind === 'gate' && t.status === 'waiting') gates.push(t);
     if (!whole && t.kind !== 'goal') {
       const goal = t.parent ? state.tasks[t.parent] : undefined;
-      if (goal?.kind === 'goal') count(byGoal, goal.id, goal.title, t);
-      for (const l of t.labels) count(byLabel, l, null, t);
+      if (goal?.kind === 'goal') countProgress(byGoal, goal.id, goal.title, t.status);
+      for (const l of t.labels) countProgress(byLabel, l, null, t.status);
     }
   }
   const ranked = rankTasks(state, config, { agent: null, now: view.clock, pathsRefuse: PROFILE_LIMITS[config.profile].pathsRefuse, view }).ranked;
@@ -104,6 +97,15 @@ export function summarize(state: State, config: Config, limit = 10, archivedDone
     blocked: blocked.sort(byPriority).slice(0, limit * 5),
     recently_done: topK(archivedDone.length ? [...done, ...archivedDone.filter((t) => !state.tasks[t.id])] : done, limit, byUpdatedDesc),
   };
+}
+
+/** Counts a task of this status under a goal or a label: done of those not cancelled. */
+export function countProgress(map: Map<string, Progress>, key: string, title: string | null, status: Status): void {
+  if (status === 'cancelled') return;
+  const p = map.get(key) ?? { key, title, done: 0, total: 0 };
+  p.total++;
+  if (status === 'done') p.done++;
+  map.set(key, p);
 }
 
 /** The goals or labels STATUS.md lists: the biggest first, ties by key. */

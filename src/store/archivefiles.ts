@@ -4,7 +4,7 @@ import { cmp } from '../rules/json.js';
 import { sortValue } from '../rules/shape.js';
 import { recentNotifications } from './eventlog.js';
 import { appendLines, writeFileAtomic } from './store.js';
-import { archivable } from '../rules/archiving.js';
+import { archivable, archiveCutoff } from '../rules/archiving.js';
 import { NO_ARCHIVE, type ArchiveView } from '../render/status.js';
 import type { ProjectionInputs } from '../render/projections.js';
 import type { Tx } from '../rules/change.js';
@@ -204,7 +204,7 @@ export function archiveView(dir: string, limit = 10): ArchiveView {
 /** Archives what archivable() names, in this transaction; returns the ids, oldest first. */
 export function archiveFinished(tx: Tx, days: number, why: 'command' | 'auto', max = Infinity): string[] {
   // Auto-archiving rides on every 25th write: the board index names its candidates (`archive` looks at every task).
-  const candidates = why === 'auto' ? tx.find.finishedBy(Date.parse(tx.now) - days * 86_400_000) : undefined;
+  const candidates = why === 'auto' ? tx.find.finishedBy(archiveCutoff(tx.now, days)) : undefined;
   const tasks = archivable(tx.state, tx.now, days, candidates).slice(0, max);
   for (const t of tasks) tx.archive(t, { by: why });
   return tasks.map((t) => t.id);

@@ -3,12 +3,12 @@ import { join } from 'node:path';
 import { cmp } from '../rules/json.js';
 import { ALL_SHARDS, shardOf, shardPath } from '../rules/layout.js';
 import { addInFlight, adoptView, type BoardView, inFlightLists, measureRoots, type Progress } from '../rules/rank.js';
-import { biggestProgress, byUpdatedDesc, topK } from '../rules/summary.js';
+import { biggestProgress, byUpdatedDesc, countProgress, topK } from '../rules/summary.js';
 import { isFinished } from '../rules/taskmodel.js';
 import { STATUSES, type State, type Status, type Task } from '../rules/types.js';
 import { IN_FLIGHT } from '../rules/vocabulary.js';
 import type { Stamp } from './hotindex.js';
-import { FILES, journalThere, parseShardNow, readHeadAndStamps, readShardFile, stampOf, writeFileAtomic } from './store.js';
+import { FILES, journalThere, parseShardNow, readHeadAndStamps, readShardFile, signaturePart, stampOf, writeFileAtomic } from './store.js';
 import { indexOff, indexOfLines, RACY, readTaskIndex, type Row, rowOf, rowsOfLine, settled } from './taskindex.js';
 
 /**
@@ -178,13 +178,6 @@ export async function readRenderBoard(dir: string, written?: ReadonlyMap<string,
   const depReady: number[] = [];
   const byGoal = new Map<string, Progress>();
   const byLabel = new Map<string, Progress>();
-  const count = (map: Map<string, Progress>, key: string, t: Stub) => {
-    if (t.status === 'cancelled') return;
-    const p = map.get(key) ?? { key, title: null, done: 0, total: 0 };
-    p.total++;
-    if (t.status === 'done') p.done++;
-    map.set(key, p);
-  };
   // An id a plain object answers to (`constructor`, which a hand edit can name): the whole board's
   // lookups and the rows' would disagree on it, so the whole board decides.
   let inherited = false;
@@ -203,8 +196,9 @@ export async function readRenderBoard(dir: string, written?: ReadonlyMap<string,
       if (t.kind !== 'goal') openTasks++;
     }
     if (t.kind !== 'goal') {
-      if (t.parent && rows.get(t.parent)?.kind === 'goal') count(byGoal, t.parent, t);
-      for (const l of t.labels) count(byLabel, l, t);
+      // A goal's title is read once it is among those shown.
+      if (t.parent && rows.get(t.parent)?.kind === 'goal') countProgress(byGoal, t.parent, null, t.status);
+      for (const l of t.labels) countProgress(byLabel, l, null, t.status);
     }
     if (t.status === 'todo' && t.kind === 'task' && t.depends_on.every(finished)) depReady.push(i);
   }
@@ -251,10 +245,9 @@ export async function readRenderBoard(dir: string, written?: ReadonlyMap<string,
   };
   let got: Map<string, Task>;
   try {
-    got = new Map([...want, ...lookups].sort().map((id) => [id, full(id)]));
-  } catch (e) {
-    if (e instanceof BoardMoved) return null;
-    return null; // the whole read says what is wrong with a shard
+    got = new Map([...want, ...lookups].map((id) => [id, full(id)]));
+  } catch {
+    return null; // a shard moved (or the whole read says what is wrong with it)
   }
   for (const g of goals) g.title = got.get(g.key)!.title;
 
@@ -275,7 +268,7 @@ export async function readRenderBoard(dir: string, written?: ReadonlyMap<string,
       downstream.set(k, measured.downstream.get(i)!);
     }
   });
-  // The ready tasks in the order the whole board's view lists them (its own order of the tasks).
+  // The lists of work in flight (every task in flight is kept).
   const inFlight = inFlightLists();
   for (const t of keptAll) addInFlight(inFlight, t);
   const tasks: Record<string, Task> = {};
@@ -285,10 +278,7 @@ export async function readRenderBoard(dir: string, written?: ReadonlyMap<string,
   adoptView(head, view, { counts, total: all.length, progress: { goals, labels }, openTasks });
 
   const signature = ALL_SHARDS.filter((s) => stamps.get(s) !== '')
-    .map((s) => {
-      const [size, mtime, , ino] = stamps.get(s)!.split(':');
-      return `${s}:${size}:${mtime}:${ino}`;
-    })
+    .map((s) => signaturePart(s, stamps.get(s)!))
     .join(',');
   return {
     state: head,

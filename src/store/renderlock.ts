@@ -66,28 +66,25 @@ export async function renderLatest(dir: string, timeoutMs: number, force = false
       writeHotIndex(dir, state, stamp, lock.fence);
       return written;
     };
-    let board = current || force ? null : await readRenderBoard(dir, index);
-    let written: string[] | null = null;
-    let state: State | null = null;
+    const board = current || force ? null : await readRenderBoard(dir, index);
+    let out: { revision: number; written: string[]; shardsRead?: number } | null = null;
     if (board) {
       try {
-        written = render(board.state, board.stamp);
+        out = { revision: board.state.revision, written: render(board.state, board.stamp), shardsRead: board.shardsRead };
         board.keep(lock.fence);
-        state = board.state;
       } catch (e) {
         // A shard moved under it (a commit since): the board as it is now, read whole.
         if (!(e instanceof BoardMoved)) throw e;
-        board = null;
+        out = null;
       }
     }
-    if (!state || !written) {
+    if (!out) {
       const read = current ?? (await readStampedState(dir));
-      written = render(read.state, read.stamp);
-      state = read.state;
+      out = { revision: read.state.revision, written: render(read.state, read.stamp) };
     }
     // Recorded after the files: a crash in between only costs the next render some work.
     writeFileAtomic(join(dir, RENDERED), `${now ?? 'unknown'}\n`, false, lock.fence);
-    return { revision: state.revision, written, ...(board ? { shardsRead: board.shardsRead } : {}) };
+    return out;
   } finally {
     await lock.release();
   }

@@ -279,8 +279,7 @@ export function shardSignature(dir: string): string {
   const parts: string[] = [];
   for (const n of names) {
     try {
-      const st = statSync(join(dir, SHARD_DIR, n));
-      parts.push(`${n.slice(0, 2)}:${st.size}:${st.mtimeMs}:${st.ino}`);
+      parts.push(signaturePart(n.slice(0, 2), statText(statSync(join(dir, SHARD_DIR, n)))));
     } catch {
       parts.push(`${n.slice(0, 2)}:gone`);
     }
@@ -289,6 +288,12 @@ export function shardSignature(dir: string): string {
 }
 
 export const statText = (st: { size: number; mtimeMs: number; ctimeMs: number; ino: number }) => `${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`;
+
+/** A shard's part of shardSignature from its stamp (statText): shard, size, mtime and inode. */
+export function signaturePart(shard: string, stamp: string): string {
+  const [size, mtime, , ino] = stamp.split(':');
+  return `${shard}:${size}:${mtime}:${ino}`;
+}
 
 /** How far before the last commit a shard must have changed for its stamp to be trusted (readStateText). */
 const RACY_MS = 2000;

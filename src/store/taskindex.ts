@@ -19,7 +19,7 @@ import { statText, writeFileAtomic } from './store.js';
  * lock, after its commit point. Local to the clone, like the read index: the name matches the
  * board's `.baton.lock.*` ignore line. BATON_NO_INDEX=1 leaves it unread and unwritten.
  *
- * The file: a first line `{"v":2}`, then two lines per shard: its head, `["00","<stamp>",<count>,
+ * The file: a first line `{"v":4}`, then two lines per shard: its head, `["00","<stamp>",<count>,
  * [<flight>...]]`, a flight being [id, status, assignee, reviewer, lease ([session, expires_at] or
  * null), 1 when it owns paths] for each task holding a lease or in flight; then its rows,
  * `{"<id>":[status, parent, depends_on, kind, estimate, labels, updated_at]}`,
@@ -49,6 +49,7 @@ export type Row = [Task['status'], Task['parent'], Task['depends_on'], Task['kin
 
 /** A task's row. */
 export const rowOf = (t: Task): Row => [t.status, t.parent, t.depends_on, t.kind, t.estimate, t.labels, t.updated_at];
+const ROW_LENGTH: Row['length'] = 7;
 /** A task holding a lease or in flight, in its shard's head: [id, status, assignee, reviewer, lease, 1 when it owns paths]. */
 type Flight = [string, TaskEntry['status'], string | null, string | null, [string, string] | null, 0 | 1];
 
@@ -181,7 +182,7 @@ export function rowsOfLine(shard: string, line: string, take: (id: string, row: 
     let n = 0;
     for (const id in parsed) {
       const r = parsed[id]!;
-      if (shardOf(id) !== shard || !Array.isArray(r) || r.length !== 7) return false;
+      if (shardOf(id) !== shard || !Array.isArray(r) || r.length !== ROW_LENGTH) return false;
       take(id, r, flight.has(id));
       if (flight.has(id)) n++;
     }
